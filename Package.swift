@@ -1,0 +1,73 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "warden",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "warden", targets: ["warden"]),
+        .executable(name: "warden-sample", targets: ["warden-sample"]),
+        .library(name: "WardenCore", targets: ["WardenCore"]),
+        .library(name: "WardenStore", targets: ["WardenStore"]),
+        .library(name: "WardenSupervisor", targets: ["WardenSupervisor"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+    ],
+    targets: [
+        // Linux system calls that must run between fork and exec, or that Glibc does not export.
+        .target(name: "CWardenSys"),
+        .target(
+            name: "WardenCore",
+            dependencies: [
+                "CWardenSys",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
+        .target(
+            name: "WardenStore",
+            dependencies: [
+                "WardenCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
+            name: "WardenSupervisor",
+            dependencies: [
+                "WardenCore",
+                "CWardenSys",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "warden",
+            dependencies: [
+                "WardenCore",
+                "WardenStore",
+                "WardenSupervisor",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(name: "warden-sample", dependencies: ["CWardenSys"]),
+        .testTarget(name: "WardenCoreTests", dependencies: ["WardenCore"]),
+        .testTarget(name: "WardenStoreTests", dependencies: ["WardenStore"]),
+        .testTarget(name: "WardenSupervisorTests", dependencies: ["WardenSupervisor"]),
+        // End-to-end tests of the `warden` and `warden-sample` binaries; depending on them makes
+        // `swift test` build both.
+        .testTarget(
+            name: "WardenIntegrationTests",
+            dependencies: ["warden", "warden-sample", "WardenCore", "WardenStore", "WardenSupervisor"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

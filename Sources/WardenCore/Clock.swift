@@ -1,0 +1,176 @@
+import CWardenSys
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A point on a monotonic timeline, in nanoseconds from an arbitrary origin.
+///
+/// Instants from different clocks are not comparable; use one clock per component. Arithmetic
+/// saturates rather than trapping, so `Instant.distantFuture + x` stays in the distant future.
+public struct Instant: Comparable, Hashable, Sendable, CustomStringConvertible {
+    /// Nanoseconds from the clock's origin.
+    public var nanoseconds: Int64
+
+    /// Creates an instant `nanoseconds` after the clock's origin.
+    public init(nanoseconds: Int64) { self.nanoseconds = nanoseconds }
+
+    /// An instant later than any a clock will report.
+    public static let distantFuture = Instant(nanoseconds: .max)
+
+    public static func < (lhs: Instant, rhs: Instant) -> Bool { lhs.nanoseconds < rhs.nanoseconds }
+
+    public static func + (lhs: Instant, rhs: Duration) -> Instant {
+        let (sum, overflow) = lhs.nanoseconds.addingReportingOverflow(rhs.nanoseconds)
+        if overflow { return rhs > .zero ? .distantFuture : Instant(nanoseconds: .min) }
+        return Instant(nanoseconds: sum)
+    }
+
+    public static func - (lhs: Instant, rhs: Duration) -> Instant { lhs + .nanoseconds(-rhs.nanoseconds) }
+
+    public static func - (lhs: Instant, rhs: Instant) -> Duration {
+        let (diff, overflow) = lhs.nanoseconds.subtractingReportingOverflow(rhs.nanoseconds)
+        return overflow ? (lhs > rhs ? .nanoseconds(Int64.max) : .nanoseconds(Int64.min)) : .nanoseconds(diff)
+    }
+
+    public var description: String { "\(Double(nanoseconds) / 1e9)s" }
+}
+
+/// The source of time for every timing decision in Warden.
+///
+/// Production code uses ``SystemClock``; state machines and their tests use ``ManualClock`` so that
+/// backoff, cooldowns and deadlines are tested without sleeping.
+public protocol WardenClock: Sendable {
+    /// The current monotonic instant.
+    func now() -> Instant
+    /// The current wall-clock time, for records people read.
+    func wallTime() -> Date
+    /// Suspends until `deadline` has passed or the task is cancelled (then throws CancellationError).
+    func sleep(until deadline: Instant) async throws
+}
+
+extension WardenClock {
+    /// Suspends for `duration`.
+    public func sleep(for duration: Duration) async throws {
+        try await sleep(until: now() + duration)
+    }
+}
+
+/// The machine's monotonic clock (CLOCK_MONOTONIC) and its wall clock.
+public struct SystemClock: WardenClock {
+    public init() {}
+
+    public func now() -> Instant {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Instant(nanoseconds: Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec))
+    }
+
+    public func wallTime() -> Date { Date() }
+
+    public func sleep(until deadline: Instant) async throws {
+        let remaining = deadline - now()
+        if remaining > .zero {
+            try await Task.sleep(for: remaining)
+        } else {
+            try Task.checkCancellation()
+        }
+    }
+}
+
+/// A clock that moves only when told to; for tests of timing logic.
+///
+/// Sleepers wake when ``advance(by:)`` or ``advance(to:)`` moves time past their deadline.
+public final class ManualClock: WardenClock {
+    private struct Sleeper {
+        let id: UInt64
+        let deadline: Instant
+        let continuation: CheckedContinuation<Void, any Error>
+    }
+
+    private struct State {
+        var now: Instant
+        var wall: Date
+        var nextID: UInt64 = 0
+        var sleepers: [Sleeper] = []
+    }
+
+    private let state: Mutex<State>
+
+    /// Creates a clock at `start`, whose wall time starts at `wall`.
+    public init(start: Instant = Instant(nanoseconds: 0), wall: Date = Date(timeIntervalSince1970: 1_800_000_000)) {
+        state = Mutex(State(now: start, wall: wall))
+    }
+
+    public func now() -> Instant { state.withLock { $0.now } }
+
+    public func wallTime() -> Date { state.withLock { $0.wall } }
+
+    /// The number of tasks currently sleeping on this clock.
+    public var sleeperCount: Int { state.withLock { $0.sleepers.count } }
+
+    /// Moves time forward by `duration`, waking every sleeper whose deadline has passed.
+    public func advance(by duration: Duration) {
+        let due: [Sleeper] = state.withLock { s in
+            s.now = s.now + duration
+            s.wall = s.wall.addingTimeInterval(duration.seconds)
+            let now = s.now
+            let due = s.sleepers.filter { $0.deadline <= now }
+            s.sleepers.removeAll { $0.deadline <= now }
+            return due
+        }
+        for sleeper in due { sleeper.continuation.resume() }
+    }
+
+    /// Moves time forward to `instant` (no-op when it is in the past).
+    public func advance(to instant: Instant) {
+        let delta = instant - now()
+        if delta > .zero { advance(by: delta) }
+    }
+
+    public func sleep(until deadline: Instant) async throws {
+        let id = state.withLock { s -> UInt64 in
+            s.nextID += 1
+            return s.nextID
+        }
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let resumeNow = state.withLock { s -> Bool in
+                    if deadline <= s.now || Task.isCancelled { return true }
+                    s.sleepers.append(Sleeper(id: id, deadline: deadline, continuation: continuation))
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        } onCancel: {
+            let cancelled = state.withLock { s -> Sleeper? in
+                guard let index = s.sleepers.firstIndex(where: { $0.id == id }) else { return nil }
+                return s.sleepers.remove(at: index)
+            }
+            cancelled?.continuation.resume(throwing: CancellationError())
+        }
+        try Task.checkCancellation()
+    }
+}
+
+extension Duration {
+    /// The duration in (fractional) seconds.
+    public var seconds: Double {
+        let (s, attos) = components
+        return Double(s) + Double(attos) / 1e18
+    }
+
+    /// The duration in whole nanoseconds (saturating).
+    public var nanoseconds: Int64 {
+        let (s, attos) = components
+        let (ns, overflow) = s.multipliedReportingOverflow(by: 1_000_000_000)
+        if overflow { return s > 0 ? .max : .min }
+        let (sum, o2) = ns.addingReportingOverflow(attos / 1_000_000_000)
+        return o2 ? (s > 0 ? .max : .min) : sum
+    }
+
+    /// The duration in whole milliseconds.
+    public var milliseconds: Int64 { nanoseconds / 1_000_000 }
+}

@@ -1,0 +1,406 @@
+import Foundation
+import Yams
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Reads and validates `warden.yaml`.
+///
+/// All problems are collected in one pass and thrown together as ``SpecErrors``: YAML syntax,
+/// wrong types, unknown keys (with suggestions), out-of-range values, unknown or cyclic
+/// dependencies, missing or non-executable programs, and unknown users or groups.
+public struct SpecLoader: Sendable {
+    /// The environment used to find programs (`PATH`) when a service does not set its own.
+    public var environment: [String: String]
+
+    public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
+        self.environment = environment
+    }
+
+    static let topKeys = ["state_dir", "logs", "retention", "stats", "services"]
+    static let serviceKeys = [
+        "run", "env", "cwd", "user", "group", "after", "restart", "ready", "health", "watchdog", "stop", "logs",
+    ]
+    static let restartKeys = ["policy", "backoff", "jitter", "reset", "give_up"]
+    static let probeKinds = ["http", "tcp", "exec"]
+    static let healthKeys = probeKinds + ["every", "timeout", "failures", "successes", "grace"]
+    static let readyKeys = probeKinds + ["notify", "every", "timeout", "within"]
+    static let stopKeys = ["signal", "timeout"]
+    static let logKeys = ["max_size", "keep"]
+
+    /// Loads the spec at `path`.
+    public func load(path: String) throws(SpecErrors) -> Spec {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            let reason = FileManager.default.fileExists(atPath: path) ? "cannot be read" : "does not exist"
+            throw SpecErrors([
+                SpecIssue(file: path, line: 0, column: 0, key: "", message: "the spec file \(reason); pass the path of a warden.yaml")
+            ])
+        }
+        let absolute = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+        let baseDir = ((absolute as NSString).deletingLastPathComponent as NSString).standardizingPath
+        return try parse(text, file: path, baseDir: baseDir)
+    }
+
+    /// Parses spec text; relative paths resolve against `baseDir`.
+    public func parse(_ text: String, file: String, baseDir: String) throws(SpecErrors) -> Spec {
+        var reader = YAMLReader(file: file)
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: text)
+        } catch {
+            throw SpecErrors([Self.syntaxIssue(error, file: file)])
+        }
+        guard let root, !YAMLReader.isNull(root) else {
+            throw SpecErrors([
+                SpecIssue(file: file, line: 0, column: 0, key: "", message: "the spec is empty; it needs at least a 'services' mapping")
+            ])
+        }
+        guard let top = reader.mapping(root, key: "", allowed: Self.topKeys) else { throw SpecErrors(reader.issues) }
+
+        var spec = Spec(path: file, stateDir: Self.defaultStateDir(environment: environment))
+        if let node = top["state_dir"], let dir = reader.string(node, key: "state_dir", what: "a directory path") {
+            spec.stateDir = Self.absolute(dir, base: baseDir)
+        }
+        if let node = top["logs"] { spec.logs = readLogs(node, key: "logs", defaults: spec.logs, &reader) }
+        if let node = top["retention"], let f = reader.mapping(node, key: "retention", allowed: ["events"]) {
+            if let n = f["events"], let d = reader.duration(n, key: "retention.events", min: .seconds(60)) {
+                spec.retention.events = d
+            }
+        }
+        if let node = top["stats"], let f = reader.mapping(node, key: "stats", allowed: ["every"]) {
+            if let n = f["every"], let d = reader.duration(n, key: "stats.every", min: .milliseconds(100)) {
+                spec.statsEvery = d
+            }
+        }
+        var serviceKeyNodes: [String: Node] = [:]
+        if let node = top["services"], let entries = reader.namedEntries(node, key: "services", what: "services") {
+            for (name, keyNode, value) in entries {
+                let key = "services.\(name)"
+                if !Self.isValidName(name) {
+                    reader.fail(keyNode, key, "'\(name)' is not a valid service name; use letters, digits, '-', '_' and '.' (at most 64), starting with a letter or digit")
+                    continue
+                }
+                serviceKeyNodes[name] = keyNode
+                if let service = readService(name: name, node: value, key: key, baseDir: baseDir, logs: spec.logs, &reader) {
+                    spec.services.append(service)
+                }
+            }
+        }
+        checkDependencies(spec.services, keyNodes: serviceKeyNodes, top: top, &reader)
+        if !reader.issues.isEmpty { throw SpecErrors(reader.issues) }
+        return spec
+    }
+
+    // MARK: - Services
+
+    private func readService(
+        name: String, node: Node, key: String, baseDir: String, logs: LogPolicy, _ r: inout YAMLReader
+    ) -> ServiceSpec? {
+        guard let f = r.mapping(node, key: key, allowed: Self.serviceKeys, required: ["run"]) else { return nil }
+        let before = r.issues.count
+
+        var env: [String: String] = [:]
+        if let n = f["env"] {
+            if case .mapping(let m) = n {
+                for (k, v) in m {
+                    guard let name = k.scalar?.string, Self.isValidEnvName(name) else {
+                        r.fail(k, "\(key).env", "found \(YAMLReader.describe(k)); environment names are letters, digits and '_', not starting with a digit")
+                        continue
+                    }
+                    if case .scalar(let s) = v { env[name] = YAMLReader.isNull(v) ? "" : s.string } else {
+                        r.fail(v, "\(key).env.\(name)", "expected a string value, found \(YAMLReader.describe(v))")
+                    }
+                }
+            } else if !YAMLReader.isNull(n) {
+                r.fail(n, "\(key).env", "expected a mapping of NAME: value, found \(YAMLReader.describe(n))")
+            }
+        }
+
+        var cwd = baseDir
+        if let n = f["cwd"], let dir = r.string(n, key: "\(key).cwd", what: "a directory path") {
+            cwd = Self.absolute(dir, base: baseDir)
+            var isDir: ObjCBool = false
+            if !FileManager.default.fileExists(atPath: cwd, isDirectory: &isDir) || !isDir.boolValue {
+                r.fail(n, "\(key).cwd", "directory '\(cwd)' does not exist; create it or fix the path")
+            }
+        }
+
+        var run: [String] = []
+        var executable = ""
+        if let n = f["run"], let argv = r.command(n, key: "\(key).run") {
+            run = argv
+            switch Executables.resolve(argv[0], cwd: cwd, path: env["PATH"] ?? environment["PATH"]) {
+            case .success(let path): executable = path
+            case .failure(let e): r.fail(n, "\(key).run", e.message)
+            }
+        }
+
+        var user: String?
+        var group: String?
+        if let n = f["user"], let u = r.string(n, key: "\(key).user", what: "a user name or uid") {
+            if Accounts.user(u) == nil {
+                r.fail(n, "\(key).user", "no user named '\(u)' on this host")
+            } else if getuid() != 0, Accounts.user(u)?.uid != getuid() {
+                r.fail(n, "\(key).user", "running as '\(u)' needs Warden to run as root (it runs as uid \(getuid()))")
+            }
+            user = u
+        }
+        if let n = f["group"], let g = r.string(n, key: "\(key).group", what: "a group name or gid") {
+            if Accounts.group(g) == nil {
+                r.fail(n, "\(key).group", "no group named '\(g)' on this host")
+            } else if getuid() != 0, Accounts.group(g) != getgid() {
+                r.fail(n, "\(key).group", "running as group '\(g)' needs Warden to run as root")
+            }
+            group = g
+        }
+
+        var after: [String] = []
+        if let n = f["after"], let names = r.stringList(n, key: "\(key).after", what: "service names") {
+            after = names
+        }
+
+        var restart = RestartSpec()
+        if let n = f["restart"] { restart = readRestart(n, key: "\(key).restart", &r) }
+
+        var ready: ReadySpec?
+        if let n = f["ready"] { ready = readReady(n, key: "\(key).ready", cwd: cwd, env: env, &r) }
+
+        var health: ProbeSpec?
+        if let n = f["health"], let hf = r.mapping(n, key: "\(key).health", allowed: Self.healthKeys) {
+            health = readProbe(hf, key: "\(key).health", cwd: cwd, env: env, defaults: ProbeSpec(check: .tcp(host: "", port: 1)), &r)
+        }
+
+        var watchdog: Duration?
+        if let n = f["watchdog"] {
+            watchdog = r.duration(n, key: "\(key).watchdog", min: .milliseconds(10))
+        }
+
+        var stop = StopSpec()
+        if let n = f["stop"], let sf = r.mapping(n, key: "\(key).stop", allowed: Self.stopKeys) {
+            if let s = sf["signal"] {
+                if let text = r.string(s, key: "\(key).stop.signal", what: "a signal name"), let sig = Signals.parse(text) {
+                    stop.signal = sig
+                } else if case .scalar = s {
+                    r.fail(s, "\(key).stop.signal", "found \(YAMLReader.describe(s)); expected a signal such as SIGTERM, SIGINT, SIGQUIT or SIGHUP")
+                }
+            }
+            if let t = sf["timeout"], let d = r.duration(t, key: "\(key).stop.timeout", max: .seconds(3600)) {
+                stop.timeout = d
+            }
+        }
+
+        var serviceLogs = logs
+        if let n = f["logs"] { serviceLogs = readLogs(n, key: "\(key).logs", defaults: logs, &r) }
+
+        guard r.issues.count == before else { return nil }
+        return ServiceSpec(
+            name: name, run: run, executable: executable, env: env, cwd: cwd, user: user, group: group, after: after,
+            restart: restart, ready: ready, health: health, watchdog: watchdog, stop: stop, logs: serviceLogs)
+    }
+
+    private func readRestart(_ node: Node, key: String, _ r: inout YAMLReader) -> RestartSpec {
+        var spec = RestartSpec()
+        let policies = RestartSpec.Policy.allCases.map(\.rawValue)
+        func policy(_ n: Node, _ k: String) {
+            guard let text = r.string(n, key: k, what: "one of \(policies.joined(separator: ", "))") else { return }
+            if let p = RestartSpec.Policy(rawValue: text) {
+                spec.policy = p
+            } else {
+                var message = "found '\(text)'; expected one of \(policies.joined(separator: ", "))"
+                if let guess = DidYouMean.suggest(text, from: policies) { message += " (did you mean '\(guess)'?)" }
+                r.fail(n, k, message)
+            }
+        }
+        if case .scalar = node {
+            policy(node, key)
+            return spec
+        }
+        guard let f = r.mapping(node, key: key, allowed: Self.restartKeys) else { return spec }
+        if let n = f["policy"] { policy(n, "\(key).policy") }
+        if let n = f["backoff"] {
+            let text = n.scalar?.string ?? ""
+            let parts = text.components(separatedBy: "..")
+            let expected = "a range such as 200ms..30s (first delay..longest delay) or one duration"
+            if case .scalar = n, parts.count <= 2, let lo = DurationFormat.parse(parts[0]),
+                let hi = parts.count == 2 ? DurationFormat.parse(parts[1]) : lo
+            {
+                if hi < lo {
+                    r.fail(n, "\(key).backoff", "found \(text); the longest delay must not be shorter than the first")
+                } else {
+                    spec.backoffMin = lo
+                    spec.backoffMax = hi
+                }
+            } else {
+                r.fail(n, "\(key).backoff", "found \(YAMLReader.describe(n)); expected \(expected)")
+            }
+        }
+        if let n = f["jitter"], let j = r.fraction(n, key: "\(key).jitter") { spec.jitter = j }
+        if let n = f["reset"], let d = r.duration(n, key: "\(key).reset") { spec.resetAfter = d }
+        if let n = f["give_up"] {
+            let text = (n.scalar?.string ?? "").trimmingCharacters(in: .whitespaces)
+            let words = text.split(separator: " ").map(String.init)
+            if text == "never" || YAMLReader.isNull(n) {
+                spec.giveUp = nil
+            } else if case .scalar = n, words.count == 3, words[1] == "in", let count = Int(words[0]), count >= 1,
+                let window = DurationFormat.parse(words[2]), window > .zero
+            {
+                spec.giveUp = GiveUp(count: count, window: window)
+            } else {
+                r.fail(n, "\(key).give_up", "found \(YAMLReader.describe(n)); expected 'N in WINDOW' such as '5 in 60s', or 'never'")
+            }
+        }
+        return spec
+    }
+
+    private func readReady(_ node: Node, key: String, cwd: String, env: [String: String], _ r: inout YAMLReader) -> ReadySpec? {
+        if case .scalar(let s) = node {
+            if s.string == "notify" { return ReadySpec(kind: .notify) }
+            r.fail(node, key, "found \(YAMLReader.describe(node)); expected 'notify' or a mapping with one of notify, http, tcp, exec")
+            return nil
+        }
+        guard let f = r.mapping(node, key: key, allowed: Self.readyKeys) else { return nil }
+        var within = Duration.seconds(60)
+        if let n = f["within"], let d = r.duration(n, key: "\(key).within", min: .milliseconds(1)) { within = d }
+        if let n = f["notify"] {
+            if r.bool(n, key: "\(key).notify") == true {
+                if let other = Self.probeKinds.first(where: { f[$0] != nil }) {
+                    r.fail(n, key, "use either notify or \(other), not both")
+                    return nil
+                }
+                return ReadySpec(kind: .notify, within: within)
+            }
+        }
+        let defaults = ProbeSpec(check: .tcp(host: "", port: 1), every: .milliseconds(100), timeout: .seconds(1), failures: 1, successes: 1)
+        guard let probe = readProbe(f, key: key, cwd: cwd, env: env, defaults: defaults, &r) else { return nil }
+        return ReadySpec(kind: .probe(probe), within: within)
+    }
+
+    private func readProbe(
+        _ f: YAMLReader.Fields, key: String, cwd: String, env: [String: String], defaults: ProbeSpec, _ r: inout YAMLReader
+    ) -> ProbeSpec? {
+        let kinds = Self.probeKinds.filter { f[$0] != nil }
+        guard kinds.count == 1 else {
+            r.fail(f.node, key, kinds.isEmpty ? "missing the check: give one of http, tcp or exec" : "give one check, not \(kinds.joined(separator: " and "))")
+            return nil
+        }
+        var probe = defaults
+        let kind = kinds[0]
+        let n = f[kind]!
+        switch kind {
+        case "http":
+            guard let text = r.string(n, key: "\(key).http", what: "a URL") else { return nil }
+            guard let target = HTTPTarget.parse(text) else {
+                r.fail(n, "\(key).http", "found '\(text)'; expected a URL such as http://127.0.0.1:9000/healthz (https is not supported)")
+                return nil
+            }
+            probe.check = .http(target)
+        case "tcp":
+            guard let text = r.string(n, key: "\(key).tcp", what: "host:port") else { return nil }
+            guard let (host, port) = HostPort.parse(text) else {
+                r.fail(n, "\(key).tcp", "found '\(text)'; expected host:port such as 127.0.0.1:5432 or [::1]:5432")
+                return nil
+            }
+            probe.check = .tcp(host: host, port: port)
+        default:
+            guard let argv = r.command(n, key: "\(key).exec") else { return nil }
+            switch Executables.resolve(argv[0], cwd: cwd, path: env["PATH"] ?? environment["PATH"]) {
+            case .success(let path): probe.check = .exec(command: argv, executable: path)
+            case .failure(let e):
+                r.fail(n, "\(key).exec", e.message)
+                return nil
+            }
+        }
+        if let n = f["every"], let d = r.duration(n, key: "\(key).every", min: .milliseconds(10)) { probe.every = d }
+        if let n = f["timeout"], let d = r.duration(n, key: "\(key).timeout", min: .milliseconds(1)) { probe.timeout = d }
+        if let n = f["failures"], let v = r.int(n, key: "\(key).failures", range: 1...1000) { probe.failures = v }
+        if let n = f["successes"], let v = r.int(n, key: "\(key).successes", range: 1...1000) { probe.successes = v }
+        if let n = f["grace"], let d = r.duration(n, key: "\(key).grace") { probe.grace = d }
+        return probe
+    }
+
+    private func readLogs(_ node: Node, key: String, defaults: LogPolicy, _ r: inout YAMLReader) -> LogPolicy {
+        var logs = defaults
+        guard let f = r.mapping(node, key: key, allowed: Self.logKeys) else { return logs }
+        if let n = f["max_size"], let v = r.byteSize(n, key: "\(key).max_size", min: 4096) { logs.maxSize = v }
+        if let n = f["keep"], let v = r.int(n, key: "\(key).keep", range: 0...100) { logs.keep = v }
+        return logs
+    }
+
+    // MARK: - Cross-checks
+
+    private func checkDependencies(
+        _ services: [ServiceSpec], keyNodes: [String: Node], top: YAMLReader.Fields, _ r: inout YAMLReader
+    ) {
+        let names = Set(keyNodes.keys)
+        var valid: [ServiceSpec] = []
+        for s in services {
+            var ok = true
+            for d in s.after where !names.contains(d) || d == s.name {
+                ok = false
+                let afterNode = top["services"]?.mapping?[s.name]?.mapping?["after"]
+                if d == s.name {
+                    r.fail(afterNode, "services.\(s.name).after", "a service cannot start after itself")
+                } else {
+                    var message = "no service named '\(d)'"
+                    if let guess = DidYouMean.suggest(d, from: Array(names)) { message += "; did you mean '\(guess)'?" }
+                    r.fail(afterNode, "services.\(s.name).after", message)
+                }
+            }
+            if ok { valid.append(s) }
+        }
+        if let cycle = DependencyGraph(valid).findCycle() {
+            let afterNode = top["services"]?.mapping?[cycle[0]]?.mapping?["after"]
+            r.fail(afterNode, "services.\(cycle[0]).after", "dependency cycle \(cycle.joined(separator: " → ")); remove one of these 'after' entries")
+        }
+    }
+
+    // MARK: - Helpers
+
+    static func syntaxIssue(_ error: any Error, file: String) -> SpecIssue {
+        if let y = error as? YamlError {
+            switch y {
+            case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
+                .composer(let context, let problem, let mark, _):
+                let ctx = context.map { " (\($0.text))" } ?? ""
+                return SpecIssue(file: file, line: mark.line, column: mark.column, key: "", message: "invalid YAML: \(problem)\(ctx)")
+            case .duplicatedKeysInMapping(let duplicates, let context):
+                return SpecIssue(
+                    file: file, line: context.mark.line, column: context.mark.column, key: duplicates.joined(separator: ", "),
+                    message: "the key appears more than once in the same mapping; keep one")
+            case .reader(let problem, _, _, _):
+                return SpecIssue(file: file, line: 0, column: 0, key: "", message: "invalid YAML: \(problem) (is the file UTF-8 text?)")
+            default:
+                return SpecIssue(file: file, line: 0, column: 0, key: "", message: "invalid YAML: \(y)")
+            }
+        }
+        return SpecIssue(file: file, line: 0, column: 0, key: "", message: "invalid YAML: \(error)")
+    }
+
+    static func absolute(_ path: String, base: String) -> String {
+        var p = path
+        if p.hasPrefix("~/"), let home = ProcessInfo.processInfo.environment["HOME"] { p = home + p.dropFirst(1) }
+        let full = p.hasPrefix("/") ? p : (base as NSString).appendingPathComponent(p)
+        return (full as NSString).standardizingPath
+    }
+
+    static func defaultStateDir(environment: [String: String]) -> String {
+        if getuid() == 0 { return "/var/lib/warden" }
+        if let xdg = environment["XDG_STATE_HOME"], !xdg.isEmpty { return xdg + "/warden" }
+        return (environment["HOME"] ?? "/tmp") + "/.local/state/warden"
+    }
+
+    static func isValidName(_ name: String) -> Bool {
+        guard let first = name.unicodeScalars.first, name.count <= 64 else { return false }
+        guard CharacterSet.alphanumerics.contains(first), first.isASCII else { return false }
+        return name.unicodeScalars.allSatisfy { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "-_.".unicodeScalars.contains($0)) }
+    }
+
+    static func isValidEnvName(_ name: String) -> Bool {
+        guard let first = name.unicodeScalars.first, !("0"..."9").contains(first) else { return false }
+        return name.unicodeScalars.allSatisfy { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || $0 == "_") }
+    }
+}
