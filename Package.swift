@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "WardenCore", targets: ["WardenCore"]),
         .library(name: "WardenStore", targets: ["WardenStore"]),
         .library(name: "WardenSupervisor", targets: ["WardenSupervisor"]),
+        .library(name: "WardenServer", targets: ["WardenServer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -45,6 +46,17 @@ let package = Package(
                 "CWardenSys",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
+            name: "WardenServer",
+            dependencies: [
+                "WardenCore",
+                "WardenStore",
+                "WardenSupervisor",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .executableTarget(
@@ -53,6 +65,7 @@ let package = Package(
                 "WardenCore",
                 "WardenStore",
                 "WardenSupervisor",
+                "WardenServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -62,11 +75,12 @@ let package = Package(
         .testTarget(name: "WardenCoreTests", dependencies: ["WardenCore"]),
         .testTarget(name: "WardenStoreTests", dependencies: ["WardenStore"]),
         .testTarget(name: "WardenSupervisorTests", dependencies: ["WardenSupervisor"]),
+        .testTarget(name: "WardenServerTests", dependencies: ["WardenServer"]),
         // End-to-end tests of the `warden` and `warden-sample` binaries; depending on them makes
         // `swift test` build both.
         .testTarget(
             name: "WardenIntegrationTests",
-            dependencies: ["warden", "warden-sample", "WardenCore", "WardenStore", "WardenSupervisor"]
+            dependencies: ["warden", "warden-sample", "WardenCore", "WardenStore", "WardenSupervisor", "WardenServer"]
         ),
     ],
     swiftLanguageModes: [.v6]

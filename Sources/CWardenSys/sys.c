@@ -377,3 +377,11 @@ int warden_block_signal(int sig) {
 int warden_cloexec_from(int from) {
     return (int)syscall(SYS_close_range, (unsigned)from, ~0U, CLOSE_RANGE_CLOEXEC);
 }
+
+int warden_accept(int fd) {
+    int client;
+    do {
+        client = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+    } while (client < 0 && errno == EINTR);
+    return client;
+}

@@ -23,6 +23,7 @@ public final class FanOut<Element: Sendable>: Sendable {
         var waiter: CheckedContinuation<Void, Never>?
         var delivered = 0
         var dropped = 0
+        var finished = false
     }
 
     fileprivate struct State {
@@ -111,6 +112,16 @@ public final class FanOut<Element: Sendable>: Sendable {
     /// Values dropped for any subscriber since the fan-out was created.
     public var totalDropped: Int { state.withLock { $0.totalDropped } }
 
+    fileprivate func finish(_ id: UInt64) {
+        let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            s.subscribers[id]?.finished = true
+            let w = s.subscribers[id]?.waiter
+            s.subscribers[id]?.waiter = nil
+            return w
+        }
+        waiter?.resume()
+    }
+
     fileprivate func unsubscribe(_ id: UInt64) {
         let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
             s.subscribers.removeValue(forKey: id)?.waiter
@@ -127,14 +138,16 @@ public final class FanOut<Element: Sendable>: Sendable {
                 var batch: [Element] = []
                 while batch.count < max, let v = s.subscribers[id]!.buffer.popFirst() { batch.append(v) }
                 s.subscribers[id]!.delivered += batch.count
-                return (batch, batch.isEmpty && s.finished)
+                return (batch, batch.isEmpty && (s.finished || s.subscribers[id]!.finished))
             }
             if !batch.isEmpty || done { return batch }
             if Task.isCancelled { return [] }
             await withTaskCancellationHandler {
                 await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                     let resumeNow = state.withLock { s -> Bool in
-                        guard s.subscribers[id] != nil, s.subscribers[id]!.buffer.isEmpty, !s.finished else {
+                        guard s.subscribers[id] != nil, s.subscribers[id]!.buffer.isEmpty, !s.finished,
+                            !s.subscribers[id]!.finished
+                        else {
                             return true
                         }
                         s.subscribers[id]!.waiter = continuation
@@ -170,8 +183,11 @@ public final class FanOutSubscription<Element: Sendable>: AsyncSequence, Sendabl
 
     deinit { fanOut.unsubscribe(id) }
 
-    /// Stops receiving; a pending `next()` returns nil.
+    /// Stops receiving; a pending `next()` returns nil and buffered values are discarded.
     public func cancel() { fanOut.unsubscribe(id) }
+
+    /// Stops receiving new values; what is already buffered is still returned, then nil.
+    public func finish() { fanOut.finish(id) }
 
     /// Waits for the next value; nil when the subscription has ended.
     public func next() async -> Element? { await fanOut.take(id, max: 1).first }

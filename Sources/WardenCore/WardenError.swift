@@ -25,9 +25,9 @@ public struct WardenError: Error, CustomStringConvertible, Sendable {
 
     public var code: Code
     public var message: String
-    public var cause: (any Error & Sendable)?
+    public var cause: (any Error)?
 
-    public init(_ code: Code, _ message: String, cause: (any Error & Sendable)? = nil) {
+    public init(_ code: Code, _ message: String, cause: (any Error)? = nil) {
         self.code = code
         self.message = message
         self.cause = cause
@@ -51,3 +51,4 @@ public struct SystemError: Error, CustomStringConvertible, Sendable {
 
     public var description: String { "\(call): \(String(cString: strerror(errno)))" }
 }
+

@@ -105,6 +105,9 @@ int warden_unix_connect(const char *path);
 /// Blocks the given signal in the calling thread (and threads it creates afterwards).
 int warden_block_signal(int sig);
 
+/// accept4 with SOCK_CLOEXEC, retrying on EINTR.
+int warden_accept(int fd);
+
 /// Sets FD_CLOEXEC on every fd >= `from` (close_range with CLOSE_RANGE_CLOEXEC).
 int warden_cloexec_from(int from);
 

@@ -45,6 +45,20 @@ public struct SpecLoader: Sendable {
         return try parse(text, file: path, baseDir: baseDir)
     }
 
+    /// Reads only `state_dir` from the spec at `path` (resolved), without validating the rest: read
+    /// commands use it to find a Warden's records even when the spec has other problems.
+    public func stateDir(path: String) throws(SpecErrors) -> String {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw SpecErrors([SpecIssue(file: path, line: 0, column: 0, key: "", message: "the spec file does not exist or cannot be read")])
+        }
+        let absolute = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+        let baseDir = ((absolute as NSString).deletingLastPathComponent as NSString).standardizingPath
+        let root: Node?
+        do { root = try Yams.compose(yaml: text) } catch { throw SpecErrors([Self.syntaxIssue(error, file: path)]) }
+        if let dir = root?.mapping?["state_dir"]?.scalar?.string { return Self.absolute(dir, base: baseDir) }
+        return Self.defaultStateDir(environment: environment)
+    }
+
     /// Parses spec text; relative paths resolve against `baseDir`.
     public func parse(_ text: String, file: String, baseDir: String) throws(SpecErrors) -> Spec {
         var reader = YAMLReader(file: file)
@@ -77,6 +91,7 @@ public struct SpecLoader: Sendable {
             }
         }
         var serviceKeyNodes: [String: Node] = [:]
+        var declared: [(name: String, after: [String], node: Node?)] = []
         if let node = top["services"], let entries = reader.namedEntries(node, key: "services", what: "services") {
             for (name, keyNode, value) in entries {
                 let key = "services.\(name)"
@@ -85,13 +100,18 @@ public struct SpecLoader: Sendable {
                     continue
                 }
                 serviceKeyNodes[name] = keyNode
+                var probe = YAMLReader(file: file)
+                let afterNode = value.mapping?["after"]
+                declared.append((name, afterNode.flatMap { probe.stringList($0, key: "", what: "") } ?? [], afterNode))
                 if let service = readService(name: name, node: value, key: key, baseDir: baseDir, logs: spec.logs, &reader) {
                     spec.services.append(service)
                 }
             }
         }
-        checkDependencies(spec.services, keyNodes: serviceKeyNodes, top: top, &reader)
-        if !reader.issues.isEmpty { throw SpecErrors(reader.issues) }
+        checkDependencies(declared, &reader)
+        if !reader.issues.isEmpty {
+            throw SpecErrors(reader.issues.sorted { ($0.line, $0.column) < ($1.line, $1.column) })
+        }
         return spec
     }
 
@@ -290,28 +310,40 @@ public struct SpecLoader: Sendable {
         var probe = defaults
         let kind = kinds[0]
         let n = f[kind]!
+        var valid = true
         switch kind {
         case "http":
-            guard let text = r.string(n, key: "\(key).http", what: "a URL") else { return nil }
-            guard let target = HTTPTarget.parse(text) else {
-                r.fail(n, "\(key).http", "found '\(text)'; expected a URL such as http://127.0.0.1:9000/healthz (https is not supported)")
-                return nil
+            if let text = r.string(n, key: "\(key).http", what: "a URL") {
+                if let target = HTTPTarget.parse(text) {
+                    probe.check = .http(target)
+                } else {
+                    r.fail(n, "\(key).http", "found '\(text)'; expected a URL such as http://127.0.0.1:9000/healthz (https is not supported)")
+                    valid = false
+                }
+            } else {
+                valid = false
             }
-            probe.check = .http(target)
         case "tcp":
-            guard let text = r.string(n, key: "\(key).tcp", what: "host:port") else { return nil }
-            guard let (host, port) = HostPort.parse(text) else {
-                r.fail(n, "\(key).tcp", "found '\(text)'; expected host:port such as 127.0.0.1:5432 or [::1]:5432")
-                return nil
+            if let text = r.string(n, key: "\(key).tcp", what: "host:port") {
+                if let (host, port) = HostPort.parse(text) {
+                    probe.check = .tcp(host: host, port: port)
+                } else {
+                    r.fail(n, "\(key).tcp", "found '\(text)'; expected host:port such as 127.0.0.1:5432 or [::1]:5432")
+                    valid = false
+                }
+            } else {
+                valid = false
             }
-            probe.check = .tcp(host: host, port: port)
         default:
-            guard let argv = r.command(n, key: "\(key).exec") else { return nil }
-            switch Executables.resolve(argv[0], cwd: cwd, path: env["PATH"] ?? environment["PATH"]) {
-            case .success(let path): probe.check = .exec(command: argv, executable: path)
-            case .failure(let e):
-                r.fail(n, "\(key).exec", e.message)
-                return nil
+            if let argv = r.command(n, key: "\(key).exec") {
+                switch Executables.resolve(argv[0], cwd: cwd, path: env["PATH"] ?? environment["PATH"]) {
+                case .success(let path): probe.check = .exec(command: argv, executable: path)
+                case .failure(let e):
+                    r.fail(n, "\(key).exec", e.message)
+                    valid = false
+                }
+            } else {
+                valid = false
             }
         }
         if let n = f["every"], let d = r.duration(n, key: "\(key).every", min: .milliseconds(10)) { probe.every = d }
@@ -319,7 +351,7 @@ public struct SpecLoader: Sendable {
         if let n = f["failures"], let v = r.int(n, key: "\(key).failures", range: 1...1000) { probe.failures = v }
         if let n = f["successes"], let v = r.int(n, key: "\(key).successes", range: 1...1000) { probe.successes = v }
         if let n = f["grace"], let d = r.duration(n, key: "\(key).grace") { probe.grace = d }
-        return probe
+        return valid ? probe : nil
     }
 
     private func readLogs(_ node: Node, key: String, defaults: LogPolicy, _ r: inout YAMLReader) -> LogPolicy {
@@ -332,29 +364,26 @@ public struct SpecLoader: Sendable {
 
     // MARK: - Cross-checks
 
-    private func checkDependencies(
-        _ services: [ServiceSpec], keyNodes: [String: Node], top: YAMLReader.Fields, _ r: inout YAMLReader
-    ) {
-        let names = Set(keyNodes.keys)
-        var valid: [ServiceSpec] = []
-        for s in services {
+    private func checkDependencies(_ declared: [(name: String, after: [String], node: Node?)], _ r: inout YAMLReader) {
+        let names = declared.map(\.name)
+        var valid: [(name: String, after: [String])] = []
+        for s in declared {
             var ok = true
             for d in s.after where !names.contains(d) || d == s.name {
                 ok = false
-                let afterNode = top["services"]?.mapping?[s.name]?.mapping?["after"]
                 if d == s.name {
-                    r.fail(afterNode, "services.\(s.name).after", "a service cannot start after itself")
+                    r.fail(s.node, "services.\(s.name).after", "a service cannot start after itself")
                 } else {
                     var message = "no service named '\(d)'"
-                    if let guess = DidYouMean.suggest(d, from: Array(names)) { message += "; did you mean '\(guess)'?" }
-                    r.fail(afterNode, "services.\(s.name).after", message)
+                    if let guess = DidYouMean.suggest(d, from: names) { message += "; did you mean '\(guess)'?" }
+                    r.fail(s.node, "services.\(s.name).after", message)
                 }
             }
-            if ok { valid.append(s) }
+            if ok { valid.append((s.name, s.after)) }
         }
-        if let cycle = DependencyGraph(valid).findCycle() {
-            let afterNode = top["services"]?.mapping?[cycle[0]]?.mapping?["after"]
-            r.fail(afterNode, "services.\(cycle[0]).after", "dependency cycle \(cycle.joined(separator: " → ")); remove one of these 'after' entries")
+        if let cycle = DependencyGraph(services: valid).findCycle() {
+            let node = declared.first { $0.name == cycle[0] }?.node
+            r.fail(node, "services.\(cycle[0]).after", "dependency cycle \(cycle.joined(separator: " → ")); remove one of these 'after' entries")
         }
     }
 

@@ -1,0 +1,171 @@
+import Foundation
+import GRDB
+import WardenCore
+
+/// The embedded store: one SQLite file in WAL mode, written by one batching writer.
+///
+/// Readers never block the writer and the writer never blocks readers. With `synchronous=NORMAL`
+/// (the default here) a commit survives the process being killed; `durability: .full` also
+/// survives a power cut at the cost of an fsync per transaction.
+public final class SQLiteStore: Store {
+    /// How hard a commit is made to stick.
+    public enum Durability: Sendable {
+        /// Survives a crash of Warden (WAL, synchronous=NORMAL).
+        case normal
+        /// Survives a crash of the machine (synchronous=FULL).
+        case full
+    }
+
+    /// The database file.
+    public let path: String
+    let pool: DatabasePool
+    private let eventWriter: GroupCommit<Event>
+
+    /// Opens (creating if needed) the database at `path` and migrates it to the current schema.
+    ///
+    /// - Throws: ``WardenError`` with code `.store` when the file cannot be opened or migrated,
+    ///   saying why and what to check.
+    public init(path: String, durability: Durability = .normal, readOnly: Bool = false) throws {
+        self.path = path
+        var config = Configuration()
+        config.busyMode = .timeout(10)
+        config.readonly = readOnly
+        config.label = "warden"
+        config.prepareDatabase { db in
+            if !db.configuration.readonly {
+                try db.execute(sql: durability == .full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL")
+            }
+        }
+        do {
+            pool = try DatabasePool(path: path, configuration: config)
+            if !readOnly { try Self.migrator.migrate(pool) }
+        } catch {
+            throw WardenError(
+                .store, "cannot open the database at \(path); check that the state directory is writable and the file is not corrupt",
+                cause: error)
+        }
+        let pool = self.pool
+        eventWriter = GroupCommit(label: "warden.store.events") { events in
+            try pool.write { db in try Self.insert(events, db) }
+        }
+    }
+
+    public func append(_ events: [Event]) async throws {
+        try await eventWriter.submit(events)
+    }
+
+    public func events(matching query: EventQuery) async throws -> [Event] {
+        try await pool.read { db in try Self.fetch(query, db) }
+    }
+
+    /// ``lastEventID()`` without suspending, for start-up code.
+    public func lastEventIDSync() throws -> Int64 {
+        try pool.read { db in try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM events") ?? 0 }
+    }
+
+    public func lastEventID() async throws -> Int64 {
+        try await pool.read { db in try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM events") ?? 0 }
+    }
+
+    public func deleteEvents(before cutoff: Date) async throws -> Int {
+        let micros = Self.micros(cutoff)
+        var total = 0
+        while true {
+            let deleted = try await pool.write { db -> Int in
+                try db.execute(
+                    sql: "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE time < ? ORDER BY id LIMIT 10000)",
+                    arguments: [micros])
+                return db.changesCount
+            }
+            total += deleted
+            if deleted < 10000 { return total }
+        }
+    }
+
+    public func close() async throws {
+        await eventWriter.close()
+        try pool.close()
+    }
+
+    // MARK: - SQL
+
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1-events") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE events (
+                        id INTEGER PRIMARY KEY,
+                        time INTEGER NOT NULL,
+                        type TEXT NOT NULL,
+                        source TEXT NOT NULL,
+                        subject TEXT NOT NULL,
+                        payload TEXT NOT NULL
+                    );
+                    CREATE INDEX events_time ON events(time);
+                    CREATE INDEX events_type_id ON events(type, id);
+                    CREATE INDEX events_subject_id ON events(subject, id);
+                    """)
+        }
+        return m
+    }
+
+    static func micros(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1_000_000).rounded()) }
+
+    static func date(_ micros: Int64) -> Date { Date(timeIntervalSince1970: Double(micros) / 1_000_000) }
+
+    private static func insert(_ events: [Event], _ db: Database) throws {
+        let statement = try db.cachedStatement(
+            sql: "INSERT OR REPLACE INTO events (id, time, type, source, subject, payload) VALUES (?, ?, ?, ?, ?, ?)")
+        for e in events {
+            try statement.execute(arguments: [e.id, micros(e.time), e.type, e.source, e.subject, e.payload.jsonText])
+        }
+    }
+
+    private static func fetch(_ q: EventQuery, _ db: Database) throws -> [Event] {
+        var clauses: [String] = []
+        var args: [any DatabaseValueConvertible] = []
+        if let since = q.since {
+            clauses.append("time >= ?")
+            args.append(micros(since))
+        }
+        if let until = q.until {
+            clauses.append("time < ?")
+            args.append(micros(until))
+        }
+        if let subject = q.subject {
+            clauses.append("subject = ?")
+            args.append(subject)
+        }
+        if let after = q.afterID {
+            clauses.append("id > ?")
+            args.append(after)
+        }
+        if !q.types.isEmpty && !q.types.contains("*") {
+            var alternatives: [String] = []
+            for t in q.types {
+                if t.hasSuffix(".*") {
+                    // A prefix match that can use the (type, id) index.
+                    let prefix = String(t.dropLast(1))
+                    alternatives.append("(type >= ? AND type < ?)")
+                    args.append(prefix)
+                    args.append(prefix + "\u{10FFFF}")
+                } else {
+                    alternatives.append("type = ?")
+                    args.append(t)
+                }
+            }
+            clauses.append("(" + alternatives.joined(separator: " OR ") + ")")
+        }
+        var sql = "SELECT id, time, type, source, subject, payload FROM events"
+        if !clauses.isEmpty { sql += " WHERE " + clauses.joined(separator: " AND ") }
+        sql += q.newestFirst ? " ORDER BY id DESC" : " ORDER BY id"
+        sql += " LIMIT ?"
+        args.append(max(0, q.limit))
+        return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(args)).map { row in
+            Event(
+                id: row[0], time: date(row[1]), type: row[2], source: row[3], subject: row[4],
+                payload: JSONValue.parse(row[5]) ?? .null)
+        }
+    }
+}

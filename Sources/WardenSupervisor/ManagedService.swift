@@ -1,0 +1,72 @@
+import Foundation
+import WardenCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Everything the supervisor tracks about one service. Confined to the ``Supervisor`` actor.
+final class ManagedService {
+    var spec: ServiceSpec
+    var machine: ServiceStateMachine
+    /// Whether it should be running (false after a stop request or during shutdown).
+    var wanted = false
+    /// A spec to switch to once the current instance has stopped (reload of a changed service).
+    var pendingSpec: ServiceSpec?
+    /// Remove the service once it has stopped (reload removed it).
+    var removeWhenStopped = false
+
+    /// Bumped at every spawn or adoption: inputs from an older instance are ignored.
+    var generation: UInt64 = 0
+    var pid: pid_t?
+    var pgid: pid_t?
+    var startTime: UInt64 = 0
+    var instance = ""
+    var adopted = false
+    /// For processes that are not Warden's children (adopted): their pidfd and its watch.
+    var pidfd: Int32 = -1
+    var pidfdToken: UInt64?
+
+    var notify: NotifySocket?
+    var probeTask: Task<Void, Never>?
+    var health: ProbeTracker?
+    var spawnedAt: Instant?
+
+    var stateSince = Date()
+    var lastExit: ExitStatus?
+    var statusText: String?
+    var cpuPercent: Double?
+    var rssBytes: Int64?
+    var lastCPU: (ticks: UInt64, at: Instant)?
+    let log: ServiceLog
+
+    init(spec: ServiceSpec, logDirectory: String, seed: UInt64?) {
+        self.spec = spec
+        self.machine = ServiceStateMachine(configuration: .init(spec), seed: seed)
+        self.log = ServiceLog(directory: logDirectory, service: spec.name, policy: spec.logs)
+    }
+
+    var name: String { spec.name }
+
+    /// Stops watching the process's exit through its pidfd, if it was adopted.
+    func dropPidfd() {
+        if let token = pidfdToken { IOWatcher.shared.remove(token) }
+        if pidfd >= 0 { close(pidfd) }
+        pidfd = -1
+        pidfdToken = nil
+    }
+
+    /// Forgets the process (after it exited).
+    func clearProcess() {
+        dropPidfd()
+        probeTask?.cancel()
+        probeTask = nil
+        pid = nil
+        pgid = nil
+        startTime = 0
+        adopted = false
+        cpuPercent = nil
+        rssBytes = nil
+        lastCPU = nil
+    }
+}

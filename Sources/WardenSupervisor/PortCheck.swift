@@ -1,0 +1,96 @@
+import Foundation
+import WardenCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Finds probe ports that another program already listens on, before anything is started.
+///
+/// A service whose readiness or health probe targets a local port that is already taken would
+/// either fail to bind or, worse, be judged by someone else's answers. Processes started by a
+/// Warden with the same state directory (about to be adopted) are not conflicts.
+public enum PortCheck {
+    /// A local listening socket.
+    public struct Listener: Sendable, Hashable {
+        public var port: Int
+        public var inode: UInt64
+    }
+
+    /// One port conflict, described for people.
+    public struct Conflict: Sendable, Hashable, CustomStringConvertible {
+        public var service: String
+        public var key: String
+        public var port: Int
+        public var owner: String
+        public var description: String {
+            "services.\(service).\(key): port \(port) is already in use by \(owner); stop that program or change the port"
+        }
+    }
+
+    /// Conflicts for the services of `spec` that `skip` does not name.
+    public static func conflicts(in spec: Spec, skip: Set<String> = []) -> [Conflict] {
+        var wanted: [(service: String, key: String, port: Int)] = []
+        for s in spec.services where !skip.contains(s.name) {
+            var checks: [(String, ProbeSpec.Check)] = []
+            if case .probe(let p)? = s.ready?.kind { checks.append(("ready", p.check)) }
+            if let h = s.health { checks.append(("health", h.check)) }
+            for (key, check) in checks {
+                switch check {
+                case .tcp(let host, let port) where isLocal(host): wanted.append((s.name, key, port))
+                case .http(let t) where isLocal(t.host): wanted.append((s.name, key, t.port))
+                default: break
+                }
+            }
+        }
+        guard !wanted.isEmpty else { return [] }
+        let listeners = listening()
+        var result: [Conflict] = []
+        var owners: [UInt64: (pid_t, String)]?
+        for w in wanted {
+            guard let l = listeners.first(where: { $0.port == w.port }) else { continue }
+            if owners == nil { owners = socketOwners() }
+            if let (pid, _) = owners?[l.inode], ProcFS.environment(pid)?["WARDEN_STATE_DIR"] == spec.stateDir { continue }
+            let owner = owners?[l.inode].map { "pid \($0.0) (\($0.1))" } ?? "another process"
+            result.append(Conflict(service: w.service, key: w.key, port: w.port, owner: owner))
+        }
+        return result
+    }
+
+    static func isLocal(_ host: String) -> Bool {
+        host == "localhost" || host.hasPrefix("127.") || host == "::1" || host == "0.0.0.0" || host == "::"
+    }
+
+    /// TCP sockets in LISTEN state (IPv4 and IPv6).
+    public static func listening() -> [Listener] {
+        var result: [Listener] = []
+        for file in ["/proc/net/tcp", "/proc/net/tcp6"] {
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { continue }
+            for line in text.split(separator: "\n").dropFirst() {
+                let f = line.split(separator: " ", omittingEmptySubsequences: true)
+                guard f.count > 9, f[3] == "0A" else { continue }
+                guard let colon = f[1].lastIndex(of: ":"), let port = Int(f[1][f[1].index(after: colon)...], radix: 16),
+                    let inode = UInt64(f[9])
+                else { continue }
+                result.append(Listener(port: port, inode: inode))
+            }
+        }
+        return result
+    }
+
+    /// Socket inode → (pid, command) for every process whose fds we can read.
+    static func socketOwners() -> [UInt64: (pid_t, String)] {
+        var owners: [UInt64: (pid_t, String)] = [:]
+        for pid in ProcFS.allPids() {
+            let dir = "/proc/\(pid)/fd"
+            guard let fds = try? FileManager.default.contentsOfDirectory(atPath: dir) else { continue }
+            for fd in fds {
+                guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "\(dir)/\(fd)"),
+                    target.hasPrefix("socket:["), let inode = UInt64(target.dropFirst(8).dropLast())
+                else { continue }
+                owners[inode] = (pid, ProcFS.stat(pid)?.command ?? "?")
+            }
+        }
+        return owners
+    }
+}

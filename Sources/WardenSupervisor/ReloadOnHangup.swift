@@ -1,0 +1,51 @@
+import Logging
+import ServiceLifecycle
+import UnixSignals
+import WardenCore
+
+/// Reloads the spec on SIGHUP: a valid new spec is applied by difference; an invalid one is
+/// reported (event `warden.reload_failed` with every problem) and the running spec stays.
+public struct ReloadOnHangup: Service {
+    let path: String
+    let supervisor: Supervisor
+    let loader: SpecLoader
+    let logger: Logger
+
+    public init(path: String, supervisor: Supervisor, loader: SpecLoader = SpecLoader(), logger: Logger) {
+        self.path = path
+        self.supervisor = supervisor
+        self.loader = loader
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let signals = await UnixSignalsSequence(trapping: .sighup)
+        for await _ in signals.cancelOnGracefulShutdown() {
+            await reload()
+        }
+    }
+
+    /// Loads the spec file again and applies it.
+    public func reload() async {
+        do {
+            let spec = try loader.load(path: path)
+            let summary = try await supervisor.reload(spec)
+            logger.info(
+                "spec reloaded",
+                metadata: [
+                    "warden.added": "\(summary.added)", "warden.removed": "\(summary.removed)",
+                    "warden.changed": "\(summary.changed)",
+                ])
+        } catch let errors as SpecErrors {
+            logger.error("spec reload failed; keeping the running spec", metadata: ["warden.errors": "\(errors)"])
+            supervisor.bus.publish(
+                EventType.wardenReloadFailed, source: "supervisor", subject: "warden",
+                payload: ["errors": .array(errors.issues.map { .string($0.description) })])
+        } catch {
+            logger.error("spec reload failed; keeping the running spec", metadata: ["warden.errors": "\(error)"])
+            supervisor.bus.publish(
+                EventType.wardenReloadFailed, source: "supervisor", subject: "warden",
+                payload: ["errors": [.string("\(error)")]])
+        }
+    }
+}

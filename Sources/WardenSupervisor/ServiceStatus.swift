@@ -1,0 +1,50 @@
+import Foundation
+import WardenCore
+
+/// A snapshot of one service, for `warden status` and the API.
+public struct ServiceStatus: Codable, Sendable, Hashable {
+    public var name: String
+    /// `running`, `starting`, `stopping`, `backoff`, `failed`, `stopped`, `waiting`.
+    public var state: String
+    public var pid: Int32?
+    /// When the current state began.
+    public var since: Date?
+    /// Automatic restarts since Warden started (or since it was adopted).
+    public var restarts: Int
+    /// How the last run ended.
+    public var lastExit: String?
+    /// The last `STATUS=` line the service sent over sd_notify.
+    public var statusText: String?
+    /// `passing` or `failing` when the service has a health probe.
+    public var health: String?
+    /// CPU use of the service's process group, in percent of one core.
+    public var cpuPercent: Double?
+    /// Resident memory of the service's process group, in bytes.
+    public var rssBytes: Int64?
+    /// When a restart is scheduled.
+    public var nextRestart: Date?
+    /// Dependencies that are not ready yet, when waiting.
+    public var waitingFor: [String]
+    /// Whether this process was adopted from an earlier Warden.
+    public var adopted: Bool
+
+    public init(
+        name: String, state: String, pid: Int32? = nil, since: Date? = nil, restarts: Int = 0, lastExit: String? = nil,
+        statusText: String? = nil, health: String? = nil, cpuPercent: Double? = nil, rssBytes: Int64? = nil,
+        nextRestart: Date? = nil, waitingFor: [String] = [], adopted: Bool = false
+    ) {
+        self.name = name
+        self.state = state
+        self.pid = pid
+        self.since = since
+        self.restarts = restarts
+        self.lastExit = lastExit
+        self.statusText = statusText
+        self.health = health
+        self.cpuPercent = cpuPercent
+        self.rssBytes = rssBytes
+        self.nextRestart = nextRestart
+        self.waitingFor = waitingFor
+        self.adopted = adopted
+    }
+}

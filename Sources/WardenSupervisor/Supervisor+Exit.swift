@@ -1,0 +1,93 @@
+import Foundation
+import WardenCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension Supervisor {
+    func handleExit(name: String, generation: UInt64, status: ExitStatus) {
+        guard let s = services[name], s.generation == generation, let pid = s.pid else { return }
+        let now = clock.now()
+        let ranFor = s.spawnedAt.map { now - $0 } ?? .zero
+        let wasStopping: Bool
+        if case .stopping = s.machine.state { wasStopping = true } else { wasStopping = false }
+
+        // A clean exit that leaves a process of this instance behind, re-parented to Warden, is a
+        // daemon that forked into the background: follow it instead of restarting.
+        if status.isSuccess, !wasStopping, let daemon = findDaemon(of: s, exited: pid) {
+            follow(daemon: daemon, of: s)
+            return
+        }
+
+        var payload = status.payload
+        payload["pid"] = .int(pid)
+        payload["runtime_ms"] = .int(ranFor.milliseconds)
+        payload["expected"] = .bool(wasStopping)
+        s.lastExit = status
+        logger.info(
+            "service exited",
+            metadata: ["warden.service": "\(s.name)", "warden.pid": "\(pid)", "warden.status": "\(status)"])
+        publish(EventType.serviceExited, s, payload)
+
+        // Whatever the main process left in its group goes with it.
+        if let pgid = s.pgid, ProcFS.groupExists(pgid) { _ = kill(-pgid, SIGKILL) }
+        records.remove(s.name)
+        s.clearProcess()
+
+        let actions = s.machine.exited(status, now: now)
+        setState(s)
+        perform(actions, for: s)
+        if !s.machine.hasProcess {
+            if case .idle = s.machine.state { markStopped(s) }
+        }
+    }
+
+    /// The service is down and will stay down (until started): tidy up, and go on with a reload
+    /// swap, a removal or the shutdown order.
+    func markStopped(_ s: ManagedService) {
+        records.remove(s.name)
+        if let pgid = s.pgid, ProcFS.groupExists(pgid) { _ = kill(-pgid, SIGKILL) }
+        s.clearProcess()
+        setState(s)
+        publish(EventType.serviceStopped, s, [:])
+        if s.removeWhenStopped {
+            s.notify?.close()
+            services.removeValue(forKey: s.name)
+            order.removeAll { $0 == s.name }
+            return
+        }
+        if let next = s.pendingSpec {
+            s.pendingSpec = nil
+            replace(s, with: next)
+            return
+        }
+        if shuttingDown { continueShutdown() }
+    }
+
+    /// A process of this instance that survived the main process and is now Warden's child.
+    func findDaemon(of s: ManagedService, exited: pid_t) -> ProcStat? {
+        let me = getpid()
+        var candidates: [ProcStat] = []
+        for pid in ProcFS.allPids() where pid != exited {
+            guard let st = ProcFS.stat(pid), st.ppid == me, !st.isZombie else { continue }
+            guard let env = ProcFS.environment(pid), env["WARDEN_INSTANCE"] == s.instance else { continue }
+            candidates.append(st)
+        }
+        return candidates.min { $0.startTime < $1.startTime }
+    }
+
+    func follow(daemon: ProcStat, of s: ManagedService) {
+        let previous = s.pid
+        s.pid = daemon.pid
+        s.pgid = daemon.pgrp
+        s.startTime = daemon.startTime
+        let name = s.name
+        let generation = s.generation
+        let input = self.input
+        ChildReaper.shared.watch(pid: daemon.pid) { status in input.yield(.exited(name, generation, status)) }
+        saveRecord(s, ready: isReady(s))
+        logger.info("service daemonized", metadata: ["warden.service": "\(s.name)", "warden.pid": "\(daemon.pid)"])
+        publish(EventType.serviceDaemonized, s, ["pid": .int(daemon.pid), "previous_pid": .int(previous)])
+    }
+}

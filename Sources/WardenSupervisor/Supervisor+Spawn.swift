@@ -1,0 +1,186 @@
+import CWardenSys
+import Foundation
+import WardenCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension Supervisor {
+    /// Carries out what a state machine decided.
+    func perform(_ actions: [ServiceStateMachine.Action], for s: ManagedService) {
+        for action in actions {
+            switch action {
+            case .spawn:
+                spawn(s)
+            case .signal(let sig):
+                if let pgid = s.pgid { signalGroup(pgid, sig, s) }
+                setState(s)
+                publish(EventType.serviceStopping, s, ["signal": .string(Signals.name(sig)), "pid": .int(s.pid)])
+            case .kill:
+                if let pgid = s.pgid { signalGroup(pgid, SIGKILL, s) }
+            case .restartScheduled(let delay, let attempt, let reason):
+                setState(s)
+                publish(
+                    EventType.serviceRestarting, s,
+                    ["delay_ms": .int(delay.milliseconds), "attempt": .int(attempt), "reason": .string(reason)])
+            case .gaveUp(let failures, let window, let reason):
+                setState(s)
+                logger.error("service failed", metadata: ["warden.service": "\(s.name)", "warden.reason": "\(reason)"])
+                publish(
+                    EventType.serviceFailed, s,
+                    [
+                        "failures": .int(failures), "window": .string(DurationFormat.format(window)),
+                        "reason": .string(reason),
+                    ])
+            case .readyTimedOut:
+                publish(
+                    EventType.probeFailed, s,
+                    [
+                        "probe": "ready",
+                        "detail": .string("not ready within \(DurationFormat.format(s.spec.ready?.within ?? .zero))"),
+                    ])
+            case .watchdogMissed:
+                publish(EventType.watchdogMissed, s, ["interval_ms": .int(s.spec.watchdog?.milliseconds ?? 0), "pid": .int(s.pid)])
+            case .stopTimedOut:
+                publish(
+                    EventType.serviceKilled, s,
+                    ["reason": .string("did not stop within \(DurationFormat.format(s.spec.stop.timeout))"), "pid": .int(s.pid)])
+            }
+        }
+    }
+
+    func setState(_ s: ManagedService) { s.stateSince = clock.wallTime() }
+
+    func signalGroup(_ pgid: pid_t, _ sig: Int32, _ s: ManagedService) {
+        if kill(-pgid, sig) != 0, errno == ESRCH, let pid = s.pid {
+            // Not a group leader any more (or never was): signal the process itself.
+            _ = kill(pid, sig)
+        }
+    }
+
+    /// The environment of a service's processes.
+    func environment(for s: ManagedService, identity: Accounts.Identity?) -> [String: String] {
+        var env = options.baseEnvironment
+        for key in ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "INVOCATION_ID"] {
+            env.removeValue(forKey: key)
+        }
+        if let identity, let name = identity.userName {
+            env["USER"] = name
+            env["LOGNAME"] = name
+            if let home = identity.home { env["HOME"] = home }
+        }
+        for (k, v) in s.spec.env { env[k] = v }
+        if let notify = s.notify { env["NOTIFY_SOCKET"] = notify.path }
+        if let watchdog = s.spec.watchdog { env["WATCHDOG_USEC"] = String(watchdog.nanoseconds / 1000) }
+        env["WARDEN_SERVICE"] = s.name
+        env["WARDEN_STATE_DIR"] = spec.stateDir
+        env["WARDEN_INSTANCE"] = s.instance
+        return env
+    }
+
+    func identity(for spec: ServiceSpec) -> Accounts.Identity? {
+        guard spec.user != nil || spec.group != nil else { return nil }
+        return Accounts.identity(user: spec.user, group: spec.group)
+    }
+
+    func ensureNotifySocket(_ s: ManagedService) {
+        guard s.notify == nil else { return }
+        let path = (runDirectory as NSString).appendingPathComponent("\(s.name).notify")
+        let name = s.name
+        let input = self.input
+        do {
+            s.notify = try NotifySocket(path: path, owner: identity(for: s.spec)) { message, pid in
+                input.yield(.notify(name, pid, message))
+            }
+        } catch {
+            logger.warning("cannot create notify socket", metadata: ["warden.service": "\(s.name)", "warden.error": "\(error)"])
+        }
+    }
+
+    func spawn(_ s: ManagedService) {
+        let now = clock.now()
+        s.clearProcess()
+        s.generation += 1
+        s.instance = String(UInt64.random(in: 0...UInt64.max), radix: 16)
+        s.health = s.spec.health.map { ProbeTracker(failures: $0.failures, successes: $0.successes) }
+        ensureNotifySocket(s)
+        s.log.rotateIfNeeded()
+
+        let identity = identity(for: s.spec)
+        if (s.spec.user != nil || s.spec.group != nil) && identity == nil {
+            spawnFailed(s, reason: "user or group no longer exists", now: now)
+            return
+        }
+        var request = SpawnRequest(
+            executable: s.spec.executable, arguments: s.spec.run, environment: environment(for: s, identity: identity),
+            cwd: s.spec.cwd, identity: identity)
+        let logFD: Int32
+        do {
+            logFD = try s.log.openForChild()
+        } catch {
+            spawnFailed(s, reason: "cannot open log file: \(error)", now: now)
+            return
+        }
+        defer { close(logFD) }
+        request.stdout = logFD
+        request.stderr = logFD
+
+        let name = s.name
+        let generation = s.generation
+        let input = self.input
+        let pid: pid_t
+        do {
+            pid = try Spawner.spawn(request) { status in input.yield(.exited(name, generation, status)) }
+        } catch {
+            spawnFailed(s, reason: error.description, now: now)
+            return
+        }
+        s.pid = pid
+        s.pgid = pid
+        s.spawnedAt = now
+        s.startTime = ProcFS.stat(pid)?.startTime ?? 0
+        saveRecord(s, ready: false)
+        s.machine.spawned(now: now)
+        setState(s)
+        logger.info("service started", metadata: ["warden.service": "\(s.name)", "warden.pid": "\(pid)"])
+        publish(EventType.serviceStarted, s, ["pid": .int(pid), "instance": .string(s.instance), "restarts": .int(s.machine.restarts)])
+        if isReady(s) {
+            becameReady(s)
+        } else {
+            startProbes(s)
+        }
+    }
+
+    func spawnFailed(_ s: ManagedService, reason: String, now: Instant) {
+        logger.error("service could not be started", metadata: ["warden.service": "\(s.name)", "warden.reason": "\(reason)"])
+        publish(EventType.serviceSpawnFailed, s, ["reason": .string(reason)])
+        perform(s.machine.spawnFailed(now: now, reason: reason), for: s)
+    }
+
+    /// The service passed its readiness check (or has none): record it and start what waited.
+    func becameReady(_ s: ManagedService) {
+        setState(s)
+        saveRecord(s, ready: true)
+        publish(EventType.serviceReady, s, ["pid": .int(s.pid)])
+        startProbes(s)
+        startDependents(of: s)
+    }
+
+    func saveRecord(_ s: ManagedService, ready: Bool) {
+        guard let pid = s.pid, let pgid = s.pgid else { return }
+        records.save(
+            RuntimeRecord(
+                service: s.name, pid: pid, pgid: pgid, startTime: s.startTime, instance: s.instance,
+                specDigest: Self.digest(s.spec), startedAt: s.stateSince, ready: ready))
+    }
+
+    /// A stable digest of everything in a service spec that affects how it runs.
+    static func digest(_ spec: ServiceSpec) -> String {
+        var text = "\(spec.run)|\(spec.executable)|\(spec.env.sorted { $0.key < $1.key })|\(spec.cwd)|\(spec.user ?? "")|"
+        text += "\(spec.group ?? "")|\(spec.watchdog.map { "\($0.nanoseconds)" } ?? "")"
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        return String(hash, radix: 16)
+    }
+}

@@ -1,0 +1,42 @@
+import ArgumentParser
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@main
+struct Warden: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "warden",
+        abstract: "A self-healing, self-defending agent for Linux hosts.",
+        discussion: "Supervises a node's services from one spec file (warden.yaml), restarts them when they die or hang, and records everything it does.",
+        version: "0.1.0",
+        subcommands: [
+            RunCommand.self, ValidateCommand.self, StatusCommand.self, EventsCommand.self, LogsCommand.self,
+            StartCommand.self, StopCommand.self, RestartCommand.self,
+        ]
+    )
+}
+
+/// Where to find the spec (and through it the state directory).
+struct SpecOptions: ParsableArguments {
+    @Option(name: [.short, .customLong("config")], help: "The spec file (default: $WARDEN_CONFIG, ./warden.yaml, /etc/warden/warden.yaml).")
+    var config: String?
+
+    @Option(name: .customLong("state-dir"), help: "Use this state directory instead of the spec's.")
+    var stateDir: String?
+
+    /// The spec path to use.
+    func specPath() -> String {
+        if let config { return config }
+        if let env = ProcessInfo.processInfo.environment["WARDEN_CONFIG"], !env.isEmpty { return env }
+        if FileManager.default.fileExists(atPath: "warden.yaml") { return "warden.yaml" }
+        return "/etc/warden/warden.yaml"
+    }
+}
+
+/// Prints to standard error.
+func printError(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}
