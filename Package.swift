@@ -72,15 +72,22 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "warden-sample", dependencies: ["CWardenSys"]),
-        .testTarget(name: "WardenCoreTests", dependencies: ["WardenCore"]),
-        .testTarget(name: "WardenStoreTests", dependencies: ["WardenStore"]),
-        .testTarget(name: "WardenSupervisorTests", dependencies: ["WardenSupervisor"]),
-        .testTarget(name: "WardenServerTests", dependencies: ["WardenServer"]),
+        // Helpers shared by the test targets: temporary directories, free ports, event waiting,
+        // running the built binaries.
+        .target(
+            name: "WardenTestSupport",
+            dependencies: ["WardenCore", "WardenSupervisor"],
+            path: "Tests/Support"
+        ),
+        .testTarget(name: "WardenCoreTests", dependencies: ["WardenCore", "WardenTestSupport"]),
+        .testTarget(name: "WardenStoreTests", dependencies: ["WardenStore", "WardenTestSupport"]),
+        .testTarget(name: "WardenSupervisorTests", dependencies: ["WardenSupervisor", "WardenTestSupport"]),
+        .testTarget(name: "WardenServerTests", dependencies: ["WardenServer", "WardenTestSupport"]),
         // End-to-end tests of the `warden` and `warden-sample` binaries; depending on them makes
         // `swift test` build both.
         .testTarget(
             name: "WardenIntegrationTests",
-            dependencies: ["warden", "warden-sample", "WardenCore", "WardenStore", "WardenSupervisor", "WardenServer"]
+            dependencies: ["warden", "warden-sample", "WardenCore", "WardenStore", "WardenSupervisor", "WardenServer", "WardenTestSupport"]
         ),
     ],
     swiftLanguageModes: [.v6]

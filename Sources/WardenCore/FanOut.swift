@@ -64,6 +64,7 @@ public final class FanOut<Element: Sendable>: Sendable {
         let value = state.withLock { s -> Element in
             let value = build()
             for key in s.subscribers.keys {
+                if s.subscribers[key]!.finished { continue }
                 if let filter = s.subscribers[key]!.filter, !filter(value) { continue }
                 if s.subscribers[key]!.buffer.count >= s.subscribers[key]!.capacity {
                     s.subscribers[key]!.dropped += 1

@@ -31,6 +31,8 @@ final class ManagedService {
     var probeTask: Task<Void, Never>?
     var health: ProbeTracker?
     var spawnedAt: Instant?
+    /// When the current process started (wall clock; kept across adoption).
+    var startedAt: Date?
 
     var stateSince = Date()
     var lastExit: ExitStatus?
@@ -65,6 +67,7 @@ final class ManagedService {
         pgid = nil
         startTime = 0
         adopted = false
+        startedAt = nil
         cpuPercent = nil
         rssBytes = nil
         lastCPU = nil

@@ -18,10 +18,12 @@ public struct RuntimeRecord: Codable, Sendable, Hashable {
     public var specDigest: String
     public var startedAt: Date
     public var ready: Bool
+    /// The last `STATUS=` text the service sent.
+    public var status: String?
 
     public init(
         service: String, pid: Int32, pgid: Int32, startTime: UInt64, instance: String, specDigest: String,
-        startedAt: Date, ready: Bool
+        startedAt: Date, ready: Bool, status: String? = nil
     ) {
         self.service = service
         self.pid = pid
@@ -31,6 +33,7 @@ public struct RuntimeRecord: Codable, Sendable, Hashable {
         self.specDigest = specDigest
         self.startedAt = startedAt
         self.ready = ready
+        self.status = status
     }
 }
 

@@ -90,6 +90,9 @@ extension Supervisor {
             }
             if ProcFS.isAlive(pid: record.pid, startTime: record.startTime) {
                 adopt(s, pid: record.pid, pgid: record.pgid, startTime: record.startTime, instance: record.instance)
+                s.startedAt = record.startedAt
+                s.stateSince = record.startedAt
+                s.statusText = record.status
                 if record.specDigest != Self.digest(s.spec) {
                     logger.info("adopted service changed while Warden was down; restarting", metadata: ["warden.service": "\(s.name)"])
                     perform(s.machine.restart(now: clock.now()), for: s)

@@ -86,6 +86,7 @@ extension Supervisor {
         if let text = message.status, text != s.statusText {
             s.statusText = text
             publish(EventType.serviceStatus, s, ["status": .string(text)])
+            saveRecord(s, ready: isReady(s))
         }
         if let extra = message.extendTimeout { s.machine.extendTimeout(by: extra, now: now) }
         if let newMain = message.mainPID, newMain != s.pid, let st = ProcFS.stat(newMain), st.pgrp == s.pgid || st.session == s.pgid {

@@ -103,6 +103,7 @@ extension Supervisor {
         s.clearProcess()
         s.generation += 1
         s.instance = String(UInt64.random(in: 0...UInt64.max), radix: 16)
+        s.statusText = nil
         s.health = s.spec.health.map { ProbeTracker(failures: $0.failures, successes: $0.successes) }
         ensureNotifySocket(s)
         s.log.rotateIfNeeded()
@@ -139,6 +140,7 @@ extension Supervisor {
         s.pid = pid
         s.pgid = pid
         s.spawnedAt = now
+        s.startedAt = clock.wallTime()
         s.startTime = ProcFS.stat(pid)?.startTime ?? 0
         saveRecord(s, ready: false)
         s.machine.spawned(now: now)
@@ -172,7 +174,7 @@ extension Supervisor {
         records.save(
             RuntimeRecord(
                 service: s.name, pid: pid, pgid: pgid, startTime: s.startTime, instance: s.instance,
-                specDigest: Self.digest(s.spec), startedAt: s.stateSince, ready: ready))
+                specDigest: Self.digest(s.spec), startedAt: s.startedAt ?? s.stateSince, ready: ready, status: s.statusText))
     }
 
     /// A stable digest of everything in a service spec that affects how it runs.

@@ -1,0 +1,113 @@
+import Foundation
+import WardenCore
+import WardenSupervisor
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The result of running a command to completion.
+public struct CommandResult: Sendable {
+    public var status: ExitStatus
+    public var stdout: String
+    public var stderr: String
+
+    public var exitCode: Int32? {
+        if case .exited(let c) = status { return c }
+        return nil
+    }
+}
+
+/// Runs a program to completion with its output captured (spawned through Warden's own spawner,
+/// so it is reaped by the same reaper as everything else in the test process).
+public func runCommand(
+    _ executable: String, _ arguments: [String], environment: [String: String] = ProcessInfo.processInfo.environment,
+    cwd: String? = nil, timeout: Duration = .seconds(60)
+) async throws -> CommandResult {
+    let dir = TempDir("warden-cmd")
+    let outFD = open(dir.file("out"), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+    let errFD = open(dir.file("err"), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+    var request = SpawnRequest(executable: executable, arguments: [executable] + arguments, environment: environment, cwd: cwd)
+    request.stdout = outFD
+    request.stderr = errFD
+    let status: ExitStatus
+    do {
+        status = try await ChildProcess.run(request, timeout: timeout)
+    } catch {
+        close(outFD)
+        close(errFD)
+        throw error
+    }
+    close(outFD)
+    close(errFD)
+    return CommandResult(
+        status: status,
+        stdout: (try? String(contentsOfFile: dir.file("out"), encoding: .utf8)) ?? "",
+        stderr: (try? String(contentsOfFile: dir.file("err"), encoding: .utf8)) ?? "")
+}
+
+/// Runs the `warden` CLI.
+public func warden(_ arguments: String..., cwd: String? = nil, timeout: Duration = .seconds(60)) async throws -> CommandResult {
+    try await runCommand(Binaries.warden, arguments, cwd: cwd, timeout: timeout)
+}
+
+/// A `warden run` in the background, with its output in files.
+public final class WardenProcess: Sendable {
+    public let child: ChildProcess
+    public let outputPath: String
+    public let config: String
+    private let dir: TempDir
+
+    /// Starts `warden run -c config`.
+    public init(config: String, arguments: [String] = []) throws {
+        dir = TempDir("warden-proc")
+        outputPath = dir.file("warden.log")
+        self.config = config
+        let fd = open(outputPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        defer { close(fd) }
+        var request = SpawnRequest(
+            executable: Binaries.warden, arguments: [Binaries.warden, "run", "-c", config] + arguments,
+            environment: ProcessInfo.processInfo.environment)
+        request.stdout = fd
+        request.stderr = fd
+        child = try ChildProcess.spawn(request)
+    }
+
+    public var pid: pid_t { child.pid }
+
+    public var output: String { (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "" }
+
+    /// Sends a signal to Warden itself (not its services).
+    public func signal(_ sig: Int32) { _ = kill(child.pid, sig) }
+
+    /// Waits for Warden to exit, failing after `timeout`.
+    public func wait(timeout: Duration = .seconds(30)) async throws -> ExitStatus {
+        let child = self.child
+        return try await withThrowingTaskGroup(of: ExitStatus?.self) { group in
+            group.addTask { await child.wait() }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                return nil
+            }
+            let first = try await group.next()!
+            group.cancelAll()
+            guard let status = first else { throw TimedOut(what: "warden to exit", seen: []) }
+            return status
+        }
+    }
+
+    /// Stops Warden gracefully (SIGTERM) and waits; SIGKILLs it if it does not stop in time.
+    public func stop(timeout: Duration = .seconds(30)) async throws -> ExitStatus {
+        signal(SIGTERM)
+        do {
+            return try await wait(timeout: timeout)
+        } catch {
+            signal(SIGKILL)
+            throw error
+        }
+    }
+
+    deinit {
+        if child.exitStatus == nil { _ = kill(child.pid, SIGKILL) }
+    }
+}
