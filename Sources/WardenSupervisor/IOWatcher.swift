@@ -45,8 +45,11 @@ public final class IOWatcher: Sendable {
 
     /// Calls `callback` whenever `fd` is ready for `events` (level-triggered) until ``remove(_:)``.
     /// Returns a token, or nil when epoll refused the fd.
-    public func add(fd: Int32, events: UInt32 = IOWatcher.readable, callback: @escaping Callback) -> UInt64? {
-        register(fd: fd, events: events, oneShot: false, callback: callback)
+    ///
+    /// With `once`, the callback runs at most once and the registration then ends by itself (for
+    /// fds that stay ready, such as the pidfd of an exited process).
+    public func add(fd: Int32, events: UInt32 = IOWatcher.readable, once: Bool = false, callback: @escaping Callback) -> UInt64? {
+        register(fd: fd, events: once ? events | warden_epolloneshot() : events, oneShot: once, callback: callback)
     }
 
     /// Stops watching; after this returns the callback may still run once if an event was in

@@ -135,7 +135,7 @@ extension Supervisor {
             let fd = warden_pidfd_open(pid)
             if fd >= 0 {
                 s.pidfd = fd
-                s.pidfdToken = IOWatcher.shared.add(fd: fd) { _ in input.yield(.exited(name, generation, .unknown)) }
+                s.pidfdToken = IOWatcher.shared.add(fd: fd, once: true) { _ in input.yield(.exited(name, generation, .unknown)) }
             }
         }
         s.machine.adopted(now: clock.now())

@@ -1,0 +1,368 @@
+import Foundation
+import Testing
+import WardenCore
+import WardenSupervisor
+import WardenTestSupport
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The supervisor with real processes (`warden-sample`) in the test process.
+@Suite("Supervisor with real processes", .timeLimit(.minutes(2)))
+struct SupervisorTests {
+    init() { becomeSubreaper() }
+
+    @Test func aCrashedServiceIsRestarted() async throws {
+        let h = try Harness(
+            """
+            services:
+              crashy:
+                run: [SAMPLE, --crash-after, 150ms, --exit-code, "3"]
+                restart: { backoff: 10ms..10ms, give_up: never }
+            """)
+        let started = try await h.log.wait(for: EventType.serviceStarted, "crashy", count: 3)
+        let exits = h.log.events(EventType.serviceExited, "crashy")
+        #expect(exits.count >= 2)
+        #expect(exits.allSatisfy { $0.payload["code"]?.intValue == 3 && $0.payload["expected"]?.boolValue == false })
+        let pids = started.map { $0.payload["pid"]?.intValue ?? 0 }
+        #expect(Set(pids).count == pids.count, "each restart is a new process")
+        #expect((await h.status("crashy"))?.restarts ?? 0 >= 2)
+        try await h.shutdown()
+        // Each start without a readiness check is ready exactly once.
+        #expect(h.log.events(EventType.serviceReady, "crashy").count == h.log.events(EventType.serviceStarted, "crashy").count)
+    }
+
+    @Test func aCrashLoopGivesUpAndSaysSo() async throws {
+        let h = try Harness(
+            """
+            services:
+              loop:
+                run: [SAMPLE, --crash-after, 20ms]
+                restart: { backoff: 5ms..5ms, give_up: 3 in 30s }
+            """)
+        let failed = try await h.log.wait(for: EventType.serviceFailed, "loop")
+        #expect(failed[0].payload["failures"]?.intValue == 3)
+        #expect(failed[0].payload["reason"]?.stringValue == "exit code 1")
+        #expect(h.log.events(EventType.serviceStarted, "loop").count == 3)
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(h.log.events(EventType.serviceStarted, "loop").count == 3, "no start after giving up")
+        #expect((await h.status("loop"))?.state == "failed")
+        // A person can always start it again: the history starts over.
+        try await h.supervisor.start("loop")
+        try await h.log.wait(for: EventType.serviceStarted, "loop", count: 4)
+        try await h.shutdown()
+    }
+
+    @Test func aServiceIgnoringSIGTERMIsKilledAfterTheTimeout() async throws {
+        let h = try Harness(
+            """
+            services:
+              stubborn:
+                run: [SAMPLE, --ignore-sigterm]
+                stop: { timeout: 300ms }
+            """)
+        let pid = try await h.pid("stubborn")
+        let before = ContinuousClock.now
+        try await h.supervisor.stop("stubborn")
+        let killed = try await h.log.wait(for: EventType.serviceKilled, "stubborn")
+        #expect(killed[0].payload["reason"]?.stringValue == "did not stop within 300ms")
+        let exited = try await h.log.wait(for: EventType.serviceExited, "stubborn")
+        #expect(exited[0].payload["signal"]?.stringValue == "SIGKILL")
+        #expect(ContinuousClock.now - before >= .milliseconds(300))
+        #expect(!processAlive(pid))
+        #expect((await h.status("stubborn"))?.state == "stopped")
+        try await h.shutdown()
+    }
+
+    @Test func stoppingKillsTheWholeProcessGroup() async throws {
+        let h = try Harness(
+            """
+            services:
+              family:
+                run: [SAMPLE, --children, "3"]
+            """)
+        let pid = try await h.pid("family")
+        var members: [pid_t] = []
+        try await eventually("the children are running") {
+            members = ProcFS.allPids().filter { ProcFS.stat($0)?.pgrp == pid && processAlive($0) }
+            return members.count == 4
+        }
+        try await h.supervisor.stop("family")
+        try await h.log.wait(for: EventType.serviceStopped, "family")
+        try await eventually("every member of the group is gone") { members.allSatisfy { !processAlive($0) } }
+        try await h.shutdown()
+    }
+
+    @Test func whatACrashedServiceLeavesInItsGroupIsKilled() async throws {
+        let h = try Harness(
+            """
+            services:
+              parent:
+                run: [SAMPLE, --children, "2", --crash-after, 300ms]
+                restart: { backoff: 1s..1s, give_up: never }
+            """)
+        let pid = try await h.pid("parent")
+        var children: [pid_t] = []
+        try await eventually("children started") {
+            children = ProcFS.allPids().filter { $0 != pid && ProcFS.stat($0)?.pgrp == pid && processAlive($0) }
+            return children.count == 2
+        }
+        try await h.log.wait(for: EventType.serviceExited, "parent")
+        try await eventually("the orphaned children were killed") { children.allSatisfy { !processAlive($0) } }
+        try await h.shutdown()
+    }
+
+    @Test func aDoubleForkingDaemonStaysSupervised() async throws {
+        let h = try Harness(
+            """
+            services:
+              daemon:
+                run: [SAMPLE, --daemonize]
+                restart: { backoff: 10ms..10ms }
+            """)
+        let started = try await h.log.wait(for: EventType.serviceStarted, "daemon")
+        let launcher = pid_t(started[0].payload["pid"]!.intValue!)
+        // Followed through the middle process to the grandchild.
+        try await eventually("the daemon is followed") {
+            guard let pid = await h.status("daemon")?.pid, pid != launcher else { return false }
+            return processAlive(pid) && ProcFS.stat(pid)?.ppid == getpid()
+        }
+        let daemon = try #require(await h.status("daemon")?.pid)
+        #expect((await h.status("daemon"))?.state == "running")
+        #expect(h.log.events(EventType.serviceExited, "daemon").isEmpty, "daemonizing is not an exit")
+        // Its death is noticed and it is started again.
+        kill(daemon, SIGKILL)
+        let exits = try await h.log.wait(for: EventType.serviceExited, "daemon")
+        #expect(exits[0].payload["pid"]?.intValue == Int64(daemon))
+        #expect(exits[0].payload["signal"]?.stringValue == "SIGKILL")
+        try await h.log.wait(for: EventType.serviceStarted, "daemon", count: 2)
+        try await h.log.wait(for: EventType.serviceDaemonized, "daemon", count: 2)
+        try await h.shutdown()
+    }
+
+    @Test func dependentsStartOnlyWhenTheirDependencyIsReady() async throws {
+        let port = freePort()
+        let h = try Harness(
+            """
+            services:
+              db:
+                run: [/bin/sh, -c, "sleep 0.5; exec SAMPLE --port \(port)"]
+                ready: { tcp: 127.0.0.1:\(port), every: 20ms, within: 10s }
+              api:
+                run: [SAMPLE]
+                after: [db]
+              web:
+                run: [SAMPLE]
+                after: [api]
+            """)
+        try await h.log.wait(for: EventType.serviceStarted, "web")
+        let dbStarted = try #require(h.log.events(EventType.serviceStarted, "db").first)
+        let dbReady = try #require(h.log.events(EventType.serviceReady, "db").first)
+        let apiStarted = try #require(h.log.events(EventType.serviceStarted, "api").first)
+        let apiReady = try #require(h.log.events(EventType.serviceReady, "api").first)
+        let webStarted = try #require(h.log.events(EventType.serviceStarted, "web").first)
+        #expect(dbReady.time.timeIntervalSince(dbStarted.time) >= 0.4, "db was not ready before it listened")
+        #expect(dbReady.id < apiStarted.id)
+        #expect(apiReady.id < webStarted.id)
+        // Shutdown runs in reverse: web, then api, then db.
+        try await h.shutdown()
+        let stops = h.log.events(EventType.serviceStopping).map(\.subject)
+        #expect(stops == ["web", "api", "db"])
+    }
+
+    @Test func readyNotifyGatesDependentsAndStatusIsShown() async throws {
+        let h = try Harness(
+            """
+            services:
+              slow:
+                run: [SAMPLE, --ready-after, 400ms, --status, "warming up"]
+                ready: notify
+              next:
+                run: [SAMPLE]
+                after: [slow]
+            """)
+        try await eventually("status text arrives") { await h.status("slow")?.statusText == "warming up" }
+        #expect((await h.status("slow"))?.state == "starting")
+        #expect((await h.status("next"))?.state == "waiting")
+        #expect((await h.status("next"))?.waitingFor == ["slow"])
+        let ready = try await h.log.wait(for: EventType.serviceReady, "slow")
+        let started = try #require(h.log.events(EventType.serviceStarted, "slow").first)
+        #expect(ready[0].time.timeIntervalSince(started.time) >= 0.35)
+        let nextStarted = try await h.log.wait(for: EventType.serviceStarted, "next")
+        #expect(nextStarted[0].id > ready[0].id)
+        #expect(h.log.events(EventType.serviceReady, "slow").count == 1)
+        try await h.shutdown()
+    }
+
+    @Test func aServiceThatNeverBecomesReadyIsRestarted() async throws {
+        let h = try Harness(
+            """
+            services:
+              mute:
+                run: [SAMPLE]
+                ready: { notify: true, within: 300ms }
+                restart: { backoff: 10ms..10ms }
+            """)
+        let failed = try await h.log.wait(for: EventType.probeFailed, "mute")
+        #expect(failed[0].payload["probe"]?.stringValue == "ready")
+        try await h.log.wait(for: EventType.serviceStarted, "mute", count: 2)
+        try await h.shutdown()
+    }
+
+    @Test func aFailingHealthProbeRestartsTheService() async throws {
+        let port = freePort()
+        let h = try Harness(
+            """
+            services:
+              web:
+                run: [SAMPLE, --port, "\(port)", --hang-after, 600ms]
+                ready: { tcp: 127.0.0.1:\(port), within: 5s }
+                health: { http: "http://127.0.0.1:\(port)/healthz", every: 100ms, timeout: 100ms, failures: 3 }
+                restart: { backoff: 10ms..10ms }
+            """)
+        let failed = try await h.log.wait(for: EventType.probeFailed, "web")
+        #expect(failed[0].payload["probe"]?.stringValue == "health")
+        #expect(failed[0].payload["consecutive"]?.intValue == 3)
+        #expect(failed[0].payload["detail"]?.stringValue?.contains("timed out") == true)
+        let restarting = try await h.log.wait(for: EventType.serviceRestarting, "web")
+        #expect(restarting[0].payload["reason"]?.stringValue?.hasPrefix("health check failed") == true)
+        try await h.log.wait(for: EventType.serviceStarted, "web", count: 2)
+        try await h.shutdown()
+    }
+
+    @Test func anHTTPErrorIsAFailureToo() async throws {
+        let port = freePort()
+        let h = try Harness(
+            """
+            services:
+              web:
+                run: [SAMPLE, --port, "\(port)", --fail-health-after, 300ms]
+                health: { http: "http://127.0.0.1:\(port)/healthz", every: 50ms, timeout: 500ms, failures: 2 }
+                restart: { backoff: 10ms..10ms }
+            """)
+        let failed = try await h.log.wait(for: EventType.probeFailed, "web")
+        #expect(failed[0].payload["detail"]?.stringValue == "HTTP 500")
+        try await h.log.wait(for: EventType.serviceStarted, "web", count: 2)
+        try await h.shutdown()
+    }
+
+    @Test func aMissedWatchdogRestartsTheService() async throws {
+        let h = try Harness(
+            """
+            services:
+              pinger:
+                run: [SAMPLE, --hang-after, 500ms]
+                watchdog: 200ms
+                restart: { backoff: 10ms..10ms }
+            """)
+        let missed = try await h.log.wait(for: EventType.watchdogMissed, "pinger")
+        let started = try #require(h.log.events(EventType.serviceStarted, "pinger").first)
+        // It pinged (every 100 ms, half of WATCHDOG_USEC) until it hung at 500 ms.
+        #expect(missed[0].time.timeIntervalSince(started.time) >= 0.6)
+        try await h.log.wait(for: EventType.serviceStarted, "pinger", count: 2)
+        try await h.shutdown()
+    }
+
+    @Test func outputGoesToRotatedFiles() async throws {
+        let h = try Harness(
+            """
+            services:
+              chatty:
+                run: [SAMPLE, --print-every, 1ms, --message, "hello from chatty with a long enough line"]
+                logs: { max_size: 4KB, keep: 2 }
+            """)
+        let log = h.spec.stateDir + "/logs/chatty.log"
+        try await eventually("the log was rotated", timeout: .seconds(15)) {
+            FileManager.default.fileExists(atPath: log + ".1")
+        }
+        let rotated = try String(contentsOfFile: log + ".1", encoding: .utf8)
+        #expect(rotated.contains("hello from chatty"))
+        #expect(h.log.events("service.log_rotated", "chatty").count >= 1)
+        try await h.shutdown()
+    }
+
+    @Test func cpuAndMemoryAreSampled() async throws {
+        let h = try Harness(
+            """
+            stats: { every: 200ms }
+            services:
+              hog:
+                run: [SAMPLE, --grow-memory, "20000000"]
+            """)
+        let samples = h.supervisor.samples.subscribe(name: "test")
+        var rss: [Double] = []
+        var cpu: [Double] = []
+        while rss.count < 4 || cpu.isEmpty {
+            guard let s = await samples.next() else { break }
+            #expect(s.labels == ["service": "hog"])
+            if s.series == "service.rss_bytes" { rss.append(s.value) }
+            if s.series == "service.cpu_percent" { cpu.append(s.value) }
+        }
+        #expect(rss.last! > rss.first!, "a growing service's RSS grows: \(rss)")
+        #expect(rss.last! > 5_000_000)
+        #expect(cpu.allSatisfy { $0 >= 0 })
+        #expect((await h.status("hog"))?.rssBytes ?? 0 > 0)
+        try await h.shutdown()
+    }
+
+    @Test func manualStopStartAndRestart() async throws {
+        let h = try Harness(
+            """
+            services:
+              svc:
+                run: [SAMPLE]
+            """)
+        let first = try await h.pid("svc")
+        try await h.supervisor.restart("svc")
+        try await h.log.wait(for: EventType.serviceStarted, "svc", count: 2)
+        let second = try await h.pid("svc")
+        #expect(first != second)
+        #expect(!processAlive(first))
+        try await h.supervisor.stop("svc")
+        try await h.log.wait(for: EventType.serviceStopped, "svc")
+        #expect((await h.status("svc"))?.state == "stopped")
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(h.log.events(EventType.serviceStarted, "svc").count == 2, "a stopped service stays stopped")
+        try await h.supervisor.start("svc")
+        try await h.log.wait(for: EventType.serviceStarted, "svc", count: 3)
+        await #expect(throws: WardenError.self) { try await h.supervisor.restart("nope") }
+        try await h.shutdown()
+    }
+
+    @Test func aProgramThatVanishedIsReportedAndRetried() async throws {
+        let dir = TempDir()
+        let program = dir.write("prog.sh", "#!/bin/sh\nexec sleep 30\n")
+        chmod(program, 0o755)
+        let h = try Harness(
+            """
+            services:
+              gone:
+                run: [\(program)]
+                restart: { backoff: 50ms..50ms, give_up: 2 in 10s }
+            """)
+        _ = try await h.pid("gone")
+        unlink(program)
+        try await h.supervisor.restart("gone")
+        let failed = try await h.log.wait(for: EventType.serviceSpawnFailed, "gone")
+        #expect(failed[0].payload["reason"]?.stringValue?.contains("exec failed") == true)
+        try await h.log.wait(for: EventType.serviceFailed, "gone")
+        try await h.shutdown()
+    }
+
+    @Test func environmentAndWorkingDirectoryReachTheService() async throws {
+        let h = try Harness(
+            """
+            services:
+              envy:
+                run: [/bin/sh, -c, "echo \\"$GREETING $WARDEN_SERVICE $(pwd)\\"; exec sleep 30"]
+                env: { GREETING: hello }
+                cwd: /tmp
+            """)
+        let log = h.spec.stateDir + "/logs/envy.log"
+        try await eventually("the service wrote its environment") {
+            (try? String(contentsOfFile: log, encoding: .utf8))?.contains("hello envy /tmp") == true
+        }
+        try await h.shutdown()
+    }
+}
