@@ -121,6 +121,10 @@ public final class EventLog: Sendable {
 public struct TimedOut: Error, CustomStringConvertible {
     public var what: String
     public var seen: [String]
+    public init(what: String, seen: [String]) {
+        self.what = what
+        self.seen = seen
+    }
     public var description: String { "timed out waiting for \(what); saw: \(seen.suffix(30).joined(separator: ", "))" }
 }
 

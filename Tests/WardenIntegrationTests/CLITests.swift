@@ -1,0 +1,173 @@
+import Foundation
+import Testing
+import WardenCore
+import WardenSupervisor
+import WardenTestSupport
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The `warden` binary: bad input, the read commands, and its own lifecycle.
+@Suite("warden CLI", .timeLimit(.minutes(3)))
+struct CLITests {
+    init() { becomeSubreaper() }
+
+    @Test func validateExitsZeroForAGoodSpecAndOneWithEveryProblemOtherwise() async throws {
+        let good = Fixture("services:\n  a:\n    run: [SAMPLE]\n")
+        let ok = try await warden("validate", good.config)
+        #expect(ok.exitCode == 0)
+        #expect(ok.stdout.contains("valid (1 service"))
+
+        let bad = Fixture("services:\n  a:\n    run: [SAMPLE]\n    restart: { policy: sometimes }\n    helth: {}\n")
+        let result = try await warden("validate", bad.config)
+        #expect(result.exitCode == 1)
+        #expect(result.stdout.contains("\(bad.config):6:24: services.a.restart.policy: found 'sometimes'; expected one of always, on-failure, never"))
+        #expect(result.stdout.contains("\(bad.config):7:5: services.a.helth: unknown key 'helth'; did you mean 'health'?"))
+        #expect(result.stdout.contains("2 problems"))
+    }
+
+    @Test func anInvalidSpecStartsNothing() async throws {
+        let f = Fixture("services:\n  a:\n    run: [SAMPLE]\n  b:\n    run: [/no/such/binary]\n")
+        let result = try await runCommand(Binaries.warden, ["run", "-c", f.config])
+        #expect(result.exitCode == 1)
+        #expect(result.stderr.contains("services.b.run: program '/no/such/binary' does not exist"))
+        #expect(result.stderr.contains("nothing was started"))
+        #expect(processesTagged(stateDir: f.stateDir).isEmpty)
+    }
+
+    @Test func malformedYAMLIsLocated() async throws {
+        let f = Fixture("services:\n  a:\n    run: [SAMPLE\n")
+        let result = try await runCommand(Binaries.warden, ["run", "-c", f.config])
+        #expect(result.exitCode == 1)
+        #expect(result.stderr.contains("\(f.config):6:1: invalid YAML"))
+    }
+
+    @Test func anUnwritableStateDirectoryIsExplained() async throws {
+        let f = Fixture("services:\n  a:\n    run: [SAMPLE]\n")
+        // A state_dir beneath a regular file cannot be created, even by root.
+        f.dir.write("blocker", "")
+        var text = try String(contentsOfFile: f.config, encoding: .utf8)
+        text = text.replacingOccurrences(of: "state_dir: \(f.stateDir)", with: "state_dir: \(f.dir.file("blocker"))/state")
+        try text.write(toFile: f.config, atomically: true, encoding: .utf8)
+        let result = try await runCommand(Binaries.warden, ["run", "-c", f.config])
+        #expect(result.exitCode == 1)
+        #expect(result.stderr.contains("cannot create the state directory"))
+        #expect(result.stderr.contains("choose a writable state_dir"))
+    }
+
+    @Test func aTakenPortIsReportedBeforeAnythingStarts() async throws {
+        let port = freePort()
+        // Something else (this test) listens on the port the service's probe would use.
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        #expect(bound == 0)
+        #expect(listen(fd, 8) == 0)
+        let f = Fixture(
+            """
+            services:
+              other:
+                run: [SAMPLE]
+              api:
+                run: [SAMPLE, --port, "\(port)"]
+                ready: { tcp: 127.0.0.1:\(port) }
+            """)
+        let result = try await runCommand(Binaries.warden, ["run", "-c", f.config])
+        #expect(result.exitCode == 1)
+        #expect(result.stderr.contains("services.api.ready: port \(port) is already in use by pid \(getpid())"))
+        #expect(result.stderr.contains("nothing was started"))
+        #expect(processesTagged(stateDir: f.stateDir).isEmpty)
+    }
+
+    @Test func aSecondWardenOnTheSameStateDirectoryIsRefused() async throws {
+        let f = Fixture("services:\n  a:\n    run: [SAMPLE]\n")
+        let first = try f.start()
+        _ = try await f.waitRunning(["a"])
+        let second = try await runCommand(Binaries.warden, ["run", "-c", f.config])
+        #expect(second.exitCode == 1)
+        #expect(second.stderr.contains("another Warden (pid \(first.pid)) is already running"))
+        #expect(processesTagged(stateDir: f.stateDir).count == 1, "the refused Warden started nothing")
+        #expect(try await first.stop() == .exited(0))
+    }
+
+    @Test func readCommandsWorkWhileRunningAndAfterwards() async throws {
+        let f = Fixture(
+            """
+            services:
+              talker:
+                run: [SAMPLE, --print-every, 50ms, --message, "line from talker", --status, "talking"]
+            """)
+        let w = try f.start()
+        let pids = try await f.waitRunning(["talker"])
+
+        let table = try await warden("status", "-c", f.config)
+        #expect(table.exitCode == 0)
+        #expect(table.stdout.contains("SERVICE"))
+        #expect(table.stdout.contains("talker   running  \(pids["talker"]!)"))
+        try await eventually("status shows the notify text") { (try await f.status()).first?.statusText == "talking" }
+
+        try await eventually("the service's output is in its log") {
+            (try await warden("logs", "talker", "-c", f.config, "-n", "3")).stdout.contains("line from talker")
+        }
+        let logs = try await warden("logs", "talker", "-c", f.config, "-n", "2")
+        #expect(logs.stdout.split(separator: "\n").count == 2)
+
+        let restart = try await warden("restart", "talker", "-c", f.config)
+        #expect(restart.exitCode == 0)
+        try await f.waitFor(EventType.serviceStarted, "talker", count: 2)
+        let unknown = try await warden("restart", "talkr", "-c", f.config)
+        #expect(unknown.exitCode == 1)
+        #expect(unknown.stderr.contains("no service named 'talkr'; did you mean 'talker'?"))
+
+        let events = try await warden("events", "-c", f.config, "--service", "talker", "--type", "service.*")
+        #expect(events.stdout.contains("service.started"))
+        #expect(!events.stdout.contains("warden.started"))
+
+        #expect(try await w.stop() == .exited(0))
+        // Warden is down: the same commands read the store and the files.
+        let offline = try await warden("status", "-c", f.config)
+        #expect(offline.stdout.contains("Warden is not running"))
+        #expect(offline.stdout.contains("talker   stopped"))
+        let stored = try await f.events()
+        #expect(stored.contains { $0.type == EventType.wardenStopped })
+        #expect(try await warden("logs", "talker", "-c", f.config).stdout.contains("line from talker"))
+        let noWarden = try await warden("restart", "talker", "-c", f.config)
+        #expect(noWarden.exitCode == 1)
+        #expect(noWarden.stderr.contains("Warden is not running"))
+    }
+
+    @Test func eventsFollowStreamsNewEvents() async throws {
+        let f = Fixture("services:\n  s:\n    run: [SAMPLE]\n")
+        let w = try f.start()
+        _ = try await f.waitRunning(["s"])
+        let out = TempDir()
+        let fd = open(out.file("follow"), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        var request = SpawnRequest(
+            executable: Binaries.warden, arguments: [Binaries.warden, "events", "-c", f.config, "--follow", "--json"],
+            environment: ProcessInfo.processInfo.environment)
+        request.stdout = fd
+        let follower = try ChildProcess.spawn(request)
+        close(fd)
+        try await Task.sleep(for: .milliseconds(300))
+        _ = try await warden("restart", "s", "-c", f.config)
+        try await eventually("the follower printed the restart") {
+            let text = (try? String(contentsOfFile: out.file("follow"), encoding: .utf8)) ?? ""
+            return text.components(separatedBy: "\"service.started\"").count >= 3
+        }
+        let lines = try String(contentsOfFile: out.file("follow"), encoding: .utf8).split(separator: "\n")
+        let ids = try lines.map { try JSONDecoder.iso.decode(Event.self, from: Data($0.utf8)).id }
+        #expect(ids == ids.sorted() && Set(ids).count == ids.count, "no duplicates, in order")
+        follower.signalGroup(SIGTERM)
+        _ = await follower.wait()
+        _ = try await w.stop()
+    }
+}

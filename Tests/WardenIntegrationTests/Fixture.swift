@@ -1,0 +1,82 @@
+import Foundation
+import WardenCore
+import WardenSupervisor
+import WardenTestSupport
+
+/// A spec file and state directory for one test of the `warden` binary.
+final class Fixture: Sendable {
+    let dir: TempDir
+    let config: String
+    let stateDir: String
+
+    init(_ yaml: String) {
+        dir = TempDir("warden-it")
+        stateDir = dir.file("state")
+        config = dir.file("warden.yaml")
+        write(yaml)
+    }
+
+    /// Replaces the spec (for reload tests); `SAMPLE` stands for the warden-sample binary.
+    func write(_ yaml: String) {
+        let text = "state_dir: \(stateDir)\nstats: { every: 200ms }\n"
+            + yaml.replacingOccurrences(of: "SAMPLE", with: Binaries.sample)
+        try! text.write(toFile: config, atomically: true, encoding: .utf8)
+    }
+
+    func start() throws -> WardenProcess { try WardenProcess(config: config) }
+
+    /// `warden status --json` for this fixture.
+    func status() async throws -> [ServiceStatus] {
+        let result = try await warden("status", "-c", config, "--json")
+        guard result.exitCode == 0 else { throw TimedOut(what: "status: \(result.stderr)", seen: []) }
+        return try JSONDecoder.iso.decode([ServiceStatus].self, from: Data(result.stdout.utf8))
+    }
+
+    /// `warden events --json` for this fixture (all stored events).
+    func events(_ extra: String...) async throws -> [Event] {
+        let result = try await runCommand(Binaries.warden, ["events", "-c", config, "--json", "--limit", "10000"] + extra)
+        return try result.stdout.split(separator: "\n").map { try JSONDecoder.iso.decode(Event.self, from: Data($0.utf8)) }
+    }
+
+    /// Waits until `count` events of `type` (about `subject`) are recorded.
+    @discardableResult
+    func waitFor(_ type: String, _ subject: String? = nil, count: Int = 1, timeout: Duration = .seconds(20)) async throws -> [Event] {
+        var found: [Event] = []
+        do {
+            try await eventually("\(count) × \(type) \(subject ?? "")", timeout: timeout) {
+                found = try await events().filter { $0.type == type && (subject == nil || $0.subject == subject) }
+                return found.count >= count
+            }
+        } catch {
+            let seen = (try? await events().map { "\($0.type) \($0.subject)" }) ?? []
+            throw TimedOut(what: "\(count) × \(type) \(subject ?? "")", seen: seen)
+        }
+        return found
+    }
+
+    /// Waits until every listed service is running with a pid.
+    func waitRunning(_ names: [String], timeout: Duration = .seconds(20)) async throws -> [String: Int32] {
+        var pids: [String: Int32] = [:]
+        try await eventually("\(names) running", timeout: timeout) {
+            let status = (try? await self.status()) ?? []
+            pids = Dictionary(uniqueKeysWithValues: status.compactMap { s in s.state == "running" ? s.pid.map { (s.name, $0) } : nil })
+            return names.allSatisfy { pids[$0] != nil }
+        }
+        return pids
+    }
+}
+
+extension JSONDecoder {
+    /// Dates as the CLI prints them (ISO 8601 with fractions).
+    static var iso: JSONDecoder {
+        let d = JSONDecoder()
+        d.dateDecodingStrategy = .custom { decoder in
+            let text = try decoder.singleValueContainer().decode(String.self)
+            if let date = try? Date(text, strategy: .iso8601.year().month().day().time(includingFractionalSeconds: true)) {
+                return date
+            }
+            return try Date(text, strategy: .iso8601)
+        }
+        return d
+    }
+}

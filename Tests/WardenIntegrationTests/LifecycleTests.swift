@@ -1,0 +1,149 @@
+import Foundation
+import Testing
+import WardenCore
+import WardenSupervisor
+import WardenTestSupport
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Warden's own life: graceful stop, reload, and surviving kill -9.
+@Suite("Warden lifecycle", .timeLimit(.minutes(3)))
+struct LifecycleTests {
+    init() { becomeSubreaper() }
+
+    static let threeTier = """
+        services:
+          db:
+            run: [SAMPLE, --ready-after, 100ms]
+            ready: notify
+          api:
+            run: [SAMPLE, --children, "2"]
+            after: [db]
+          web:
+            run: [SAMPLE]
+            after: [api]
+        """
+
+    @Test func sigtermStopsEverythingInReverseOrderAndLeavesNothing() async throws {
+        let f = Fixture(Self.threeTier)
+        let w = try f.start()
+        _ = try await f.waitRunning(["db", "api", "web"])
+        #expect(processesTagged(stateDir: f.stateDir).count == 5)
+        #expect(try await w.stop() == .exited(0))
+        #expect(processesTagged(stateDir: f.stateDir).isEmpty, "nothing orphaned")
+        let events = try await f.events()
+        #expect(events.filter { $0.type == EventType.serviceStopping }.map(\.subject) == ["web", "api", "db"])
+        #expect(events.last?.type == EventType.wardenStopped)
+        #expect(zombies(parents: [getpid(), w.pid]).isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: f.stateDir + "/run/control.sock"))
+    }
+
+    @Test func afterKill9TheNextWardenAdoptsEverythingWithoutDuplicates() async throws {
+        let f = Fixture(Self.threeTier)
+        let first = try f.start()
+        let before = try await f.waitRunning(["db", "api", "web"])
+        let processes = Set(processesTagged(stateDir: f.stateDir))
+        #expect(processes.count == 5)
+
+        first.signal(SIGKILL)
+        _ = try await first.wait()
+        // The services live on without their supervisor.
+        #expect(Set(processesTagged(stateDir: f.stateDir)) == processes)
+
+        let second = try f.start()
+        try await f.waitFor(EventType.serviceAdopted, count: 3)
+        let after = try await f.waitRunning(["db", "api", "web"])
+        #expect(after == before, "the same processes, adopted")
+        #expect(Set(processesTagged(stateDir: f.stateDir)) == processes, "no second copy was started")
+        let starts = try await f.events().filter { $0.type == EventType.serviceStarted }
+        #expect(starts.count == 3, "only the first Warden started anything")
+        #expect(try await f.status().allSatisfy { $0.adopted })
+
+        // Exits of adopted services are still noticed, and the policy applies.
+        kill(before["web"]!, SIGKILL)
+        let exits = try await f.waitFor(EventType.serviceExited, "web")
+        #expect(exits[0].payload["pid"]?.intValue == Int64(before["web"]!))
+        try await f.waitFor(EventType.serviceStarted, "web", count: 2)
+        let restarted = try await f.waitRunning(["web"])
+        #expect(restarted["web"] != before["web"])
+
+        // A normal stop leaves nothing behind: no orphans, no zombies.
+        #expect(try await second.stop() == .exited(0))
+        try await eventually("every service process is gone") { processesTagged(stateDir: f.stateDir).isEmpty }
+        try await eventually("no zombies") { zombies(parents: [getpid(), second.pid]).isEmpty }
+    }
+
+    @Test func aServiceThatDiedWhileWardenWasDownIsRestarted() async throws {
+        let f = Fixture("services:\n  a:\n    run: [SAMPLE]\n  b:\n    run: [SAMPLE]\n")
+        let first = try f.start()
+        let pids = try await f.waitRunning(["a", "b"])
+        first.signal(SIGKILL)
+        _ = try await first.wait()
+        kill(pids["a"]!, SIGKILL)
+        try await eventually("a is gone") { !processAlive(pids["a"]!) }
+
+        let second = try f.start()
+        let exited = try await f.waitFor(EventType.serviceExited, "a")
+        #expect(exited[0].payload["while_down"]?.boolValue == true)
+        let now = try await f.waitRunning(["a", "b"])
+        #expect(now["a"] != pids["a"])
+        #expect(now["b"] == pids["b"])
+        #expect(try await second.stop() == .exited(0))
+        #expect(processesTagged(stateDir: f.stateDir).isEmpty)
+    }
+
+    @Test func sighupAppliesOnlyWhatChanged() async throws {
+        let f = Fixture(
+            """
+            services:
+              keep:
+                run: [SAMPLE]
+              change:
+                run: [SAMPLE, --message, one]
+              remove:
+                run: [SAMPLE]
+            """)
+        let w = try f.start()
+        let before = try await f.waitRunning(["keep", "change", "remove"])
+        f.write(
+            """
+            services:
+              keep:
+                run: [SAMPLE]
+              change:
+                run: [SAMPLE, --message, two]
+              add:
+                run: [SAMPLE]
+            """)
+        w.signal(SIGHUP)
+        let reloaded = try await f.waitFor(EventType.wardenReloaded)
+        #expect(reloaded[0].payload["added"] == ["add"])
+        #expect(reloaded[0].payload["removed"] == ["remove"])
+        #expect(reloaded[0].payload["changed"] == ["change"])
+        let after = try await f.waitRunning(["keep", "change", "add"])
+        #expect(after["keep"] == before["keep"], "an unchanged service is not touched")
+        #expect(after["change"] != before["change"])
+        try await eventually("the removed service stopped") { !processAlive(before["remove"]!) }
+        #expect(try await f.status().map(\.name) == ["keep", "change", "add"])
+
+        // An invalid spec on reload is reported and changes nothing.
+        f.write("services:\n  keep:\n    run: [/no/such/binary]\n")
+        w.signal(SIGHUP)
+        let failed = try await f.waitFor(EventType.wardenReloadFailed)
+        #expect(failed[0].payload["errors"]?.arrayValue?.first?.stringValue?.contains("/no/such/binary") == true)
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(try await f.waitRunning(["keep", "change", "add"]) == after)
+        #expect(try await w.stop() == .exited(0))
+    }
+
+    @Test func sigintStopsToo() async throws {
+        let f = Fixture("services:\n  a:\n    run: [SAMPLE]\n")
+        let w = try f.start()
+        _ = try await f.waitRunning(["a"])
+        w.signal(SIGINT)
+        #expect(try await w.wait() == .exited(0))
+        #expect(processesTagged(stateDir: f.stateDir).isEmpty)
+    }
+}
