@@ -82,7 +82,14 @@ let package = Package(
         .testTarget(name: "WardenCoreTests", dependencies: ["WardenCore", "WardenTestSupport"]),
         .testTarget(name: "WardenStoreTests", dependencies: ["WardenStore", "WardenTestSupport"]),
         .testTarget(name: "WardenSupervisorTests", dependencies: ["WardenSupervisor", "WardenTestSupport"]),
-        .testTarget(name: "WardenServerTests", dependencies: ["WardenServer", "WardenTestSupport"]),
+        .testTarget(
+            name: "WardenServerTests",
+            dependencies: [
+                "WardenServer", "WardenTestSupport",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // End-to-end tests of the `warden` and `warden-sample` binaries; depending on them makes
         // `swift test` build both.
         .testTarget(

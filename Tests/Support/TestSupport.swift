@@ -133,11 +133,17 @@ public func eventually(
     _ what: String, timeout: Duration = .seconds(10), _ condition: () async throws -> Bool
 ) async throws {
     let deadline = ContinuousClock.now + timeout
+    var lastError: (any Error)?
     while ContinuousClock.now < deadline {
-        if try await condition() { return }
+        do {
+            if try await condition() { return }
+        } catch {
+            // Not yet (for example a socket that is not listening yet); keep trying.
+            lastError = error
+        }
         try await Task.sleep(for: .milliseconds(10))
     }
-    throw TimedOut(what: what, seen: [])
+    throw TimedOut(what: what, seen: lastError.map { ["last error: \($0)"] } ?? [])
 }
 
 /// Whether a process exists and is not a zombie.
@@ -159,5 +165,16 @@ public func zombies(parents: [pid_t]) -> [pid_t] {
     ProcFS.allPids().filter { pid in
         guard let st = ProcFS.stat(pid) else { return false }
         return st.isZombie && parents.contains(st.ppid)
+    }
+}
+
+/// Runs blocking work (socket calls) on a thread of its own, so that it never occupies one of the
+/// few threads of Swift's cooperative pool.
+public func onThread<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        let thread = Thread {
+            do { continuation.resume(returning: try work()) } catch { continuation.resume(throwing: error) }
+        }
+        thread.start()
     }
 }
