@@ -94,7 +94,10 @@ let package = Package(
         // `swift test` build both.
         .testTarget(
             name: "WardenIntegrationTests",
-            dependencies: ["warden", "warden-sample", "WardenCore", "WardenStore", "WardenSupervisor", "WardenServer", "WardenTestSupport"]
+            dependencies: [
+                "warden", "warden-sample", "WardenCore", "WardenStore", "WardenSupervisor", "WardenServer",
+                "WardenTestSupport",
+            ]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -19,7 +19,8 @@ public struct Event: Sendable, Hashable, Codable, Identifiable {
     public var payload: JSONValue
 
     /// Creates an event; usually done by ``EventBus/publish(_:)``.
-    public init(id: Int64, time: Date, type: String, source: String, subject: String, payload: JSONValue = .object([:])) {
+    public init(id: Int64, time: Date, type: String, source: String, subject: String, payload: JSONValue = .object([:]))
+    {
         self.id = id
         self.time = time
         self.type = type
@@ -91,8 +92,13 @@ public struct EventQuery: Sendable, Hashable {
     public var newestFirst: Bool
 
     public init(
-        since: Date? = nil, until: Date? = nil, types: [String] = [], subject: String? = nil, afterID: Int64? = nil,
-        limit: Int = 1000, newestFirst: Bool = false
+        since: Date? = nil,
+        until: Date? = nil,
+        types: [String] = [],
+        subject: String? = nil,
+        afterID: Int64? = nil,
+        limit: Int = 1000,
+        newestFirst: Bool = false
     ) {
         self.since = since
         self.until = until

@@ -33,8 +33,13 @@ public final class EventBus: Sendable {
                 return c.lastID
             }
             return Event(
-                id: id, time: draft.time ?? clock.wallTime(), type: draft.type, source: draft.source,
-                subject: draft.subject, payload: draft.payload)
+                id: id,
+                time: draft.time ?? clock.wallTime(),
+                type: draft.type,
+                source: draft.source,
+                subject: draft.subject,
+                payload: draft.payload
+            )
         }
         reportDropsIfNeeded()
         return event
@@ -43,14 +48,19 @@ public final class EventBus: Sendable {
     /// Publishes an event built from its parts.
     @discardableResult
     public func publish(
-        _ type: String, source: String, subject: String, payload: JSONValue = .object([:])
+        _ type: String,
+        source: String,
+        subject: String,
+        payload: JSONValue = .object([:])
     ) -> Event {
         publish(EventDraft(type: type, source: source, subject: subject, payload: payload))
     }
 
     /// Subscribes to events published from now on; `filter` selects which are buffered.
     public func subscribe(
-        name: String, capacity: Int = 10_000, filter: (@Sendable (Event) -> Bool)? = nil
+        name: String,
+        capacity: Int = 10_000,
+        filter: (@Sendable (Event) -> Bool)? = nil
     ) -> FanOutSubscription<Event> {
         fanOut.subscribe(name: name, capacity: capacity, filter: filter)
     }
@@ -83,11 +93,17 @@ public final class EventBus: Sendable {
         let perSubscriber = JSONValue.object(
             Dictionary(
                 stats().filter { $0.dropped > 0 }.map { ($0.name, JSONValue.int($0.dropped)) },
-                uniquingKeysWith: { a, _ in a }))
+                uniquingKeysWith: { a, _ in a }
+            )
+        )
         publish(
             EventDraft(
-                type: EventType.busDropped, source: "bus", subject: "bus",
-                payload: ["dropped": .int(fresh), "total": .int(total), "subscribers": perSubscriber]))
+                type: EventType.busDropped,
+                source: "bus",
+                subject: "bus",
+                payload: ["dropped": .int(fresh), "total": .int(total), "subscribers": perSubscriber]
+            )
+        )
         counters.withLock { $0.reporting = false }
     }
 }

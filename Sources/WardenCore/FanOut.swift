@@ -41,7 +41,9 @@ public final class FanOut<Element: Sendable>: Sendable {
     /// Subscribes with a buffer of `capacity` values; `filter` (cheap, called on the sender's
     /// thread) selects what is buffered. Values sent before this call are not seen.
     public func subscribe(
-        name: String, capacity: Int = 10_000, filter: (@Sendable (Element) -> Bool)? = nil
+        name: String,
+        capacity: Int = 10_000,
+        filter: (@Sendable (Element) -> Bool)? = nil
     ) -> FanOutSubscription<Element> {
         let id = state.withLock { s -> UInt64 in
             s.nextID += 1
@@ -104,8 +106,12 @@ public final class FanOut<Element: Sendable>: Sendable {
         state.withLock { s in
             s.subscribers.values.map {
                 SubscriberStats(
-                    name: $0.name, capacity: $0.capacity, buffered: $0.buffer.count, delivered: $0.delivered,
-                    dropped: $0.dropped)
+                    name: $0.name,
+                    capacity: $0.capacity,
+                    buffered: $0.buffer.count,
+                    delivered: $0.delivered,
+                    dropped: $0.dropped
+                )
             }.sorted { $0.name < $1.name }
         }
     }

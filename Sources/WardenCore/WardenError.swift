@@ -51,4 +51,3 @@ public struct SystemError: Error, CustomStringConvertible, Sendable {
 
     public var description: String { "\(call): \(String(cString: strerror(errno)))" }
 }
-

@@ -38,7 +38,10 @@ public struct ControlClient: Sendable {
     private func connect() throws -> Int32 {
         let fd = warden_unix_connect(path)
         guard fd >= 0 else {
-            throw WardenError(.notRunning, "cannot reach a running Warden at \(path): \(String(cString: strerror(errno)))")
+            throw WardenError(
+                .notRunning,
+                "cannot reach a running Warden at \(path): \(String(cString: strerror(errno)))"
+            )
         }
         return fd
     }

@@ -21,8 +21,14 @@ public struct ControlRequest: Codable, Sendable {
     public var follow: Bool?
 
     public init(
-        command: Command, service: String? = nil, types: [String]? = nil, subject: String? = nil, since: Date? = nil,
-        afterID: Int64? = nil, limit: Int? = nil, follow: Bool? = nil
+        command: Command,
+        service: String? = nil,
+        types: [String]? = nil,
+        subject: String? = nil,
+        since: Date? = nil,
+        afterID: Int64? = nil,
+        limit: Int? = nil,
+        follow: Bool? = nil
     ) {
         self.command = command
         self.service = service
@@ -51,7 +57,11 @@ public struct ControlResponse: Codable, Sendable {
     public var reload: Supervisor.ReloadSummary?
 
     public init(
-        ok: Bool, error: String? = nil, services: [ServiceStatus]? = nil, events: [Event]? = nil, event: Event? = nil,
+        ok: Bool,
+        error: String? = nil,
+        services: [ServiceStatus]? = nil,
+        events: [Event]? = nil,
+        event: Event? = nil,
         reload: Supervisor.ReloadSummary? = nil
     ) {
         self.ok = ok
@@ -98,7 +108,9 @@ extension JSONDecoder.DateDecodingStrategy {
                 return d
             }
             if let d = try? Date(text, strategy: .iso8601) { return d }
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not an ISO 8601 date: \(text)"))
+            throw DecodingError.dataCorrupted(
+                .init(codingPath: decoder.codingPath, debugDescription: "not an ISO 8601 date: \(text)")
+            )
         }
     }
 }

@@ -91,7 +91,10 @@ public final class ControlServer: Service, Sendable {
                 case .stop: try await supervisor.stop(name)
                 default: try await supervisor.restart(name)
                 }
-                return ControlResponse(ok: true, services: [await supervisor.status().first { $0.name == name }].compactMap { $0 })
+                return ControlResponse(
+                    ok: true,
+                    services: [await supervisor.status().first { $0.name == name }].compactMap { $0 }
+                )
             case .events:
                 return ControlResponse(ok: true, events: try await recentEvents(request.query))
             case .reload:
@@ -116,7 +119,9 @@ public final class ControlServer: Service, Sendable {
     private func follow(_ fd: Int32, _ request: ControlRequest) {
         let bus = supervisor.bus
         let query = request.query
-        let subscription = bus.subscribe(name: "control-follow-\(fd)", capacity: 10_000) { query.matches(Event(id: .max, time: $0.time, type: $0.type, source: $0.source, subject: $0.subject)) }
+        let subscription = bus.subscribe(name: "control-follow-\(fd)", capacity: 10_000) {
+            query.matches(Event(id: .max, time: $0.time, type: $0.type, source: $0.source, subject: $0.subject))
+        }
         let stored = blocking { (try? await self.recentEvents(query)) ?? [] }
         var lastID = stored.last?.id ?? (query.afterID ?? 0)
         guard write(fd, ControlResponse(ok: true, events: stored)) else { return }

@@ -42,7 +42,10 @@ public final class EventRecorder: Service {
                 attempt += 1
                 logger.error(
                     "cannot record events",
-                    metadata: ["warden.error": "\(error)", "warden.events": "\(batch.count)", "warden.attempt": "\(attempt)"])
+                    metadata: [
+                        "warden.error": "\(error)", "warden.events": "\(batch.count)", "warden.attempt": "\(attempt)",
+                    ]
+                )
                 if attempt >= 5 { return }
                 try? await Task.sleep(for: .milliseconds(100 * attempt))
             }

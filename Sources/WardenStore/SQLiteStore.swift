@@ -41,8 +41,10 @@ public final class SQLiteStore: Store {
             if !readOnly { try Self.migrator.migrate(pool) }
         } catch {
             throw WardenError(
-                .store, "cannot open the database at \(path); check that the state directory is writable and the file is not corrupt",
-                cause: error)
+                .store,
+                "cannot open the database at \(path); check that the state directory is writable and the file is not corrupt",
+                cause: error
+            )
         }
         let pool = self.pool
         eventWriter = GroupCommit(label: "warden.store.events") { events in
@@ -73,8 +75,10 @@ public final class SQLiteStore: Store {
         while true {
             let deleted = try await pool.write { db -> Int in
                 try db.execute(
-                    sql: "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE time < ? ORDER BY id LIMIT 10000)",
-                    arguments: [micros])
+                    sql:
+                        "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE time < ? ORDER BY id LIMIT 10000)",
+                    arguments: [micros]
+                )
                 return db.changesCount
             }
             total += deleted
@@ -105,7 +109,8 @@ public final class SQLiteStore: Store {
                     CREATE INDEX events_time ON events(time);
                     CREATE INDEX events_type_id ON events(type, id);
                     CREATE INDEX events_subject_id ON events(subject, id);
-                    """)
+                    """
+            )
         }
         return m
     }
@@ -116,7 +121,8 @@ public final class SQLiteStore: Store {
 
     private static func insert(_ events: [Event], _ db: Database) throws {
         let statement = try db.cachedStatement(
-            sql: "INSERT OR REPLACE INTO events (id, time, type, source, subject, payload) VALUES (?, ?, ?, ?, ?, ?)")
+            sql: "INSERT OR REPLACE INTO events (id, time, type, source, subject, payload) VALUES (?, ?, ?, ?, ?, ?)"
+        )
         for e in events {
             try statement.execute(arguments: [e.id, micros(e.time), e.type, e.source, e.subject, e.payload.jsonText])
         }
@@ -164,8 +170,13 @@ public final class SQLiteStore: Store {
         args.append(max(0, q.limit))
         return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(args)).map { row in
             Event(
-                id: row[0], time: date(row[1]), type: row[2], source: row[3], subject: row[4],
-                payload: JSONValue.parse(row[5]) ?? .null)
+                id: row[0],
+                time: date(row[1]),
+                type: row[2],
+                source: row[3],
+                subject: row[4],
+                payload: JSONValue.parse(row[5]) ?? .null
+            )
         }
     }
 }

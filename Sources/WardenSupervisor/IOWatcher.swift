@@ -48,7 +48,12 @@ public final class IOWatcher: Sendable {
     ///
     /// With `once`, the callback runs at most once and the registration then ends by itself (for
     /// fds that stay ready, such as the pidfd of an exited process).
-    public func add(fd: Int32, events: UInt32 = IOWatcher.readable, once: Bool = false, callback: @escaping Callback) -> UInt64? {
+    public func add(
+        fd: Int32,
+        events: UInt32 = IOWatcher.readable,
+        once: Bool = false,
+        callback: @escaping Callback
+    ) -> UInt64? {
         register(fd: fd, events: once ? events | warden_epolloneshot() : events, oneShot: once, callback: callback)
     }
 

@@ -21,7 +21,11 @@ public final class NotifySocket: Sendable {
     /// Binds the socket and delivers each message to `onMessage` (on the IO thread).
     ///
     /// `path` longer than a unix socket address allows is replaced by an abstract-namespace name.
-    public init(path requested: String, owner: Accounts.Identity?, onMessage: @escaping @Sendable (NotifyMessage, pid_t) -> Void) throws {
+    public init(
+        path requested: String,
+        owner: Accounts.Identity?,
+        onMessage: @escaping @Sendable (NotifyMessage, pid_t) -> Void
+    ) throws {
         var path = requested
         if path.utf8.count >= 108 {
             // Deterministic, so that a service adopted after a Warden restart still reaches it.

@@ -50,7 +50,9 @@ public enum PortCheck {
         for w in wanted {
             guard let l = listeners.first(where: { $0.port == w.port }) else { continue }
             if owners == nil { owners = socketOwners() }
-            if let (pid, _) = owners?[l.inode], ProcFS.environment(pid)?["WARDEN_STATE_DIR"] == spec.stateDir { continue }
+            if let (pid, _) = owners?[l.inode], ProcFS.environment(pid)?["WARDEN_STATE_DIR"] == spec.stateDir {
+                continue
+            }
             let owner = owners?[l.inode].map { "pid \($0.0) (\($0.1))" } ?? "another process"
             result.append(Conflict(service: w.service, key: w.key, port: w.port, owner: owner))
         }

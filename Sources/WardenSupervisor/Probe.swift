@@ -71,7 +71,8 @@ public enum Probe {
         }
         defer { close(fd) }
         let hostHeader = target.host.contains(":") ? "[\(target.host)]:\(target.port)" : "\(target.host):\(target.port)"
-        let request = "GET \(target.path) HTTP/1.1\r\nHost: \(hostHeader)\r\nUser-Agent: warden-probe\r\nAccept: */*\r\nConnection: close\r\n\r\n"
+        let request =
+            "GET \(target.path) HTTP/1.1\r\nHost: \(hostHeader)\r\nUser-Agent: warden-probe\r\nAccept: */*\r\nConnection: close\r\n\r\n"
         let bytes = Array(request.utf8)
         let total = bytes.count
         var sent = 0
@@ -83,7 +84,9 @@ public enum Probe {
             }
             if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
                 let remaining = deadline - clock.now()
-                let writable = remaining > .zero ? await IOWatcher.shared.wait(fd: fd, events: IOWatcher.writable, timeout: remaining) : false
+                let writable =
+                    remaining > .zero
+                    ? await IOWatcher.shared.wait(fd: fd, events: IOWatcher.writable, timeout: remaining) : false
                 if !writable { return (false, "timed out after \(DurationFormat.format(timeout))") }
                 continue
             }
@@ -100,24 +103,43 @@ public enum Probe {
             if n == 0 { break }
             if errno == EAGAIN || errno == EWOULDBLOCK {
                 let remaining = deadline - clock.now()
-                let readable = remaining > .zero ? await IOWatcher.shared.wait(fd: fd, events: IOWatcher.readable, timeout: remaining) : false
-                if !readable { return (false, "timed out after \(DurationFormat.format(timeout)) waiting for the answer") }
+                let readable =
+                    remaining > .zero
+                    ? await IOWatcher.shared.wait(fd: fd, events: IOWatcher.readable, timeout: remaining) : false
+                if !readable {
+                    return (false, "timed out after \(DurationFormat.format(timeout)) waiting for the answer")
+                }
                 continue
             }
             return (false, "read failed: \(String(cString: strerror(errno)))")
         }
-        let line = String(decoding: response.prefix { $0 != UInt8(ascii: "\r") && $0 != UInt8(ascii: "\n") }, as: UTF8.self)
+        let line = String(
+            decoding: response.prefix { $0 != UInt8(ascii: "\r") && $0 != UInt8(ascii: "\n") },
+            as: UTF8.self
+        )
         let parts = line.split(separator: " ")
         guard parts.count >= 2, parts[0].hasPrefix("HTTP/"), let status = Int(parts[1]) else {
-            return (false, response.isEmpty ? "connection closed without an answer" : "not an HTTP answer: \(line.prefix(60))")
+            return (
+                false,
+                response.isEmpty ? "connection closed without an answer" : "not an HTTP answer: \(line.prefix(60))"
+            )
         }
         return ((200..<400).contains(status), "HTTP \(status)")
     }
 
-    static func execute(_ command: [String], executable: String, context: ExecContext, timeout: Duration) async -> (Bool, String) {
+    static func execute(
+        _ command: [String],
+        executable: String,
+        context: ExecContext,
+        timeout: Duration
+    ) async -> (Bool, String) {
         var request = SpawnRequest(
-            executable: executable, arguments: command, environment: context.environment, cwd: context.cwd,
-            identity: context.identity)
+            executable: executable,
+            arguments: command,
+            environment: context.environment,
+            cwd: context.cwd,
+            identity: context.identity
+        )
         request.newSession = true
         do {
             let clock = SystemClock()

@@ -48,8 +48,17 @@ public enum ProcFS {
         guard fields.count >= 22, let state = fields[0].first else { return nil }
         func num<T: FixedWidthInteger>(_ i: Int) -> T { T(fields[i - 3]) ?? 0 }
         return ProcStat(
-            pid: pid, command: command, state: state, ppid: num(4), pgrp: num(5), session: num(6), utime: num(14),
-            stime: num(15), startTime: num(22), rssPages: num(24))
+            pid: pid,
+            command: command,
+            state: state,
+            ppid: num(4),
+            pgrp: num(5),
+            session: num(6),
+            utime: num(14),
+            stime: num(15),
+            startTime: num(22),
+            rssPages: num(24)
+        )
     }
 
     /// Every pid in /proc.

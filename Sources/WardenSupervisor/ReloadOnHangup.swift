@@ -35,17 +35,24 @@ public struct ReloadOnHangup: Service {
                 metadata: [
                     "warden.added": "\(summary.added)", "warden.removed": "\(summary.removed)",
                     "warden.changed": "\(summary.changed)",
-                ])
+                ]
+            )
         } catch let errors as SpecErrors {
             logger.error("spec reload failed; keeping the running spec", metadata: ["warden.errors": "\(errors)"])
             supervisor.bus.publish(
-                EventType.wardenReloadFailed, source: "supervisor", subject: "warden",
-                payload: ["errors": .array(errors.issues.map { .string($0.description) })])
+                EventType.wardenReloadFailed,
+                source: "supervisor",
+                subject: "warden",
+                payload: ["errors": .array(errors.issues.map { .string($0.description) })]
+            )
         } catch {
             logger.error("spec reload failed; keeping the running spec", metadata: ["warden.errors": "\(error)"])
             supervisor.bus.publish(
-                EventType.wardenReloadFailed, source: "supervisor", subject: "warden",
-                payload: ["errors": [.string("\(error)")]])
+                EventType.wardenReloadFailed,
+                source: "supervisor",
+                subject: "warden",
+                payload: ["errors": [.string("\(error)")]]
+            )
         }
     }
 }

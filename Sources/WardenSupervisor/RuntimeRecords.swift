@@ -22,8 +22,15 @@ public struct RuntimeRecord: Codable, Sendable, Hashable {
     public var status: String?
 
     public init(
-        service: String, pid: Int32, pgid: Int32, startTime: UInt64, instance: String, specDigest: String,
-        startedAt: Date, ready: Bool, status: String? = nil
+        service: String,
+        pid: Int32,
+        pgid: Int32,
+        startTime: UInt64,
+        instance: String,
+        specDigest: String,
+        startedAt: Date,
+        ready: Bool,
+        status: String? = nil
     ) {
         self.service = service
         self.pid = pid

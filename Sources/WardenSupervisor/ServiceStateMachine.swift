@@ -18,8 +18,11 @@ public struct ServiceStateMachine: Sendable {
         public var watchdog: Duration?
 
         public init(
-            restart: RestartSpec = RestartSpec(), stopSignal: Int32 = 15, stopTimeout: Duration = .seconds(10),
-            readyWithin: Duration? = nil, watchdog: Duration? = nil
+            restart: RestartSpec = RestartSpec(),
+            stopSignal: Int32 = 15,
+            stopTimeout: Duration = .seconds(10),
+            readyWithin: Duration? = nil,
+            watchdog: Duration? = nil
         ) {
             self.restart = restart
             self.stopSignal = stopSignal
@@ -31,8 +34,12 @@ public struct ServiceStateMachine: Sendable {
         /// The rules a service spec declares.
         public init(_ spec: ServiceSpec) {
             self.init(
-                restart: spec.restart, stopSignal: spec.stop.signal, stopTimeout: spec.stop.timeout,
-                readyWithin: spec.ready?.within, watchdog: spec.watchdog)
+                restart: spec.restart,
+                stopSignal: spec.stop.signal,
+                stopTimeout: spec.stop.timeout,
+                readyWithin: spec.ready?.within,
+                watchdog: spec.watchdog
+            )
         }
     }
 
@@ -278,7 +285,8 @@ public struct ServiceStateMachine: Sendable {
             return beginSpawn(now: now)
         case .starting where readyDeadline.map({ now >= $0 }) ?? false:
             readyDeadline = nil
-            return [.readyTimedOut] + unhealthy("not ready within \(DurationFormat.format(configuration.readyWithin ?? .zero))", now: now)
+            return [.readyTimedOut]
+                + unhealthy("not ready within \(DurationFormat.format(configuration.readyWithin ?? .zero))", now: now)
         case .running where watchdogDeadline.map({ now >= $0 }) ?? false:
             let interval = configuration.watchdog ?? .zero
             return [.watchdogMissed] + unhealthy("no watchdog ping for \(DurationFormat.format(interval))", now: now)
@@ -338,7 +346,8 @@ public struct ServiceStateMachine: Sendable {
         let delay = jittered(baseDelay(attempt: consecutiveFailures))
         if delay <= .zero {
             restarts += 1
-            return [.restartScheduled(delay: .zero, attempt: consecutiveFailures, reason: reason)] + beginSpawn(now: now)
+            return [.restartScheduled(delay: .zero, attempt: consecutiveFailures, reason: reason)]
+                + beginSpawn(now: now)
         }
         state = .backoff(until: now + delay)
         return [.restartScheduled(delay: delay, attempt: consecutiveFailures, reason: reason)]

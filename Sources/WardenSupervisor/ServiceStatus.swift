@@ -29,9 +29,19 @@ public struct ServiceStatus: Codable, Sendable, Hashable {
     public var adopted: Bool
 
     public init(
-        name: String, state: String, pid: Int32? = nil, since: Date? = nil, restarts: Int = 0, lastExit: String? = nil,
-        statusText: String? = nil, health: String? = nil, cpuPercent: Double? = nil, rssBytes: Int64? = nil,
-        nextRestart: Date? = nil, waitingFor: [String] = [], adopted: Bool = false
+        name: String,
+        state: String,
+        pid: Int32? = nil,
+        since: Date? = nil,
+        restarts: Int = 0,
+        lastExit: String? = nil,
+        statusText: String? = nil,
+        health: String? = nil,
+        cpuPercent: Double? = nil,
+        rssBytes: Int64? = nil,
+        nextRestart: Date? = nil,
+        waitingFor: [String] = [],
+        adopted: Bool = false
     ) {
         self.name = name
         self.state = state

@@ -26,7 +26,10 @@ public struct SpawnRequest: Sendable {
     public var newSession = true
 
     public init(
-        executable: String, arguments: [String], environment: [String: String], cwd: String? = nil,
+        executable: String,
+        arguments: [String],
+        environment: [String: String],
+        cwd: String? = nil,
         identity: Accounts.Identity? = nil
     ) {
         self.executable = executable
@@ -54,7 +57,8 @@ public enum Spawner {
     ///
     /// Returns once the child has exec'd, so a missing program, a bad cwd or a failed privilege drop
     /// is reported here rather than as an exit code 127.
-    public static func spawn(_ request: SpawnRequest, onExit: @escaping ChildReaper.Handler) throws(SpawnError) -> pid_t {
+    public static func spawn(_ request: SpawnRequest, onExit: @escaping ChildReaper.Handler) throws(SpawnError) -> pid_t
+    {
         let devnull = open("/dev/null", O_RDWR | O_CLOEXEC)
         defer { if devnull >= 0 { close(devnull) } }
 
@@ -71,37 +75,40 @@ public enum Spawner {
         var stage: Int32 = 0
         var err: Int32 = 0
         var failedPid: pid_t = 0
-        let pid = try ChildReaper.shared.spawn({ () throws(SpawnError) -> pid_t in
-            var pid: pid_t = 0
-            let rc = groups.withUnsafeBufferPointer { groupBuffer -> Int32 in
-                var attr = warden_spawn_attr()
-                attr.path = UnsafePointer(path)
-                attr.argv = UnsafePointer(argv.pointer)
-                attr.envp = UnsafePointer(envp.pointer)
-                attr.cwd = cwd.map { UnsafePointer($0) }
-                attr.stdin_fd = request.stdin >= 0 ? request.stdin : devnull
-                attr.stdout_fd = request.stdout >= 0 ? request.stdout : devnull
-                attr.stderr_fd = request.stderr >= 0 ? request.stderr : devnull
-                attr.new_session = request.newSession ? 1 : 0
-                if let id = request.identity {
-                    attr.set_ids = 1
-                    attr.uid = id.uid
-                    attr.gid = id.gid
-                    attr.groups = groupBuffer.baseAddress
-                    attr.ngroups = groupBuffer.count
+        let pid = try ChildReaper.shared.spawn(
+            { () throws(SpawnError) -> pid_t in
+                var pid: pid_t = 0
+                let rc = groups.withUnsafeBufferPointer { groupBuffer -> Int32 in
+                    var attr = warden_spawn_attr()
+                    attr.path = UnsafePointer(path)
+                    attr.argv = UnsafePointer(argv.pointer)
+                    attr.envp = UnsafePointer(envp.pointer)
+                    attr.cwd = cwd.map { UnsafePointer($0) }
+                    attr.stdin_fd = request.stdin >= 0 ? request.stdin : devnull
+                    attr.stdout_fd = request.stdout >= 0 ? request.stdout : devnull
+                    attr.stderr_fd = request.stderr >= 0 ? request.stderr : devnull
+                    attr.new_session = request.newSession ? 1 : 0
+                    if let id = request.identity {
+                        attr.set_ids = 1
+                        attr.uid = id.uid
+                        attr.gid = id.gid
+                        attr.groups = groupBuffer.baseAddress
+                        attr.ngroups = groupBuffer.count
+                    }
+                    return warden_spawn(&attr, &pid, &stage, &err)
                 }
-                return warden_spawn(&attr, &pid, &stage, &err)
-            }
-            if rc != 0 {
-                if stage == Int32(WARDEN_STAGE_FORK) {
-                    throw SpawnError(stage: "fork", errno: err, executable: request.executable)
+                if rc != 0 {
+                    if stage == Int32(WARDEN_STAGE_FORK) {
+                        throw SpawnError(stage: "fork", errno: err, executable: request.executable)
+                    }
+                    // The child exists and will exit 127; its exit is reaped and ignored.
+                    failedPid = pid
+                    return pid
                 }
-                // The child exists and will exit 127; its exit is reaped and ignored.
-                failedPid = pid
                 return pid
-            }
-            return pid
-        }, onExit: onExit)
+            },
+            onExit: onExit
+        )
         if failedPid != 0 {
             ChildReaper.shared.forget(pid: failedPid)
             throw SpawnError(stage: stageName(stage), errno: err, executable: request.executable)

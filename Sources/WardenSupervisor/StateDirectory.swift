@@ -34,15 +34,26 @@ public final class StateDirectory: Sendable {
         let fm = FileManager.default
         for dir in [path, Self.logDirectory(path), Self.runDirectory(path)] {
             do {
-                try fm.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o750])
+                try fm.createDirectory(
+                    atPath: dir,
+                    withIntermediateDirectories: true,
+                    attributes: [.posixPermissions: 0o750]
+                )
             } catch {
-                throw WardenError(.stateDir, "cannot create the state directory \(dir); choose a writable state_dir in the spec or fix its permissions", cause: error)
+                throw WardenError(
+                    .stateDir,
+                    "cannot create the state directory \(dir); choose a writable state_dir in the spec or fix its permissions",
+                    cause: error
+                )
             }
         }
         let probe = (path as NSString).appendingPathComponent(".write-test-\(getpid())")
         let fd = open(probe, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         if fd < 0 {
-            throw WardenError(.stateDir, "the state directory \(path) is not writable (\(String(cString: strerror(errno)))); choose a writable state_dir or fix its permissions")
+            throw WardenError(
+                .stateDir,
+                "the state directory \(path) is not writable (\(String(cString: strerror(errno)))); choose a writable state_dir or fix its permissions"
+            )
         }
         close(fd)
         unlink(probe)
@@ -55,7 +66,10 @@ public final class StateDirectory: Sendable {
         if flock(lock, LOCK_EX | LOCK_NB) != 0 {
             let holder = ProcFS.readSmallFile(lockPath)?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "?"
             close(lock)
-            throw WardenError(.alreadyRunning, "another Warden (pid \(holder)) is already running with the state directory \(path); stop it first or use another state_dir")
+            throw WardenError(
+                .alreadyRunning,
+                "another Warden (pid \(holder)) is already running with the state directory \(path); stop it first or use another state_dir"
+            )
         }
         _ = ftruncate(lock, 0)
         let pid = "\(getpid())\n"

@@ -27,7 +27,8 @@ extension Supervisor {
         s.lastExit = status
         logger.info(
             "service exited",
-            metadata: ["warden.service": "\(s.name)", "warden.pid": "\(pid)", "warden.status": "\(status)"])
+            metadata: ["warden.service": "\(s.name)", "warden.pid": "\(pid)", "warden.status": "\(status)"]
+        )
         publish(EventType.serviceExited, s, payload)
 
         // Whatever the main process left in its group goes with it.

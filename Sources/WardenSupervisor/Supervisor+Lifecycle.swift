@@ -11,7 +11,11 @@ extension Supervisor {
     func startUp() {
         started = true
         for svc in spec.services {
-            services[svc.name] = ManagedService(spec: svc, logDirectory: logDirectory, seed: options.seed.map { $0 &+ UInt64(order.count) })
+            services[svc.name] = ManagedService(
+                spec: svc,
+                logDirectory: logDirectory,
+                seed: options.seed.map { $0 &+ UInt64(order.count) }
+            )
             order.append(svc.name)
         }
         adoptSurvivors()
@@ -77,7 +81,10 @@ extension Supervisor {
             guard let s = services[record.service] else {
                 // No longer in the spec: stop it.
                 if ProcFS.isAlive(pid: record.pid, startTime: record.startTime) {
-                    logger.info("stopping a service that is no longer in the spec", metadata: ["warden.service": "\(record.service)"])
+                    logger.info(
+                        "stopping a service that is no longer in the spec",
+                        metadata: ["warden.service": "\(record.service)"]
+                    )
                     _ = kill(-record.pgid, SIGTERM)
                     let pgid = record.pgid
                     Task.detached {
@@ -94,7 +101,10 @@ extension Supervisor {
                 s.stateSince = record.startedAt
                 s.statusText = record.status
                 if record.specDigest != Self.digest(s.spec) {
-                    logger.info("adopted service changed while Warden was down; restarting", metadata: ["warden.service": "\(s.name)"])
+                    logger.info(
+                        "adopted service changed while Warden was down; restarting",
+                        metadata: ["warden.service": "\(s.name)"]
+                    )
                     perform(s.machine.restart(now: clock.now()), for: s)
                 }
             } else {
@@ -135,7 +145,9 @@ extension Supervisor {
             let fd = warden_pidfd_open(pid)
             if fd >= 0 {
                 s.pidfd = fd
-                s.pidfdToken = IOWatcher.shared.add(fd: fd, once: true) { _ in input.yield(.exited(name, generation, .unknown)) }
+                s.pidfdToken = IOWatcher.shared.add(fd: fd, once: true) { _ in
+                    input.yield(.exited(name, generation, .unknown))
+                }
             }
         }
         s.machine.adopted(now: clock.now())
@@ -153,8 +165,10 @@ extension Supervisor {
         s.wanted = true
         s.lastExit = .unknown
         publish(
-            EventType.serviceExited, s,
-            ["pid": .int(record.pid), "unknown": true, "while_down": true, "expected": false])
+            EventType.serviceExited,
+            s,
+            ["pid": .int(record.pid), "unknown": true, "while_down": true, "expected": false]
+        )
         s.machine.adopted(now: clock.now())
         let actions = s.machine.exited(.unknown, now: clock.now())
         setState(s)

@@ -30,8 +30,10 @@ extension Supervisor {
         let input = self.input
         let clock = self.clock
         let context = Probe.ExecContext(
-            environment: environment(for: s, identity: identity(for: s.spec)), cwd: s.spec.cwd,
-            identity: identity(for: s.spec))
+            environment: environment(for: s, identity: identity(for: s.spec)),
+            cwd: s.spec.cwd,
+            identity: identity(for: s.spec)
+        )
         s.probeTask = Task {
             // Readiness is checked at once and then every `every`; health waits one interval first.
             if kind == .health { try? await clock.sleep(for: probe.every) }
@@ -66,11 +68,13 @@ extension Supervisor {
                 publish(EventType.probeRecovered, s, ["probe": "health", "detail": .string(result.detail)])
             case .failed:
                 publish(
-                    EventType.probeFailed, s,
+                    EventType.probeFailed,
+                    s,
                     [
                         "probe": "health", "target": .string(probe.target), "detail": .string(result.detail),
                         "consecutive": .int(tracker.consecutiveFailures),
-                    ])
+                    ]
+                )
                 perform(s.machine.unhealthy("health check failed: \(result.detail)", now: now), for: s)
             }
         }
@@ -89,7 +93,9 @@ extension Supervisor {
             saveRecord(s, ready: isReady(s))
         }
         if let extra = message.extendTimeout { s.machine.extendTimeout(by: extra, now: now) }
-        if let newMain = message.mainPID, newMain != s.pid, let st = ProcFS.stat(newMain), st.pgrp == s.pgid || st.session == s.pgid {
+        if let newMain = message.mainPID, newMain != s.pid, let st = ProcFS.stat(newMain),
+            st.pgrp == s.pgid || st.session == s.pgid
+        {
             follow(daemon: st, of: s)
         }
         if message.watchdog { s.machine.watchdogPing(now: now) }

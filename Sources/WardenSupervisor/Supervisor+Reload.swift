@@ -16,7 +16,10 @@ extension Supervisor {
     /// - Throws: ``WardenError`` when the new spec moves the state directory (restart Warden for that).
     public func reload(_ new: Spec) throws -> ReloadSummary {
         guard new.stateDir == spec.stateDir else {
-            throw WardenError(.invalidSpec, "state_dir cannot change on reload (\(spec.stateDir) → \(new.stateDir)); restart Warden instead")
+            throw WardenError(
+                .invalidSpec,
+                "state_dir cannot change on reload (\(spec.stateDir) → \(new.stateDir)); restart Warden instead"
+            )
         }
         var summary = ReloadSummary()
         let oldNames = Set(order)
@@ -57,11 +60,15 @@ extension Supervisor {
         order = new.services.map(\.name) + order.filter { !newNames.contains($0) }
         for name in summary.added { if let s = services[name] { startIfDependenciesReady(s, manual: false) } }
         bus.publish(
-            EventType.wardenReloaded, source: "supervisor", subject: "warden",
+            EventType.wardenReloaded,
+            source: "supervisor",
+            subject: "warden",
             payload: [
-                "added": .array(summary.added.map { .string($0) }), "removed": .array(summary.removed.map { .string($0) }),
+                "added": .array(summary.added.map { .string($0) }),
+                "removed": .array(summary.removed.map { .string($0) }),
                 "changed": .array(summary.changed.map { .string($0) }),
-            ])
+            ]
+        )
         afterInput()
         return summary
     }

@@ -22,30 +22,45 @@ extension Supervisor {
             case .restartScheduled(let delay, let attempt, let reason):
                 setState(s)
                 publish(
-                    EventType.serviceRestarting, s,
-                    ["delay_ms": .int(delay.milliseconds), "attempt": .int(attempt), "reason": .string(reason)])
+                    EventType.serviceRestarting,
+                    s,
+                    ["delay_ms": .int(delay.milliseconds), "attempt": .int(attempt), "reason": .string(reason)]
+                )
             case .gaveUp(let failures, let window, let reason):
                 setState(s)
                 logger.error("service failed", metadata: ["warden.service": "\(s.name)", "warden.reason": "\(reason)"])
                 publish(
-                    EventType.serviceFailed, s,
+                    EventType.serviceFailed,
+                    s,
                     [
                         "failures": .int(failures), "window": .string(DurationFormat.format(window)),
                         "reason": .string(reason),
-                    ])
+                    ]
+                )
             case .readyTimedOut:
                 publish(
-                    EventType.probeFailed, s,
+                    EventType.probeFailed,
+                    s,
                     [
                         "probe": "ready",
                         "detail": .string("not ready within \(DurationFormat.format(s.spec.ready?.within ?? .zero))"),
-                    ])
+                    ]
+                )
             case .watchdogMissed:
-                publish(EventType.watchdogMissed, s, ["interval_ms": .int(s.spec.watchdog?.milliseconds ?? 0), "pid": .int(s.pid)])
+                publish(
+                    EventType.watchdogMissed,
+                    s,
+                    ["interval_ms": .int(s.spec.watchdog?.milliseconds ?? 0), "pid": .int(s.pid)]
+                )
             case .stopTimedOut:
                 publish(
-                    EventType.serviceKilled, s,
-                    ["reason": .string("did not stop within \(DurationFormat.format(s.spec.stop.timeout))"), "pid": .int(s.pid)])
+                    EventType.serviceKilled,
+                    s,
+                    [
+                        "reason": .string("did not stop within \(DurationFormat.format(s.spec.stop.timeout))"),
+                        "pid": .int(s.pid),
+                    ]
+                )
             }
         }
     }
@@ -94,7 +109,10 @@ extension Supervisor {
                 input.yield(.notify(name, pid, message))
             }
         } catch {
-            logger.warning("cannot create notify socket", metadata: ["warden.service": "\(s.name)", "warden.error": "\(error)"])
+            logger.warning(
+                "cannot create notify socket",
+                metadata: ["warden.service": "\(s.name)", "warden.error": "\(error)"]
+            )
         }
     }
 
@@ -114,8 +132,12 @@ extension Supervisor {
             return
         }
         var request = SpawnRequest(
-            executable: s.spec.executable, arguments: s.spec.run, environment: environment(for: s, identity: identity),
-            cwd: s.spec.cwd, identity: identity)
+            executable: s.spec.executable,
+            arguments: s.spec.run,
+            environment: environment(for: s, identity: identity),
+            cwd: s.spec.cwd,
+            identity: identity
+        )
         let logFD: Int32
         do {
             logFD = try s.log.openForChild()
@@ -146,7 +168,11 @@ extension Supervisor {
         s.machine.spawned(now: now)
         setState(s)
         logger.info("service started", metadata: ["warden.service": "\(s.name)", "warden.pid": "\(pid)"])
-        publish(EventType.serviceStarted, s, ["pid": .int(pid), "instance": .string(s.instance), "restarts": .int(s.machine.restarts)])
+        publish(
+            EventType.serviceStarted,
+            s,
+            ["pid": .int(pid), "instance": .string(s.instance), "restarts": .int(s.machine.restarts)]
+        )
         if isReady(s) {
             becameReady(s)
         } else {
@@ -155,7 +181,10 @@ extension Supervisor {
     }
 
     func spawnFailed(_ s: ManagedService, reason: String, now: Instant) {
-        logger.error("service could not be started", metadata: ["warden.service": "\(s.name)", "warden.reason": "\(reason)"])
+        logger.error(
+            "service could not be started",
+            metadata: ["warden.service": "\(s.name)", "warden.reason": "\(reason)"]
+        )
         publish(EventType.serviceSpawnFailed, s, ["reason": .string(reason)])
         perform(s.machine.spawnFailed(now: now, reason: reason), for: s)
     }
@@ -173,13 +202,23 @@ extension Supervisor {
         guard let pid = s.pid, let pgid = s.pgid else { return }
         records.save(
             RuntimeRecord(
-                service: s.name, pid: pid, pgid: pgid, startTime: s.startTime, instance: s.instance,
-                specDigest: Self.digest(s.spec), startedAt: s.startedAt ?? s.stateSince, ready: ready, status: s.statusText))
+                service: s.name,
+                pid: pid,
+                pgid: pgid,
+                startTime: s.startTime,
+                instance: s.instance,
+                specDigest: Self.digest(s.spec),
+                startedAt: s.startedAt ?? s.stateSince,
+                ready: ready,
+                status: s.statusText
+            )
+        )
     }
 
     /// A stable digest of everything in a service spec that affects how it runs.
     static func digest(_ spec: ServiceSpec) -> String {
-        var text = "\(spec.run)|\(spec.executable)|\(spec.env.sorted { $0.key < $1.key })|\(spec.cwd)|\(spec.user ?? "")|"
+        var text =
+            "\(spec.run)|\(spec.executable)|\(spec.env.sorted { $0.key < $1.key })|\(spec.cwd)|\(spec.user ?? "")|"
         text += "\(spec.group ?? "")|\(spec.watchdog.map { "\($0.nanoseconds)" } ?? "")"
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }

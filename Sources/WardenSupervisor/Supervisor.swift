@@ -66,7 +66,13 @@ public actor Supervisor: Service {
     /// Creates a supervisor for `spec`; nothing starts until ``run()``.
     ///
     /// The state directory must exist and be writable (``StateDirectory`` prepares it).
-    public init(spec: Spec, bus: EventBus, clock: any WardenClock = SystemClock(), logger: Logger, options: Options = Options()) {
+    public init(
+        spec: Spec,
+        bus: EventBus,
+        clock: any WardenClock = SystemClock(),
+        logger: Logger,
+        options: Options = Options()
+    ) {
         self.spec = spec
         self.bus = bus
         self.clock = clock
@@ -237,10 +243,20 @@ public actor Supervisor: Service {
         }
         let waiting = state == "waiting" ? s.spec.after.filter { !(services[$0].map(isReady) ?? true) } : []
         return ServiceStatus(
-            name: s.name, state: state, pid: s.pid, since: s.stateSince, restarts: s.machine.restarts,
-            lastExit: s.lastExit?.description, statusText: s.statusText,
-            health: s.health.map { $0.passing ? "passing" : "failing" }, cpuPercent: s.cpuPercent, rssBytes: s.rssBytes,
-            nextRestart: nextRestart, waitingFor: waiting, adopted: s.adopted)
+            name: s.name,
+            state: state,
+            pid: s.pid,
+            since: s.stateSince,
+            restarts: s.machine.restarts,
+            lastExit: s.lastExit?.description,
+            statusText: s.statusText,
+            health: s.health.map { $0.passing ? "passing" : "failing" },
+            cpuPercent: s.cpuPercent,
+            rssBytes: s.rssBytes,
+            nextRestart: nextRestart,
+            waitingFor: waiting,
+            adopted: s.adopted
+        )
     }
 
     func isReady(_ s: ManagedService) -> Bool {

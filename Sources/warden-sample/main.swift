@@ -65,7 +65,11 @@ if options.ignoreTerm {
 let start = now()
 var listenFD: Int32 = -1
 if let port = options.port {
-    listenFD = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+    listenFD = socket(
+        AF_INET,
+        Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue),
+        0
+    )
     var one: Int32 = 1
     setsockopt(listenFD, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
     var addr = sockaddr_in()
@@ -73,9 +77,13 @@ if let port = options.port {
     addr.sin_port = in_port_t(UInt16(port).bigEndian)
     addr.sin_addr.s_addr = inet_addr("127.0.0.1")
     let bound = withUnsafePointer(to: &addr) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listenFD, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            bind(listenFD, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+        }
     }
-    if bound != 0 || listen(listenFD, 128) != 0 { fail("cannot listen on 127.0.0.1:\(port): \(String(cString: strerror(errno)))") }
+    if bound != 0 || listen(listenFD, 128) != 0 {
+        fail("cannot listen on 127.0.0.1:\(port): \(String(cString: strerror(errno)))")
+    }
 }
 
 var watchdogEvery = options.watchdogEvery
@@ -147,7 +155,8 @@ while true {
                 let failing = options.failHealthAfter.map { t - start >= $0 } ?? false
                 let body = failing ? "failing\n" : "ok\n"
                 let status = failing ? "500 Internal Server Error" : "200 OK"
-                let response = "HTTP/1.1 \(status)\r\nContent-Type: text/plain\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)"
+                let response =
+                    "HTTP/1.1 \(status)\r\nContent-Type: text/plain\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)"
                 _ = response.withCString { send(client, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
                 close(client)
             }

@@ -18,24 +18,37 @@ struct Agent {
 
     static func build(spec: Spec, logger: Logger) throws -> Agent {
         let stateDirectory = try StateDirectory(path: spec.stateDir)
-        let running = Set(RuntimeRecords(directory: stateDirectory.runDirectory).loadAll().filter {
-            ProcFS.isAlive(pid: $0.pid, startTime: $0.startTime)
-        }.map(\.service))
+        let running = Set(
+            RuntimeRecords(directory: stateDirectory.runDirectory).loadAll().filter {
+                ProcFS.isAlive(pid: $0.pid, startTime: $0.startTime)
+            }.map(\.service)
+        )
         let conflicts = PortCheck.conflicts(in: spec, skip: running)
         if !conflicts.isEmpty {
-            throw WardenError(.portInUse, conflicts.map(\.description).joined(separator: "\n") + "\nnothing was started")
+            throw WardenError(
+                .portInUse,
+                conflicts.map(\.description).joined(separator: "\n") + "\nnothing was started"
+            )
         }
         let store = try SQLiteStore(path: stateDirectory.databasePath)
         let lastID = try blockingLastID(store)
         let bus = EventBus(firstID: lastID + 1)
         let recorder = EventRecorder(bus: bus, store: store, logger: logger)
         let supervisor = Supervisor(spec: spec, bus: bus, logger: logger)
-        let control = ControlServer(path: stateDirectory.controlSocket, supervisor: supervisor, store: store, logger: logger)
+        let control = ControlServer(
+            path: stateDirectory.controlSocket,
+            supervisor: supervisor,
+            store: store,
+            logger: logger
+        )
         let reloader = ReloadOnHangup(path: spec.path, supervisor: supervisor, logger: logger)
         let retention = RetentionService(store: store, keep: spec.retention.events, logger: logger)
         bus.publish(
-            EventType.wardenStarted, source: "warden", subject: "warden",
-            payload: ["pid": .int(getpid()), "spec": .string(spec.path), "services": .int(spec.services.count)])
+            EventType.wardenStarted,
+            source: "warden",
+            subject: "warden",
+            payload: ["pid": .int(getpid()), "spec": .string(spec.path), "services": .int(spec.services.count)]
+        )
         let group = ServiceGroup(
             configuration: .init(
                 services: [
@@ -46,7 +59,9 @@ struct Agent {
                     .init(service: retention),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: logger))
+                logger: logger
+            )
+        )
         return Agent(group: group, stateDirectory: stateDirectory, store: store)
     }
 

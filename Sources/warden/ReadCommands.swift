@@ -47,7 +47,9 @@ struct Target {
 
 struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "status", abstract: "Show every service: state, pid, uptime, restarts, CPU and memory.")
+        commandName: "status",
+        abstract: "Show every service: state, pid, uptime, restarts, CPU and memory."
+    )
 
     @OptionGroup var spec: SpecOptions
     @Flag(help: "Print JSON instead of a table.") var json = false
@@ -67,9 +69,12 @@ struct StatusCommand: AsyncParsableCommand {
             return
         }
         if !live { print("Warden is not running (state directory \(target.stateDir)); last known state:\n") }
-        var table = Table(header: ["SERVICE", "STATE", "PID", "UPTIME", "RESTARTS", "CPU", "MEMORY", "LAST EXIT", "STATUS"])
+        var table = Table(header: [
+            "SERVICE", "STATE", "PID", "UPTIME", "RESTARTS", "CPU", "MEMORY", "LAST EXIT", "STATUS",
+        ])
         for s in services {
-            let uptime = s.since.map { DurationFormat.format(.seconds(Int64(max(0, Date().timeIntervalSince($0))))) } ?? "-"
+            let uptime =
+                s.since.map { DurationFormat.format(.seconds(Int64(max(0, Date().timeIntervalSince($0))))) } ?? "-"
             var state = s.state
             if let health = s.health, s.state == "running", health == "failing" { state += " (unhealthy)" }
             if s.state == "waiting" && !s.waitingFor.isEmpty { state += " for " + s.waitingFor.joined(separator: ",") }
@@ -93,7 +98,8 @@ struct StatusCommand: AsyncParsableCommand {
         var result: [ServiceStatus] = []
         for name in names {
             var status = ServiceStatus(name: name, state: "stopped")
-            if let r = records.first(where: { $0.service == name }), ProcFS.isAlive(pid: r.pid, startTime: r.startTime) {
+            if let r = records.first(where: { $0.service == name }), ProcFS.isAlive(pid: r.pid, startTime: r.startTime)
+            {
                 status.state = "unsupervised"
                 status.pid = r.pid
                 status.since = r.startedAt
@@ -113,11 +119,15 @@ struct StatusCommand: AsyncParsableCommand {
 
 struct EventsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "events", abstract: "Show recorded events, newest last; --follow streams new ones.")
+        commandName: "events",
+        abstract: "Show recorded events, newest last; --follow streams new ones."
+    )
 
     @OptionGroup var spec: SpecOptions
-    @Option(name: .customLong("service"), help: "Only events about this service (or other subject).") var service: String?
-    @Option(name: .customLong("type"), help: "Only this type; 'service.*' matches a prefix. Repeatable.") var types: [String] = []
+    @Option(name: .customLong("service"), help: "Only events about this service (or other subject).") var service:
+        String?
+    @Option(name: .customLong("type"), help: "Only this type; 'service.*' matches a prefix. Repeatable.") var types:
+        [String] = []
     @Option(help: "Only events newer than this (for example 10m, 2h, 7d).") var since: String?
     @Option(help: "At most this many stored events.") var limit: Int = 50
     @Flag(help: "Keep printing new events as they happen.") var follow = false
@@ -134,7 +144,13 @@ struct EventsCommand: AsyncParsableCommand {
             query.since = Date().addingTimeInterval(-d.seconds)
         }
         let request = ControlRequest(
-            command: .events, types: types, subject: service, since: query.since, limit: limit, follow: follow)
+            command: .events,
+            types: types,
+            subject: service,
+            since: query.since,
+            limit: limit,
+            follow: follow
+        )
         if target.isRunning {
             do {
                 if follow {
@@ -201,28 +217,40 @@ enum EventFormat {
                 details.append("\(key)=\(text)")
             }
         }
-        return "\(time)  \(e.type.padding(toLength: 20, withPad: " ", startingAt: 0))  \(e.subject.padding(toLength: 12, withPad: " ", startingAt: 0))  \(details.joined(separator: " "))"
+        return
+            "\(time)  \(e.type.padding(toLength: 20, withPad: " ", startingAt: 0))  \(e.subject.padding(toLength: 12, withPad: " ", startingAt: 0))  \(details.joined(separator: " "))"
     }
 }
 
 struct LogsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "logs", abstract: "Print a service's output (stdout and stderr); --follow keeps printing.")
+        commandName: "logs",
+        abstract: "Print a service's output (stdout and stderr); --follow keeps printing."
+    )
 
     @OptionGroup var spec: SpecOptions
     @Argument(help: "The service.") var service: String
-    @Option(name: [.customShort("n"), .customLong("lines")], help: "How many of the last lines to print (0: all, including rotated files).") var lines: Int = 100
+    @Option(
+        name: [.customShort("n"), .customLong("lines")],
+        help: "How many of the last lines to print (0: all, including rotated files)."
+    ) var lines: Int = 100
     @Flag(help: "Keep printing what the service writes, across rotations.") var follow = false
 
     func run() async throws {
         let target = try Target(spec)
-        let log = ServiceLog(directory: StateDirectory.logDirectory(target.stateDir), service: service, policy: LogPolicy(keep: 100))
+        let log = ServiceLog(
+            directory: StateDirectory.logDirectory(target.stateDir),
+            service: service,
+            policy: LogPolicy(keep: 100)
+        )
         guard FileManager.default.fileExists(atPath: log.path) else {
             printError("warden: no output recorded for '\(service)' (looked for \(log.path))")
             throw ExitCode(1)
         }
         if lines == 0 {
-            for file in log.allFiles() { if let d = FileManager.default.contents(atPath: file) { FileHandle.standardOutput.write(d) } }
+            for file in log.allFiles() {
+                if let d = FileManager.default.contents(atPath: file) { FileHandle.standardOutput.write(d) }
+            }
         } else {
             let data = FileManager.default.contents(atPath: log.path) ?? Data()
             let text = String(decoding: data, as: UTF8.self)
@@ -250,14 +278,18 @@ struct LogsCommand: AsyncParsableCommand {
 
 struct ValidateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "validate", abstract: "Check a spec file; exit 0 when it is valid, 1 with every problem otherwise.")
+        commandName: "validate",
+        abstract: "Check a spec file; exit 0 when it is valid, 1 with every problem otherwise."
+    )
 
     @Argument(help: "The spec file.") var file: String
 
     func run() throws {
         do {
             let spec = try SpecLoader().load(path: file)
-            print("\(file): valid (\(spec.services.count) service\(spec.services.count == 1 ? "" : "s"), state in \(spec.stateDir))")
+            print(
+                "\(file): valid (\(spec.services.count) service\(spec.services.count == 1 ? "" : "s"), state in \(spec.stateDir))"
+            )
         } catch {
             print(error.description)
             print("\(file): \(error.issues.count) problem\(error.issues.count == 1 ? "" : "s")")
@@ -296,7 +328,10 @@ extension ServiceAction {
 }
 
 struct StartCommand: ServiceAction {
-    static let configuration = CommandConfiguration(commandName: "start", abstract: "Start a stopped or failed service.")
+    static let configuration = CommandConfiguration(
+        commandName: "start",
+        abstract: "Start a stopped or failed service."
+    )
     static let verb = ControlRequest.Command.start
     @OptionGroup var spec: SpecOptions
     @Argument(help: "The service.") var service: String
@@ -304,7 +339,10 @@ struct StartCommand: ServiceAction {
 }
 
 struct StopCommand: ServiceAction {
-    static let configuration = CommandConfiguration(commandName: "stop", abstract: "Stop a service and keep it stopped.")
+    static let configuration = CommandConfiguration(
+        commandName: "stop",
+        abstract: "Stop a service and keep it stopped."
+    )
     static let verb = ControlRequest.Command.stop
     @OptionGroup var spec: SpecOptions
     @Argument(help: "The service.") var service: String
@@ -312,7 +350,10 @@ struct StopCommand: ServiceAction {
 }
 
 struct RestartCommand: ServiceAction {
-    static let configuration = CommandConfiguration(commandName: "restart", abstract: "Restart a service now, clearing its failure history.")
+    static let configuration = CommandConfiguration(
+        commandName: "restart",
+        abstract: "Restart a service now, clearing its failure history."
+    )
     static let verb = ControlRequest.Command.restart
     @OptionGroup var spec: SpecOptions
     @Argument(help: "The service.") var service: String

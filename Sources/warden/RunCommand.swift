@@ -15,7 +15,8 @@ struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
         abstract: "Run Warden in the foreground: supervise every service of the spec.",
-        discussion: "SIGTERM or SIGINT stops every service in reverse dependency order, then Warden. SIGHUP reloads the spec and applies only what changed."
+        discussion:
+            "SIGTERM or SIGINT stops every service in reverse dependency order, then Warden. SIGHUP reloads the spec and applies only what changed."
     )
 
     @Option(name: [.short, .customLong("config")], help: "The spec file.")
@@ -39,7 +40,9 @@ struct RunCommand: AsyncParsableCommand {
             spec = try SpecLoader().load(path: config)
         } catch {
             printError(error.description)
-            printError("warden: the spec has \(error.issues.count) problem\(error.issues.count == 1 ? "" : "s"); nothing was started")
+            printError(
+                "warden: the spec has \(error.issues.count) problem\(error.issues.count == 1 ? "" : "s"); nothing was started"
+            )
             throw ExitCode(1)
         }
         let agent: Agent

@@ -10,7 +10,8 @@ struct Warden: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "warden",
         abstract: "A self-healing, self-defending agent for Linux hosts.",
-        discussion: "Supervises a node's services from one spec file (warden.yaml), restarts them when they die or hang, and records everything it does.",
+        discussion:
+            "Supervises a node's services from one spec file (warden.yaml), restarts them when they die or hang, and records everything it does.",
         version: "0.1.0",
         subcommands: [
             RunCommand.self, ValidateCommand.self, StatusCommand.self, EventsCommand.self, LogsCommand.self,
@@ -21,7 +22,10 @@ struct Warden: AsyncParsableCommand {
 
 /// Where to find the spec (and through it the state directory).
 struct SpecOptions: ParsableArguments {
-    @Option(name: [.short, .customLong("config")], help: "The spec file (default: $WARDEN_CONFIG, ./warden.yaml, /etc/warden/warden.yaml).")
+    @Option(
+        name: [.short, .customLong("config")],
+        help: "The spec file (default: $WARDEN_CONFIG, ./warden.yaml, /etc/warden/warden.yaml)."
+    )
     var config: String?
 
     @Option(name: .customLong("state-dir"), help: "Use this state directory instead of the spec's.")

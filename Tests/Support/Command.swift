@@ -21,13 +21,21 @@ public struct CommandResult: Sendable {
 /// Runs a program to completion with its output captured (spawned through Warden's own spawner,
 /// so it is reaped by the same reaper as everything else in the test process).
 public func runCommand(
-    _ executable: String, _ arguments: [String], environment: [String: String] = ProcessInfo.processInfo.environment,
-    cwd: String? = nil, timeout: Duration = .seconds(60)
+    _ executable: String,
+    _ arguments: [String],
+    environment: [String: String] = ProcessInfo.processInfo.environment,
+    cwd: String? = nil,
+    timeout: Duration = .seconds(60)
 ) async throws -> CommandResult {
     let dir = TempDir("warden-cmd")
     let outFD = open(dir.file("out"), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
     let errFD = open(dir.file("err"), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-    var request = SpawnRequest(executable: executable, arguments: [executable] + arguments, environment: environment, cwd: cwd)
+    var request = SpawnRequest(
+        executable: executable,
+        arguments: [executable] + arguments,
+        environment: environment,
+        cwd: cwd
+    )
     request.stdout = outFD
     request.stderr = errFD
     let status: ExitStatus
@@ -43,11 +51,16 @@ public func runCommand(
     return CommandResult(
         status: status,
         stdout: (try? String(contentsOfFile: dir.file("out"), encoding: .utf8)) ?? "",
-        stderr: (try? String(contentsOfFile: dir.file("err"), encoding: .utf8)) ?? "")
+        stderr: (try? String(contentsOfFile: dir.file("err"), encoding: .utf8)) ?? ""
+    )
 }
 
 /// Runs the `warden` CLI.
-public func warden(_ arguments: String..., cwd: String? = nil, timeout: Duration = .seconds(60)) async throws -> CommandResult {
+public func warden(
+    _ arguments: String...,
+    cwd: String? = nil,
+    timeout: Duration = .seconds(60)
+) async throws -> CommandResult {
     try await runCommand(Binaries.warden, arguments, cwd: cwd, timeout: timeout)
 }
 
@@ -66,8 +79,10 @@ public final class WardenProcess: Sendable {
         let fd = open(outputPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         defer { close(fd) }
         var request = SpawnRequest(
-            executable: Binaries.warden, arguments: [Binaries.warden, "run", "-c", config] + arguments,
-            environment: ProcessInfo.processInfo.environment)
+            executable: Binaries.warden,
+            arguments: [Binaries.warden, "run", "-c", config] + arguments,
+            environment: ProcessInfo.processInfo.environment
+        )
         request.stdout = fd
         request.stderr = fd
         child = try ChildProcess.spawn(request)

@@ -12,7 +12,8 @@ import Glibc
 public enum Binaries {
     /// The build products directory (where the test binary itself lives).
     public static let directory: String = {
-        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let exe =
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         var dir = (exe as NSString).deletingLastPathComponent
         // Inside an .xctest bundle directory on some toolchains.
         if dir.hasSuffix(".xctest") || dir.hasSuffix("MacOS") { dir = (dir as NSString).deletingLastPathComponent }
@@ -24,7 +25,10 @@ public enum Binaries {
 
     static func path(_ name: String) -> String {
         let p = (directory as NSString).appendingPathComponent(name)
-        precondition(FileManager.default.isExecutableFile(atPath: p), "\(name) is not built at \(p); run swift build first")
+        precondition(
+            FileManager.default.isExecutableFile(atPath: p),
+            "\(name) is not built at \(p); run swift build first"
+        )
         return p
     }
 }
@@ -105,7 +109,10 @@ public final class EventLog: Sendable {
     /// fails the wait (returns what there is) after `timeout`.
     @discardableResult
     public func wait(
-        for type: String, _ subject: String? = nil, count: Int = 1, timeout: Duration = .seconds(10)
+        for type: String,
+        _ subject: String? = nil,
+        count: Int = 1,
+        timeout: Duration = .seconds(10)
     ) async throws -> [Event] {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
@@ -130,7 +137,9 @@ public struct TimedOut: Error, CustomStringConvertible {
 
 /// Polls `condition` until it holds or `timeout` passes.
 public func eventually(
-    _ what: String, timeout: Duration = .seconds(10), _ condition: () async throws -> Bool
+    _ what: String,
+    timeout: Duration = .seconds(10),
+    _ condition: () async throws -> Bool
 ) async throws {
     let deadline = ContinuousClock.now + timeout
     var lastError: (any Error)?

@@ -34,7 +34,11 @@ struct DurationFormatTests {
     }
 
     @Test func commandsSplitLikeAShell() throws {
-        #expect(try CommandLineSplitter.split(#"./bin/api --name "a b" 'c d' e\ f"#).get() == ["./bin/api", "--name", "a b", "c d", "e f"])
+        #expect(
+            try CommandLineSplitter.split(#"./bin/api --name "a b" 'c d' e\ f"#).get() == [
+                "./bin/api", "--name", "a b", "c d", "e f",
+            ]
+        )
         #expect(throws: CommandSplitError.self) { try CommandLineSplitter.split(#"echo "unclosed"#).get() }
     }
 

@@ -46,7 +46,8 @@ struct SpecLoaderTests {
                 run: [/bin/true]
                 ready: notify
                 restart: never
-            """)
+            """
+        )
         #expect(spec.stateDir == "/tmp/state")
         #expect(spec.logs == LogPolicy(maxSize: 1024 * 1024, keep: 3))
         #expect(spec.retention.events == .seconds(7 * 86400))
@@ -56,13 +57,42 @@ struct SpecLoaderTests {
         let db = try #require(spec.service(named: "db"))
         #expect(db.run == ["/bin/sleep", "1000"])
         #expect(db.executable == "/bin/sleep")
-        #expect(db.ready == ReadySpec(kind: .probe(ProbeSpec(check: .tcp(host: "127.0.0.1", port: 5432), every: .milliseconds(100), timeout: .seconds(1), failures: 1, successes: 1)), within: .seconds(30)))
+        #expect(
+            db.ready
+                == ReadySpec(
+                    kind: .probe(
+                        ProbeSpec(
+                            check: .tcp(host: "127.0.0.1", port: 5432),
+                            every: .milliseconds(100),
+                            timeout: .seconds(1),
+                            failures: 1,
+                            successes: 1
+                        )
+                    ),
+                    within: .seconds(30)
+                )
+        )
 
         let api = try #require(spec.service(named: "api"))
         #expect(api.env == ["PORT": "9000", "MODE": "prod"])
         #expect(api.after == ["db"])
-        #expect(api.restart == RestartSpec(policy: .onFailure, backoffMin: .milliseconds(200), backoffMax: .seconds(30), jitter: 0.1, resetAfter: .seconds(120), giveUp: GiveUp(count: 5, window: .seconds(60))))
-        #expect(api.health?.check == .http(HTTPTarget(url: "http://127.0.0.1:9000/healthz", host: "127.0.0.1", port: 9000, path: "/healthz")))
+        #expect(
+            api.restart
+                == RestartSpec(
+                    policy: .onFailure,
+                    backoffMin: .milliseconds(200),
+                    backoffMax: .seconds(30),
+                    jitter: 0.1,
+                    resetAfter: .seconds(120),
+                    giveUp: GiveUp(count: 5, window: .seconds(60))
+                )
+        )
+        #expect(
+            api.health?.check
+                == .http(
+                    HTTPTarget(url: "http://127.0.0.1:9000/healthz", host: "127.0.0.1", port: 9000, path: "/healthz")
+                )
+        )
         #expect(api.health?.every == .seconds(2))
         #expect(api.health?.timeout == .milliseconds(500))
         #expect(api.health?.successes == 2)
@@ -81,65 +111,120 @@ struct SpecLoaderTests {
         let dir = TempDir()
         let script = dir.write("run.sh", "#!/bin/sh\nexec sleep 100\n")
         chmod(script, 0o755)
-        let spec = try loader.parse("services:\n  s:\n    run: ./run.sh\n", file: dir.file("warden.yaml"), baseDir: dir.path)
+        let spec = try loader.parse(
+            "services:\n  s:\n    run: ./run.sh\n",
+            file: dir.file("warden.yaml"),
+            baseDir: dir.path
+        )
         #expect(spec.services[0].executable == script)
         #expect(spec.services[0].cwd == dir.path)
     }
 
     /// Bad specs and the message each must produce: place, key, what was found, what is valid.
     @Test(arguments: [
-        ("services:\n  api:\n    run: [/bin/true]\n    restrat: always\n",
-         "warden.yaml:4:5: services.api.restrat: unknown key 'restrat'; did you mean 'restart'? Valid keys: run, env"),
-        ("services:\n  api:\n    run: [/bin/true]\n    restart: sometimes\n",
-         "warden.yaml:4:14: services.api.restart: found 'sometimes'; expected one of always, on-failure, never"),
-        ("services:\n  api:\n    run: [/bin/true]\n    restart: { policy: on-falure }\n",
-         "services.api.restart.policy: found 'on-falure'; expected one of always, on-failure, never (did you mean 'on-failure'?)"),
-        ("services:\n  api:\n    run: [/no/such/program]\n",
-         "warden.yaml:3:10: services.api.run: program '/no/such/program' does not exist (looked for /no/such/program)"),
-        ("services:\n  api:\n    run: [no-such-program-anywhere]\n",
-         "services.api.run: program 'no-such-program-anywhere' was not found in PATH (/usr/bin:/bin)"),
-        ("services:\n  api:\n    run: [/bin/true]\n    health: { http: http://x/, every: 2 seconds }\n",
-         "warden.yaml:4:39: services.api.health.every: found '2 seconds'; expected a duration such as 500ms, 2s"),
-        ("services:\n  api:\n    run: [/bin/true]\n    health: { every: 2s }\n",
-         "services.api.health: missing the check: give one of http, tcp or exec"),
-        ("services:\n  api:\n    run: [/bin/true]\n    ready: { tcp: localhost }\n",
-         "services.api.ready.tcp: found 'localhost'; expected host:port such as 127.0.0.1:5432"),
-        ("services:\n  api:\n    run: [/bin/true]\n    restart: { give_up: lots }\n",
-         "services.api.restart.give_up: found 'lots'; expected 'N in WINDOW' such as '5 in 60s', or 'never'"),
-        ("services:\n  api:\n    run: [/bin/true]\n    restart: { backoff: 30s..1s }\n",
-         "services.api.restart.backoff: found 30s..1s; the longest delay must not be shorter than the first"),
-        ("services:\n  api:\n    run: [/bin/true]\n    stop: { signal: SIGFOO }\n",
-         "services.api.stop.signal: found 'SIGFOO'; expected a signal such as SIGTERM"),
-        ("services:\n  api:\n    run: [/bin/true]\n    after: [dbb]\n  db:\n    run: [/bin/true]\n",
-         "warden.yaml:4:12: services.api.after: no service named 'dbb'; did you mean 'db'?"),
-        ("services:\n  a:\n    run: [/bin/true]\n    after: [b]\n  b:\n    run: [/bin/true]\n    after: [c]\n  c:\n    run: [/bin/true]\n    after: [a]\n",
-         "services.a.after: dependency cycle a → b → c → a; remove one of these 'after' entries"),
-        ("services:\n  api:\n    env: { PORT: 1 }\n",
-         "warden.yaml:3:5: services.api: missing required key 'run'"),
-        ("services:\n  api:\n    run: {a: b}\n",
-         "services.api.run: expected a command (a list such as [./bin/api, --port, \"9000\"] or a string), found a mapping"),
-        ("services:\n  api:\n    run: [/bin/true]\n    user: no-such-user-here\n",
-         "services.api.user: no user named 'no-such-user-here' on this host"),
-        ("services:\n  api:\n    run: [/bin/true]\n    health: { tcp: 127.0.0.1:80, failures: 0 }\n",
-         "services.api.health.failures: found 0; expected a whole number from 1 to 1000"),
-        ("servics:\n  api:\n    run: [/bin/true]\n",
-         "warden.yaml:1:1: servics: unknown key 'servics'; did you mean 'services'?"),
-        ("services:\n  api:\n    run: [/bin/true\n",
-         "warden.yaml:4:1: invalid YAML"),
-        ("services:\n  api:\n    run: [/bin/true]\n  api:\n    run: [/bin/true]\n",
-         "api: the key appears more than once in the same mapping; keep one"),
-        ("services:\n  'bad name!':\n    run: [/bin/true]\n",
-         "services.bad name!: 'bad name!' is not a valid service name"),
-        ("services:\n  api:\n    run: [/bin/true]\n    cwd: /no/such/dir\n",
-         "services.api.cwd: directory '/no/such/dir' does not exist; create it or fix the path"),
-        ("services:\n  api:\n    run: [/bin/true]\n    logs: { max_size: 10 }\n",
-         "services.api.logs.max_size: found 10; expected at least 4KB"),
-        ("",
-         "warden.yaml: the spec is empty; it needs at least a 'services' mapping"),
+        (
+            "services:\n  api:\n    run: [/bin/true]\n    restrat: always\n",
+            "warden.yaml:4:5: services.api.restrat: unknown key 'restrat'; did you mean 'restart'? Valid keys: run, env"
+        ),
+        (
+            "services:\n  api:\n    run: [/bin/true]\n    restart: sometimes\n",
+            "warden.yaml:4:14: services.api.restart: found 'sometimes'; expected one of always, on-failure, never"
+        ),
+        (
+            "services:\n  api:\n    run: [/bin/true]\n    restart: { policy: on-falure }\n",
+            "services.api.restart.policy: found 'on-falure'; expected one of always, on-failure, never (did you mean 'on-failure'?)"
+        ),
+        (
+            "services:\n  api:\n    run: [/no/such/program]\n",
+            "warden.yaml:3:10: services.api.run: program '/no/such/program' does not exist (looked for /no/such/program)"
+        ),
+        (
+            "services:\n  api:\n    run: [no-such-program-anywhere]\n",
+            "services.api.run: program 'no-such-program-anywhere' was not found in PATH (/usr/bin:/bin)"
+        ),
+        (
+            "services:\n  api:\n    run: [/bin/true]\n    health: { http: http://x/, every: 2 seconds }\n",
+            "warden.yaml:4:39: services.api.health.every: found '2 seconds'; expected a duration such as 500ms, 2s"
+        ),
+        (
+            "services:\n  api:\n    run: [/bin/true]\n    health: { every: 2s }\n",
+            "services.api.health: missing the check: give one of http, tcp or exec"
+        ),
+        (
+            "services:\n  api:\n    run: [/bin/true]\n    ready: { tcp: localhost }\n",
+            "services.api.ready.tcp: found 'localhost'; expected host:port such as 127.0.0.1:5432"
+        ),
+        (
+            "services:\n  api:\n    run: [/bin/true]\n    restart: { give_up: lots }\n",
+            "services.api.restart.give_up: found 'lots'; expected 'N in WINDOW' such as '5 in 60s', or 'never'"
+        ),
+        (
+            "services:\n  api:\n    run: [/bin/true]\n    restart: { backoff: 30s..1s }\n",
+            "services.api.restart.backoff: found 30s..1s; the longest delay must not be shorter than the first"
+        ),
+        (
+            "services:\n  api:\n    run: [/bin/true]\n    stop: { signal: SIGFOO }\n",
+            "services.api.stop.signal: found 'SIGFOO'; expected a signal such as SIGTERM"
+        ),
+        (
+            "services:\n  api:\n    run: [/bin/true]\n    after: [dbb]\n  db:\n    run: [/bin/true]\n",
+            "warden.yaml:4:12: services.api.after: no service named 'dbb'; did you mean 'db'?"
+        ),
+        (
+            "services:\n  a:\n    run: [/bin/true]\n    after: [b]\n  b:\n    run: [/bin/true]\n    after: [c]\n  c:\n    run: [/bin/true]\n    after: [a]\n",
+            "services.a.after: dependency cycle a → b → c → a; remove one of these 'after' entries"
+        ),
+        (
+            "services:\n  api:\n    env: { PORT: 1 }\n",
+            "warden.yaml:3:5: services.api: missing required key 'run'"
+        ),
+        (
+            "services:\n  api:\n    run: {a: b}\n",
+            "services.api.run: expected a command (a list such as [./bin/api, --port, \"9000\"] or a string), found a mapping"
+        ),
+        (
+            "services:\n  api:\n    run: [/bin/true]\n    user: no-such-user-here\n",
+            "services.api.user: no user named 'no-such-user-here' on this host"
+        ),
+        (
+            "services:\n  api:\n    run: [/bin/true]\n    health: { tcp: 127.0.0.1:80, failures: 0 }\n",
+            "services.api.health.failures: found 0; expected a whole number from 1 to 1000"
+        ),
+        (
+            "servics:\n  api:\n    run: [/bin/true]\n",
+            "warden.yaml:1:1: servics: unknown key 'servics'; did you mean 'services'?"
+        ),
+        (
+            "services:\n  api:\n    run: [/bin/true\n",
+            "warden.yaml:4:1: invalid YAML"
+        ),
+        (
+            "services:\n  api:\n    run: [/bin/true]\n  api:\n    run: [/bin/true]\n",
+            "api: the key appears more than once in the same mapping; keep one"
+        ),
+        (
+            "services:\n  'bad name!':\n    run: [/bin/true]\n",
+            "services.bad name!: 'bad name!' is not a valid service name"
+        ),
+        (
+            "services:\n  api:\n    run: [/bin/true]\n    cwd: /no/such/dir\n",
+            "services.api.cwd: directory '/no/such/dir' does not exist; create it or fix the path"
+        ),
+        (
+            "services:\n  api:\n    run: [/bin/true]\n    logs: { max_size: 10 }\n",
+            "services.api.logs.max_size: found 10; expected at least 4KB"
+        ),
+        (
+            "",
+            "warden.yaml: the spec is empty; it needs at least a 'services' mapping"
+        ),
     ])
     func badSpecsAreExplained(yaml: String, expected: String) {
         let found = problems(yaml)
-        #expect(found.contains { $0.contains(expected) }, "expected a problem containing:\n  \(expected)\ngot:\n  \(found.joined(separator: "\n  "))")
+        #expect(
+            found.contains { $0.contains(expected) },
+            "expected a problem containing:\n  \(expected)\ngot:\n  \(found.joined(separator: "\n  "))"
+        )
     }
 
     @Test func aProgramThatIsNotExecutableIsExplained() {
@@ -161,7 +246,8 @@ struct SpecLoaderTests {
               db:
                 run: [/bin/true]
                 restart: { policy: sometimes }
-            """)
+            """
+        )
         #expect(found.count == 5, "\(found)")
         // Sorted by position in the file.
         #expect(found.first?.hasPrefix("warden.yaml:3:") == true)

@@ -22,8 +22,14 @@ struct CLITests {
         let bad = Fixture("services:\n  a:\n    run: [SAMPLE]\n    restart: { policy: sometimes }\n    helth: {}\n")
         let result = try await warden("validate", bad.config)
         #expect(result.exitCode == 1)
-        #expect(result.stdout.contains("\(bad.config):6:24: services.a.restart.policy: found 'sometimes'; expected one of always, on-failure, never"))
-        #expect(result.stdout.contains("\(bad.config):7:5: services.a.helth: unknown key 'helth'; did you mean 'health'?"))
+        #expect(
+            result.stdout.contains(
+                "\(bad.config):6:24: services.a.restart.policy: found 'sometimes'; expected one of always, on-failure, never"
+            )
+        )
+        #expect(
+            result.stdout.contains("\(bad.config):7:5: services.a.helth: unknown key 'helth'; did you mean 'health'?")
+        )
         #expect(result.stdout.contains("2 problems"))
     }
 
@@ -48,7 +54,10 @@ struct CLITests {
         // A state_dir beneath a regular file cannot be created, even by root.
         f.dir.write("blocker", "")
         var text = try String(contentsOfFile: f.config, encoding: .utf8)
-        text = text.replacingOccurrences(of: "state_dir: \(f.stateDir)", with: "state_dir: \(f.dir.file("blocker"))/state")
+        text = text.replacingOccurrences(
+            of: "state_dir: \(f.stateDir)",
+            with: "state_dir: \(f.dir.file("blocker"))/state"
+        )
         try text.write(toFile: f.config, atomically: true, encoding: .utf8)
         let result = try await runCommand(Binaries.warden, ["run", "-c", f.config])
         #expect(result.exitCode == 1)
@@ -68,7 +77,9 @@ struct CLITests {
         addr.sin_port = in_port_t(UInt16(port).bigEndian)
         addr.sin_addr.s_addr = inet_addr("127.0.0.1")
         let bound = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         #expect(bound == 0)
         #expect(listen(fd, 8) == 0)
@@ -80,7 +91,8 @@ struct CLITests {
               api:
                 run: [SAMPLE, --port, "\(port)"]
                 ready: { tcp: 127.0.0.1:\(port) }
-            """)
+            """
+        )
         let result = try await runCommand(Binaries.warden, ["run", "-c", f.config])
         #expect(result.exitCode == 1)
         #expect(result.stderr.contains("services.api.ready: port \(port) is already in use by pid \(getpid())"))
@@ -105,7 +117,8 @@ struct CLITests {
             services:
               talker:
                 run: [SAMPLE, --print-every, 50ms, --message, "line from talker", --status, "talking"]
-            """)
+            """
+        )
         let w = try f.start()
         let pids = try await f.waitRunning(["talker"])
 
@@ -152,8 +165,10 @@ struct CLITests {
         let out = TempDir()
         let fd = open(out.file("follow"), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         var request = SpawnRequest(
-            executable: Binaries.warden, arguments: [Binaries.warden, "events", "-c", f.config, "--follow", "--json"],
-            environment: ProcessInfo.processInfo.environment)
+            executable: Binaries.warden,
+            arguments: [Binaries.warden, "events", "-c", f.config, "--follow", "--json"],
+            environment: ProcessInfo.processInfo.environment
+        )
         request.stdout = fd
         let follower = try ChildProcess.spawn(request)
         close(fd)

@@ -18,7 +18,8 @@ final class Fixture: Sendable {
 
     /// Replaces the spec (for reload tests); `SAMPLE` stands for the warden-sample binary.
     func write(_ yaml: String) {
-        let text = "state_dir: \(stateDir)\nstats: { every: 200ms }\n"
+        let text =
+            "state_dir: \(stateDir)\nstats: { every: 200ms }\n"
             + yaml.replacingOccurrences(of: "SAMPLE", with: Binaries.sample)
         try! text.write(toFile: config, atomically: true, encoding: .utf8)
     }
@@ -34,13 +35,23 @@ final class Fixture: Sendable {
 
     /// `warden events --json` for this fixture (all stored events).
     func events(_ extra: String...) async throws -> [Event] {
-        let result = try await runCommand(Binaries.warden, ["events", "-c", config, "--json", "--limit", "10000"] + extra)
-        return try result.stdout.split(separator: "\n").map { try JSONDecoder.iso.decode(Event.self, from: Data($0.utf8)) }
+        let result = try await runCommand(
+            Binaries.warden,
+            ["events", "-c", config, "--json", "--limit", "10000"] + extra
+        )
+        return try result.stdout.split(separator: "\n").map {
+            try JSONDecoder.iso.decode(Event.self, from: Data($0.utf8))
+        }
     }
 
     /// Waits until `count` events of `type` (about `subject`) are recorded.
     @discardableResult
-    func waitFor(_ type: String, _ subject: String? = nil, count: Int = 1, timeout: Duration = .seconds(20)) async throws -> [Event] {
+    func waitFor(
+        _ type: String,
+        _ subject: String? = nil,
+        count: Int = 1,
+        timeout: Duration = .seconds(20)
+    ) async throws -> [Event] {
         var found: [Event] = []
         do {
             try await eventually("\(count) × \(type) \(subject ?? "")", timeout: timeout) {
@@ -59,7 +70,9 @@ final class Fixture: Sendable {
         var pids: [String: Int32] = [:]
         try await eventually("\(names) running", timeout: timeout) {
             let status = (try? await self.status()) ?? []
-            pids = Dictionary(uniqueKeysWithValues: status.compactMap { s in s.state == "running" ? s.pid.map { (s.name, $0) } : nil })
+            pids = Dictionary(
+                uniqueKeysWithValues: status.compactMap { s in s.state == "running" ? s.pid.map { (s.name, $0) } : nil }
+            )
             return names.allSatisfy { pids[$0] != nil }
         }
         return pids
@@ -72,7 +85,10 @@ extension JSONDecoder {
         let d = JSONDecoder()
         d.dateDecodingStrategy = .custom { decoder in
             let text = try decoder.singleValueContainer().decode(String.self)
-            if let date = try? Date(text, strategy: .iso8601.year().month().day().time(includingFractionalSeconds: true)) {
+            if let date = try? Date(
+                text,
+                strategy: .iso8601.year().month().day().time(includingFractionalSeconds: true)
+            ) {
                 return date
             }
             return try Date(text, strategy: .iso8601)

@@ -104,7 +104,8 @@ struct LifecycleTests {
                 run: [SAMPLE, --message, one]
               remove:
                 run: [SAMPLE]
-            """)
+            """
+        )
         let w = try f.start()
         let before = try await f.waitRunning(["keep", "change", "remove"])
         f.write(
@@ -116,7 +117,8 @@ struct LifecycleTests {
                 run: [SAMPLE, --message, two]
               add:
                 run: [SAMPLE]
-            """)
+            """
+        )
         w.signal(SIGHUP)
         let reloaded = try await f.waitFor(EventType.wardenReloaded)
         #expect(reloaded[0].payload["added"] == ["add"])

@@ -29,7 +29,8 @@ struct ControlServerTests {
         let dir = TempDir("warden-ctl")
         let path = dir.write(
             "warden.yaml",
-            "state_dir: \(dir.file("state"))\nservices:\n  a:\n    run: [\(Binaries.sample), --status, hello]\n  b:\n    run: [\(Binaries.sample)]\n")
+            "state_dir: \(dir.file("state"))\nservices:\n  a:\n    run: [\(Binaries.sample), --status, hello]\n  b:\n    run: [\(Binaries.sample)]\n"
+        )
         let spec = try SpecLoader().load(path: path)
         let state = try StateDirectory(path: spec.stateDir)
         var logger = Logger(label: "test")
@@ -41,12 +42,20 @@ struct ControlServerTests {
             services: [
                 EventRecorder(bus: bus, store: store, logger: logger), supervisor,
                 ControlServer(path: state.controlSocket, supervisor: supervisor, store: store, logger: logger),
-            ], logger: logger)
+            ],
+            logger: logger
+        )
         let running = Task {
             try await group.run()
             _ = state  // holds the lock until the group has stopped
         }
-        return Node(dir: dir, group: group, client: ControlClient(path: state.controlSocket), running: running, store: store)
+        return Node(
+            dir: dir,
+            group: group,
+            client: ControlClient(path: state.controlSocket),
+            running: running,
+            store: store
+        )
     }
 
     func stop(_ node: Node) async throws {
@@ -77,7 +86,9 @@ struct ControlServerTests {
     @Test func eventsAreServedFromTheStoreAndFollowed() async throws {
         let node = try startNode()
         try await eventually("events are recorded") {
-            let r = try await onThread { try node.client.send(ControlRequest(command: .events, types: ["service.started"])) }
+            let r = try await onThread {
+                try node.client.send(ControlRequest(command: .events, types: ["service.started"]))
+            }
             return r.events?.count == 2
         }
         let client = node.client
@@ -105,7 +116,9 @@ struct ControlServerTests {
     @Test func aMalformedRequestGetsAnError() async throws {
         let node = try startNode()
         let client = node.client
-        try await eventually("the socket is up") { (try? await onThread { try client.send(ControlRequest(command: .ping)) })?.ok == true }
+        try await eventually("the socket is up") {
+            (try? await onThread { try client.send(ControlRequest(command: .ping)) })?.ok == true
+        }
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         var addr = sockaddr_un()
         addr.sun_family = sa_family_t(AF_UNIX)
@@ -114,7 +127,9 @@ struct ControlServerTests {
             for (i, b) in path.utf8.enumerated() { raw[i] = b }
         }
         let connected = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
         }
         #expect(connected == 0)
         let garbage = "{not json\n"

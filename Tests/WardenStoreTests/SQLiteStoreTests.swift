@@ -8,13 +8,26 @@ import WardenTestSupport
 @Suite("SQLite store", .timeLimit(.minutes(1)))
 struct SQLiteStoreTests {
     func event(_ id: Int64, _ type: String, _ subject: String, at seconds: Double, payload: JSONValue = [:]) -> Event {
-        Event(id: id, time: Date(timeIntervalSince1970: 1_800_000_000 + seconds), type: type, source: "test", subject: subject, payload: payload)
+        Event(
+            id: id,
+            time: Date(timeIntervalSince1970: 1_800_000_000 + seconds),
+            type: type,
+            source: "test",
+            subject: subject,
+            payload: payload
+        )
     }
 
     @Test func eventsRoundTripWithTheirPayload() async throws {
         let dir = TempDir()
         let store = try SQLiteStore(path: dir.file("warden.db"))
-        let original = event(1, "service.exited", "api", at: 1.25, payload: ["code": 3, "reason": "crash", "nested": ["a": [1, 2]]])
+        let original = event(
+            1,
+            "service.exited",
+            "api",
+            at: 1.25,
+            payload: ["code": 3, "reason": "crash", "nested": ["a": [1, 2]]]
+        )
         try await store.append([original])
         let read = try await store.events(matching: EventQuery())
         #expect(read == [original])
@@ -34,7 +47,11 @@ struct SQLiteStoreTests {
         #expect(try await ids(EventQuery(types: ["service.exited", "probe.failed"])) == [2, 3, 5])
         #expect(try await ids(EventQuery(subject: "web")) == [3, 4, 5])
         let base = Date(timeIntervalSince1970: 1_800_000_000)
-        #expect(try await ids(EventQuery(since: base.addingTimeInterval(10), until: base.addingTimeInterval(40))) == [2, 3, 4])
+        #expect(
+            try await ids(EventQuery(since: base.addingTimeInterval(10), until: base.addingTimeInterval(40))) == [
+                2, 3, 4,
+            ]
+        )
         #expect(try await ids(EventQuery(afterID: 3)) == [4, 5])
         #expect(try await ids(EventQuery(limit: 2)) == [1, 2])
         #expect(try await ids(EventQuery(limit: 2, newestFirst: true)) == [5, 4])
@@ -65,7 +82,9 @@ struct SQLiteStoreTests {
                 group.addTask {
                     for batch in 0..<10 {
                         let base = Int64(writer * 1000 + batch * 100)
-                        try await store.append((1...50).map { event(base + $0, "test.event", "w\(writer)", at: Double(base + $0)) })
+                        try await store.append(
+                            (1...50).map { event(base + $0, "test.event", "w\(writer)", at: Double(base + $0)) }
+                        )
                     }
                 }
             }
@@ -114,7 +133,9 @@ struct SQLiteStoreTests {
         let bus = EventBus()
         let recorder = EventRecorder(bus: bus, store: store, logger: Logger(label: "test"))
         let running = Task { try await recorder.run() }
-        for i in 0..<2000 { bus.publish("test.event", source: "test", subject: "s\(i % 7)", payload: ["i": .int(Int64(i))]) }
+        for i in 0..<2000 {
+            bus.publish("test.event", source: "test", subject: "s\(i % 7)", payload: ["i": .int(Int64(i))])
+        }
         try await eventually("all events are stored") {
             (try await store.lastEventID()) == 2000
         }

@@ -10,17 +10,32 @@ struct ServiceStateMachineTests {
     let t0 = Instant(nanoseconds: 1_000_000_000_000)
 
     func machine(
-        policy: RestartSpec.Policy = .always, backoff: ClosedRange<Int> = 100...30_000, jitter: Double = 0,
-        reset: Duration = .seconds(60), giveUp: GiveUp? = GiveUp(count: 5, window: .seconds(60)),
-        readyWithin: Duration? = nil, watchdog: Duration? = nil, seed: UInt64 = 42
+        policy: RestartSpec.Policy = .always,
+        backoff: ClosedRange<Int> = 100...30_000,
+        jitter: Double = 0,
+        reset: Duration = .seconds(60),
+        giveUp: GiveUp? = GiveUp(count: 5, window: .seconds(60)),
+        readyWithin: Duration? = nil,
+        watchdog: Duration? = nil,
+        seed: UInt64 = 42
     ) -> Machine {
         Machine(
             configuration: .init(
                 restart: RestartSpec(
-                    policy: policy, backoffMin: .milliseconds(backoff.lowerBound), backoffMax: .milliseconds(backoff.upperBound),
-                    jitter: jitter, resetAfter: reset, giveUp: giveUp),
-                stopSignal: 15, stopTimeout: .seconds(5), readyWithin: readyWithin, watchdog: watchdog),
-            seed: seed)
+                    policy: policy,
+                    backoffMin: .milliseconds(backoff.lowerBound),
+                    backoffMax: .milliseconds(backoff.upperBound),
+                    jitter: jitter,
+                    resetAfter: reset,
+                    giveUp: giveUp
+                ),
+                stopSignal: 15,
+                stopTimeout: .seconds(5),
+                readyWithin: readyWithin,
+                watchdog: watchdog
+            ),
+            seed: seed
+        )
     }
 
     /// Starts the machine and reports the spawn as done.
@@ -110,7 +125,11 @@ struct ServiceStateMachineTests {
         started(&m, at: t)
         for attempt in 1...2 {
             t = t + .milliseconds(500)
-            #expect(m.exited(.exited(2), now: t) == [.restartScheduled(delay: .milliseconds(100), attempt: attempt, reason: "exit code 2")])
+            #expect(
+                m.exited(.exited(2), now: t) == [
+                    .restartScheduled(delay: .milliseconds(100), attempt: attempt, reason: "exit code 2")
+                ]
+            )
             t = t + .milliseconds(100)
             #expect(m.tick(now: t) == [.spawn])
             m.spawned(now: t)
@@ -148,7 +167,11 @@ struct ServiceStateMachineTests {
     @Test func policies() {
         var always = machine(policy: .always)
         started(&always, at: t0)
-        #expect(always.exited(.exited(0), now: t0 + .seconds(1)).first.map { if case .restartScheduled = $0 { true } else { false } } == true)
+        #expect(
+            always.exited(.exited(0), now: t0 + .seconds(1)).first.map {
+                if case .restartScheduled = $0 { true } else { false }
+            } == true
+        )
 
         var onFailure = machine(policy: .onFailure)
         started(&onFailure, at: t0)
@@ -236,9 +259,17 @@ struct ServiceStateMachineTests {
     @Test func aFailedSpawnIsAFailure() {
         var m = machine(backoff: 100...100, giveUp: GiveUp(count: 2, window: .seconds(10)))
         #expect(m.start(now: t0) == [.spawn])
-        #expect(m.spawnFailed(now: t0, reason: "exec failed") == [.restartScheduled(delay: .milliseconds(100), attempt: 1, reason: "exec failed")])
+        #expect(
+            m.spawnFailed(now: t0, reason: "exec failed") == [
+                .restartScheduled(delay: .milliseconds(100), attempt: 1, reason: "exec failed")
+            ]
+        )
         #expect(m.tick(now: t0 + .milliseconds(100)) == [.spawn])
-        #expect(m.spawnFailed(now: t0 + .milliseconds(100), reason: "exec failed") == [.gaveUp(failures: 2, window: .seconds(10), reason: "exec failed")])
+        #expect(
+            m.spawnFailed(now: t0 + .milliseconds(100), reason: "exec failed") == [
+                .gaveUp(failures: 2, window: .seconds(10), reason: "exec failed")
+            ]
+        )
     }
 
     @Test func stopDuringBackoffCancelsTheRestart() {
@@ -280,7 +311,9 @@ struct ProbeTrackerTests {
 @Suite("Notify protocol and /proc parsing")
 struct NotifyAndProcTests {
     @Test func parsesNotifyMessages() {
-        let m = NotifyMessage("READY=1\nSTATUS=Processing requests: 42\nWATCHDOG=1\nMAINPID=1234\nEXTEND_TIMEOUT_USEC=5000000\n")
+        let m = NotifyMessage(
+            "READY=1\nSTATUS=Processing requests: 42\nWATCHDOG=1\nMAINPID=1234\nEXTEND_TIMEOUT_USEC=5000000\n"
+        )
         #expect(m.ready)
         #expect(m.watchdog)
         #expect(m.status == "Processing requests: 42")
@@ -291,7 +324,8 @@ struct NotifyAndProcTests {
     }
 
     @Test func parsesProcStatWithAwkwardCommandNames() throws {
-        let line = "4242 (my (odd) name) S 1 4242 4242 0 -1 4194560 100 0 0 0 25 7 0 0 20 0 1 0 987654 1000000 321 18446744073709551615"
+        let line =
+            "4242 (my (odd) name) S 1 4242 4242 0 -1 4194560 100 0 0 0 25 7 0 0 20 0 1 0 987654 1000000 321 18446744073709551615"
         let st = try #require(ProcFS.parseStat(line))
         #expect(st.pid == 4242)
         #expect(st.command == "my (odd) name")
@@ -309,6 +343,9 @@ struct NotifyAndProcTests {
         #expect(st.pid == getpid())
         #expect(st.startTime > 0)
         #expect(ProcFS.isAlive(pid: getpid(), startTime: st.startTime))
-        #expect(!ProcFS.isAlive(pid: getpid(), startTime: st.startTime + 1), "a different start time is a different process")
+        #expect(
+            !ProcFS.isAlive(pid: getpid(), startTime: st.startTime + 1),
+            "a different start time is a different process"
+        )
     }
 }

@@ -20,7 +20,8 @@ struct SupervisorTests {
               crashy:
                 run: [SAMPLE, --crash-after, 150ms, --exit-code, "3"]
                 restart: { backoff: 10ms..10ms, give_up: never }
-            """)
+            """
+        )
         let started = try await h.log.wait(for: EventType.serviceStarted, "crashy", count: 3)
         let exits = h.log.events(EventType.serviceExited, "crashy")
         #expect(exits.count >= 2)
@@ -30,7 +31,10 @@ struct SupervisorTests {
         #expect((await h.status("crashy"))?.restarts ?? 0 >= 2)
         try await h.shutdown()
         // Each start without a readiness check is ready exactly once.
-        #expect(h.log.events(EventType.serviceReady, "crashy").count == h.log.events(EventType.serviceStarted, "crashy").count)
+        #expect(
+            h.log.events(EventType.serviceReady, "crashy").count
+                == h.log.events(EventType.serviceStarted, "crashy").count
+        )
     }
 
     @Test func aCrashLoopGivesUpAndSaysSo() async throws {
@@ -40,7 +44,8 @@ struct SupervisorTests {
               loop:
                 run: [SAMPLE, --crash-after, 20ms]
                 restart: { backoff: 5ms..5ms, give_up: 3 in 30s }
-            """)
+            """
+        )
         let failed = try await h.log.wait(for: EventType.serviceFailed, "loop")
         #expect(failed[0].payload["failures"]?.intValue == 3)
         #expect(failed[0].payload["reason"]?.stringValue == "exit code 1")
@@ -61,7 +66,8 @@ struct SupervisorTests {
               stubborn:
                 run: [SAMPLE, --ignore-sigterm]
                 stop: { timeout: 300ms }
-            """)
+            """
+        )
         let pid = try await h.pid("stubborn")
         let before = ContinuousClock.now
         try await h.supervisor.stop("stubborn")
@@ -81,7 +87,8 @@ struct SupervisorTests {
             services:
               family:
                 run: [SAMPLE, --children, "3"]
-            """)
+            """
+        )
         let pid = try await h.pid("family")
         var members: [pid_t] = []
         try await eventually("the children are running") {
@@ -101,7 +108,8 @@ struct SupervisorTests {
               parent:
                 run: [SAMPLE, --children, "2", --crash-after, 300ms]
                 restart: { backoff: 1s..1s, give_up: never }
-            """)
+            """
+        )
         let pid = try await h.pid("parent")
         var children: [pid_t] = []
         try await eventually("children started") {
@@ -120,7 +128,8 @@ struct SupervisorTests {
               daemon:
                 run: [SAMPLE, --daemonize]
                 restart: { backoff: 10ms..10ms }
-            """)
+            """
+        )
         let started = try await h.log.wait(for: EventType.serviceStarted, "daemon")
         let launcher = pid_t(started[0].payload["pid"]!.intValue!)
         // Followed through the middle process to the grandchild.
@@ -155,7 +164,8 @@ struct SupervisorTests {
               web:
                 run: [SAMPLE]
                 after: [api]
-            """)
+            """
+        )
         try await h.log.wait(for: EventType.serviceStarted, "web")
         let dbStarted = try #require(h.log.events(EventType.serviceStarted, "db").first)
         let dbReady = try #require(h.log.events(EventType.serviceReady, "db").first)
@@ -181,7 +191,8 @@ struct SupervisorTests {
               next:
                 run: [SAMPLE]
                 after: [slow]
-            """)
+            """
+        )
         try await eventually("status text arrives") { await h.status("slow")?.statusText == "warming up" }
         #expect((await h.status("slow"))?.state == "starting")
         #expect((await h.status("next"))?.state == "waiting")
@@ -203,7 +214,8 @@ struct SupervisorTests {
                 run: [SAMPLE]
                 ready: { notify: true, within: 300ms }
                 restart: { backoff: 10ms..10ms }
-            """)
+            """
+        )
         let failed = try await h.log.wait(for: EventType.probeFailed, "mute")
         #expect(failed[0].payload["probe"]?.stringValue == "ready")
         try await h.log.wait(for: EventType.serviceStarted, "mute", count: 2)
@@ -220,7 +232,8 @@ struct SupervisorTests {
                 ready: { tcp: 127.0.0.1:\(port), within: 5s }
                 health: { http: "http://127.0.0.1:\(port)/healthz", every: 100ms, timeout: 100ms, failures: 3 }
                 restart: { backoff: 10ms..10ms }
-            """)
+            """
+        )
         let failed = try await h.log.wait(for: EventType.probeFailed, "web")
         #expect(failed[0].payload["probe"]?.stringValue == "health")
         #expect(failed[0].payload["consecutive"]?.intValue == 3)
@@ -240,7 +253,8 @@ struct SupervisorTests {
                 run: [SAMPLE, --port, "\(port)", --fail-health-after, 300ms]
                 health: { http: "http://127.0.0.1:\(port)/healthz", every: 50ms, timeout: 500ms, failures: 2 }
                 restart: { backoff: 10ms..10ms }
-            """)
+            """
+        )
         let failed = try await h.log.wait(for: EventType.probeFailed, "web")
         #expect(failed[0].payload["detail"]?.stringValue == "HTTP 500")
         try await h.log.wait(for: EventType.serviceStarted, "web", count: 2)
@@ -255,7 +269,8 @@ struct SupervisorTests {
                 run: [SAMPLE, --hang-after, 500ms]
                 watchdog: 200ms
                 restart: { backoff: 10ms..10ms }
-            """)
+            """
+        )
         let missed = try await h.log.wait(for: EventType.watchdogMissed, "pinger")
         let started = try #require(h.log.events(EventType.serviceStarted, "pinger").first)
         // It pinged (every 100 ms, half of WATCHDOG_USEC) until it hung at 500 ms.
@@ -271,7 +286,8 @@ struct SupervisorTests {
               chatty:
                 run: [SAMPLE, --print-every, 1ms, --message, "hello from chatty with a long enough line"]
                 logs: { max_size: 4KB, keep: 2 }
-            """)
+            """
+        )
         let log = h.spec.stateDir + "/logs/chatty.log"
         try await eventually("the log was rotated", timeout: .seconds(15)) {
             FileManager.default.fileExists(atPath: log + ".1")
@@ -289,7 +305,8 @@ struct SupervisorTests {
             services:
               hog:
                 run: [SAMPLE, --grow-memory, "20000000"]
-            """)
+            """
+        )
         let samples = h.supervisor.samples.subscribe(name: "test")
         var rss: [Double] = []
         var cpu: [Double] = []
@@ -312,7 +329,8 @@ struct SupervisorTests {
             services:
               svc:
                 run: [SAMPLE]
-            """)
+            """
+        )
         let first = try await h.pid("svc")
         try await h.supervisor.restart("svc")
         try await h.log.wait(for: EventType.serviceStarted, "svc", count: 2)
@@ -340,7 +358,8 @@ struct SupervisorTests {
               gone:
                 run: [\(program)]
                 restart: { backoff: 50ms..50ms, give_up: 2 in 10s }
-            """)
+            """
+        )
         _ = try await h.pid("gone")
         unlink(program)
         try await h.supervisor.restart("gone")
@@ -358,7 +377,8 @@ struct SupervisorTests {
                 run: [/bin/sh, -c, "echo \\"$GREETING $WARDEN_SERVICE $(pwd)\\"; exec sleep 30"]
                 env: { GREETING: hello }
                 cwd: /tmp
-            """)
+            """
+        )
         let log = h.spec.stateDir + "/logs/envy.log"
         try await eventually("the service wrote its environment") {
             (try? String(contentsOfFile: log, encoding: .utf8))?.contains("hello envy /tmp") == true

@@ -25,16 +25,25 @@ public enum Executables {
             }
         }
         if let nonExecutable {
-            return .failure(ResolveError(kind: .notExecutable, message: "'\(nonExecutable)' is not executable (chmod +x it)"))
+            return .failure(
+                ResolveError(kind: .notExecutable, message: "'\(nonExecutable)' is not executable (chmod +x it)")
+            )
         }
         return .failure(
-            ResolveError(kind: .notFound, message: "program '\(program)' was not found in PATH (\(dirs.joined(separator: ":"))); give its full path or install it"))
+            ResolveError(
+                kind: .notFound,
+                message:
+                    "program '\(program)' was not found in PATH (\(dirs.joined(separator: ":"))); give its full path or install it"
+            )
+        )
     }
 
     private static func check(_ path: String, asked: String) -> Result<String, ResolveError> {
         var st = stat()
         guard stat(path, &st) == 0 else {
-            return .failure(ResolveError(kind: .notFound, message: "program '\(asked)' does not exist (looked for \(path))"))
+            return .failure(
+                ResolveError(kind: .notFound, message: "program '\(asked)' does not exist (looked for \(path))")
+            )
         }
         if (st.st_mode & S_IFMT) == S_IFDIR {
             return .failure(ResolveError(kind: .notExecutable, message: "'\(path)' is a directory, not a program"))

@@ -20,8 +20,12 @@ public struct Spec: Sendable, Equatable {
     public var services: [ServiceSpec]
 
     public init(
-        path: String, stateDir: String, logs: LogPolicy = LogPolicy(), retention: RetentionPolicy = RetentionPolicy(),
-        statsEvery: Duration = .seconds(5), services: [ServiceSpec] = []
+        path: String,
+        stateDir: String,
+        logs: LogPolicy = LogPolicy(),
+        retention: RetentionPolicy = RetentionPolicy(),
+        statsEvery: Duration = .seconds(5),
+        services: [ServiceSpec] = []
     ) {
         self.path = path
         self.stateDir = stateDir
@@ -64,9 +68,19 @@ public struct ServiceSpec: Sendable, Hashable {
     public var logs: LogPolicy
 
     public init(
-        name: String, run: [String], executable: String, env: [String: String] = [:], cwd: String,
-        user: String? = nil, group: String? = nil, after: [String] = [], restart: RestartSpec = RestartSpec(),
-        ready: ReadySpec? = nil, health: ProbeSpec? = nil, watchdog: Duration? = nil, stop: StopSpec = StopSpec(),
+        name: String,
+        run: [String],
+        executable: String,
+        env: [String: String] = [:],
+        cwd: String,
+        user: String? = nil,
+        group: String? = nil,
+        after: [String] = [],
+        restart: RestartSpec = RestartSpec(),
+        ready: ReadySpec? = nil,
+        health: ProbeSpec? = nil,
+        watchdog: Duration? = nil,
+        stop: StopSpec = StopSpec(),
         logs: LogPolicy = LogPolicy()
     ) {
         self.name = name
@@ -116,8 +130,12 @@ public struct RestartSpec: Sendable, Hashable {
     public var giveUp: GiveUp?
 
     public init(
-        policy: Policy = .always, backoffMin: Duration = .milliseconds(100), backoffMax: Duration = .seconds(30),
-        jitter: Double = 0.2, resetAfter: Duration = .seconds(60), giveUp: GiveUp? = GiveUp(count: 10, window: .seconds(300))
+        policy: Policy = .always,
+        backoffMin: Duration = .milliseconds(100),
+        backoffMax: Duration = .seconds(30),
+        jitter: Double = 0.2,
+        resetAfter: Duration = .seconds(60),
+        giveUp: GiveUp? = GiveUp(count: 10, window: .seconds(300))
     ) {
         self.policy = policy
         self.backoffMin = backoffMin
@@ -180,8 +198,12 @@ public struct ProbeSpec: Sendable, Hashable {
     public var grace: Duration
 
     public init(
-        check: Check, every: Duration = .seconds(10), timeout: Duration = .seconds(1), failures: Int = 3,
-        successes: Int = 1, grace: Duration = .zero
+        check: Check,
+        every: Duration = .seconds(10),
+        timeout: Duration = .seconds(1),
+        failures: Int = 3,
+        successes: Int = 1,
+        grace: Duration = .zero
     ) {
         self.check = check
         self.every = every

@@ -46,7 +46,10 @@ public enum DidYouMean {
             if d <= limit, best == nil || d < best!.1 { best = (candidate, d) }
         }
         if best == nil {
-            best = candidates.first { $0.count >= 3 && (lower.hasPrefix($0.lowercased()) || $0.lowercased().hasPrefix(lower)) && lower.count >= 3 }.map { ($0, 0) }
+            best = candidates.first {
+                $0.count >= 3 && (lower.hasPrefix($0.lowercased()) || $0.lowercased().hasPrefix(lower))
+                    && lower.count >= 3
+            }.map { ($0, 0) }
         }
         return best?.0
     }

@@ -37,7 +37,13 @@ public struct SpecLoader: Sendable {
         } catch {
             let reason = FileManager.default.fileExists(atPath: path) ? "cannot be read" : "does not exist"
             throw SpecErrors([
-                SpecIssue(file: path, line: 0, column: 0, key: "", message: "the spec file \(reason); pass the path of a warden.yaml")
+                SpecIssue(
+                    file: path,
+                    line: 0,
+                    column: 0,
+                    key: "",
+                    message: "the spec file \(reason); pass the path of a warden.yaml"
+                )
             ])
         }
         let absolute = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
@@ -49,7 +55,15 @@ public struct SpecLoader: Sendable {
     /// commands use it to find a Warden's records even when the spec has other problems.
     public func stateDir(path: String) throws(SpecErrors) -> String {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw SpecErrors([SpecIssue(file: path, line: 0, column: 0, key: "", message: "the spec file does not exist or cannot be read")])
+            throw SpecErrors([
+                SpecIssue(
+                    file: path,
+                    line: 0,
+                    column: 0,
+                    key: "",
+                    message: "the spec file does not exist or cannot be read"
+                )
+            ])
         }
         let absolute = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
         let baseDir = ((absolute as NSString).deletingLastPathComponent as NSString).standardizingPath
@@ -70,7 +84,13 @@ public struct SpecLoader: Sendable {
         }
         guard let root, !YAMLReader.isNull(root) else {
             throw SpecErrors([
-                SpecIssue(file: file, line: 0, column: 0, key: "", message: "the spec is empty; it needs at least a 'services' mapping")
+                SpecIssue(
+                    file: file,
+                    line: 0,
+                    column: 0,
+                    key: "",
+                    message: "the spec is empty; it needs at least a 'services' mapping"
+                )
             ])
         }
         guard let top = reader.mapping(root, key: "", allowed: Self.topKeys) else { throw SpecErrors(reader.issues) }
@@ -96,14 +116,25 @@ public struct SpecLoader: Sendable {
             for (name, keyNode, value) in entries {
                 let key = "services.\(name)"
                 if !Self.isValidName(name) {
-                    reader.fail(keyNode, key, "'\(name)' is not a valid service name; use letters, digits, '-', '_' and '.' (at most 64), starting with a letter or digit")
+                    reader.fail(
+                        keyNode,
+                        key,
+                        "'\(name)' is not a valid service name; use letters, digits, '-', '_' and '.' (at most 64), starting with a letter or digit"
+                    )
                     continue
                 }
                 serviceKeyNodes[name] = keyNode
                 var probe = YAMLReader(file: file)
                 let afterNode = value.mapping?["after"]
                 declared.append((name, afterNode.flatMap { probe.stringList($0, key: "", what: "") } ?? [], afterNode))
-                if let service = readService(name: name, node: value, key: key, baseDir: baseDir, logs: spec.logs, &reader) {
+                if let service = readService(
+                    name: name,
+                    node: value,
+                    key: key,
+                    baseDir: baseDir,
+                    logs: spec.logs,
+                    &reader
+                ) {
                     spec.services.append(service)
                 }
             }
@@ -118,7 +149,12 @@ public struct SpecLoader: Sendable {
     // MARK: - Services
 
     private func readService(
-        name: String, node: Node, key: String, baseDir: String, logs: LogPolicy, _ r: inout YAMLReader
+        name: String,
+        node: Node,
+        key: String,
+        baseDir: String,
+        logs: LogPolicy,
+        _ r: inout YAMLReader
     ) -> ServiceSpec? {
         guard let f = r.mapping(node, key: key, allowed: Self.serviceKeys, required: ["run"]) else { return nil }
         let before = r.issues.count
@@ -128,10 +164,16 @@ public struct SpecLoader: Sendable {
             if case .mapping(let m) = n {
                 for (k, v) in m {
                     guard let name = k.scalar?.string, Self.isValidEnvName(name) else {
-                        r.fail(k, "\(key).env", "found \(YAMLReader.describe(k)); environment names are letters, digits and '_', not starting with a digit")
+                        r.fail(
+                            k,
+                            "\(key).env",
+                            "found \(YAMLReader.describe(k)); environment names are letters, digits and '_', not starting with a digit"
+                        )
                         continue
                     }
-                    if case .scalar(let s) = v { env[name] = YAMLReader.isNull(v) ? "" : s.string } else {
+                    if case .scalar(let s) = v {
+                        env[name] = YAMLReader.isNull(v) ? "" : s.string
+                    } else {
                         r.fail(v, "\(key).env.\(name)", "expected a string value, found \(YAMLReader.describe(v))")
                     }
                 }
@@ -191,7 +233,14 @@ public struct SpecLoader: Sendable {
 
         var health: ProbeSpec?
         if let n = f["health"], let hf = r.mapping(n, key: "\(key).health", allowed: Self.healthKeys) {
-            health = readProbe(hf, key: "\(key).health", cwd: cwd, env: env, defaults: ProbeSpec(check: .tcp(host: "", port: 1)), &r)
+            health = readProbe(
+                hf,
+                key: "\(key).health",
+                cwd: cwd,
+                env: env,
+                defaults: ProbeSpec(check: .tcp(host: "", port: 1)),
+                &r
+            )
         }
 
         var watchdog: Duration?
@@ -202,10 +251,16 @@ public struct SpecLoader: Sendable {
         var stop = StopSpec()
         if let n = f["stop"], let sf = r.mapping(n, key: "\(key).stop", allowed: Self.stopKeys) {
             if let s = sf["signal"] {
-                if let text = r.string(s, key: "\(key).stop.signal", what: "a signal name"), let sig = Signals.parse(text) {
+                if let text = r.string(s, key: "\(key).stop.signal", what: "a signal name"),
+                    let sig = Signals.parse(text)
+                {
                     stop.signal = sig
                 } else if case .scalar = s {
-                    r.fail(s, "\(key).stop.signal", "found \(YAMLReader.describe(s)); expected a signal such as SIGTERM, SIGINT, SIGQUIT or SIGHUP")
+                    r.fail(
+                        s,
+                        "\(key).stop.signal",
+                        "found \(YAMLReader.describe(s)); expected a signal such as SIGTERM, SIGINT, SIGQUIT or SIGHUP"
+                    )
                 }
             }
             if let t = sf["timeout"], let d = r.duration(t, key: "\(key).stop.timeout", max: .seconds(3600)) {
@@ -218,8 +273,21 @@ public struct SpecLoader: Sendable {
 
         guard r.issues.count == before else { return nil }
         return ServiceSpec(
-            name: name, run: run, executable: executable, env: env, cwd: cwd, user: user, group: group, after: after,
-            restart: restart, ready: ready, health: health, watchdog: watchdog, stop: stop, logs: serviceLogs)
+            name: name,
+            run: run,
+            executable: executable,
+            env: env,
+            cwd: cwd,
+            user: user,
+            group: group,
+            after: after,
+            restart: restart,
+            ready: ready,
+            health: health,
+            watchdog: watchdog,
+            stop: stop,
+            logs: serviceLogs
+        )
     }
 
     private func readRestart(_ node: Node, key: String, _ r: inout YAMLReader) -> RestartSpec {
@@ -270,16 +338,30 @@ public struct SpecLoader: Sendable {
             {
                 spec.giveUp = GiveUp(count: count, window: window)
             } else {
-                r.fail(n, "\(key).give_up", "found \(YAMLReader.describe(n)); expected 'N in WINDOW' such as '5 in 60s', or 'never'")
+                r.fail(
+                    n,
+                    "\(key).give_up",
+                    "found \(YAMLReader.describe(n)); expected 'N in WINDOW' such as '5 in 60s', or 'never'"
+                )
             }
         }
         return spec
     }
 
-    private func readReady(_ node: Node, key: String, cwd: String, env: [String: String], _ r: inout YAMLReader) -> ReadySpec? {
+    private func readReady(
+        _ node: Node,
+        key: String,
+        cwd: String,
+        env: [String: String],
+        _ r: inout YAMLReader
+    ) -> ReadySpec? {
         if case .scalar(let s) = node {
             if s.string == "notify" { return ReadySpec(kind: .notify) }
-            r.fail(node, key, "found \(YAMLReader.describe(node)); expected 'notify' or a mapping with one of notify, http, tcp, exec")
+            r.fail(
+                node,
+                key,
+                "found \(YAMLReader.describe(node)); expected 'notify' or a mapping with one of notify, http, tcp, exec"
+            )
             return nil
         }
         guard let f = r.mapping(node, key: key, allowed: Self.readyKeys) else { return nil }
@@ -294,17 +376,34 @@ public struct SpecLoader: Sendable {
                 return ReadySpec(kind: .notify, within: within)
             }
         }
-        let defaults = ProbeSpec(check: .tcp(host: "", port: 1), every: .milliseconds(100), timeout: .seconds(1), failures: 1, successes: 1)
+        let defaults = ProbeSpec(
+            check: .tcp(host: "", port: 1),
+            every: .milliseconds(100),
+            timeout: .seconds(1),
+            failures: 1,
+            successes: 1
+        )
         guard let probe = readProbe(f, key: key, cwd: cwd, env: env, defaults: defaults, &r) else { return nil }
         return ReadySpec(kind: .probe(probe), within: within)
     }
 
     private func readProbe(
-        _ f: YAMLReader.Fields, key: String, cwd: String, env: [String: String], defaults: ProbeSpec, _ r: inout YAMLReader
+        _ f: YAMLReader.Fields,
+        key: String,
+        cwd: String,
+        env: [String: String],
+        defaults: ProbeSpec,
+        _ r: inout YAMLReader
     ) -> ProbeSpec? {
         let kinds = Self.probeKinds.filter { f[$0] != nil }
         guard kinds.count == 1 else {
-            r.fail(f.node, key, kinds.isEmpty ? "missing the check: give one of http, tcp or exec" : "give one check, not \(kinds.joined(separator: " and "))")
+            r.fail(
+                f.node,
+                key,
+                kinds.isEmpty
+                    ? "missing the check: give one of http, tcp or exec"
+                    : "give one check, not \(kinds.joined(separator: " and "))"
+            )
             return nil
         }
         var probe = defaults
@@ -317,7 +416,11 @@ public struct SpecLoader: Sendable {
                 if let target = HTTPTarget.parse(text) {
                     probe.check = .http(target)
                 } else {
-                    r.fail(n, "\(key).http", "found '\(text)'; expected a URL such as http://127.0.0.1:9000/healthz (https is not supported)")
+                    r.fail(
+                        n,
+                        "\(key).http",
+                        "found '\(text)'; expected a URL such as http://127.0.0.1:9000/healthz (https is not supported)"
+                    )
                     valid = false
                 }
             } else {
@@ -347,7 +450,9 @@ public struct SpecLoader: Sendable {
             }
         }
         if let n = f["every"], let d = r.duration(n, key: "\(key).every", min: .milliseconds(10)) { probe.every = d }
-        if let n = f["timeout"], let d = r.duration(n, key: "\(key).timeout", min: .milliseconds(1)) { probe.timeout = d }
+        if let n = f["timeout"], let d = r.duration(n, key: "\(key).timeout", min: .milliseconds(1)) {
+            probe.timeout = d
+        }
         if let n = f["failures"], let v = r.int(n, key: "\(key).failures", range: 1...1000) { probe.failures = v }
         if let n = f["successes"], let v = r.int(n, key: "\(key).successes", range: 1...1000) { probe.successes = v }
         if let n = f["grace"], let d = r.duration(n, key: "\(key).grace") { probe.grace = d }
@@ -383,7 +488,11 @@ public struct SpecLoader: Sendable {
         }
         if let cycle = DependencyGraph(services: valid).findCycle() {
             let node = declared.first { $0.name == cycle[0] }?.node
-            r.fail(node, "services.\(cycle[0]).after", "dependency cycle \(cycle.joined(separator: " → ")); remove one of these 'after' entries")
+            r.fail(
+                node,
+                "services.\(cycle[0]).after",
+                "dependency cycle \(cycle.joined(separator: " → ")); remove one of these 'after' entries"
+            )
         }
     }
 
@@ -395,13 +504,29 @@ public struct SpecLoader: Sendable {
             case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
                 .composer(let context, let problem, let mark, _):
                 let ctx = context.map { " (\($0.text))" } ?? ""
-                return SpecIssue(file: file, line: mark.line, column: mark.column, key: "", message: "invalid YAML: \(problem)\(ctx)")
+                return SpecIssue(
+                    file: file,
+                    line: mark.line,
+                    column: mark.column,
+                    key: "",
+                    message: "invalid YAML: \(problem)\(ctx)"
+                )
             case .duplicatedKeysInMapping(let duplicates, let context):
                 return SpecIssue(
-                    file: file, line: context.mark.line, column: context.mark.column, key: duplicates.joined(separator: ", "),
-                    message: "the key appears more than once in the same mapping; keep one")
+                    file: file,
+                    line: context.mark.line,
+                    column: context.mark.column,
+                    key: duplicates.joined(separator: ", "),
+                    message: "the key appears more than once in the same mapping; keep one"
+                )
             case .reader(let problem, _, _, _):
-                return SpecIssue(file: file, line: 0, column: 0, key: "", message: "invalid YAML: \(problem) (is the file UTF-8 text?)")
+                return SpecIssue(
+                    file: file,
+                    line: 0,
+                    column: 0,
+                    key: "",
+                    message: "invalid YAML: \(problem) (is the file UTF-8 text?)"
+                )
             default:
                 return SpecIssue(file: file, line: 0, column: 0, key: "", message: "invalid YAML: \(y)")
             }
@@ -425,7 +550,9 @@ public struct SpecLoader: Sendable {
     static func isValidName(_ name: String) -> Bool {
         guard let first = name.unicodeScalars.first, name.count <= 64 else { return false }
         guard CharacterSet.alphanumerics.contains(first), first.isASCII else { return false }
-        return name.unicodeScalars.allSatisfy { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "-_.".unicodeScalars.contains($0)) }
+        return name.unicodeScalars.allSatisfy {
+            $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "-_.".unicodeScalars.contains($0))
+        }
     }
 
     static func isValidEnvName(_ name: String) -> Bool {

@@ -24,7 +24,8 @@ struct YAMLReader {
     mutating func fail(_ node: Node?, _ key: String, _ message: String) {
         let mark = node?.mark
         issues.append(
-            SpecIssue(file: file, line: mark?.line ?? 0, column: mark?.column ?? 0, key: key, message: message))
+            SpecIssue(file: file, line: mark?.line ?? 0, column: mark?.column ?? 0, key: key, message: message)
+        )
     }
 
     mutating func fail(line: Int, column: Int, _ key: String, _ message: String) {
@@ -53,7 +54,11 @@ struct YAMLReader {
     /// suggestion, missing `required` keys too.
     mutating func mapping(_ node: Node, key: String, allowed: [String], required: [String] = []) -> Fields? {
         guard case .mapping(let mapping) = node else {
-            fail(node, key, "expected a mapping with keys \(allowed.joined(separator: ", ")), found \(Self.describe(node))")
+            fail(
+                node,
+                key,
+                "expected a mapping with keys \(allowed.joined(separator: ", ")), found \(Self.describe(node))"
+            )
             return nil
         }
         var fields = Fields(node: node, key: key, entries: [])
@@ -79,7 +84,8 @@ struct YAMLReader {
     }
 
     /// A mapping whose keys are free names (services, monitors), in document order.
-    mutating func namedEntries(_ node: Node, key: String, what: String) -> [(name: String, keyNode: Node, value: Node)]? {
+    mutating func namedEntries(_ node: Node, key: String, what: String) -> [(name: String, keyNode: Node, value: Node)]?
+    {
         if Self.isNull(node) { return [] }
         guard case .mapping(let mapping) = node else {
             fail(node, key, "expected a mapping of \(what) by name, found \(Self.describe(node))")
@@ -106,7 +112,11 @@ struct YAMLReader {
 
     mutating func int(_ node: Node, key: String, range: ClosedRange<Int>) -> Int? {
         guard case .scalar(let s) = node, let value = Int(s.string.replacingOccurrences(of: "_", with: "")) else {
-            fail(node, key, "expected a whole number from \(range.lowerBound) to \(range.upperBound), found \(Self.describe(node))")
+            fail(
+                node,
+                key,
+                "expected a whole number from \(range.lowerBound) to \(range.upperBound), found \(Self.describe(node))"
+            )
             return nil
         }
         guard range.contains(value) else {
@@ -219,7 +229,11 @@ struct YAMLReader {
         } else if case .sequence = node {
             argv = stringList(node, key: key, what: "arguments")
         } else {
-            fail(node, key, "expected a command (a list such as [./bin/api, --port, \"9000\"] or a string), found \(Self.describe(node))")
+            fail(
+                node,
+                key,
+                "expected a command (a list such as [./bin/api, --port, \"9000\"] or a string), found \(Self.describe(node))"
+            )
             return nil
         }
         guard let argv else { return nil }
@@ -317,6 +331,7 @@ public enum ByteSize {
             i += 1
         }
         if i == 0 { return "\(bytes)B" }
-        return value >= 100 || value == value.rounded() ? "\(Int(value.rounded()))\(units[i])" : String(format: "%.1f", value) + units[i]
+        return value >= 100 || value == value.rounded()
+            ? "\(Int(value.rounded()))\(units[i])" : String(format: "%.1f", value) + units[i]
     }
 }
