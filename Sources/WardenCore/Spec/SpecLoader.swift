@@ -68,7 +68,7 @@ public struct SpecLoader: Sendable {
         let absolute = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
         let baseDir = ((absolute as NSString).deletingLastPathComponent as NSString).standardizingPath
         let root: Node?
-        do { root = try Yams.compose(yaml: text) } catch { throw SpecErrors([Self.syntaxIssue(error, file: path)]) }
+        do { root = try Yams.compose(yaml: text, .basic) } catch { throw SpecErrors([Self.syntaxIssue(error, file: path)]) }
         if let dir = root?.mapping?["state_dir"]?.scalar?.string { return Self.absolute(dir, base: baseDir) }
         return Self.defaultStateDir(environment: environment)
     }
@@ -78,7 +78,7 @@ public struct SpecLoader: Sendable {
         var reader = YAMLReader(file: file)
         let root: Node?
         do {
-            root = try Yams.compose(yaml: text)
+            root = try Yams.compose(yaml: text, .basic)
         } catch {
             throw SpecErrors([Self.syntaxIssue(error, file: file)])
         }
@@ -549,14 +549,18 @@ public struct SpecLoader: Sendable {
 
     static func isValidName(_ name: String) -> Bool {
         guard let first = name.unicodeScalars.first, name.count <= 64 else { return false }
-        guard CharacterSet.alphanumerics.contains(first), first.isASCII else { return false }
+        guard isASCIIAlphanumeric(first) else { return false }
         return name.unicodeScalars.allSatisfy {
-            $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "-_.".unicodeScalars.contains($0))
+            isASCIIAlphanumeric($0) || "-_.".unicodeScalars.contains($0)
         }
     }
 
     static func isValidEnvName(_ name: String) -> Bool {
         guard let first = name.unicodeScalars.first, !("0"..."9").contains(first) else { return false }
-        return name.unicodeScalars.allSatisfy { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || $0 == "_") }
+        return name.unicodeScalars.allSatisfy { isASCIIAlphanumeric($0) || $0 == "_" }
+    }
+
+    static func isASCIIAlphanumeric(_ c: Unicode.Scalar) -> Bool {
+        ("a"..."z").contains(c) || ("A"..."Z").contains(c) || ("0"..."9").contains(c)
     }
 }
