@@ -148,4 +148,45 @@ struct LifecycleTests {
         #expect(try await w.wait() == .exited(0))
         #expect(processesTagged(stateDir: f.stateDir).isEmpty)
     }
+
+    @Test func servicesKeepWritingTheirOutputWhileWardenIsDead() async throws {
+        let f = Fixture("services:\n  talker:\n    run: [SAMPLE, --print-every, 20ms, --message, alive]\n")
+        let first = try f.start()
+        let pids = try await f.waitRunning(["talker"])
+        first.signal(SIGKILL)
+        _ = try await first.wait()
+        let log = f.stateDir + "/logs/talker.log"
+        func lines() -> Int { ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n").count }
+        let before = lines()
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(lines() > before + 5, "output does not go through Warden, so its death changes nothing")
+        #expect(processAlive(pids["talker"]!), "no SIGPIPE")
+        let second = try f.start()
+        try await f.waitFor(EventType.serviceAdopted, "talker")
+        #expect(try await second.stop() == .exited(0))
+    }
+
+    @Test func logsFollowKeepsPrinting() async throws {
+        let f = Fixture("services:\n  talker:\n    run: [SAMPLE, --print-every, 20ms, --message, fresh-line]\n")
+        let w = try f.start()
+        _ = try await f.waitRunning(["talker"])
+        let out = TempDir()
+        let fd = open(out.file("follow"), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        var request = SpawnRequest(
+            executable: Binaries.warden,
+            arguments: [Binaries.warden, "logs", "talker", "-c", f.config, "-n", "1", "--follow"],
+            environment: ProcessInfo.processInfo.environment
+        )
+        request.stdout = fd
+        let follower = try ChildProcess.spawn(request)
+        close(fd)
+        try await eventually("follow printed new lines") {
+            ((try? String(contentsOfFile: out.file("follow"), encoding: .utf8)) ?? "").components(
+                separatedBy: "fresh-line"
+            ).count > 10
+        }
+        follower.signalGroup(SIGTERM)
+        _ = await follower.wait()
+        #expect(try await w.stop() == .exited(0))
+    }
 }

@@ -294,7 +294,7 @@ struct SupervisorTests {
         }
         let rotated = try String(contentsOfFile: log + ".1", encoding: .utf8)
         #expect(rotated.contains("hello from chatty"))
-        #expect(h.log.events("service.log_rotated", "chatty").count >= 1)
+        try await h.log.wait(for: "service.log_rotated", "chatty")
         try await h.shutdown()
     }
 
@@ -382,6 +382,48 @@ struct SupervisorTests {
         let log = h.spec.stateDir + "/logs/envy.log"
         try await eventually("the service wrote its environment") {
             (try? String(contentsOfFile: log, encoding: .utf8))?.contains("hello envy /tmp") == true
+        }
+        try await h.shutdown()
+    }
+
+    @Test func anExecReadinessProbeGatesTheStart() async throws {
+        let dir = TempDir()
+        let flag = dir.file("ready-flag")
+        let h = try Harness(
+            """
+            services:
+              svc:
+                run: [/bin/sh, -c, "sleep 0.3; touch \(flag); exec sleep 30"]
+                ready: { exec: [/bin/test, -e, "\(flag)"], every: 20ms, within: 10s }
+            """
+        )
+        let ready = try await h.log.wait(for: EventType.serviceReady, "svc")
+        let started = try #require(h.log.events(EventType.serviceStarted, "svc").first)
+        #expect(ready[0].time.timeIntervalSince(started.time) >= 0.25)
+        #expect(FileManager.default.fileExists(atPath: flag))
+        try await h.shutdown()
+    }
+
+    /// Needs root, as dropping privileges does (CI runs as root).
+    @Test func servicesRunAsTheirUserAndGroup() async throws {
+        let h = try Harness(
+            """
+            services:
+              unprivileged:
+                run: [/bin/sh, -c, 'echo "$USER $(id -u):$(id -g)"; exec sleep 30']
+                user: nobody
+                group: nogroup
+            """
+        )
+        let pid = try await h.pid("unprivileged")
+        let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+        let nobody = try #require(Accounts.user("nobody"))
+        let nogroup = try #require(Accounts.group("nogroup"))
+        #expect(status.contains("Uid:\t\(nobody.uid)\t\(nobody.uid)\t\(nobody.uid)"))
+        #expect(status.contains("Gid:\t\(nogroup)\t\(nogroup)\t\(nogroup)"))
+        try await eventually("it says who it is") {
+            (try? String(contentsOfFile: h.spec.stateDir + "/logs/unprivileged.log", encoding: .utf8))?
+                .contains("nobody \(nobody.uid):\(nogroup)") == true
         }
         try await h.shutdown()
     }

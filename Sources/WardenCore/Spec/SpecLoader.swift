@@ -68,7 +68,9 @@ public struct SpecLoader: Sendable {
         let absolute = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
         let baseDir = ((absolute as NSString).deletingLastPathComponent as NSString).standardizingPath
         let root: Node?
-        do { root = try Yams.compose(yaml: text, .basic) } catch { throw SpecErrors([Self.syntaxIssue(error, file: path)]) }
+        do { root = try Yams.compose(yaml: text, .basic) } catch {
+            throw SpecErrors([Self.syntaxIssue(error, file: path)])
+        }
         if let dir = root?.mapping?["state_dir"]?.scalar?.string { return Self.absolute(dir, base: baseDir) }
         return Self.defaultStateDir(environment: environment)
     }

@@ -332,6 +332,7 @@ public enum ByteSize {
         }
         if i == 0 { return "\(bytes)B" }
         return value >= 100 || value == value.rounded()
-            ? "\(Int(value.rounded()))\(units[i])" : "\(Int64((value * 10).rounded()) / 10).\(Int64((value * 10).rounded()) % 10)" + units[i]
+            ? "\(Int(value.rounded()))\(units[i])"
+            : "\(Int64((value * 10).rounded()) / 10).\(Int64((value * 10).rounded()) % 10)" + units[i]
     }
 }
