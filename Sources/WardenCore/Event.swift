@@ -84,8 +84,10 @@ public struct EventQuery: Sendable, Hashable {
     public var types: [String]
     /// Only events about this subject.
     public var subject: String?
-    /// Only events with an id greater than this (for paging and resuming).
+    /// Only events with an id greater than this (for paging forward and resuming).
     public var afterID: Int64?
+    /// Only events with an id smaller than this (for paging backward).
+    public var beforeID: Int64?
     /// At most this many, oldest first unless `newestFirst`.
     public var limit: Int
     /// Return the newest events first (still at most `limit`).
@@ -98,13 +100,15 @@ public struct EventQuery: Sendable, Hashable {
         subject: String? = nil,
         afterID: Int64? = nil,
         limit: Int = 1000,
-        newestFirst: Bool = false
+        newestFirst: Bool = false,
+        beforeID: Int64? = nil
     ) {
         self.since = since
         self.until = until
         self.types = types
         self.subject = subject
         self.afterID = afterID
+        self.beforeID = beforeID
         self.limit = limit
         self.newestFirst = newestFirst
     }
@@ -115,6 +119,7 @@ public struct EventQuery: Sendable, Hashable {
         if let until, event.time >= until { return false }
         if let subject, event.subject != subject { return false }
         if let afterID, event.id <= afterID { return false }
+        if let beforeID, event.id >= beforeID { return false }
         if !types.isEmpty && !types.contains(where: { Self.type($0, matches: event.type) }) { return false }
         return true
     }

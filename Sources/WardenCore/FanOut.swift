@@ -116,6 +116,9 @@ public final class FanOut<Element: Sendable>: Sendable {
         }
     }
 
+    /// Whether anyone is subscribed (publishers can skip building values nobody reads).
+    public var hasSubscribers: Bool { state.withLock { !$0.subscribers.isEmpty } }
+
     /// Values dropped for any subscriber since the fan-out was created.
     public var totalDropped: Int { state.withLock { $0.totalDropped } }
 

@@ -20,6 +20,8 @@ public final class SQLiteStore: Store {
     public let path: String
     let pool: DatabasePool
     private let eventWriter: GroupCommit<Event>
+    let sampleWriter: GroupCommit<SampleBatch>
+    let seriesCache = SeriesCache()
 
     /// Opens (creating if needed) the database at `path` and migrates it to the current schema.
     ///
@@ -49,6 +51,15 @@ public final class SQLiteStore: Store {
         let pool = self.pool
         eventWriter = GroupCommit(label: "warden.store.events") { events in
             try pool.write { db in try Self.insert(events, db) }
+        }
+        let cache = seriesCache
+        do {
+            try pool.read { db in try Self.loadSeries(into: cache, db) }
+        } catch {
+            throw WardenError(.store, "cannot read the series of \(path)", cause: error)
+        }
+        sampleWriter = GroupCommit(label: "warden.store.samples", maxBatch: 64) { batches in
+            try pool.write { db in try Self.insert(batches, cache: cache, db) }
         }
     }
 
@@ -88,6 +99,7 @@ public final class SQLiteStore: Store {
 
     public func close() async throws {
         await eventWriter.close()
+        await sampleWriter.close()
         try pool.close()
     }
 
@@ -112,6 +124,40 @@ public final class SQLiteStore: Store {
                     """
             )
         }
+        m.registerMigration("v2-samples") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE series (
+                        id INTEGER PRIMARY KEY,
+                        name TEXT NOT NULL,
+                        labels TEXT NOT NULL,
+                        UNIQUE (name, labels)
+                    );
+                    CREATE TABLE samples (
+                        series_id INTEGER NOT NULL,
+                        t INTEGER NOT NULL,
+                        v REAL NOT NULL
+                    );
+                    CREATE INDEX samples_series_t ON samples(series_id, t);
+                    CREATE INDEX samples_t ON samples(t);
+                    CREATE TABLE samples_1m (
+                        series_id INTEGER NOT NULL,
+                        bucket INTEGER NOT NULL,
+                        min REAL NOT NULL,
+                        max REAL NOT NULL,
+                        sum REAL NOT NULL,
+                        count INTEGER NOT NULL,
+                        last REAL NOT NULL,
+                        last_t INTEGER NOT NULL,
+                        PRIMARY KEY (series_id, bucket)
+                    ) WITHOUT ROWID;
+                    CREATE TABLE meta (
+                        key TEXT PRIMARY KEY,
+                        value
+                    );
+                    """
+            )
+        }
         return m
     }
 
@@ -119,7 +165,7 @@ public final class SQLiteStore: Store {
 
     static func date(_ micros: Int64) -> Date { Date(timeIntervalSince1970: Double(micros) / 1_000_000) }
 
-    private static func insert(_ events: [Event], _ db: Database) throws {
+    static func insert(_ events: [Event], _ db: Database) throws {
         let statement = try db.cachedStatement(
             sql: "INSERT OR REPLACE INTO events (id, time, type, source, subject, payload) VALUES (?, ?, ?, ?, ?, ?)"
         )
@@ -146,6 +192,10 @@ public final class SQLiteStore: Store {
         if let after = q.afterID {
             clauses.append("id > ?")
             args.append(after)
+        }
+        if let before = q.beforeID {
+            clauses.append("id < ?")
+            args.append(before)
         }
         if !q.types.isEmpty && !q.types.contains("*") {
             var alternatives: [String] = []

@@ -14,6 +14,16 @@ public protocol Store: Sendable {
     func lastEventID() async throws -> Int64
     /// Deletes events older than `cutoff`; returns how many.
     func deleteEvents(before cutoff: Date) async throws -> Int
+    /// Records telemetry; returns once it is committed. Series are created as they first appear.
+    func appendSamples(_ batch: SampleBatch) async throws
+    /// Known series whose name starts with `prefix` (all when nil), with their latest value.
+    func series(prefix: String?, limit: Int) async throws -> [SeriesInfo]
+    /// Min/max/avg/last per step for every series matching the query, from raw samples where they
+    /// are still kept and from 1-minute rollups before that.
+    func query(_ query: SeriesQuery) async throws -> [SeriesResult]
+    /// Rolls raw samples up into 1-minute buckets up to `upTo`, then deletes raw samples older than
+    /// `rawBefore` and rollups older than `rollupsBefore`.
+    func rollUp(upTo: Date, rawBefore: Date, rollupsBefore: Date) async throws -> RollupReport
     /// Waits for pending writes and releases the database.
     func close() async throws
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Metrics
 import WardenCore
 
 #if canImport(Glibc)
@@ -41,11 +42,16 @@ final class ManagedService {
     var rssBytes: Int64?
     var lastCPU: (ticks: UInt64, at: Instant)?
     let log: ServiceLog
+    /// `warden_service_restarts_total{service=…}` and `warden_service_exits_total{service=…}`.
+    let restartsMetric: Counter
+    let exitsMetric: Counter
 
     init(spec: ServiceSpec, logDirectory: String, seed: UInt64?) {
         self.spec = spec
         self.machine = ServiceStateMachine(configuration: .init(spec), seed: seed)
         self.log = ServiceLog(directory: logDirectory, service: spec.name, policy: spec.logs)
+        self.restartsMetric = Counter(label: "warden_service_restarts_total", dimensions: [("service", spec.name)])
+        self.exitsMetric = Counter(label: "warden_service_exits_total", dimensions: [("service", spec.name)])
     }
 
     var name: String { spec.name }

@@ -1,3 +1,4 @@
+import CWardenSys
 import Foundation
 import WardenCore
 
@@ -57,6 +58,26 @@ public enum PortCheck {
             result.append(Conflict(service: w.service, key: w.key, port: w.port, owner: owner))
         }
         return result
+    }
+
+    /// Why Warden could not listen on host:port (something else holds it), or nil when it can.
+    public static func listenProblem(host: String, port: Int) -> String? {
+        var inProgress: Int32 = 0
+        var err: Int32 = 0
+        let fd = warden_tcp_connect(host, String(port), &inProgress, &err)
+        if fd >= 0 {
+            // A connection may still be pending; either way someone may be listening.
+            var pfd = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+            let ready = inProgress == 0 || poll(&pfd, 1, 200) > 0
+            let connected = ready && warden_socket_error(fd) == 0
+            close(fd)
+            if connected {
+                let owner = listening().first { $0.port == port }.flatMap { socketOwners()[$0.inode] }
+                return
+                    "\(host):\(port) is already in use by \(owner.map { "pid \($0.0) (\($0.1))" } ?? "another process"); stop it or choose another address"
+            }
+        }
+        return nil
     }
 
     static func isLocal(_ host: String) -> Bool {

@@ -26,7 +26,9 @@ public struct ReloadOnHangup: Service {
     }
 
     /// Loads the spec file again and applies it.
-    public func reload() async {
+    @discardableResult
+    public func reload() async -> ReloadOutcome {
+        var problems: [String]
         do {
             let spec = try loader.load(path: path)
             let summary = try await supervisor.reload(spec)
@@ -37,22 +39,27 @@ public struct ReloadOnHangup: Service {
                     "warden.changed": "\(summary.changed)",
                 ]
             )
+            return .applied(summary)
         } catch let errors as SpecErrors {
-            logger.error("spec reload failed; keeping the running spec", metadata: ["warden.errors": "\(errors)"])
-            supervisor.bus.publish(
-                EventType.wardenReloadFailed,
-                source: "supervisor",
-                subject: "warden",
-                payload: ["errors": .array(errors.issues.map { .string($0.description) })]
-            )
+            problems = errors.issues.map(\.description)
         } catch {
-            logger.error("spec reload failed; keeping the running spec", metadata: ["warden.errors": "\(error)"])
-            supervisor.bus.publish(
-                EventType.wardenReloadFailed,
-                source: "supervisor",
-                subject: "warden",
-                payload: ["errors": [.string("\(error)")]]
-            )
+            problems = ["\(error)"]
         }
+        logger.error("spec reload failed; keeping the running spec", metadata: ["warden.errors": "\(problems)"])
+        supervisor.bus.publish(
+            EventType.wardenReloadFailed,
+            source: "supervisor",
+            subject: "warden",
+            payload: ["errors": .array(problems.map { .string($0) })]
+        )
+        return .invalid(problems)
     }
+}
+
+/// The result of a reload.
+public enum ReloadOutcome: Sendable {
+    /// The new spec was applied.
+    case applied(Supervisor.ReloadSummary)
+    /// The new spec has these problems; nothing changed.
+    case invalid([String])
 }

@@ -28,6 +28,16 @@ public struct ServiceStatus: Codable, Sendable, Hashable {
     /// Whether this process was adopted from an earlier Warden.
     public var adopted: Bool
 
+    enum CodingKeys: String, CodingKey {
+        case name, state, pid, since, restarts, health, adopted
+        case lastExit = "last_exit"
+        case statusText = "status_text"
+        case cpuPercent = "cpu_percent"
+        case rssBytes = "rss_bytes"
+        case nextRestart = "next_restart"
+        case waitingFor = "waiting_for"
+    }
+
     public init(
         name: String,
         state: String,

@@ -30,6 +30,7 @@ extension Supervisor {
             metadata: ["warden.service": "\(s.name)", "warden.pid": "\(pid)", "warden.status": "\(status)"]
         )
         publish(EventType.serviceExited, s, payload)
+        s.exitsMetric.increment()
 
         // Whatever the main process left in its group goes with it.
         if let pgid = s.pgid, ProcFS.groupExists(pgid) { _ = kill(-pgid, SIGKILL) }

@@ -20,6 +20,7 @@ extension Supervisor {
             case .kill:
                 if let pgid = s.pgid { signalGroup(pgid, SIGKILL, s) }
             case .restartScheduled(let delay, let attempt, let reason):
+                s.restartsMetric.increment()
                 setState(s)
                 publish(
                     EventType.serviceRestarting,

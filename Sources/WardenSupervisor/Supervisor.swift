@@ -104,6 +104,9 @@ public actor Supervisor: Service {
 
     // MARK: - Commands
 
+    /// Whether start-up (adoption and the first starts) has happened.
+    public var hasStarted: Bool { started }
+
     /// Current state of every service, in declaration order.
     public func status() -> [ServiceStatus] {
         order.compactMap { services[$0] }.map(snapshot)

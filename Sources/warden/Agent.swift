@@ -23,40 +23,67 @@ struct Agent {
                 ProcFS.isAlive(pid: $0.pid, startTime: $0.startTime)
             }.map(\.service)
         )
-        let conflicts = PortCheck.conflicts(in: spec, skip: running)
-        if !conflicts.isEmpty {
-            throw WardenError(
-                .portInUse,
-                conflicts.map(\.description).joined(separator: "\n") + "\nnothing was started"
-            )
+        var problems = PortCheck.conflicts(in: spec, skip: running).map(\.description)
+        if let busy = PortCheck.listenProblem(host: spec.api.host, port: spec.api.port) {
+            problems.append("api.listen: \(busy)")
         }
+        if !problems.isEmpty {
+            throw WardenError(.portInUse, problems.joined(separator: "\n") + "\nnothing was started")
+        }
+        // The local CLI authenticates with a token only readable by whoever can read the state
+        // directory (mode 0600), like a control socket; it changes at every start.
+        var apiSpec = spec.api
+        let cliToken = try LocalToken.create(in: stateDirectory.runDirectory)
+        apiSpec.tokens.append(
+            TokenSpec(
+                name: "local-cli",
+                role: .admin,
+                reference: "file:\(LocalToken.path(in: stateDirectory.runDirectory))",
+                secret: cliToken
+            )
+        )
+        WardenMetrics.bootstrap()
         let store = try SQLiteStore(path: stateDirectory.databasePath)
-        let lastID = try blockingLastID(store)
+        let lastID = try store.lastEventIDSync()
         let bus = EventBus(firstID: lastID + 1)
         let recorder = EventRecorder(bus: bus, store: store, logger: logger)
         let supervisor = Supervisor(spec: spec, bus: bus, logger: logger)
-        let control = ControlServer(
-            path: stateDirectory.controlSocket,
-            supervisor: supervisor,
-            store: store,
-            logger: logger
-        )
+        let sampleFeed = FanOut<Sample>()
+        let samples = SampleRecorder(source: supervisor.samples, store: store, feed: sampleFeed, logger: logger)
         let reloader = ReloadOnHangup(path: spec.path, supervisor: supervisor, logger: logger)
-        let retention = RetentionService(store: store, keep: spec.retention.events, logger: logger)
+        let api = APIServer(
+            .init(
+                api: apiSpec,
+                samples: spec.samples,
+                supervisor: supervisor,
+                bus: bus,
+                store: store,
+                recorder: recorder,
+                sampleFeed: sampleFeed,
+                reload: { await reloader.reload() },
+                logger: logger
+            )
+        )
         bus.publish(
             EventType.wardenStarted,
             source: "warden",
             subject: "warden",
-            payload: ["pid": .int(getpid()), "spec": .string(spec.path), "services": .int(spec.services.count)]
+            payload: [
+                "pid": .int(getpid()), "spec": .string(spec.path), "services": .int(spec.services.count),
+                "api": .string("\(spec.api.host):\(spec.api.port)"),
+            ]
         )
+        // Started in this order, stopped in reverse: the API stops first, the recorders last.
         let group = ServiceGroup(
             configuration: .init(
                 services: [
                     .init(service: recorder),
+                    .init(service: samples),
                     .init(service: supervisor),
-                    .init(service: control),
                     .init(service: reloader),
-                    .init(service: retention),
+                    .init(service: RetentionService(store: store, keep: spec.retention.events, logger: logger)),
+                    .init(service: SampleMaintenance(store: store, spec: spec.samples, logger: logger)),
+                    .init(service: api.application()),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
@@ -68,9 +95,5 @@ struct Agent {
     func run() async throws {
         try await group.run()
         try await store.close()
-    }
-
-    private static func blockingLastID(_ store: SQLiteStore) throws -> Int64 {
-        try store.lastEventIDSync()
     }
 }

@@ -9,32 +9,67 @@ import WardenSupervisor
 import Glibc
 #endif
 
-/// Finds a Warden: its state directory and, when it runs, its control socket.
+/// Finds a Warden: its state directory and, when it runs, its API.
 struct Target {
     let stateDir: String
     let specPath: String
+    let client: APIClient
 
     init(_ options: SpecOptions) throws {
         specPath = options.specPath()
-        if let dir = options.stateDir {
-            stateDir = dir
-        } else {
-            do {
-                stateDir = try SpecLoader().stateDir(path: specPath)
-            } catch {
+        var location: SpecLoader.Location
+        do {
+            location = try SpecLoader().locate(path: specPath)
+        } catch {
+            if let dir = options.stateDir {
+                location = .init(stateDir: dir, host: "127.0.0.1", port: 7070)
+            } else {
                 printError("warden: \(error.description)")
                 printError("warden: pass --config FILE or --state-dir DIR")
                 throw ExitCode(1)
             }
         }
+        if let dir = options.stateDir { location.stateDir = dir }
+        if let url = options.url {
+            let stripped =
+                url.replacingOccurrences(of: "http://", with: "").split(separator: "/").first.map(String.init) ?? ""
+            guard let (host, port) = HostPort.parse(stripped, defaultPort: 80) else {
+                printError("warden: --url: found '\(url)'; expected http://HOST:PORT")
+                throw ExitCode(1)
+            }
+            location.host = host
+            location.port = port
+        }
+        stateDir = location.stateDir
+        let token =
+            options.token ?? ProcessInfo.processInfo.environment["WARDEN_TOKEN"]
+            ?? LocalToken.read(in: StateDirectory.runDirectory(location.stateDir))
+        client = APIClient(host: location.host, port: location.port, token: token?.isEmpty == false ? token : nil)
     }
 
-    var client: ControlClient { ControlClient(path: StateDirectory.controlSocket(stateDir)) }
-
-    /// Whether a Warden holds the state directory's lock.
+    /// Whether a Warden holds the state directory's lock (on this machine).
     var isRunning: Bool { StateDirectory.runningWarden(at: stateDir) != nil }
 
-    /// The store, opened read-only; nil (with a message) when there is none yet.
+    /// Sends a request to the running Warden; exits with a clear message on an error answer.
+    func call(_ method: String, _ path: String) throws -> APIClient.Response {
+        let response: APIClient.Response
+        do {
+            response = try client.send(method, path)
+        } catch {
+            printError("warden: \(error.message)")
+            throw ExitCode(1)
+        }
+        guard (200..<300).contains(response.status) else {
+            printError("warden: \(response.errorMessage)")
+            if response.status == 401 {
+                printError("warden: set WARDEN_TOKEN or pass --token with a token from the spec's api.tokens")
+            }
+            throw ExitCode(1)
+        }
+        return response
+    }
+
+    /// The store, opened read-only; exits with a message when there is none yet.
     func store() throws -> SQLiteStore {
         let path = (stateDir as NSString).appendingPathComponent("warden.db")
         guard FileManager.default.fileExists(atPath: path) else {
@@ -43,6 +78,11 @@ struct Target {
         }
         return try SQLiteStore(path: path, readOnly: true)
     }
+}
+
+/// Percent-encodes a query value.
+func queryValue(_ text: String) -> String {
+    text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(.init(charactersIn: "-._~"))) ?? text
 }
 
 struct StatusCommand: AsyncParsableCommand {
@@ -58,14 +98,16 @@ struct StatusCommand: AsyncParsableCommand {
         let target = try Target(spec)
         var services: [ServiceStatus]
         var live = true
-        if target.isRunning, let response = try? target.client.send(ControlRequest(command: .status)), response.ok {
-            services = response.services ?? []
+        if target.isRunning {
+            let response = try target.call("GET", "/v1/services")
+            services =
+                try APICoding.decoder().decode([String: [ServiceStatus]].self, from: response.body)["services"] ?? []
         } else {
             live = false
             services = try await offlineStatus(target)
         }
         if json {
-            print(String(decoding: try ControlCoding.encoder().encode(services), as: UTF8.self))
+            print(String(decoding: try APICoding.encoder().encode(services), as: UTF8.self))
             return
         }
         if !live { print("Warden is not running (state directory \(target.stateDir)); last known state:\n") }
@@ -143,31 +185,41 @@ struct EventsCommand: AsyncParsableCommand {
             }
             query.since = Date().addingTimeInterval(-d.seconds)
         }
-        let request = ControlRequest(
-            command: .events,
-            types: types,
-            subject: service,
-            since: query.since,
-            limit: limit,
-            follow: follow
-        )
         if target.isRunning {
-            do {
-                if follow {
-                    try target.client.stream(request) { response in
-                        for e in response.events ?? [] { emit(e) }
-                        if let e = response.event { emit(e) }
+            var params = ["order=desc", "limit=\(limit)"]
+            if let service { params.append("subject=\(queryValue(service))") }
+            for t in types { params.append("type=\(queryValue(t))") }
+            if let since = query.since { params.append("since=\(queryValue(APICoding.format(since)))") }
+            let response = try target.call("GET", "/v1/events?" + params.joined(separator: "&"))
+            let page = try APICoding.decoder().decode(EventPageBody.self, from: response.body)
+            let stored = Array(page.events.reversed())
+            for e in stored { emit(e) }
+            guard follow else { return }
+            var streamParams: [String] = []
+            if let service { streamParams.append("subject=\(queryValue(service))") }
+            for t in types { streamParams.append("type=\(queryValue(t))") }
+            let last = stored.last?.id ?? (page.events.isEmpty ? nil : page.events[0].id)
+            let path = "/v1/events/stream" + (streamParams.isEmpty ? "" : "?" + streamParams.joined(separator: "&"))
+            var lastSeen = last
+            while true {
+                do {
+                    let status = try target.client.stream(path, lastEventID: lastSeen) { id, data in
+                        if let event = try? APICoding.decoder().decode(Event.self, from: Data(data.utf8)) {
+                            emit(event)
+                            lastSeen = event.id
+                        } else if let id {
+                            lastSeen = id
+                        }
                         return true
                     }
-                    return
+                    if status != 200 {
+                        printError("warden: the event stream answered HTTP \(status)")
+                        throw ExitCode(1)
+                    }
+                } catch let failure as APIClient.Failure {
+                    printError("warden: lost the event stream (\(failure.message)); reconnecting")
                 }
-                let response = try target.client.send(request)
-                if response.ok {
-                    for e in response.events ?? [] { emit(e) }
-                    return
-                }
-            } catch {
-                if follow { printError("warden: lost the connection to Warden: \(error)") }
+                try await Task.sleep(for: .seconds(1))
             }
         }
         // Warden is down: read the store; with --follow, keep polling it.
@@ -192,7 +244,7 @@ struct EventsCommand: AsyncParsableCommand {
 
     func emit(_ e: Event) {
         if json {
-            print(String(decoding: (try? ControlCoding.encoder().encode(e)) ?? Data(), as: UTF8.self))
+            print(String(decoding: (try? APICoding.encoder().encode(e)) ?? Data(), as: UTF8.self))
         } else {
             print(EventFormat.line(e))
         }
@@ -218,7 +270,7 @@ enum EventFormat {
             }
         }
         return
-            "\(time)  \(e.type.padding(toLength: 20, withPad: " ", startingAt: 0))  \(e.subject.padding(toLength: 12, withPad: " ", startingAt: 0))  \(details.joined(separator: " "))"
+            "\(time)  \(e.type.padding(toLength: max(22, e.type.count), withPad: " ", startingAt: 0))  \(e.subject.padding(toLength: 12, withPad: " ", startingAt: 0))  \(details.joined(separator: " "))"
     }
 }
 
@@ -300,7 +352,7 @@ struct ValidateCommand: ParsableCommand {
 
 /// start, stop and restart share everything but the verb.
 protocol ServiceAction: AsyncParsableCommand {
-    static var verb: ControlRequest.Command { get }
+    static var verb: String { get }
     var spec: SpecOptions { get }
     var service: String { get }
     var json: Bool { get }
@@ -313,16 +365,12 @@ extension ServiceAction {
             printError("warden: Warden is not running (state directory \(target.stateDir)); start it with 'warden run'")
             throw ExitCode(1)
         }
-        let response = try target.client.send(ControlRequest(command: Self.verb, service: service))
-        guard response.ok else {
-            printError("warden: \(response.error ?? "failed")")
-            throw ExitCode(1)
-        }
+        let response = try target.call("POST", "/v1/services/\(queryValue(service))/\(Self.verb)")
+        let status = try APICoding.decoder().decode(ServiceStatus.self, from: response.body)
         if json {
-            print(String(decoding: try ControlCoding.encoder().encode(response.services ?? []), as: UTF8.self))
+            print(String(decoding: try APICoding.encoder().encode(status), as: UTF8.self))
         } else {
-            let state = response.services?.first.map { "\($0.state)\($0.pid.map { " (pid \($0))" } ?? "")" } ?? "ok"
-            print("\(service): \(Self.verb.rawValue) requested; now \(state)")
+            print("\(service): \(Self.verb) requested; now \(status.state)\(status.pid.map { " (pid \($0))" } ?? "")")
         }
     }
 }
@@ -332,7 +380,7 @@ struct StartCommand: ServiceAction {
         commandName: "start",
         abstract: "Start a stopped or failed service."
     )
-    static let verb = ControlRequest.Command.start
+    static let verb = "start"
     @OptionGroup var spec: SpecOptions
     @Argument(help: "The service.") var service: String
     @Flag(help: "Print JSON.") var json = false
@@ -343,7 +391,7 @@ struct StopCommand: ServiceAction {
         commandName: "stop",
         abstract: "Stop a service and keep it stopped."
     )
-    static let verb = ControlRequest.Command.stop
+    static let verb = "stop"
     @OptionGroup var spec: SpecOptions
     @Argument(help: "The service.") var service: String
     @Flag(help: "Print JSON.") var json = false
@@ -354,8 +402,13 @@ struct RestartCommand: ServiceAction {
         commandName: "restart",
         abstract: "Restart a service now, clearing its failure history."
     )
-    static let verb = ControlRequest.Command.restart
+    static let verb = "restart"
     @OptionGroup var spec: SpecOptions
     @Argument(help: "The service.") var service: String
     @Flag(help: "Print JSON.") var json = false
+}
+
+/// The body of `GET /v1/events`.
+struct EventPageBody: Decodable {
+    var events: [Event]
 }

@@ -15,7 +15,7 @@ struct Warden: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [
             RunCommand.self, ValidateCommand.self, StatusCommand.self, EventsCommand.self, LogsCommand.self,
-            StartCommand.self, StopCommand.self, RestartCommand.self,
+            SeriesCommand.self, StartCommand.self, StopCommand.self, RestartCommand.self,
         ]
     )
 }
@@ -30,6 +30,12 @@ struct SpecOptions: ParsableArguments {
 
     @Option(name: .customLong("state-dir"), help: "Use this state directory instead of the spec's.")
     var stateDir: String?
+
+    @Option(name: .customLong("url"), help: "The API of the running Warden (default: api.listen of the spec).")
+    var url: String?
+
+    @Option(name: .customLong("token"), help: "Bearer token for the API (default: $WARDEN_TOKEN).")
+    var token: String?
 
     /// The spec path to use.
     func specPath() -> String {

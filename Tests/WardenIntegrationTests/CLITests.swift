@@ -24,11 +24,11 @@ struct CLITests {
         #expect(result.exitCode == 1)
         #expect(
             result.stdout.contains(
-                "\(bad.config):6:24: services.a.restart.policy: found 'sometimes'; expected one of always, on-failure, never"
+                "\(bad.config):7:24: services.a.restart.policy: found 'sometimes'; expected one of always, on-failure, never"
             )
         )
         #expect(
-            result.stdout.contains("\(bad.config):7:5: services.a.helth: unknown key 'helth'; did you mean 'health'?")
+            result.stdout.contains("\(bad.config):8:5: services.a.helth: unknown key 'helth'; did you mean 'health'?")
         )
         #expect(result.stdout.contains("2 problems"))
     }
@@ -46,7 +46,7 @@ struct CLITests {
         let f = Fixture("services:\n  a:\n    run: [SAMPLE\n")
         let result = try await runCommand(Binaries.warden, ["run", "-c", f.config])
         #expect(result.exitCode == 1)
-        #expect(result.stderr.contains("\(f.config):6:1: invalid YAML"))
+        #expect(result.stderr.contains("\(f.config):7:1: invalid YAML"))
     }
 
     @Test func anUnwritableStateDirectoryIsExplained() async throws {

@@ -1,5 +1,6 @@
 import Foundation
 import WardenCore
+import WardenServer
 import WardenSupervisor
 import WardenTestSupport
 
@@ -8,9 +9,12 @@ final class Fixture: Sendable {
     let dir: TempDir
     let config: String
     let stateDir: String
+    /// The API's port.
+    let port: Int
 
     init(_ yaml: String) {
         dir = TempDir("warden-it")
+        port = freePort()
         stateDir = dir.file("state")
         config = dir.file("warden.yaml")
         write(yaml)
@@ -19,7 +23,8 @@ final class Fixture: Sendable {
     /// Replaces the spec (for reload tests); `SAMPLE` stands for the warden-sample binary.
     func write(_ yaml: String) {
         let text =
-            "state_dir: \(stateDir)\nstats: { every: 200ms }\n"
+            "state_dir: \(stateDir)\nstats: { every: 200ms }\napi: { listen: 127.0.0.1:\(port) }\n"
+
             + yaml.replacingOccurrences(of: "SAMPLE", with: Binaries.sample)
         try! text.write(toFile: config, atomically: true, encoding: .utf8)
     }
@@ -80,19 +85,6 @@ final class Fixture: Sendable {
 }
 
 extension JSONDecoder {
-    /// Dates as the CLI prints them (ISO 8601 with fractions).
-    static var iso: JSONDecoder {
-        let d = JSONDecoder()
-        d.dateDecodingStrategy = .custom { decoder in
-            let text = try decoder.singleValueContainer().decode(String.self)
-            if let date = try? Date(
-                text,
-                strategy: .iso8601.year().month().day().time(includingFractionalSeconds: true)
-            ) {
-                return date
-            }
-            return try Date(text, strategy: .iso8601)
-        }
-        return d
-    }
+    /// Dates as the CLI prints them.
+    static var iso: JSONDecoder { APICoding.decoder() }
 }

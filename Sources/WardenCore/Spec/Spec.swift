@@ -18,6 +18,10 @@ public struct Spec: Sendable, Equatable {
     public var statsEvery: Duration
     /// The services, in the order they are declared.
     public var services: [ServiceSpec]
+    /// The HTTP API.
+    public var api: APISpec
+    /// Telemetry retention.
+    public var samples: SamplesSpec
 
     public init(
         path: String,
@@ -25,7 +29,9 @@ public struct Spec: Sendable, Equatable {
         logs: LogPolicy = LogPolicy(),
         retention: RetentionPolicy = RetentionPolicy(),
         statsEvery: Duration = .seconds(5),
-        services: [ServiceSpec] = []
+        services: [ServiceSpec] = [],
+        api: APISpec = APISpec(),
+        samples: SamplesSpec = SamplesSpec()
     ) {
         self.path = path
         self.stateDir = stateDir
@@ -33,6 +39,8 @@ public struct Spec: Sendable, Equatable {
         self.retention = retention
         self.statsEvery = statsEvery
         self.services = services
+        self.api = api
+        self.samples = samples
     }
 
     /// The service called `name`.

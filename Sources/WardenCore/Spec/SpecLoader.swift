@@ -18,7 +18,10 @@ public struct SpecLoader: Sendable {
         self.environment = environment
     }
 
-    static let topKeys = ["state_dir", "logs", "retention", "stats", "services"]
+    static let topKeys = ["state_dir", "logs", "retention", "stats", "api", "samples", "services"]
+    static let apiKeys = ["listen", "anonymous_read", "tokens", "max_body", "rate", "burst", "idle_timeout"]
+    static let tokenKeys = ["name", "role", "secret"]
+    static let samplesKeys = ["raw", "retention", "max_future"]
     static let serviceKeys = [
         "run", "env", "cwd", "user", "group", "after", "restart", "ready", "health", "watchdog", "stop", "logs",
     ]
@@ -51,9 +54,22 @@ public struct SpecLoader: Sendable {
         return try parse(text, file: path, baseDir: baseDir)
     }
 
-    /// Reads only `state_dir` from the spec at `path` (resolved), without validating the rest: read
-    /// commands use it to find a Warden's records even when the spec has other problems.
-    public func stateDir(path: String) throws(SpecErrors) -> String {
+    /// Where a Warden keeps its state and serves its API.
+    public struct Location: Sendable, Hashable {
+        public var stateDir: String
+        public var host: String
+        public var port: Int
+
+        public init(stateDir: String, host: String, port: Int) {
+            self.stateDir = stateDir
+            self.host = host
+            self.port = port
+        }
+    }
+
+    /// Reads only `state_dir` and `api.listen` from the spec at `path`, without validating the rest:
+    /// the read commands use it to find a Warden even when the spec has other problems.
+    public func locate(path: String) throws(SpecErrors) -> Location {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
             throw SpecErrors([
                 SpecIssue(
@@ -71,8 +87,17 @@ public struct SpecLoader: Sendable {
         do { root = try Yams.compose(yaml: text, .basic) } catch {
             throw SpecErrors([Self.syntaxIssue(error, file: path)])
         }
-        if let dir = root?.mapping?["state_dir"]?.scalar?.string { return Self.absolute(dir, base: baseDir) }
-        return Self.defaultStateDir(environment: environment)
+        var location = Location(stateDir: Self.defaultStateDir(environment: environment), host: "127.0.0.1", port: 7070)
+        if let dir = root?.mapping?["state_dir"]?.scalar?.string {
+            location.stateDir = Self.absolute(dir, base: baseDir)
+        }
+        if let listen = root?.mapping?["api"]?.mapping?["listen"]?.scalar?.string,
+            let (host, port) = HostPort.parse(listen)
+        {
+            location.host = host == "0.0.0.0" ? "127.0.0.1" : (host == "::" ? "::1" : host)
+            location.port = port
+        }
+        return location
     }
 
     /// Parses spec text; relative paths resolve against `baseDir`.
@@ -110,6 +135,25 @@ public struct SpecLoader: Sendable {
         if let node = top["stats"], let f = reader.mapping(node, key: "stats", allowed: ["every"]) {
             if let n = f["every"], let d = reader.duration(n, key: "stats.every", min: .milliseconds(100)) {
                 spec.statsEvery = d
+            }
+        }
+        if let node = top["api"] { spec.api = readAPI(node, &reader) }
+        if let node = top["samples"], let f = reader.mapping(node, key: "samples", allowed: Self.samplesKeys) {
+            if let n = f["raw"], let d = reader.duration(n, key: "samples.raw", min: .seconds(60)) {
+                spec.samples.raw = d
+            }
+            if let n = f["retention"], let d = reader.duration(n, key: "samples.retention", min: .seconds(60)) {
+                spec.samples.retention = d
+            }
+            if let n = f["max_future"], let d = reader.duration(n, key: "samples.max_future") {
+                spec.samples.maxFuture = d
+            }
+            if spec.samples.retention < spec.samples.raw {
+                reader.fail(
+                    f["retention"] ?? node,
+                    "samples.retention",
+                    "rollups must be kept at least as long as raw samples (\(DurationFormat.format(spec.samples.raw)))"
+                )
             }
         }
         var serviceKeyNodes: [String: Node] = [:]
@@ -467,6 +511,110 @@ public struct SpecLoader: Sendable {
         if let n = f["max_size"], let v = r.byteSize(n, key: "\(key).max_size", min: 4096) { logs.maxSize = v }
         if let n = f["keep"], let v = r.int(n, key: "\(key).keep", range: 0...100) { logs.keep = v }
         return logs
+    }
+
+    // MARK: - API
+
+    private func readAPI(_ node: Node, _ r: inout YAMLReader) -> APISpec {
+        var api = APISpec()
+        guard let f = r.mapping(node, key: "api", allowed: Self.apiKeys) else { return api }
+        if let n = f["listen"], let text = r.string(n, key: "api.listen", what: "host:port") {
+            if let (host, port) = HostPort.parse(text) {
+                api.host = host
+                api.port = port
+            } else {
+                r.fail(n, "api.listen", "found '\(text)'; expected host:port such as 127.0.0.1:7070")
+            }
+        }
+        if let n = f["anonymous_read"], let b = r.bool(n, key: "api.anonymous_read") { api.anonymousRead = b }
+        if let n = f["max_body"], let v = r.byteSize(n, key: "api.max_body", min: 1024) { api.maxBody = Int(v) }
+        if let n = f["rate"] {
+            let text = (n.scalar?.string ?? "").replacingOccurrences(of: "/s", with: "")
+            if let v = Double(text), v > 0, v.isFinite {
+                api.rate = v
+            } else {
+                r.fail(n, "api.rate", "found \(YAMLReader.describe(n)); expected requests per second such as 100/s")
+            }
+        }
+        if let n = f["burst"], let v = r.int(n, key: "api.burst", range: 1...1_000_000) { api.burst = v }
+        if let n = f["idle_timeout"], let d = r.duration(n, key: "api.idle_timeout", min: .seconds(1)) {
+            api.idleTimeout = d
+        }
+        if let n = f["tokens"] {
+            guard case .sequence(let items) = n else {
+                r.fail(
+                    n,
+                    "api.tokens",
+                    "expected a list of tokens like { name: ops, role: operator, secret: env:WARDEN_OPS_TOKEN }, found \(YAMLReader.describe(n))"
+                )
+                return api
+            }
+            var names = Set<String>()
+            for (i, item) in items.enumerated() {
+                let key = "api.tokens[\(i)]"
+                guard let t = r.mapping(item, key: key, allowed: Self.tokenKeys, required: ["name", "role", "secret"])
+                else { continue }
+                guard let nameNode = t["name"], let name = r.string(nameNode, key: "\(key).name") else { continue }
+                if !names.insert(name).inserted {
+                    r.fail(nameNode, "\(key).name", "the token name '\(name)' is used twice")
+                }
+                var role = Role.viewer
+                if let roleNode = t["role"], let text = r.string(roleNode, key: "\(key).role") {
+                    if let parsed = Role(rawValue: text) {
+                        role = parsed
+                    } else {
+                        var message = "found '\(text)'; expected one of viewer, operator, admin"
+                        if let guess = DidYouMean.suggest(text, from: Role.allCases.map(\.rawValue)) {
+                            message += " (did you mean '\(guess)'?)"
+                        }
+                        r.fail(roleNode, "\(key).role", message)
+                        continue
+                    }
+                }
+                guard let secretNode = t["secret"], let reference = r.string(secretNode, key: "\(key).secret") else {
+                    continue
+                }
+                switch resolveSecret(reference) {
+                case .success(let secret):
+                    api.tokens.append(TokenSpec(name: name, role: role, reference: reference, secret: secret))
+                case .failure(let problem): r.fail(secretNode, "\(key).secret", problem.message)
+                }
+            }
+        }
+        return api
+    }
+
+    /// Resolves `env:NAME` or `file:PATH`; a literal secret in the spec is refused.
+    func resolveSecret(_ reference: String) -> Result<Secret, SecretProblem> {
+        if reference.hasPrefix("env:") {
+            let name = String(reference.dropFirst(4))
+            guard let value = environment[name], !value.isEmpty else {
+                return .failure(
+                    SecretProblem(
+                        message:
+                            "the environment variable \(name) is not set (or empty); export it before starting Warden"
+                    )
+                )
+            }
+            return .success(Secret(value))
+        }
+        if reference.hasPrefix("file:") {
+            let path = String(reference.dropFirst(5))
+            guard let data = FileManager.default.contents(atPath: path) else {
+                return .failure(SecretProblem(message: "cannot read the secret file \(path)"))
+            }
+            let value = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !value.isEmpty else { return .failure(SecretProblem(message: "the secret file \(path) is empty")) }
+            return .success(Secret(value))
+        }
+        return .failure(
+            SecretProblem(message: "secrets are referenced, never written in the spec: use env:NAME or file:PATH")
+        )
+    }
+
+    /// Why a secret reference could not be resolved (never contains the secret).
+    struct SecretProblem: Error {
+        var message: String
     }
 
     // MARK: - Cross-checks

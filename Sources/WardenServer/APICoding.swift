@@ -1,0 +1,53 @@
+import Foundation
+
+/// JSON as the API writes and reads it: sorted keys, dates in ISO 8601 with milliseconds.
+public enum APICoding {
+    public static func encoder() -> JSONEncoder {
+        let e = JSONEncoder()
+        e.dateEncodingStrategy = .iso8601WithFractionalSeconds
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return e
+    }
+
+    public static func decoder() -> JSONDecoder {
+        let d = JSONDecoder()
+        d.dateDecodingStrategy = .iso8601WithFractionalSeconds
+        return d
+    }
+
+    /// Formats a date the way the API does.
+    public static func format(_ date: Date) -> String {
+        Date.ISO8601FormatStyle(includingFractionalSeconds: true).format(date)
+    }
+
+    /// Parses an ISO 8601 time, with or without fractions.
+    public static func parseDate(_ text: String) -> Date? {
+        if let d = try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text) { return d }
+        if let d = try? Date(text, strategy: .iso8601) { return d }
+        // Without a zone: UTC.
+        return try? Date(text + "Z", strategy: .iso8601)
+    }
+}
+
+extension JSONEncoder.DateEncodingStrategy {
+    /// ISO 8601 with milliseconds (`2026-11-24T06:46:00.123Z`).
+    public static var iso8601WithFractionalSeconds: JSONEncoder.DateEncodingStrategy {
+        .custom { date, encoder in
+            var c = encoder.singleValueContainer()
+            try c.encode(APICoding.format(date))
+        }
+    }
+}
+
+extension JSONDecoder.DateDecodingStrategy {
+    /// Accepts ISO 8601 with or without fractional seconds.
+    public static var iso8601WithFractionalSeconds: JSONDecoder.DateDecodingStrategy {
+        .custom { decoder in
+            let text = try decoder.singleValueContainer().decode(String.self)
+            if let d = APICoding.parseDate(text) { return d }
+            throw DecodingError.dataCorrupted(
+                .init(codingPath: decoder.codingPath, debugDescription: "not an ISO 8601 date: \(text)")
+            )
+        }
+    }
+}

@@ -1,0 +1,13 @@
+import Metrics
+
+/// The API's own counters (created once, bounded labels).
+struct APIMetrics: Sendable {
+    let samplesAccepted = Counter(label: "warden_ingest_samples_total", dimensions: [("result", "accepted")])
+    let samplesRejected = Counter(label: "warden_ingest_samples_total", dimensions: [("result", "rejected")])
+    let ingestRequests = Counter(label: "warden_ingest_requests_total")
+    let busDropped = Gauge(label: "warden_bus_dropped_events")
+    let eventsCommitted = Gauge(label: "warden_events_committed_id")
+    let servicesRunning = Gauge(label: "warden_services_running")
+    let servicesFailed = Gauge(label: "warden_services_failed")
+    let sseClients = Meter(label: "warden_event_stream_clients")
+}

@@ -1,0 +1,53 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import WardenCore
+
+extension APIServer {
+    func addSystemRoutes(_ router: Router<APIContext>) {
+        let d = dependencies
+        let metrics = self.metrics
+        router.get("/healthz") { _, _ in
+            APIServer.text("ok\n", contentType: "text/plain; charset=utf-8")
+        }
+        router.get("/readyz") { _, _ -> Response in
+            let started = await d.supervisor.hasStarted
+            guard started else {
+                throw APIError(.serviceUnavailable, "not_ready", "Warden is still starting its services")
+            }
+            return APIServer.text("ready\n", contentType: "text/plain; charset=utf-8")
+        }
+        router.get("/metrics") { _, context -> Response in
+            _ = try context.require(.viewer)
+            let services = await d.supervisor.status()
+            metrics.servicesRunning.record(services.filter { $0.state == "running" }.count)
+            metrics.servicesFailed.record(services.filter { $0.state == "failed" }.count)
+            metrics.busDropped.record(d.bus.totalDropped)
+            metrics.eventsCommitted.record(d.recorder.committedID)
+            return Response(
+                status: .ok,
+                headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(bytes: WardenMetrics.render()))
+            )
+        }
+        router.get("/v1/openapi.yaml") { _, _ in
+            Response(
+                status: .ok,
+                headers: [.contentType: "application/yaml"],
+                body: .init(byteBuffer: ByteBuffer(bytes: PackageResources.openapi_yaml))
+            )
+        }
+        router.post("/v1/reload") { _, context -> Response in
+            _ = try context.require(.admin, write: true)
+            switch await d.reload() {
+            case .applied(let summary): return try APIServer.json(summary)
+            case .invalid(let problems):
+                throw APIError(
+                    .unprocessableContent,
+                    "invalid_spec",
+                    "the spec file has problems; nothing changed: " + problems.joined(separator: "; ")
+                )
+            }
+        }
+    }
+}

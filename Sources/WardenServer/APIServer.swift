@@ -1,0 +1,150 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+import WardenCore
+import WardenStore
+import WardenSupervisor
+
+/// Warden's HTTP API (Hummingbird 2): services, events (with a live server-sent stream), telemetry
+/// ingest in three formats, series queries, health and metrics, and its OpenAPI document.
+///
+/// Build it with ``APIServer/init(_:)`` and run ``application`` as a ServiceLifecycle service;
+/// graceful shutdown stops accepting connections, ends event streams and drains requests.
+public struct APIServer: Sendable {
+    /// Everything the routes need.
+    public struct Dependencies: Sendable {
+        public var api: APISpec
+        public var samples: SamplesSpec
+        public var supervisor: Supervisor
+        public var bus: EventBus
+        public var store: any Store
+        public var recorder: EventRecorder
+        /// Where accepted samples go after they are committed (monitors subscribe here).
+        public var sampleFeed: FanOut<Sample>
+        /// Reloads the spec from its file (the same as SIGHUP).
+        public var reload: @Sendable () async -> ReloadOutcome
+        public var clock: any WardenClock
+        public var logger: Logger
+
+        public init(
+            api: APISpec,
+            samples: SamplesSpec,
+            supervisor: Supervisor,
+            bus: EventBus,
+            store: any Store,
+            recorder: EventRecorder,
+            sampleFeed: FanOut<Sample>,
+            reload: @escaping @Sendable () async -> ReloadOutcome,
+            clock: any WardenClock = SystemClock(),
+            logger: Logger
+        ) {
+            self.api = api
+            self.samples = samples
+            self.supervisor = supervisor
+            self.bus = bus
+            self.store = store
+            self.recorder = recorder
+            self.sampleFeed = sampleFeed
+            self.reload = reload
+            self.clock = clock
+            self.logger = logger
+        }
+    }
+
+    public let dependencies: Dependencies
+    public let ingestAudit: IngestAudit
+    let metrics: APIMetrics
+
+    public init(_ dependencies: Dependencies) {
+        WardenMetrics.bootstrap()
+        self.dependencies = dependencies
+        self.ingestAudit = IngestAudit(bus: dependencies.bus)
+        self.metrics = APIMetrics()
+    }
+
+    /// The router with every route and middleware.
+    public func router() -> Router<APIContext> {
+        let d = dependencies
+        let router = Router(context: APIContext.self)
+        router.add(middleware: MetricsMiddleware())
+        router.add(middleware: AuthMiddleware(tokens: d.api.tokens, anonymousRead: d.api.anonymousRead))
+        router.add(middleware: RateLimitMiddleware(rate: d.api.rate, burst: d.api.burst, clock: d.clock))
+        router.add(middleware: AuditMiddleware(bus: d.bus, ingest: ingestAudit))
+        addSystemRoutes(router)
+        addServiceRoutes(router)
+        addEventRoutes(router)
+        addIngestRoutes(router)
+        addSeriesRoutes(router)
+        return router
+    }
+
+    /// The server as a Service, listening where the spec says.
+    public func application() -> some ApplicationProtocol & Service {
+        let idle = TimeAmount.nanoseconds(dependencies.api.idleTimeout.nanoseconds)
+        return Application(
+            router: router(),
+            server: .http1(configuration: .init(idleTimeout: idle)),
+            configuration: .init(
+                address: .hostname(dependencies.api.host, port: dependencies.api.port),
+                serverName: "warden"
+            ),
+            services: [IngestAuditFlusher(audit: ingestAudit)],
+            logger: dependencies.logger
+        )
+    }
+
+    // MARK: - Helpers shared by the routes
+
+    static func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {
+        let data = try APICoding.encoder().encode(value)
+        return Response(
+            status: status,
+            headers: [.contentType: "application/json; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(bytes: data))
+        )
+    }
+
+    static func text(_ text: String, contentType: String, status: HTTPResponse.Status = .ok) -> Response {
+        Response(
+            status: status,
+            headers: [.contentType: contentType],
+            body: .init(byteBuffer: ByteBuffer(string: text))
+        )
+    }
+
+    /// Collects a request body, refusing one over the spec's limit with 413.
+    func body(_ request: Request) async throws -> ByteBuffer {
+        do {
+            return try await request.body.collect(upTo: dependencies.api.maxBody)
+        } catch let error as HTTPError where error.status == .contentTooLarge {
+            _ = error
+            throw APIError(
+                .contentTooLarge,
+                "too_large",
+                "the body is larger than \(ByteSize.format(Int64(dependencies.api.maxBody))) (api.max_body)"
+            )
+        } catch is NIOTooManyBytesError {
+            throw APIError(
+                .contentTooLarge,
+                "too_large",
+                "the body is larger than \(ByteSize.format(Int64(dependencies.api.maxBody))) (api.max_body)"
+            )
+        }
+    }
+}
+
+/// Publishes the ingest audit tallies every ten seconds and once more at shutdown.
+struct IngestAuditFlusher: Service {
+    let audit: IngestAudit
+
+    func run() async throws {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(10)) }
+            audit.flush()
+        }
+        audit.flush()
+    }
+}

@@ -1,0 +1,140 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Synchronization
+import WardenCore
+
+/// Turns every mutating request into an `audit.*` event: who (token name, or why there was none),
+/// what (the action and its subject), when, from where, and the result (HTTP status).
+///
+/// Ingest requests are the exception in volume, not in coverage: they are summed per caller and
+/// status and reported as one `audit.ingest` event per caller every ten seconds (requests,
+/// samples accepted and rejected), so that telemetry does not flood the audit trail.
+public struct AuditMiddleware: RouterMiddleware {
+    public typealias Context = APIContext
+
+    let bus: EventBus
+    let ingest: IngestAudit
+
+    public init(bus: EventBus, ingest: IngestAudit) {
+        self.bus = bus
+        self.ingest = ingest
+    }
+
+    public func handle(
+        _ request: Request,
+        context: APIContext,
+        next: (Request, APIContext) async throws -> Response
+    ) async throws -> Response {
+        guard request.method != .get, request.method != .head, request.method != .options else {
+            return try await next(request, context)
+        }
+        let actor = context.identity?.name ?? "unauthenticated"
+        let (type, subject) = Self.action(request.uri.path)
+        do {
+            let response = try await next(request, context)
+            record(
+                type: type,
+                subject: subject,
+                actor: actor,
+                request: request,
+                context: context,
+                status: response.status.code
+            )
+            return response
+        } catch {
+            let status = (error as? any HTTPResponseError)?.status.code ?? 500
+            record(type: type, subject: subject, actor: actor, request: request, context: context, status: status)
+            throw error
+        }
+    }
+
+    private func record(
+        type: String,
+        subject: String,
+        actor: String,
+        request: Request,
+        context: APIContext,
+        status: Int
+    ) {
+        if type == "audit.ingest" {
+            ingest.count(actor: actor, status: status)
+            return
+        }
+        bus.publish(
+            type,
+            source: "api",
+            subject: subject,
+            payload: [
+                "actor": .string(actor), "method": .string(request.method.rawValue), "path": .string(request.uri.path),
+                "status": .int(Int64(status)), "remote": .string(context.remoteAddress),
+                "result": .string((200..<300).contains(status) ? "ok" : "refused"),
+            ]
+        )
+    }
+
+    /// `/v1/services/api/restart` → (`audit.service.restart`, `api`).
+    static func action(_ path: String) -> (String, String) {
+        let parts = path.split(separator: "/").map(String.init)
+        guard parts.first == "v1", parts.count >= 2 else { return ("audit.request", path) }
+        switch parts[1] {
+        case "services" where parts.count == 4: return ("audit.service.\(parts[3])", parts[2])
+        case "ingest": return ("audit.ingest", parts.count > 2 ? parts[2] : "json")
+        case "reload": return ("audit.reload", "warden")
+        default: return ("audit.request", path)
+        }
+    }
+}
+
+/// Sums ingest requests per caller and reports them as `audit.ingest` events.
+public final class IngestAudit: Sendable {
+    struct Tally: Sendable {
+        var requests = 0
+        var samples = 0
+        var rejected = 0
+        var statuses: [Int: Int] = [:]
+    }
+
+    private let tallies = Mutex<[String: Tally]>([:])
+    let bus: EventBus
+
+    public init(bus: EventBus) { self.bus = bus }
+
+    func count(actor: String, status: Int) {
+        tallies.withLock { t in
+            t[actor, default: Tally()].requests += 1
+            t[actor, default: Tally()].statuses[status, default: 0] += 1
+        }
+    }
+
+    /// Adds what an ingest request stored.
+    public func add(actor: String, samples: Int, rejected: Int) {
+        tallies.withLock { t in
+            t[actor, default: Tally()].samples += samples
+            t[actor, default: Tally()].rejected += rejected
+        }
+    }
+
+    /// Publishes and clears the tallies (called every ten seconds and at shutdown).
+    public func flush() {
+        let current = tallies.withLock { t -> [String: Tally] in
+            defer { t = [:] }
+            return t
+        }
+        for (actor, tally) in current.sorted(by: { $0.key < $1.key }) where tally.requests > 0 {
+            bus.publish(
+                "audit.ingest",
+                source: "api",
+                subject: actor,
+                payload: [
+                    "actor": .string(actor), "requests": .int(Int64(tally.requests)),
+                    "samples": .int(Int64(tally.samples)),
+                    "rejected": .int(Int64(tally.rejected)),
+                    "statuses": .object(
+                        Dictionary(uniqueKeysWithValues: tally.statuses.map { (String($0.key), .int(Int64($0.value))) })
+                    ),
+                ]
+            )
+        }
+    }
+}

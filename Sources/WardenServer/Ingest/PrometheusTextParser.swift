@@ -1,0 +1,127 @@
+import Foundation
+import WardenCore
+
+/// Parses the Prometheus text exposition format (version 0.0.4):
+/// `name{label="value",…} value [timestamp_ms]`, with `#` comments (HELP, TYPE) ignored.
+///
+/// Each line is a sample; a bad line is rejected with its line number and the rest go in.
+/// `NaN` and `±Inf` are valid in the format but not in Warden's store, so such lines are rejected.
+public enum PrometheusTextParser {
+    public static func parse(_ bytes: UnsafeRawBufferPointer, rules: IngestRules) -> IngestResult {
+        var result = IngestResult()
+        var line = 0
+        var start = 0
+        while start < bytes.count {
+            var end = start
+            while end < bytes.count && bytes[end] != 0x0A { end += 1 }
+            line += 1
+            let text = UnsafeRawBufferPointer(rebasing: bytes[start..<end])
+            start = end + 1
+            parseLine(text, line: line, &result, rules)
+        }
+        return result
+    }
+
+    private static func parseLine(
+        _ b: UnsafeRawBufferPointer,
+        line: Int,
+        _ result: inout IngestResult,
+        _ rules: IngestRules
+    ) {
+        var i = 0
+        func skipSpace() { while i < b.count && (b[i] == 0x20 || b[i] == 0x09 || b[i] == 0x0D) { i += 1 } }
+        skipSpace()
+        if i >= b.count || b[i] == UInt8(ascii: "#") { return }
+        func reject(_ field: String?, _ reason: String) {
+            result.rejected.append(.init(item: line, field: field, reason: reason))
+        }
+        let nameStart = i
+        while i < b.count && b[i] != UInt8(ascii: "{") && b[i] != 0x20 && b[i] != 0x09 { i += 1 }
+        let name = String(decoding: UnsafeRawBufferPointer(rebasing: b[nameStart..<i]), as: UTF8.self)
+        guard SampleRules.isValidSeriesName(name) else {
+            return reject("name", "'\(name.prefix(80))' is not a valid metric name")
+        }
+        var labels: [SeriesKey.Label] = []
+        if i < b.count && b[i] == UInt8(ascii: "{") {
+            i += 1
+            var seen = Set<String>()
+            while true {
+                skipSpace()
+                guard i < b.count else { return reject("labels", "the label set is not closed with '}'") }
+                if b[i] == UInt8(ascii: "}") {
+                    i += 1
+                    break
+                }
+                let ls = i
+                while i < b.count && b[i] != UInt8(ascii: "=") && b[i] != 0x20 { i += 1 }
+                let lname = String(decoding: UnsafeRawBufferPointer(rebasing: b[ls..<i]), as: UTF8.self)
+                skipSpace()
+                guard i < b.count && b[i] == UInt8(ascii: "=") else {
+                    return reject("labels", "expected '=' after label '\(lname)'")
+                }
+                i += 1
+                skipSpace()
+                guard i < b.count && b[i] == UInt8(ascii: "\"") else {
+                    return reject("labels", "the value of label '\(lname)' must be quoted")
+                }
+                i += 1
+                var value = [UInt8]()
+                var closed = false
+                while i < b.count {
+                    let c = b[i]
+                    i += 1
+                    if c == UInt8(ascii: "\\"), i < b.count {
+                        let e = b[i]
+                        i += 1
+                        value.append(e == UInt8(ascii: "n") ? 0x0A : e)
+                    } else if c == UInt8(ascii: "\"") {
+                        closed = true
+                        break
+                    } else {
+                        value.append(c)
+                    }
+                }
+                guard closed else { return reject("labels", "the value of label '\(lname)' is not closed") }
+                guard SampleRules.isValidLabelName(lname) else {
+                    return reject("labels", "'\(lname.prefix(80))' is not a valid label name")
+                }
+                guard seen.insert(lname).inserted else { return reject("labels", "label '\(lname)' appears twice") }
+                labels.append(SeriesKey.Label(lname, String(decoding: value, as: UTF8.self)))
+                skipSpace()
+                if i < b.count && b[i] == UInt8(ascii: ",") { i += 1 }
+            }
+        }
+        skipSpace()
+        let vs = i
+        while i < b.count && b[i] != 0x20 && b[i] != 0x09 && b[i] != 0x0D { i += 1 }
+        let valueText = String(decoding: UnsafeRawBufferPointer(rebasing: b[vs..<i]), as: UTF8.self)
+        guard let value = Double(valueText) ?? special(valueText) else {
+            return reject("value", valueText.isEmpty ? "missing value" : "'\(valueText.prefix(40))' is not a number")
+        }
+        if let why = rules.problem(value: value) { return reject("value", why) }
+        skipSpace()
+        var time = rules.now
+        if i < b.count {
+            let ts = i
+            while i < b.count && b[i] != 0x20 && b[i] != 0x0D { i += 1 }
+            let tsText = String(decoding: UnsafeRawBufferPointer(rebasing: b[ts..<i]), as: UTF8.self)
+            guard let ms = Int64(tsText) else {
+                return reject("timestamp", "'\(tsText.prefix(40))' is not a timestamp in milliseconds")
+            }
+            time = ms * 1000
+            skipSpace()
+            if i < b.count { return reject(nil, "unexpected text after the timestamp") }
+        }
+        if let why = rules.problem(time: time) { return reject("timestamp", why) }
+        result.batch.append(SeriesKey(name: name, labels: labels), time: time, value: value)
+    }
+
+    private static func special(_ text: String) -> Double? {
+        switch text {
+        case "+Inf", "Inf": return .infinity
+        case "-Inf": return -.infinity
+        case "NaN": return .nan
+        default: return nil
+        }
+    }
+}

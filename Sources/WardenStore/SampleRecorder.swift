@@ -1,0 +1,89 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import WardenCore
+
+/// Stores samples produced inside Warden (service CPU and memory) and passes them on to the
+/// sample feed that monitors read.
+public final class SampleRecorder: Service {
+    private let subscription: FanOutSubscription<Sample>
+    private let store: any Store
+    private let feed: FanOut<Sample>
+    private let logger: Logger
+
+    public init(source: FanOut<Sample>, store: any Store, feed: FanOut<Sample>, logger: Logger) {
+        subscription = source.subscribe(name: "sample-recorder", capacity: 100_000)
+        self.store = store
+        self.feed = feed
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        await withGracefulShutdownHandler {
+            while true {
+                let samples = await subscription.nextBatch(max: 10_000)
+                if samples.isEmpty { return }
+                var batch = SampleBatch()
+                for s in samples {
+                    batch.append(
+                        SeriesKey(name: s.series, labels: s.labels),
+                        time: Int64(s.time.timeIntervalSince1970 * 1e6),
+                        value: s.value
+                    )
+                }
+                do {
+                    try await store.appendSamples(batch)
+                } catch {
+                    logger.error(
+                        "cannot record samples",
+                        metadata: ["warden.error": "\(error)", "warden.samples": "\(samples.count)"]
+                    )
+                }
+                for s in samples { feed.send(s) }
+            }
+        } onGracefulShutdown: {
+            self.subscription.finish()
+        }
+    }
+}
+
+/// Rolls raw samples up into 1-minute buckets and applies sample retention, every minute.
+public struct SampleMaintenance: Service {
+    let store: any Store
+    let spec: SamplesSpec
+    let clock: any WardenClock
+    let logger: Logger
+
+    public init(store: any Store, spec: SamplesSpec, clock: any WardenClock = SystemClock(), logger: Logger) {
+        self.store = store
+        self.spec = spec
+        self.clock = clock
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            let now = clock.wallTime()
+            do {
+                // Late samples have two minutes to arrive before their minute is rolled up.
+                let report = try await store.rollUp(
+                    upTo: now.addingTimeInterval(-120),
+                    rawBefore: now.addingTimeInterval(-spec.raw.seconds),
+                    rollupsBefore: now.addingTimeInterval(-spec.retention.seconds)
+                )
+                if report.rawDeleted > 0 || report.rollupsDeleted > 0 {
+                    logger.debug(
+                        "samples rolled up",
+                        metadata: [
+                            "warden.raw_deleted": "\(report.rawDeleted)",
+                            "warden.rollups_deleted": "\(report.rollupsDeleted)",
+                        ]
+                    )
+                }
+            } catch {
+                logger.warning("sample maintenance failed", metadata: ["warden.error": "\(error)"])
+            }
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(60)) }
+        }
+    }
+}

@@ -1,0 +1,152 @@
+import ArgumentParser
+import Foundation
+import WardenCore
+import WardenServer
+import WardenStore
+
+struct SeriesCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "series",
+        abstract: "List telemetry series, or show one over a time range (min/max/avg/last per step)."
+    )
+
+    @OptionGroup var spec: SpecOptions
+    @Argument(help: "The series; without it, the known series are listed.") var name: String?
+    @Option(help: "Start of the range: a duration ago (1h) or an ISO 8601 time.") var since: String = "1h"
+    @Option(help: "End of the range (default: now).") var until: String?
+    @Option(help: "Step (default: about 60 steps over the range).") var step: String?
+    @Option(name: .customLong("label"), help: "Only series with this label, as NAME=VALUE. Repeatable.") var labels:
+        [String] = []
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() async throws {
+        let target = try Target(spec)
+        guard let name else { return try await list(target) }
+        let now = Date()
+        guard let from = Self.time(since, now: now) else {
+            printError("warden: --since: found '\(since)'; expected a duration such as 1h or an ISO 8601 time")
+            throw ExitCode(1)
+        }
+        let to =
+            try until.map { text -> Date in
+                guard let d = Self.time(text, now: now) else {
+                    printError("warden: --until: found '\(text)'; expected a duration or an ISO 8601 time")
+                    throw ExitCode(1)
+                }
+                return d
+            } ?? now
+        let stepDuration =
+            step.flatMap(DurationFormat.parse)
+            ?? .seconds(max(1, Int64((to.timeIntervalSince(from) / 60).rounded(.up))))
+        var filter: [String: String] = [:]
+        for pair in labels {
+            let kv = pair.split(separator: "=", maxSplits: 1).map(String.init)
+            guard kv.count == 2 else {
+                printError("warden: --label: found '\(pair)'; expected NAME=VALUE")
+                throw ExitCode(1)
+            }
+            filter[kv[0]] = kv[1]
+        }
+        var results: [(labels: [String: String], points: [SeriesBucket])] = []
+        if target.isRunning {
+            var params = [
+                "since=\(queryValue(APICoding.format(from)))", "until=\(queryValue(APICoding.format(to)))",
+                "step=\(queryValue(DurationFormat.format(stepDuration)))",
+            ]
+            for (k, v) in filter.sorted(by: { $0.key < $1.key }) { params.append("label=\(queryValue("\(k)=\(v)"))") }
+            let response = try target.call("GET", "/v1/series/\(queryValue(name))?" + params.joined(separator: "&"))
+            if json {
+                print(String(decoding: response.body, as: UTF8.self))
+                return
+            }
+            let answer = try APICoding.decoder().decode(SeriesBody.self, from: response.body)
+            results = answer.series.map { ($0.labels, $0.points) }
+        } else {
+            let store = try target.store()
+            let found = try await store.query(
+                SeriesQuery(name: name, labels: filter, from: from, to: to, step: stepDuration)
+            )
+            try await store.close()
+            if json {
+                print(String(decoding: try APICoding.encoder().encode(found), as: UTF8.self))
+                return
+            }
+            results = found.map { ($0.key.labelDictionary, $0.buckets) }
+        }
+        if results.isEmpty {
+            print("no series named \(name)\(filter.isEmpty ? "" : " with those labels")")
+            return
+        }
+        for r in results {
+            print(SeriesKey(name: name, labels: r.labels).text)
+            var table = Table(header: ["TIME", "MIN", "MAX", "AVG", "LAST", "COUNT"])
+            for p in r.points {
+                table.rows.append([
+                    APICoding.format(p.start), Self.number(p.min), Self.number(p.max), Self.number(p.avg),
+                    Self.number(p.last), String(p.count),
+                ])
+            }
+            print(table.render())
+            print()
+        }
+    }
+
+    func list(_ target: Target) async throws {
+        var rows: [[String]] = []
+        if target.isRunning {
+            let response = try target.call("GET", "/v1/series")
+            if json {
+                print(String(decoding: response.body, as: UTF8.self))
+                return
+            }
+            for s in try APICoding.decoder().decode(SeriesListBody.self, from: response.body).series {
+                rows.append([
+                    SeriesKey(name: s.name, labels: s.labels).text, s.lastValue.map(Self.number) ?? "-",
+                    s.lastTime.map(APICoding.format) ?? "-",
+                ])
+            }
+        } else {
+            let store = try target.store()
+            for s in try await store.series(prefix: nil, limit: 10_000) {
+                rows.append([s.key.text, s.lastValue.map(Self.number) ?? "-", s.lastTime.map(APICoding.format) ?? "-"])
+            }
+            try await store.close()
+        }
+        var table = Table(header: ["SERIES", "LAST VALUE", "LAST TIME"])
+        table.rows = rows
+        print(table.render())
+    }
+
+    static func time(_ text: String, now: Date) -> Date? {
+        if let d = APICoding.parseDate(text) { return d }
+        return DurationFormat.parse(text).map { now.addingTimeInterval(-$0.seconds) }
+    }
+
+    static func number(_ v: Double) -> String {
+        if v == v.rounded() && abs(v) < 1e15 { return String(Int64(v)) }
+        return String(format: "%.4g", v)
+    }
+}
+
+struct SeriesBody: Decodable {
+    struct Points: Decodable {
+        var labels: [String: String]
+        var points: [SeriesBucket]
+    }
+    var series: [Points]
+}
+
+struct SeriesListBody: Decodable {
+    struct Item: Decodable {
+        var name: String
+        var labels: [String: String]
+        var lastTime: Date?
+        var lastValue: Double?
+        enum CodingKeys: String, CodingKey {
+            case name, labels
+            case lastTime = "last_time"
+            case lastValue = "last_value"
+        }
+    }
+    var series: [Item]
+}

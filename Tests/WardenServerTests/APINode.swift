@@ -1,0 +1,103 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import NIOCore
+import ServiceLifecycle
+import WardenCore
+import WardenServer
+import WardenStore
+import WardenSupervisor
+import WardenTestSupport
+
+/// The secrets of the test tokens (referenced from the spec through the environment).
+enum Tokens {
+    static let viewer = "viewer-secret-1234"
+    static let `operator` = "operator-secret-5678"
+    static let admin = "admin-secret-9abc"
+
+    static func header(_ secret: String?) -> HTTPFields {
+        guard let secret else { return [:] }
+        return [.authorization: "Bearer \(secret)"]
+    }
+}
+
+/// A Warden node for API tests: a spec with three tokens and one service, a real supervisor,
+/// recorder and SQLite store, and the API router.
+final class APINode: Sendable {
+    let dir: TempDir
+    let spec: Spec
+    let bus: EventBus
+    let store: SQLiteStore
+    let recorder: EventRecorder
+    let supervisor: Supervisor
+    let server: APIServer
+    let port: Int
+
+    init(extraAPI: String = "", services: String? = nil) throws {
+        dir = TempDir("warden-api")
+        port = freePort()
+        let yaml = """
+            state_dir: \(dir.file("state"))
+            api:
+              listen: 127.0.0.1:\(port)
+              tokens:
+                - { name: watcher, role: viewer, secret: "env:T_VIEWER" }
+                - { name: ops, role: operator, secret: "env:T_OPERATOR" }
+                - { name: root, role: admin, secret: "env:T_ADMIN" }
+            \(extraAPI)
+            services:
+            \(services ?? "  svc:\n    run: [\(Binaries.sample)]")
+            """
+        let path = dir.write("warden.yaml", yaml)
+        var env = ProcessInfo.processInfo.environment
+        env["T_VIEWER"] = Tokens.viewer
+        env["T_OPERATOR"] = Tokens.operator
+        env["T_ADMIN"] = Tokens.admin
+        let loader = SpecLoader(environment: env)
+        spec = try loader.load(path: path)
+        let state = try StateDirectory(path: spec.stateDir)
+        var logger = Logger(label: "test")
+        logger.logLevel = .error
+        store = try SQLiteStore(path: state.databasePath)
+        bus = EventBus()
+        recorder = EventRecorder(bus: bus, store: store, logger: logger)
+        supervisor = Supervisor(spec: spec, bus: bus, logger: logger)
+        let reloader = ReloadOnHangup(path: path, supervisor: supervisor, loader: loader, logger: logger)
+        server = APIServer(
+            .init(
+                api: spec.api,
+                samples: spec.samples,
+                supervisor: supervisor,
+                bus: bus,
+                store: store,
+                recorder: recorder,
+                sampleFeed: FanOut<Sample>(),
+                reload: { await reloader.reload() },
+                logger: logger
+            )
+        )
+        _ = state
+    }
+
+    /// Runs `body` against the router (HummingbirdTesting), with the supervisor and recorder
+    /// running as the application's services.
+    func test<T: Sendable>(
+        _ setup: TestingSetup = .router,
+        _ body: @escaping @Sendable (any TestClientProtocol) async throws -> T
+    ) async throws -> T {
+        let app = Application(
+            router: server.router(),
+            configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            services: [recorder, supervisor],
+            logger: Logger(label: "test-app")
+        )
+        return try await app.test(setup, body)
+    }
+}
+
+extension TestResponse {
+    /// The body as JSON.
+    var json: JSONValue? { JSONValue.parse(String(buffer: body)) }
+}

@@ -1,0 +1,162 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import Testing
+import WardenCore
+import WardenServer
+import WardenTestSupport
+
+/// Every route × no token / viewer / operator / admin.
+@Suite("API authentication and roles", .timeLimit(.minutes(2)))
+struct AuthTests {
+    init() { becomeSubreaper() }
+
+    struct Route: Sendable, CustomStringConvertible {
+        var method: HTTPRequest.Method
+        var path: String
+        /// nil: open to everyone.
+        var role: Role?
+        var body: String? = nil
+        var description: String { "\(method) \(path)" }
+    }
+
+    static let routes: [Route] = [
+        Route(method: .get, path: "/healthz", role: nil),
+        Route(method: .get, path: "/readyz", role: nil),
+        Route(method: .get, path: "/v1/openapi.yaml", role: nil),
+        Route(method: .get, path: "/metrics", role: .viewer),
+        Route(method: .get, path: "/v1/services", role: .viewer),
+        Route(method: .get, path: "/v1/services/svc", role: .viewer),
+        Route(method: .get, path: "/v1/events", role: .viewer),
+        Route(method: .get, path: "/v1/series", role: .viewer),
+        Route(method: .get, path: "/v1/series/cpu", role: .viewer),
+        Route(method: .post, path: "/v1/services/svc/restart", role: .operator),
+        Route(method: .post, path: "/v1/services/svc/stop", role: .operator),
+        Route(method: .post, path: "/v1/services/svc/start", role: .operator),
+        Route(method: .post, path: "/v1/ingest", role: .operator, body: #"{"samples":[{"series":"cpu","v":1}]}"#),
+        Route(method: .post, path: "/v1/ingest/prometheus", role: .operator, body: "cpu 1\n"),
+        Route(method: .post, path: "/v1/ingest/influx", role: .operator, body: "cpu value=1\n"),
+        Route(method: .post, path: "/v1/reload", role: .admin),
+    ]
+
+    static let callers: [(name: String, secret: String?, role: Role?)] = [
+        ("no token", nil, nil), ("viewer", Tokens.viewer, .viewer), ("operator", Tokens.operator, .operator),
+        ("admin", Tokens.admin, .admin), ("wrong token", "not-a-token", nil),
+    ]
+
+    @Test func everyRouteAnswersEveryRoleAsItShould() async throws {
+        let node = try APINode()
+        let failures = try await node.test { client in
+            var failures: [String] = []
+            for route in Self.routes {
+                for caller in Self.callers {
+                    let status = try await client.execute(
+                        uri: route.path,
+                        method: route.method,
+                        headers: Tokens.header(caller.secret),
+                        body: route.body.map { ByteBuffer(string: $0) }
+                    ) { $0.status }
+                    let expected: String
+                    let ok: Bool
+                    if let needed = route.role {
+                        if let role = caller.role {
+                            if role >= needed {
+                                expected = "neither 401 nor 403"
+                                ok = status != .unauthorized && status != .forbidden && status.code < 500
+                            } else {
+                                expected = "403"
+                                ok = status == .forbidden
+                            }
+                        } else {
+                            expected = "401"
+                            ok = status == .unauthorized
+                        }
+                    } else {
+                        expected = "not 401/403"
+                        ok = status != .unauthorized && status != .forbidden && status.code < 500
+                    }
+                    if !ok { failures.append("\(route) as \(caller.name): \(status.code), expected \(expected)") }
+                }
+            }
+            return failures
+        }
+        #expect(failures.isEmpty, "\(failures.joined(separator: "\n"))")
+    }
+
+    @Test func anonymousReadersMayReadButNeverWrite() async throws {
+        let node = try APINode(extraAPI: "  anonymous_read: true")
+        try await node.test { client in
+            try await client.execute(uri: "/v1/services", method: .get) { #expect($0.status == .ok) }
+            try await client.execute(uri: "/v1/services/svc/stop", method: .post) { response in
+                #expect(response.status == .unauthorized)
+                #expect(
+                    response.json?["error"]?["message"]?.stringValue?.contains("anonymous access is read-only") == true
+                )
+                #expect(response.headers[.wwwAuthenticate] == "Bearer realm=\"warden\"")
+            }
+            try await client.execute(uri: "/v1/ingest", method: .post, body: ByteBuffer(string: "[]")) {
+                #expect($0.status == .unauthorized)
+            }
+            // A wrong token is refused even where anonymous reads are allowed.
+            try await client.execute(uri: "/v1/services", method: .get, headers: Tokens.header("wrong")) {
+                #expect($0.status == .unauthorized)
+            }
+        }
+    }
+
+    @Test func mutatingRequestsAreAudited() async throws {
+        let node = try APINode()
+        let log = EventLog(node.bus.subscribe(name: "audit") { $0.type.hasPrefix("audit.") })
+        try await node.test { client in
+            try await client.execute(
+                uri: "/v1/services/svc/restart",
+                method: .post,
+                headers: Tokens.header(Tokens.operator)
+            ) { _ in }
+            try await client.execute(
+                uri: "/v1/services/svc/restart",
+                method: .post,
+                headers: Tokens.header(Tokens.viewer)
+            ) { _ in }
+            try await client.execute(uri: "/v1/services/svc/stop", method: .post) { _ in }
+            try await client.execute(
+                uri: "/v1/services/nope/start",
+                method: .post,
+                headers: Tokens.header(Tokens.admin)
+            ) { _ in }
+        }
+        let audits = try await log.wait(for: "audit.service.restart", count: 2)
+        #expect(audits[0].subject == "svc")
+        #expect(audits[0].payload["actor"]?.stringValue == "ops")
+        #expect(audits[0].payload["status"]?.intValue == 202)
+        #expect(audits[0].payload["result"]?.stringValue == "ok")
+        #expect(audits[1].payload["actor"]?.stringValue == "watcher")
+        #expect(audits[1].payload["status"]?.intValue == 403)
+        #expect(audits[1].payload["result"]?.stringValue == "refused")
+        let stop = try await log.wait(for: "audit.service.stop")
+        #expect(stop[0].payload["actor"]?.stringValue == "unauthenticated")
+        #expect(stop[0].payload["status"]?.intValue == 401)
+        let start = try await log.wait(for: "audit.service.start")
+        #expect(start[0].subject == "nope")
+        #expect(start[0].payload["status"]?.intValue == 404)
+    }
+
+    @Test func secretsNeverAppearInTheSpecsDescription() throws {
+        let node = try APINode()
+        let dump = "\(node.spec) \(String(reflecting: node.spec))"
+        for secret in [Tokens.viewer, Tokens.operator, Tokens.admin] { #expect(!dump.contains(secret)) }
+        #expect(node.spec.api.tokens.map(\.name) == ["watcher", "ops", "root"])
+    }
+
+    @Test func tokenComparisonIsExactForEveryLength() {
+        let s = Secret("abcdef")
+        #expect(s.matches(Array("abcdef".utf8)))
+        #expect(!s.matches(Array("abcdeg".utf8)))
+        #expect(!s.matches(Array("abcde".utf8)))
+        #expect(!s.matches(Array("abcdefabcdef".utf8)))
+        #expect(!s.matches([UInt8]()))
+        #expect(!Secret("").matches([UInt8]()))
+    }
+}

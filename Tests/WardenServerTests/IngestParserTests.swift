@@ -1,0 +1,170 @@
+import Foundation
+import Testing
+import WardenCore
+import WardenServer
+
+/// The three ingest formats, parsed without a server.
+@Suite("Ingest parsers")
+struct IngestParserTests {
+    let now = Date(timeIntervalSince1970: 1_800_000_000)
+    var rules: IngestRules { IngestRules(now: now, maxAge: .seconds(86400), maxFuture: .seconds(600)) }
+    var nowMicros: Int64 { 1_800_000_000_000_000 }
+
+    func json(_ text: String) throws(MalformedBody) -> IngestResult {
+        let bytes = Array(text.utf8)
+        let pointer = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 1)
+        defer { pointer.deallocate() }
+        pointer.copyBytes(from: bytes)
+        return try JSONSampleParser.parse(UnsafeRawBufferPointer(pointer), rules: rules)
+    }
+
+    func prometheus(_ text: String) -> IngestResult {
+        Array(text.utf8).withUnsafeBytes { PrometheusTextParser.parse($0, rules: rules) }
+    }
+
+    func influx(_ text: String, precision: InfluxLineParser.Precision = .ns) -> IngestResult {
+        Array(text.utf8).withUnsafeBytes { InfluxLineParser.parse($0, precision: precision, rules: rules) }
+    }
+
+    @Test func jsonBatchesBecomeSamples() throws {
+        let r = try json(
+            #"""
+            {"samples": [
+              {"series": "vitals.spo2", "labels": {"crew": "a", "deck": "2"}, "t": 1800000000.5, "v": 97.5},
+              {"series": "vitals.spo2", "labels": {"deck": "2", "crew": "a"}, "t": "2027-01-15T08:00:00Z", "v": 96},
+              {"series": "vitals.hr", "v": -1e2, "labels": {"note": "esc\"aped \u00e9 \ud83d\ude00"}}
+            ]}
+            """#
+        )
+        #expect(r.rejected.isEmpty, "\(r.rejected)")
+        #expect(r.accepted == 3)
+        #expect(r.batch.series.count == 2, "the same labels in another order are the same series")
+        let samples = r.batch.samples
+        #expect(samples[0].series == "vitals.spo2")
+        #expect(samples[0].labels == ["crew": "a", "deck": "2"])
+        #expect(samples[0].value == 97.5)
+        #expect(r.batch.points[0].time == 1_800_000_000_500_000)
+        #expect(
+            r.batch.points[1].time == Int64(try Date("2027-01-15T08:00:00Z", strategy: .iso8601).timeIntervalSince1970)
+                * 1_000_000
+        )
+        #expect(samples[2].labels["note"] == "esc\"aped é 😀")
+        #expect(samples[2].value == -100)
+        #expect(r.batch.points[2].time == nowMicros, "no t means now")
+    }
+
+    @Test func aBareArrayIsAcceptedToo() throws {
+        let r = try json(#"[{"series":"a","v":1},{"series":"b","v":2}]"#)
+        #expect(r.accepted == 2)
+    }
+
+    @Test func badItemsAreRejectedOneByOneWithTheirField() throws {
+        let r = try json(
+            #"""
+            {"samples": [
+              {"series": "ok", "v": 1},
+              {"series": "9starts-with-digit", "v": 1},
+              {"series": "no.value"},
+              {"series": "x", "v": "NaN"},
+              {"series": "x", "v": 1, "t": 1.0},
+              {"series": "x", "v": 1, "t": 1900000000},
+              {"series": "x", "v": 1, "extra": true},
+              {"series": "x", "v": 1, "labels": {"bad-name": "1"}},
+              {"series": "x", "v": 1, "labels": {"a": 1}},
+              42,
+              {"series": "ok", "v": 2}
+            ]}
+            """#
+        )
+        #expect(r.accepted == 2)
+        let byItem = Dictionary(uniqueKeysWithValues: r.rejected.map { ($0.item, $0) })
+        #expect(byItem[1]?.field == "series")
+        #expect(byItem[2]?.reason == "missing field 'v'")
+        #expect(byItem[3]?.field == "v")
+        #expect(byItem[4]?.reason == "the time is older than the retention of raw samples allows")
+        #expect(byItem[5]?.reason == "the time is too far in the future")
+        #expect(byItem[6]?.field == "extra")
+        #expect(byItem[7]?.field == "labels")
+        #expect(byItem[8]?.reason == "the value of label 'a' must be a string")
+        #expect(byItem[9]?.reason.contains("must be an object") == true)
+        #expect(r.rejected.count == 9)
+    }
+
+    @Test(arguments: [
+        (#"{"samples": [{"series": "a", "v": 1}"#, "malformed JSON"),
+        (#"{"samples": 5}"#, "'samples' must be an array"),
+        (#"{"sample": []}"#, "unknown field 'sample'"),
+        (#"{}"#, "missing field 'samples'"),
+        (#"[{"series": "a", "v": 1}] trailing"#, "unexpected data after the end"),
+        ("", "expected an object"),
+        (#"{"samples": [{"series": "a\u0000", "v": 01x}]}"#, "malformed JSON"),
+    ])
+    func malformedBodiesAreRefusedWhole(body: String, message: String) {
+        do {
+            _ = try json(body)
+            Issue.record("accepted a malformed body: \(body)")
+        } catch {
+            #expect(error.message.contains(message), "\(error.message)")
+        }
+    }
+
+    @Test func prometheusTextExposition() {
+        let r = prometheus(
+            """
+            # HELP http_requests_total The total number of HTTP requests.
+            # TYPE http_requests_total counter
+            http_requests_total{method="post",code="200"} 1027 1799999990000
+            http_requests_total{method="post",code="400"}    3
+            temperature{room="a \\"quoted\\" \\\\ room"} -2.5e1
+            up 1
+            broken{le= 1
+            nan_metric NaN
+            inf_metric +Inf
+            1bad 2
+            """
+        )
+        #expect(r.accepted == 4)
+        let s = r.batch.samples
+        #expect(s[0].series == "http_requests_total")
+        #expect(s[0].labels == ["method": "post", "code": "200"])
+        #expect(s[0].value == 1027)
+        #expect(r.batch.points[0].time == 1_799_999_990_000_000)
+        #expect(r.batch.points[1].time == nowMicros)
+        #expect(s[2].labels["room"] == #"a "quoted" \ room"#)
+        #expect(s[2].value == -25)
+        #expect(r.rejected.map(\.item) == [7, 8, 9, 10])
+        #expect(r.rejected[1].reason == "the value must be a finite number")
+    }
+
+    @Test func influxLineProtocol() {
+        let r = influx(
+            """
+            weather,city=oslo,station=n\\ 1 temperature=3.5,humidity=80i,raining=t 1800000000000000000
+            weather,city=oslo value=7 1800000000000000000
+            cpu usage=0.5
+            weather,city=oslo note="it rains"
+            weather,city=oslo
+            weather temperature=abc 1800000000000000000
+            """
+        )
+        #expect(r.accepted == 5)
+        let s = r.batch.samples
+        #expect(
+            s.map(\.series) == ["weather.temperature", "weather.humidity", "weather.raining", "weather", "cpu.usage"]
+        )
+        #expect(s[0].labels == ["city": "oslo", "station": "n 1"])
+        #expect(s[1].value == 80)
+        #expect(s[2].value == 1)
+        #expect(r.batch.points[0].time == 1_800_000_000_000_000)
+        #expect(r.batch.points[4].time == nowMicros)
+        #expect(r.rejected.map(\.item) == [4, 5, 6])
+        #expect(r.rejected[0].reason.contains("is a string"))
+    }
+
+    @Test func influxPrecision() {
+        let r = influx("m v=1 1800000000\n", precision: .s)
+        #expect(r.batch.points.first?.time == 1_800_000_000_000_000)
+        let ms = influx("m v=1 1800000000123\n", precision: .ms)
+        #expect(ms.batch.points.first?.time == 1_800_000_000_123_000)
+    }
+}
