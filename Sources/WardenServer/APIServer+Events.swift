@@ -15,12 +15,12 @@ extension APIServer {
             let params = request.uri.queryParameters
             var query = try APIServer.eventFilter(params, now: d.clock.wallTime())
             query.limit = try APIServer.intParameter(params, "limit", default: 100, range: 1...10_000)
-            let order = params.get("order") ?? "asc"
+            let order = params.value("order") ?? "asc"
             guard order == "asc" || order == "desc" else {
                 throw APIError.badRequest("found '\(order)'; expected asc or desc", field: "order")
             }
             query.newestFirst = order == "desc"
-            if let cursor = params.get("cursor") {
+            if let cursor = params.value("cursor") {
                 guard let id = Int64(cursor), id >= 0 else {
                     throw APIError.badRequest(
                         "found '\(cursor)'; the cursor is the next_cursor of a previous page",
@@ -39,7 +39,7 @@ extension APIServer {
             let params = request.uri.queryParameters
             let filter = try APIServer.eventFilter(params, now: d.clock.wallTime())
             var resume: Int64?
-            if let text = request.headers[HTTPField.Name("Last-Event-ID")!] ?? params.get("last_event_id") {
+            if let text = request.headers[HTTPField.Name("Last-Event-ID")!] ?? params.value("last_event_id") {
                 guard let id = Int64(text), id >= 0 else {
                     throw APIError.badRequest(
                         "found '\(text)'; Last-Event-ID is the id of the last event received",
@@ -143,14 +143,14 @@ extension APIServer {
     /// `type`, `subject`, `since` and `until` from a query string.
     static func eventFilter(_ params: Parameters, now: Date) throws -> EventQuery {
         var q = EventQuery()
-        q.types = params.getAll("type").flatMap { $0.split(separator: ",").map(String.init) }
+        q.types = params.values("type").flatMap { $0.split(separator: ",").map(String.init) }
         for t in q.types where t != "*" && !t.allSatisfy({ $0.isLetter || $0.isNumber || "._-*".contains($0) }) {
             throw APIError.badRequest(
                 "found '\(t)'; a type is dotted words such as service.exited or service.*",
                 field: "type"
             )
         }
-        q.subject = params.get("subject")
+        q.subject = params.value("subject")
         q.since = try time(params, "since", now: now)
         q.until = try time(params, "until", now: now)
         return q
@@ -158,7 +158,7 @@ extension APIServer {
 
     /// An ISO 8601 time, or a duration meaning that long ago (`1h`).
     static func time(_ params: Parameters, _ name: String, now: Date) throws -> Date? {
-        guard let text = params.get(name) else { return nil }
+        guard let text = params.value(name) else { return nil }
         if let d = APICoding.parseDate(text) { return d }
         if let ago = DurationFormat.parse(text) { return now.addingTimeInterval(-ago.seconds) }
         throw APIError.badRequest(
@@ -173,7 +173,7 @@ extension APIServer {
         default value: Int,
         range: ClosedRange<Int>
     ) throws -> Int {
-        guard let text = params.get(name) else { return value }
+        guard let text = params.value(name) else { return value }
         guard let v = Int(text), range.contains(v) else {
             throw APIError.badRequest(
                 "found '\(text)'; expected a whole number from \(range.lowerBound) to \(range.upperBound)",

@@ -15,7 +15,7 @@ extension APIServer {
             try await ingest(request, context) { bytes, rules in PrometheusTextParser.parse(bytes, rules: rules) }
         }
         router.post("/v1/ingest/influx") { request, context -> Response in
-            let text = request.uri.queryParameters.get("precision") ?? "ns"
+            let text = request.uri.queryParameters.value("precision") ?? "ns"
             guard let precision = InfluxLineParser.Precision(rawValue: text) else {
                 throw APIError.badRequest("found '\(text)'; expected ns, us, ms or s", field: "precision")
             }
@@ -34,6 +34,10 @@ extension APIServer {
     ) async throws -> Response {
         let identity = try context.require(.operator, write: true)
         let buffer = try await body(request)
+        if buffer.readableBytes == 0 {
+            throw APIError.badRequest("the body is empty; send the samples to ingest", field: "body")
+        }
+
         let d = dependencies
         let rules = IngestRules(now: d.clock.wallTime(), maxAge: d.samples.raw, maxFuture: d.samples.maxFuture)
         let result: IngestResult

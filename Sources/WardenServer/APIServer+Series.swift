@@ -11,12 +11,12 @@ extension APIServer {
             _ = try context.require(.viewer)
             let params = request.uri.queryParameters
             let limit = try APIServer.intParameter(params, "limit", default: 1000, range: 1...100_000)
-            let list = try await d.store.series(prefix: params.get("prefix"), limit: limit)
+            let list = try await d.store.series(prefix: params.value("prefix"), limit: limit)
             return try APIServer.json(["series": list.map(SeriesSummary.init)])
         }
         router.get("/v1/series/{name}") { request, context -> Response in
             _ = try context.require(.viewer)
-            let name = try context.parameters.require("name")
+            let name = try context.pathParameter("name")
             guard SampleRules.isValidSeriesName(name) else {
                 throw APIError.badRequest("'\(name)' is not a valid series name", field: "name")
             }
@@ -26,7 +26,7 @@ extension APIServer {
             let from = try APIServer.time(params, "since", now: now) ?? to.addingTimeInterval(-3600)
             guard from < to else { throw APIError.badRequest("since must be before until", field: "since") }
             var step = Duration.seconds(max(1, Int64((to.timeIntervalSince(from) / 300).rounded(.up))))
-            if let text = params.get("step") {
+            if let text = params.value("step") {
                 guard let s = DurationFormat.parse(text), s >= .milliseconds(1) else {
                     throw APIError.badRequest("found '\(text)'; expected a duration such as 10s or 1m", field: "step")
                 }
@@ -36,7 +36,7 @@ extension APIServer {
                 throw APIError.badRequest("the range holds more than 100000 steps; use a larger step", field: "step")
             }
             var labels: [String: String] = [:]
-            for pair in params.getAll("label") {
+            for pair in params.values("label") {
                 let kv = pair.split(separator: "=", maxSplits: 1).map(String.init)
                 guard kv.count == 2, SampleRules.isValidLabelName(kv[0]) else {
                     throw APIError.badRequest("found '\(pair)'; expected label=NAME=VALUE", field: "label")

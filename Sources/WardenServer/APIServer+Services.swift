@@ -13,7 +13,7 @@ extension APIServer {
         }
         router.get("/v1/services/{name}") { _, context -> Response in
             _ = try context.require(.viewer)
-            let name = try context.parameters.require("name")
+            let name = try context.pathParameter("name")
             guard let status = await supervisor.status().first(where: { $0.name == name }) else {
                 throw APIServer.unknownService(name, known: await supervisor.status().map(\.name))
             }
@@ -22,7 +22,7 @@ extension APIServer {
         for action in ["start", "stop", "restart"] {
             router.post("/v1/services/{name}/\(action)") { _, context -> Response in
                 _ = try context.require(.operator, write: true)
-                let name = try context.parameters.require("name")
+                let name = try context.pathParameter("name")
                 do {
                     switch action {
                     case "start": try await supervisor.start(name)

@@ -70,6 +70,8 @@ public struct APIServer: Sendable {
         let d = dependencies
         let router = Router(context: APIContext.self)
         router.add(middleware: MetricsMiddleware())
+        router.add(middleware: MethodNotAllowedMiddleware())
+
         router.add(middleware: AuthMiddleware(tokens: d.api.tokens, anonymousRead: d.api.anonymousRead))
         router.add(middleware: RateLimitMiddleware(rate: d.api.rate, burst: d.api.burst, clock: d.clock))
         router.add(middleware: AuditMiddleware(bus: d.bus, ingest: ingestAudit))

@@ -6,7 +6,7 @@ import Glibc
 #endif
 
 extension Supervisor {
-    func handleExit(name: String, generation: UInt64, status: ExitStatus) {
+    func handleExit(name: String, generation: UInt64, status: ExitStatus, attempt: Int = 0) {
         guard let s = services[name], s.generation == generation, let pid = s.pid else { return }
         let now = clock.now()
         let ranFor = s.spawnedAt.map { now - $0 } ?? .zero
@@ -15,9 +15,22 @@ extension Supervisor {
 
         // A clean exit that leaves a process of this instance behind, re-parented to Warden, is a
         // daemon that forked into the background: follow it instead of restarting.
-        if status.isSuccess, !wasStopping, let daemon = findDaemon(of: s, exited: pid) {
-            follow(daemon: daemon, of: s)
-            return
+        if status.isSuccess, !wasStopping {
+            if let daemon = findDaemon(of: s, exited: pid) {
+                follow(daemon: daemon, of: s)
+                return
+            }
+            // The forked child can show up in /proc a moment after its parent's exit is reported:
+            // look again for up to 50 ms before calling this a plain exit.
+            if attempt < 10 {
+                let input = self.input
+                let clock = self.clock
+                Task {
+                    try? await clock.sleep(for: .milliseconds(5))
+                    input.yield(.recheckExit(name, generation, status, attempt + 1))
+                }
+                return
+            }
         }
 
         var payload = status.payload
@@ -50,9 +63,11 @@ extension Supervisor {
     func markStopped(_ s: ManagedService) {
         records.remove(s.name)
         if let pgid = s.pgid, ProcFS.groupExists(pgid) { _ = kill(-pgid, SIGKILL) }
+        killTagged(s)
         s.clearProcess()
         setState(s)
         publish(EventType.serviceStopped, s, [:])
+
         if s.removeWhenStopped {
             s.notify?.close()
             services.removeValue(forKey: s.name)

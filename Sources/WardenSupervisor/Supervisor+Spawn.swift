@@ -69,9 +69,26 @@ extension Supervisor {
     func setState(_ s: ManagedService) { s.stateSince = clock.wallTime() }
 
     func signalGroup(_ pgid: pid_t, _ sig: Int32, _ s: ManagedService) {
+        // The main process may have moved to a group of its own since it was recorded (a daemon
+        // calling setsid): signal its current group as well.
+        if let pid = s.pid, let current = ProcFS.stat(pid)?.pgrp, current != pgid, current > 1 {
+            s.pgid = current
+            _ = kill(-current, sig)
+        }
         if kill(-pgid, sig) != 0, errno == ESRCH, let pid = s.pid {
             // Not a group leader any more (or never was): signal the process itself.
             _ = kill(pid, sig)
+        }
+    }
+
+    /// Kills every process still carrying this instance's `WARDEN_INSTANCE` tag, wherever it went
+    /// (another session, another group): nothing of a stopped service may outlive it.
+    func killTagged(_ s: ManagedService) {
+        guard !s.instance.isEmpty else { return }
+        let me = getpid()
+        for pid in ProcFS.allPids() where pid != me {
+            guard let env = ProcFS.environment(pid), env["WARDEN_INSTANCE"] == s.instance else { continue }
+            _ = kill(pid, SIGKILL)
         }
     }
 

@@ -33,6 +33,7 @@ public actor Supervisor: Service {
 
     enum Input: Sendable {
         case exited(String, UInt64, ExitStatus)
+        case recheckExit(String, UInt64, ExitStatus, Int)
         case notify(String, pid_t, NotifyMessage)
         case probe(String, UInt64, ProbeKind, ProbeResult)
         case tick
@@ -153,6 +154,9 @@ public actor Supervisor: Service {
         switch next {
         case .exited(let name, let generation, let status):
             handleExit(name: name, generation: generation, status: status)
+        case .recheckExit(let name, let generation, let status, let attempt):
+            handleExit(name: name, generation: generation, status: status, attempt: attempt)
+
         case .notify(let name, let pid, let message):
             handleNotify(name: name, pid: pid, message: message)
         case .probe(let name, let generation, let kind, let result):

@@ -187,3 +187,14 @@ public func onThread<T: Sendable>(_ work: @escaping @Sendable () throws -> T) as
         thread.start()
     }
 }
+
+/// Zombies of `parents` that are still zombies a moment later: a child that has just exited is a
+/// zombie for the microseconds before its reaper runs, which is no leak.
+public func lingeringZombies(parents: [pid_t]) async throws -> [pid_t] {
+    let first = Set(zombies(parents: parents).compactMap { pid in ProcFS.stat(pid).map { "\(pid):\($0.startTime)" } })
+    try await Task.sleep(for: .milliseconds(300))
+    let second = zombies(parents: parents).filter { pid in
+        ProcFS.stat(pid).map { first.contains("\(pid):\($0.startTime)") } ?? false
+    }
+    return second
+}

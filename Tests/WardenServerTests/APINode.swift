@@ -35,7 +35,7 @@ final class APINode: Sendable {
     let server: APIServer
     let port: Int
 
-    init(extraAPI: String = "", services: String? = nil) throws {
+    init(extraAPI: String = "", services: String? = nil, clock: any WardenClock = SystemClock()) throws {
         dir = TempDir("warden-api")
         port = freePort()
         let yaml = """
@@ -75,7 +75,9 @@ final class APINode: Sendable {
                 recorder: recorder,
                 sampleFeed: FanOut<Sample>(),
                 reload: { await reloader.reload() },
+                clock: clock,
                 logger: logger
+
             )
         )
         _ = state

@@ -173,7 +173,9 @@ struct APITests {
     }
 
     @Test func theRateLimitAnswers429WithRetryAfter() async throws {
-        let node = try APINode(extraAPI: "  rate: 1/s\n  burst: 3")
+        // Time stands still, so the bucket refills only when the test says so.
+        let clock = ManualClock()
+        let node = try APINode(extraAPI: "  rate: 1/s\n  burst: 3", clock: clock)
         try await node.test { client in
             var statuses: [Int] = []
             var retryAfter: String?
@@ -187,6 +189,13 @@ struct APITests {
             #expect(retryAfter == "1")
             // Another token has its own bucket.
             try await client.execute(uri: "/v1/services", method: .get, headers: op) { #expect($0.status == .ok) }
+            // A second later there is room for one more.
+            clock.advance(by: .seconds(1))
+            try await client.execute(uri: "/v1/services", method: .get, headers: viewer) { #expect($0.status == .ok) }
+            try await client.execute(uri: "/v1/services", method: .get, headers: viewer) {
+                #expect($0.status == .tooManyRequests)
+            }
+
         }
     }
 

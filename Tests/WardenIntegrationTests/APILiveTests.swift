@@ -1,0 +1,221 @@
+import Foundation
+import Synchronization
+import Testing
+import WardenCore
+import WardenServer
+import WardenStore
+import WardenSupervisor
+import WardenTestSupport
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The API of a real `warden run`: durability across kill -9, slow clients, the series CLI, and
+/// schemathesis against the OpenAPI document.
+@Suite("API of a running Warden", .timeLimit(.minutes(5)))
+struct APILiveTests {
+    init() { becomeSubreaper() }
+
+    /// The local CLI token of a running fixture.
+    func client(_ f: Fixture) throws -> APIClient {
+        guard let token = LocalToken.read(in: f.stateDir + "/run") else {
+            throw TimedOut(what: "the local CLI token of \(f.stateDir)", seen: [])
+        }
+        return APIClient(host: "127.0.0.1", port: f.port, token: token)
+    }
+
+    @Test func everyAcknowledgedSampleSurvivesKill9() async throws {
+        let f = Fixture("services: {}\n")
+        let w = try f.start()
+        try await eventually("the API is up") {
+            (try? await onThread { try client(f).send("GET", "/healthz") })?.status == 200
+        }
+        let api = try client(f)
+        let stop = StopFlag()
+        // Several writers post batches as fast as they can (each on its own thread: blocking
+        // socket calls must stay off the cooperative pool); each records the batches acknowledged.
+        let writers = (0..<4).map { writer in
+            Task {
+                try await onThread { () -> [Int] in
+                    var acknowledged: [Int] = []
+                    var batch = 0
+                    while !stop.isSet {
+                        let now = Date().timeIntervalSince1970
+                        let items = (0..<100).map { i in
+                            #"{"series":"dur.w\#(writer)","labels":{"batch":"\#(batch)"},"t":\#(now),"v":\#(i)}"#
+                        }
+                        let body = Data(("[" + items.joined(separator: ",") + "]").utf8)
+                        guard let r = try? api.send("POST", "/v1/ingest", body: body) else { break }
+                        if r.status == 200 { acknowledged.append(batch) }
+                        batch += 1
+                    }
+                    return acknowledged
+                }
+            }
+        }
+        try await Task.sleep(for: .milliseconds(1500))
+        w.signal(SIGKILL)
+        _ = try await w.wait()
+        stop.set()
+        var acknowledged: [[Int]] = []
+        for t in writers { acknowledged.append(try await t.value) }
+
+        #expect(acknowledged.allSatisfy { $0.count > 3 }, "each writer got some batches acknowledged before the kill")
+
+        // A new Warden (or the store directly) has every acknowledged batch, complete.
+        let second = try f.start()
+        try await eventually("the API is up again") {
+            (try? await onThread { try client(f).send("GET", "/healthz") })?.status == 200
+        }
+        #expect(try await second.stop() == .exited(0))
+        let store = try SQLiteStore(path: f.stateDir + "/warden.db", readOnly: true)
+        for (writer, batches) in acknowledged.enumerated() {
+            let stored = try await store.series(prefix: "dur.w\(writer)", limit: 100_000)
+            let present = Set(stored.compactMap { $0.key.labelDictionary["batch"].flatMap(Int.init) })
+            let missing = Set(batches).subtracting(present)
+            #expect(missing.isEmpty, "writer \(writer) lost acknowledged batches \(missing.sorted().prefix(10))")
+            for batch in batches.prefix(5) {
+                let r = try await store.query(
+                    SeriesQuery(
+                        name: "dur.w\(writer)",
+                        labels: ["batch": "\(batch)"],
+                        from: Date().addingTimeInterval(-3600),
+                        to: Date(),
+                        step: .seconds(3600)
+                    )
+                )
+                #expect(r.first?.buckets.first?.count == 100, "batch \(batch) of writer \(writer) is complete")
+            }
+        }
+        try await store.close()
+    }
+
+    @Test func aSlowClientIsCutOffAfterTheIdleTimeout() async throws {
+        let f = Fixture("api: { idle_timeout: 1s }\nservices: {}\n")
+        // The fixture's own api line comes first; the second api key would be a duplicate, so
+        // rewrite the spec with the timeout in the single api mapping.
+        var text = try String(contentsOfFile: f.config, encoding: .utf8)
+        text = text.replacingOccurrences(of: "api: { listen: 127.0.0.1:\(f.port) }\n", with: "")
+            .replacingOccurrences(
+                of: "api: { idle_timeout: 1s }",
+                with: "api: { listen: 127.0.0.1:\(f.port), idle_timeout: 1s }"
+            )
+        try text.write(toFile: f.config, atomically: true, encoding: .utf8)
+        let w = try f.start()
+        try await eventually("the API is up") {
+            (try? await onThread { try client(f).send("GET", "/healthz") })?.status == 200
+        }
+        let port = f.port
+        let closedAfter = try await onThread { () -> Double in
+            let fd = connectForTests("127.0.0.1", port)
+            defer { close(fd) }
+            // Half a request, then silence.
+            let partial = "GET /healthz HTTP/1.1\r\nHost: x\r\n"
+            _ = partial.withCString { send(fd, $0, strlen($0), 0) }
+            let start = Date()
+            var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            _ = poll(&pfd, 1, 10_000)
+            var byte: UInt8 = 0
+            _ = recv(fd, &byte, 1, 0)
+            return Date().timeIntervalSince(start)
+        }
+        #expect(closedAfter >= 0.9 && closedAfter < 5, "closed after \(closedAfter)s")
+        #expect(try await w.stop() == .exited(0))
+    }
+
+    @Test func seriesCommandShowsIngestedTelemetry() async throws {
+        let f = Fixture("services: {}\n")
+        let w = try f.start()
+        try await eventually("the API is up") {
+            (try? await onThread { try client(f).send("GET", "/healthz") })?.status == 200
+        }
+        let api = try client(f)
+        let now = Int(Date().timeIntervalSince1970)
+        let lines = (0..<60).map { "room,site=lab temp=\(20 + $0 % 3) \(now - 60 + $0)" }.joined(separator: "\n")
+        let r = try await onThread {
+            try api.send("POST", "/v1/ingest/influx?precision=s", body: Data(lines.utf8), contentType: "text/plain")
+        }
+        #expect(r.status == 200)
+        let list = try await warden("series", "-c", f.config)
+        #expect(list.stdout.contains(#"room.temp{site="lab"}"#))
+        let one = try await warden("series", "room.temp", "-c", f.config, "--since", "2m", "--step", "2m", "--json")
+        let body = try #require(JSONValue.parse(one.stdout))
+        let points = body["series"]?.arrayValue?.first?["points"]?.arrayValue ?? []
+        #expect(points.reduce(0) { $0 + ($1["count"]?.intValue ?? 0) } == 60)
+        #expect(points.compactMap { $0["max"]?.doubleValue }.max() == 22)
+        #expect(try await w.stop() == .exited(0))
+        // Down: the same command reads the store.
+        let offline = try await warden("series", "room.temp", "-c", f.config, "--since", "2m", "--step", "2m")
+        #expect(offline.exitCode == 0)
+        #expect(offline.stdout.contains("COUNT"))
+    }
+
+    @Test func schemathesisFindsNoServerErrorAndNoResponseOutsideTheDocument() async throws {
+        let f = Fixture("services:\n  svc:\n    run: [SAMPLE]\n")
+        let w = try f.start()
+        try await eventually("the API is up") {
+            (try? await onThread { try client(f).send("GET", "/healthz") })?.status == 200
+        }
+        let token = try #require(LocalToken.read(in: f.stateDir + "/run"))
+        let schemathesis = try #require(
+            findExecutable("schemathesis"),
+            "schemathesis is not installed (pip install schemathesis); .ci/run installs it"
+        )
+        let result = try await runCommand(
+            schemathesis,
+            [
+                "run", "http://127.0.0.1:\(f.port)/v1/openapi.yaml",
+                "--checks",
+                "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
+                "--exclude-path", "/v1/events/stream", "--exclude-path", "/v1/reload",
+                "--header", "Authorization: Bearer \(token)",
+                // One worker: hypothesis' lambda introspection is not thread-safe.
+                "--max-examples", "30", "--workers", "1",
+            ],
+            timeout: .seconds(240)
+        )
+        #expect(
+            result.exitCode == 0,
+            "schemathesis failed:\n\(result.stdout.suffix(6000))\n\(result.stderr.suffix(2000))"
+        )
+        #expect(try await w.stop() == .exited(0))
+    }
+}
+
+/// A flag set once from any thread.
+final class StopFlag: Sendable {
+    private let flag = Mutex(false)
+    var isSet: Bool { flag.withLock { $0 } }
+    func set() { flag.withLock { $0 = true } }
+}
+
+/// A program in PATH, in the usual pip script directories, or next to the python3 in PATH.
+func findExecutable(_ name: String) -> String? {
+    var dirs = (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map(String.init)
+    dirs += ["/usr/local/bin", "/root/.local/bin", "/root/.pyenv/shims"]
+    if let versions = try? FileManager.default.contentsOfDirectory(atPath: "/root/.pyenv/versions") {
+        dirs += versions.map { "/root/.pyenv/versions/\($0)/bin" }
+    }
+
+    for dir in dirs {
+        let path = "\(dir)/\(name)"
+        if FileManager.default.isExecutableFile(atPath: path) { return path }
+    }
+    return nil
+}
+
+/// A blocking TCP connection to host:port.
+func connectForTests(_ host: String, _ port: Int) -> Int32 {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_port = in_port_t(UInt16(port).bigEndian)
+    addr.sin_addr.s_addr = inet_addr(host)
+    _ = withUnsafePointer(to: &addr) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+        }
+    }
+    return fd
+}
