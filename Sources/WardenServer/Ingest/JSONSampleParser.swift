@@ -64,6 +64,7 @@ public enum JSONSampleParser {
     ) throws(MalformedBody) {
         try p.expect(UInt8(ascii: "["))
         var index = 0
+        var memo = SeriesMemo()
         p.skipSpace()
         if p.peek == UInt8(ascii: "]") {
             p.advance()
@@ -71,7 +72,7 @@ public enum JSONSampleParser {
         }
         while true {
             p.skipSpace()
-            try item(&p, index: index, &result, rules)
+            try item(&p, index: index, &result, rules, &memo)
             index += 1
             p.skipSpace()
             if p.peek == UInt8(ascii: ",") {
@@ -83,11 +84,19 @@ public enum JSONSampleParser {
         }
     }
 
+    /// Recently seen series of one request, by the raw bytes of their `series` and `labels`
+    /// values: a batch usually repeats a few series many times, and a repeat costs a byte
+    /// comparison instead of decoding, validating and hashing strings again.
+    struct SeriesMemo {
+        var entries: [UInt64: [(series: Range<Int>, labels: Range<Int>?, index: Int32)]] = [:]
+    }
+
     private static func item(
         _ p: inout JSONScanner,
         index: Int,
         _ result: inout IngestResult,
-        _ rules: IngestRules
+        _ rules: IngestRules,
+        _ memo: inout SeriesMemo
     ) throws(MalformedBody) {
         guard p.peek == UInt8(ascii: "{") else {
             try p.skipValue()
@@ -97,8 +106,8 @@ public enum JSONSampleParser {
             return
         }
         p.advance()
-        var name: String?
-        var labels: [SeriesKey.Label] = []
+        var seriesRange: Range<Int>?
+        var labelsRange: Range<Int>?
         var time: Int64?
         var value: Double?
         var problem: (String?, String)?
@@ -114,34 +123,30 @@ public enum JSONSampleParser {
                 p.skipSpace()
             }
             first = false
-            let key = try p.string()
+            let key = try p.fieldName()
             p.skipSpace()
             try p.expect(UInt8(ascii: ":"))
             p.skipSpace()
             switch key {
-            case "series":
+            case .series:
+                let start = p.i
                 if p.peek == UInt8(ascii: "\"") {
-                    let s = try p.string()
-                    if SampleRules.isValidSeriesName(s) {
-                        name = s
-                    } else if problem == nil {
-                        problem = (
-                            "series",
-                            "'\(s.prefix(80))' is not a valid series name (letters, digits, _ : and ., not starting with a digit)"
-                        )
-                    }
+                    try p.skipString()
+                    seriesRange = start..<p.i
                 } else {
                     try p.skipValue()
                     if problem == nil { problem = ("series", "must be a string") }
                 }
-            case "labels":
+            case .labels:
+                let start = p.i
                 if p.peek == UInt8(ascii: "{") {
-                    if let bad = try labelObject(&p, into: &labels), problem == nil { problem = ("labels", bad) }
+                    try p.skipValue()
+                    labelsRange = start..<p.i
                 } else {
                     try p.skipValue()
                     if problem == nil { problem = ("labels", "must be an object of string values") }
                 }
-            case "t":
+            case .t:
                 if p.peek == UInt8(ascii: "\"") {
                     let s = try p.string()
                     if let d = try? Date(s, strategy: .iso8601) {
@@ -164,23 +169,23 @@ public enum JSONSampleParser {
                         problem = ("t", "must be a number of seconds since the epoch or an ISO 8601 string")
                     }
                 }
-            case "v":
+            case .v:
                 if let v = try p.numberOrNil() {
                     value = v
                 } else {
                     try p.skipValue()
                     if problem == nil { problem = ("v", "must be a finite number") }
                 }
-            default:
+            case .other(let name):
                 try p.skipValue()
-                if problem == nil { problem = (key, "unknown field '\(key)'; a sample has series, labels, t and v") }
+                if problem == nil { problem = (name, "unknown field '\(name)'; a sample has series, labels, t and v") }
             }
         }
         if let problem {
             result.rejected.append(.init(item: index, field: problem.0, reason: problem.1))
             return
         }
-        guard let name else {
+        guard let seriesRange else {
             result.rejected.append(.init(item: index, field: "series", reason: "missing field 'series'"))
             return
         }
@@ -197,7 +202,39 @@ public enum JSONSampleParser {
             result.rejected.append(.init(item: index, field: "t", reason: why))
             return
         }
-        result.batch.append(SeriesKey(name: name, labels: labels), time: t, value: value)
+        // The series: from the memo when these exact bytes were seen before in this request.
+        let hash = p.hash(seriesRange) &* 31 &+ (labelsRange.map { p.hash($0) } ?? 0)
+        if let hit = memo.entries[hash]?.first(where: {
+            p.same($0.series, seriesRange) && p.same($0.labels, labelsRange)
+        }) {
+            result.batch.points.append(SampleBatch.Point(series: hit.index, time: t, value: value))
+            return
+        }
+        var sub = JSONScanner(p.bytes)
+        sub.i = seriesRange.lowerBound
+        let name = try sub.string()
+        guard SampleRules.isValidSeriesName(name) else {
+            result.rejected.append(
+                .init(
+                    item: index,
+                    field: "series",
+                    reason:
+                        "'\(name.prefix(80))' is not a valid series name (letters, digits, _ : and ., not starting with a digit)"
+                )
+            )
+            return
+        }
+        var labels: [SeriesKey.Label] = []
+        if let labelsRange {
+            sub.i = labelsRange.lowerBound
+            if let bad = try labelObject(&sub, into: &labels) {
+                result.rejected.append(.init(item: index, field: "labels", reason: bad))
+                return
+            }
+        }
+        let seriesIndex = result.batch.seriesIndex(SeriesKey(name: name, labels: labels))
+        memo.entries[hash, default: []].append((seriesRange, labelsRange, seriesIndex))
+        result.batch.points.append(SampleBatch.Point(series: seriesIndex, time: t, value: value))
     }
 
     /// Reads a labels object; returns a problem (the object is still consumed) or nil.
@@ -267,6 +304,75 @@ struct JSONScanner {
             default: return
             }
         }
+    }
+
+    /// The fields a sample has, recognised without allocating.
+    enum Field {
+        case series, labels, t, v
+        case other(String)
+    }
+
+    /// Reads an object key.
+    mutating func fieldName() throws(MalformedBody) -> Field {
+        let start = i
+        try skipString()
+        let raw = UnsafeRawBufferPointer(rebasing: bytes[(start + 1)..<(i - 1)])
+        switch raw.count {
+        case 1 where raw[0] == UInt8(ascii: "t"): return .t
+        case 1 where raw[0] == UInt8(ascii: "v"): return .v
+        case 6 where raw.elementsEqual("series".utf8): return .series
+        case 6 where raw.elementsEqual("labels".utf8): return .labels
+        default:
+            var again = JSONScanner(bytes)
+            again.i = start
+            return .other(try again.string())
+        }
+    }
+
+    /// Skips a string token, checking its escapes.
+    mutating func skipString() throws(MalformedBody) {
+        try expect(UInt8(ascii: "\""))
+        while i < bytes.count {
+            let b = bytes[i]
+            if b == UInt8(ascii: "\"") {
+                i += 1
+                return
+            }
+            if b == UInt8(ascii: "\\") {
+                guard i + 1 < bytes.count else { throw error("unfinished escape") }
+                let e = bytes[i + 1]
+                switch e {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"),
+                    UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+                    i += 2
+                case UInt8(ascii: "u"):
+                    // Validated properly when the string is decoded; here only its length.
+                    guard i + 6 <= bytes.count else { throw error("short \\u escape") }
+                    i += 6
+                default:
+                    throw error("bad escape")
+                }
+                continue
+            }
+            if b < 0x20 { throw error("control character in a string") }
+            i += 1
+        }
+        throw error("unterminated string")
+    }
+
+    /// FNV-1a of a byte range.
+    func hash(_ range: Range<Int>) -> UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for k in range { h = (h ^ UInt64(bytes[k])) &* 0x100_0000_01b3 }
+        return h
+    }
+
+    /// Whether two byte ranges (either may be absent) hold the same bytes.
+    func same(_ a: Range<Int>?, _ b: Range<Int>?) -> Bool {
+        guard let a, let b else { return a == nil && b == nil }
+        guard a.count == b.count else { return false }
+        if a == b { return true }
+        return memcmp(bytes.baseAddress! + a.lowerBound, bytes.baseAddress! + b.lowerBound, a.count) == 0
     }
 
     mutating func expect(_ byte: UInt8) throws(MalformedBody) {
@@ -371,11 +477,19 @@ struct JSONScanner {
             i += 1
         }
         var simple = digits <= 18
+        var fractionDigits = 0
         if peek == UInt8(ascii: ".") {
-            simple = false
             i += 1
             guard (48...57).contains(peek) else { throw error("a digit must follow the decimal point") }
-            while (48...57).contains(peek) { i += 1 }
+            while (48...57).contains(peek) {
+                if digits < 18 { integer = integer * 10 + Int64(peek - 48) }
+                digits += 1
+                fractionDigits += 1
+                i += 1
+            }
+            // Exact when the digits fit a double's mantissa and the power of ten is exact
+            // (Clinger's fast path); otherwise strtod decides.
+            simple = digits <= 18 && integer < (1 << 53) && fractionDigits <= 22
         }
         if peek == UInt8(ascii: "e") || peek == UInt8(ascii: "E") {
             simple = false
@@ -384,8 +498,19 @@ struct JSONScanner {
             guard (48...57).contains(peek) else { throw error("a digit must follow the exponent") }
             while (48...57).contains(peek) { i += 1 }
         }
-        if simple { return Double(bytes[start] == UInt8(ascii: "-") ? -integer : integer) }
+        if simple {
+            let magnitude = fractionDigits == 0 ? Double(integer) : Double(integer) / Self.powersOfTen[fractionDigits]
+            return bytes[start] == UInt8(ascii: "-") ? -magnitude : magnitude
+        }
         return Self.strtod(UnsafeRawBufferPointer(rebasing: bytes[start..<i]))
+    }
+
+    static let powersOfTen: [Double] = (0...22).map { Double(sign: .plus, exponent: 0, significand: 1) * pow10($0) }
+
+    private static func pow10(_ n: Int) -> Double {
+        var v = 1.0
+        for _ in 0..<n { v *= 10 }
+        return v
     }
 
     static func strtod(_ text: UnsafeRawBufferPointer) -> Double {

@@ -1,0 +1,63 @@
+import Foundation
+import GRDBSQLite
+import Synchronization
+
+/// Checkpoints the WAL from a connection of its own, off the writer's path.
+///
+/// SQLite's automatic checkpoint runs inside the commit that crosses the threshold, so that
+/// commit also waits for the copy and the fsyncs. Here a background thread runs passive
+/// checkpoints every `interval` instead: they never block the writer or readers, and the writer
+/// starts the WAL over once everything in it has been copied. The writer keeps a large
+/// automatic threshold only as a safety net.
+final class WALCheckpointer: Sendable {
+    private struct State {
+        var running = true
+    }
+
+    private let state = Mutex(State())
+    private let done = DispatchSemaphore(value: 0)
+
+    /// Opens its own connection to `path`; returns nil when it cannot (the store then relies on
+    /// automatic checkpoints).
+    init?(path: String, interval: Duration = .milliseconds(250)) {
+        var handle: OpaquePointer?
+        guard sqlite3_open_v2(path, &handle, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nil) == SQLITE_OK,
+            let db = handle
+        else {
+            sqlite3_close(handle)
+            return nil
+        }
+        sqlite3_busy_timeout(db, 1000)
+        let connection = UncheckedConnection(db)
+        let thread = Thread { [self] in
+            let pause = useconds_t(max(1000, interval.nanoseconds / 1000))
+            while state.withLock({ $0.running }) {
+                usleep(pause)
+                var logFrames: Int32 = 0
+                var checkpointed: Int32 = 0
+                sqlite3_wal_checkpoint_v2(connection.db, nil, SQLITE_CHECKPOINT_PASSIVE, &logFrames, &checkpointed)
+            }
+            sqlite3_close(connection.db)
+            done.signal()
+        }
+        thread.name = "warden-checkpoint"
+        thread.stackSize = 256 * 1024
+        thread.start()
+    }
+
+    /// Stops the thread and closes its connection.
+    func stop() {
+        let wasRunning = state.withLock { s -> Bool in
+            defer { s.running = false }
+            return s.running
+        }
+        if wasRunning { done.wait() }
+    }
+}
+
+/// A SQLite connection used by exactly one thread (the checkpointer's).
+// @unchecked Sendable: the pointer is handed to the checkpoint thread once and used only there.
+private final class UncheckedConnection: @unchecked Sendable {
+    let db: OpaquePointer
+    init(_ db: OpaquePointer) { self.db = db }
+}
