@@ -72,6 +72,11 @@ public struct SortedWindow: Sendable, Hashable {
         return sorted[min(n - 1, max(0, i))]
     }
 
+    /// How many values in the window are at least `value`.
+    public func count(atLeast value: Double) -> Int {
+        sorted.count - lowerBound(value)
+    }
+
     /// The smallest value; 0 when empty.
     public var minimum: Double { sorted.first ?? 0 }
     /// The largest value; 0 when empty.
