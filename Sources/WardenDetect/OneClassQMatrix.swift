@@ -89,7 +89,9 @@ final class OneClassQMatrix {
         case .rbf:
             let minusGamma = -gamma
             let si = squares[i]
-            for j in start..<end { out[j] = Float(exp(minusGamma * (si + squares[j] - 2 * dots[j]))) }
+            for j in start..<end { dots[j] = minusGamma * (si + squares[j] - 2 * dots[j]) }
+            VectorExp.apply(dots + start, count: end - start)
+            for j in start..<end { out[j] = Float(dots[j]) }
         }
     }
 

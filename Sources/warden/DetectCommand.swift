@@ -3,6 +3,10 @@ import Foundation
 import WardenCore
 import WardenDetect
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// `warden detect`: score a CSV file with one of Warden's models, offline.
 struct DetectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -58,6 +62,9 @@ struct DetectCommand: ParsableCommand {
     @Option(help: "Write FILE's rows with a score column to this CSV instead of printing scores.")
     var out: String?
 
+    @Flag(help: "Print the time spent fitting and scoring (not reading files) to standard error.")
+    var timings = false
+
     func run() throws {
         do {
             let selected = columns?.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
@@ -72,21 +79,44 @@ struct DetectCommand: ParsableCommand {
                     )
                     throw ExitCode(1)
                 }
-                let svm = try OneClassSVM.fit(trainTable.rows, parameters: try svmParameters())
+                let parameters = try svmParameters()
+                let clock = ContinuousClock()
+                let fitStart = (clock.now, threadCPUSeconds())
+                let svm = try OneClassSVM.fit(trainTable.rows, parameters: parameters)
+                let predictStart = (clock.now, threadCPUSeconds())
                 let values = svm.decisions(input.rows)
+                let end = (clock.now, threadCPUSeconds())
+                if timings {
+                    printError(
+                        "fit_seconds=\((predictStart.0 - fitStart.0).seconds) predict_seconds=\((end.0 - predictStart.0).seconds) "
+                            + "fit_cpu_seconds=\(predictStart.1 - fitStart.1) predict_cpu_seconds=\(end.1 - predictStart.1) "
+                            + "train_rows=\(trainTable.rows.rows) rows=\(input.rows.rows) "
+                            + "support_vectors=\(svm.coefficients.count) iterations=\(svm.iterations)"
+                    )
+                }
                 scores = decision ? values : values.map { -$0 }
             } else {
                 if decision {
                     printError("warden: --decision applies to --model one-class-svm only")
                     throw ExitCode(1)
                 }
-                scores = input.streamingScores(try DetectorKind.named(model))
+                let kind = try DetectorKind.named(model)
+                let start = threadCPUSeconds()
+                scores = input.streamingScores(kind)
+                if timings { printError("score_cpu_seconds=\(threadCPUSeconds() - start) rows=\(input.rows.rows)") }
             }
             try emit(scores, input: input)
         } catch let error as WardenError {
             printError("warden: \(error)")
             throw ExitCode(1)
         }
+    }
+
+    /// CPU time of the calling thread, in seconds (for --timings on a busy machine).
+    private func threadCPUSeconds() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
     }
 
     private func svmParameters() throws -> OneClassSVM.Parameters {
