@@ -52,7 +52,9 @@ let package = Package(
         ),
         // Streaming anomaly detectors, the One-Class SVM, calibration to a failure probability, monitors
         // and the NAB scorer. Pure computation: no I/O beyond reading CSV files it is handed.
-        .target(name: "WardenDetect", dependencies: ["WardenCore"]),
+        .target(name: "WardenDetect", dependencies: ["WardenCore", "CWardenDetect"]),
+        // The One-Class SVM's vectorised exp (AVX2 + FMA, chosen at run time).
+        .target(name: "CWardenDetect"),
         .target(
             name: "WardenServer",
             dependencies: [

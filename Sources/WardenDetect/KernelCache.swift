@@ -4,16 +4,19 @@
 /// because shrinking only ever asks for the active prefix. When the solver swaps two samples the
 /// cache swaps the matching entries of every cached column (or drops a column too short to hold
 /// both). Memory is bounded by `bytes`, but always holds at least two full columns.
+///
+/// Bookkeeping lives in raw buffers allocated once (no reference counting or exclusivity checks on
+/// the solver's hot path).
 final class KernelCache {
     private let count: Int
     /// Remaining budget, in `Float`s.
     private var budget: Int
-    private var data: [UnsafeMutablePointer<Float>?]
-    private var lengths: [Int]
-    private var capacities: [Int]
+    private let data: UnsafeMutablePointer<UnsafeMutablePointer<Float>?>
+    private let lengths: UnsafeMutablePointer<Int>
+    private let capacities: UnsafeMutablePointer<Int>
     // A circular doubly linked list of cached columns; index `count` is the list head.
-    private var previous: [Int]
-    private var next: [Int]
+    private let previous: UnsafeMutablePointer<Int>
+    private let next: UnsafeMutablePointer<Int>
 
     init(count: Int, bytes: Int) {
         self.count = count
@@ -21,23 +24,33 @@ final class KernelCache {
         var size = bytes / MemoryLayout<Float>.stride
         size -= count * 32 / MemoryLayout<Float>.stride
         budget = max(size, 2 * count)
-        data = Array(repeating: nil, count: count)
-        lengths = Array(repeating: 0, count: count)
-        capacities = Array(repeating: 0, count: count)
-        previous = Array(repeating: count, count: count + 1)
-        next = Array(repeating: count, count: count + 1)
+        data = .allocate(capacity: count)
+        data.initialize(repeating: nil, count: count)
+        lengths = .allocate(capacity: count)
+        lengths.initialize(repeating: 0, count: count)
+        capacities = .allocate(capacity: count)
+        capacities.initialize(repeating: 0, count: count)
+        previous = .allocate(capacity: count + 1)
+        previous.initialize(repeating: count, count: count + 1)
+        next = .allocate(capacity: count + 1)
+        next.initialize(repeating: count, count: count + 1)
     }
 
     deinit {
-        for case let pointer? in data { pointer.deallocate() }
+        for i in 0..<count { data[i]?.deallocate() }
+        data.deallocate()
+        lengths.deallocate()
+        capacities.deallocate()
+        previous.deallocate()
+        next.deallocate()
     }
 
-    private func unlink(_ h: Int) {
+    @inline(__always) private func unlink(_ h: Int) {
         next[previous[h]] = next[h]
         previous[next[h]] = previous[h]
     }
 
-    private func linkLast(_ h: Int) {
+    @inline(__always) private func linkLast(_ h: Int) {
         next[h] = count
         previous[h] = previous[count]
         next[previous[h]] = h
@@ -83,14 +96,14 @@ final class KernelCache {
         return (data[index]!, start)
     }
 
-    /// Follows a swap of samples `i` and `j` in the solver's ordering.
+    /// Follows a swap of samples `a` and `b` in the solver's ordering.
     func swapIndex(_ a: Int, _ b: Int) {
         if a == b { return }
         if lengths[a] > 0 { unlink(a) }
         if lengths[b] > 0 { unlink(b) }
-        data.swapAt(a, b)
-        lengths.swapAt(a, b)
-        capacities.swapAt(a, b)
+        swap(&data[a], &data[b])
+        swap(&lengths[a], &lengths[b])
+        swap(&capacities[a], &capacities[b])
         if lengths[a] > 0 { linkLast(a) }
         if lengths[b] > 0 { linkLast(b) }
         let i = min(a, b)
@@ -98,8 +111,9 @@ final class KernelCache {
         var h = next[count]
         while h != count {
             let following = next[h]
-            if lengths[h] > i {
-                if lengths[h] > j {
+            let length = lengths[h]
+            if length > i {
+                if length > j {
                     let column = data[h]!
                     let t = column[i]
                     column[i] = column[j]

@@ -25,13 +25,29 @@ extension OneClassSVM {
     }
 
     /// Decision values of every row.
+    ///
+    /// The support vectors, coefficients and scratch space are set up once for the whole batch.
     public func decisions(_ data: FeatureMatrix) -> [Double] {
         precondition(data.columns == features, "expected \(features) features, got \(data.columns)")
         var out = [Double](repeating: 0, count: data.rows)
         let d = features
+        let mean = standardizer?.mean
+        let scale = standardizer?.scale
         data.values.withUnsafeBufferPointer { all in
-            for r in 0..<data.rows {
-                out[r] = decision(UnsafeBufferPointer(rebasing: all[r * d..<(r + 1) * d]))
+            columns.withUnsafeBufferPointer { cols in
+                coefficients.withUnsafeBufferPointer { coef in
+                    withUnsafeTemporaryAllocation(of: Double.self, capacity: d + Self.chunk) { scratch in
+                        let x = scratch.baseAddress!
+                        let t = x + d
+                        for r in 0..<data.rows {
+                            for f in 0..<d { x[f] = all[r * d + f] }
+                            if let mean, let scale {
+                                for f in 0..<d { x[f] = (x[f] - mean[f]) / scale[f] }
+                            }
+                            out[r] = accumulate(x, t, cols.baseAddress!, coef.baseAddress!) - rho
+                        }
+                    }
+                }
             }
         }
         return out
