@@ -29,7 +29,7 @@ public struct EnsembleDetector: StreamingDetector, Hashable {
     private var sinceAlarm = Int.max / 2
 
     /// Creates the ensemble with the parameters tuned on NAB's development subset.
-    public init(recordWindow: Int = 5000, restPeriod: Int = 50, alarmLevel: Double = 0.5) {
+    public init(recordWindow: Int = 5000, restPeriod: Int = 30, alarmLevel: Double = 0.5) {
         self.recordWindow = max(1, recordWindow)
         self.restPeriod = max(0, restPeriod)
         self.alarmLevel = alarmLevel
