@@ -231,14 +231,3 @@ public struct Monitor: Sendable, Codable {
         return .scored(score)
     }
 }
-
-extension DetectorKind {
-    /// A detector of this kind configured for monitors: the ensemble without its rest period, so a
-    /// sustained anomaly keeps scoring high until it is over.
-    public func makeForMonitoring() -> AnyStreamingDetector {
-        switch self {
-        case .ensemble: AnyStreamingDetector(EnsembleDetector(restPeriod: 0))
-        default: make()
-        }
-    }
-}

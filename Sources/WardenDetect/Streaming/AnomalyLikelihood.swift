@@ -69,24 +69,3 @@ public struct AnomalyLikelihood: Sendable, Hashable, Codable {
         min(max(log(1.0000000001 - likelihood) / log(1.0 - 0.9999999999), 0), 1)
     }
 }
-
-/// A detector whose raw scores go through ``AnomalyLikelihood``: the output is the log-likelihood.
-public struct LikelihoodDetector<Base: StreamingDetector>: StreamingDetector {
-    /// The detector producing raw scores.
-    public var base: Base
-    /// The post-processor.
-    public var likelihood: AnomalyLikelihood
-
-    /// Wraps `base`.
-    public init(base: Base, likelihood: AnomalyLikelihood = AnomalyLikelihood()) {
-        self.base = base
-        self.likelihood = likelihood
-    }
-
-    public mutating func observe(_ value: Double, at time: Double) -> Double {
-        likelihood.score(base.observe(value, at: time))
-    }
-
-    /// The log-likelihood is already in [0, 1].
-    public func unitScore(_ raw: Double) -> Double { raw }
-}

@@ -37,6 +37,8 @@ public struct ContextDetector: StreamingDetector, Hashable {
         recent = DoubleRing(capacity: self.smoothing)
     }
 
+    /// Quantises `value`, counts which of its left-context sequences are new, remembers them and
+    /// returns the smoothed novelty in [0, 1].
     public mutating func observe(_ value: Double, at time: Double) -> Double {
         if low.isNaN {
             low = value

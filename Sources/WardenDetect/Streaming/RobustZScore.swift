@@ -42,6 +42,7 @@ public struct RobustZScore: StreamingDetector, Hashable {
         sorted = SortedWindow(capacity: estimator == .median ? self.window : 1)
     }
 
+    /// Scores `value` against the window before it (0 during warm-up), then adds it.
     public mutating func observe(_ value: Double, at time: Double) -> Double {
         var score = 0.0
         switch estimator {

@@ -20,6 +20,7 @@ public struct WindowedGaussian: StreamingDetector, Hashable {
         ring = DoubleRing(capacity: self.window)
     }
 
+    /// Scores `value` against the window before it (0 during warm-up), then adds it.
     public mutating func observe(_ value: Double, at time: Double) -> Double {
         var score = 0.0
         let n = Double(ring.count)
