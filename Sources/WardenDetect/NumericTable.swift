@@ -84,16 +84,10 @@ public struct NumericTable: Sendable {
     /// Unit scores in [0, 1] of a streaming detector of `kind` per row: one detector per column, the
     /// row's score is the largest of its columns' scores. Each row is scored before the next is seen.
     public func streamingScores(_ kind: DetectorKind) -> [Double] {
-        var detectors = (0..<rows.columns).map { _ in kind.make() }
+        var detector = PerFeatureDetector(kind: kind, features: rows.columns)
         var out = [Double](repeating: 0, count: rows.rows)
         for r in 0..<rows.rows {
-            let t = times?[r] ?? .nan
-            var best = 0.0
-            for c in 0..<rows.columns {
-                let raw = detectors[c].observe(rows[r, c], at: t)
-                best = max(best, min(max(detectors[c].unitScore(raw), 0), 1))
-            }
-            out[r] = best
+            out[r] = detector.observe(rows[row: r], at: times?[r] ?? .nan)
         }
         return out
     }

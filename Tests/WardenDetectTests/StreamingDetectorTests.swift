@@ -195,3 +195,19 @@ struct StreamingDetectorTests {
         #expect(try DetectorKind.named("Ensemble") == .ensemble)
     }
 }
+
+@Suite("Vector samples")
+struct PerFeatureDetectorTests {
+    @Test func theWorstFeatureScoresTheSampleAndIsNamed() throws {
+        var d = PerFeatureDetector(kind: .robust, features: 3)
+        var rng = SplitMix(seed: 12)
+        for _ in 0..<500 { _ = d.observe([Double(rng.next() % 10), 50 + Double(rng.next() % 10), 7]) }
+        let score = d.observe([5, 500, 7])
+        #expect(score == d.lastScores[1])
+        #expect(d.lastScores[1] > 0.9 && d.lastScores[0] < 0.5)
+        let restored = try JSONDecoder().decode(PerFeatureDetector.self, from: JSONEncoder().encode(d))
+        var a = d
+        var b = restored
+        #expect(a.observe([1, 2, 3]) == b.observe([1, 2, 3]))
+    }
+}

@@ -48,13 +48,13 @@ public struct Monitor: Sendable, Codable {
         var seen = 0
         var stride = 1
         var samples: FeatureMatrix
-        var detectors: [AnyStreamingDetector]?
+        var detectors: PerFeatureDetector?
     }
 
     private enum State: Sendable, Codable {
         case training(Training)
         case svm(OneClassSVM)
-        case streaming([AnyStreamingDetector])
+        case streaming(PerFeatureDetector)
     }
 
     /// Creates an untrained monitor; throws when the configuration is invalid.
@@ -68,7 +68,7 @@ public struct Monitor: Sendable, Codable {
     private static func freshTraining(_ configuration: MonitorConfiguration) -> Training {
         var training = Training(samples: FeatureMatrix(columns: configuration.features))
         if case .streaming(let kind) = configuration.model {
-            training.detectors = (0..<configuration.features).map { _ in kind.makeForMonitoring() }
+            training.detectors = PerFeatureDetector(kind: kind, features: configuration.features, monitoring: true)
         }
         return training
     }
@@ -110,7 +110,7 @@ public struct Monitor: Sendable, Codable {
         guard values.allSatisfy(\.isFinite) else { return .skipped }
         switch state {
         case .training(var training):
-            state = .streaming([])  // release the buffer so that it is mutated in place
+            state = .svm(Self.placeholder)  // release the buffer so that it is mutated in place
             do {
                 let (outcome, next) = try train(&training, values, time)
                 state = next ?? .training(training)
@@ -123,26 +123,24 @@ public struct Monitor: Sendable, Codable {
             let raw = -model.decision(values)
             return decide(raw: raw, features: nil, time: time)
         case .streaming(var detectors):
-            state = .streaming([])
-            let (raw, perFeature) = Self.streamingScore(&detectors, values, time)
+            state = .svm(Self.placeholder)
+            let raw = detectors.observe(values, at: time.timeIntervalSince1970)
             state = .streaming(detectors)
-            return decide(raw: raw, features: perFeature, time: time)
+            return decide(raw: raw, features: detectors.lastScores, time: time)
         }
     }
 
-    private static func streamingScore(
-        _ detectors: inout [AnyStreamingDetector],
-        _ values: [Double],
-        _ time: Date
-    ) -> (Double, [Double]) {
-        let t = time.timeIntervalSince1970
-        var perFeature = [Double](repeating: 0, count: values.count)
-        for f in values.indices {
-            let raw = detectors[f].observe(values[f], at: t)
-            perFeature[f] = detectors[f].unitScore(raw)
-        }
-        return (perFeature.max() ?? 0, perFeature)
-    }
+    /// A one-coefficient model, standing in for the state while it is being mutated in place.
+    private static let placeholder = OneClassSVM(
+        parameters: .init(),
+        gamma: 1,
+        standardizer: nil,
+        supportIndices: [0],
+        supportVectors: FeatureMatrix(rows: [[0]]),
+        coefficients: [1],
+        rho: 0,
+        iterations: 0
+    )
 
     /// Learns from one sample; returns the outcome and, when training is over, the next state.
     private mutating func train(
@@ -157,7 +155,7 @@ public struct Monitor: Sendable, Codable {
         let window = configuration.trainingWindow.seconds
         if var detectors = training.detectors {
             training.detectors = nil
-            let (raw, _) = Self.streamingScore(&detectors, values, time)
+            let raw = detectors.observe(values, at: time.timeIntervalSince1970)
             training.detectors = detectors
             if elapsed >= window / 2 && training.seen * 2 >= configuration.minimumTrainingSamples {
                 calibrator.learn(raw)
@@ -177,7 +175,8 @@ public struct Monitor: Sendable, Codable {
         }
         switch configuration.model {
         case .streaming:
-            return (.trained(samples: training.seen), .streaming(training.detectors ?? []))
+            guard let detectors = training.detectors else { preconditionFailure("streaming monitor without detectors") }
+            return (.trained(samples: training.seen), .streaming(detectors))
         case .oneClassSVM(let parameters):
             let (fit, held) = Self.split(training.samples)
             let model = try OneClassSVM.fit(fit, parameters: parameters)
