@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "WardenStore", targets: ["WardenStore"]),
         .library(name: "WardenSupervisor", targets: ["WardenSupervisor"]),
         .library(name: "WardenServer", targets: ["WardenServer"]),
+        .library(name: "WardenDetect", targets: ["WardenDetect"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -55,6 +56,11 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
+        // Streaming anomaly detectors, the One-Class SVM, calibration to a failure probability, monitors
+        // and the NAB scorer. Pure computation: no I/O beyond reading CSV files it is handed.
+        .target(name: "WardenDetect", dependencies: ["WardenCore", "CWardenDetect"]),
+        // The One-Class SVM's vectorised exp (AVX2 + FMA, chosen at run time).
+        .target(name: "CWardenDetect"),
         .target(
             name: "WardenServer",
             dependencies: [
@@ -78,6 +84,7 @@ let package = Package(
                 "WardenStore",
                 "WardenSupervisor",
                 "WardenServer",
+                "WardenDetect",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -94,6 +101,8 @@ let package = Package(
         .testTarget(name: "WardenCoreTests", dependencies: ["WardenCore", "WardenTestSupport"]),
         .testTarget(name: "WardenStoreTests", dependencies: ["WardenStore", "WardenTestSupport"]),
         .testTarget(name: "WardenSupervisorTests", dependencies: ["WardenSupervisor", "WardenTestSupport"]),
+        // Fixtures/ holds reference numbers produced by scikit-learn and NAB; tests read them by path.
+        .testTarget(name: "WardenDetectTests", dependencies: ["WardenDetect"], exclude: ["Fixtures"]),
         .testTarget(
             name: "WardenServerTests",
             dependencies: [

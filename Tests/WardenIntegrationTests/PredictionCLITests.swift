@@ -1,0 +1,162 @@
+import Foundation
+import Testing
+import WardenTestSupport
+
+/// `warden detect` and `warden nab`, run as a user would, against committed reference numbers.
+@Suite("warden detect and nab", .timeLimit(.minutes(3)))
+struct PredictionCLITests {
+    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("WardenDetectTests/Fixtures")
+
+    struct SVMFixture: Decodable {
+        struct Fitted: Decodable { var gamma: Double }
+        var train: [[Double]]
+        var test: [[Double]]
+        var decision: [Double]
+        var fitted: Fitted
+    }
+
+    static func csv(_ rows: [[Double]], header: String) -> String {
+        header + "\n" + rows.map { $0.map { "\($0)" }.joined(separator: ",") }.joined(separator: "\n") + "\n"
+    }
+
+    /// The decision values `warden detect --decision` prints are scikit-learn's.
+    @Test func detectPrintsScikitLearnsDecisionValues() async throws {
+        let data = try Data(contentsOf: Self.fixtures.appendingPathComponent("ocsvm/vitals3d-raw.json"))
+        let fixture = try JSONDecoder().decode(SVMFixture.self, from: data)
+        let dir = TempDir("warden-detect")
+        dir.write("train.csv", Self.csv(fixture.train, header: "hr,spo2,temp"))
+        dir.write("test.csv", Self.csv(fixture.test, header: "hr,spo2,temp"))
+        let result = try await runCommand(
+            Binaries.warden,
+            [
+                "detect", "--model", "one-class-svm", "--train", dir.file("train.csv"), "--nu", "0.05", "--gamma",
+                "scale", "--tol", "0.001", "--no-standardize", "--decision", dir.file("test.csv"),
+            ]
+        )
+        #expect(result.exitCode == 0, "\(result.stderr)")
+        let values = result.stdout.split(separator: "\n").compactMap { Double($0) }
+        #expect(values.count == fixture.test.count)
+        for (mine, theirs) in zip(values, fixture.decision) {
+            #expect(abs(mine - theirs) <= 1e-6 * abs(theirs))
+        }
+    }
+
+    @Test func detectExplainsBadInput() async throws {
+        let dir = TempDir("warden-detect")
+        dir.write("bad.csv", "a,b\n1,2\n3,x\n")
+        let result = try await runCommand(Binaries.warden, ["detect", "--model", "robust", dir.file("bad.csv")])
+        #expect(result.exitCode == 1)
+        #expect(result.stderr.contains("bad.csv:3: column 'b' holds 'x', not a number"))
+    }
+
+    /// `nab run` writes one results file per series with NAB's columns; `nab score` reads them back.
+    @Test func nabRunWritesResultsThatNabScoreReads() async throws {
+        let dir = TempDir("warden-nab")
+        var text = "timestamp,value\n"
+        for i in 0..<2000 {
+            let minute = i % 60
+            let hour = (i / 60) % 24
+            let day = 1 + i / 1440
+            let value = i == 1500 ? 100.0 : Double(i % 7)
+            text += "2020-01-0\(day) \(hour < 10 ? "0" : "")\(hour):\(minute < 10 ? "0" : "")\(minute):00,\(value)\n"
+        }
+        Self.put(dir, "data/synthetic/spike.csv", text)
+        dir.write(
+            "labels.json",
+            #"{"synthetic/spike.csv": [["2020-01-02 00:50:00.000000", "2020-01-02 01:30:00.000000"]]}"#
+        )
+        let run = try await runCommand(
+            Binaries.warden,
+            [
+                "nab", "run", "--data", dir.file("data"), "--labels", dir.file("labels.json"), "--detector", "ensemble",
+                "--out", dir.file("results"),
+            ]
+        )
+        #expect(run.exitCode == 0, "\(run.stderr)")
+        let results = try String(
+            contentsOfFile: dir.file("results/ensemble/synthetic/ensemble_spike.csv"),
+            encoding: .utf8
+        )
+        let lines = results.split(separator: "\n")
+        #expect(lines.first == "timestamp,value,anomaly_score,label")
+        #expect(lines.count == 2001)
+        #expect(lines[1501].hasPrefix("2020-01-02 01:00:00,100,"))
+        #expect(lines[1501].hasSuffix(",1"))  // inside the window
+        let score = try await runCommand(
+            Binaries.warden,
+            ["nab", "score", "--results", dir.file("results"), "--labels", dir.file("labels.json")]
+        )
+        #expect(score.exitCode == 0)
+        // One window, found on the spike (a little before its middle), and nothing else.
+        #expect(score.stdout.contains("ensemble"))
+        #expect(run.stdout.split(separator: "\n").last == score.stdout.split(separator: "\n").last)
+    }
+
+    /// `nab score` on CAD OSE's published results (committed in compact form) prints NAB's numbers.
+    @Test func nabScoreReproducesCADOSE() async throws {
+        struct Compact: Decodable {
+            struct Series: Decodable {
+                var name: String
+                var rows: Int
+                var start: Int64
+                var steps: [[Int64]]
+                var scores: [[Double]]
+            }
+            var series: [Series]
+        }
+        let compact = try JSONDecoder().decode(
+            Compact.self,
+            from: Data(contentsOf: Self.fixtures.appendingPathComponent("nab/contextOSE-compact.json"))
+        )
+        let dir = TempDir("warden-nab")
+        for s in compact.series {
+            var times = [s.start]
+            for step in s.steps { for _ in 0..<step[1] { times.append(times.last! + step[0]) } }
+            var scores = [Double](repeating: 0, count: s.rows)
+            for pair in s.scores { scores[Int(pair[0])] = pair[1] }
+            let parts = s.name.split(separator: "/")
+            var text = "timestamp,anomaly_score\n"
+            for (t, v) in zip(times, scores) { text += "\(Self.format(t)),\(v)\n" }
+            Self.put(dir, "results/contextOSE/\(parts[0])/contextOSE_\(parts[1])", text)
+        }
+        let result = try await runCommand(
+            Binaries.warden,
+            [
+                "nab", "score", "--results", dir.file("results"), "--labels",
+                Self.fixtures.appendingPathComponent("nab/combined_windows.json").path,
+            ]
+        )
+        #expect(result.exitCode == 0, "\(result.stderr)")
+        let fields = result.stdout.split(separator: "\n").last?.split(separator: " ").map(String.init) ?? []
+        #expect(fields == ["contextOSE", "34", "77.16", "74.90", "79.80"])
+    }
+
+    /// Writes a file under `dir`, creating its directories.
+    static func put(_ dir: TempDir, _ name: String, _ text: String) {
+        let path = dir.file(name)
+        try! FileManager.default.createDirectory(
+            atPath: (path as NSString).deletingLastPathComponent,
+            withIntermediateDirectories: true
+        )
+        dir.write(name, text)
+    }
+
+    /// `YYYY-MM-DD HH:MM:SS` (UTC) of seconds since the epoch.
+    static func format(_ seconds: Int64) -> String {
+        let days = seconds / 86_400
+        let rest = seconds % 86_400
+        // Howard Hinnant's civil_from_days.
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let d = doy - (153 * mp + 2) / 5 + 1
+        let m = mp < 10 ? mp + 3 : mp - 9
+        let y = yoe + era * 400 + (m <= 2 ? 1 : 0)
+        func two(_ v: Int64) -> String { v < 10 ? "0\(v)" : "\(v)" }
+        return "\(y)-\(two(m))-\(two(d)) \(two(rest / 3600)):\(two(rest / 60 % 60)):\(two(rest % 60))"
+    }
+}
