@@ -58,7 +58,14 @@ let package = Package(
         ),
         // Streaming anomaly detectors, the One-Class SVM, calibration to a failure probability, monitors
         // and the NAB scorer. Pure computation: no I/O beyond reading CSV files it is handed.
-        .target(name: "WardenDetect", dependencies: ["WardenCore", "CWardenDetect"]),
+        .target(
+            name: "WardenDetect",
+            dependencies: [
+                "WardenCore", "CWardenDetect",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         // The One-Class SVM's vectorised exp (AVX2 + FMA, chosen at run time).
         .target(name: "CWardenDetect"),
         .target(
@@ -102,7 +109,11 @@ let package = Package(
         .testTarget(name: "WardenStoreTests", dependencies: ["WardenStore", "WardenTestSupport"]),
         .testTarget(name: "WardenSupervisorTests", dependencies: ["WardenSupervisor", "WardenTestSupport"]),
         // Fixtures/ holds reference numbers produced by scikit-learn and NAB; tests read them by path.
-        .testTarget(name: "WardenDetectTests", dependencies: ["WardenDetect"], exclude: ["Fixtures"]),
+        .testTarget(
+            name: "WardenDetectTests",
+            dependencies: ["WardenDetect", "WardenTestSupport"],
+            exclude: ["Fixtures"]
+        ),
         .testTarget(
             name: "WardenServerTests",
             dependencies: [

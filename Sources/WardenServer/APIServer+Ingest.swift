@@ -48,9 +48,8 @@ extension APIServer {
         }
         if !result.batch.isEmpty {
             try await d.store.appendSamples(result.batch)
-            if d.sampleFeed.hasSubscribers {
-                for sample in result.batch.samples { d.sampleFeed.send(sample) }
-            }
+            d.sampleFeed.send(result.batch)
+
         }
         metrics.ingestRequests.increment()
         metrics.samplesAccepted.increment(by: result.accepted)

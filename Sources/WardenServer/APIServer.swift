@@ -23,7 +23,7 @@ public struct APIServer: Sendable {
         public var store: any Store
         public var recorder: EventRecorder
         /// Where accepted samples go after they are committed (monitors subscribe here).
-        public var sampleFeed: FanOut<Sample>
+        public var sampleFeed: FanOut<SampleBatch>
         /// Reloads the spec from its file (the same as SIGHUP).
         public var reload: @Sendable () async -> ReloadOutcome
         public var clock: any WardenClock
@@ -36,7 +36,7 @@ public struct APIServer: Sendable {
             bus: EventBus,
             store: any Store,
             recorder: EventRecorder,
-            sampleFeed: FanOut<Sample>,
+            sampleFeed: FanOut<SampleBatch>,
             reload: @escaping @Sendable () async -> ReloadOutcome,
             clock: any WardenClock = SystemClock(),
             logger: Logger

@@ -106,6 +106,23 @@ public final class SQLiteStore: Store {
         }
     }
 
+    /// A named value saved by a component (model state, for example); nil when none was saved.
+    public func blob(_ key: String) async throws -> Data? {
+        try await pool.read { db in try Data.fetchOne(db, sql: "SELECT data FROM blobs WHERE key = ?", arguments: [key])
+        }
+    }
+
+    /// Saves (replaces) a named value, durably.
+    public func setBlob(_ key: String, _ data: Data) async throws {
+        try await pool.write { db in
+            try db.execute(
+                sql:
+                    "INSERT INTO blobs (key, data, saved) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET data = excluded.data, saved = excluded.saved",
+                arguments: [key, data, Self.micros(Date())]
+            )
+        }
+    }
+
     public func close() async throws {
         await eventWriter.close()
         await sampleWriter.close()
@@ -168,6 +185,9 @@ public final class SQLiteStore: Store {
                     );
                     """
             )
+        }
+        m.registerMigration("v3-blobs") { db in
+            try db.execute(sql: "CREATE TABLE blobs (key TEXT PRIMARY KEY, data BLOB NOT NULL, saved INTEGER NOT NULL)")
         }
         return m
     }

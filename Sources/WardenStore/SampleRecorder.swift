@@ -8,10 +8,10 @@ import WardenCore
 public final class SampleRecorder: Service {
     private let subscription: FanOutSubscription<Sample>
     private let store: any Store
-    private let feed: FanOut<Sample>
+    private let feed: FanOut<SampleBatch>
     private let logger: Logger
 
-    public init(source: FanOut<Sample>, store: any Store, feed: FanOut<Sample>, logger: Logger) {
+    public init(source: FanOut<Sample>, store: any Store, feed: FanOut<SampleBatch>, logger: Logger) {
         subscription = source.subscribe(name: "sample-recorder", capacity: 100_000)
         self.store = store
         self.feed = feed
@@ -39,7 +39,7 @@ public final class SampleRecorder: Service {
                         metadata: ["warden.error": "\(error)", "warden.samples": "\(samples.count)"]
                     )
                 }
-                for s in samples { feed.send(s) }
+                feed.send(batch)
             }
         } onGracefulShutdown: {
             self.subscription.finish()

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import WardenCore
+import WardenDetect
 import WardenServer
 import WardenStore
 import WardenSupervisor
@@ -48,7 +49,7 @@ struct Agent {
         let bus = EventBus(firstID: lastID + 1)
         let recorder = EventRecorder(bus: bus, store: store, logger: logger)
         let supervisor = Supervisor(spec: spec, bus: bus, logger: logger)
-        let sampleFeed = FanOut<Sample>()
+        let sampleFeed = FanOut<SampleBatch>()
         let samples = SampleRecorder(source: supervisor.samples, store: store, feed: sampleFeed, logger: logger)
         let reloader = ReloadOnHangup(path: spec.path, supervisor: supervisor, logger: logger)
         let api = APIServer(
@@ -64,6 +65,16 @@ struct Agent {
                 logger: logger
             )
         )
+        let monitors = try spec.monitors.map { monitor in
+            try MonitorService(
+                spec: monitor,
+                feed: sampleFeed,
+                bus: bus,
+                states: store,
+                record: { batch in try? await store.appendSamples(batch) },
+                logger: logger
+            )
+        }
         bus.publish(
             EventType.wardenStarted,
             source: "warden",
@@ -80,6 +91,8 @@ struct Agent {
                     .init(service: recorder),
                     .init(service: samples),
                     .init(service: supervisor),
+                ] + monitors.map { .init(service: $0) } + [
+
                     .init(service: reloader),
                     .init(service: RetentionService(store: store, keep: spec.retention.events, logger: logger)),
                     .init(service: SampleMaintenance(store: store, spec: spec.samples, logger: logger)),

@@ -73,7 +73,7 @@ final class APINode: Sendable {
                 bus: bus,
                 store: store,
                 recorder: recorder,
-                sampleFeed: FanOut<Sample>(),
+                sampleFeed: FanOut<SampleBatch>(),
                 reload: { await reloader.reload() },
                 clock: clock,
                 logger: logger

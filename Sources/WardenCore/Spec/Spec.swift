@@ -22,6 +22,8 @@ public struct Spec: Sendable, Equatable {
     public var api: APISpec
     /// Telemetry retention.
     public var samples: SamplesSpec
+    /// Anomaly monitors, in the order they are declared.
+    public var monitors: [MonitorSpec] = []
 
     public init(
         path: String,

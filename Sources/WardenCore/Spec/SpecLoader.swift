@@ -18,7 +18,11 @@ public struct SpecLoader: Sendable {
         self.environment = environment
     }
 
-    static let topKeys = ["state_dir", "logs", "retention", "stats", "api", "samples", "services"]
+    static let topKeys = ["state_dir", "logs", "retention", "stats", "api", "samples", "services", "monitors"]
+    static let monitorKeys = [
+        "series", "model", "train", "retrain", "threshold", "for", "nu", "standardize", "align", "heal",
+    ]
+
     static let apiKeys = ["listen", "anonymous_read", "tokens", "max_body", "rate", "burst", "idle_timeout"]
     static let tokenKeys = ["name", "role", "secret"]
     static let samplesKeys = ["raw", "retention", "max_future"]
@@ -186,6 +190,21 @@ public struct SpecLoader: Sendable {
             }
         }
         checkDependencies(declared, &reader)
+        if let node = top["monitors"], let entries = reader.namedEntries(node, key: "monitors", what: "monitors") {
+            for (name, keyNode, value) in entries {
+                guard Self.isValidName(name) else {
+                    reader.fail(
+                        keyNode,
+                        "monitors.\(name)",
+                        "'\(name)' is not a valid monitor name; use letters, digits, '-', '_' and '.'"
+                    )
+                    continue
+                }
+                if let monitor = readMonitor(name: name, node: value, services: declared.map(\.name), &reader) {
+                    spec.monitors.append(monitor)
+                }
+            }
+        }
         if !reader.issues.isEmpty {
             throw SpecErrors(reader.issues.sorted { ($0.line, $0.column) < ($1.line, $1.column) })
         }
@@ -511,6 +530,55 @@ public struct SpecLoader: Sendable {
         if let n = f["max_size"], let v = r.byteSize(n, key: "\(key).max_size", min: 4096) { logs.maxSize = v }
         if let n = f["keep"], let v = r.int(n, key: "\(key).keep", range: 0...100) { logs.keep = v }
         return logs
+    }
+
+    // MARK: - Monitors
+
+    private func readMonitor(name: String, node: Node, services: [String], _ r: inout YAMLReader) -> MonitorSpec? {
+        let key = "monitors.\(name)"
+        guard let f = r.mapping(node, key: key, allowed: Self.monitorKeys, required: ["series"]) else { return nil }
+        let before = r.issues.count
+        var monitor = MonitorSpec(name: name, series: [])
+        if let n = f["series"], let list = r.stringList(n, key: "\(key).series", what: "series names") {
+            if list.isEmpty { r.fail(n, "\(key).series", "a monitor needs at least one series") }
+            for (i, text) in list.enumerated() {
+                if let selector = SeriesSelector.parse(text) {
+                    monitor.series.append(selector)
+                } else {
+                    r.fail(
+                        n,
+                        "\(key).series[\(i)]",
+                        "found '\(text)'; expected a series name such as vitals.spo2 or vitals.spo2{crew=\"a\"}"
+                    )
+                }
+            }
+        }
+        if let n = f["model"], let model = r.string(n, key: "\(key).model", what: "a model name") {
+            if MonitorSpec.models.contains(model) {
+                monitor.model = model
+            } else {
+                var message = "found '\(model)'; expected one of \(MonitorSpec.models.joined(separator: ", "))"
+                if let guess = DidYouMean.suggest(model, from: MonitorSpec.models) {
+                    message += " (did you mean '\(guess)'?)"
+                }
+                r.fail(n, "\(key).model", message)
+            }
+        }
+        if let n = f["train"], let d = r.duration(n, key: "\(key).train") { monitor.train = d }
+        if let n = f["retrain"], let d = r.duration(n, key: "\(key).retrain", min: .seconds(1)) { monitor.retrain = d }
+        if let n = f["threshold"], let v = r.fraction(n, key: "\(key).threshold") { monitor.threshold = v }
+        if let n = f["for"], let d = r.duration(n, key: "\(key).for") { monitor.holdFor = d }
+        if let n = f["nu"], let v = r.fraction(n, key: "\(key).nu") {
+            if v > 0 { monitor.nu = v } else { r.fail(n, "\(key).nu", "found 0; nu must be above 0 and at most 1") }
+        }
+        if let n = f["standardize"], let b = r.bool(n, key: "\(key).standardize") { monitor.standardize = b }
+        if let n = f["align"], let d = r.duration(n, key: "\(key).align", min: .milliseconds(1)) { monitor.align = d }
+        if let n = f["heal"],
+            let text = r.string(n, key: "\(key).heal", what: "an action such as 'restart api' or 'rebuild api'")
+        {
+            monitor.heal = text
+        }
+        return r.issues.count == before ? monitor : nil
     }
 
     // MARK: - API

@@ -1,0 +1,95 @@
+import Foundation
+import Testing
+import WardenCore
+import WardenServer
+import WardenStore
+import WardenTestSupport
+
+/// Monitors of a real `warden run`, fed over the ingest API.
+@Suite("Monitors of a running Warden", .timeLimit(.minutes(3)))
+struct MonitorLiveTests {
+    init() { becomeSubreaper() }
+
+    static let spec = """
+        monitors:
+          life-support:
+            series: [vitals.hr, vitals.spo2, vitals.temp]
+            model: one-class-svm
+            train: 5m
+            threshold: 0.9
+            for: 5s
+            heal: rebuild api
+        services: {}
+        """
+
+    /// Posts one sample per series per second for `seconds`, starting at `start`.
+    func post(_ api: APIClient, from start: Double, seconds: Range<Int>, spo2: (Int) -> Double) async throws {
+        var rng = SplitMix64(seed: UInt64(seconds.lowerBound))
+        var items: [String] = []
+        for s in seconds {
+            let t = start + Double(s)
+            items.append(
+                #"{"series":"vitals.hr","labels":{"crew":"a"},"t":\#(t),"v":\#(72 + (rng.nextUnit() - 0.5) * 6)}"#
+            )
+            items.append(
+                #"{"series":"vitals.spo2","labels":{"crew":"a"},"t":\#(t),"v":\#(spo2(s) + (rng.nextUnit() - 0.5) * 1.5)}"#
+            )
+            items.append(
+                #"{"series":"vitals.temp","labels":{"crew":"a"},"t":\#(t),"v":\#(36.8 + (rng.nextUnit() - 0.5) * 0.4)}"#
+            )
+        }
+        let body = Data(("[" + items.joined(separator: ",") + "]").utf8)
+        let response = try await onThread { try api.send("POST", "/v1/ingest", body: body) }
+        #expect(response.status == 200, "\(response.errorMessage)")
+    }
+
+    @Test func samplesPostedOverTheAPITrainTheMonitorAndRaiseAnAlert() async throws {
+        let f = Fixture(Self.spec)
+        let w = try f.start()
+        try await eventually("the token exists") { LocalToken.read(in: f.stateDir + "/run") != nil }
+        let api = APIClient(host: "127.0.0.1", port: f.port, token: LocalToken.read(in: f.stateDir + "/run"))
+        try await eventually("the API is up") {
+            (try? await onThread { try api.send("GET", "/healthz") })?.status == 200
+        }
+        let start = Date().timeIntervalSince1970 - 500
+        try await post(api, from: start, seconds: 0..<400) { _ in 97.5 }
+        try await f.waitFor("monitor.trained", "life-support")
+        try await post(api, from: start, seconds: 400..<420) { s in 97 - Double(s - 400) * 0.7 }
+        let alert = try await f.waitFor("monitor.alert", "life-support")
+        #expect(alert[0].payload["heal"]?.stringValue == "rebuild api")
+        #expect(alert[0].payload["probability"]?.doubleValue ?? 0 >= 0.9)
+
+        // The probability is a series like any other.
+        let series = try await warden(
+            "series",
+            "monitor.probability",
+            "-c",
+            f.config,
+            "--since",
+            "10m",
+            "--step",
+            "10m",
+            "--json"
+        )
+        #expect(
+            JSONValue.parse(series.stdout)?["series"]?.arrayValue?.first?["points"]?.arrayValue?.first?["max"]?
+                .doubleValue ?? 0 >= 0.9
+        )
+
+        // After a restart the trained monitor goes on without training again.
+        #expect(try await w.stop() == .exited(0))
+        let second = try f.start()
+        try await eventually("the API is up again") {
+            (try? await onThread { try api.send("GET", "/healthz") })?.status == 200
+        }
+        let api2 = APIClient(host: "127.0.0.1", port: f.port, token: LocalToken.read(in: f.stateDir + "/run"))
+        try await post(api2, from: start, seconds: 420..<450) { _ in 97.5 }
+        try await post(api2, from: start, seconds: 450..<470) { _ in 84 }
+        try await f.waitFor("monitor.alert", "life-support", count: 2)
+        #expect(
+            try await f.events().filter { $0.type == "monitor.trained" }.count == 1,
+            "trained once, restored after the restart"
+        )
+        #expect(try await second.stop() == .exited(0))
+    }
+}
