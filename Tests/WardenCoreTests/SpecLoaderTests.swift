@@ -218,7 +218,40 @@ struct SpecLoaderTests {
             "",
             "warden.yaml: the spec is empty; it needs at least a 'services' mapping"
         ),
+        (
+            "api: { listen: localhost }\n",
+            "warden.yaml:1:16: api.listen: found 'localhost'; expected host:port such as 127.0.0.1:7070"
+        ),
+        (
+            "api: { tokens: [{ name: ops, role: operator, secret: hunter2 }] }\n",
+            "api.tokens[0].secret: secrets are referenced, never written in the spec: use env:NAME or file:PATH"
+        ),
+        (
+            "api: { tokens: [{ name: ops, role: operator, secret: 'env:NO_SUCH_VARIABLE_SET' }] }\n",
+            "api.tokens[0].secret: the environment variable NO_SUCH_VARIABLE_SET is not set (or empty); export it before starting Warden"
+        ),
+        (
+            "api: { tokens: [{ name: ops, role: operater, secret: 'env:HOME' }] }\n",
+            "api.tokens[0].role: found 'operater'; expected one of viewer, operator, admin (did you mean 'operator'?)"
+        ),
+        ("api: { tokens: [{ name: ops, secret: 'env:HOME' }] }\n", "api.tokens[0]: missing required key 'role'"),
+        ("api: { rate: fast }\n", "api.rate: found 'fast'; expected requests per second such as 100/s"),
+        (
+            "samples: { raw: 2d, retention: 1d }\n",
+            "samples.retention: rollups must be kept at least as long as raw samples (2d)"
+        ),
+        (
+            "monitors:\n  m:\n    series: [cpu]\n    model: one-class-svn\n",
+            "monitors.m.model: found 'one-class-svn'; expected one of one-class-svm, gaussian"
+        ),
+        ("monitors:\n  m:\n    series: [cpu, '9bad']\n", "monitors.m.series[1]: found '9bad'; expected a series name"),
+        ("monitors:\n  m:\n    model: gaussian\n", "monitors.m: missing required key 'series'"),
+        (
+            "monitors:\n  m:\n    series: [cpu]\n    threshold: 1.5\n",
+            "monitors.m.threshold: found 1.5; expected a fraction from 0 to 1"
+        ),
     ])
+
     func badSpecsAreExplained(yaml: String, expected: String) {
         let found = problems(yaml)
         #expect(
@@ -268,5 +301,58 @@ struct SpecLoaderTests {
         #expect(g.findCycle() == nil)
         #expect(g.dependents(of: "api") == ["web"])
         #expect(DependencyGraph(services: [("a", ["b"]), ("b", ["a"])]).findCycle() == ["a", "b", "a"])
+    }
+}
+
+@Suite("Spec: api, samples and monitors")
+struct SpecSectionsTests {
+    @Test func readsTheAPIAndMonitorSections() throws {
+        let loader = SpecLoader(environment: ["PATH": "/usr/bin:/bin", "OPS_TOKEN": "s3cret"])
+        let spec = try loader.parse(
+            """
+            api:
+              listen: 0.0.0.0:8080
+              anonymous_read: true
+              tokens: [{ name: ops, role: operator, secret: "env:OPS_TOKEN" }]
+              max_body: 1MB
+              rate: 50/s
+              burst: 10
+            samples: { raw: 2h, retention: 7d, max_future: 1m }
+            monitors:
+              life:
+                series: [vitals.spo2, 'vitals.hr{crew="a"}']
+                model: ensemble
+                train: 1h
+                retrain: 6h
+                threshold: 95%
+                for: 10s
+                heal: rebuild api
+            services: {}
+            """,
+            file: "warden.yaml",
+            baseDir: "/tmp"
+        )
+        #expect(spec.api.host == "0.0.0.0" && spec.api.port == 8080)
+        #expect(spec.api.anonymousRead)
+        #expect(spec.api.tokens.first?.role == .operator)
+        #expect(spec.api.tokens.first?.secret.matches(Array("s3cret".utf8)) == true)
+        #expect(spec.api.maxBody == 1024 * 1024 && spec.api.rate == 50 && spec.api.burst == 10)
+        #expect(
+            spec.samples == SamplesSpec(raw: .seconds(7200), retention: .seconds(7 * 86400), maxFuture: .seconds(60))
+        )
+        let m = try #require(spec.monitors.first)
+        #expect(
+            m.series == [SeriesSelector(name: "vitals.spo2"), SeriesSelector(name: "vitals.hr", labels: ["crew": "a"])]
+        )
+        #expect(m.model == "ensemble" && m.train == .seconds(3600) && m.retrain == .seconds(6 * 3600))
+        #expect(m.threshold == 0.95 && m.holdFor == .seconds(10) && m.heal == "rebuild api")
+    }
+
+    @Test func selectorsMatchByNameAndLabels() throws {
+        let s = try #require(SeriesSelector.parse(#"vitals.hr{crew="a"}"#))
+        #expect(s.matches(SeriesKey(name: "vitals.hr", labels: ["crew": "a", "deck": "2"])))
+        #expect(!s.matches(SeriesKey(name: "vitals.hr", labels: ["crew": "b"])))
+        #expect(!s.matches(SeriesKey(name: "vitals.spo2", labels: ["crew": "a"])))
+        #expect(SeriesSelector.parse("vitals{bad label=1}") == nil)
     }
 }
