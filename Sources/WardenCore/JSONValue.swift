@@ -116,16 +116,244 @@ extension JSONValue {
     /// Wraps an optional string, mapping nil to `.null`.
     public static func string(_ value: String?) -> JSONValue { value.map { .string($0) } ?? .null }
 
-    /// Compact JSON text with sorted keys.
+    /// Compact JSON text with sorted keys (non-finite numbers are written as 0).
     public var jsonText: String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        guard let data = try? encoder.encode(self) else { return "null" }
-        return String(decoding: data, as: UTF8.self)
+        var out = ""
+        write(to: &out)
+        return out
+    }
+
+    /// Appends compact JSON to `out`, without Foundation's encoder.
+    public func write(to out: inout String) {
+        switch self {
+        case .null: out += "null"
+        case .bool(let b): out += b ? "true" : "false"
+        case .int(let i): out += String(i)
+        case .double(let d):
+            if !d.isFinite {
+                out += "0"
+            } else if d == d.rounded(), abs(d) < 1e15 {
+                out += String(Int64(d))
+                out += ".0"
+            } else {
+                out += "\(d)"
+            }
+        case .string(let s): Self.writeString(s, to: &out)
+        case .array(let a):
+            out += "["
+            for (k, v) in a.enumerated() {
+                if k > 0 { out += "," }
+                v.write(to: &out)
+            }
+            out += "]"
+        case .object(let o):
+            out += "{"
+            for (k, key) in o.keys.sorted().enumerated() {
+                if k > 0 { out += "," }
+                Self.writeString(key, to: &out)
+                out += ":"
+                o[key]!.write(to: &out)
+            }
+            out += "}"
+        }
+    }
+
+    static func writeString(_ s: String, to out: inout String) {
+        out += "\""
+        for scalar in s.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if scalar.value < 0x20 {
+                    let hex = String(scalar.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        out += "\""
     }
 
     /// Parses JSON text; nil when it is not valid JSON.
     public static func parse(_ text: String) -> JSONValue? {
-        try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
+        var parser = JSONValueParser(Array(text.utf8))
+        guard let value = parser.value(depth: 0) else { return nil }
+        parser.skipSpace()
+        // Not `atEnd ? value : nil`: that nil would become JSONValue.null.
+        guard parser.atEnd else { return nil }
+        return value
+
+    }
+}
+
+/// A strict recursive-descent JSON parser for ``JSONValue`` (depth-limited).
+struct JSONValueParser {
+    let b: [UInt8]
+    var i = 0
+
+    init(_ bytes: [UInt8]) { b = bytes }
+
+    var atEnd: Bool { i >= b.count }
+
+    mutating func skipSpace() {
+        while i < b.count, b[i] == 0x20 || b[i] == 0x0A || b[i] == 0x0D || b[i] == 0x09 { i += 1 }
+    }
+
+    mutating func value(depth: Int) -> JSONValue? {
+        guard depth < 512 else { return nil }
+        skipSpace()
+        guard i < b.count else { return nil }
+        switch b[i] {
+        case UInt8(ascii: "{"):
+            i += 1
+            var fields: [String: JSONValue] = [:]
+            skipSpace()
+            if i < b.count, b[i] == UInt8(ascii: "}") {
+                i += 1
+                return .object(fields)
+            }
+            while true {
+                skipSpace()
+                guard let key = string() else { return nil }
+                skipSpace()
+                guard i < b.count, b[i] == UInt8(ascii: ":") else { return nil }
+                i += 1
+                guard let v = value(depth: depth + 1) else { return nil }
+                fields[key] = v
+                skipSpace()
+                guard i < b.count else { return nil }
+                if b[i] == UInt8(ascii: ",") {
+                    i += 1
+                    continue
+                }
+                guard b[i] == UInt8(ascii: "}") else { return nil }
+                i += 1
+                return .object(fields)
+            }
+        case UInt8(ascii: "["):
+            i += 1
+            var items: [JSONValue] = []
+            skipSpace()
+            if i < b.count, b[i] == UInt8(ascii: "]") {
+                i += 1
+                return .array(items)
+            }
+            while true {
+                guard let v = value(depth: depth + 1) else { return nil }
+                items.append(v)
+                skipSpace()
+                guard i < b.count else { return nil }
+                if b[i] == UInt8(ascii: ",") {
+                    i += 1
+                    continue
+                }
+                guard b[i] == UInt8(ascii: "]") else { return nil }
+                i += 1
+                return .array(items)
+            }
+        case UInt8(ascii: "\""):
+            return string().map(JSONValue.string)
+        case UInt8(ascii: "t"): return literal("true", .bool(true))
+        case UInt8(ascii: "f"): return literal("false", .bool(false))
+        case UInt8(ascii: "n"): return literal("null", .null)
+        default: return number()
+        }
+    }
+
+    mutating func literal(_ word: String, _ v: JSONValue) -> JSONValue? {
+        let w = Array(word.utf8)
+        guard i + w.count <= b.count, Array(b[i..<(i + w.count)]) == w else { return nil }
+        i += w.count
+        return v
+    }
+
+    mutating func number() -> JSONValue? {
+        let start = i
+        if i < b.count, b[i] == UInt8(ascii: "-") { i += 1 }
+        guard i < b.count, (48...57).contains(b[i]) else { return nil }
+        if b[i] == 48, i + 1 < b.count, (48...57).contains(b[i + 1]) { return nil }  // no leading zeros
+        while i < b.count, (48...57).contains(b[i]) { i += 1 }
+        var integral = true
+        if i < b.count, b[i] == UInt8(ascii: ".") {
+            integral = false
+            i += 1
+            guard i < b.count, (48...57).contains(b[i]) else { return nil }
+            while i < b.count, (48...57).contains(b[i]) { i += 1 }
+        }
+        if i < b.count, b[i] == UInt8(ascii: "e") || b[i] == UInt8(ascii: "E") {
+            integral = false
+            i += 1
+            if i < b.count, b[i] == UInt8(ascii: "+") || b[i] == UInt8(ascii: "-") { i += 1 }
+            guard i < b.count, (48...57).contains(b[i]) else { return nil }
+            while i < b.count, (48...57).contains(b[i]) { i += 1 }
+        }
+        let text = String(decoding: b[start..<i], as: UTF8.self)
+        if integral, let v = Int64(text) { return .int(v) }
+        return Double(text).map(JSONValue.double)
+    }
+
+    mutating func string() -> String? {
+        guard i < b.count, b[i] == UInt8(ascii: "\"") else { return nil }
+        i += 1
+        var out: [UInt8] = []
+        while i < b.count {
+            let c = b[i]
+            i += 1
+            switch c {
+            case UInt8(ascii: "\""):
+                return String(decoding: out, as: UTF8.self)
+            case UInt8(ascii: "\\"):
+                guard i < b.count else { return nil }
+                let e = b[i]
+                i += 1
+                switch e {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): out.append(e)
+                case UInt8(ascii: "b"): out.append(0x08)
+                case UInt8(ascii: "f"): out.append(0x0C)
+                case UInt8(ascii: "n"): out.append(0x0A)
+                case UInt8(ascii: "r"): out.append(0x0D)
+                case UInt8(ascii: "t"): out.append(0x09)
+                case UInt8(ascii: "u"):
+                    guard var scalar = hex4() else { return nil }
+                    if (0xD800...0xDBFF).contains(scalar) {
+                        guard i + 1 < b.count, b[i] == UInt8(ascii: "\\"), b[i + 1] == UInt8(ascii: "u") else {
+                            return nil
+                        }
+                        i += 2
+                        guard let low = hex4(), (0xDC00...0xDFFF).contains(low) else { return nil }
+                        scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                    }
+                    guard let u = Unicode.Scalar(scalar) else { return nil }
+                    out.append(contentsOf: Array(String(Character(u)).utf8))
+                default: return nil
+                }
+            default:
+                guard c >= 0x20 else { return nil }
+                out.append(c)
+            }
+        }
+        return nil
+    }
+
+    mutating func hex4() -> UInt32? {
+        guard i + 4 <= b.count else { return nil }
+        var v: UInt32 = 0
+        for _ in 0..<4 {
+            let c = b[i]
+            i += 1
+            v <<= 4
+            switch c {
+            case 48...57: v |= UInt32(c - 48)
+            case 97...102: v |= UInt32(c - 87)
+            case 65...70: v |= UInt32(c - 55)
+            default: return nil
+            }
+        }
+        return v
     }
 }

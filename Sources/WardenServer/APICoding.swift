@@ -1,4 +1,5 @@
 import Foundation
+import WardenCore
 
 /// JSON as the API writes and reads it: sorted keys, dates in ISO 8601 with milliseconds.
 public enum APICoding {
@@ -15,18 +16,11 @@ public enum APICoding {
         return d
     }
 
-    /// Formats a date the way the API does.
-    public static func format(_ date: Date) -> String {
-        Date.ISO8601FormatStyle(includingFractionalSeconds: true).format(date)
-    }
+    /// Formats a date the way the API does (ISO 8601, UTC, milliseconds).
+    public static func format(_ date: Date) -> String { ISOTime.format(date) }
 
-    /// Parses an ISO 8601 time, with or without fractions.
-    public static func parseDate(_ text: String) -> Date? {
-        if let d = try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text) { return d }
-        if let d = try? Date(text, strategy: .iso8601) { return d }
-        // Without a zone: UTC.
-        return try? Date(text + "Z", strategy: .iso8601)
-    }
+    /// Parses an ISO 8601 time, with or without fractions (no zone: UTC).
+    public static func parseDate(_ text: String) -> Date? { ISOTime.parse(text) }
 }
 
 extension JSONEncoder.DateEncodingStrategy {

@@ -44,6 +44,39 @@ public struct RuntimeRecord: Codable, Sendable, Hashable {
     }
 }
 
+extension RuntimeRecord {
+    /// The record as JSON (written without Foundation's encoder: it runs at every spawn).
+    var json: JSONValue {
+        [
+            "service": .string(service), "pid": .int(Int64(pid)), "pgid": .int(Int64(pgid)),
+            "start_time": .int(Int64(startTime)),
+            "instance": .string(instance), "spec_digest": .string(specDigest),
+            "started_at": .string(ISOTime.format(startedAt)),
+            "ready": .bool(ready), "status": .string(status),
+        ]
+    }
+
+    init?(json: JSONValue) {
+        guard let service = json["service"]?.stringValue, let pid = json["pid"]?.intValue,
+            let pgid = json["pgid"]?.intValue,
+            let start = json["start_time"]?.intValue, let instance = json["instance"]?.stringValue,
+            let digest = json["spec_digest"]?.stringValue,
+            let started = json["started_at"]?.stringValue.flatMap(ISOTime.parse)
+        else { return nil }
+        self.init(
+            service: service,
+            pid: Int32(pid),
+            pgid: Int32(pgid),
+            startTime: UInt64(start),
+            instance: instance,
+            specDigest: digest,
+            startedAt: started,
+            ready: json["ready"]?.boolValue ?? false,
+            status: json["status"]?.stringValue
+        )
+    }
+}
+
 /// `<state_dir>/run/<service>.json`: one record per running service, replaced atomically.
 ///
 /// Written synchronously right after each spawn (a few microseconds, no fsync: the page cache
@@ -57,9 +90,7 @@ public struct RuntimeRecords: Sendable {
 
     /// Writes (replaces) the record of `record.service`.
     public func save(_ record: RuntimeRecord) {
-        let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .iso8601
-        guard let data = try? encoder.encode(record) else { return }
+        let data = Array(record.json.jsonText.utf8)
         let tmp = path(record.service) + ".tmp"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { return }
@@ -73,13 +104,11 @@ public struct RuntimeRecords: Sendable {
 
     /// Every record on disk (unreadable ones are skipped).
     public func loadAll() -> [RuntimeRecord] {
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
         let files = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
         return files.filter { $0.hasSuffix(".json") }.sorted().compactMap { name in
             guard let data = FileManager.default.contents(atPath: (directory as NSString).appendingPathComponent(name))
             else { return nil }
-            return try? decoder.decode(RuntimeRecord.self, from: data)
+            return JSONValue.parse(String(decoding: data, as: UTF8.self)).flatMap(RuntimeRecord.init(json:))
         }
     }
 }

@@ -25,7 +25,7 @@ public actor Supervisor: Service {
         /// The environment services inherit before their own `env` is applied.
         public var baseEnvironment: [String: String]
 
-        public init(seed: UInt64? = nil, baseEnvironment: [String: String] = ProcessInfo.processInfo.environment) {
+        public init(seed: UInt64? = nil, baseEnvironment: [String: String] = ProcessEnvironment.current()) {
             self.seed = seed
             self.baseEnvironment = baseEnvironment
         }

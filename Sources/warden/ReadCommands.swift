@@ -255,7 +255,7 @@ struct EventsCommand: AsyncParsableCommand {
 /// How events read in a terminal.
 enum EventFormat {
     static func line(_ e: Event) -> String {
-        let time = e.time.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true))
+        let time = ISOTime.format(e.time)
         var details: [String] = []
         if case .object(let fields) = e.payload {
             for key in fields.keys.sorted() {

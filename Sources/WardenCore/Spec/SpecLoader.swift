@@ -14,7 +14,7 @@ public struct SpecLoader: Sendable {
     /// The environment used to find programs (`PATH`) when a service does not set its own.
     public var environment: [String: String]
 
-    public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
+    public init(environment: [String: String] = ProcessEnvironment.current()) {
         self.environment = environment
     }
 
@@ -754,7 +754,7 @@ public struct SpecLoader: Sendable {
 
     static func absolute(_ path: String, base: String) -> String {
         var p = path
-        if p.hasPrefix("~/"), let home = ProcessInfo.processInfo.environment["HOME"] { p = home + p.dropFirst(1) }
+        if p.hasPrefix("~/"), let home = ProcessEnvironment.value("HOME") { p = home + p.dropFirst(1) }
         let full = p.hasPrefix("/") ? p : (base as NSString).appendingPathComponent(p)
         return (full as NSString).standardizingPath
     }

@@ -210,7 +210,7 @@ public final class MonitorService: Service {
             note(score, values: values, &state, force: true)
             var payload = scorePayload(score, values: values)
             payload["for"] = .string(DurationFormat.format(spec.holdFor))
-            if let since = score.aboveSince { payload["since"] = .string(ISO8601DateFormatter().string(from: since)) }
+            if let since = score.aboveSince { payload["since"] = .string(ISOTime.format(since)) }
             if let heal = spec.heal { payload["heal"] = .string(heal) }
             logger.warning(
                 "monitor alert",
@@ -276,7 +276,7 @@ public final class MonitorService: Service {
         }
         return [
             "probability": .double((score.probability * 10_000).rounded() / 10_000), "raw": .double(score.raw),
-            "threshold": .double(spec.threshold), "at": .string(ISO8601DateFormatter().string(from: score.time)),
+            "threshold": .double(spec.threshold), "at": .string(ISOTime.format(score.time)),
             "series": .object(series), "model": .string(spec.model),
         ]
     }

@@ -149,7 +149,7 @@ public enum JSONSampleParser {
             case .t:
                 if p.peek == UInt8(ascii: "\"") {
                     let s = try p.string()
-                    if let d = try? Date(s, strategy: .iso8601) {
+                    if let d = ISOTime.parse(s) {
                         time = Int64((d.timeIntervalSince1970 * 1e6).rounded())
                     } else if problem == nil {
                         problem = (
