@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "WardenSupervisor", targets: ["WardenSupervisor"]),
         .library(name: "WardenServer", targets: ["WardenServer"]),
         .library(name: "WardenDetect", targets: ["WardenDetect"]),
+        .library(name: "WardenHeal", targets: ["WardenHeal"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -69,11 +70,20 @@ let package = Package(
         // The One-Class SVM's vectorised exp (AVX2 + FMA, chosen at run time).
         .target(name: "CWardenDetect"),
         .target(
+            name: "WardenHeal",
+            dependencies: [
+                "WardenCore", "WardenStore", "WardenSupervisor", "WardenDetect",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
             name: "WardenServer",
             dependencies: [
                 "WardenCore",
                 "WardenStore",
                 "WardenSupervisor",
+                "WardenHeal",
                 "CWardenSys",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -92,6 +102,7 @@ let package = Package(
                 "WardenSupervisor",
                 "WardenServer",
                 "WardenDetect",
+                "WardenHeal",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -109,6 +120,7 @@ let package = Package(
         .testTarget(name: "WardenStoreTests", dependencies: ["WardenStore", "WardenTestSupport"]),
         .testTarget(name: "WardenSupervisorTests", dependencies: ["WardenSupervisor", "WardenTestSupport"]),
         // Fixtures/ holds reference numbers produced by scikit-learn and NAB; tests read them by path.
+        .testTarget(name: "WardenHealTests", dependencies: ["WardenHeal", "WardenTestSupport"]),
         .testTarget(
             name: "WardenDetectTests",
             dependencies: ["WardenDetect", "WardenTestSupport"],

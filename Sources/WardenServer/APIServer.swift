@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import ServiceLifecycle
 import WardenCore
+import WardenHeal
 import WardenStore
 import WardenSupervisor
 
@@ -28,6 +29,8 @@ public struct APIServer: Sendable {
         public var reload: @Sendable () async -> ReloadOutcome
         public var clock: any WardenClock
         public var logger: Logger
+        /// The healing engine, for the incident routes (nil: no such routes).
+        public var heal: HealEngine?
 
         public init(
             api: APISpec,
@@ -80,6 +83,7 @@ public struct APIServer: Sendable {
         addEventRoutes(router)
         addIngestRoutes(router)
         addSeriesRoutes(router)
+        addIncidentRoutes(router)
         return router
     }
 

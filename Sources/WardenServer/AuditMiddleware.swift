@@ -81,6 +81,7 @@ public struct AuditMiddleware: RouterMiddleware {
         case "services" where parts.count == 4: return ("audit.service.\(parts[3])", parts[2])
         case "ingest": return ("audit.ingest", parts.count > 2 ? parts[2] : "json")
         case "reload": return ("audit.reload", "warden")
+        case "incidents" where parts.count == 4: return ("audit.incident.\(parts[3])", parts[2])
         default: return ("audit.request", path)
         }
     }

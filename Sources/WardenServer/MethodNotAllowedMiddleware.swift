@@ -12,7 +12,8 @@ public struct MethodNotAllowedMiddleware: RouterMiddleware {
         ("/v1/services", [.get]), ("/v1/services/{}", [.get]), ("/v1/services/{}/start", [.post]),
         ("/v1/services/{}/stop", [.post]), ("/v1/services/{}/restart", [.post]), ("/v1/events", [.get]),
         ("/v1/events/stream", [.get]), ("/v1/ingest", [.post]), ("/v1/ingest/prometheus", [.post]),
-        ("/v1/ingest/influx", [.post]), ("/v1/series", [.get]), ("/v1/series/{}", [.get]),
+        ("/v1/ingest/influx", [.post]), ("/v1/series", [.get]), ("/v1/series/{}", [.get]), ("/v1/incidents", [.get]),
+        ("/v1/incidents/{}", [.get]), ("/v1/incidents/{}/approve", [.post]), ("/v1/incidents/{}/cancel", [.post]),
     ].map { ($0.0.split(separator: "/"), $0.1) }
 
     public init() {}

@@ -187,7 +187,24 @@ public final class SQLiteStore: Store {
             )
         }
         m.registerMigration("v3-blobs") { db in
+
             try db.execute(sql: "CREATE TABLE blobs (key TEXT PRIMARY KEY, data BLOB NOT NULL, saved INTEGER NOT NULL)")
+        }
+        m.registerMigration("v4-incidents") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE incidents (
+                        id TEXT PRIMARY KEY,
+                        target TEXT NOT NULL,
+                        policy TEXT NOT NULL,
+                        status TEXT NOT NULL,
+                        opened INTEGER NOT NULL,
+                        closed INTEGER,
+                        data TEXT NOT NULL
+                    );
+                    CREATE INDEX incidents_status ON incidents(status, opened);
+                    """
+            )
         }
         return m
     }

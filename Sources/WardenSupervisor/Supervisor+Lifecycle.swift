@@ -18,7 +18,9 @@ extension Supervisor {
             )
             order.append(svc.name)
         }
+        loadOutputs()
         adoptSurvivors()
+
         for name in DependencyGraph(spec.services).startOrder() {
             guard let s = services[name] else { continue }
             s.wanted = true

@@ -34,12 +34,22 @@ extension Supervisor {
             cwd: s.spec.cwd,
             identity: identity(for: s.spec)
         )
+        let check = probe.resolvedCheck(outputs[s.name] ?? [:])
         s.probeTask = Task {
             // Readiness is checked at once and then every `every`; health waits one interval first.
             if kind == .health { try? await clock.sleep(for: probe.every) }
             while !Task.isCancelled {
                 let started = clock.now()
-                let result = await Probe.run(probe.check, timeout: probe.timeout, exec: context)
+                let result: ProbeResult
+                if let check {
+                    result = await Probe.run(check, timeout: probe.timeout, exec: context)
+                } else {
+                    result = ProbeResult(
+                        ok: false,
+                        detail: "the target \(probe.target) refers to rebuild outputs that do not exist yet",
+                        latency: .zero
+                    )
+                }
                 if Task.isCancelled { return }
                 input.yield(.probe(name, generation, kind, result))
                 if kind == .ready && result.ok { return }

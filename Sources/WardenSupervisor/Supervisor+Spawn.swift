@@ -103,7 +103,8 @@ extension Supervisor {
             env["LOGNAME"] = name
             if let home = identity.home { env["HOME"] = home }
         }
-        for (k, v) in s.spec.env { env[k] = v }
+        let outputs = self.outputs[s.name] ?? [:]
+        for (k, v) in s.spec.env { env[k] = OutputTemplate.resolve(v, outputs) }
         if let notify = s.notify { env["NOTIFY_SOCKET"] = notify.path }
         if let watchdog = s.spec.watchdog { env["WATCHDOG_USEC"] = String(watchdog.nanoseconds / 1000) }
         env["WARDEN_SERVICE"] = s.name
@@ -149,9 +150,24 @@ extension Supervisor {
             spawnFailed(s, reason: "user or group no longer exists", now: now)
             return
         }
+        let outputs = self.outputs[s.name] ?? [:]
+        var executable = s.spec.executable
+        if executable.contains("${") {
+            let resolved = OutputTemplate.resolve(executable, outputs)
+            switch Executables.resolve(
+                resolved,
+                cwd: s.spec.cwd,
+                path: s.spec.env["PATH"] ?? options.baseEnvironment["PATH"]
+            ) {
+            case .success(let path): executable = path
+            case .failure(let e):
+                spawnFailed(s, reason: e.message, now: now)
+                return
+            }
+        }
         var request = SpawnRequest(
-            executable: s.spec.executable,
-            arguments: s.spec.run,
+            executable: executable,
+            arguments: s.spec.run.map { OutputTemplate.resolve($0, outputs) },
             environment: environment(for: s, identity: identity),
             cwd: s.spec.cwd,
             identity: identity

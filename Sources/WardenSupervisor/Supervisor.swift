@@ -53,6 +53,8 @@ public actor Supervisor: Service {
 
     var spec: Spec
     var services: [String: ManagedService] = [:]
+    /// The outputs of each service's last rebuild (`${outputs.NAME}`), kept across restarts.
+    var outputs: [String: [String: String]] = [:]
     var order: [String] = []
     var shuttingDown = false
     var started = false

@@ -20,6 +20,8 @@ struct Options {
     var message = "tick"
     var failHealthAfter: Double?
     var pidFile: String?
+    var faultUnless: String?
+    var faultOnce: String?
 
     static let usage = """
         usage: warden-sample [options]
@@ -39,6 +41,8 @@ struct Options {
           --print-every DUR       write a line to stdout every DUR
           --message TEXT          the line to write (default: tick)
           --pid-file PATH         write the final pid here
+          --fault-unless PATH     crash/hang/failing health only while PATH does not exist
+          --fault-once PATH       the fault happens once: PATH is created when it does
         DUR: 250ms, 2s, 1m
         """
 
@@ -73,6 +77,8 @@ struct Options {
             case "--print-every": o.printEvery = duration()
             case "--message": o.message = value()
             case "--pid-file": o.pidFile = value()
+            case "--fault-unless": o.faultUnless = value()
+            case "--fault-once": o.faultOnce = value()
             case "-h", "--help":
                 print(usage)
                 exit(0)

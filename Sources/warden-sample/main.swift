@@ -62,6 +62,23 @@ if options.ignoreTerm {
     signal(SIGTERM) { _ in termRequested = 1 }
 }
 
+// Faults can be switched off by a file (a rebuild that "fixes" the service creates it), or
+// limited to one occurrence.
+func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+let faultsEnabled = !(options.faultUnless.map(exists) ?? false) && !(options.faultOnce.map(exists) ?? false)
+if !faultsEnabled {
+    options.crashAfter = nil
+    options.hangAfter = nil
+    options.failHealthAfter = nil
+}
+let faultOncePath = options.faultOnce
+func faultHappened() {
+    if let path = faultOncePath {
+        let fd = open(path, O_WRONLY | O_CREAT, 0o644)
+        if fd >= 0 { close(fd) }
+    }
+}
+
 let start = now()
 var listenFD: Int32 = -1
 if let port = options.port {
@@ -112,11 +129,13 @@ while true {
         exit(0)
     }
     if let after = options.crashAfter, t - start >= after {
+        faultHappened()
         say("warden-sample: crashing with exit code \(options.exitCode)")
         exit(options.exitCode)
     }
     if let after = options.hangAfter, t - start >= after, !hung {
         hung = true
+        faultHappened()
         say("warden-sample: hanging")
     }
     if let after = options.readyAfter, !readySent, t - start >= after {

@@ -3,6 +3,7 @@ import Logging
 import ServiceLifecycle
 import WardenCore
 import WardenDetect
+import WardenHeal
 import WardenServer
 import WardenStore
 import WardenSupervisor
@@ -52,19 +53,29 @@ struct Agent {
         let sampleFeed = FanOut<SampleBatch>()
         let samples = SampleRecorder(source: supervisor.samples, store: store, feed: sampleFeed, logger: logger)
         let reloader = ReloadOnHangup(path: spec.path, supervisor: supervisor, logger: logger)
-        let api = APIServer(
+        let heal = HealEngine(
             .init(
-                api: apiSpec,
-                samples: spec.samples,
+                spec: spec,
                 supervisor: supervisor,
                 bus: bus,
                 store: store,
-                recorder: recorder,
-                sampleFeed: sampleFeed,
-                reload: { await reloader.reload() },
-                logger: logger
+                logger: logger,
+                directory: (stateDirectory.path as NSString).appendingPathComponent("incidents")
             )
         )
+        var apiDependencies = APIServer.Dependencies(
+            api: apiSpec,
+            samples: spec.samples,
+            supervisor: supervisor,
+            bus: bus,
+            store: store,
+            recorder: recorder,
+            sampleFeed: sampleFeed,
+            reload: { await reloader.reload() },
+            logger: logger
+        )
+        apiDependencies.heal = heal
+        let api = APIServer(apiDependencies)
         let monitors = try spec.monitors.map { monitor in
             try MonitorService(
                 spec: monitor,
@@ -92,6 +103,7 @@ struct Agent {
                     .init(service: samples),
                     .init(service: supervisor),
                 ] + monitors.map { .init(service: $0) } + [
+                    .init(service: heal),
 
                     .init(service: reloader),
                     .init(service: RetentionService(store: store, keep: spec.retention.events, logger: logger)),

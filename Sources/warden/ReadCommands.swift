@@ -13,7 +13,7 @@ import Glibc
 struct Target {
     let stateDir: String
     let specPath: String
-    let client: APIClient
+    let client: HTTPClient
 
     init(_ options: SpecOptions) throws {
         specPath = options.specPath()
@@ -44,15 +44,15 @@ struct Target {
         let token =
             options.token ?? ProcessInfo.processInfo.environment["WARDEN_TOKEN"]
             ?? LocalToken.read(in: StateDirectory.runDirectory(location.stateDir))
-        client = APIClient(host: location.host, port: location.port, token: token?.isEmpty == false ? token : nil)
+        client = HTTPClient(host: location.host, port: location.port, token: token?.isEmpty == false ? token : nil)
     }
 
     /// Whether a Warden holds the state directory's lock (on this machine).
     var isRunning: Bool { StateDirectory.runningWarden(at: stateDir) != nil }
 
     /// Sends a request to the running Warden; exits with a clear message on an error answer.
-    func call(_ method: String, _ path: String) throws -> APIClient.Response {
-        let response: APIClient.Response
+    func call(_ method: String, _ path: String) throws -> HTTPClient.Response {
+        let response: HTTPClient.Response
         do {
             response = try client.send(method, path)
         } catch {
@@ -216,7 +216,7 @@ struct EventsCommand: AsyncParsableCommand {
                         printError("warden: the event stream answered HTTP \(status)")
                         throw ExitCode(1)
                     }
-                } catch let failure as APIClient.Failure {
+                } catch let failure as HTTPClient.Failure {
                     printError("warden: lost the event stream (\(failure.message)); reconnecting")
                 }
                 try await Task.sleep(for: .seconds(1))

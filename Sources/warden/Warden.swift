@@ -15,7 +15,8 @@ struct Warden: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [
             RunCommand.self, ValidateCommand.self, StatusCommand.self, EventsCommand.self, LogsCommand.self,
-            SeriesCommand.self, StartCommand.self, StopCommand.self, RestartCommand.self, NabCommand.self,
+            SeriesCommand.self, StartCommand.self, StopCommand.self, RestartCommand.self, IncidentsCommand.self,
+            IncidentCommand.self, ApproveCommand.self, CancelCommand.self, NabCommand.self,
             DetectCommand.self,
         ]
     )

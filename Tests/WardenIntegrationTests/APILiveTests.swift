@@ -18,11 +18,11 @@ struct APILiveTests {
     init() { becomeSubreaper() }
 
     /// The local CLI token of a running fixture.
-    func client(_ f: Fixture) throws -> APIClient {
+    func client(_ f: Fixture) throws -> HTTPClient {
         guard let token = LocalToken.read(in: f.stateDir + "/run") else {
             throw TimedOut(what: "the local CLI token of \(f.stateDir)", seen: [])
         }
-        return APIClient(host: "127.0.0.1", port: f.port, token: token)
+        return HTTPClient(host: "127.0.0.1", port: f.port, token: token)
     }
 
     @Test func everyAcknowledgedSampleSurvivesKill9() async throws {

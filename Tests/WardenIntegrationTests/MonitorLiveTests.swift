@@ -23,7 +23,7 @@ struct MonitorLiveTests {
         """
 
     /// Posts one sample per series per second for `seconds`, starting at `start`.
-    func post(_ api: APIClient, from start: Double, seconds: Range<Int>, spo2: (Int) -> Double) async throws {
+    func post(_ api: HTTPClient, from start: Double, seconds: Range<Int>, spo2: (Int) -> Double) async throws {
         var rng = SplitMix64(seed: UInt64(seconds.lowerBound))
         var items: [String] = []
         for s in seconds {
@@ -47,7 +47,7 @@ struct MonitorLiveTests {
         let f = Fixture(Self.spec)
         let w = try f.start()
         try await eventually("the token exists") { LocalToken.read(in: f.stateDir + "/run") != nil }
-        let api = APIClient(host: "127.0.0.1", port: f.port, token: LocalToken.read(in: f.stateDir + "/run"))
+        let api = HTTPClient(host: "127.0.0.1", port: f.port, token: LocalToken.read(in: f.stateDir + "/run"))
         try await eventually("the API is up") {
             (try? await onThread { try api.send("GET", "/healthz") })?.status == 200
         }
@@ -82,7 +82,7 @@ struct MonitorLiveTests {
         try await eventually("the API is up again") {
             (try? await onThread { try api.send("GET", "/healthz") })?.status == 200
         }
-        let api2 = APIClient(host: "127.0.0.1", port: f.port, token: LocalToken.read(in: f.stateDir + "/run"))
+        let api2 = HTTPClient(host: "127.0.0.1", port: f.port, token: LocalToken.read(in: f.stateDir + "/run"))
         try await post(api2, from: start, seconds: 420..<450) { _ in 97.5 }
         try await post(api2, from: start, seconds: 450..<470) { _ in 84 }
         try await f.waitFor("monitor.alert", "life-support", count: 2)

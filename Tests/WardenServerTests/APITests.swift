@@ -248,7 +248,7 @@ struct APITests {
             #expect(history.count == 30)
             let resumeAfter = history[9].id  // the client saw the first ten
             let port = try #require(client.port)
-            let api = APIClient(host: "127.0.0.1", port: port, token: Tokens.viewer)
+            let api = HTTPClient(host: "127.0.0.1", port: port, token: Tokens.viewer)
             let bus = node.bus
             // While the stream replays history, more events are published live.
             let publisher = Task {

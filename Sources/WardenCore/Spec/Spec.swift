@@ -24,6 +24,12 @@ public struct Spec: Sendable, Equatable {
     public var samples: SamplesSpec
     /// Anomaly monitors, in the order they are declared.
     public var monitors: [MonitorSpec] = []
+    /// Notification targets by name.
+    public var notify: [NotifySpec] = []
+    /// Healing policies: the `policies:` section, plus one for each `heal:` of a service or monitor.
+    public var policies: [PolicySpec] = []
+    /// Healing defaults and limits.
+    public var healing = HealingSpec()
 
     public init(
         path: String,
@@ -76,6 +82,10 @@ public struct ServiceSpec: Sendable, Hashable {
     public var watchdog: Duration?
     public var stop: StopSpec
     public var logs: LogPolicy
+    /// Commands that destroy and provision the service again (run in order by `rebuild`).
+    public var rebuild: [CommandStep] = []
+    /// The healing ladder for this service's failures (`heal:`), if declared.
+    public var heal: [HealAction]?
 
     public init(
         name: String,
@@ -197,6 +207,17 @@ public struct ProbeSpec: Sendable, Hashable {
     }
 
     public var check: Check
+    /// The target as written when it refers to rebuild outputs (`http://${outputs.address}/healthz`):
+    /// resolved, and parsed, each time the probe starts.
+    public var template: (kind: String, text: String)? {
+        get { templateKind.map { ($0, templateText ?? "") } }
+        set {
+            templateKind = newValue?.kind
+            templateText = newValue?.text
+        }
+    }
+    var templateKind: String?
+    var templateText: String?
     public var every: Duration
     /// Per attempt.
     public var timeout: Duration
@@ -223,8 +244,21 @@ public struct ProbeSpec: Sendable, Hashable {
         self.grace = grace
     }
 
+    /// The check with `${outputs.NAME}` references resolved; nil when the result is not a valid
+    /// target (an output missing, or not an address).
+    public func resolvedCheck(_ outputs: [String: String]) -> Check? {
+        guard let (kind, text) = template else { return check }
+        let resolved = OutputTemplate.resolve(text, outputs)
+        if resolved.contains("${") { return nil }
+        switch kind {
+        case "http": return HTTPTarget.parse(resolved).map(Check.http)
+        default: return HostPort.parse(resolved).map { Check.tcp(host: $0.0, port: $0.1) }
+        }
+    }
+
     /// A short description for events and tables: `http://127.0.0.1:9000/healthz`, `tcp 127.0.0.1:5432`.
     public var target: String {
+        if let (kind, text) = template { return kind == "http" ? text : "tcp \(text)" }
         switch check {
         case .http(let t): return t.url
         case .tcp(let host, let port): return "tcp \(host.contains(":") ? "[\(host)]" : host):\(port)"

@@ -18,7 +18,10 @@ public struct SpecLoader: Sendable {
         self.environment = environment
     }
 
-    static let topKeys = ["state_dir", "logs", "retention", "stats", "api", "samples", "services", "monitors"]
+    static let topKeys = [
+        "state_dir", "logs", "retention", "stats", "api", "samples", "services", "monitors", "notify", "policies",
+        "healing",
+    ]
     static let monitorKeys = [
         "series", "model", "train", "retrain", "threshold", "for", "nu", "standardize", "align", "heal",
     ]
@@ -28,7 +31,14 @@ public struct SpecLoader: Sendable {
     static let samplesKeys = ["raw", "retention", "max_future"]
     static let serviceKeys = [
         "run", "env", "cwd", "user", "group", "after", "restart", "ready", "health", "watchdog", "stop", "logs",
+        "rebuild", "heal",
     ]
+    static let stepKeys = ["run", "timeout", "env", "cwd"]
+    static let notifyKeys = ["url", "timeout", "attempts"]
+    static let policyKeys = [
+        "when", "subject", "if", "then", "verify", "settle", "cooldown", "max", "dry_run", "approve",
+    ]
+    static let healingKeys = ["concurrency", "dry_run", "verify", "settle", "cooldown", "max", "escalate"]
     static let restartKeys = ["policy", "backoff", "jitter", "reset", "give_up"]
     static let probeKinds = ["http", "tcp", "exec"]
     static let healthKeys = probeKinds + ["every", "timeout", "failures", "successes", "grace"]
@@ -205,6 +215,8 @@ public struct SpecLoader: Sendable {
                 }
             }
         }
+        readHealing(top, &spec, baseDir: baseDir, &reader)
+
         if !reader.issues.isEmpty {
             throw SpecErrors(reader.issues.sorted { ($0.line, $0.column) < ($1.line, $1.column) })
         }
@@ -260,9 +272,13 @@ public struct SpecLoader: Sendable {
         var executable = ""
         if let n = f["run"], let argv = r.command(n, key: "\(key).run") {
             run = argv
-            switch Executables.resolve(argv[0], cwd: cwd, path: env["PATH"] ?? environment["PATH"]) {
-            case .success(let path): executable = path
-            case .failure(let e): r.fail(n, "\(key).run", e.message)
+            if argv[0].contains("${outputs.") {
+                executable = argv[0]  // resolved after the rebuild that defines it
+            } else {
+                switch Executables.resolve(argv[0], cwd: cwd, path: env["PATH"] ?? environment["PATH"]) {
+                case .success(let path): executable = path
+                case .failure(let e): r.fail(n, "\(key).run", e.message)
+                }
             }
         }
 
@@ -336,8 +352,20 @@ public struct SpecLoader: Sendable {
         var serviceLogs = logs
         if let n = f["logs"] { serviceLogs = readLogs(n, key: "\(key).logs", defaults: logs, &r) }
 
+        var rebuild: [CommandStep] = []
+        if let n = f["rebuild"] {
+            if case .sequence(let items) = n {
+                for (i, item) in items.enumerated() {
+                    if let step = readStep(item, key: "\(key).rebuild[\(i)]", cwd: cwd, env: env, &r) {
+                        rebuild.append(step)
+                    }
+                }
+            } else {
+                r.fail(n, "\(key).rebuild", "expected a list of commands, found \(YAMLReader.describe(n))")
+            }
+        }
         guard r.issues.count == before else { return nil }
-        return ServiceSpec(
+        var service = ServiceSpec(
             name: name,
             run: run,
             executable: executable,
@@ -353,6 +381,43 @@ public struct SpecLoader: Sendable {
             stop: stop,
             logs: serviceLogs
         )
+        service.rebuild = rebuild
+        return service
+    }
+
+    /// A command step: a command (list or string), or a mapping with run, timeout, env and cwd.
+    func readStep(_ node: Node, key: String, cwd: String, env: [String: String], _ r: inout YAMLReader) -> CommandStep?
+    {
+        var step = CommandStep(run: [], cwd: cwd)
+        var commandNode = node
+        if case .mapping = node {
+            guard let f = r.mapping(node, key: key, allowed: Self.stepKeys, required: ["run"]) else { return nil }
+            commandNode = f["run"]!
+            if let n = f["timeout"], let d = r.duration(n, key: "\(key).timeout", min: .milliseconds(1)) {
+                step.timeout = d
+            }
+            if let n = f["cwd"], let dir = r.string(n, key: "\(key).cwd", what: "a directory path") {
+                step.cwd = Self.absolute(dir, base: cwd)
+            }
+            if let n = f["env"], case .mapping(let m) = n {
+                for (k, v) in m {
+                    if let name = k.scalar?.string, let value = v.scalar?.string { step.env[name] = value }
+                }
+            }
+        }
+        guard let argv = r.command(commandNode, key: key) else { return nil }
+        step.run = argv
+        if !argv[0].contains("${") {
+            if case .failure(let e) = Executables.resolve(
+                argv[0],
+                cwd: step.cwd,
+                path: step.env["PATH"] ?? env["PATH"] ?? environment["PATH"]
+            ) {
+                r.fail(commandNode, key, e.message)
+                return nil
+            }
+        }
+        return step
     }
 
     private func readRestart(_ node: Node, key: String, _ r: inout YAMLReader) -> RestartSpec {
@@ -478,7 +543,9 @@ public struct SpecLoader: Sendable {
         switch kind {
         case "http":
             if let text = r.string(n, key: "\(key).http", what: "a URL") {
-                if let target = HTTPTarget.parse(text) {
+                if text.contains("${outputs.") {
+                    probe.template = ("http", text)
+                } else if let target = HTTPTarget.parse(text) {
                     probe.check = .http(target)
                 } else {
                     r.fail(
@@ -493,7 +560,9 @@ public struct SpecLoader: Sendable {
             }
         case "tcp":
             if let text = r.string(n, key: "\(key).tcp", what: "host:port") {
-                if let (host, port) = HostPort.parse(text) {
+                if text.contains("${outputs.") {
+                    probe.template = ("tcp", text)
+                } else if let (host, port) = HostPort.parse(text) {
                     probe.check = .tcp(host: host, port: port)
                 } else {
                     r.fail(n, "\(key).tcp", "found '\(text)'; expected host:port such as 127.0.0.1:5432 or [::1]:5432")
@@ -530,6 +599,318 @@ public struct SpecLoader: Sendable {
         if let n = f["max_size"], let v = r.byteSize(n, key: "\(key).max_size", min: 4096) { logs.maxSize = v }
         if let n = f["keep"], let v = r.int(n, key: "\(key).keep", range: 0...100) { logs.keep = v }
         return logs
+    }
+
+    // MARK: - Healing
+
+    private func readHealing(_ top: YAMLReader.Fields, _ spec: inout Spec, baseDir: String, _ r: inout YAMLReader) {
+        if let node = top["notify"], let entries = r.namedEntries(node, key: "notify", what: "notification targets") {
+            for (name, _, value) in entries {
+                let key = "notify.\(name)"
+                guard let f = r.mapping(value, key: key, allowed: Self.notifyKeys, required: ["url"]) else { continue }
+                var target = NotifySpec(name: name, url: "")
+                if let n = f["url"], let url = r.string(n, key: "\(key).url", what: "an http:// URL") {
+                    if HTTPTarget.parse(url) == nil {
+                        r.fail(
+                            n,
+                            "\(key).url",
+                            "found '\(url)'; expected an http:// URL such as http://127.0.0.1:9999/hook"
+                        )
+                    }
+                    target.url = url
+                }
+                if let n = f["timeout"], let d = r.duration(n, key: "\(key).timeout", min: .milliseconds(1)) {
+                    target.timeout = d
+                }
+                if let n = f["attempts"], let v = r.int(n, key: "\(key).attempts", range: 1...100) {
+                    target.attempts = v
+                }
+                spec.notify.append(target)
+            }
+        }
+        if let node = top["healing"], let f = r.mapping(node, key: "healing", allowed: Self.healingKeys) {
+            if let n = f["concurrency"], let v = r.int(n, key: "healing.concurrency", range: 1...1000) {
+                spec.healing.concurrency = v
+            }
+            if let n = f["dry_run"], let b = r.bool(n, key: "healing.dry_run") { spec.healing.dryRun = b }
+            if let n = f["verify"], let d = r.duration(n, key: "healing.verify", min: .milliseconds(1)) {
+                spec.healing.verify = d
+            }
+            if let n = f["settle"], let d = r.duration(n, key: "healing.settle") { spec.healing.settle = d }
+            if let n = f["cooldown"], let d = r.duration(n, key: "healing.cooldown") { spec.healing.cooldown = d }
+            if let n = f["max"], let g = readCount(n, key: "healing.max", &r) { spec.healing.max = g }
+            if let n = f["escalate"], let name = r.string(n, key: "healing.escalate", what: "a notify target") {
+                if spec.notify.contains(where: { $0.name == name }) {
+                    spec.healing.escalate = name
+                } else {
+                    r.fail(n, "healing.escalate", unknown("notify target", name, spec.notify.map(\.name)))
+                }
+            }
+        }
+        let h = spec.healing
+        // `heal:` of services: their failures run the ladder.
+        if let services = top["services"]?.mapping {
+            for (i, s) in spec.services.enumerated() {
+                guard let node = services[s.name]?.mapping?["heal"] else { continue }
+                let key = "services.\(s.name).heal"
+                guard let ladder = readLadder(node, key: key, defaultTarget: s.name, spec: spec, baseDir: s.cwd, &r)
+                else { continue }
+                spec.services[i].heal = ladder
+                spec.policies.append(
+                    PolicySpec(
+                        name: "service:\(s.name)",
+                        when: [
+                            EventType.serviceExited, EventType.probeFailed, EventType.watchdogMissed,
+                            EventType.serviceFailed,
+                            EventType.serviceSpawnFailed,
+                        ],
+                        subject: s.name,
+                        conditions: [EventCondition(field: "payload.expected", op: .ne, value: "true")],
+                        then: ladder,
+                        verify: h.verify,
+                        settle: h.settle,
+                        cooldown: h.cooldown,
+                        max: h.max,
+                        dryRun: h.dryRun
+                    )
+                )
+            }
+        }
+        // `heal:` of monitors: their alerts run the ladder.
+        if let monitors = top["monitors"]?.mapping {
+            for m in spec.monitors {
+                guard let node = monitors[m.name]?.mapping?["heal"] else { continue }
+                let key = "monitors.\(m.name).heal"
+                guard let ladder = readLadder(node, key: key, defaultTarget: nil, spec: spec, baseDir: baseDir, &r)
+                else { continue }
+                spec.policies.append(
+                    PolicySpec(
+                        name: "monitor:\(m.name)",
+                        when: ["monitor.alert"],
+                        subject: m.name,
+                        then: ladder,
+                        verify: h.verify,
+                        settle: h.settle,
+                        cooldown: h.cooldown,
+                        max: h.max,
+                        dryRun: h.dryRun
+                    )
+                )
+            }
+        }
+        // The `policies:` section.
+        if let node = top["policies"], let entries = r.namedEntries(node, key: "policies", what: "policies") {
+            for (name, _, value) in entries {
+                let key = "policies.\(name)"
+                guard let f = r.mapping(value, key: key, allowed: Self.policyKeys, required: ["when", "then"]) else {
+                    continue
+                }
+                var policy = PolicySpec(
+                    name: name,
+                    when: [],
+                    then: [],
+                    verify: h.verify,
+                    settle: h.settle,
+                    cooldown: h.cooldown,
+                    max: h.max,
+                    dryRun: h.dryRun
+                )
+                if let n = f["when"], let types = r.stringList(n, key: "\(key).when", what: "event types") {
+                    for t in types
+                    where t.isEmpty || !t.allSatisfy({ $0.isLetter || $0.isNumber || "._-*".contains($0) }) {
+                        r.fail(
+                            n,
+                            "\(key).when",
+                            "found '\(t)'; an event type is dotted words such as service.failed or probe.*"
+                        )
+                    }
+                    policy.when = types
+                }
+                if let n = f["subject"], let s = r.string(n, key: "\(key).subject") { policy.subject = s }
+                if let n = f["if"] {
+                    if case .mapping(let m) = n {
+                        for (k, v) in m {
+                            guard let field = k.scalar?.string, let text = v.scalar?.string else {
+                                r.fail(
+                                    k,
+                                    "\(key).if",
+                                    "expected FIELD: \"OP VALUE\" such as payload.failures: \">= 3\""
+                                )
+                                continue
+                            }
+                            if !(["type", "subject", "source"].contains(field) || field.hasPrefix("payload.")) {
+                                r.fail(
+                                    k,
+                                    "\(key).if.\(field)",
+                                    "conditions are on type, subject, source or payload.FIELD"
+                                )
+                                continue
+                            }
+                            policy.conditions.append(Self.condition(field: field, text: text))
+                        }
+                    } else {
+                        r.fail(
+                            n,
+                            "\(key).if",
+                            "expected a mapping of FIELD: \"OP VALUE\", found \(YAMLReader.describe(n))"
+                        )
+                    }
+                }
+                if let n = f["then"],
+                    let ladder = readLadder(
+                        n,
+                        key: "\(key).then",
+                        defaultTarget: policy.subject,
+                        spec: spec,
+                        baseDir: baseDir,
+                        &r
+                    )
+                {
+                    policy.then = ladder
+                }
+                if let n = f["verify"], let d = r.duration(n, key: "\(key).verify", min: .milliseconds(1)) {
+                    policy.verify = d
+                }
+                if let n = f["settle"], let d = r.duration(n, key: "\(key).settle") { policy.settle = d }
+                if let n = f["cooldown"], let d = r.duration(n, key: "\(key).cooldown") { policy.cooldown = d }
+                if let n = f["max"], let g = readCount(n, key: "\(key).max", &r) { policy.max = g }
+                if let n = f["dry_run"], let b = r.bool(n, key: "\(key).dry_run") { policy.dryRun = b || h.dryRun }
+                if let n = f["approve"], let b = r.bool(n, key: "\(key).approve") { policy.approve = b }
+                if !policy.then.isEmpty { spec.policies.append(policy) }
+            }
+        }
+    }
+
+    /// `OP VALUE` (or a bare value meaning equality).
+    static func condition(field: String, text: String) -> EventCondition {
+        let t = text.trimmingCharacters(in: .whitespaces)
+        for op in [EventCondition.Op.ge, .le, .ne, .eq, .gt, .lt, .contains] where t.hasPrefix(op.rawValue) {
+            let value = String(t.dropFirst(op.rawValue.count)).trimmingCharacters(in: .whitespaces)
+            return EventCondition(field: field, op: op, value: value)
+        }
+        return EventCondition(field: field, op: .eq, value: t)
+    }
+
+    /// "N in WINDOW".
+    func readCount(_ n: Node, key: String, _ r: inout YAMLReader) -> GiveUp? {
+        let words = (n.scalar?.string ?? "").split(separator: " ").map(String.init)
+        if words.count == 3, words[1] == "in", let c = Int(words[0]), c >= 1, let w = DurationFormat.parse(words[2]),
+            w > .zero
+        {
+            return GiveUp(count: c, window: w)
+        }
+        r.fail(n, key, "found \(YAMLReader.describe(n)); expected 'N in WINDOW' such as '3 in 1h'")
+        return nil
+    }
+
+    /// A ladder: one action or a list of them.
+    func readLadder(
+        _ node: Node,
+        key: String,
+        defaultTarget: String?,
+        spec: Spec,
+        baseDir: String,
+        _ r: inout YAMLReader
+    ) -> [HealAction]? {
+        guard let texts = r.stringList(node, key: key, what: "actions such as 'restart api'") else { return nil }
+        if texts.isEmpty {
+            r.fail(node, key, "the ladder is empty; give at least one action such as 'restart api'")
+            return nil
+        }
+        var ladder: [HealAction] = []
+        let before = r.issues.count
+        for (i, text) in texts.enumerated() {
+            let k = texts.count == 1 ? key : "\(key)[\(i)]"
+            if let action = parseAction(
+                text,
+                key: k,
+                node: node,
+                defaultTarget: defaultTarget,
+                spec: spec,
+                baseDir: baseDir,
+                &r
+            ) {
+                ladder.append(action)
+            }
+        }
+        return r.issues.count == before ? ladder : nil
+    }
+
+    func parseAction(
+        _ text: String,
+        key: String,
+        node: Node,
+        defaultTarget: String?,
+        spec: Spec,
+        baseDir: String,
+        _ r: inout YAMLReader
+    ) -> HealAction? {
+        guard case .success(let words) = CommandLineSplitter.split(text), let verb = words.first else {
+            r.fail(
+                node,
+                key,
+                "found '\(text)'; expected an action such as 'restart api', 'rebuild api', 'exec ./runbook.sh' or 'notify ops'"
+            )
+            return nil
+        }
+        let services = spec.services.map(\.name)
+        func target() -> String? {
+            guard let name = words.count > 1 ? words[1] : defaultTarget else {
+                r.fail(node, key, "'\(verb)' needs a service: '\(verb) NAME'")
+                return nil
+            }
+            guard services.contains(name) else {
+                r.fail(node, key, unknown("service", name, services))
+                return nil
+            }
+            return name
+        }
+        switch verb {
+        case "restart": return target().map(HealAction.restart)
+        case "stop": return target().map(HealAction.stop)
+        case "start": return target().map(HealAction.start)
+        case "rebuild":
+            guard let name = target() else { return nil }
+            if spec.service(named: name)?.rebuild.isEmpty ?? true {
+                r.fail(node, key, "service '\(name)' has no rebuild steps; add 'rebuild:' to it")
+                return nil
+            }
+            return .rebuild(name)
+        case "exec":
+            guard words.count > 1 else {
+                r.fail(node, key, "'exec' needs a command: 'exec ./runbook.sh ARGS'")
+                return nil
+            }
+            let argv = Array(words.dropFirst())
+            if !argv[0].contains("${"),
+                case .failure(let e) = Executables.resolve(argv[0], cwd: baseDir, path: environment["PATH"])
+            {
+                r.fail(node, key, e.message)
+                return nil
+            }
+            return .exec(CommandStep(run: argv, timeout: .seconds(300), cwd: baseDir))
+        case "notify":
+            guard words.count > 1 else {
+                r.fail(node, key, "'notify' needs a target from the notify: section")
+                return nil
+            }
+            guard spec.notify.contains(where: { $0.name == words[1] }) else {
+                r.fail(node, key, unknown("notify target", words[1], spec.notify.map(\.name)))
+                return nil
+            }
+            return .notify(words[1])
+        default:
+            var message = "found '\(verb)'; an action starts with one of \(HealAction.verbs.joined(separator: ", "))"
+            if let guess = DidYouMean.suggest(verb, from: HealAction.verbs) { message += " (did you mean '\(guess)'?)" }
+            r.fail(node, key, message)
+            return nil
+        }
+    }
+
+    func unknown(_ what: String, _ name: String, _ known: [String]) -> String {
+        var message = "no \(what) named '\(name)'"
+        if let guess = DidYouMean.suggest(name, from: known) { message += "; did you mean '\(guess)'?" }
+        return message
     }
 
     // MARK: - Monitors
@@ -573,10 +954,8 @@ public struct SpecLoader: Sendable {
         }
         if let n = f["standardize"], let b = r.bool(n, key: "\(key).standardize") { monitor.standardize = b }
         if let n = f["align"], let d = r.duration(n, key: "\(key).align", min: .milliseconds(1)) { monitor.align = d }
-        if let n = f["heal"],
-            let text = r.string(n, key: "\(key).heal", what: "an action such as 'restart api' or 'rebuild api'")
-        {
-            monitor.heal = text
+        if let n = f["heal"], let list = r.stringList(n, key: "\(key).heal", what: "actions such as 'rebuild api'") {
+            monitor.heal = list.joined(separator: ", ")
         }
         return r.issues.count == before ? monitor : nil
     }

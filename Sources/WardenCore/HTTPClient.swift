@@ -1,15 +1,14 @@
 import CWardenSys
 import Foundation
-import WardenCore
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// A small blocking HTTP/1.1 client for the CLI: enough for Warden's own API (JSON requests,
+/// A small blocking HTTP/1.1 client (the CLI, notifications, tests): enough for Warden's own API (JSON requests,
 /// Content-Length or chunked answers, and server-sent event streams), with timeouts, and without
 /// pulling a full HTTP stack into the binary.
-public struct APIClient: Sendable {
+public struct HTTPClient: Sendable {
     public let host: String
     public let port: Int
     public let token: String?
@@ -139,14 +138,14 @@ private final class Connection {
     let timeout: Duration
     var buffer = [UInt8]()
 
-    init(host: String, port: Int, timeout: Duration) throws(APIClient.Failure) {
+    init(host: String, port: Int, timeout: Duration) throws(HTTPClient.Failure) {
         self.timeout = timeout
         var inProgress: Int32 = 0
         var err: Int32 = 0
         let fd = warden_tcp_connect(host, String(port), &inProgress, &err)
-        if fd == -2 { throw APIClient.Failure(message: "cannot resolve \(host)", refused: false) }
+        if fd == -2 { throw HTTPClient.Failure(message: "cannot resolve \(host)", refused: false) }
         if fd < 0 {
-            throw APIClient.Failure(
+            throw HTTPClient.Failure(
                 message: "cannot connect to \(host):\(port): \(String(cString: strerror(err)))",
                 refused: err == ECONNREFUSED
             )
@@ -155,12 +154,12 @@ private final class Connection {
         if inProgress != 0 {
             guard Self.wait(fd, events: Int16(POLLOUT), timeout: timeout) else {
                 Glibc.close(fd)
-                throw APIClient.Failure(message: "timed out connecting to \(host):\(port)", refused: false)
+                throw HTTPClient.Failure(message: "timed out connecting to \(host):\(port)", refused: false)
             }
             let so = warden_socket_error(fd)
             if so != 0 {
                 Glibc.close(fd)
-                throw APIClient.Failure(
+                throw HTTPClient.Failure(
                     message: "cannot connect to \(host):\(port): \(String(cString: strerror(so)))",
                     refused: so == ECONNREFUSED
                 )
@@ -180,19 +179,19 @@ private final class Connection {
         }
     }
 
-    func write(_ data: Data) throws(APIClient.Failure) {
+    func write(_ data: Data) throws(HTTPClient.Failure) {
         var sent = 0
         let bytes = [UInt8](data)
         while sent < bytes.count {
             guard Self.wait(fd, events: Int16(POLLOUT), timeout: timeout) else {
-                throw APIClient.Failure(message: "timed out sending", refused: false)
+                throw HTTPClient.Failure(message: "timed out sending", refused: false)
             }
             let n = bytes.withUnsafeBytes {
                 Glibc.send(fd, $0.baseAddress! + sent, bytes.count - sent, Int32(MSG_NOSIGNAL))
             }
             if n < 0 && (errno == EAGAIN || errno == EINTR) { continue }
             if n <= 0 {
-                throw APIClient.Failure(
+                throw HTTPClient.Failure(
                     message: "connection lost while sending: \(String(cString: strerror(errno)))",
                     refused: false
                 )
@@ -202,21 +201,24 @@ private final class Connection {
     }
 
     /// Reads more bytes into the buffer; false at the end of the stream.
-    func fill() throws(APIClient.Failure) -> Bool {
+    func fill() throws(HTTPClient.Failure) -> Bool {
         guard Self.wait(fd, events: Int16(POLLIN), timeout: timeout) else {
-            throw APIClient.Failure(message: "timed out waiting for the answer", refused: false)
+            throw HTTPClient.Failure(message: "timed out waiting for the answer", refused: false)
         }
         var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
             let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
             if n < 0 && (errno == EAGAIN || errno == EINTR) {
                 guard Self.wait(fd, events: Int16(POLLIN), timeout: timeout) else {
-                    throw APIClient.Failure(message: "timed out", refused: false)
+                    throw HTTPClient.Failure(message: "timed out", refused: false)
                 }
                 continue
             }
             if n < 0 {
-                throw APIClient.Failure(message: "connection lost: \(String(cString: strerror(errno)))", refused: false)
+                throw HTTPClient.Failure(
+                    message: "connection lost: \(String(cString: strerror(errno)))",
+                    refused: false
+                )
             }
             if n == 0 { return false }
             buffer.append(contentsOf: chunk[..<n])
@@ -224,7 +226,7 @@ private final class Connection {
         }
     }
 
-    func readLine() throws(APIClient.Failure) -> String? {
+    func readLine() throws(HTTPClient.Failure) -> String? {
         while true {
             if let i = buffer.firstIndex(of: 0x0A) {
                 var line = Array(buffer[..<i])
@@ -236,13 +238,13 @@ private final class Connection {
         }
     }
 
-    func readHead() throws(APIClient.Failure) -> (Int, [String: String]) {
+    func readHead() throws(HTTPClient.Failure) -> (Int, [String: String]) {
         guard let statusLine = try readLine() else {
-            throw APIClient.Failure(message: "the server closed the connection without answering", refused: false)
+            throw HTTPClient.Failure(message: "the server closed the connection without answering", refused: false)
         }
         let parts = statusLine.split(separator: " ")
         guard parts.count >= 2, parts[0].hasPrefix("HTTP/"), let status = Int(parts[1]) else {
-            throw APIClient.Failure(message: "not an HTTP answer: \(statusLine.prefix(60))", refused: false)
+            throw HTTPClient.Failure(message: "not an HTTP answer: \(statusLine.prefix(60))", refused: false)
         }
         var headers: [String: String] = [:]
         while let line = try readLine(), !line.isEmpty {
@@ -255,7 +257,7 @@ private final class Connection {
         return (status, headers)
     }
 
-    func read(exactly count: Int) throws(APIClient.Failure) -> Data {
+    func read(exactly count: Int) throws(HTTPClient.Failure) -> Data {
         while buffer.count < count {
             if try !fill() { break }
         }
@@ -265,24 +267,24 @@ private final class Connection {
         return data
     }
 
-    func readToEnd() throws(APIClient.Failure) -> Data {
+    func readToEnd() throws(HTTPClient.Failure) -> Data {
         while try fill() {}
         defer { buffer = [] }
         return Data(buffer)
     }
 
     /// Whatever arrives next; nil at the end.
-    func readSome() throws(APIClient.Failure) -> Data? {
+    func readSome() throws(HTTPClient.Failure) -> Data? {
         if buffer.isEmpty, try !fill() { return nil }
         defer { buffer = [] }
         return Data(buffer)
     }
 
     /// One chunk of a chunked body; nil after the last.
-    func readChunk() throws(APIClient.Failure) -> Data? {
+    func readChunk() throws(HTTPClient.Failure) -> Data? {
         guard let sizeLine = try readLine() else { return nil }
         guard let size = Int(sizeLine.split(separator: ";")[0].trimmingCharacters(in: .whitespaces), radix: 16) else {
-            throw APIClient.Failure(message: "bad chunk size '\(sizeLine.prefix(20))'", refused: false)
+            throw HTTPClient.Failure(message: "bad chunk size '\(sizeLine.prefix(20))'", refused: false)
         }
         if size == 0 {
             _ = try readLine()

@@ -1,0 +1,161 @@
+import ArgumentParser
+import Foundation
+import WardenCore
+import WardenHeal
+import WardenServer
+import WardenStore
+
+struct IncidentsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "incidents",
+        abstract: "List incidents, newest first: what broke, what Warden did, how long recovery took."
+    )
+
+    @OptionGroup var spec: SpecOptions
+    @Option(
+        help:
+            "Only these statuses (open, awaiting_approval, resolved, escalated, held, cancelled, dry_run). Repeatable."
+    )
+    var status: [String] = []
+    @Option(help: "At most this many.") var limit: Int = 50
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() async throws {
+        let target = try Target(spec)
+        var rows: [JSONValue] = []
+        if target.isRunning {
+            var params = ["limit=\(limit)"] + status.map { "status=\(queryValue($0))" }
+            params.sort()
+            let response = try target.call("GET", "/v1/incidents?" + params.joined(separator: "&"))
+            rows = JSONValue.parse(String(decoding: response.body, as: UTF8.self))?["incidents"]?.arrayValue ?? []
+        } else {
+            let store = try target.store()
+            rows = try await store.incidents(statuses: status.isEmpty ? nil : status, limit: limit).compactMap {
+                Incident(json: $0.data)?.summary
+            }
+            try await store.close()
+        }
+        if json {
+            print(JSONValue.array(rows).jsonText)
+            return
+        }
+        if rows.isEmpty {
+            print("no incidents")
+            return
+        }
+        var table = Table(header: ["ID", "STATUS", "TARGET", "OPENED", "MTTR", "ACTIONS", "TITLE"])
+        for r in rows {
+            table.rows.append([
+                r["id"]?.stringValue ?? "", r["status"]?.stringValue ?? "", r["target"]?.stringValue ?? "",
+                r["opened_at"]?.stringValue ?? "",
+                r["mttr_ms"]?.intValue.map { DurationFormat.format(.milliseconds($0)) } ?? "-",
+                String(r["actions"]?.intValue ?? 0), r["title"]?.stringValue ?? "",
+            ])
+        }
+        print(table.render())
+    }
+}
+
+struct IncidentCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "incident",
+        abstract: "Show one incident: its evidence and every action with its outcome."
+    )
+
+    @OptionGroup var spec: SpecOptions
+    @Argument(help: "The incident id.") var id: String
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() async throws {
+        let target = try Target(spec)
+        var found: JSONValue?
+        if target.isRunning {
+            found = JSONValue.parse(
+                String(decoding: try target.call("GET", "/v1/incidents/\(queryValue(id))").body, as: UTF8.self)
+            )
+        } else {
+            let store = try target.store()
+            found = try await store.incident(id: id)?.data
+            try await store.close()
+        }
+        guard let found, let inc = Incident(json: found) else {
+            printError("warden: no incident '\(id)'")
+            throw ExitCode(1)
+        }
+        if json {
+            print(found.jsonText)
+            return
+        }
+        print(Self.render(inc))
+    }
+
+    /// An incident as people read it.
+    static func render(_ inc: Incident) -> String {
+        var lines = ["Incident \(inc.id): \(inc.title)"]
+        var status = inc.status.rawValue.replacingOccurrences(of: "_", with: " ")
+        if let mttr = inc.mttrMs { status += " in \(DurationFormat.format(.milliseconds(mttr)))" }
+        lines.append("  status   \(status)\(inc.dryRun ? " (dry-run)" : "")")
+        lines.append("  target   \(inc.target)")
+        lines.append("  policy   \(inc.policy)")
+        lines.append("  opened   \(ISOTime.format(inc.openedAt))")
+        if let closed = inc.closedAt { lines.append("  closed   \(ISOTime.format(closed))") }
+        lines.append("")
+        lines.append("Evidence")
+        for e in inc.evidence {
+            var line =
+                "  \(ISOTime.format(e.time))  \(e.kind.padding(toLength: 7, withPad: " ", startingAt: 0))  \(e.summary)"
+            if e.kind == "event", case .object(let fields)? = e.data, !fields.isEmpty {
+                let details = fields.keys.sorted().compactMap { k -> String? in
+                    guard let v = fields[k], v != .null else { return nil }
+                    if case .object = v { return nil }
+                    return "\(k)=\(v.stringValue ?? v.jsonText)"
+                }
+                if !details.isEmpty { line += "  " + details.joined(separator: " ") }
+            }
+            lines.append(line)
+        }
+        lines.append("")
+        lines.append("Actions")
+        if inc.steps.isEmpty { lines.append("  (none yet)") }
+        for (i, s) in inc.steps.enumerated() {
+            let took = s.startedAt.flatMap { start in
+                s.finishedAt.map { DurationFormat.format(.milliseconds(Int64($0.timeIntervalSince(start) * 1000))) }
+            }
+            lines.append(
+                "  \(i + 1). \(s.action.padding(toLength: 18, withPad: " ", startingAt: 0)) \(s.state.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0)) \(took ?? "")"
+            )
+            if let outcome = s.outcome { lines.append("       \(outcome)") }
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+struct ApproveCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "approve",
+        abstract: "Let the action an incident waits on go ahead."
+    )
+    @OptionGroup var spec: SpecOptions
+    @Argument(help: "The incident id.") var id: String
+
+    func run() async throws {
+        let target = try Target(spec)
+        _ = try target.call("POST", "/v1/incidents/\(queryValue(id))/approve")
+        print("\(id): approved")
+    }
+}
+
+struct CancelCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cancel",
+        abstract: "Close an incident without further action."
+    )
+    @OptionGroup var spec: SpecOptions
+    @Argument(help: "The incident id.") var id: String
+
+    func run() async throws {
+        let target = try Target(spec)
+        _ = try target.call("POST", "/v1/incidents/\(queryValue(id))/cancel")
+        print("\(id): cancelled")
+    }
+}

@@ -1,0 +1,160 @@
+import Foundation
+import Logging
+import Synchronization
+import WardenCore
+import WardenHeal
+import WardenStore
+import WardenSupervisor
+import WardenTestSupport
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A supervisor and a healing engine over a spec written for the test, a real SQLite store, and
+/// every event recorded.
+final class HealHarness: Sendable {
+    let dir: TempDir
+    let spec: Spec
+    let bus: EventBus
+    let log: EventLog
+    let store: SQLiteStore
+    let supervisor: Supervisor
+    let engine: HealEngine
+    private let running: Task<Void, any Error>
+    private let healing: Task<Void, any Error>
+
+    /// `SAMPLE` is the warden-sample binary and `DIR` the test's directory.
+    init(_ yaml: String) throws {
+        dir = TempDir("warden-heal")
+        let text = yaml.replacingOccurrences(of: "SAMPLE", with: Binaries.sample).replacingOccurrences(
+            of: "DIR",
+            with: dir.path
+        )
+        let path = dir.write("warden.yaml", "state_dir: \(dir.file("state"))\n" + text)
+        spec = try SpecLoader().load(path: path)
+        try FileManager.default.createDirectory(atPath: spec.stateDir, withIntermediateDirectories: true)
+        bus = EventBus()
+        log = EventLog(bus.subscribe(name: "test", capacity: 100_000))
+        var logger = Logger(label: "test")
+        logger.logLevel = .error
+        store = try SQLiteStore(path: dir.file("state/warden.db"))
+        supervisor = Supervisor(spec: spec, bus: bus, logger: logger, options: .init(seed: 3))
+        engine = HealEngine(
+            .init(
+                spec: spec,
+                supervisor: supervisor,
+                bus: bus,
+                store: store,
+                logger: logger,
+                directory: dir.file("state/incidents")
+            )
+        )
+        let supervisor = self.supervisor
+        let engine = self.engine
+        running = Task { try await supervisor.run() }
+        healing = Task { try await engine.run() }
+    }
+
+    /// The one incident there should be, once it reaches one of `statuses`.
+    func incident(_ statuses: Set<Incident.Status>, timeout: Duration = .seconds(30)) async throws -> Incident {
+        var found: Incident?
+        try await eventually("an incident in \(statuses.map(\.rawValue))", timeout: timeout) {
+            found = try await engine.incidents().first { statuses.contains($0.status) }
+            return found != nil
+        }
+        return found!
+    }
+
+    func shutdown() async throws {
+        healing.cancel()
+        supervisor.requestShutdown()
+        try await running.value
+        _ = try? await healing.value
+        try await eventually("no process of \(spec.stateDir) is left", timeout: .seconds(5)) {
+            processesTagged(stateDir: spec.stateDir).isEmpty
+        }
+    }
+}
+
+/// A real HTTP listener that answers every request with `status` and keeps the bodies.
+final class HookListener: Sendable {
+    let port: Int
+    private let fd: Int32
+    private final class Bodies: Sendable {
+        let list = Mutex<[String]>([])
+    }
+    private let bodies = Bodies()
+    private let status: Int
+
+    init(status: Int = 200) {
+        self.status = status
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        self.fd = fd
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        _ = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        listen(fd, 16)
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
+        }
+        port = Int(UInt16(bigEndian: addr.sin_port))
+        let listener = fd
+        let status = self.status
+        let store = self.bodies
+        Thread {
+            while true {
+                let client = accept(listener, nil, nil)
+                if client < 0 { return }
+                var data = [UInt8]()
+                var buffer = [UInt8](repeating: 0, count: 65536)
+                while true {
+                    let n = recv(client, &buffer, buffer.count, 0)
+                    if n <= 0 { break }
+                    data += buffer[..<n]
+                    if let body = HookListener.body(data) {
+                        store.list.withLock { $0.append(body) }
+                        break
+                    }
+                }
+                let answer = "HTTP/1.1 \(status) X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+                _ = answer.withCString { send(client, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+                close(client)
+            }
+        }.start()
+    }
+
+    var received: [String] { bodies.list.withLock { $0 } }
+
+    /// The body of a complete request in `data`, or nil while it is incomplete.
+    static func body(_ data: [UInt8]) -> String? {
+        let separator: [UInt8] = [13, 10, 13, 10]
+        guard
+            let end = (0...max(0, data.count - 4)).first(where: {
+                data.count >= $0 + 4 && Array(data[$0..<($0 + 4)]) == separator
+            })
+        else {
+            return nil
+        }
+        let head = String(decoding: data[..<end], as: UTF8.self).lowercased()
+        let length =
+            head.components(separatedBy: "\r\n").first { $0.hasPrefix("content-length:") }
+            .flatMap { Int($0.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) } ?? 0
+        let start = end + 4
+        guard data.count >= start + length else { return nil }
+        return String(decoding: data[start..<(start + length)], as: UTF8.self)
+    }
+
+    deinit {
+        shutdown(fd, Int32(SHUT_RDWR))
+        close(fd)
+    }
+}
