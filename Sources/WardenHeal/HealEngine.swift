@@ -61,10 +61,8 @@ public actor HealEngine: Service {
         d = dependencies
         policies = dependencies.spec.policies
         freeSlots = dependencies.spec.healing.concurrency
-        let types = Set(dependencies.spec.policies.flatMap(\.when))
-        subscription = dependencies.bus.subscribe(name: "heal", capacity: 10_000) { event in
-            event.source != "heal" && types.contains { EventQuery.type($0, matches: event.type) }
-        }
+        // Every event but its own: policies can change on reload.
+        subscription = dependencies.bus.subscribe(name: "heal", capacity: 10_000) { $0.source != "heal" }
     }
 
     public func run() async throws {
@@ -81,6 +79,11 @@ public actor HealEngine: Service {
         for task in tasks.values { task.cancel() }
         for (_, c) in approvals { c.resume(returning: false) }
         approvals = [:]
+    }
+
+    /// Takes the policies of a reloaded spec; incidents already open keep their policy.
+    public func apply(_ spec: Spec) {
+        policies = spec.policies
     }
 
     // MARK: - Queries and commands

@@ -10,12 +10,22 @@ public struct ReloadOnHangup: Service {
     let supervisor: Supervisor
     let loader: SpecLoader
     let logger: Logger
+    let others: @Sendable (Spec) async -> Void
 
-    public init(path: String, supervisor: Supervisor, loader: SpecLoader = SpecLoader(), logger: Logger) {
+    /// - Parameter others: called with every new spec the supervisor accepted, for the other
+    ///   components that follow the spec (healing policies).
+    public init(
+        path: String,
+        supervisor: Supervisor,
+        loader: SpecLoader = SpecLoader(),
+        logger: Logger,
+        others: @escaping @Sendable (Spec) async -> Void = { _ in }
+    ) {
         self.path = path
         self.supervisor = supervisor
         self.loader = loader
         self.logger = logger
+        self.others = others
     }
 
     public func run() async throws {
@@ -32,6 +42,7 @@ public struct ReloadOnHangup: Service {
         do {
             let spec = try loader.load(path: path)
             let summary = try await supervisor.reload(spec)
+            await others(spec)
             logger.info(
                 "spec reloaded",
                 metadata: [

@@ -52,7 +52,6 @@ struct Agent {
         let supervisor = Supervisor(spec: spec, bus: bus, logger: logger)
         let sampleFeed = FanOut<SampleBatch>()
         let samples = SampleRecorder(source: supervisor.samples, store: store, feed: sampleFeed, logger: logger)
-        let reloader = ReloadOnHangup(path: spec.path, supervisor: supervisor, logger: logger)
         let heal = HealEngine(
             .init(
                 spec: spec,
@@ -62,6 +61,12 @@ struct Agent {
                 logger: logger,
                 directory: (stateDirectory.path as NSString).appendingPathComponent("incidents")
             )
+        )
+        let reloader = ReloadOnHangup(
+            path: spec.path,
+            supervisor: supervisor,
+            logger: logger,
+            others: { await heal.apply($0) }
         )
         var apiDependencies = APIServer.Dependencies(
             api: apiSpec,

@@ -327,7 +327,10 @@ struct SpecSectionsTests {
                 threshold: 95%
                 for: 10s
                 heal: rebuild api
-            services: {}
+            services:
+              api:
+                run: [/bin/sleep, "100"]
+                rebuild: [[/bin/true]]
             """,
             file: "warden.yaml",
             baseDir: "/tmp"

@@ -123,7 +123,7 @@ struct HealEngineTests {
     @Test func concurrentTriggersJoinOneIncidentAndOneAction() async throws {
         let h = try HealHarness(
             """
-            healing: { verify: 2s, settle: 300ms }
+            healing: { verify: 5s, settle: 2s }
             policies:
               flaky:
                 when: custom.alarm

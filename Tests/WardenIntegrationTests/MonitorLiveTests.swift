@@ -19,7 +19,12 @@ struct MonitorLiveTests {
             threshold: 0.9
             for: 5s
             heal: rebuild api
-        services: {}
+        healing: { verify: 10s, settle: 300ms }
+        services:
+          api:
+            run: [SAMPLE]
+            rebuild:
+              - [/bin/sh, -c, "touch $REBUILT; echo rebuilt"]
         """
 
     /// Posts one sample per series per second for `seconds`, starting at `start`.
@@ -45,6 +50,7 @@ struct MonitorLiveTests {
 
     @Test func samplesPostedOverTheAPITrainTheMonitorAndRaiseAnAlert() async throws {
         let f = Fixture(Self.spec)
+        f.write(Self.spec.replacingOccurrences(of: "$REBUILT", with: f.dir.file("rebuilt")))
         let w = try f.start()
         try await eventually("the token exists") { LocalToken.read(in: f.stateDir + "/run") != nil }
         let api = HTTPClient(host: "127.0.0.1", port: f.port, token: LocalToken.read(in: f.stateDir + "/run"))
@@ -58,6 +64,17 @@ struct MonitorLiveTests {
         let alert = try await f.waitFor("monitor.alert", "life-support")
         #expect(alert[0].payload["heal"]?.stringValue == "rebuild api")
         #expect(alert[0].payload["probability"]?.doubleValue ?? 0 >= 0.9)
+
+        // The alert heals: api is rebuilt, and the incident says so.
+        let resolved = try await f.waitFor("incident.resolved", "api")
+        #expect(FileManager.default.fileExists(atPath: f.dir.file("rebuilt")))
+        let id = try #require(resolved[0].payload["id"]?.stringValue)
+        let shown = try await warden("incident", id, "-c", f.config)
+        #expect(shown.stdout.contains("life-support predicts a failure (probability"))
+        #expect(shown.stdout.contains("1. rebuild api"))
+        #expect(shown.stdout.contains("samples  vitals.spo2 over the 2 minutes before the alert"))
+        let listed = try await warden("incidents", "-c", f.config)
+        #expect(listed.stdout.contains(id) && listed.stdout.contains("resolved"))
 
         // The probability is a series like any other.
         let series = try await warden(

@@ -1,0 +1,100 @@
+import Foundation
+import Testing
+import WardenCore
+import WardenHeal
+import WardenServer
+import WardenTestSupport
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Healing in a real `warden run`, across its own restarts.
+@Suite("Healing in a running Warden", .timeLimit(.minutes(3)))
+struct HealLiveTests {
+    init() { becomeSubreaper() }
+
+    func incidents(_ f: Fixture) async throws -> [JSONValue] {
+        let r = try await warden("incidents", "-c", f.config, "--json")
+        return JSONValue.parse(r.stdout)?.arrayValue ?? []
+    }
+
+    @Test func anIncidentWaitingForApprovalSurvivesKill9AndIsApprovedFromTheCLI() async throws {
+        let f = Fixture("")
+        let fixed = f.dir.file("fixed")
+        f.write(
+            """
+            healing: { verify: 10s, settle: 300ms }
+            policies:
+              careful:
+                when: service.failed
+                subject: api
+                then: [restart api]
+                approve: true
+            services:
+              api:
+                run: [SAMPLE, --crash-after, 100ms, --fault-unless, \(fixed)]
+                restart: { backoff: 20ms..20ms, give_up: 3 in 10s }
+            """
+        )
+        let first = try f.start()
+        var id = ""
+        try await eventually("an incident waits for approval", timeout: .seconds(20)) {
+            guard let inc = try await incidents(f).first, inc["status"]?.stringValue == "awaiting_approval" else {
+                return false
+            }
+            id = inc["id"]?.stringValue ?? ""
+            return true
+        }
+        first.signal(SIGKILL)
+        _ = try await first.wait()
+
+        let second = try f.start()
+        try await f.waitFor("incident.resumed", "api")
+        #expect(try await incidents(f).first?["status"]?.stringValue == "awaiting_approval")
+        // Fix the cause, then let Warden act.
+        FileManager.default.createFile(atPath: fixed, contents: nil)
+        let approve = try await warden("approve", id, "-c", f.config)
+        #expect(approve.exitCode == 0, "\(approve.stderr)")
+        try await f.waitFor("incident.resolved", "api")
+        let shown = try await warden("incident", id, "-c", f.config)
+        #expect(shown.stdout.contains("status   resolved in"))
+        #expect(shown.stdout.contains("Warden restarted; the incident resumes"))
+        #expect(shown.stdout.contains("approved by local-cli"))
+        let audit = try await f.waitFor("audit.incident.approve", id)
+        #expect(audit[0].payload["actor"]?.stringValue == "local-cli")
+        #expect(try await second.stop() == .exited(0))
+    }
+
+    @Test func anActionInterruptedByKill9IsRecordedAndTriedAgain() async throws {
+        let f = Fixture("")
+        let fixed = f.dir.file("fixed")
+        f.write(
+            """
+            healing: { verify: 10s, settle: 300ms }
+            services:
+              api:
+                run: [SAMPLE, --crash-after, 100ms, --fault-unless, \(fixed)]
+                restart: { backoff: 20ms..20ms, give_up: 2 in 10s }
+                rebuild:
+                  - [/bin/sh, -c, "sleep 6; touch \(fixed)"]
+                heal: [rebuild]
+            """
+        )
+        let first = try f.start()
+        try await f.waitFor("action.started", "api", timeout: .seconds(20))
+        first.signal(SIGKILL)
+        _ = try await first.wait()
+        let second = try f.start()
+        let resolved = try await f.waitFor("incident.resolved", "api", timeout: .seconds(30))
+        let id = try #require(resolved[0].payload["id"]?.stringValue)
+        let detail = try await warden("incident", id, "-c", f.config, "--json")
+        let inc = try #require(JSONValue.parse(detail.stdout).flatMap(Incident.init(json:)))
+        #expect(inc.steps.map(\.state) == [.interrupted, .succeeded])
+        #expect(inc.steps.first?.outcome?.contains("interrupted") == true)
+        #expect(inc.status == .resolved)
+        // Every incident is consistent: none is left open.
+        #expect(try await incidents(f).allSatisfy { $0["status"]?.stringValue == "resolved" })
+        #expect(try await second.stop() == .exited(0))
+    }
+}
