@@ -101,7 +101,12 @@ public actor HealEngine: Service {
 
     /// Lets the action an incident waits on go ahead.
     public func approve(_ id: String, by actor: String) async throws -> Incident {
-        guard let inc = open[id] else { throw WardenError(.notFound, "no open incident '\(id)'") }
+        guard let inc = open[id] else {
+            if let stored = try await incident(id) {
+                throw WardenError(.badRequest, "incident '\(id)' is \(stored.status.rawValue); nothing to approve")
+            }
+            throw WardenError(.notFound, "no incident '\(id)'")
+        }
         guard let waiter = approvals.removeValue(forKey: id) else {
             throw WardenError(
                 .badRequest,

@@ -14,7 +14,12 @@ extension Supervisor {
             case .spawn:
                 spawn(s)
             case .signal(let sig):
-                if let pgid = s.pgid { signalGroup(pgid, sig, s) }
+                if let pgid = s.pgid {
+                    signalGroup(pgid, sig, s)
+                    // A stopped (SIGSTOP, a debugger) process would hold the signal pending until the
+                    // stop timeout's SIGKILL: wake it so it can act on it now, as systemd does.
+                    if sig != SIGKILL && sig != SIGCONT { signalGroup(pgid, SIGCONT, s) }
+                }
                 setState(s)
                 publish(EventType.serviceStopping, s, ["signal": .string(Signals.name(sig)), "pid": .int(s.pid)])
             case .kill:

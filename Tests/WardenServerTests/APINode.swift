@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 import ServiceLifecycle
 import WardenCore
+import WardenHeal
 import WardenServer
 import WardenStore
 import WardenSupervisor
@@ -32,10 +33,17 @@ final class APINode: Sendable {
     let store: SQLiteStore
     let recorder: EventRecorder
     let supervisor: Supervisor
+    let heal: HealEngine
     let server: APIServer
     let port: Int
 
-    init(extraAPI: String = "", services: String? = nil, clock: any WardenClock = SystemClock()) throws {
+    /// `extraSpec` goes at the top level of the spec (policies, healing, notify…).
+    init(
+        extraAPI: String = "",
+        extraSpec: String = "",
+        services: String? = nil,
+        clock: any WardenClock = SystemClock()
+    ) throws {
         dir = TempDir("warden-api")
         port = freePort()
         let yaml = """
@@ -47,6 +55,7 @@ final class APINode: Sendable {
                 - { name: ops, role: operator, secret: "env:T_OPERATOR" }
                 - { name: root, role: admin, secret: "env:T_ADMIN" }
             \(extraAPI)
+            \(extraSpec)
             services:
             \(services ?? "  svc:\n    run: [\(Binaries.sample)]")
             """
@@ -64,22 +73,31 @@ final class APINode: Sendable {
         bus = EventBus()
         recorder = EventRecorder(bus: bus, store: store, logger: logger)
         supervisor = Supervisor(spec: spec, bus: bus, logger: logger)
-        let reloader = ReloadOnHangup(path: path, supervisor: supervisor, loader: loader, logger: logger)
-        server = APIServer(
+        heal = HealEngine(
             .init(
-                api: spec.api,
-                samples: spec.samples,
+                spec: spec,
                 supervisor: supervisor,
                 bus: bus,
                 store: store,
-                recorder: recorder,
-                sampleFeed: FanOut<SampleBatch>(),
-                reload: { await reloader.reload() },
-                clock: clock,
-                logger: logger
-
+                logger: logger,
+                directory: dir.file("heal")
             )
         )
+        let reloader = ReloadOnHangup(path: path, supervisor: supervisor, loader: loader, logger: logger)
+        var dependencies = APIServer.Dependencies(
+            api: spec.api,
+            samples: spec.samples,
+            supervisor: supervisor,
+            bus: bus,
+            store: store,
+            recorder: recorder,
+            sampleFeed: FanOut<SampleBatch>(),
+            reload: { await reloader.reload() },
+            clock: clock,
+            logger: logger
+        )
+        dependencies.heal = heal
+        server = APIServer(dependencies)
         _ = state
     }
 
@@ -92,7 +110,7 @@ final class APINode: Sendable {
         let app = Application(
             router: server.router(),
             configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-            services: [recorder, supervisor],
+            services: [recorder, supervisor, heal],
             logger: Logger(label: "test-app")
         )
         return try await app.test(setup, body)

@@ -39,6 +39,10 @@ struct AuthTests {
         Route(method: .post, path: "/v1/ingest/prometheus", role: .operator, body: "cpu 1\n"),
         Route(method: .post, path: "/v1/ingest/influx", role: .operator, body: "cpu value=1\n"),
         Route(method: .post, path: "/v1/reload", role: .admin),
+        Route(method: .get, path: "/v1/incidents", role: .viewer),
+        Route(method: .get, path: "/v1/incidents/i123", role: .viewer),
+        Route(method: .post, path: "/v1/incidents/i123/approve", role: .operator),
+        Route(method: .post, path: "/v1/incidents/i123/cancel", role: .operator),
     ]
 
     static let callers: [(name: String, secret: String?, role: Role?)] = [

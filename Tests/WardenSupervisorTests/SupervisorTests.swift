@@ -81,6 +81,28 @@ struct SupervisorTests {
         try await h.shutdown()
     }
 
+    @Test func aFrozenServiceIsWokenToActOnItsStopSignal() async throws {
+        let h = try Harness(
+            """
+            services:
+              frozen:
+                run: [SAMPLE]
+                stop: { timeout: 20s }
+            """
+        )
+        let pid = try await h.pid("frozen")
+        kill(pid, SIGSTOP)
+        try await eventually("the process is stopped") { ProcFS.stat(pid)?.state == "T" }
+        let before = ContinuousClock.now
+        try await h.supervisor.stop("frozen")
+        let exited = try await h.log.wait(for: EventType.serviceExited, "frozen")
+        // It exits on its own SIGTERM handler, not the timeout's SIGKILL.
+        #expect(exited[0].payload["signal"] == nil)
+        #expect(h.log.events(EventType.serviceKilled, "frozen").isEmpty)
+        #expect(ContinuousClock.now - before < .seconds(10))
+        try await h.shutdown()
+    }
+
     @Test func stoppingKillsTheWholeProcessGroup() async throws {
         let h = try Harness(
             """
