@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "WardenServer", targets: ["WardenServer"]),
         .library(name: "WardenDetect", targets: ["WardenDetect"]),
         .library(name: "WardenHeal", targets: ["WardenHeal"]),
+        .library(name: "WardenDefense", targets: ["WardenDefense"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -57,6 +58,17 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
+        // Active defense: connection and log watching, threat scenarios, the analyst, firewall bans.
+        .target(
+            name: "WardenDefense",
+            dependencies: [
+                "WardenCore",
+                "CWardenSys",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         // Streaming anomaly detectors, the One-Class SVM, calibration to a failure probability, monitors
         // and the NAB scorer. Pure computation: no I/O beyond reading CSV files it is handed.
         .target(
@@ -81,6 +93,7 @@ let package = Package(
             name: "WardenServer",
             dependencies: [
                 "WardenCore",
+                "WardenDefense",
                 "WardenStore",
                 "WardenSupervisor",
                 "WardenHeal",
@@ -103,6 +116,7 @@ let package = Package(
                 "WardenServer",
                 "WardenDetect",
                 "WardenHeal",
+                "WardenDefense",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -121,6 +135,12 @@ let package = Package(
         .testTarget(name: "WardenSupervisorTests", dependencies: ["WardenSupervisor", "WardenTestSupport"]),
         // Fixtures/ holds reference numbers produced by scikit-learn and NAB; tests read them by path.
         .testTarget(name: "WardenHealTests", dependencies: ["WardenHeal", "WardenTestSupport"]),
+        .testTarget(
+            name: "WardenDefenseTests",
+            dependencies: [
+                "WardenDefense", "WardenStore", "WardenTestSupport", .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(
             name: "WardenDetectTests",
             dependencies: ["WardenDetect", "WardenTestSupport"],

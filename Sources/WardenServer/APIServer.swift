@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import ServiceLifecycle
 import WardenCore
+import WardenDefense
 import WardenHeal
 import WardenStore
 import WardenSupervisor
@@ -31,6 +32,8 @@ public struct APIServer: Sendable {
         public var logger: Logger
         /// The healing engine, for the incident routes (nil: no such routes).
         public var heal: HealEngine?
+        /// The ban manager, for the ban routes (nil: no defense, no such routes).
+        public var bans: BanManager?
 
         public init(
             api: APISpec,
@@ -84,6 +87,7 @@ public struct APIServer: Sendable {
         addIngestRoutes(router)
         addSeriesRoutes(router)
         addIncidentRoutes(router)
+        addBanRoutes(router)
         return router
     }
 

@@ -82,6 +82,8 @@ public struct AuditMiddleware: RouterMiddleware {
         case "ingest": return ("audit.ingest", parts.count > 2 ? parts[2] : "json")
         case "reload": return ("audit.reload", "warden")
         case "incidents" where parts.count == 4: return ("audit.incident.\(parts[3])", parts[2])
+        case "bans" where parts.count == 2: return ("audit.ban", "bans")
+        case "bans" where parts.count == 3: return ("audit.unban", parts[2])
         default: return ("audit.request", path)
         }
     }

@@ -14,6 +14,7 @@ public struct MethodNotAllowedMiddleware: RouterMiddleware {
         ("/v1/events/stream", [.get]), ("/v1/ingest", [.post]), ("/v1/ingest/prometheus", [.post]),
         ("/v1/ingest/influx", [.post]), ("/v1/series", [.get]), ("/v1/series/{}", [.get]), ("/v1/incidents", [.get]),
         ("/v1/incidents/{}", [.get]), ("/v1/incidents/{}/approve", [.post]), ("/v1/incidents/{}/cancel", [.post]),
+        ("/v1/bans", [.get, .post]), ("/v1/bans/{}", [.delete]),
     ].map { ($0.0.split(separator: "/"), $0.1) }
 
     public init() {}

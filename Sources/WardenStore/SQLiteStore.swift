@@ -206,6 +206,26 @@ public final class SQLiteStore: Store {
                     """
             )
         }
+        m.registerMigration("v5-bans") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE bans (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        address TEXT NOT NULL,
+                        reason TEXT NOT NULL,
+                        source TEXT NOT NULL,
+                        created INTEGER NOT NULL,
+                        expires INTEGER NOT NULL,
+                        offence INTEGER NOT NULL,
+                        evidence TEXT NOT NULL,
+                        lifted INTEGER,
+                        lifted_by TEXT
+                    );
+                    CREATE INDEX bans_address ON bans(address, created);
+                    CREATE INDEX bans_expires ON bans(expires);
+                    """
+            )
+        }
         return m
     }
 

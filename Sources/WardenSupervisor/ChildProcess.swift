@@ -80,3 +80,63 @@ final class ExitBox: Sendable {
         }
     }
 }
+
+extension ChildProcess {
+    /// Runs `argv` (an absolute program path first) with `input` on stdin, to completion or
+    /// `timeout`; returns its exit status and what it printed (stdout then stderr, at most 1 MiB).
+    /// Goes through Warden's own spawner and reaper, so it is safe next to supervised services.
+    public static func capture(
+        _ argv: [String],
+        input: String = "",
+        timeout: Duration = .seconds(30)
+    ) async -> (status: Int32, output: String) {
+        func tempFile() -> Int32 {
+            var template = Array("/tmp/warden-cmd-XXXXXX".utf8CString)
+            let fd = mkstemp(&template)
+            if fd >= 0 {
+                _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+                unlink(String(cString: template))
+            }
+            return fd
+        }
+        let inFD = tempFile()
+        let outFD = tempFile()
+        defer {
+            if inFD >= 0 { close(inFD) }
+            if outFD >= 0 { close(outFD) }
+        }
+        guard inFD >= 0, outFD >= 0 else {
+            return (127, "cannot make a temporary file: \(String(cString: strerror(errno)))")
+        }
+        let bytes = Array(input.utf8)
+        var written = 0
+        while written < bytes.count {
+            let n = bytes[written...].withUnsafeBytes { write(inFD, $0.baseAddress, $0.count) }
+            if n <= 0 { break }
+            written += n
+        }
+        lseek(inFD, 0, SEEK_SET)
+        var request = SpawnRequest(
+            executable: argv[0],
+            arguments: argv,
+            environment: ProcessEnvironment.current(),
+            cwd: nil
+        )
+        request.stdin = inFD
+        request.stdout = outFD
+        request.stderr = outFD
+        let status: ExitStatus
+        do {
+            status = try await run(request, timeout: timeout)
+        } catch {
+            return (127, "\(error)")
+        }
+        var output = [UInt8](repeating: 0, count: 1 << 20)
+        let n = output.withUnsafeMutableBytes { pread(outFD, $0.baseAddress, $0.count, 0) }
+        let text = String(decoding: output.prefix(max(0, n)), as: UTF8.self)
+        switch status {
+        case .exited(let code): return (code, text)
+        default: return (128, text + "\n\(status)")
+        }
+    }
+}

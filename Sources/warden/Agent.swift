@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import WardenCore
+import WardenDefense
 import WardenDetect
 import WardenHeal
 import WardenServer
@@ -80,6 +81,10 @@ struct Agent {
             logger: logger
         )
         apiDependencies.heal = heal
+        let defense = spec.defense.map {
+            Self.defense($0, stateDirectory: stateDirectory, store: store, bus: bus, logger: logger)
+        }
+        apiDependencies.bans = defense?.bans
         let api = APIServer(apiDependencies)
         let monitors = try spec.monitors.map { monitor in
             try MonitorService(
@@ -108,7 +113,8 @@ struct Agent {
                     .init(service: samples),
                     .init(service: supervisor),
                 ] + monitors.map { .init(service: $0) } + [
-                    .init(service: heal),
+                    .init(service: heal)
+                ] + (defense.map { [.init(service: $0.service)] } ?? []) + [
 
                     .init(service: reloader),
                     .init(service: RetentionService(store: store, keep: spec.retention.events, logger: logger)),
@@ -120,6 +126,53 @@ struct Agent {
             )
         )
         return Agent(group: group, stateDirectory: stateDirectory, store: store)
+    }
+
+    /// The defense's parts: a firewall (dry-run, loudly, when the chosen one cannot work), the
+    /// safety rules as they are at start, the ban manager and the watching service.
+    static func defense(
+        _ spec: DefenseSpec,
+        stateDirectory: StateDirectory,
+        store: SQLiteStore,
+        bus: EventBus,
+        logger: Logger
+    ) -> (bans: BanManager, service: DefenseService) {
+        let runner: CommandRunner = { argv, input in await ChildProcess.capture(argv, input: input) }
+        var firewall: any Firewall = DryRunFirewall()
+        do {
+            switch spec.firewall {
+            case .nftables: firewall = try NFTablesFirewall(table: spec.table, runner: runner)
+            case .iptables: firewall = try IPSetFirewall(prefix: spec.table, runner: runner)
+            case .dryRun: break
+            }
+        } catch {
+            logger.critical(
+                "the firewall cannot be used; bans are recorded but not enforced (dry-run)",
+                metadata: ["warden.firewall": "\(spec.firewall.rawValue)", "warden.error": "\(error.message)"]
+            )
+            bus.publish(
+                "firewall.failed",
+                source: "defense",
+                subject: spec.firewall.rawValue,
+                payload: ["error": .string(error.message), "now": "dry-run"]
+            )
+        }
+        let safety = BanSafety(
+            allow: spec.allow,
+            own: BanSafety.ownAddresses(),
+            sshPeers: BanSafety.sshPeers(ports: spec.sshPorts, in: ConnectionTable.read())
+        )
+        let bans = BanManager(spec: spec, firewall: firewall, store: store, safety: safety, bus: bus, logger: logger)
+        let service = DefenseService(
+            .init(
+                spec: spec,
+                bans: bans,
+                bus: bus,
+                logger: logger,
+                directory: (stateDirectory.path as NSString).appendingPathComponent("defense")
+            )
+        )
+        return (bans, service)
     }
 
     func run() async throws {

@@ -51,10 +51,10 @@ struct Target {
     var isRunning: Bool { StateDirectory.runningWarden(at: stateDir) != nil }
 
     /// Sends a request to the running Warden; exits with a clear message on an error answer.
-    func call(_ method: String, _ path: String) throws -> HTTPClient.Response {
+    func call(_ method: String, _ path: String, body: JSONValue? = nil) throws -> HTTPClient.Response {
         let response: HTTPClient.Response
         do {
-            response = try client.send(method, path)
+            response = try client.send(method, path, body: body.map { Data($0.jsonText.utf8) })
         } catch {
             printError("warden: \(error.message)")
             throw ExitCode(1)

@@ -111,4 +111,14 @@ int warden_accept(int fd);
 /// Sets FD_CLOEXEC on every fd >= `from` (close_range with CLOSE_RANGE_CLOEXEC).
 int warden_cloexec_from(int from);
 
+// ---- libnftables, loaded with dlopen ----
+typedef struct warden_nft warden_nft_t;
+/// Loads libnftables.so.1 and makes a context; NULL when the library is missing. Not thread-safe:
+/// use one handle from one thread at a time.
+warden_nft_t *warden_nft_open(void);
+/// Runs nft commands (the `nft -f` language); 0 on success. *output and *error are malloc'd
+/// copies of what nft printed (free them).
+int warden_nft_run(warden_nft_t *nft, const char *commands, char **output, char **error);
+void warden_nft_close(warden_nft_t *nft);
+
 #endif

@@ -30,6 +30,8 @@ public struct Spec: Sendable, Equatable {
     public var policies: [PolicySpec] = []
     /// Healing defaults and limits.
     public var healing = HealingSpec()
+    /// Active defense; nil when the spec has no `defense:` section.
+    public var defense: DefenseSpec?
 
     public init(
         path: String,

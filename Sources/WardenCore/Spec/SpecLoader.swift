@@ -20,7 +20,7 @@ public struct SpecLoader: Sendable {
 
     static let topKeys = [
         "state_dir", "logs", "retention", "stats", "api", "samples", "services", "monitors", "notify", "policies",
-        "healing",
+        "healing", "defense",
     ]
     static let monitorKeys = [
         "series", "model", "train", "retrain", "threshold", "for", "nu", "standardize", "align", "heal",
@@ -216,6 +216,7 @@ public struct SpecLoader: Sendable {
             }
         }
         readHealing(top, &spec, baseDir: baseDir, &reader)
+        if let node = top["defense"] { spec.defense = readDefense(node, baseDir: baseDir, &reader) }
 
         if !reader.issues.isEmpty {
             throw SpecErrors(reader.issues.sorted { ($0.line, $0.column) < ($1.line, $1.column) })
@@ -603,7 +604,7 @@ public struct SpecLoader: Sendable {
 
     // MARK: - Healing
 
-    private func readHealing(_ top: YAMLReader.Fields, _ spec: inout Spec, baseDir: String, _ r: inout YAMLReader) {
+    func readHealing(_ top: YAMLReader.Fields, _ spec: inout Spec, baseDir: String, _ r: inout YAMLReader) {
         if let node = top["notify"], let entries = r.namedEntries(node, key: "notify", what: "notification targets") {
             for (name, _, value) in entries {
                 let key = "notify.\(name)"

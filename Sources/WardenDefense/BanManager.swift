@@ -1,0 +1,259 @@
+import Foundation
+import Logging
+import WardenCore
+
+/// What became of a request to ban.
+public enum BanOutcome: Sendable {
+    case banned(Ban)
+    /// Already banned (a scenario firing again); the ban in force.
+    case already(Ban)
+    /// The address may never be banned; why.
+    case refused(String)
+    /// Too many new bans in the window (`defense.max_bans`).
+    case capped
+}
+
+/// Owns the bans: decides durations (escalating for repeat offenders), keeps the safety rules and
+/// the rate cap, puts bans in the firewall in batches, stores them so they survive a restart,
+/// restores them with their remaining time, and reports each as an event.
+///
+/// If the firewall fails, Warden says so loudly (`firewall.failed`) and goes on in dry-run rather
+/// than stopping.
+public actor BanManager {
+    let spec: DefenseSpec
+    var firewall: any Firewall
+    let store: any BanStore
+    var safety: BanSafety
+    let bus: EventBus
+    let clock: any WardenClock
+    let logger: Logger
+    var bans: [IPAddress: Ban] = [:]
+    var recent: [Instant] = []
+    var pending: [(FirewallChange, CheckedContinuation<Void, Never>)] = []
+    var flushing = false
+    public private(set) var capped = 0
+
+    public init(
+        spec: DefenseSpec,
+        firewall: any Firewall,
+        store: any BanStore,
+        safety: BanSafety,
+        bus: EventBus,
+        clock: any WardenClock = SystemClock(),
+        logger: Logger
+    ) {
+        self.spec = spec
+        self.firewall = firewall
+        self.store = store
+        self.safety = safety
+        self.bus = bus
+        self.clock = clock
+        self.logger = logger
+    }
+
+    /// The firewall in use (`dry-run` after a failure).
+    public var firewallName: String { firewall.name }
+
+    /// Creates the firewall's table afresh and puts back every ban still in force, with its
+    /// remaining time.
+    public func start() async {
+        let now = clock.wallTime()
+        let stored = (try? await store.activeBans(at: now)) ?? []
+        var changes: [FirewallChange] = []
+        for ban in stored {
+            // A spec change may have allowlisted an address since it was banned.
+            if let why = safety.refusal(ban.address) {
+                var lifted = ban
+                lifted.liftedAt = now
+                lifted.liftedBy = "warden (\(why))"
+                _ = try? await store.saveBan(lifted)
+                continue
+            }
+            bans[ban.address] = ban
+            changes.append(.add(ban.address, seconds: Int(ban.expiresAt.timeIntervalSince(now).rounded(.up))))
+        }
+        do {
+            try await firewall.prepare(changes)
+        } catch {
+            await fail(error, changes)
+        }
+        if !stored.isEmpty {
+            bus.publish(
+                "ban.restored",
+                source: "defense",
+                subject: "firewall",
+                payload: ["count": .int(Int64(bans.count)), "firewall": .string(firewall.name)]
+            )
+        }
+    }
+
+    func fail(_ error: FirewallError, _ changes: [FirewallChange]) async {
+        logger.critical(
+            "firewall failed; bans are recorded but not enforced (dry-run)",
+            metadata: ["warden.firewall": "\(firewall.name)", "warden.error": "\(error.message)"]
+        )
+        bus.publish(
+            "firewall.failed",
+            source: "defense",
+            subject: firewall.name,
+            payload: ["error": .string(error.message), "now": "dry-run"]
+        )
+        let fallback = DryRunFirewall()
+        try? await fallback.prepare(changes)
+        firewall = fallback
+    }
+
+    /// Bans `address` unless safety forbids it. `duration` nil: by the escalation rule.
+    public func ban(
+        _ address: IPAddress,
+        reason: String,
+        source: String,
+        evidence: JSONValue = .null,
+        duration: Duration? = nil,
+        manual: Bool = false
+    ) async -> BanOutcome {
+        if let why = safety.refusal(address) {
+            bus.publish(
+                "ban.refused",
+                source: "defense",
+                subject: address.description,
+                payload: ["reason": .string(why), "wanted_by": .string(source)]
+            )
+            return .refused(why)
+        }
+        let now = clock.wallTime()
+        if let current = bans[address], current.isActive(at: now), !manual { return .already(current) }
+        if !manual {
+            let t = clock.now()
+            recent.removeAll { t - $0 >= spec.maxBans.window }
+            if recent.count >= spec.maxBans.count {
+                capped += 1
+                bus.publish(
+                    "ban.capped",
+                    source: "defense",
+                    subject: address.description,
+                    payload: [
+                        "reason": .string(reason),
+                        "limit": .string("\(spec.maxBans.count) in \(DurationFormat.format(spec.maxBans.window))"),
+                    ]
+                )
+                return .capped
+            }
+            recent.append(t)
+        }
+        let offence = ((try? await store.banCount(of: address)) ?? 0) + 1
+        let length = duration ?? spec.ban.duration(offence: offence)
+        var ban = Ban(
+            address: address,
+            reason: reason,
+            source: source,
+            createdAt: now,
+            expiresAt: now.addingTimeInterval(length.seconds),
+            offence: offence,
+            evidence: evidence
+        )
+        if var previous = bans[address], previous.isActive(at: now) {
+            // A person replaced a ban in force: the old one ends now.
+            previous.liftedAt = now
+            previous.liftedBy = source
+            _ = try? await store.saveBan(previous)
+        }
+        do {
+            ban.id = try await store.saveBan(ban)
+        } catch {
+            logger.error("cannot store a ban", metadata: ["warden.address": "\(address)", "warden.error": "\(error)"])
+        }
+        bans[address] = ban
+        await enqueue(.add(address, seconds: Int(length.seconds.rounded(.up))))
+        bus.publish(
+            "ban.applied",
+            source: "defense",
+            subject: address.description,
+            payload: [
+                "reason": .string(reason), "by": .string(source), "offence": .int(Int64(offence)),
+                "seconds": .int(Int64(length.seconds.rounded(.up))), "until": .string(ISOTime.format(ban.expiresAt)),
+                "firewall": .string(firewall.name), "evidence": evidence,
+            ]
+        )
+        return .banned(ban)
+    }
+
+    /// Lifts the ban in force on `address`; nil when there is none.
+    public func unban(_ address: IPAddress, by who: String) async -> Ban? {
+        let now = clock.wallTime()
+        guard var ban = bans[address], ban.isActive(at: now) else { return nil }
+        ban.liftedAt = now
+        ban.liftedBy = who
+        _ = try? await store.saveBan(ban)
+        bans[address] = nil
+        await enqueue(.remove(address))
+        bus.publish("ban.lifted", source: "defense", subject: address.description, payload: ["by": .string(who)])
+        return ban
+    }
+
+    /// Bans in force, soonest to expire first.
+    public func active() -> [Ban] {
+        let now = clock.wallTime()
+        return bans.values.filter { $0.isActive(at: now) }.sorted { $0.expiresAt < $1.expiresAt }
+    }
+
+    /// Every ban, newest first, from the store.
+    public func history(limit: Int) async throws -> [Ban] { try await store.bans(limit: limit) }
+
+    public func isBanned(_ address: IPAddress) -> Bool { bans[address]?.isActive(at: clock.wallTime()) == true }
+
+    /// What the firewall holds.
+    public func firewallEntries() async throws(FirewallError) -> [IPAddress: Int] { try await firewall.list() }
+
+    /// Records the bans that ran out (the kernel already dropped them); returns how many.
+    @discardableResult
+    public func expireDue() -> Int {
+        let now = clock.wallTime()
+        var count = 0
+        for (address, ban) in bans where !ban.isActive(at: now) {
+            bans[address] = nil
+            count += 1
+            bus.publish(
+                "ban.expired",
+                source: "defense",
+                subject: address.description,
+                payload: ["reason": .string(ban.reason), "offence": .int(Int64(ban.offence))]
+            )
+        }
+        return count
+    }
+
+    /// When the next ban runs out.
+    public func nextExpiry() -> Date? { bans.values.map(\.expiresAt).min() }
+
+    // MARK: - Batching
+
+    /// Queues a change; returns once it is in the firewall. Changes queued while a batch is being
+    /// applied go in together as the next batch.
+    func enqueue(_ change: FirewallChange) async {
+        await withCheckedContinuation { c in
+            pending.append((change, c))
+            if !flushing {
+                flushing = true
+                Task { await self.flush() }
+            }
+        }
+    }
+
+    func flush() async {
+        while !pending.isEmpty {
+            let batch = pending
+            pending = []
+            do {
+                try await firewall.apply(batch.map(\.0))
+            } catch {
+                await fail(
+                    error,
+                    active().map { .add($0.address, seconds: Int($0.expiresAt.timeIntervalSinceNow.rounded(.up))) }
+                )
+            }
+            for (_, c) in batch { c.resume() }
+        }
+        flushing = false
+    }
+}

@@ -1,0 +1,268 @@
+import Foundation
+import Logging
+import Metrics
+import ServiceLifecycle
+import Synchronization
+import WardenCore
+
+/// The active defense, as a service: watches the connection table and log files, scores
+/// addresses, asks the analyst about borderline ones, and bans through the ``BanManager``.
+///
+/// Signals are handled on the watchers' own threads (a log line is parsed and scored where it is
+/// read); only a decision to ban hops to the ban manager. Log positions are kept in
+/// `directory/positions.json`, so a restart never reads a line twice.
+public final class DefenseService: Service, Sendable {
+    public struct Dependencies: Sendable {
+        public var spec: DefenseSpec
+        public var bans: BanManager
+        public var bus: EventBus
+        public var clock: any WardenClock
+        public var logger: Logger
+        /// Where log positions are kept.
+        public var directory: String
+        /// The connection table's files (a test may point elsewhere).
+        public var procNet: String
+
+        public init(
+            spec: DefenseSpec,
+            bans: BanManager,
+            bus: EventBus,
+            clock: any WardenClock = SystemClock(),
+            logger: Logger,
+            directory: String,
+            procNet: String = "/proc/net"
+        ) {
+            self.spec = spec
+            self.bans = bans
+            self.bus = bus
+            self.clock = clock
+            self.logger = logger
+            self.directory = directory
+            self.procNet = procNet
+        }
+    }
+
+    let d: Dependencies
+    let engine: Mutex<ThreatEngine>
+    let analyst: Analyst?
+    let asking = Atomic<Int>(0)
+    let positions = Mutex<[String: LogFollower.Position]>([:])
+    let positionsDirty = Atomic<Bool>(false)
+    let tracked: Gauge
+    let evicted: Gauge
+    let lines: Counter
+    let signals: Counter
+    let start: Instant
+
+    public init(_ dependencies: Dependencies) {
+        d = dependencies
+        analyst = dependencies.spec.analyst.flatMap(Analyst.init)
+        engine = Mutex(ThreatEngine(dependencies.spec, reportBorderline: analyst != nil))
+        tracked = Gauge(label: "warden_defense_tracked_addresses")
+        evicted = Gauge(label: "warden_defense_evicted_addresses")
+        lines = Counter(label: "warden_defense_lines_total")
+        signals = Counter(label: "warden_defense_signals_total")
+        start = dependencies.clock.now()
+    }
+
+    var positionsPath: String { (d.directory as NSString).appendingPathComponent("positions.json") }
+
+    public func run() async throws {
+        try? FileManager.default.createDirectory(atPath: d.directory, withIntermediateDirectories: true)
+        loadPositions()
+        await d.bans.start()
+        var followers: [LogFollower] = []
+        for watch in d.spec.watches {
+            if case .log(let path, let parserName, let fromStart) = watch,
+                let parser = LineParsers.make(parserName, patterns: d.spec.parsers)
+            {
+                followers.append(follower(path: path, parser: parser, name: parserName, fromStart: fromStart))
+            }
+        }
+        for f in followers { f.start() }
+        let firewall = await d.bans.firewallName
+        d.logger.info(
+            "defense started",
+            metadata: [
+                "warden.firewall": "\(firewall)", "warden.logs": "\(followers.count)",
+                "warden.connections":
+                    "\(d.spec.watches.contains { if case .connections = $0 { true } else { false } })",
+            ]
+        )
+        await withGracefulShutdownHandler {
+            await withTaskGroup(of: Void.self) { group in
+                for watch in d.spec.watches {
+                    if case .connections(let every) = watch {
+                        group.addTask { await self.watchConnections(every: every) }
+                    }
+                }
+                group.addTask { await self.housekeeping() }
+                await group.waitForAll()
+            }
+        } onGracefulShutdown: {
+        }
+        for f in followers { f.stop() }
+        savePositions()
+    }
+
+    // MARK: - Signals
+
+    /// Scores one signal; acts on a threat it reveals.
+    public func handle(_ signal: DefenseSignal) {
+        signals.increment()
+        let now = d.clock.now().seconds(since: start)
+        guard let threat = engine.withLock({ $0.observe(signal, now: now) }) else { return }
+        Task { await self.decide(threat) }
+    }
+
+    func decide(_ threat: Threat) async {
+        var score = threat.score
+        var evidence: [String: JSONValue] = [
+            "score": .double((threat.score * 1000).rounded() / 1000),
+            "scenarios": .array(threat.scenarios.map { .string($0) }),
+            "lines": .array(threat.evidence.map { .string($0) }),
+        ]
+        let threshold = d.spec.threshold
+        if let analyst, score < 2 * threshold {
+            if asking.add(1, ordering: .relaxed).newValue <= (d.spec.analyst?.concurrency ?? 1) {
+                switch await analyst.ask(threat) {
+                case .success(let verdict):
+                    score = Analyst.adjust(score, by: verdict, threshold: threshold)
+                    evidence["analyst"] = verdict.json
+                case .failure(let error):
+                    evidence["analyst"] = ["error": .string(error.message), "fallback": "rules"]
+                }
+            } else {
+                evidence["analyst"] = ["error": "too many questions in flight", "fallback": "rules"]
+            }
+            asking.subtract(1, ordering: .relaxed)
+            evidence["adjusted_score"] = .double((score * 1000).rounded() / 1000)
+            if !threat.atThreshold && score < threshold || threat.atThreshold && score < threshold {
+                d.bus.publish(
+                    "threat.reviewed",
+                    source: "defense",
+                    subject: threat.address.description,
+                    payload: .object(evidence.merging(["banned": false]) { a, _ in a })
+                )
+                return
+            }
+        } else if !threat.atThreshold {
+            return
+        }
+        let payload = JSONValue.object(evidence)
+        d.bus.publish("threat.detected", source: "defense", subject: threat.address.description, payload: payload)
+        let outcome = await d.bans.ban(
+            threat.address,
+            reason: threat.scenarios.last ?? "threat",
+            source: evidence["analyst"]?["verdict"] != nil ? "analyst" : "scenario",
+            evidence: payload
+        )
+        if case .banned = outcome { engine.withLock { $0.forget(threat.address) } }
+    }
+
+    // MARK: - Watchers
+
+    func follower(path: String, parser: any LineParser, name: String, fromStart: Bool) -> LogFollower {
+        let blindness = Mutex(BlindnessDetector())
+        let lines = self.lines
+        return LogFollower(
+            path: path,
+            fromStart: fromStart,
+            saved: positions.withLock { $0[path] },
+            onLine: { [self] line in
+                lines.increment()
+                let known = parser.parse(line) { signal, address in
+                    self.handle(
+                        DefenseSignal(
+                            address: address,
+                            name: signal,
+                            evidence: String(decoding: line.prefix(300), as: UTF8.self)
+                        )
+                    )
+                }
+                if blindness.withLock({ $0.observe(recognized: known) }) {
+                    self.d.logger.warning(
+                        "a watched log stopped matching its parser",
+                        metadata: ["warden.path": "\(path)", "warden.parser": "\(name)"]
+                    )
+                    self.d.bus.publish(
+                        "defense.source.blind",
+                        source: "defense",
+                        subject: path,
+                        payload: [
+                            "parser": .string(name),
+                            "unrecognized_lines": .int(200),
+                            "example": .string(String(decoding: line.prefix(300), as: UTF8.self)),
+                        ]
+                    )
+                }
+            },
+            onPosition: { [self] position in
+                positions.withLock { $0[path] = position }
+                positionsDirty.store(true, ordering: .relaxed)
+            }
+        )
+    }
+
+    func watchConnections(every: Duration) async {
+        var tracker = ConnectionTracker()
+        let root = d.procNet
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            let entries = ConnectionTable.read(root: root)
+            let now = d.clock.now().seconds(since: start)
+            for s in tracker.observe(entries, now: now) { handle(s) }
+            do { try await d.clock.sleep(for: every) } catch { return }
+        }
+    }
+
+    /// Expires bans, saves log positions, publishes the table's size.
+    func housekeeping() async {
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            await d.bans.expireDue()
+            if positionsDirty.exchange(false, ordering: .relaxed) { savePositions() }
+            let (count, evictions) = engine.withLock { ($0.tracked, $0.evictions) }
+            tracked.record(count)
+            evicted.record(evictions)
+            var wait = Duration.milliseconds(250)
+            if let next = await d.bans.nextExpiry() {
+                let left = next.timeIntervalSince(d.clock.wallTime())
+                if left < wait.seconds { wait = .milliseconds(Int64(max(5, left * 1000))) }
+            }
+            do { try await d.clock.sleep(for: wait) } catch { return }
+        }
+    }
+
+    /// Addresses tracked and evicted so far.
+    public var stats: (tracked: Int, evicted: Int) { engine.withLock { ($0.tracked, $0.evictions) } }
+
+    // MARK: - Positions
+
+    func loadPositions() {
+        guard let data = FileManager.default.contents(atPath: positionsPath),
+            let json = JSONValue.parse(String(decoding: data, as: UTF8.self)), case .object(let fields) = json
+        else { return }
+        var loaded: [String: LogFollower.Position] = [:]
+        for (path, v) in fields {
+            if let inode = v["inode"]?.intValue, let offset = v["offset"]?.intValue {
+                loaded[path] = .init(inode: UInt64(inode), offset: offset)
+            }
+        }
+        positions.withLock { $0 = loaded }
+    }
+
+    func savePositions() {
+        let all = positions.withLock { $0 }
+        var fields: [String: JSONValue] = [:]
+        for (path, p) in all { fields[path] = ["inode": .int(Int64(p.inode)), "offset": .int(p.offset)] }
+        let tmp = positionsPath + ".tmp"
+        guard FileManager.default.createFile(atPath: tmp, contents: Data(JSONValue.object(fields).jsonText.utf8)) else {
+            return
+        }
+        _ = rename(tmp, positionsPath)
+    }
+}
+
+extension Instant {
+    /// Seconds from `origin` to this instant.
+    func seconds(since origin: Instant) -> Double { Double(nanoseconds - origin.nanoseconds) / 1e9 }
+}

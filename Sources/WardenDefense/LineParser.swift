@@ -1,0 +1,228 @@
+import Foundation
+import WardenCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Turns one log line into signals about addresses.
+///
+/// `parse` returns whether the line had the format the parser knows (a line it does not know is
+/// how a changed log format shows: see ``BlindnessDetector``), and calls `emit` for each signal.
+public protocol LineParser: Sendable {
+    func parse(_ line: UnsafeBufferPointer<UInt8>, emit: (_ signal: String, _ address: IPAddress) -> Void) -> Bool
+}
+
+/// The parser for a watch's `parser:` name.
+public enum LineParsers {
+    public static func make(_ name: String, patterns: [LogPatternSpec]) -> (any LineParser)? {
+        switch name {
+        case "sshd": return SSHParser()
+        case "nginx", "apache": return AccessLogParser()
+        default: return patterns.first { $0.name == name }.flatMap { PatternParser($0) }
+        }
+    }
+}
+
+/// Byte-string searching without allocation.
+enum Bytes {
+    /// The first index of `needle` in `hay[from...]`.
+    static func find(_ hay: UnsafeBufferPointer<UInt8>, _ needle: StaticString, from: Int = 0) -> Int? {
+        let m = needle.utf8CodeUnitCount
+        guard m > 0, hay.count - from >= m, let base = hay.baseAddress else { return nil }
+        let first = needle.utf8Start[0]
+        var i = from
+        let last = hay.count - m
+        while i <= last {
+            guard let p = memchr(base + i, Int32(first), last - i + 1) else { return nil }
+            i = base.distance(to: p.assumingMemoryBound(to: UInt8.self))
+            if memcmp(base + i, needle.utf8Start, m) == 0 { return i }
+            i += 1
+        }
+        return nil
+    }
+
+    /// The last index of `needle` in `hay`.
+    static func findLast(_ hay: UnsafeBufferPointer<UInt8>, _ needle: StaticString) -> Int? {
+        let m = needle.utf8CodeUnitCount
+        guard m > 0, hay.count >= m, let base = hay.baseAddress else { return nil }
+        var i = hay.count - m
+        while i >= 0 {
+            if hay[i] == needle.utf8Start[0] && memcmp(base + i, needle.utf8Start, m) == 0 { return i }
+            i -= 1
+        }
+        return nil
+    }
+
+    static func hasPrefix(_ hay: UnsafeBufferPointer<UInt8>, at i: Int, _ p: StaticString) -> Bool {
+        let m = p.utf8CodeUnitCount
+        guard let base = hay.baseAddress, hay.count - i >= m else { return false }
+        return memcmp(base + i, p.utf8Start, m) == 0
+    }
+
+    /// The address in the token that ends right before `end` (after the previous space).
+    static func address(before end: Int, in line: UnsafeBufferPointer<UInt8>) -> IPAddress? {
+        var start = end
+        while start > 0 && line[start - 1] != 32 { start -= 1 }
+        guard end > start else { return nil }
+        return IPAddress(bytes: UnsafeBufferPointer(rebasing: line[start..<end]))
+    }
+}
+
+/// OpenSSH's messages (syslog files and `sshd[PID]:` / `sshd-session[PID]:` tags): failed
+/// passwords and keys, invalid users, too many authentication failures, and connections that
+/// end before authentication.
+///
+/// The address is read from the end of the line (`… ADDRESS port N …`), never from the part a
+/// client controls (a user name such as `x from 6.6.6.6` cannot frame another address).
+public struct SSHParser: LineParser {
+    public init() {}
+
+    public func parse(_ line: UnsafeBufferPointer<UInt8>, emit: (String, IPAddress) -> Void) -> Bool {
+        // The program tag, then ": " and the message.
+        guard let tag = Bytes.find(line, " sshd") else { return false }
+        var i = tag + 5
+        if Bytes.hasPrefix(line, at: i, "-session") { i += 8 }
+        if i < line.count && line[i] == UInt8(ascii: "[") {
+            while i < line.count && line[i] != UInt8(ascii: "]") { i += 1 }
+            i += 1
+        }
+        guard Bytes.hasPrefix(line, at: i, ": ") else { return false }
+        let m = i + 2
+        func addressBeforePort() -> IPAddress? {
+            guard let port = Bytes.findLast(line, " port ") else { return nil }
+            return Bytes.address(before: port, in: line)
+        }
+        func signal(_ name: String) {
+            if let a = addressBeforePort() { emit(name, a) }
+        }
+        let preauth = Bytes.find(line, "[preauth]", from: m) != nil
+        if Bytes.hasPrefix(line, at: m, "Failed ") {
+            signal("ssh.auth_failure")
+        } else if Bytes.hasPrefix(line, at: m, "Invalid user ") || Bytes.hasPrefix(line, at: m, "Illegal user ") {
+            signal("ssh.invalid_user")
+        } else if Bytes.hasPrefix(line, at: m, "error: maximum authentication attempts exceeded")
+            || (Bytes.hasPrefix(line, at: m, "Disconnecting ")
+                && Bytes.find(line, "Too many authentication failures", from: m) != nil)
+        {
+            signal("ssh.max_auth")
+        } else if Bytes.hasPrefix(line, at: m, "Did not receive identification string from ") {
+            // No port on older versions: the address ends the line.
+            if let a = addressBeforePort() ?? Bytes.address(before: line.count, in: line) { emit("ssh.preauth", a) }
+        } else if preauth
+            && (Bytes.hasPrefix(line, at: m, "Connection closed by ")
+                || Bytes.hasPrefix(line, at: m, "Disconnected from ")
+                || Bytes.hasPrefix(line, at: m, "Connection reset by ")
+                || Bytes.hasPrefix(line, at: m, "Received disconnect from ")
+                || Bytes.hasPrefix(line, at: m, "Unable to negotiate with ")
+                || Bytes.hasPrefix(line, at: m, "banner exchange: "))
+        {
+            signal("ssh.preauth")
+        }
+        return true
+    }
+}
+
+/// nginx and Apache access logs in the common and combined formats: each 4xx answer, and
+/// requests for paths only scanners ask for.
+public struct AccessLogParser: LineParser {
+    public init() {}
+
+    /// Paths that no real user of a site asks for, but every scanner does.
+    static let scannerPaths: [StaticString] = [
+        "/wp-login.php", "/wp-admin", "/xmlrpc.php", "/.env", "/.git/", "/phpmyadmin", "/pma/", "/cgi-bin/",
+        "/boaform", "/hnap1", "/.aws/", "/vendor/phpunit", "/actuator/", "/solr/", "/manager/html", "/setup.cgi",
+        "/.ds_store", "/config.json", "/server-status", "/owa/", "/autodiscover", "/shell", "/eval-stdin.php",
+    ]
+
+    public func parse(_ line: UnsafeBufferPointer<UInt8>, emit: (String, IPAddress) -> Void) -> Bool {
+        // ADDRESS - USER [TIME] "METHOD PATH PROTO" STATUS SIZE …
+        var sp = 0
+        while sp < line.count && line[sp] != 32 { sp += 1 }
+        guard sp > 0, sp < line.count, let address = IPAddress(bytes: UnsafeBufferPointer(rebasing: line[0..<sp])),
+            let open = Bytes.find(line, " [", from: sp), let close = Bytes.find(line, "] \"", from: open)
+        else { return false }
+        let requestStart = close + 3
+        guard let requestEnd = Bytes.find(line, "\" ", from: requestStart), requestEnd + 5 <= line.count else {
+            return false
+        }
+        let s = requestEnd + 2
+        let d0 = line[s]
+        let d1 = line[s + 1]
+        let d2 = line[s + 2]
+        guard (49...53).contains(d0), (48...57).contains(d1), (48...57).contains(d2) else { return false }
+        if d0 == UInt8(ascii: "4") { emit("http.4xx", address) }
+        // The path: the request's second word, compared without case.
+        var p = requestStart
+        while p < requestEnd && line[p] != 32 { p += 1 }
+        p += 1
+        var e = p
+        while e < requestEnd && line[e] != 32 && line[e] != UInt8(ascii: "?") { e += 1 }
+        if e > p {
+            var lower = [UInt8](repeating: 0, count: min(e - p, 256))
+            for k in 0..<lower.count {
+                let c = line[p + k]
+                lower[k] = (65...90).contains(c) ? c + 32 : c
+            }
+            let hit = lower.withUnsafeBufferPointer { path in
+                Self.scannerPaths.contains { Bytes.find(path, $0) != nil }
+            }
+            if hit { emit("http.scanner", address) }
+        }
+        return true
+    }
+}
+
+/// A user-defined pattern: a regular expression whose named group `addr` captures the address.
+/// Lines that do not match are still "recognized": a custom pattern describes only what it
+/// looks for.
+public struct PatternParser: LineParser, @unchecked Sendable {
+    // NSRegularExpression is immutable and documented as safe to use from several threads.
+    let regex: NSRegularExpression
+    let signal: String
+
+    public init?(_ spec: LogPatternSpec) {
+        guard let regex = try? NSRegularExpression(pattern: spec.pattern) else { return nil }
+        self.regex = regex
+        self.signal = spec.signal
+    }
+
+    public func parse(_ line: UnsafeBufferPointer<UInt8>, emit: (String, IPAddress) -> Void) -> Bool {
+        let text = String(decoding: line, as: UTF8.self)
+        let ns = text as NSString
+        guard let match = regex.firstMatch(in: text, range: NSRange(location: 0, length: ns.length)) else {
+            return true
+        }
+        let r = match.range(withName: "addr")
+        if r.location != NSNotFound, let a = IPAddress(ns.substring(with: r)) { emit(signal, a) }
+        return true
+    }
+}
+
+/// Notices a source that stopped producing lines its parser knows (a changed log format): after
+/// `limit` unknown lines in a row it reports once, and again only after a known line was seen.
+public struct BlindnessDetector: Sendable {
+    public let limit: Int
+    var unknownRun = 0
+    var reported = false
+
+    public init(limit: Int = 200) { self.limit = limit }
+
+    /// Returns true exactly when the source has just gone blind.
+    public mutating func observe(recognized: Bool) -> Bool {
+        if recognized {
+            unknownRun = 0
+            reported = false
+            return false
+        }
+        unknownRun += 1
+        if unknownRun >= limit && !reported {
+            reported = true
+            return true
+        }
+        return false
+    }
+
+    /// Whether the last report has not been cleared by a known line.
+    public var isBlind: Bool { reported }
+}

@@ -1,0 +1,89 @@
+import ArgumentParser
+import Foundation
+import WardenCore
+import WardenServer
+import WardenStore
+
+struct BansCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bans",
+        abstract: "List the bans in force (or every ban with --all): address, until when, why."
+    )
+
+    @OptionGroup var spec: SpecOptions
+    @Flag(help: "Every ban, expired and lifted ones too, newest first.") var all = false
+    @Option(help: "At most this many.") var limit: Int = 100
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() async throws {
+        let target = try Target(spec)
+        var rows: [JSONValue] = []
+        if target.isRunning {
+            let response = try target.call("GET", "/v1/bans?all=\(all)&limit=\(limit)")
+            rows = JSONValue.parse(String(decoding: response.body, as: UTF8.self))?["bans"]?.arrayValue ?? []
+        } else {
+            let store = try target.store()
+            let now = Date()
+            let bans = all ? try await store.bans(limit: limit) : try await store.activeBans(at: now)
+            rows = bans.prefix(limit).map { $0.json(now: now) }
+            try await store.close()
+        }
+        if json {
+            print(JSONValue.array(rows).jsonText)
+            return
+        }
+        if rows.isEmpty {
+            print(all ? "no bans" : "no bans in force")
+            return
+        }
+        var table = Table(header: ["ADDRESS", "STATE", "UNTIL", "LEFT", "OFFENCE", "BY", "REASON"])
+        for r in rows {
+            let left = r["remaining_seconds"]?.intValue ?? 0
+            let state =
+                r["lifted_at"] != nil ? "lifted" : (r["active"]?.boolValue == true ? "active" : "expired")
+            table.rows.append([
+                r["address"]?.stringValue ?? "", state, r["expires_at"]?.stringValue ?? "",
+                left > 0 ? DurationFormat.format(.seconds(left)) : "-", String(r["offence"]?.intValue ?? 0),
+                r["source"]?.stringValue ?? "", r["reason"]?.stringValue ?? "",
+            ])
+        }
+        print(table.render())
+    }
+}
+
+struct BanCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ban",
+        abstract: "Ban an address now (never loopback, allowlisted or this node's own addresses)."
+    )
+    @OptionGroup var spec: SpecOptions
+    @Argument(help: "An IPv4 or IPv6 address.") var address: String
+    @Option(name: .customLong("for"), help: "How long (1s to 365d); default: the spec's ban.first, escalating.")
+    var duration: String?
+    @Option(help: "Why, for the record.") var reason: String?
+
+    func run() async throws {
+        let target = try Target(spec)
+        var body: [String: JSONValue] = ["address": .string(address)]
+        if let duration { body["for"] = .string(duration) }
+        if let reason { body["reason"] = .string(reason) }
+        let response = try target.call("POST", "/v1/bans", body: .object(body))
+        let ban = JSONValue.parse(String(decoding: response.body, as: UTF8.self))
+        print("\(address): banned until \(ban?["expires_at"]?.stringValue ?? "?")")
+    }
+}
+
+struct UnbanCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "unban",
+        abstract: "Lift the ban in force on an address."
+    )
+    @OptionGroup var spec: SpecOptions
+    @Argument(help: "An IPv4 or IPv6 address.") var address: String
+
+    func run() async throws {
+        let target = try Target(spec)
+        _ = try target.call("DELETE", "/v1/bans/\(queryValue(address))")
+        print("\(address): ban lifted")
+    }
+}

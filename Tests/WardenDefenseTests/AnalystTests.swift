@@ -1,0 +1,158 @@
+import Foundation
+import Synchronization
+import Testing
+import WardenCore
+import WardenDefense
+import WardenTestSupport
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A small server of the test's own that speaks OpenAI's chat-completions protocol over a real
+/// socket, answering what the test tells it to (a model cannot run here).
+final class FakeChatServer: Sendable {
+    let port: Int
+    let fd: Int32
+    let requests = Mutex<[String]>([])
+    /// The assistant message content to answer with, and how long to wait first.
+    let answer: Mutex<(content: String, delay: Double, status: Int)>
+
+    init(content: String, delay: Double = 0, status: Int = 200) {
+        answer = Mutex((content, delay, status))
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        self.fd = fd
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        _ = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        listen(fd, 16)
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
+        }
+        port = Int(UInt16(bigEndian: addr.sin_port))
+        let listener = fd
+        Thread { [self] in
+            while true {
+                let client = accept(listener, nil, nil)
+                if client < 0 { return }
+                Thread { self.serve(client) }.start()
+            }
+        }.start()
+    }
+
+    deinit {
+        shutdown(fd, Int32(SHUT_RDWR))
+        close(fd)
+    }
+
+    func serve(_ client: Int32) {
+        defer { close(client) }
+        var data = [UInt8]()
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = recv(client, &buffer, buffer.count, 0)
+            if n <= 0 { return }
+            data += buffer[0..<n]
+            let text = String(decoding: data, as: UTF8.self)
+            guard let split = text.range(of: "\r\n\r\n") else { continue }
+            let head = text[..<split.lowerBound].lowercased()
+            let length =
+                head.split(separator: "\r\n").first { $0.hasPrefix("content-length:") }
+                .flatMap { Int($0.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) } ?? 0
+            let body = String(text[split.upperBound...])
+            if body.utf8.count >= length {
+                requests.withLock { $0.append(String(text[..<split.lowerBound]) + "\n\n" + body) }
+                break
+            }
+        }
+        let (content, delay, status) = answer.withLock { $0 }
+        if delay > 0 { usleep(useconds_t(delay * 1e6)) }
+        let completion: JSONValue = [
+            "id": "chatcmpl-1", "object": "chat.completion", "model": "test",
+            "choices": [
+                ["index": 0, "finish_reason": "stop", "message": ["role": "assistant", "content": .string(content)]]
+            ],
+        ]
+        let body = status == 200 ? completion.jsonText : #"{"error":{"message":"overloaded"}}"#
+        let response =
+            "HTTP/1.1 \(status) X\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)"
+        _ = response.withCString { send(client, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+    }
+}
+
+@Suite("Analyst", .timeLimit(.minutes(1)))
+struct AnalystTests {
+    let threat = Threat(
+        address: IPAddress("203.0.113.5")!,
+        score: 0.6,
+        scenarios: ["ssh-probing"],
+        evidence: ["sshd[1]: Connection closed by 203.0.113.5 port 3 [preauth]"],
+        atThreshold: false
+    )
+
+    func analyst(_ server: FakeChatServer, timeout: Duration = .seconds(2)) -> Analyst {
+        var spec = AnalystSpec(url: "http://127.0.0.1:\(server.port)/v1", model: "llama3.2")
+        spec.timeout = timeout
+        return Analyst(spec)!
+    }
+
+    @Test func aVerdictMovesTheScoreWithinBounds() async throws {
+        let server = FakeChatServer(content: #"{"verdict": "malicious", "confidence": 0.9, "reason": "probing"}"#)
+        let result = await analyst(server).ask(threat)
+        let verdict = try result.get()
+        #expect(verdict.verdict == "malicious")
+        #expect(verdict.reason == "probing")
+        #expect(abs(Analyst.adjust(0.6, by: verdict, threshold: 1) - 1.05) < 1e-9)
+        // The request was a chat completion about this address.
+        let request = try #require(server.requests.withLock { $0.first })
+        #expect(request.hasPrefix("POST /v1/chat/completions"))
+        let body = try #require(JSONValue.parse(String(request.split(separator: "\n\n", maxSplits: 1)[1])))
+        #expect(body["model"]?.stringValue == "llama3.2")
+        #expect(body["messages"]?.arrayValue?.last?["content"]?.stringValue?.contains("203.0.113.5") == true)
+        let benign = Analyst.Verdict(verdict: "benign", confidence: 1, reason: "")
+        #expect(Analyst.adjust(0.2, by: benign, threshold: 1) == 0, "never below zero")
+    }
+
+    @Test func aFencedAnswerIsReadToo() async throws {
+        let server = FakeChatServer(
+            content: "```json\n{\"verdict\": \"benign\", \"confidence\": 0.5, \"reason\": \"a scanner we run\"}\n```"
+        )
+        #expect(try await analyst(server).ask(threat).get().verdict == "benign")
+    }
+
+    @Test func garbageSlownessAndErrorsFallBackToTheRules() async throws {
+        let garbage = FakeChatServer(content: "I think it is probably bad")
+        guard case .failure(let e1) = await analyst(garbage).ask(threat) else {
+            Issue.record("garbage accepted")
+            return
+        }
+        #expect(e1.message.contains("not valid JSON"))
+        let wrong = FakeChatServer(content: #"{"verdict": "evil", "confidence": 3}"#)
+        guard case .failure = await analyst(wrong).ask(threat) else {
+            Issue.record("an invalid verdict was accepted")
+            return
+        }
+        let slow = FakeChatServer(content: #"{"verdict": "malicious", "confidence": 1}"#, delay: 3)
+        let start = ContinuousClock.now
+        guard case .failure(let e2) = await analyst(slow, timeout: .milliseconds(300)).ask(threat) else {
+            Issue.record("a late answer was accepted")
+            return
+        }
+        #expect(ContinuousClock.now - start < .seconds(2), "the timeout is strict")
+        #expect(e2.message.contains("did not answer"))
+        let failing = FakeChatServer(content: "", status: 503)
+        guard case .failure(let e3) = await analyst(failing).ask(threat) else {
+            Issue.record("an HTTP error was accepted")
+            return
+        }
+        #expect(e3.message.contains("503"))
+    }
+}

@@ -1,0 +1,146 @@
+import Foundation
+import Logging
+import Testing
+import WardenCore
+import WardenDefense
+import WardenStore
+import WardenTestSupport
+
+/// Bans over a real SQLite store, with the dry-run firewall (the real ones are exercised inside
+/// network namespaces by the integration tests).
+@Suite("Bans")
+struct BanManagerTests {
+    struct Node {
+        let dir = TempDir("warden-bans")
+        let store: SQLiteStore
+        let bus = EventBus()
+        let firewall = DryRunFirewall()
+        let clock = ManualClock()
+        let bans: BanManager
+        let log: EventLog
+
+        init(_ spec: DefenseSpec = DefenseSpec(), safety: BanSafety? = nil, store: SQLiteStore? = nil) throws {
+            self.store = try store ?? SQLiteStore(path: dir.file("warden.db"))
+            log = EventLog(bus.subscribe(name: "test"))
+            var logger = Logger(label: "test")
+            logger.logLevel = .critical
+            bans = BanManager(
+                spec: spec,
+                firewall: firewall,
+                store: self.store,
+                safety: safety ?? BanSafety(allow: spec.allow),
+                bus: bus,
+                clock: clock,
+                logger: logger
+            )
+        }
+    }
+
+    let attacker = IPAddress("203.0.113.5")!
+
+    @Test func repeatOffendersAreBannedLongerUpToTheMaximum() async throws {
+        var spec = DefenseSpec()
+        spec.ban = BanSpec(first: .seconds(600), multiplier: 4, max: .seconds(86_400))
+        let n = try Node(spec)
+        await n.bans.start()
+        var lengths: [Int] = []
+        for _ in 0..<5 {
+            guard case .banned(let ban) = await n.bans.ban(attacker, reason: "ssh-bruteforce", source: "scenario")
+            else {
+                Issue.record("not banned")
+                return
+            }
+            lengths.append(Int(ban.expiresAt.timeIntervalSince(ban.createdAt).rounded()))
+            #expect(try await n.firewall.list()[attacker] != nil)
+            n.clock.advance(by: .seconds(90_000))
+            #expect(await n.bans.expireDue() == 1)
+        }
+        #expect(lengths == [600, 2400, 9600, 38400, 86400])
+        try await n.log.wait(for: "ban.expired", "203.0.113.5", count: 5)
+        let applied = try await n.log.wait(for: "ban.applied", "203.0.113.5", count: 5)
+        #expect(applied.map { $0.payload["offence"]?.intValue } == [1, 2, 3, 4, 5])
+    }
+
+    @Test func aBanInForceIsNotRepeatedAndAPersonCanLiftIt() async throws {
+        let n = try Node()
+        await n.bans.start()
+        guard case .banned = await n.bans.ban(attacker, reason: "x", source: "scenario") else {
+            Issue.record("not banned")
+            return
+        }
+        guard case .already = await n.bans.ban(attacker, reason: "x", source: "scenario") else {
+            Issue.record("banned twice")
+            return
+        }
+        let lifted = await n.bans.unban(attacker, by: "alice")
+        #expect(lifted?.liftedBy == "alice")
+        #expect(try await n.firewall.list()[attacker] == nil)
+        #expect(await n.bans.unban(attacker, by: "alice") == nil)
+        #expect(try await n.store.activeBans(at: Date()).isEmpty)
+    }
+
+    @Test func bansAreRestoredWithTheirRemainingTime() async throws {
+        let dir = TempDir("warden-bans-restore")
+        let store = try SQLiteStore(path: dir.file("warden.db"))
+        let first = try Node(store: store)
+        await first.bans.start()
+        _ = await first.bans.ban(attacker, reason: "x", source: "scenario", duration: .seconds(3600))
+        // Ten minutes later a new Warden starts on the same store.
+        let second = try Node(store: store)
+        second.clock.advance(by: .seconds(600))
+        await second.bans.start()
+        #expect(await second.bans.isBanned(attacker))
+        let left = try #require(try await second.firewall.list()[attacker])
+        #expect(left <= 3000 && left > 2990)
+        try await second.log.wait(for: "ban.restored")
+    }
+
+    @Test func safetyRefusesLoopbackAllowlistOwnAndSSHPeers() async throws {
+        var spec = DefenseSpec()
+        spec.allow = [CIDR("10.0.0.0/8")!]
+        let safety = BanSafety(
+            allow: spec.allow,
+            own: [IPAddress("192.0.2.1")!],
+            sshPeers: [IPAddress("198.51.100.9")!]
+        )
+        let n = try Node(spec, safety: safety)
+        await n.bans.start()
+        for text in ["127.0.0.1", "::1", "10.200.0.3", "192.0.2.1", "198.51.100.9", "0.0.0.0"] {
+            let a = IPAddress(text)!
+            guard case .refused = await n.bans.ban(a, reason: "x", source: "manual:root", manual: true) else {
+                Issue.record("\(text) was banned")
+                continue
+            }
+        }
+        #expect(try await n.firewall.list().isEmpty)
+        try await n.log.wait(for: "ban.refused", count: 6)
+    }
+
+    @Test func newBansAreCappedPerWindow() async throws {
+        var spec = DefenseSpec()
+        spec.maxBans = GiveUp(count: 3, window: .seconds(60))
+        let n = try Node(spec)
+        await n.bans.start()
+        var outcomes: [String] = []
+        for i in 1...5 {
+            switch await n.bans.ban(IPAddress("203.0.113.\(i)")!, reason: "x", source: "scenario") {
+            case .banned: outcomes.append("banned")
+            case .capped: outcomes.append("capped")
+            default: outcomes.append("other")
+            }
+        }
+        #expect(outcomes == ["banned", "banned", "banned", "capped", "capped"])
+        // A person is not capped, and the window moves on.
+        guard
+            case .banned = await n.bans.ban(IPAddress("203.0.113.9")!, reason: "x", source: "manual:root", manual: true)
+        else {
+            Issue.record("manual ban capped")
+            return
+        }
+        n.clock.advance(by: .seconds(61))
+        guard case .banned = await n.bans.ban(IPAddress("203.0.113.10")!, reason: "x", source: "scenario") else {
+            Issue.record("still capped")
+            return
+        }
+    }
+}

@@ -1,0 +1,111 @@
+import Testing
+import WardenCore
+import WardenDefense
+
+@Suite("Log parsers")
+struct ParserTests {
+    func run(_ parser: any LineParser, _ line: String) -> (known: Bool, signals: [String]) {
+        var copy = line
+        var signals: [String] = []
+        let known = copy.withUTF8 { bytes in
+            parser.parse(bytes) { name, address in signals.append("\(name) \(address)") }
+        }
+        return (known, signals)
+    }
+
+    @Test func openSSHMessagesBecomeSignals() {
+        let p = SSHParser()
+        let cases: [(String, [String])] = [
+            (
+                "Nov 24 10:00:00 host sshd[812]: Failed password for root from 203.0.113.5 port 52344 ssh2",
+                ["ssh.auth_failure 203.0.113.5"]
+            ),
+            (
+                "Nov 24 10:00:00 host sshd[812]: Failed password for invalid user admin from 2001:db8::66 port 52344 ssh2",
+                ["ssh.auth_failure 2001:db8::66"]
+            ),
+            (
+                "Nov 24 10:00:00 host sshd[812]: Failed publickey for git from 203.0.113.5 port 1 ssh2: RSA SHA256:x",
+                ["ssh.auth_failure 203.0.113.5"]
+            ),
+            (
+                "Nov 24 10:00:00 host sshd[812]: Invalid user oracle from 198.51.100.4 port 40022",
+                ["ssh.invalid_user 198.51.100.4"]
+            ),
+            (
+                "2026-11-24T10:00:00.123+00:00 host sshd-session[9]: error: maximum authentication attempts exceeded for root from 198.51.100.4 port 2 ssh2 [preauth]",
+                ["ssh.max_auth 198.51.100.4"]
+            ),
+            (
+                "Nov 24 10:00:00 host sshd[812]: Disconnecting authenticating user root 198.51.100.4 port 22: Too many authentication failures [preauth]",
+                ["ssh.max_auth 198.51.100.4"]
+            ),
+            (
+                "Nov 24 10:00:00 host sshd[812]: Connection closed by 192.0.2.7 port 3 [preauth]",
+                ["ssh.preauth 192.0.2.7"]
+            ),
+            (
+                "Nov 24 10:00:00 host sshd[812]: Connection closed by authenticating user root 192.0.2.7 port 3 [preauth]",
+                ["ssh.preauth 192.0.2.7"]
+            ),
+            (
+                "Nov 24 10:00:00 host sshd[812]: Connection reset by 192.0.2.7 port 3 [preauth]",
+                ["ssh.preauth 192.0.2.7"]
+            ),
+            (
+                "Nov 24 10:00:00 host sshd[812]: Did not receive identification string from 192.0.2.8 port 4",
+                ["ssh.preauth 192.0.2.8"]
+            ),
+            ("Nov 24 10:00:00 host sshd[812]: Accepted publickey for deploy from 192.0.2.9 port 5 ssh2", []),
+            ("Nov 24 10:00:00 host sshd[812]: Connection closed by 192.0.2.9 port 5", []),
+            // A user name that tries to frame someone else: the address is read from the end.
+            (
+                "Nov 24 10:00:00 host sshd[812]: Invalid user x from 6.6.6.6 port 1 from 203.0.113.9 port 41000",
+                ["ssh.invalid_user 203.0.113.9"]
+            ),
+        ]
+        for (line, expected) in cases {
+            let r = run(p, line)
+            #expect(r.known, "\(line)")
+            #expect(r.signals == expected, "\(line)")
+        }
+        #expect(!run(p, "Nov 24 10:00:00 host CRON[1]: session opened").known)
+        #expect(!run(p, "garbage").known)
+    }
+
+    @Test func accessLogsReport4xxAndScanners() {
+        let p = AccessLogParser()
+        let base = #"203.0.113.5 - - [24/Nov/2026:10:00:00 +0000] "GET "#
+        #expect(run(p, base + #"/index.html HTTP/1.1" 200 512 "-" "curl/8""#).signals.isEmpty)
+        #expect(run(p, base + #"/nope HTTP/1.1" 404 0 "-" "x""#).signals == ["http.4xx 203.0.113.5"])
+        #expect(
+            run(p, base + #"/WP-LOGIN.php?x=1 HTTP/1.1" 404 0 "-" "x""#).signals == [
+                "http.4xx 203.0.113.5", "http.scanner 203.0.113.5",
+            ]
+        )
+        #expect(run(p, base + #"/.env HTTP/1.1" 200 12"#).signals == ["http.scanner 203.0.113.5"])
+        #expect(!run(p, "not an access log line").known)
+        #expect(!run(p, "203.0.113.5 - - [24/Nov/2026] \"GET / HTTP/1.1\" abc 0").known)
+    }
+
+    @Test func userPatternsCaptureTheAddress() throws {
+        let p = try #require(
+            PatternParser(
+                LogPatternSpec(name: "app", pattern: #"login failed .* ip=(?<addr>\S+)"#, signal: "app.login_failed")
+            )
+        )
+        #expect(run(p, "12:00 login failed for bob ip=198.51.100.23").signals == ["app.login_failed 198.51.100.23"])
+        #expect(run(p, "12:00 login ok for bob ip=198.51.100.23").signals.isEmpty)
+        #expect(run(p, "12:00 login failed for bob ip=not-an-address").signals.isEmpty)
+    }
+
+    @Test func aSourceThatStopsMatchingIsReportedOnce() {
+        var b = BlindnessDetector(limit: 3)
+        let results = [false, false, false, false].map { b.observe(recognized: $0) }
+        #expect(results == [false, false, true, false], "reported once, at the third unknown line")
+        #expect(b.isBlind)
+        let back = b.observe(recognized: true)
+        #expect(!back)
+        #expect(!b.isBlind)
+    }
+}
