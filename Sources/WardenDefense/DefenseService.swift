@@ -157,7 +157,13 @@ public final class DefenseService: Service, Sendable {
             source: evidence["analyst"]?["verdict"] != nil ? "analyst" : "scenario",
             evidence: payload
         )
-        if case .banned = outcome { engine.withLock { $0.forget(threat.address) } }
+        switch outcome {
+        case .banned, .refused:
+            // Banned: its next offence starts from nothing. Refused: it is scored afresh, so that
+            // each new round of misbehaviour is on the record too.
+            engine.withLock { $0.forget(threat.address) }
+        case .already, .capped: break
+        }
     }
 
     // MARK: - Watchers

@@ -22,6 +22,7 @@ struct Options {
     var pidFile: String?
     var faultUnless: String?
     var faultOnce: String?
+    var host = "127.0.0.1"
 
     static let usage = """
         usage: warden-sample [options]
@@ -43,6 +44,7 @@ struct Options {
           --pid-file PATH         write the final pid here
           --fault-unless PATH     crash/hang/failing health only while PATH does not exist
           --fault-once PATH       the fault happens once: PATH is created when it does
+          --host ADDR             the IPv4 address --port listens on (default 127.0.0.1)
         DUR: 250ms, 2s, 1m
         """
 
@@ -79,6 +81,7 @@ struct Options {
             case "--pid-file": o.pidFile = value()
             case "--fault-unless": o.faultUnless = value()
             case "--fault-once": o.faultOnce = value()
+            case "--host": o.host = value()
             case "-h", "--help":
                 print(usage)
                 exit(0)

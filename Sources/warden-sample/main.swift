@@ -92,14 +92,14 @@ if let port = options.port {
     var addr = sockaddr_in()
     addr.sin_family = sa_family_t(AF_INET)
     addr.sin_port = in_port_t(UInt16(port).bigEndian)
-    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    addr.sin_addr.s_addr = inet_addr(options.host)
     let bound = withUnsafePointer(to: &addr) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
             bind(listenFD, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
         }
     }
     if bound != 0 || listen(listenFD, 128) != 0 {
-        fail("cannot listen on 127.0.0.1:\(port): \(String(cString: strerror(errno)))")
+        fail("cannot listen on \(options.host):\(port): \(String(cString: strerror(errno)))")
     }
 }
 

@@ -71,16 +71,17 @@ public final class WardenProcess: Sendable {
     public let config: String
     private let dir: TempDir
 
-    /// Starts `warden run -c config`.
-    public init(config: String, arguments: [String] = []) throws {
+    /// Starts `warden run -c config`, after `prefix` when given (`ip netns exec NAME`).
+    public init(config: String, arguments: [String] = [], prefix: [String] = []) throws {
         dir = TempDir("warden-proc")
         outputPath = dir.file("warden.log")
         self.config = config
         let fd = open(outputPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         defer { close(fd) }
+        let argv = prefix + [Binaries.warden, "run", "-c", config] + arguments
         var request = SpawnRequest(
-            executable: Binaries.warden,
-            arguments: [Binaries.warden, "run", "-c", config] + arguments,
+            executable: argv[0],
+            arguments: argv,
             environment: ProcessInfo.processInfo.environment
         )
         request.stdout = fd

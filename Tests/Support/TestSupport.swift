@@ -8,6 +8,17 @@ import WardenSupervisor
 import Glibc
 #endif
 
+/// The full path of a program on PATH (or the usual system directories); nil when it is not
+/// installed. A test that needs it must fail without it, never skip.
+public func which(_ name: String) -> String? {
+    let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
+    for dir in path.split(separator: ":").map(String.init) + ["/usr/sbin", "/sbin", "/usr/bin", "/bin"] {
+        let p = (dir as NSString).appendingPathComponent(name)
+        if access(p, X_OK) == 0 { return p }
+    }
+    return nil
+}
+
 /// The binaries `swift build` put next to the test bundle.
 public enum Binaries {
     /// The build products directory (where the test binary itself lives).

@@ -1,0 +1,220 @@
+import Foundation
+import Testing
+import WardenCore
+import WardenTestSupport
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The active defense of a real `warden run` inside a network namespace, attacked with real
+/// packets and real log lines from a second namespace; bans checked in the kernel's nftables (or
+/// ipset) and by whether the attacker's next connection gets through.
+@Suite("Defense with real packets", .serialized, .timeLimit(.minutes(3)))
+struct DefenseLiveTests {
+    init() { becomeSubreaper() }
+
+    func spec(_ lab: NetLab, _ f: Fixture, defense: String) -> String {
+        """
+        services:
+          web:
+            run: [SAMPLE, --host, \(lab.defendedIP), --port, "8080"]
+            ready: { tcp: "\(lab.defendedIP):8080" }
+        defense:
+        \(defense)
+        """
+    }
+
+    func events(_ lab: NetLab, _ f: Fixture, _ type: String) async throws -> [JSONValue] {
+        let r = try await lab.warden("events", "-c", f.config, "--json", "--type", type, "--limit", "1000")
+        return r.stdout.split(separator: "\n").compactMap { JSONValue.parse(String($0)) }
+    }
+
+    func failedLogins(_ path: String, from address: String, count: Int) {
+        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT, 0o644)
+        defer { close(fd) }
+        for i in 0..<count {
+            let line = "Nov 24 10:00:0\(i) node sshd[4242]: Failed password for root from \(address) port \(50000 + i) ssh2\n"
+            _ = line.withCString { write(fd, $0, strlen($0)) }
+        }
+    }
+
+    @Test func aConnectionFloodIsBannedDroppedAndTheBanExpires() async throws {
+        let lab = try await NetLab()
+        let f = Fixture("")
+        f.write(
+            spec(
+                lab,
+                f,
+                defense: """
+                      firewall: nftables
+                      watch: [{ connections: true, every: 200ms }]
+                      ban: { first: 5s }
+                    """
+            )
+        )
+        let warden = try lab.startWarden(f.config)
+        do {
+            try await eventually("web is up", timeout: .seconds(20)) { try await lab.attackerCanConnect(8080) }
+            let flood = try await lab.flood(8080, count: 20000)
+            let served = Int(flood.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
+            #expect(served >= 100 && served < 20000, "the flood was cut off part-way: \(served) answered")
+            #expect(try await lab.banned().contains(lab.attackerIP))
+            #expect(try await !lab.attackerCanConnect(8080), "the next connection is dropped")
+            let threat = try #require(try await events(lab, f, "threat.detected").first)
+            #expect(threat["subject"]?.stringValue == lab.attackerIP)
+            #expect(threat["payload"]?["scenarios"]?.arrayValue?.contains("conn-flood") == true)
+            // Five seconds later the kernel has dropped the ban and Warden has recorded it.
+            try await eventually("the ban expired", timeout: .seconds(10)) {
+                !(try await lab.banned().contains(lab.attackerIP))
+            }
+            try await eventually("ban.expired recorded", timeout: .seconds(5)) {
+                !(try await events(lab, f, "ban.expired").isEmpty)
+            }
+            #expect(try await lab.attackerCanConnect(8080))
+            #expect(try await warden.stop() == .exited(0))
+        } catch {
+            _ = try? await warden.stop()
+            await lab.remove()
+            throw error
+        }
+        await lab.remove()
+    }
+
+    @Test func failedLoginsInAWatchedLogAreBannedAndTheBanSurvivesARestart() async throws {
+        let lab = try await NetLab()
+        let f = Fixture("")
+        let log = f.dir.file("auth.log")
+        f.write(
+            spec(
+                lab,
+                f,
+                defense: """
+                      watch: [{ log: \(log), parser: sshd }]
+                      ban: { first: 1h }
+                    """
+            )
+        )
+        FileManager.default.createFile(atPath: log, contents: Data("Nov 24 09:00:00 node sshd[1]: Server listening on 0.0.0.0 port 22.\n".utf8))
+        var warden = try lab.startWarden(f.config)
+        do {
+            try await eventually("web is up", timeout: .seconds(20)) { try await lab.attackerCanConnect(8080) }
+            failedLogins(log, from: lab.attackerIP, count: 4)
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(try await !lab.banned().contains(lab.attackerIP), "four failures are not enough")
+            let start = ContinuousClock.now
+            failedLogins(log, from: lab.attackerIP, count: 1)
+            try await eventually("banned", timeout: .seconds(5)) { try await lab.banned().contains(lab.attackerIP) }
+            print("defense: fifth failed login to ban in the kernel: \(ContinuousClock.now - start) (polling nft)")
+            #expect(try await !lab.attackerCanConnect(8080))
+            let bans = JSONValue.parse(try await lab.warden("bans", "-c", f.config, "--json").stdout)?.arrayValue ?? []
+            #expect(bans.first?["address"]?.stringValue == lab.attackerIP)
+            #expect(bans.first?["reason"]?.stringValue == "ssh-bruteforce")
+            #expect(bans.first?["evidence"]?["lines"]?.arrayValue?.count == 4)
+
+            // Warden stops; the machine "reboots" (the kernel table is gone): the attacker gets in.
+            #expect(try await warden.stop() == .exited(0))
+            _ = try await lab.inDefended(["nft", "delete", "table", "inet", "warden"])
+            warden = try lab.startWarden(f.config)
+            // The new Warden puts the ban back, with what is left of the hour, and does not read
+            // the old lines again (no second ban).
+            try await eventually("restored", timeout: .seconds(20)) { try await lab.banned().contains(lab.attackerIP) }
+            let set = try await lab.banned()
+            #expect(set.contains("expires 59m") || set.contains("expires 58m"), "\(set)")
+            #expect(try await !lab.attackerCanConnect(8080))
+            try await Task.sleep(for: .milliseconds(500))
+            #expect(try await events(lab, f, "ban.applied").count == 1)
+            #expect(try await events(lab, f, "ban.restored").count == 1)
+
+            // A person lifts it.
+            let unban = try await lab.warden("unban", lab.attackerIP, "-c", f.config)
+            #expect(unban.exitCode == 0, "\(unban.stderr)")
+            #expect(try await !lab.banned().contains(lab.attackerIP))
+            #expect(try await lab.attackerCanConnect(8080))
+            #expect(try await warden.stop() == .exited(0))
+        } catch {
+            _ = try? await warden.stop()
+            await lab.remove()
+            throw error
+        }
+        await lab.remove()
+    }
+
+    @Test func anAllowlistedAttackerIsNeverBanned() async throws {
+        let lab = try await NetLab()
+        let f = Fixture("")
+        let log = f.dir.file("auth.log")
+        FileManager.default.createFile(atPath: log, contents: nil)
+        f.write(
+            spec(
+                lab,
+                f,
+                defense: """
+                      allow: [\(lab.attackerIP)/32]
+                      watch: [{ log: \(log), parser: sshd }, { connections: true, every: 200ms }]
+                    """
+            )
+        )
+        let warden = try lab.startWarden(f.config)
+        do {
+            try await eventually("web is up", timeout: .seconds(20)) { try await lab.attackerCanConnect(8080) }
+            failedLogins(log, from: lab.attackerIP, count: 5)
+            try await eventually("a refusal recorded", timeout: .seconds(10)) {
+                try await events(lab, f, "ban.refused").count >= 1
+            }
+            let flood = try await lab.flood(8080, count: 2000)
+            #expect(flood.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "2000", "nothing was dropped")
+            try await eventually("a second refusal recorded", timeout: .seconds(10)) {
+                try await events(lab, f, "ban.refused").count >= 2
+            }
+            let refused = try await events(lab, f, "ban.refused")
+            #expect(refused.allSatisfy { $0["payload"]?["reason"]?.stringValue?.hasPrefix("allowlisted") == true })
+            #expect(try await !lab.banned().contains(lab.attackerIP))
+            #expect(try await lab.attackerCanConnect(8080))
+            // A person cannot ban it either.
+            let manual = try await lab.warden("ban", lab.attackerIP, "--for", "1h", "-c", f.config)
+            #expect(manual.exitCode == 1)
+            #expect(manual.stderr.contains("may not be banned: allowlisted"))
+            #expect(try await warden.stop() == .exited(0))
+        } catch {
+            _ = try? await warden.stop()
+            await lab.remove()
+            throw error
+        }
+        await lab.remove()
+    }
+
+    @Test func theIptablesBackendBansTooAndDryRunChangesNothing() async throws {
+        let lab = try await NetLab()
+        let f = Fixture("")
+        f.write(spec(lab, f, defense: "  firewall: iptables\n"))
+        var warden = try lab.startWarden(f.config)
+        do {
+            try await eventually("web is up", timeout: .seconds(20)) { try await lab.attackerCanConnect(8080) }
+            let ban = try await lab.warden("ban", lab.attackerIP, "--for", "1h", "--reason", "test", "-c", f.config)
+            #expect(ban.exitCode == 0, "\(ban.stderr)")
+            let set = try await lab.inDefended(["ipset", "list", "warden-ban4"]).stdout
+            #expect(set.contains(lab.attackerIP))
+            #expect(try await !lab.attackerCanConnect(8080))
+            _ = try await lab.warden("unban", lab.attackerIP, "-c", f.config)
+            #expect(try await lab.attackerCanConnect(8080))
+            #expect(try await warden.stop() == .exited(0))
+
+            // dry-run: the ban is decided and recorded, the kernel is not touched.
+            f.write(spec(lab, f, defense: "  firewall: dry-run\n"))
+            warden = try lab.startWarden(f.config)
+            try await eventually("web is up", timeout: .seconds(20)) { try await lab.attackerCanConnect(8080) }
+            let dry = try await lab.warden("ban", lab.attackerIP, "--for", "1h", "-c", f.config)
+            #expect(dry.exitCode == 0, "\(dry.stderr)")
+            #expect(try await lab.attackerCanConnect(8080))
+            let applied = try await events(lab, f, "ban.applied")
+            #expect(applied.last?["payload"]?["firewall"]?.stringValue == "dry-run")
+            #expect(try await warden.stop() == .exited(0))
+        } catch {
+            _ = try? await warden.stop()
+            await lab.remove()
+            throw error
+        }
+        await lab.remove()
+    }
+}
