@@ -149,7 +149,7 @@ let package = Package(
         .testTarget(
             name: "WardenServerTests",
             dependencies: [
-                "WardenServer", "WardenHeal", "WardenTestSupport",
+                "WardenServer", "WardenHeal", "WardenDefense", "WardenTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

@@ -70,7 +70,10 @@ struct DefenseSpecTests {
         #expect(names.contains("app-abuse") && names.contains("crowd"))
         let brute = try #require(d.scenarios.first { $0.name == "ssh-bruteforce" })
         #expect(brute.kind == .bucket(capacity: 3, leakPerSecond: 0.01))
-        #expect(brute.on == ["ssh.auth_failure", "ssh.invalid_user", "ssh.max_auth"], "overrides keep what they do not set")
+        #expect(
+            brute.on == ["ssh.auth_failure", "ssh.invalid_user", "ssh.max_auth"],
+            "overrides keep what they do not set"
+        )
         #expect(d.scenarios.first { $0.name == "crowd" }?.kind == .gauge(above: 200))
         #expect(d.threshold == 2)
         #expect(d.halfLife == .seconds(1800))
@@ -95,9 +98,18 @@ struct DefenseSpecTests {
         ("  watch:\n    - { log: /var/log/auth.log, parser: sshdd }\n", "no parser 'sshdd'; did you mean 'sshd'?"),
         ("  watch:\n    - { log: /var/log/auth.log }\n", "missing required key 'parser'"),
         ("  watch:\n    - conections\n", "found 'conections'; expected connections"),
-        ("  scenarios:\n    mine: { on: ssh.auth_fail }\n", "no signal 'ssh.auth_fail'; did you mean 'ssh.auth_failure'?"),
-        ("  scenarios:\n    x: { on: conn.new, above: 3, capacity: 2 }\n", "a bucket (capacity, leak) or a gauge (above), not both"),
-        ("  scenarios:\n    ssh-brute: off\n", "no built-in scenario 'ssh-brute' to switch off; did you mean 'ssh-bruteforce'?"),
+        (
+            "  scenarios:\n    mine: { on: ssh.auth_fail }\n",
+            "no signal 'ssh.auth_fail'; did you mean 'ssh.auth_failure'?"
+        ),
+        (
+            "  scenarios:\n    x: { on: conn.new, above: 3, capacity: 2 }\n",
+            "a bucket (capacity, leak) or a gauge (above), not both"
+        ),
+        (
+            "  scenarios:\n    ssh-brute: off\n",
+            "no built-in scenario 'ssh-brute' to switch off; did you mean 'ssh-bruteforce'?"
+        ),
         ("  scenarios:\n    ssh-bruteforce: { leak: fast }\n", "expected a rate such as 5/10m or 1/s"),
         ("  parsers:\n    app: { pattern: 'failed from (\\S+)', signal: app.x }\n", "needs a named group (?<addr>...)"),
         ("  parsers:\n    app: { pattern: '(?<addr>[', signal: app.x }\n", "not a valid regular expression"),

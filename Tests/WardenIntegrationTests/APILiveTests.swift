@@ -152,7 +152,8 @@ struct APILiveTests {
     }
 
     @Test func schemathesisFindsNoServerErrorAndNoResponseOutsideTheDocument() async throws {
-        let f = Fixture("services:\n  svc:\n    run: [SAMPLE]\n")
+        // Defense in dry-run, so that the ban routes exist and the host's firewall is not touched.
+        let f = Fixture("services:\n  svc:\n    run: [SAMPLE]\ndefense: { firewall: dry-run }\n")
         let w = try f.start()
         try await eventually("the API is up") {
             (try? await onThread { try client(f).send("GET", "/healthz") })?.status == 200

@@ -34,7 +34,8 @@ struct DefenseLiveTests {
         let fd = open(path, O_WRONLY | O_APPEND | O_CREAT, 0o644)
         defer { close(fd) }
         for i in 0..<count {
-            let line = "Nov 24 10:00:0\(i) node sshd[4242]: Failed password for root from \(address) port \(50000 + i) ssh2\n"
+            let line =
+                "Nov 24 10:00:0\(i) node sshd[4242]: Failed password for root from \(address) port \(50000 + i) ssh2\n"
             _ = line.withCString { write(fd, $0, strlen($0)) }
         }
     }
@@ -95,7 +96,10 @@ struct DefenseLiveTests {
                     """
             )
         )
-        FileManager.default.createFile(atPath: log, contents: Data("Nov 24 09:00:00 node sshd[1]: Server listening on 0.0.0.0 port 22.\n".utf8))
+        FileManager.default.createFile(
+            atPath: log,
+            contents: Data("Nov 24 09:00:00 node sshd[1]: Server listening on 0.0.0.0 port 22.\n".utf8)
+        )
         var warden = try lab.startWarden(f.config)
         do {
             try await eventually("web is up", timeout: .seconds(20)) { try await lab.attackerCanConnect(8080) }

@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 import ServiceLifecycle
 import WardenCore
+import WardenDefense
 import WardenHeal
 import WardenServer
 import WardenStore
@@ -34,6 +35,7 @@ final class APINode: Sendable {
     let recorder: EventRecorder
     let supervisor: Supervisor
     let heal: HealEngine
+    let bans: BanManager
     let server: APIServer
     let port: Int
 
@@ -83,6 +85,16 @@ final class APINode: Sendable {
                 directory: dir.file("heal")
             )
         )
+        // The ban routes over a dry-run firewall (the real ones run inside network namespaces in
+        // the integration tests); 10.0.0.0/8 is allowlisted.
+        bans = BanManager(
+            spec: spec.defense ?? DefenseSpec(),
+            firewall: DryRunFirewall(),
+            store: store,
+            safety: BanSafety(allow: [CIDR("10.0.0.0/8")!]),
+            bus: bus,
+            logger: logger
+        )
         let reloader = ReloadOnHangup(path: path, supervisor: supervisor, loader: loader, logger: logger)
         var dependencies = APIServer.Dependencies(
             api: spec.api,
@@ -97,6 +109,7 @@ final class APINode: Sendable {
             logger: logger
         )
         dependencies.heal = heal
+        dependencies.bans = bans
         server = APIServer(dependencies)
         _ = state
     }

@@ -43,6 +43,9 @@ struct AuthTests {
         Route(method: .get, path: "/v1/incidents/i123", role: .viewer),
         Route(method: .post, path: "/v1/incidents/i123/approve", role: .operator),
         Route(method: .post, path: "/v1/incidents/i123/cancel", role: .operator),
+        Route(method: .get, path: "/v1/bans", role: .viewer),
+        Route(method: .post, path: "/v1/bans", role: .operator, body: #"{"address":"203.0.113.5","for":"1m"}"#),
+        Route(method: .delete, path: "/v1/bans/203.0.113.5", role: .operator),
     ]
 
     static let callers: [(name: String, secret: String?, role: Role?)] = [
