@@ -1,0 +1,134 @@
+import Foundation
+import Logging
+import Testing
+import WardenCore
+import WardenDefense
+import WardenStore
+import WardenTestSupport
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The defense service end to end without the kernel: a real log file followed, real parsing and
+/// scoring, the analyst over a real socket, bans in a real store (dry-run firewall).
+@Suite("Defense service", .timeLimit(.minutes(1)))
+struct DefenseServiceTests {
+    struct Node {
+        let dir = TempDir("warden-defense")
+        let bus = EventBus()
+        let log: EventLog
+        let bans: BanManager
+        let service: DefenseService
+        let task: Task<Void, Never>
+        let path: String
+
+        init(_ configure: (inout DefenseSpec) -> Void) throws {
+            path = dir.write("auth.log", "")
+            var spec = DefenseSpec()
+            spec.watches = [.log(path: path, parser: "sshd", fromStart: false)]
+            configure(&spec)
+            var logger = Logger(label: "test")
+            logger.logLevel = .critical
+            log = EventLog(bus.subscribe(name: "test"))
+            bans = BanManager(
+                spec: spec,
+                firewall: DryRunFirewall(),
+                store: try SQLiteStore(path: dir.file("warden.db")),
+                safety: BanSafety(allow: spec.allow),
+                bus: bus,
+                logger: logger
+            )
+            let service = DefenseService(
+                .init(spec: spec, bans: bans, bus: bus, logger: logger, directory: dir.file("defense"))
+            )
+            self.service = service
+            task = Task { try? await service.run() }
+        }
+
+        func append(_ lines: [String]) {
+            let fd = open(path, O_WRONLY | O_APPEND)
+            defer { close(fd) }
+            for l in lines { _ = (l + "\n").withCString { write(fd, $0, strlen($0)) } }
+        }
+
+        func stop() async {
+            task.cancel()
+            _ = await task.value
+        }
+    }
+
+    static func preauth(_ a: String) -> String {
+        "Nov 24 10:00:00 node sshd[7]: Connection closed by \(a) port 9 [preauth]"
+    }
+
+    @Test func theAnalystTipsABorderlineAddressIntoABan() async throws {
+        let chat = FakeChatServer(content: #"{"verdict": "malicious", "confidence": 0.9, "reason": "slow probing"}"#)
+        let n = try Node { spec in
+            spec.scenarios = [
+                ScenarioSpec(
+                    name: "probe",
+                    on: ["ssh.preauth"],
+                    kind: .bucket(capacity: 1, leakPerSecond: 0),
+                    score: 0.6
+                )
+            ]
+            spec.analyst = AnalystSpec(url: "http://127.0.0.1:\(chat.port)/v1", model: "m")
+        }
+        try await Task.sleep(for: .milliseconds(200))
+        n.append([Self.preauth("203.0.113.7")])
+        let applied = try await n.log.wait(for: "ban.applied", "203.0.113.7")
+        #expect(applied[0].payload["by"]?.stringValue == "analyst")
+        #expect(applied[0].payload["evidence"]?["analyst"]?["reason"]?.stringValue == "slow probing")
+        #expect(applied[0].payload["evidence"]?["adjusted_score"]?.doubleValue == 1.05)
+
+        // The same model calls the next one harmless: no ban, the review is on record.
+        chat.answer.withLock { $0.content = #"{"verdict": "benign", "confidence": 1, "reason": "our monitoring"}"# }
+        n.append([Self.preauth("198.51.100.8")])
+        let reviewed = try await n.log.wait(for: "threat.reviewed", "198.51.100.8")
+        #expect(reviewed[0].payload["banned"]?.boolValue == false)
+        #expect(await !n.bans.isBanned(IPAddress("198.51.100.8")!))
+        await n.stop()
+    }
+
+    @Test func aSilentAnalystLeavesTheDecisionToTheRules() async throws {
+        let chat = FakeChatServer(content: #"{"verdict": "benign", "confidence": 1}"#, delay: 5)
+        let n = try Node { spec in
+            var analyst = AnalystSpec(url: "http://127.0.0.1:\(chat.port)/v1", model: "m")
+            analyst.timeout = .milliseconds(300)
+            spec.analyst = analyst
+        }
+        try await Task.sleep(for: .milliseconds(200))
+        n.append(
+            (0..<5).map { "Nov 24 10:00:00 node sshd[7]: Failed password for root from 203.0.113.9 port \($0) ssh2" }
+        )
+        let applied = try await n.log.wait(for: "ban.applied", "203.0.113.9")
+        #expect(applied[0].payload["by"]?.stringValue == "scenario")
+        #expect(applied[0].payload["evidence"]?["analyst"]?["fallback"]?.stringValue == "rules")
+        await n.stop()
+    }
+
+    @Test func aLogThatChangesFormatIsReported() async throws {
+        let n = try Node { _ in }
+        try await Task.sleep(for: .milliseconds(200))
+        n.append(
+            (0..<250).map { "2026-11-24 10:00:00,000 auth WARNING login failure user=root src=203.0.113.1 #\($0)" }
+        )
+        let blind = try await n.log.wait(for: "defense.source.blind", n.path)
+        #expect(blind[0].payload["parser"]?.stringValue == "sshd")
+        #expect(blind.count == 1, "reported once, not per line")
+        await n.stop()
+    }
+
+    @Test func positionsSurviveARestartOfTheService() async throws {
+        let first = try Node { _ in }
+        try await Task.sleep(for: .milliseconds(200))
+        first.append(
+            (0..<5).map { "Nov 24 10:00:00 node sshd[7]: Failed password for root from 203.0.113.10 port \($0) ssh2" }
+        )
+        try await first.log.wait(for: "ban.applied", "203.0.113.10")
+        await first.stop()
+        let saved = try #require(FileManager.default.contents(atPath: first.dir.file("defense/positions.json")))
+        #expect(JSONValue.parse(String(decoding: saved, as: UTF8.self))?[first.path]?["offset"]?.intValue ?? 0 > 0)
+    }
+}
