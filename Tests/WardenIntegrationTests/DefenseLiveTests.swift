@@ -221,4 +221,32 @@ struct DefenseLiveTests {
         }
         await lab.remove()
     }
+
+    @Test func aFirewallThatFailsIsReportedAndWardenGoesOnInDryRun() async throws {
+        let lab = try await NetLab()
+        let f = Fixture("")
+        f.write(spec(lab, f, defense: "  firewall: iptables\n"))
+        // Something else already owns a set of that name, of another type: ipset refuses Warden's.
+        let taken = try await lab.inDefended(["ipset", "create", "warden-ban4", "hash:net"])
+        #expect(taken.exitCode == 0, "\(taken.stderr)")
+        let warden = try lab.startWarden(f.config)
+        do {
+            try await eventually("web is up", timeout: .seconds(20)) { try await lab.attackerCanConnect(8080) }
+            let failed = try #require(try await events(lab, f, "firewall.failed").first)
+            #expect(failed["payload"]?["now"]?.stringValue == "dry-run")
+            #expect(failed["payload"]?["error"]?.stringValue?.contains("ipset") == true)
+            #expect(warden.output.contains("firewall failed"))
+            let ban = try await lab.warden("ban", lab.attackerIP, "--for", "1h", "-c", f.config)
+            #expect(ban.exitCode == 0, "\(ban.stderr)")
+            let list = JSONValue.parse(try await lab.warden("bans", "-c", f.config, "--json").stdout)?.arrayValue
+            #expect(list?.count == 1, "the ban is on record")
+            #expect(try await lab.attackerCanConnect(8080), "but not enforced")
+            #expect(try await warden.stop() == .exited(0))
+        } catch {
+            _ = try? await warden.stop()
+            await lab.remove()
+            throw error
+        }
+        await lab.remove()
+    }
 }
