@@ -138,7 +138,8 @@ let package = Package(
         .testTarget(
             name: "WardenDefenseTests",
             dependencies: [
-                "WardenDefense", "WardenStore", "WardenTestSupport", .product(name: "Logging", package: "swift-log"),
+                "WardenDefense", "WardenStore", "WardenSupervisor", "WardenTestSupport",
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(

@@ -22,6 +22,8 @@ public final class DefenseService: Service, Sendable {
         public var directory: String
         /// The connection table's files (a test may point elsewhere).
         public var procNet: String
+        /// Starts `journalctl` for journal watches (nil: journal watches are reported and skipped).
+        public var spawn: StreamSpawner?
 
         public init(
             spec: DefenseSpec,
@@ -30,7 +32,8 @@ public final class DefenseService: Service, Sendable {
             clock: any WardenClock = SystemClock(),
             logger: Logger,
             directory: String,
-            procNet: String = "/proc/net"
+            procNet: String = "/proc/net",
+            spawn: StreamSpawner? = nil
         ) {
             self.spec = spec
             self.bans = bans
@@ -39,6 +42,7 @@ public final class DefenseService: Service, Sendable {
             self.logger = logger
             self.directory = directory
             self.procNet = procNet
+            self.spawn = spawn
         }
     }
 
@@ -47,6 +51,7 @@ public final class DefenseService: Service, Sendable {
     let analyst: Analyst?
     let asking = Atomic<Int>(0)
     let positions = Mutex<[String: LogFollower.Position]>([:])
+    let cursors = Mutex<[String: String]>([:])
     let positionsDirty = Atomic<Bool>(false)
     let tracked: Gauge
     let evicted: Gauge
@@ -79,7 +84,34 @@ public final class DefenseService: Service, Sendable {
                 followers.append(follower(path: path, parser: parser, name: parserName, fromStart: fromStart))
             }
         }
+        var journals: [JournalFollower] = []
+        for watch in d.spec.watches {
+            guard case .journal(let unit, let parserName, let directory) = watch,
+                let parser = LineParsers.make(parserName, patterns: d.spec.parsers)
+            else { continue }
+            if let j = journal(unit: unit, directory: directory, parser: parser, name: parserName) {
+                journals.append(j)
+            } else {
+                d.logger.error("cannot read the journal: journalctl is not installed", metadata: ["warden.unit": "\(unit ?? "*")"])
+                d.bus.publish(
+                    "defense.source.failed",
+                    source: "defense",
+                    subject: "journal:\(unit ?? "*")",
+                    payload: ["error": "journalctl is not installed"]
+                )
+            }
+        }
         for f in followers { f.start() }
+        for j in journals { j.start() }
+        d.bus.publish(
+            "defense.started",
+            source: "defense",
+            subject: "defense",
+            payload: [
+                "firewall": .string(await d.bans.firewallName), "logs": .int(Int64(followers.count)),
+                "journals": .int(Int64(journals.count)),
+            ]
+        )
         let firewall = await d.bans.firewallName
         d.logger.info(
             "defense started",
@@ -102,6 +134,7 @@ public final class DefenseService: Service, Sendable {
         } onGracefulShutdown: {
         }
         for f in followers { f.stop() }
+        for j in journals { j.stop() }
         savePositions()
     }
 
@@ -168,41 +201,66 @@ public final class DefenseService: Service, Sendable {
 
     // MARK: - Watchers
 
-    func follower(path: String, parser: any LineParser, name: String, fromStart: Bool) -> LogFollower {
+    /// What happens to each line of a source: parsed, scored, and watched for a changed format.
+    func lineHandler(
+        source: String,
+        parser: any LineParser,
+        name: String
+    ) -> @Sendable (UnsafeBufferPointer<UInt8>) -> Void {
         let blindness = Mutex(BlindnessDetector())
         let lines = self.lines
-        return LogFollower(
+        return { [self] line in
+            lines.increment()
+            let known = parser.parse(line) { signal, address in
+                self.handle(
+                    DefenseSignal(
+                        address: address,
+                        name: signal,
+                        evidence: String(decoding: line.prefix(300), as: UTF8.self)
+                    )
+                )
+            }
+            if blindness.withLock({ $0.observe(recognized: known) }) {
+                self.d.logger.warning(
+                    "a watched log stopped matching its parser",
+                    metadata: ["warden.source": "\(source)", "warden.parser": "\(name)"]
+                )
+                self.d.bus.publish(
+                    "defense.source.blind",
+                    source: "defense",
+                    subject: source,
+                    payload: [
+                        "parser": .string(name),
+                        "unrecognized_lines": .int(200),
+                        "example": .string(String(decoding: line.prefix(300), as: UTF8.self)),
+                    ]
+                )
+            }
+        }
+    }
+
+    func journal(unit: String?, directory: String?, parser: any LineParser, name: String) -> JournalFollower? {
+        guard let spawn = d.spawn else { return nil }
+        let key = "journal:\(unit ?? "*")\(directory.map { "@\($0)" } ?? "")"
+        return JournalFollower(
+            unit: unit,
+            directory: directory,
+            saved: cursors.withLock { $0[key] },
+            spawn: spawn,
+            onLine: lineHandler(source: key, parser: parser, name: name),
+            onCursor: { [self] cursor in
+                cursors.withLock { $0[key] = cursor }
+                positionsDirty.store(true, ordering: .relaxed)
+            }
+        )
+    }
+
+    func follower(path: String, parser: any LineParser, name: String, fromStart: Bool) -> LogFollower {
+        LogFollower(
             path: path,
             fromStart: fromStart,
             saved: positions.withLock { $0[path] },
-            onLine: { [self] line in
-                lines.increment()
-                let known = parser.parse(line) { signal, address in
-                    self.handle(
-                        DefenseSignal(
-                            address: address,
-                            name: signal,
-                            evidence: String(decoding: line.prefix(300), as: UTF8.self)
-                        )
-                    )
-                }
-                if blindness.withLock({ $0.observe(recognized: known) }) {
-                    self.d.logger.warning(
-                        "a watched log stopped matching its parser",
-                        metadata: ["warden.path": "\(path)", "warden.parser": "\(name)"]
-                    )
-                    self.d.bus.publish(
-                        "defense.source.blind",
-                        source: "defense",
-                        subject: path,
-                        payload: [
-                            "parser": .string(name),
-                            "unrecognized_lines": .int(200),
-                            "example": .string(String(decoding: line.prefix(300), as: UTF8.self)),
-                        ]
-                    )
-                }
-            },
+            onLine: lineHandler(source: path, parser: parser, name: name),
             onPosition: { [self] position in
                 positions.withLock { $0[path] = position }
                 positionsDirty.store(true, ordering: .relaxed)
@@ -248,18 +306,23 @@ public final class DefenseService: Service, Sendable {
             let json = JSONValue.parse(String(decoding: data, as: UTF8.self)), case .object(let fields) = json
         else { return }
         var loaded: [String: LogFollower.Position] = [:]
+        var journal: [String: String] = [:]
         for (path, v) in fields {
             if let inode = v["inode"]?.intValue, let offset = v["offset"]?.intValue {
                 loaded[path] = .init(inode: UInt64(inode), offset: offset)
+            } else if let cursor = v["cursor"]?.stringValue {
+                journal[path] = cursor
             }
         }
         positions.withLock { $0 = loaded }
+        cursors.withLock { $0 = journal }
     }
 
     func savePositions() {
         let all = positions.withLock { $0 }
         var fields: [String: JSONValue] = [:]
         for (path, p) in all { fields[path] = ["inode": .int(Int64(p.inode)), "offset": .int(p.offset)] }
+        for (key, cursor) in cursors.withLock({ $0 }) { fields[key] = ["cursor": .string(cursor)] }
         let tmp = positionsPath + ".tmp"
         guard FileManager.default.createFile(atPath: tmp, contents: Data(JSONValue.object(fields).jsonText.utf8)) else {
             return

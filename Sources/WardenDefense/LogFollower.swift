@@ -61,13 +61,17 @@ public final class LogFollower: Sendable {
     }
 
     /// Starts the thread.
+    /// Starts the thread; returns once the file (if it exists) is open at its starting position,
+    /// so that every line written after `start` returns is read.
     public func start() {
+        let ready = DispatchSemaphore(value: 0)
         let thread = Thread { [self] in
-            self.loop()
+            self.loop(ready: ready)
             self.finished.withLock { $0 = true }
         }
         thread.name = "warden-follow"
         thread.start()
+        ready.wait()
     }
 
     /// Stops the thread and waits for it (the last position has been reported when this returns).
@@ -89,7 +93,7 @@ public final class LogFollower: Sendable {
         var watch: Int32
     }
 
-    func loop() {
+    func loop(ready: DispatchSemaphore) {
         let inotify = inotify_init1(Int32(IN_CLOEXEC) | Int32(IN_NONBLOCK))
         defer { close(inotify) }
         let dir = (path as NSString).deletingLastPathComponent
@@ -202,6 +206,7 @@ public final class LogFollower: Sendable {
         openFile()
         // A file that appears later is new: read from its start.
         firstOpen = false
+        ready.signal()
         drain()
         var fds = [
             pollfd(fd: inotify, events: Int16(POLLIN), revents: 0),

@@ -140,3 +140,29 @@ extension ChildProcess {
         }
     }
 }
+
+extension ChildProcess {
+    /// Starts `argv` (an absolute program path first) with its stdout on a pipe; returns the read
+    /// end and a function that stops it (SIGTERM to its group). Its stderr is discarded. nil when
+    /// it cannot be started.
+    @Sendable
+    public static func streaming(_ argv: [String]) -> (fd: Int32, stop: @Sendable () -> Void)? {
+        var fds: [Int32] = [-1, -1]
+        guard pipe(&fds) == 0 else { return nil }
+        _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
+        _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
+        let null = open("/dev/null", O_WRONLY | O_CLOEXEC)
+        defer {
+            close(fds[1])
+            if null >= 0 { close(null) }
+        }
+        var request = SpawnRequest(executable: argv[0], arguments: argv, environment: ProcessEnvironment.current())
+        request.stdout = fds[1]
+        request.stderr = null
+        guard let child = try? spawn(request) else {
+            close(fds[0])
+            return nil
+        }
+        return (fds[0], { child.signalGroup(SIGTERM) })
+    }
+}

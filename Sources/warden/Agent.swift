@@ -169,7 +169,8 @@ struct Agent {
                 bans: bans,
                 bus: bus,
                 logger: logger,
-                directory: (stateDirectory.path as NSString).appendingPathComponent("defense")
+                directory: (stateDirectory.path as NSString).appendingPathComponent("defense"),
+                spawn: ChildProcess.streaming
             )
         )
         return (bans, service)

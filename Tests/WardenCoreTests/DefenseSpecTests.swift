@@ -36,6 +36,8 @@ struct DefenseSpecTests {
                 - { log: logs/auth.log, parser: sshd, from: start }
                 - { log: /var/log/nginx/access.log, parser: nginx }
                 - { log: /var/log/app.log, parser: app-login }
+                - { journal: ssh.service, parser: sshd }
+                - { journal: "*", parser: sshd, directory: /var/log/journal/remote }
               parsers:
                 app-login: { pattern: 'login failed for \\S+ from (?<addr>\\S+)', signal: app.login_failed }
               scenarios:
@@ -62,6 +64,8 @@ struct DefenseSpecTests {
                 .log(path: "/etc/warden/logs/auth.log", parser: "sshd", fromStart: true),
                 .log(path: "/var/log/nginx/access.log", parser: "nginx", fromStart: false),
                 .log(path: "/var/log/app.log", parser: "app-login", fromStart: false),
+                .journal(unit: "ssh.service", parser: "sshd", directory: nil),
+                .journal(unit: nil, parser: "sshd", directory: "/var/log/journal/remote"),
             ]
         )
         #expect(d.parsers.map(\.signal) == ["app.login_failed"])

@@ -75,7 +75,7 @@ struct DefenseServiceTests {
             ]
             spec.analyst = AnalystSpec(url: "http://127.0.0.1:\(chat.port)/v1", model: "m")
         }
-        try await Task.sleep(for: .milliseconds(200))
+        try await n.log.wait(for: "defense.started")
         n.append([Self.preauth("203.0.113.7")])
         let applied = try await n.log.wait(for: "ban.applied", "203.0.113.7")
         #expect(applied[0].payload["by"]?.stringValue == "analyst")
@@ -98,7 +98,7 @@ struct DefenseServiceTests {
             analyst.timeout = .milliseconds(300)
             spec.analyst = analyst
         }
-        try await Task.sleep(for: .milliseconds(200))
+        try await n.log.wait(for: "defense.started")
         n.append(
             (0..<5).map { "Nov 24 10:00:00 node sshd[7]: Failed password for root from 203.0.113.9 port \($0) ssh2" }
         )
@@ -110,7 +110,7 @@ struct DefenseServiceTests {
 
     @Test func aLogThatChangesFormatIsReported() async throws {
         let n = try Node { _ in }
-        try await Task.sleep(for: .milliseconds(200))
+        try await n.log.wait(for: "defense.started")
         n.append(
             (0..<250).map { "2026-11-24 10:00:00,000 auth WARNING login failure user=root src=203.0.113.1 #\($0)" }
         )
@@ -122,7 +122,7 @@ struct DefenseServiceTests {
 
     @Test func positionsSurviveARestartOfTheService() async throws {
         let first = try Node { _ in }
-        try await Task.sleep(for: .milliseconds(200))
+        try await first.log.wait(for: "defense.started")
         first.append(
             (0..<5).map { "Nov 24 10:00:00 node sshd[7]: Failed password for root from 203.0.113.10 port \($0) ssh2" }
         )

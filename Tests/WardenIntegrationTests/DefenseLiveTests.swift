@@ -30,6 +30,13 @@ struct DefenseLiveTests {
         return r.stdout.split(separator: "\n").compactMap { JSONValue.parse(String($0)) }
     }
 
+    /// Waits until the defense watches its sources.
+    func defenseStarted(_ lab: NetLab, _ f: Fixture) async throws {
+        try await eventually("the defense started", timeout: .seconds(20)) {
+            try await events(lab, f, "defense.started").count >= 1
+        }
+    }
+
     func failedLogins(_ path: String, from address: String, count: Int) {
         let fd = open(path, O_WRONLY | O_APPEND | O_CREAT, 0o644)
         defer { close(fd) }
@@ -57,6 +64,7 @@ struct DefenseLiveTests {
         let warden = try lab.startWarden(f.config)
         do {
             try await eventually("web is up", timeout: .seconds(20)) { try await lab.attackerCanConnect(8080) }
+            try await defenseStarted(lab, f)
             let flood = try await lab.flood(8080, count: 20000)
             let served = Int(flood.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
             #expect(served >= 100 && served < 20000, "the flood was cut off part-way: \(served) answered")
@@ -103,6 +111,7 @@ struct DefenseLiveTests {
         var warden = try lab.startWarden(f.config)
         do {
             try await eventually("web is up", timeout: .seconds(20)) { try await lab.attackerCanConnect(8080) }
+            try await defenseStarted(lab, f)
             failedLogins(log, from: lab.attackerIP, count: 4)
             try await Task.sleep(for: .milliseconds(300))
             #expect(try await !lab.banned().contains(lab.attackerIP), "four failures are not enough")
@@ -162,6 +171,7 @@ struct DefenseLiveTests {
         let warden = try lab.startWarden(f.config)
         do {
             try await eventually("web is up", timeout: .seconds(20)) { try await lab.attackerCanConnect(8080) }
+            try await defenseStarted(lab, f)
             failedLogins(log, from: lab.attackerIP, count: 5)
             try await eventually("a refusal recorded", timeout: .seconds(10)) {
                 try await events(lab, f, "ban.refused").count >= 1
@@ -195,6 +205,7 @@ struct DefenseLiveTests {
         var warden = try lab.startWarden(f.config)
         do {
             try await eventually("web is up", timeout: .seconds(20)) { try await lab.attackerCanConnect(8080) }
+            try await defenseStarted(lab, f)
             let ban = try await lab.warden("ban", lab.attackerIP, "--for", "1h", "--reason", "test", "-c", f.config)
             #expect(ban.exitCode == 0, "\(ban.stderr)")
             let set = try await lab.inDefended(["ipset", "list", "warden-ban4"]).stdout
@@ -208,6 +219,7 @@ struct DefenseLiveTests {
             f.write(spec(lab, f, defense: "  firewall: dry-run\n"))
             warden = try lab.startWarden(f.config)
             try await eventually("web is up", timeout: .seconds(20)) { try await lab.attackerCanConnect(8080) }
+            try await defenseStarted(lab, f)
             let dry = try await lab.warden("ban", lab.attackerIP, "--for", "1h", "-c", f.config)
             #expect(dry.exitCode == 0, "\(dry.stderr)")
             #expect(try await lab.attackerCanConnect(8080))
@@ -232,6 +244,7 @@ struct DefenseLiveTests {
         let warden = try lab.startWarden(f.config)
         do {
             try await eventually("web is up", timeout: .seconds(20)) { try await lab.attackerCanConnect(8080) }
+            try await defenseStarted(lab, f)
             let failed = try #require(try await events(lab, f, "firewall.failed").first)
             #expect(failed["payload"]?["now"]?.stringValue == "dry-run")
             #expect(failed["payload"]?["error"]?.stringValue?.contains("ipset") == true)

@@ -42,8 +42,9 @@ public enum WatchSpec: Sendable, Hashable {
     case connections(every: Duration)
     /// A log file followed like `tail -F`; `fromStart` reads what is already there the first time.
     case log(path: String, parser: String, fromStart: Bool)
-    /// `journalctl -f -o json` for one unit (or all).
-    case journal(unit: String?, parser: String)
+    /// `journalctl -f -o json` for one unit (`*` or nil: all), from the system journal or from
+    /// the journal files in `directory`.
+    case journal(unit: String?, parser: String, directory: String?)
 }
 
 /// A user-defined log parser: a regular expression with a named group `addr`, emitting `signal`.

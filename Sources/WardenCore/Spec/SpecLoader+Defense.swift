@@ -217,7 +217,7 @@ extension SpecLoader {
             )
             return nil
         }
-        guard let f = r.mapping(node, key: key, allowed: ["connections", "log", "journal", "parser", "from", "every"])
+        guard let f = r.mapping(node, key: key, allowed: ["connections", "log", "journal", "parser", "from", "every", "directory"])
         else {
             return nil
         }
@@ -264,9 +264,14 @@ extension SpecLoader {
             return .log(path: Self.absolute(path, base: baseDir), parser: p, fromStart: fromStart)
         }
         if let n = f["journal"] {
-            let unit = YAMLReader.isNull(n) ? nil : r.string(n, key: "\(key).journal", what: "a systemd unit")
+            var unit = YAMLReader.isNull(n) ? nil : r.string(n, key: "\(key).journal", what: "a systemd unit")
+            if unit == "*" { unit = nil }
+            var directory: String?
+            if let dn = f["directory"], let d = r.string(dn, key: "\(key).directory", what: "a directory of journal files") {
+                directory = Self.absolute(d, base: baseDir)
+            }
             guard let p = parser() else { return nil }
-            return .journal(unit: unit, parser: p)
+            return .journal(unit: unit, parser: p, directory: directory)
         }
         return nil
     }
