@@ -92,7 +92,10 @@ public final class DefenseService: Service, Sendable {
             if let j = journal(unit: unit, directory: directory, parser: parser, name: parserName) {
                 journals.append(j)
             } else {
-                d.logger.error("cannot read the journal: journalctl is not installed", metadata: ["warden.unit": "\(unit ?? "*")"])
+                d.logger.error(
+                    "cannot read the journal: journalctl is not installed",
+                    metadata: ["warden.unit": "\(unit ?? "*")"]
+                )
                 d.bus.publish(
                     "defense.source.failed",
                     source: "defense",

@@ -79,8 +79,9 @@ public struct SSHParser: LineParser {
     public init() {}
 
     public func parse(_ line: UnsafeBufferPointer<UInt8>, emit: (String, IPAddress) -> Void) -> Bool {
-        // The program tag, then ": " and the message.
-        guard let tag = Bytes.find(line, " sshd") else { return false }
+        // The program tag, then ": " and the message. Other programs' lines (cron, sudo, …) share
+        // the file: they count as known as long as they have the syslog shape.
+        guard let tag = Bytes.find(line, " sshd") else { return Self.isSyslogLine(line) }
         var i = tag + 5
         if Bytes.hasPrefix(line, at: i, "-session") { i += 8 }
         if i < line.count && line[i] == UInt8(ascii: "[") {
@@ -120,6 +121,23 @@ public struct SSHParser: LineParser {
             signal("ssh.preauth")
         }
         return true
+    }
+}
+
+extension SSHParser {
+    /// Whether a line has the shape syslog and the journal give it: a program tag ending in `:`
+    /// (`sshd[812]:`, `CRON[9]:`, `kernel:`) among its first six words.
+    static func isSyslogLine(_ line: UnsafeBufferPointer<UInt8>) -> Bool {
+        var words = 0
+        var i = 0
+        while i < line.count && words < 6 {
+            while i < line.count && line[i] == 32 { i += 1 }
+            let start = i
+            while i < line.count && line[i] != 32 { i += 1 }
+            if i > start + 1 && line[i - 1] == UInt8(ascii: ":") { return true }
+            words += 1
+        }
+        return false
     }
 }
 

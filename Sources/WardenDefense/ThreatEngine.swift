@@ -26,21 +26,34 @@ public struct Threat: Sendable, Hashable {
 /// per address, and a bounded table of addresses. Pure: the caller gives the time (seconds on
 /// any monotonic scale).
 ///
-/// Memory stays flat under an attack from many addresses: at most `maxAddresses` are tracked,
-/// and the least recently seen tenth is evicted (and counted) when the table is full.
+/// Memory stays flat under an attack from many addresses: at most `maxAddresses` are tracked (80
+/// bytes each, no allocation per address), the least recently seen tenth is evicted (and
+/// counted) when the table is full, and the evidence lines live in one ring shared by all
+/// addresses.
 public struct ThreatEngine: Sendable {
     struct Tracked: Sendable {
-        var levels = SIMD16<Float>()
+        /// Bucket levels of up to eight scenarios this address touched, by slot.
+        var levels = SIMD8<Float>()
+        /// The scenario index of each slot (0xFF: free).
+        var slots = SIMD8<UInt8>(repeating: 0xFF)
+        /// When it was last seen; the levels have leaked and the score decayed up to here.
+        var time: Double
+        var score: Float = 0
         /// When a gauge scenario last fired for this address (one per minute, all gauges).
-        var gaugeFired: Double = -1e9
-        var levelTime: Double
-        var score: Double = 0
-        var scoreTime: Double
-        var lastSeen: Double
+        var gaugeFired: Float = -1e9
         /// 0: nothing reported; 1: reported as borderline; 2: reported at the threshold.
         var reported: UInt8 = 0
-        var scenarios: [UInt8] = []
-        var evidence: [String] = []
+        /// The last eight scenarios that fired, one byte each, most recent in the low byte (+1).
+        var fired: UInt64 = 0
+        /// The sequence number of its latest line in the evidence ring (-1: none).
+        var evidence: Int64 = -1
+    }
+
+    struct EvidenceLine: Sendable {
+        var seq: Int64
+        var address: IPAddress
+        var line: String
+        var previous: Int64
     }
 
     public let threshold: Double
@@ -53,18 +66,22 @@ public struct ThreatEngine: Sendable {
     let bySignal: [String: [Int]]
     var table: [IPAddress: Tracked] = [:]
     public private(set) var evictions = 0
+    /// Recent evidence lines of every address, newest overwriting oldest.
+    var ring: [EvidenceLine?]
+    var nextSeq: Int64 = 0
 
-    public init(_ spec: DefenseSpec, reportBorderline: Bool = false) {
+    public init(_ spec: DefenseSpec, reportBorderline: Bool = false, evidenceLines: Int = 8192) {
         threshold = spec.threshold
         halfLife = spec.halfLife.seconds
         maxAddresses = spec.maxAddresses
         self.reportBorderline = reportBorderline
-        scenarios = Array(spec.scenarios.prefix(16))
+        scenarios = Array(spec.scenarios.prefix(255))
         var map: [String: [Int]] = [:]
         for (i, s) in scenarios.enumerated() {
             for signal in s.on { map[signal, default: []].append(i) }
         }
         bySignal = map
+        ring = Array(repeating: nil, count: max(16, evidenceLines))
         table.reserveCapacity(min(maxAddresses, 1 << 16))
     }
 
@@ -79,54 +96,53 @@ public struct ThreatEngine: Sendable {
             t = existing
         } else {
             if table.count >= maxAddresses { evictOldest() }
-            t = Tracked(levelTime: now, scoreTime: now, lastSeen: now)
+            t = Tracked(time: now)
         }
-        t.lastSeen = now
-        // Leak every bucket since the last signal.
-        let elapsed = Float(max(0, now - t.levelTime))
+        // Leak every bucket and decay the score since it was last seen.
+        let elapsed = max(0, now - t.time)
         if elapsed > 0 {
-            for (i, s) in scenarios.enumerated() {
-                if case .bucket(_, let leak) = s.kind { t.levels[i] = max(0, t.levels[i] - Float(leak) * elapsed) }
+            for k in 0..<8 where t.slots[k] != 0xFF {
+                if case .bucket(_, let leak) = scenarios[Int(t.slots[k])].kind {
+                    t.levels[k] = max(0, t.levels[k] - Float(leak * elapsed))
+                }
             }
-            t.levelTime = now
+            if t.score > 0 { t.score *= Float(Foundation.exp2(-elapsed / halfLife)) }
+            t.time = now
         }
         var triggered = false
-        var interesting = false
+        var interesting = t.score > 0
         for i in indexes {
             let s = scenarios[i]
             var fired = false
             switch s.kind {
             case .bucket(let capacity, _):
-                t.levels[i] += Float(signal.value)
-                // From the second signal on, an address is worth remembering lines for.
-                if t.levels[i] > Float(signal.value) { interesting = true }
+                let k = Self.slot(for: i, in: &t)
+                t.levels[k] += Float(signal.value)
+                if t.levels[k] > 0.5 { interesting = true }
                 // The capacity-th signal overflows it, unless some of the earlier ones leaked away.
-                if Double(t.levels[i]) > capacity - 1 + 1e-6 {
+                if Double(t.levels[k]) > capacity - 1 + 1e-6 {
                     fired = true
-                    t.levels[i] = 0
+                    t.levels[k] = 0
                 }
             case .gauge(let above):
-                if signal.value >= above && now - t.gaugeFired >= 60 {
+                if signal.value >= above && now - Double(t.gaugeFired) >= 60 {
                     fired = true
-                    t.gaugeFired = now
+                    t.gaugeFired = Float(now)
                 }
             }
             if fired {
                 triggered = true
-                t.score = decayed(t, now) + s.score
-                t.scoreTime = now
-                t.scenarios.append(UInt8(i))
-                if t.scenarios.count > 8 { t.scenarios.removeFirst() }
+                t.score += Float(s.score)
+                t.fired = t.fired << 8 | UInt64(i + 1)
             }
         }
-        // Keep the last few lines of evidence of addresses that are getting interesting (not of
-        // every address seen once: memory stays small under a spread-out attack).
-        if triggered || interesting || t.score > 0 {
-            t.evidence.append(String(signal.evidence.prefix(300)))
-            if t.evidence.count > 5 { t.evidence.removeFirst() }
+        // Lines are kept for addresses that may matter: every signal of a bucketed scenario, or
+        // of an address with a score (not, say, one concurrent connection of every client).
+        if triggered || interesting {
+            t.evidence = remember(signal.address, signal.evidence, previous: t.evidence)
         }
         var threat: Threat?
-        let score = decayed(t, now)
+        let score = Double(t.score)
         if score < threshold / 4 && t.reported > 0 { t.reported = 0 }
         if triggered {
             let level: UInt8 = score >= threshold ? 2 : (reportBorderline && score >= threshold / 2 ? 1 : 0)
@@ -135,8 +151,8 @@ public struct ThreatEngine: Sendable {
                 threat = Threat(
                     address: signal.address,
                     score: score,
-                    scenarios: t.scenarios.map { scenarios[Int($0)].name },
-                    evidence: t.evidence,
+                    scenarios: firedNames(t.fired),
+                    evidence: lines(from: t.evidence, of: signal.address),
                     atThreshold: level == 2
                 )
             }
@@ -145,18 +161,64 @@ public struct ThreatEngine: Sendable {
         return threat
     }
 
+    /// The slot of scenario `i`: its own, a free one, or the lowest bucket's (which is lost).
+    static func slot(for i: Int, in t: inout Tracked) -> Int {
+        let index = UInt8(i)
+        var free = -1
+        var lowest = 0
+        for k in 0..<8 {
+            if t.slots[k] == index { return k }
+            if t.slots[k] == 0xFF && free < 0 { free = k }
+            if t.levels[k] < t.levels[lowest] { lowest = k }
+        }
+        let k = free >= 0 ? free : lowest
+        t.slots[k] = index
+        t.levels[k] = 0
+        return k
+    }
+
+    func firedNames(_ fired: UInt64) -> [String] {
+        var names: [String] = []
+        var f = fired
+        while f != 0 {
+            names.append(scenarios[Int(f & 0xFF) - 1].name)
+            f >>= 8
+        }
+        return names.reversed()
+    }
+
+    mutating func remember(_ address: IPAddress, _ line: String, previous: Int64) -> Int64 {
+        let seq = nextSeq
+        ring[Int(seq % Int64(ring.count))] = EvidenceLine(
+            seq: seq,
+            address: address,
+            line: String(line.prefix(300)),
+            previous: previous
+        )
+        nextSeq += 1
+        return seq
+    }
+
+    /// The last lines of `address` still in the ring, oldest first (at most 10).
+    func lines(from seq: Int64, of address: IPAddress) -> [String] {
+        var out: [String] = []
+        var s = seq
+        while s >= 0 && s >= nextSeq - Int64(ring.count) && out.count < 10 {
+            guard let e = ring[Int(s % Int64(ring.count))], e.seq == s, e.address == address else { break }
+            out.append(e.line)
+            s = e.previous
+        }
+        return out.reversed()
+    }
+
     /// The current score of an address.
     public func score(of address: IPAddress, now: Double) -> Double {
-        table[address].map { decayed($0, now) } ?? 0
+        guard let t = table[address], t.score > 0 else { return 0 }
+        return Double(t.score) * Foundation.exp2(-max(0, now - t.time) / halfLife)
     }
 
     /// Forgets an address (after a ban: its next offence starts from nothing).
     public mutating func forget(_ address: IPAddress) { table[address] = nil }
-
-    func decayed(_ t: Tracked, _ now: Double) -> Double {
-        guard t.score > 0 else { return 0 }
-        return t.score * Double.exp2(-(max(0, now - t.scoreTime)) / halfLife)
-    }
 
     /// Drops the least recently seen tenth of the table.
     mutating func evictOldest() {
@@ -168,20 +230,16 @@ public struct ThreatEngine: Sendable {
         var k = 0
         let stride = max(1, count / 1024)
         for (_, t) in table {
-            if k % stride == 0 { sample.append(t.lastSeen) }
+            if k % stride == 0 { sample.append(t.time) }
             k += 1
         }
         sample.sort()
         let cut = sample[min(sample.count - 1, max(0, sample.count * drop / count))]
         let before = table.count
-        table = table.filter { $0.value.lastSeen > cut }
-        if table.count == before, let oldest = table.min(by: { $0.value.lastSeen < $1.value.lastSeen }) {
+        table = table.filter { $0.value.time > cut }
+        if table.count == before, let oldest = table.min(by: { $0.value.time < $1.value.time }) {
             table[oldest.key] = nil
         }
         evictions += before - table.count
     }
-}
-
-extension Double {
-    static func exp2(_ x: Double) -> Double { Foundation.exp2(x) }
 }

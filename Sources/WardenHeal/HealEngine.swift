@@ -53,6 +53,8 @@ public actor HealEngine: Service {
     var guards: [String: HealGuards] = [:]
     var approvals: [String: CheckedContinuation<Bool, Never>] = [:]
     var tasks: [String: Task<Void, Never>] = [:]
+    /// Incidents that gained evidence in the batch being handled.
+    var joined: Set<String> = []
     var freeSlots: Int
     var slotWaiters: [CheckedContinuation<Void, Never>] = []
     let subscription: FanOutSubscription<Event>
@@ -72,6 +74,10 @@ public actor HealEngine: Service {
                 let batch = await subscription.nextBatch(max: 256)
                 if batch.isEmpty { break }
                 for event in batch { await handle(event) }
+                // Evidence that joined open incidents is stored once per batch: a burst of
+                // triggers joins at once, without a store write (and a suspension) per event.
+                for id in joined where open[id] != nil { await save(open[id]!) }
+                joined = []
             }
         } onGracefulShutdown: {
             self.subscription.finish()
@@ -144,7 +150,7 @@ public actor HealEngine: Service {
             if let id = byTarget[target], var inc = open[id] {
                 inc.evidence.append(Self.evidence(event))
                 open[id] = inc
-                await save(inc)
+                joined.insert(id)
                 continue
             }
             await openIncident(policy: policy, target: target, trigger: event)

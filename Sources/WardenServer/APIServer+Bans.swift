@@ -19,7 +19,7 @@ extension APIServer {
                 }
                 all = b
             }
-            let limit = try APIServer.intParameter(params, "limit", default: 100, range: 1...10_000)
+            let limit = try APIServer.intParameter(params, "limit", default: 100, range: 1...1_000_000)
             let now = clock.wallTime()
             let list: [Ban]
             if all {

@@ -111,11 +111,17 @@ struct DefenseServiceTests {
     @Test func aLogThatChangesFormatIsReported() async throws {
         let n = try Node { _ in }
         try await n.log.wait(for: "defense.started")
+        // A quiet auth.log holds only other programs' lines: that is not blindness.
+        n.append(
+            (0..<250).map { "Nov 24 10:00:00 node CRON[\($0)]: pam_unix(cron:session): session closed for user root" }
+        )
+        // Then the format changes.
         n.append(
             (0..<250).map { "2026-11-24 10:00:00,000 auth WARNING login failure user=root src=203.0.113.1 #\($0)" }
         )
         let blind = try await n.log.wait(for: "defense.source.blind", n.path)
         #expect(blind[0].payload["parser"]?.stringValue == "sshd")
+        #expect(blind[0].payload["example"]?.stringValue?.contains("auth WARNING") == true)
         #expect(blind.count == 1, "reported once, not per line")
         await n.stop()
     }

@@ -81,7 +81,9 @@ struct JournalTests {
         try await write(journal.path, failures("203.0.113.21", 5))
         let applied = try await first.log.wait(for: "ban.applied", "203.0.113.21")
         let lines = applied[0].payload["evidence"]?["lines"]?.arrayValue ?? []
-        #expect(lines.first?.stringValue == "node sshd[4242]: Failed password for root from 203.0.113.21 port 50001 ssh2")
+        #expect(
+            lines.first?.stringValue == "node sshd[4242]: Failed password for root from 203.0.113.21 port 50000 ssh2"
+        )
         await first.stop()
 
         // Written while Warden is down: read after the saved cursor, once.

@@ -69,8 +69,12 @@ struct ParserTests {
             #expect(r.known, "\(line)")
             #expect(r.signals == expected, "\(line)")
         }
-        #expect(!run(p, "Nov 24 10:00:00 host CRON[1]: session opened").known)
+        // Other programs share the file: known (the format is intact), no signal.
+        #expect(run(p, "Nov 24 10:00:00 host CRON[1]: pam_unix(cron:session): session opened").known)
+        #expect(run(p, "2026-11-24T10:00:00.1+00:00 host kernel: eth0: link up").known)
+        #expect(run(p, "Nov 24 10:00:00 host CRON[1]: session opened").signals.isEmpty)
         #expect(!run(p, "garbage").known)
+        #expect(!run(p, "2026-11-24 10:00:00,000 auth WARNING login failure src=203.0.113.1").known)
     }
 
     @Test func accessLogsReport4xxAndScanners() {

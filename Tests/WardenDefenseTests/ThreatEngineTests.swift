@@ -16,7 +16,8 @@ struct ThreatEngineTests {
         let t = e.observe(failure(attacker), now: 4)
         #expect(t?.atThreshold == true)
         #expect(t?.scenarios == ["ssh-bruteforce"])
-        #expect(t?.evidence.count == 4, "lines are kept from the second one on")
+        #expect(t?.evidence.count == 5, "every line is evidence")
+        #expect(t?.evidence.first?.hasPrefix("Failed password") == true)
         #expect((t?.score ?? 0) >= 1)
     }
 

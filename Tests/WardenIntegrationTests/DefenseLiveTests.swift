@@ -123,7 +123,7 @@ struct DefenseLiveTests {
             let bans = JSONValue.parse(try await lab.warden("bans", "-c", f.config, "--json").stdout)?.arrayValue ?? []
             #expect(bans.first?["address"]?.stringValue == lab.attackerIP)
             #expect(bans.first?["reason"]?.stringValue == "ssh-bruteforce")
-            #expect(bans.first?["evidence"]?["lines"]?.arrayValue?.count == 4)
+            #expect(bans.first?["evidence"]?["lines"]?.arrayValue?.count == 5, "all five lines are evidence")
 
             // Warden stops; the machine "reboots" (the kernel table is gone): the attacker gets in.
             #expect(try await warden.stop() == .exited(0))

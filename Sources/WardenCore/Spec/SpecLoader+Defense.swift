@@ -217,7 +217,12 @@ extension SpecLoader {
             )
             return nil
         }
-        guard let f = r.mapping(node, key: key, allowed: ["connections", "log", "journal", "parser", "from", "every", "directory"])
+        guard
+            let f = r.mapping(
+                node,
+                key: key,
+                allowed: ["connections", "log", "journal", "parser", "from", "every", "directory"]
+            )
         else {
             return nil
         }
@@ -267,7 +272,9 @@ extension SpecLoader {
             var unit = YAMLReader.isNull(n) ? nil : r.string(n, key: "\(key).journal", what: "a systemd unit")
             if unit == "*" { unit = nil }
             var directory: String?
-            if let dn = f["directory"], let d = r.string(dn, key: "\(key).directory", what: "a directory of journal files") {
+            if let dn = f["directory"],
+                let d = r.string(dn, key: "\(key).directory", what: "a directory of journal files")
+            {
                 directory = Self.absolute(d, base: baseDir)
             }
             guard let p = parser() else { return nil }
