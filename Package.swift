@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "WardenDetect", targets: ["WardenDetect"]),
         .library(name: "WardenHeal", targets: ["WardenHeal"]),
         .library(name: "WardenDefense", targets: ["WardenDefense"]),
+        .library(name: "WardenSim", targets: ["WardenSim"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -69,6 +70,8 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // The simulated crew: vitals with faults, tied to a life-support service by marker files.
+        .target(name: "WardenSim", dependencies: ["WardenCore"]),
         // Streaming anomaly detectors, the One-Class SVM, calibration to a failure probability, monitors
         // and the NAB scorer. Pure computation: no I/O beyond reading CSV files it is handed.
         .target(
@@ -105,11 +108,12 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            resources: [.embedInCode("openapi.yaml")]
+            resources: [.embedInCode("openapi.yaml"), .embedInCode("dashboard.html")]
         ),
         .executableTarget(
             name: "warden",
             dependencies: [
+                "CWardenSys",
                 "WardenCore",
                 "WardenStore",
                 "WardenSupervisor",
@@ -117,6 +121,7 @@ let package = Package(
                 "WardenDetect",
                 "WardenHeal",
                 "WardenDefense",
+                "WardenSim",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -55,3 +55,6 @@ void warden_nft_close(warden_nft_t *n) {
     dlclose(n->lib);
     free(n);
 }
+
+#include <stdio.h>
+void warden_stdout_line_buffered(void) { setvbuf(stdout, NULL, _IOLBF, 0); }

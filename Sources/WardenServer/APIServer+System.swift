@@ -30,6 +30,19 @@ extension APIServer {
                 body: .init(byteBuffer: ByteBuffer(bytes: WardenMetrics.render()))
             )
         }
+        // Mission Control: one self-contained page (no CDN, no build step); it asks for a viewer
+        // token unless anonymous reads are on.
+        router.get("/") { _, _ in
+            Response(
+                status: .ok,
+                headers: [
+                    .contentType: "text/html; charset=utf-8",
+                    .init("Content-Security-Policy")!:
+                        "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' data:",
+                ],
+                body: .init(byteBuffer: ByteBuffer(bytes: PackageResources.dashboard_html))
+            )
+        }
         router.get("/v1/openapi.yaml") { _, _ in
             Response(
                 status: .ok,

@@ -7,7 +7,7 @@ public struct MethodNotAllowedMiddleware: RouterMiddleware {
 
     /// Path templates (`{x}` matches one segment) and their methods.
     static let routes: [(path: [Substring], methods: [HTTPRequest.Method])] = [
-        ("/healthz", [.get]), ("/readyz", [.get]), ("/metrics", [.get]), ("/v1/openapi.yaml", [.get]),
+        ("/", [.get]), ("/healthz", [.get]), ("/readyz", [.get]), ("/metrics", [.get]), ("/v1/openapi.yaml", [.get]),
         ("/v1/reload", [.post]),
         ("/v1/services", [.get]), ("/v1/services/{}", [.get]), ("/v1/services/{}/start", [.post]),
         ("/v1/services/{}/stop", [.post]), ("/v1/services/{}/restart", [.post]), ("/v1/events", [.get]),

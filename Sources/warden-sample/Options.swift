@@ -23,6 +23,7 @@ struct Options {
     var faultUnless: String?
     var faultOnce: String?
     var host = "127.0.0.1"
+    var crashWhen: String?
 
     static let usage = """
         usage: warden-sample [options]
@@ -45,6 +46,7 @@ struct Options {
           --fault-unless PATH     crash/hang/failing health only while PATH does not exist
           --fault-once PATH       the fault happens once: PATH is created when it does
           --host ADDR             the IPv4 address --port listens on (default 127.0.0.1)
+          --crash-when PATH       exit with --exit-code as soon as PATH exists (the demo's life support)
         DUR: 250ms, 2s, 1m
         """
 
@@ -82,6 +84,7 @@ struct Options {
             case "--fault-unless": o.faultUnless = value()
             case "--fault-once": o.faultOnce = value()
             case "--host": o.host = value()
+            case "--crash-when": o.crashWhen = value()
             case "-h", "--help":
                 print(usage)
                 exit(0)

@@ -133,6 +133,10 @@ while true {
         say("warden-sample: crashing with exit code \(options.exitCode)")
         exit(options.exitCode)
     }
+    if let path = options.crashWhen, access(path, F_OK) == 0 {
+        say("warden-sample: \(path) exists: failing")
+        exit(options.exitCode)
+    }
     if let after = options.hangAfter, t - start >= after, !hung {
         hung = true
         faultHappened()

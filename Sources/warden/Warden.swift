@@ -17,7 +17,8 @@ struct Warden: AsyncParsableCommand {
             RunCommand.self, ValidateCommand.self, StatusCommand.self, EventsCommand.self, LogsCommand.self,
             SeriesCommand.self, StartCommand.self, StopCommand.self, RestartCommand.self, IncidentsCommand.self,
             IncidentCommand.self, ApproveCommand.self, CancelCommand.self, BansCommand.self, BanCommand.self,
-            UnbanCommand.self, DefenseCommand.self, NabCommand.self, DetectCommand.self,
+            UnbanCommand.self, DefenseCommand.self, SimulateCommand.self, DemoCommand.self, NabCommand.self,
+            DetectCommand.self,
         ]
     )
 }

@@ -121,4 +121,7 @@ warden_nft_t *warden_nft_open(void);
 int warden_nft_run(warden_nft_t *nft, const char *commands, char **output, char **error);
 void warden_nft_close(warden_nft_t *nft);
 
+/// Makes stdout line-buffered (progress lines show up at once when it is a file or a pipe).
+void warden_stdout_line_buffered(void);
+
 #endif

@@ -1,0 +1,173 @@
+import ArgumentParser
+import CWardenSys
+import Foundation
+import Logging
+import WardenCore
+import WardenDefense
+import WardenServer
+import WardenSim
+import WardenStore
+import WardenSupervisor
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Mission Control in one command.
+struct DemoCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "demo",
+        abstract: "Mission Control in one command: a simulated crew, a life-support service, prediction, healing.",
+        discussion: """
+            Runs Warden on an embedded spec with SQLite in a temporary directory: a life-support service \
+            (warden-sample) that fails when the simulated fault reaches its critical point unless it was rebuilt \
+            first, the vitals simulator, a One-Class SVM monitor (threshold 0.9, heal: rebuild), and the defense \
+            (dry-run unless run as root with nft). Open the printed URL; Ctrl-C stops everything.
+            """
+    )
+
+    @Option(help: "The dashboard and API port (another free one if it is taken).") var port: Int = 7070
+    @Option(help: "Simulated seconds per wall second.") var speed: Double = 60
+    @Option(help: "Random seed for the vitals and the faults.") var seed: UInt64 = 7
+    @Option(help: "nftables or dry-run (default: nftables as root with nft installed, else dry-run).")
+    var firewall: String?
+    @Option(name: .customLong("state-dir"), help: "Keep the demo's state here (default: a new temporary directory).")
+    var stateDir: String?
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: String = "warning"
+
+    func run() async throws {
+        signal(SIGPIPE, SIG_IGN)
+        warden_stdout_line_buffered()
+        let level = Logger.Level(rawValue: logLevel) ?? .warning
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "warden")
+        let dir: String
+        if let stateDir {
+            dir = (stateDir as NSString).standardizingPath
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        } else {
+            var template = Array("/tmp/warden-demo-XXXXXX".utf8CString)
+            guard mkdtemp(&template) != nil else {
+                printError("warden: cannot make a temporary directory")
+                throw ExitCode(1)
+            }
+            dir = String(cString: template)
+        }
+        let wall = firewall ?? (getuid() == 0 && access("/usr/sbin/nft", X_OK) == 0 ? "nftables" : "dry-run")
+        guard ["nftables", "dry-run"].contains(wall) else {
+            printError("warden: --firewall: found '\(wall)'; expected nftables or dry-run")
+            throw ExitCode(1)
+        }
+        let apiPort = PortCheck.listenProblem(host: "127.0.0.1", port: port) == nil ? port : Self.freePort()
+        let sample = ((CommandLine.arguments[0] as NSString).deletingLastPathComponent as NSString)
+            .appendingPathComponent("warden-sample")
+        let specPath = (dir as NSString).appendingPathComponent("warden.yaml")
+        try Self.spec(dir: dir, port: apiPort, sample: sample, firewall: wall)
+            .write(toFile: specPath, atomically: true, encoding: .utf8)
+        let spec: Spec
+        do {
+            spec = try SpecLoader().load(path: specPath)
+        } catch {
+            printError(error.description)
+            throw ExitCode(1)
+        }
+        let agent = try Agent.build(spec: spec, logger: logger)
+        let token = LocalToken.read(in: (dir as NSString).appendingPathComponent("state/run"))
+        var options = SimulationRunner.Options()
+        options.speed = speed
+        options.seed = seed
+        options.link = (dir as NSString).appendingPathComponent("sim")
+        options.schedule = SimulateCommand.schedule(
+            kinds: [.hypoxia, .tachycardia, .fever, .dropout, .crash, .stuck],
+            first: 75 * speed,
+            every: 30 * speed,
+            seed: seed
+        )
+        let runner = SimulateCommand.runner(
+            options: options,
+            client: HTTPClient(host: "127.0.0.1", port: apiPort, token: token)
+        ) { print("  sim \($0)") }
+        print(
+            """
+            Warden demo: state in \(dir), firewall \(wall)
+              Mission Control: http://127.0.0.1:\(apiPort)/
+              The monitor learns the crew's normal vitals for a minute; then a fault every 30 s
+              (hypoxia, tachycardia, fever, sensor dropout, sudden crash, stuck sensor), \(Int(speed))x faster than life.
+              Ctrl-C stops everything.
+            """
+        )
+        Thread {
+            // Wait for the API, then stream.
+            let probe = HTTPClient(host: "127.0.0.1", port: apiPort, token: nil, timeout: .seconds(1))
+            for _ in 0..<100 {
+                if (try? probe.send("GET", "/healthz"))?.status == 200 { break }
+                usleep(100_000)
+            }
+            runner.run()
+        }.start()
+        try await agent.run()
+        runner.stop()
+    }
+
+    static func freePort() -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        _ = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
+        }
+        return Int(UInt16(bigEndian: addr.sin_port))
+    }
+
+    /// The demo's spec. The monitor's times are wall times: at 60x, 30 s of training is half an
+    /// hour of the crew's life.
+    static func spec(dir: String, port: Int, sample: String, firewall: String) -> String {
+        """
+        # The spec `warden demo` runs (written here so that you can read it and reuse it).
+        state_dir: \(dir)/state
+        api: { listen: 127.0.0.1:\(port), anonymous_read: true }
+        samples: { raw: 24h }
+        healing: { verify: 20s, settle: 3s, max: 20 in 1h }
+
+        services:
+          life-support:
+            # Fails as soon as the simulated fault reaches its critical point (sim/critical).
+            run: [\(sample), --crash-when, \(dir)/sim/critical, --print-every, 10s, --message, "life support nominal"]
+            restart: { backoff: 100ms..2s, give_up: 3 in 30s }
+            heal: [restart, rebuild]        # after the fact, when the prediction came too late
+            rebuild:
+              # Destroy the service's working directory and provision a fresh one, then tell the
+              # simulation the hardware was replaced.
+              - [/bin/sh, -c, "rm -rf \(dir)/work && echo destroyed"]
+              - [/bin/sh, -c, "mkdir -p \(dir)/work && date > \(dir)/work/provisioned && echo provisioned"]
+              - [/bin/sh, -c, "rm -f \(dir)/sim/critical && touch \(dir)/sim/repaired && echo repaired"]
+
+        monitors:
+          life-support:
+            series: [vitals.heart_rate, vitals.spo2, vitals.temperature, vitals.respiration]
+            model: one-class-svm
+            train: 60s
+            retrain: 24h
+            threshold: 0.9
+            for: 5s
+            heal: rebuild life-support
+
+        defense:
+          firewall: \(firewall)
+          watch: [connections]
+        """
+    }
+}

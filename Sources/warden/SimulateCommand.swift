@@ -1,0 +1,171 @@
+import ArgumentParser
+import CWardenSys
+import Foundation
+import Synchronization
+import WardenCore
+import WardenSim
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Posts simulated vitals to a running Warden.
+struct SimulateCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "simulate",
+        abstract: "Stream a simulated crew member's vitals, with faults, to a running Warden.",
+        discussion: """
+            Heart rate, SpO2, body temperature and respiration rate (series vitals.*) with realistic noise, \
+            correlation and drift, posted to /v1/ingest. Faults: hypoxia, fever, tachycardia, dropout, stuck, crash. \
+            With --link DIR the simulation is tied to a life-support service run as \
+            `warden-sample --crash-when DIR/critical` whose rebuild creates DIR/repaired.
+            """
+    )
+
+    @Option(help: "The Warden API to post to.") var to: String = "http://127.0.0.1:7070"
+    @Option(help: "Bearer token (default: $WARDEN_TOKEN).") var token: String?
+    @Option(help: "Simulated seconds per wall second.") var speed: Double = 60
+    @Option(help: "Simulated seconds between readings.") var step: Double = 5
+    @Option(help: "Faults to inject, in turn (comma-separated kinds, or 'all').") var faults: String = "all"
+    @Option(help: "Simulated time before the first fault (lets the monitor learn what normal is).")
+    var first: String = "30m"
+    @Option(help: "Simulated time between faults.") var every: String = "20m"
+    @Option(help: "Stop after this much simulated time (default: until interrupted).") var duration: String?
+    @Option(help: "Random seed: the same seed gives the same vitals and faults.") var seed: UInt64 = 1
+    @Option(help: "Marker directory tying the simulation to a life-support service.") var link: String?
+    @Flag(help: "Do not post: run the demo's prediction loop over --hours simulated hours and score it.")
+    var scorecard = false
+    @Option(help: "Simulated hours for --scorecard.") var hours: Double = 24
+    @Option(help: "Faults per simulated day for --scorecard (every kind in turn).") var faultsPerDay: Int = 48
+    @Flag(help: "With --scorecard: print JSON.") var json = false
+
+    func run() async throws {
+        warden_stdout_line_buffered()
+        if scorecard {
+            let r = try Scorecard.run(hours: hours, seed: seed, speed: speed, faultsPerDay: faultsPerDay)
+            if json {
+                let out: JSONValue = [
+                    "hours": .double(r.hours), "gradual_faults": .int(Int64(r.gradual)),
+                    "healed_before_crash": .int(Int64(r.healedBeforeCrash)),
+                    "healed_percent": .double(r.healedPercent), "false_heals": .int(Int64(r.falseHeals)),
+                    "false_heals_per_day": .double(r.falseHealsPerDay),
+                    "median_lead_seconds": r.leadTimes.isEmpty ? .null : .double(r.medianLead),
+                    "faults": .object(
+                        Dictionary(
+                            uniqueKeysWithValues: r.faults.map { ($0.key.rawValue, JSONValue.int(Int64($0.value))) }
+                        )
+                    ),
+                ]
+                print(out.jsonText)
+            } else {
+                print("\(Int(r.hours)) simulated hours, \(r.faults.values.reduce(0, +)) faults")
+                print(
+                    String(
+                        format: "healed before the crash: %d of %d gradual faults (%.1f %%)",
+                        r.healedBeforeCrash,
+                        r.gradual,
+                        r.healedPercent
+                    )
+                )
+                print(String(format: "false heals: %d (%.2f per simulated day)", r.falseHeals, r.falseHealsPerDay))
+                print(String(format: "median lead time: %.0f simulated seconds", r.medianLead))
+            }
+            return
+        }
+        guard let target = HTTPTarget.parse(to) else {
+            printError("warden: --to: found '\(to)'; expected an http:// URL such as http://127.0.0.1:7070")
+            throw ExitCode(1)
+        }
+        guard speed > 0, speed <= 100_000, step > 0 else {
+            printError("warden: --speed must be from 0 to 100000 and --step positive")
+            throw ExitCode(1)
+        }
+        let kinds: [FaultKind]
+        do { kinds = try Self.kinds(faults) } catch {
+            printError("warden: --faults: \(error)")
+            throw ExitCode(1)
+        }
+        guard let firstAt = DurationFormat.parse(first), let gap = DurationFormat.parse(every), gap > .zero else {
+            printError("warden: --first and --every take durations such as 30m")
+            throw ExitCode(1)
+        }
+        var options = SimulationRunner.Options()
+        options.speed = speed
+        options.step = step
+        options.seed = seed
+        options.link = link
+        options.duration = duration.flatMap(DurationFormat.parse)?.seconds
+        options.schedule = Self.schedule(kinds: kinds, first: firstAt.seconds, every: gap.seconds, seed: seed)
+        let client = HTTPClient(
+            host: target.host,
+            port: target.port,
+            token: token ?? ProcessInfo.processInfo.environment["WARDEN_TOKEN"]
+        )
+        let runner = Self.runner(options: options, client: client) { print($0) }
+        signal(SIGINT, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: SIGINT)
+        source.setEventHandler { runner.stop() }
+        source.resume()
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            Thread {
+                runner.run()
+                c.resume()
+            }.start()
+        }
+    }
+
+    struct BadKind: Error, CustomStringConvertible { var description: String }
+
+    static func kinds(_ text: String) throws -> [FaultKind] {
+        if text == "all" { return [.hypoxia, .tachycardia, .fever, .dropout, .crash, .stuck] }
+        if text == "none" || text.isEmpty { return [] }
+        return try text.split(separator: ",").map {
+            guard let k = FaultKind(rawValue: String($0)) else {
+                throw BadKind(
+                    description:
+                        "found '\($0)'; expected kinds among \(FaultKind.allCases.map(\.rawValue).joined(separator: ", ")), all or none"
+                )
+            }
+            return k
+        }
+    }
+
+    /// Faults in turn, one every `every` simulated seconds after `first`, for a simulated year.
+    static func schedule(kinds: [FaultKind], first: Double, every: Double, seed: UInt64) -> [VitalsSimulator.Fault] {
+        guard !kinds.isEmpty else { return [] }
+        var rng = SplitMix64(seed: seed)
+        let count = min(100_000, Int(365 * 86_400 / every))
+        return (0..<count).map { i in
+            let kind = kinds[i % kinds.count]
+            return VitalsSimulator.Fault(
+                kind: kind,
+                start: first + Double(i) * every,
+                length: VitalsSimulator.typicalLength(kind, &rng)
+            )
+        }
+    }
+
+    /// A runner that posts each reading to `client` (failures are reported, never fatal).
+    static func runner(
+        options: SimulationRunner.Options,
+        client: HTTPClient,
+        log: @escaping @Sendable (String) -> Void
+    ) -> SimulationRunner {
+        let failures = Atomic<Int>(0)
+        return SimulationRunner(
+            options,
+            post: { reading, wall in
+                let items = reading.samples.map {
+                    "{\"series\":\"\($0.series)\",\"labels\":{\"crew\":\"a\"},\"t\":\(wall),\"v\":\($0.value)}"
+                }
+                guard !items.isEmpty else { return }
+                let body = Data(("[" + items.joined(separator: ",") + "]").utf8)
+                let ok = (try? client.send("POST", "/v1/ingest", body: body))?.status == 200
+                if !ok && failures.add(1, ordering: .relaxed).newValue % 100 == 1 {
+                    log("warden simulate: posting to Warden failed; retrying with the next reading")
+                }
+            },
+            log: log
+        )
+    }
+}
