@@ -140,6 +140,7 @@ let package = Package(
         .testTarget(name: "WardenSupervisorTests", dependencies: ["WardenSupervisor", "WardenTestSupport"]),
         // Fixtures/ holds reference numbers produced by scikit-learn and NAB; tests read them by path.
         .testTarget(name: "WardenHealTests", dependencies: ["WardenHeal", "WardenTestSupport"]),
+        .testTarget(name: "WardenSimTests", dependencies: ["WardenSim"]),
         .testTarget(
             name: "WardenDefenseTests",
             dependencies: [

@@ -96,7 +96,7 @@ public final class SimulationRunner: Sendable {
                 if case .critical(let kind) = e {
                     link?.markCritical(kind)
                     // A sudden crash is over at once: the service comes back by being restarted.
-                    if kind == .crash { crashClearAt = now + 1 }
+                    if kind == .crash { crashClearAt = now + 0.05 }
                 }
             }
             post(reading, now)

@@ -64,8 +64,10 @@ struct DemoCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         let apiPort = PortCheck.listenProblem(host: "127.0.0.1", port: port) == nil ? port : Self.freePort()
-        let sample = ((CommandLine.arguments[0] as NSString).deletingLastPathComponent as NSString)
-            .appendingPathComponent("warden-sample")
+        // warden-sample is installed next to warden.
+        let exe =
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let sample = ((exe as NSString).deletingLastPathComponent as NSString).appendingPathComponent("warden-sample")
         let specPath = (dir as NSString).appendingPathComponent("warden.yaml")
         try Self.spec(dir: dir, port: apiPort, sample: sample, firewall: wall)
             .write(toFile: specPath, atomically: true, encoding: .utf8)
