@@ -165,6 +165,7 @@ struct DemoCommand: AsyncParsableCommand {
             retrain: 24h
             threshold: 0.9
             for: 5s
+            smoothing: 8                    # scores averaged into each probability
             heal: rebuild life-support
 
         defense:

@@ -123,7 +123,7 @@ public final class EventLog: Sendable {
         for type: String,
         _ subject: String? = nil,
         count: Int = 1,
-        timeout: Duration = .seconds(10)
+        timeout: Duration = .seconds(30)
     ) async throws -> [Event] {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
@@ -149,7 +149,7 @@ public struct TimedOut: Error, CustomStringConvertible {
 /// Polls `condition` until it holds or `timeout` passes.
 public func eventually(
     _ what: String,
-    timeout: Duration = .seconds(10),
+    timeout: Duration = .seconds(30),
     _ condition: () async throws -> Bool
 ) async throws {
     let deadline = ContinuousClock.now + timeout

@@ -326,6 +326,7 @@ struct SpecSectionsTests {
                 retrain: 6h
                 threshold: 95%
                 for: 10s
+                smoothing: 8
                 heal: rebuild api
             services:
               api:
@@ -349,6 +350,7 @@ struct SpecSectionsTests {
         )
         #expect(m.model == "ensemble" && m.train == .seconds(3600) && m.retrain == .seconds(6 * 3600))
         #expect(m.threshold == 0.95 && m.holdFor == .seconds(10) && m.heal == "rebuild api")
+        #expect(m.smoothing == 8)
     }
 
     @Test func selectorsMatchByNameAndLabels() throws {

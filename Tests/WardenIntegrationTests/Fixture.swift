@@ -55,7 +55,7 @@ final class Fixture: Sendable {
         _ type: String,
         _ subject: String? = nil,
         count: Int = 1,
-        timeout: Duration = .seconds(20)
+        timeout: Duration = .seconds(40)
     ) async throws -> [Event] {
         var found: [Event] = []
         do {
@@ -71,7 +71,7 @@ final class Fixture: Sendable {
     }
 
     /// Waits until every listed service is running with a pid.
-    func waitRunning(_ names: [String], timeout: Duration = .seconds(20)) async throws -> [String: Int32] {
+    func waitRunning(_ names: [String], timeout: Duration = .seconds(40)) async throws -> [String: Int32] {
         var pids: [String: Int32] = [:]
         try await eventually("\(names) running", timeout: timeout) {
             let status = (try? await self.status()) ?? []

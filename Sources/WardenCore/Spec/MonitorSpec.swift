@@ -19,6 +19,9 @@ public struct MonitorSpec: Sendable, Hashable {
     public var nu: Double
     /// Standardise each series before the One-Class SVM (on by default).
     public var standardize: Bool
+    /// Scores averaged into each probability (1: none); more smooths out noise excursions at the
+    /// cost of a slightly later alert.
+    public var smoothing: Int = 3
     /// Values of different series belong to one vector when their times are this close.
     public var align: Duration
     /// What to do on an alert, as written (`rebuild api`); carried out by the healing engine.

@@ -23,7 +23,7 @@ public struct SpecLoader: Sendable {
         "healing", "defense",
     ]
     static let monitorKeys = [
-        "series", "model", "train", "retrain", "threshold", "for", "nu", "standardize", "align", "heal",
+        "series", "model", "train", "retrain", "threshold", "for", "nu", "standardize", "smoothing", "align", "heal",
     ]
 
     static let apiKeys = ["listen", "anonymous_read", "tokens", "max_body", "rate", "burst", "idle_timeout"]
@@ -954,6 +954,7 @@ public struct SpecLoader: Sendable {
             if v > 0 { monitor.nu = v } else { r.fail(n, "\(key).nu", "found 0; nu must be above 0 and at most 1") }
         }
         if let n = f["standardize"], let b = r.bool(n, key: "\(key).standardize") { monitor.standardize = b }
+        if let n = f["smoothing"], let v = r.int(n, key: "\(key).smoothing", range: 1...1000) { monitor.smoothing = v }
         if let n = f["align"], let d = r.duration(n, key: "\(key).align", min: .milliseconds(1)) { monitor.align = d }
         if let n = f["heal"], let list = r.stringList(n, key: "\(key).heal", what: "actions such as 'rebuild api'") {
             monitor.heal = list.joined(separator: ", ")

@@ -67,7 +67,8 @@ public final class MonitorService: Service {
             model: model,
             trainingWindow: spec.train,
             threshold: spec.threshold,
-            holdFor: spec.holdFor
+            holdFor: spec.holdFor,
+            smoothing: spec.smoothing
         )
         try config.validate()
         return config
