@@ -55,7 +55,7 @@ struct DashboardTests {
         ] {
             #expect(result?["checks"]?[name]?.boolValue == true, "\(name)")
         }
-        for shot in ["1-overview.png", "2-vitals.png", "3-incident.png"] {
+        for shot in ["1-overview.png", "2-vitals.png", "3-incident.png", "4-phone.png"] {
             let size = (try? FileManager.default.attributesOfItem(atPath: "\(out)/\(shot)")[.size] as? Int) ?? 0
             #expect(size > 10_000, "\(shot) was saved")
         }

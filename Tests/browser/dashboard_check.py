@@ -142,6 +142,12 @@ def main():
         time.sleep(1)
         page.eval("1")
         checks["no_console_errors"] = not page.errors
+        # The same page on a phone: one column, nothing wider than the screen.
+        page.call("Emulation.setDeviceMetricsOverride",
+                  {"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": True}, session=True)
+        time.sleep(1)
+        checks["fits_a_phone"] = bool(page.eval("document.documentElement.scrollWidth <= 400"))
+        page.screenshot(os.path.join(out, "4-phone.png"))
     finally:
         page.close()
     result = {"checks": checks, "errors": page.errors, "screenshots": sorted(os.listdir(out))}
