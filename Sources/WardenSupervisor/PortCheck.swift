@@ -85,20 +85,40 @@ public enum PortCheck {
     }
 
     /// TCP sockets in LISTEN state (IPv4 and IPv6).
+    ///
+    /// The kernel builds these files a read at a time, and a socket that comes or goes between two
+    /// reads can make it skip a line: each file is read in large reads, twice, and the listeners
+    /// of both passes are kept.
     public static func listening() -> [Listener] {
         var result: [Listener] = []
-        for file in ["/proc/net/tcp", "/proc/net/tcp6"] {
-            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { continue }
+        var seen = Set<UInt64>()
+        for file in ["/proc/net/tcp", "/proc/net/tcp6", "/proc/net/tcp", "/proc/net/tcp6"] {
+            guard let text = readProcFile(file) else { continue }
             for line in text.split(separator: "\n").dropFirst() {
                 let f = line.split(separator: " ", omittingEmptySubsequences: true)
                 guard f.count > 9, f[3] == "0A" else { continue }
                 guard let colon = f[1].lastIndex(of: ":"), let port = Int(f[1][f[1].index(after: colon)...], radix: 16),
                     let inode = UInt64(f[9])
                 else { continue }
-                result.append(Listener(port: port, inode: inode))
+                if seen.insert(inode).inserted { result.append(Listener(port: port, inode: inode)) }
             }
         }
         return result
+    }
+
+    /// A /proc file, read in reads of up to 4 MiB.
+    static func readProcFile(_ path: String) -> String? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4 << 20)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n <= 0 { break }
+            out.append(contentsOf: chunk[0..<n])
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// Socket inode → (pid, command) for every process whose fds we can read.
