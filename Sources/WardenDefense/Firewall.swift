@@ -76,15 +76,9 @@ public final class DryRunFirewall: Firewall {
 /// spawner and reaper).
 public typealias CommandRunner = @Sendable (_ argv: [String], _ input: String) async -> (status: Int32, output: String)
 
-enum Run {
-    /// The first of `names` that exists and is executable.
-    static func find(_ names: [String]) -> String? {
-        for name in names {
-            for dir in ["/usr/sbin", "/sbin", "/usr/bin", "/bin", "/usr/local/sbin"] {
-                let p = "\(dir)/\(name)"
-                if access(p, X_OK) == 0 { return p }
-            }
-        }
-        return nil
+enum SystemTool {
+    /// Where a system program (`nft`, `ipset`, `journalctl`) is installed, or nil.
+    static func path(_ name: String) -> String? {
+        try? Executables.resolve(name, cwd: "/", path: "/usr/sbin:/sbin:/usr/bin:/bin:/usr/local/sbin").get()
     }
 }

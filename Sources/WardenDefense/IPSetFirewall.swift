@@ -15,12 +15,12 @@ public final class IPSetFirewall: Firewall {
     public init(prefix: String = "warden", runner: @escaping CommandRunner) throws(FirewallError) {
         self.prefix = prefix
         self.runner = runner
-        guard let ipset = Run.find(["ipset"]), let iptables = Run.find(["iptables"]) else {
+        guard let ipset = SystemTool.path("ipset"), let iptables = SystemTool.path("iptables") else {
             throw FirewallError("iptables and ipset are not both installed")
         }
         self.ipset = ipset
         self.iptables = iptables
-        ip6tables = Run.find(["ip6tables"])
+        ip6tables = SystemTool.path("ip6tables")
     }
 
     func set(_ a: IPAddress) -> String { a.isV4 ? "\(prefix)-ban4" : "\(prefix)-ban6" }

@@ -40,8 +40,7 @@ public final class JournalFollower: Sendable {
         onLine: @escaping @Sendable (UnsafeBufferPointer<UInt8>) -> Void,
         onCursor: @escaping @Sendable (String) -> Void
     ) {
-        let candidates: [String] = ["/usr/bin/journalctl", "/bin/journalctl"]
-        guard let journalctl = candidates.first(where: { access($0, X_OK) == 0 }) else {
+        guard let journalctl = SystemTool.path("journalctl") else {
             return nil
         }
         self.journalctl = journalctl

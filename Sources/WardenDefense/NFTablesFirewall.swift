@@ -20,7 +20,7 @@ public final class NFTablesFirewall: Firewall {
         self.table = table
         self.runner = runner
         library = Library()
-        nftPath = Run.find(["nft"])
+        nftPath = SystemTool.path("nft")
         if library.handle == nil && nftPath == nil {
             throw FirewallError("nftables is not installed (neither libnftables.so.1 nor nft was found)")
         }

@@ -63,7 +63,8 @@ struct DemoCommand: AsyncParsableCommand {
             printError("warden: --firewall: found '\(wall)'; expected nftables or dry-run")
             throw ExitCode(1)
         }
-        let apiPort = PortCheck.listenProblem(host: "127.0.0.1", port: port) == nil ? port : Self.freePort()
+        let apiPort =
+            PortCheck.listenProblem(host: "127.0.0.1", port: port) == nil ? port : PortCheck.freeLoopbackPort()
         // warden-sample is installed next to warden.
         let exe =
             (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
@@ -114,24 +115,6 @@ struct DemoCommand: AsyncParsableCommand {
         }.start()
         try await agent.run()
         runner.stop()
-    }
-
-    static func freePort() -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        _ = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
-        }
-        return Int(UInt16(bigEndian: addr.sin_port))
     }
 
     /// The demo's spec. The monitor's times are wall times: at 60x, 30 s of training is half an

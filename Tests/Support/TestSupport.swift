@@ -67,10 +67,11 @@ public final class TempDir: Sendable {
     deinit { try? FileManager.default.removeItem(atPath: path) }
 }
 
-/// A TCP port that was free a moment ago.
-public func freePort() -> Int {
+/// A TCP socket listening on 127.0.0.1 at a port the kernel chose: the fd and the port.
+public func loopbackListener(backlog: Int32 = 16) -> (fd: Int32, port: Int) {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
+    var one: Int32 = 1
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
     var addr = sockaddr_in()
     addr.sin_family = sa_family_t(AF_INET)
     addr.sin_addr.s_addr = inet_addr("127.0.0.1")
@@ -78,12 +79,16 @@ public func freePort() -> Int {
     _ = withUnsafePointer(to: &addr) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
     }
+    listen(fd, backlog)
     var len = socklen_t(MemoryLayout<sockaddr_in>.size)
     _ = withUnsafeMutablePointer(to: &addr) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
     }
-    return Int(UInt16(bigEndian: addr.sin_port))
+    return (fd, Int(UInt16(bigEndian: addr.sin_port)))
 }
+
+/// A TCP port that was free a moment ago.
+public func freePort() -> Int { PortCheck.freeLoopbackPort() }
 
 /// Makes the test process the reaper of orphans, so that processes left behind by a killed
 /// Warden are reaped here (and can be checked for zombies) rather than by init.

@@ -30,8 +30,22 @@ struct DefenseLiveTests {
         return r.stdout.split(separator: "\n").compactMap { JSONValue.parse(String($0)) }
     }
 
-    /// Waits until the defense watches its sources.
-    func defenseStarted(_ lab: NetLab, _ f: Fixture) async throws {
+    /// A lab for `body`, removed afterwards whatever happens (a Warden still running in it is
+    /// killed when its process object goes).
+    func withLab(_ body: (NetLab) async throws -> Void) async throws {
+        let lab = try await NetLab()
+        do {
+            try await body(lab)
+        } catch {
+            await lab.remove()
+            throw error
+        }
+        await lab.remove()
+    }
+
+    /// Waits until the defended service answers the attacker and the defense watches its sources.
+    func waitUp(_ lab: NetLab, _ f: Fixture) async throws {
+        try await eventually("web is up", timeout: .seconds(20)) { try await lab.attackerCanConnect(8080) }
         try await eventually("the defense started", timeout: .seconds(20)) {
             try await events(lab, f, "defense.started").count >= 1
         }
@@ -48,218 +62,195 @@ struct DefenseLiveTests {
     }
 
     @Test func aConnectionFloodIsBannedDroppedAndTheBanExpires() async throws {
-        let lab = try await NetLab()
-        let f = Fixture("")
-        f.write(
-            spec(
-                lab,
-                f,
-                defense: """
-                      firewall: nftables
-                      watch: [{ connections: true, every: 200ms }]
-                      ban: { first: 5s }
-                    """
+        try await withLab { lab in
+            let f = Fixture("")
+            f.write(
+                spec(
+                    lab,
+                    f,
+                    defense: """
+                          firewall: nftables
+                          watch: [{ connections: true, every: 200ms }]
+                          ban: { first: 5s }
+                        """
+                )
             )
-        )
-        let warden = try lab.startWarden(f.config)
-        do {
-            try await eventually("web is up", timeout: .seconds(20)) { try await lab.attackerCanConnect(8080) }
-            try await defenseStarted(lab, f)
-            let flood = try await lab.flood(8080, count: 20000)
-            let served = Int(flood.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
-            #expect(served >= 100 && served < 20000, "the flood was cut off part-way: \(served) answered")
-            #expect(try await lab.banned().contains(lab.attackerIP))
-            #expect(try await !lab.attackerCanConnect(8080), "the next connection is dropped")
-            let threat = try #require(try await events(lab, f, "threat.detected").first)
-            #expect(threat["subject"]?.stringValue == lab.attackerIP)
-            #expect(threat["payload"]?["scenarios"]?.arrayValue?.contains("conn-flood") == true)
-            // Five seconds later the kernel has dropped the ban and Warden has recorded it.
-            try await eventually("the ban expired", timeout: .seconds(10)) {
-                !(try await lab.banned().contains(lab.attackerIP))
+            let warden = try lab.startWarden(f.config)
+            do {
+                try await waitUp(lab, f)
+                let flood = try await lab.flood(8080, count: 20000)
+                let served = Int(flood.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
+                #expect(served >= 100 && served < 20000, "the flood was cut off part-way: \(served) answered")
+                #expect(try await lab.banned().contains(lab.attackerIP))
+                #expect(try await !lab.attackerCanConnect(8080), "the next connection is dropped")
+                let threat = try #require(try await events(lab, f, "threat.detected").first)
+                #expect(threat["subject"]?.stringValue == lab.attackerIP)
+                #expect(threat["payload"]?["scenarios"]?.arrayValue?.contains("conn-flood") == true)
+                // Five seconds later the kernel has dropped the ban and Warden has recorded it.
+                try await eventually("the ban expired", timeout: .seconds(10)) {
+                    !(try await lab.banned().contains(lab.attackerIP))
+                }
+                try await eventually("ban.expired recorded", timeout: .seconds(5)) {
+                    !(try await events(lab, f, "ban.expired").isEmpty)
+                }
+                #expect(try await lab.attackerCanConnect(8080))
+                #expect(try await warden.stop() == .exited(0))
             }
-            try await eventually("ban.expired recorded", timeout: .seconds(5)) {
-                !(try await events(lab, f, "ban.expired").isEmpty)
-            }
-            #expect(try await lab.attackerCanConnect(8080))
-            #expect(try await warden.stop() == .exited(0))
-        } catch {
-            _ = try? await warden.stop()
-            await lab.remove()
-            throw error
         }
-        await lab.remove()
     }
 
     @Test func failedLoginsInAWatchedLogAreBannedAndTheBanSurvivesARestart() async throws {
-        let lab = try await NetLab()
-        let f = Fixture("")
-        let log = f.dir.file("auth.log")
-        f.write(
-            spec(
-                lab,
-                f,
-                defense: """
-                      watch: [{ log: \(log), parser: sshd }]
-                      ban: { first: 1h }
-                    """
+        try await withLab { lab in
+            let f = Fixture("")
+            let log = f.dir.file("auth.log")
+            f.write(
+                spec(
+                    lab,
+                    f,
+                    defense: """
+                          watch: [{ log: \(log), parser: sshd }]
+                          ban: { first: 1h }
+                        """
+                )
             )
-        )
-        FileManager.default.createFile(
-            atPath: log,
-            contents: Data("Nov 24 09:00:00 node sshd[1]: Server listening on 0.0.0.0 port 22.\n".utf8)
-        )
-        var warden = try lab.startWarden(f.config)
-        do {
-            try await eventually("web is up", timeout: .seconds(20)) { try await lab.attackerCanConnect(8080) }
-            try await defenseStarted(lab, f)
-            failedLogins(log, from: lab.attackerIP, count: 4)
-            try await Task.sleep(for: .milliseconds(300))
-            #expect(try await !lab.banned().contains(lab.attackerIP), "four failures are not enough")
-            let start = ContinuousClock.now
-            failedLogins(log, from: lab.attackerIP, count: 1)
-            try await eventually("banned", timeout: .seconds(5)) { try await lab.banned().contains(lab.attackerIP) }
-            print("defense: fifth failed login to ban in the kernel: \(ContinuousClock.now - start) (polling nft)")
-            #expect(try await !lab.attackerCanConnect(8080))
-            let bans = JSONValue.parse(try await lab.warden("bans", "-c", f.config, "--json").stdout)?.arrayValue ?? []
-            #expect(bans.first?["address"]?.stringValue == lab.attackerIP)
-            #expect(bans.first?["reason"]?.stringValue == "ssh-bruteforce")
-            #expect(bans.first?["evidence"]?["lines"]?.arrayValue?.count == 5, "all five lines are evidence")
+            FileManager.default.createFile(
+                atPath: log,
+                contents: Data("Nov 24 09:00:00 node sshd[1]: Server listening on 0.0.0.0 port 22.\n".utf8)
+            )
+            var warden = try lab.startWarden(f.config)
+            do {
+                try await waitUp(lab, f)
+                failedLogins(log, from: lab.attackerIP, count: 4)
+                try await Task.sleep(for: .milliseconds(300))
+                #expect(try await !lab.banned().contains(lab.attackerIP), "four failures are not enough")
+                let start = ContinuousClock.now
+                failedLogins(log, from: lab.attackerIP, count: 1)
+                try await eventually("banned", timeout: .seconds(5)) { try await lab.banned().contains(lab.attackerIP) }
+                print("defense: fifth failed login to ban in the kernel: \(ContinuousClock.now - start) (polling nft)")
+                #expect(try await !lab.attackerCanConnect(8080))
+                let bans =
+                    JSONValue.parse(try await lab.warden("bans", "-c", f.config, "--json").stdout)?.arrayValue ?? []
+                #expect(bans.first?["address"]?.stringValue == lab.attackerIP)
+                #expect(bans.first?["reason"]?.stringValue == "ssh-bruteforce")
+                #expect(bans.first?["evidence"]?["lines"]?.arrayValue?.count == 5, "all five lines are evidence")
 
-            // Warden stops; the machine "reboots" (the kernel table is gone): the attacker gets in.
-            #expect(try await warden.stop() == .exited(0))
-            _ = try await lab.inDefended(["nft", "delete", "table", "inet", "warden"])
-            warden = try lab.startWarden(f.config)
-            // The new Warden puts the ban back, with what is left of the hour, and does not read
-            // the old lines again (no second ban).
-            try await eventually("restored", timeout: .seconds(20)) { try await lab.banned().contains(lab.attackerIP) }
-            let set = try await lab.banned()
-            #expect(set.contains("expires 59m") || set.contains("expires 58m"), "\(set)")
-            #expect(try await !lab.attackerCanConnect(8080))
-            try await Task.sleep(for: .milliseconds(500))
-            #expect(try await events(lab, f, "ban.applied").count == 1)
-            #expect(try await events(lab, f, "ban.restored").count == 1)
+                // Warden stops; the machine "reboots" (the kernel table is gone): the attacker gets in.
+                #expect(try await warden.stop() == .exited(0))
+                _ = try await lab.inDefended(["nft", "delete", "table", "inet", "warden"])
+                warden = try lab.startWarden(f.config)
+                // The new Warden puts the ban back, with what is left of the hour, and does not read
+                // the old lines again (no second ban).
+                try await eventually("restored", timeout: .seconds(20)) {
+                    try await lab.banned().contains(lab.attackerIP)
+                }
+                let set = try await lab.banned()
+                #expect(set.contains("expires 59m") || set.contains("expires 58m"), "\(set)")
+                #expect(try await !lab.attackerCanConnect(8080))
+                try await Task.sleep(for: .milliseconds(500))
+                #expect(try await events(lab, f, "ban.applied").count == 1)
+                #expect(try await events(lab, f, "ban.restored").count == 1)
 
-            // A person lifts it.
-            let unban = try await lab.warden("unban", lab.attackerIP, "-c", f.config)
-            #expect(unban.exitCode == 0, "\(unban.stderr)")
-            #expect(try await !lab.banned().contains(lab.attackerIP))
-            #expect(try await lab.attackerCanConnect(8080))
-            #expect(try await warden.stop() == .exited(0))
-        } catch {
-            _ = try? await warden.stop()
-            await lab.remove()
-            throw error
+                // A person lifts it.
+                let unban = try await lab.warden("unban", lab.attackerIP, "-c", f.config)
+                #expect(unban.exitCode == 0, "\(unban.stderr)")
+                #expect(try await !lab.banned().contains(lab.attackerIP))
+                #expect(try await lab.attackerCanConnect(8080))
+                #expect(try await warden.stop() == .exited(0))
+            }
         }
-        await lab.remove()
     }
 
     @Test func anAllowlistedAttackerIsNeverBanned() async throws {
-        let lab = try await NetLab()
-        let f = Fixture("")
-        let log = f.dir.file("auth.log")
-        FileManager.default.createFile(atPath: log, contents: nil)
-        f.write(
-            spec(
-                lab,
-                f,
-                defense: """
-                      allow: [\(lab.attackerIP)/32]
-                      watch: [{ log: \(log), parser: sshd }, { connections: true, every: 200ms }]
-                    """
+        try await withLab { lab in
+            let f = Fixture("")
+            let log = f.dir.file("auth.log")
+            FileManager.default.createFile(atPath: log, contents: nil)
+            f.write(
+                spec(
+                    lab,
+                    f,
+                    defense: """
+                          allow: [\(lab.attackerIP)/32]
+                          watch: [{ log: \(log), parser: sshd }, { connections: true, every: 200ms }]
+                        """
+                )
             )
-        )
-        let warden = try lab.startWarden(f.config)
-        do {
-            try await eventually("web is up", timeout: .seconds(20)) { try await lab.attackerCanConnect(8080) }
-            try await defenseStarted(lab, f)
-            failedLogins(log, from: lab.attackerIP, count: 5)
-            try await eventually("a refusal recorded", timeout: .seconds(10)) {
-                try await events(lab, f, "ban.refused").count >= 1
+            let warden = try lab.startWarden(f.config)
+            do {
+                try await waitUp(lab, f)
+                failedLogins(log, from: lab.attackerIP, count: 5)
+                try await eventually("a refusal recorded", timeout: .seconds(10)) {
+                    try await events(lab, f, "ban.refused").count >= 1
+                }
+                let flood = try await lab.flood(8080, count: 2000)
+                #expect(flood.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "2000", "nothing was dropped")
+                try await eventually("a second refusal recorded", timeout: .seconds(10)) {
+                    try await events(lab, f, "ban.refused").count >= 2
+                }
+                let refused = try await events(lab, f, "ban.refused")
+                #expect(refused.allSatisfy { $0["payload"]?["reason"]?.stringValue?.hasPrefix("allowlisted") == true })
+                #expect(try await !lab.banned().contains(lab.attackerIP))
+                #expect(try await lab.attackerCanConnect(8080))
+                // A person cannot ban it either.
+                let manual = try await lab.warden("ban", lab.attackerIP, "--for", "1h", "-c", f.config)
+                #expect(manual.exitCode == 1)
+                #expect(manual.stderr.contains("may not be banned: allowlisted"))
+                #expect(try await warden.stop() == .exited(0))
             }
-            let flood = try await lab.flood(8080, count: 2000)
-            #expect(flood.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "2000", "nothing was dropped")
-            try await eventually("a second refusal recorded", timeout: .seconds(10)) {
-                try await events(lab, f, "ban.refused").count >= 2
-            }
-            let refused = try await events(lab, f, "ban.refused")
-            #expect(refused.allSatisfy { $0["payload"]?["reason"]?.stringValue?.hasPrefix("allowlisted") == true })
-            #expect(try await !lab.banned().contains(lab.attackerIP))
-            #expect(try await lab.attackerCanConnect(8080))
-            // A person cannot ban it either.
-            let manual = try await lab.warden("ban", lab.attackerIP, "--for", "1h", "-c", f.config)
-            #expect(manual.exitCode == 1)
-            #expect(manual.stderr.contains("may not be banned: allowlisted"))
-            #expect(try await warden.stop() == .exited(0))
-        } catch {
-            _ = try? await warden.stop()
-            await lab.remove()
-            throw error
         }
-        await lab.remove()
     }
 
     @Test func theIptablesBackendBansTooAndDryRunChangesNothing() async throws {
-        let lab = try await NetLab()
-        let f = Fixture("")
-        f.write(spec(lab, f, defense: "  firewall: iptables\n"))
-        var warden = try lab.startWarden(f.config)
-        do {
-            try await eventually("web is up", timeout: .seconds(20)) { try await lab.attackerCanConnect(8080) }
-            try await defenseStarted(lab, f)
-            let ban = try await lab.warden("ban", lab.attackerIP, "--for", "1h", "--reason", "test", "-c", f.config)
-            #expect(ban.exitCode == 0, "\(ban.stderr)")
-            let set = try await lab.inDefended(["ipset", "list", "warden-ban4"]).stdout
-            #expect(set.contains(lab.attackerIP))
-            #expect(try await !lab.attackerCanConnect(8080))
-            _ = try await lab.warden("unban", lab.attackerIP, "-c", f.config)
-            #expect(try await lab.attackerCanConnect(8080))
-            #expect(try await warden.stop() == .exited(0))
+        try await withLab { lab in
+            let f = Fixture("")
+            f.write(spec(lab, f, defense: "  firewall: iptables\n"))
+            var warden = try lab.startWarden(f.config)
+            do {
+                try await waitUp(lab, f)
+                let ban = try await lab.warden("ban", lab.attackerIP, "--for", "1h", "--reason", "test", "-c", f.config)
+                #expect(ban.exitCode == 0, "\(ban.stderr)")
+                let set = try await lab.inDefended(["ipset", "list", "warden-ban4"]).stdout
+                #expect(set.contains(lab.attackerIP))
+                #expect(try await !lab.attackerCanConnect(8080))
+                _ = try await lab.warden("unban", lab.attackerIP, "-c", f.config)
+                #expect(try await lab.attackerCanConnect(8080))
+                #expect(try await warden.stop() == .exited(0))
 
-            // dry-run: the ban is decided and recorded, the kernel is not touched.
-            f.write(spec(lab, f, defense: "  firewall: dry-run\n"))
-            warden = try lab.startWarden(f.config)
-            try await eventually("web is up", timeout: .seconds(20)) { try await lab.attackerCanConnect(8080) }
-            try await defenseStarted(lab, f)
-            let dry = try await lab.warden("ban", lab.attackerIP, "--for", "1h", "-c", f.config)
-            #expect(dry.exitCode == 0, "\(dry.stderr)")
-            #expect(try await lab.attackerCanConnect(8080))
-            let applied = try await events(lab, f, "ban.applied")
-            #expect(applied.last?["payload"]?["firewall"]?.stringValue == "dry-run")
-            #expect(try await warden.stop() == .exited(0))
-        } catch {
-            _ = try? await warden.stop()
-            await lab.remove()
-            throw error
+                // dry-run: the ban is decided and recorded, the kernel is not touched.
+                f.write(spec(lab, f, defense: "  firewall: dry-run\n"))
+                warden = try lab.startWarden(f.config)
+                try await waitUp(lab, f)
+                let dry = try await lab.warden("ban", lab.attackerIP, "--for", "1h", "-c", f.config)
+                #expect(dry.exitCode == 0, "\(dry.stderr)")
+                #expect(try await lab.attackerCanConnect(8080))
+                let applied = try await events(lab, f, "ban.applied")
+                #expect(applied.last?["payload"]?["firewall"]?.stringValue == "dry-run")
+                #expect(try await warden.stop() == .exited(0))
+            }
         }
-        await lab.remove()
     }
 
     @Test func aFirewallThatFailsIsReportedAndWardenGoesOnInDryRun() async throws {
-        let lab = try await NetLab()
-        let f = Fixture("")
-        f.write(spec(lab, f, defense: "  firewall: iptables\n"))
-        // Something else already owns a set of that name, of another type: ipset refuses Warden's.
-        let taken = try await lab.inDefended(["ipset", "create", "warden-ban4", "hash:net"])
-        #expect(taken.exitCode == 0, "\(taken.stderr)")
-        let warden = try lab.startWarden(f.config)
-        do {
-            try await eventually("web is up", timeout: .seconds(20)) { try await lab.attackerCanConnect(8080) }
-            try await defenseStarted(lab, f)
-            let failed = try #require(try await events(lab, f, "firewall.failed").first)
-            #expect(failed["payload"]?["now"]?.stringValue == "dry-run")
-            #expect(failed["payload"]?["error"]?.stringValue?.contains("ipset") == true)
-            #expect(warden.output.contains("firewall failed"))
-            let ban = try await lab.warden("ban", lab.attackerIP, "--for", "1h", "-c", f.config)
-            #expect(ban.exitCode == 0, "\(ban.stderr)")
-            let list = JSONValue.parse(try await lab.warden("bans", "-c", f.config, "--json").stdout)?.arrayValue
-            #expect(list?.count == 1, "the ban is on record")
-            #expect(try await lab.attackerCanConnect(8080), "but not enforced")
-            #expect(try await warden.stop() == .exited(0))
-        } catch {
-            _ = try? await warden.stop()
-            await lab.remove()
-            throw error
+        try await withLab { lab in
+            let f = Fixture("")
+            f.write(spec(lab, f, defense: "  firewall: iptables\n"))
+            // Something else already owns a set of that name, of another type: ipset refuses Warden's.
+            let taken = try await lab.inDefended(["ipset", "create", "warden-ban4", "hash:net"])
+            #expect(taken.exitCode == 0, "\(taken.stderr)")
+            let warden = try lab.startWarden(f.config)
+            do {
+                try await waitUp(lab, f)
+                let failed = try #require(try await events(lab, f, "firewall.failed").first)
+                #expect(failed["payload"]?["now"]?.stringValue == "dry-run")
+                #expect(failed["payload"]?["error"]?.stringValue?.contains("ipset") == true)
+                #expect(warden.output.contains("firewall failed"))
+                let ban = try await lab.warden("ban", lab.attackerIP, "--for", "1h", "-c", f.config)
+                #expect(ban.exitCode == 0, "\(ban.stderr)")
+                let list = JSONValue.parse(try await lab.warden("bans", "-c", f.config, "--json").stdout)?.arrayValue
+                #expect(list?.count == 1, "the ban is on record")
+                #expect(try await lab.attackerCanConnect(8080), "but not enforced")
+                #expect(try await warden.stop() == .exited(0))
+            }
         }
-        await lab.remove()
     }
 }
