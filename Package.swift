@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "WardenStore", targets: ["WardenStore"]),
         .library(name: "WardenSupervisor", targets: ["WardenSupervisor"]),
         .library(name: "WardenServer", targets: ["WardenServer"]),
+        .library(name: "WardenIngest", targets: ["WardenIngest"]),
         .library(name: "WardenDetect", targets: ["WardenDetect"]),
         .library(name: "WardenHeal", targets: ["WardenHeal"]),
         .library(name: "WardenDefense", targets: ["WardenDefense"]),
@@ -42,6 +43,7 @@ let package = Package(
             name: "WardenStore",
             dependencies: [
                 "WardenCore",
+                "CWardenSys",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
@@ -70,6 +72,9 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // The telemetry ingest formats (JSON, Prometheus text, Influx line protocol): byte-level
+        // parsers with the limits every format shares. No I/O.
+        .target(name: "WardenIngest", dependencies: ["WardenCore"]),
         // The simulated crew: vitals with faults, tied to a life-support service by marker files.
         .target(name: "WardenSim", dependencies: ["WardenCore"]),
         // Streaming anomaly detectors, the One-Class SVM, calibration to a failure probability, monitors
@@ -97,6 +102,7 @@ let package = Package(
             dependencies: [
                 "WardenCore",
                 "WardenDefense",
+                "WardenIngest",
                 "WardenStore",
                 "WardenSupervisor",
                 "WardenHeal",
@@ -136,6 +142,7 @@ let package = Package(
             path: "Tests/Support"
         ),
         .testTarget(name: "WardenCoreTests", dependencies: ["WardenCore", "WardenTestSupport"]),
+        .testTarget(name: "WardenIngestTests", dependencies: ["WardenIngest"]),
         .testTarget(name: "WardenStoreTests", dependencies: ["WardenStore", "WardenTestSupport"]),
         .testTarget(name: "WardenSupervisorTests", dependencies: ["WardenSupervisor", "WardenTestSupport"]),
         // Fixtures/ holds reference numbers produced by scikit-learn and NAB; tests read them by path.

@@ -28,9 +28,12 @@ public struct APIContext: RequestContext {
     public var authProblem: String?
     /// The peer's address, for rate limits of anonymous readers and for audit records.
     public var remoteAddress: String
+    /// The client's connection: long work is cancelled when it closes.
+    public let channel: any Channel
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
+        channel = source.channel
         remoteAddress = source.channel.remoteAddress?.ipAddress ?? "unknown"
     }
 

@@ -5,6 +5,7 @@ struct APIMetrics: Sendable {
     let samplesAccepted = Counter(label: "warden_ingest_samples_total", dimensions: [("result", "accepted")])
     let samplesRejected = Counter(label: "warden_ingest_samples_total", dimensions: [("result", "rejected")])
     let ingestRequests = Counter(label: "warden_ingest_requests_total")
+    let seriesRefused = Counter(label: "warden_ingest_series_refused_samples_total")
     let busDropped = Gauge(label: "warden_bus_dropped_events")
     let eventsCommitted = Gauge(label: "warden_events_committed_id")
     let servicesRunning = Gauge(label: "warden_services_running")

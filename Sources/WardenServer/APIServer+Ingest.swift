@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import WardenCore
+import WardenIngest
 
 extension APIServer {
     func addIngestRoutes(_ router: Router<APIContext>) {
@@ -39,17 +40,29 @@ extension APIServer {
         }
 
         let d = dependencies
-        let rules = IngestRules(now: d.clock.wallTime(), maxAge: d.samples.raw, maxFuture: d.samples.maxFuture)
-        let result: IngestResult
+        let rules = IngestRules(now: d.clock.wallTime(), samples: d.samples)
+        var result: IngestResult
         do {
             result = try buffer.withUnsafeReadableBytes { bytes throws(MalformedBody) in try parse(bytes, rules) }
         } catch {
             throw APIError.badRequest(error.message, field: error.field)
         }
+        // New series only while the store holds fewer than samples.max_series.
+        var refusedForSeries = 0
+        if !result.batch.isEmpty {
+            let admitted = await d.store.admitSeries(result.batch.series, limit: d.samples.maxSeries)
+            if admitted.contains(false) {
+                refusedForSeries = result.refuse(
+                    series: admitted,
+                    reason:
+                        "the store holds its limit of \(d.samples.maxSeries) series (samples.max_series); new series are refused until old ones expire"
+                )
+                metrics.seriesRefused.increment(by: refusedForSeries)
+            }
+        }
         if !result.batch.isEmpty {
             try await d.store.appendSamples(result.batch)
             d.sampleFeed.send(result.batch)
-
         }
         metrics.ingestRequests.increment()
         metrics.samplesAccepted.increment(by: result.accepted)
@@ -57,9 +70,18 @@ extension APIServer {
         ingestAudit.add(actor: identity.name, samples: result.accepted, rejected: result.rejected.count)
         let answer = IngestAnswer(
             accepted: result.accepted,
-            rejected: Array(result.rejected.prefix(1000)),
+            rejected: Array(result.rejected.sorted { $0.item < $1.item }.prefix(1000)),
             rejectedCount: result.rejected.count
         )
+        if result.accepted == 0 && refusedForSeries > 0 && refusedForSeries == result.rejected.count {
+            // Nothing went in, only for the series limit: the client is over a quota, not wrong.
+            throw APIError(
+                .tooManyRequests,
+                "series_limit",
+                "the store holds its limit of \(d.samples.maxSeries) series (samples.max_series); \(refusedForSeries) samples of new series were refused",
+                field: "series"
+            )
+        }
         let allBad = result.accepted == 0 && !result.rejected.isEmpty
         return try APIServer.json(answer, status: allBad ? .badRequest : .ok)
     }

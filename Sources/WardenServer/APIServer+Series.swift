@@ -10,8 +10,12 @@ extension APIServer {
         router.get("/v1/series") { request, context -> Response in
             _ = try context.require(.viewer)
             let params = request.uri.queryParameters
-            let limit = try APIServer.intParameter(params, "limit", default: 1000, range: 1...100_000)
-            let list = try await d.store.series(prefix: params.value("prefix"), limit: limit)
+            let limit = try APIServer.intParameter(params, "limit", default: 1000, range: 1...10_000)
+            let prefix = params.value("prefix")
+            let store = d.store
+            let list = try await bounded(context, timeout: d.api.queryTimeout) {
+                try await store.series(prefix: prefix, limit: limit)
+            }
             return try APIServer.json(["series": list.map(SeriesSummary.init)])
         }
         router.get("/v1/series/{name}") { request, context -> Response in
@@ -32,7 +36,8 @@ extension APIServer {
                 }
                 step = s
             }
-            guard to.timeIntervalSince(from) / step.seconds <= 100_000 else {
+            let steps = Int((to.timeIntervalSince(from) / step.seconds).rounded(.up))
+            guard steps <= 100_000 else {
                 throw APIError.badRequest("the range holds more than 100000 steps; use a larger step", field: "step")
             }
             var labels: [String: String] = [:]
@@ -43,9 +48,21 @@ extension APIServer {
                 }
                 labels[kv[0]] = kv[1]
             }
-            let results = try await d.store.query(
-                SeriesQuery(name: name, labels: labels, from: from, to: to, step: step)
-            )
+            // At most max_query_series series, and no more than max_query_points points in all.
+            let maxSeries = min(d.api.maxQuerySeries, max(1, d.api.maxQueryPoints / max(1, steps)))
+            let query = SeriesQuery(name: name, labels: labels, from: from, to: to, step: step, maxSeries: maxSeries)
+            let store = d.store
+            let results: [SeriesResult]
+            do {
+                results = try await bounded(context, timeout: d.api.queryTimeout) { try await store.query(query) }
+            } catch let limit as SeriesQueryLimit {
+                throw APIError(
+                    .badRequest,
+                    "too_many_series",
+                    "more than \(limit.limit) series match at \(steps) steps each (api.max_query_series, api.max_query_points); filter by label, shorten the range or raise the step",
+                    field: limit.limit < d.api.maxQuerySeries ? "step" : "label"
+                )
+            }
             return try APIServer.json(
                 SeriesAnswer(
                     name: name,

@@ -62,12 +62,14 @@ public struct APIServer: Sendable {
 
     public let dependencies: Dependencies
     public let ingestAudit: IngestAudit
+    public let authAudit: AuthAudit
     let metrics: APIMetrics
 
     public init(_ dependencies: Dependencies) {
         WardenMetrics.bootstrap()
         self.dependencies = dependencies
         self.ingestAudit = IngestAudit(bus: dependencies.bus)
+        self.authAudit = AuthAudit(bus: dependencies.bus)
         self.metrics = APIMetrics()
     }
 
@@ -78,9 +80,17 @@ public struct APIServer: Sendable {
         router.add(middleware: MetricsMiddleware())
         router.add(middleware: MethodNotAllowedMiddleware())
 
-        router.add(middleware: AuthMiddleware(tokens: d.api.tokens, anonymousRead: d.api.anonymousRead))
+        router.add(
+            middleware: AuthMiddleware(
+                tokens: d.api.tokens,
+                anonymousRead: d.api.anonymousRead,
+                failures: d.api.authFailures,
+                audit: authAudit,
+                clock: d.clock
+            )
+        )
         router.add(middleware: RateLimitMiddleware(rate: d.api.rate, burst: d.api.burst, clock: d.clock))
-        router.add(middleware: AuditMiddleware(bus: d.bus, ingest: ingestAudit))
+        router.add(middleware: AuditMiddleware(bus: d.bus, ingest: ingestAudit, auth: authAudit))
         addSystemRoutes(router)
         addServiceRoutes(router)
         addEventRoutes(router)
@@ -101,7 +111,7 @@ public struct APIServer: Sendable {
                 address: .hostname(dependencies.api.host, port: dependencies.api.port),
                 serverName: "warden"
             ),
-            services: [IngestAuditFlusher(audit: ingestAudit)],
+            services: [AuditFlusher(ingest: ingestAudit, auth: authAudit)],
             logger: dependencies.logger
         )
     }
@@ -146,15 +156,19 @@ public struct APIServer: Sendable {
     }
 }
 
-/// Publishes the ingest audit tallies every ten seconds and once more at shutdown.
-struct IngestAuditFlusher: Service {
-    let audit: IngestAudit
+/// Publishes the summed audit tallies (ingest, failed authentication) every ten seconds and once
+/// more at shutdown.
+struct AuditFlusher: Service {
+    let ingest: IngestAudit
+    let auth: AuthAudit
 
     func run() async throws {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(10)) }
-            audit.flush()
+            ingest.flush()
+            auth.flush()
         }
-        audit.flush()
+        ingest.flush()
+        auth.flush()
     }
 }

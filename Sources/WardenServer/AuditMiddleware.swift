@@ -7,18 +7,21 @@ import WardenCore
 /// Turns every mutating request into an `audit.*` event: who (token name, or why there was none),
 /// what (the action and its subject), when, from where, and the result (HTTP status).
 ///
-/// Ingest requests are the exception in volume, not in coverage: they are summed per caller and
-/// status and reported as one `audit.ingest` event per caller every ten seconds (requests,
-/// samples accepted and rejected), so that telemetry does not flood the audit trail.
+/// Two kinds of request are summed instead of recorded one by one, so that volume cannot flood
+/// the audit trail: ingest (one `audit.ingest` event per caller every ten seconds: requests,
+/// samples accepted and rejected) and requests refused for want of a valid token (one
+/// `audit.auth.failed` event per address and period, see ``AuthAudit``).
 public struct AuditMiddleware: RouterMiddleware {
     public typealias Context = APIContext
 
     let bus: EventBus
     let ingest: IngestAudit
+    let auth: AuthAudit?
 
-    public init(bus: EventBus, ingest: IngestAudit) {
+    public init(bus: EventBus, ingest: IngestAudit, auth: AuthAudit? = nil) {
         self.bus = bus
         self.ingest = ingest
+        self.auth = auth
     }
 
     public func handle(
@@ -57,6 +60,11 @@ public struct AuditMiddleware: RouterMiddleware {
         context: APIContext,
         status: Int
     ) {
+        if let auth, context.identity == nil, status == 401 || status == 429 {
+            // A wrong token was already counted by the authentication; a missing one is counted here.
+            if context.authProblem == nil { auth.unauthenticated(AuthThrottle.key(context.remoteAddress)) }
+            return
+        }
         if type == "audit.ingest" {
             ingest.count(actor: actor, status: status)
             return

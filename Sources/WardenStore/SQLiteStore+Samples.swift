@@ -1,15 +1,73 @@
+import CWardenSys
 import Foundation
 import GRDB
 import GRDBSQLite
 import Synchronization
 import WardenCore
 
-/// Series ids by key; filled from the database at open and by the writer as series appear.
+/// Series ids by key, filled from the database at open and by the writer after each commit, and
+/// the admission of new series under a limit.
+///
+/// A new series admitted by ``admit(_:limit:)`` is reserved (it counts against the limit) until
+/// the writer commits it or its write fails. Memory is returned when series are pruned.
 final class SeriesCache: Sendable {
-    private let ids = Mutex<[SeriesKey: Int64]>([:])
+    private struct State {
+        var ids: [SeriesKey: Int64] = [:]
+        var reserved: Set<SeriesKey> = []
+        /// The most entries `ids` held since it was last rebuilt (its capacity, roughly).
+        var peak = 0
+    }
 
-    func id(_ key: SeriesKey) -> Int64? { ids.withLock { $0[key] } }
-    func set(_ key: SeriesKey, _ id: Int64) { ids.withLock { $0[key] = id } }
+    private let state = Mutex(State())
+
+    func id(_ key: SeriesKey) -> Int64? { state.withLock { $0.ids[key] } }
+
+    /// Series stored or reserved.
+    var count: Int { state.withLock { $0.ids.count + $0.reserved.count } }
+
+    /// Records committed series.
+    func commit(_ new: [(SeriesKey, Int64)]) {
+        guard !new.isEmpty else { return }
+        state.withLock { s in
+            for (key, id) in new {
+                s.ids[key] = id
+                s.reserved.remove(key)
+            }
+            s.peak = max(s.peak, s.ids.count)
+        }
+    }
+
+    /// Drops the reservations of series whose write failed.
+    func unreserve(_ keys: some Sequence<SeriesKey>) {
+        state.withLock { s in for key in keys where s.ids[key] == nil { s.reserved.remove(key) } }
+    }
+
+    /// One flag per key: known series always pass; a new one passes (and is reserved) while fewer
+    /// than `limit` series are stored or reserved.
+    func admit(_ keys: [SeriesKey], limit: Int) -> [Bool] {
+        state.withLock { s in
+            keys.map { key in
+                if s.ids[key] != nil || s.reserved.contains(key) { return true }
+                guard s.ids.count + s.reserved.count < limit else { return false }
+                s.reserved.insert(key)
+                return true
+            }
+        }
+    }
+
+    /// Forgets pruned series; when the table has shrunk to a quarter of its peak it is rebuilt, so
+    /// that its memory goes back to the allocator.
+    func remove(_ keys: [SeriesKey]) {
+        guard !keys.isEmpty else { return }
+        let shrunk = state.withLock { s -> Bool in
+            for key in keys { s.ids.removeValue(forKey: key) }
+            guard s.ids.count * 4 < s.peak else { return false }
+            s.ids = Dictionary(uniqueKeysWithValues: s.ids.map { ($0.key, $0.value) })
+            s.peak = s.ids.count
+            return true
+        }
+        if shrunk { warden_release_free_memory() }
+    }
 }
 
 extension SQLiteStore {
@@ -18,22 +76,37 @@ extension SQLiteStore {
         try await sampleWriter.submit([batch])
     }
 
-    /// Writes batches in one transaction (called by the group-commit writer only).
-    static func insert(_ batches: [SampleBatch], cache: SeriesCache, _ db: Database) throws {
-        let insertSeries = try db.cachedStatement(sql: "INSERT INTO series (name, labels) VALUES (?, ?)")
+    public func admitSeries(_ keys: [SeriesKey], limit: Int) async -> [Bool] {
+        seriesCache.admit(keys, limit: limit)
+    }
+
+    public func seriesCount() async -> Int { seriesCache.count }
+
+    /// Writes batches in one transaction (called by the group-commit writer only) and returns the
+    /// series it created, for the cache once the transaction has committed.
+    static func insert(_ batches: [SampleBatch], cache: SeriesCache, _ db: Database) throws -> [(SeriesKey, Int64)] {
+        let insertSeries = try db.cachedStatement(
+            sql: "INSERT INTO series (name, labels) VALUES (?, ?) ON CONFLICT (name, labels) DO NOTHING"
+        )
+        let findSeries = try db.cachedStatement(sql: "SELECT id FROM series WHERE name = ? AND labels = ?")
         let insertPoint = try db.cachedStatement(sql: "INSERT INTO samples (series_id, t, v) VALUES (?, ?, ?)")
         let raw = insertPoint.sqliteStatement
+        var created: [SeriesKey: Int64] = [:]
         for batch in batches {
             var ids = [Int64](repeating: 0, count: batch.series.count)
             for (i, key) in batch.series.enumerated() {
-                if let id = cache.id(key) {
+                if let id = cache.id(key) ?? created[key] {
                     ids[i] = id
-                } else {
-                    try insertSeries.execute(arguments: [key.name, labelsText(key)])
-                    let id = db.lastInsertedRowID
-                    cache.set(key, id)
-                    ids[i] = id
+                    continue
                 }
+                let labels = labelsText(key)
+                try insertSeries.execute(arguments: [key.name, labels])
+                // A row that already exists (pruned from the cache by a rollback) is found again.
+                let id =
+                    db.changesCount > 0
+                    ? db.lastInsertedRowID : try Int64.fetchOne(findSeries, arguments: [key.name, labels]) ?? 0
+                created[key] = id
+                ids[i] = id
             }
             // The hot loop binds directly: no argument arrays per row.
             for p in batch.points {
@@ -50,6 +123,7 @@ extension SQLiteStore {
                 }
             }
         }
+        return created.map { ($0.key, $0.value) }
     }
 
     /// Labels as stored: canonical JSON with sorted keys.
@@ -67,7 +141,7 @@ extension SQLiteStore {
     static func loadSeries(into cache: SeriesCache, _ db: Database) throws {
         for row in try Row.fetchAll(db, sql: "SELECT id, name, labels FROM series") {
             let text: String = row[2]
-            cache.set(SeriesKey(name: row[1], labels: labels(fromText: text)), row[0])
+            cache.commit([(SeriesKey(name: row[1], labels: labels(fromText: text)), row[0])])
         }
     }
 
@@ -104,14 +178,19 @@ extension SQLiteStore {
                 try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'raw_cutoff'").flatMap { $0 }
                 ?? Int64.min
             var results: [SeriesResult] = []
-            for row in try Row.fetchAll(
-                db,
-                sql: "SELECT id, labels FROM series WHERE name = ? ORDER BY labels",
-                arguments: [q.name]
-            ) {
+            // The label filter runs in SQL, and no more series than allowed are read.
+            var sql = "SELECT id, labels FROM series WHERE name = ?"
+            var arguments: [any DatabaseValueConvertible] = [q.name]
+            for (name, value) in q.labels.sorted(by: { $0.key < $1.key }) {
+                sql += " AND json_extract(labels, ?) = ?"
+                arguments += ["$.\"\(name)\"", value]
+            }
+            sql += " ORDER BY labels LIMIT ?"
+            arguments.append(q.maxSeries + 1)
+            let matching = try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments))
+            if matching.count > q.maxSeries { throw SeriesQueryLimit(limit: q.maxSeries) }
+            for row in matching {
                 let labels = Self.labels(fromText: row[1])
-                let dict = Dictionary(labels.map { ($0.name, $0.value) }, uniquingKeysWith: { a, _ in a })
-                guard q.labels.allSatisfy({ dict[$0.key] == $0.value }) else { continue }
                 let id: Int64 = row[0]
                 var buckets: [Int64: Partial] = [:]
                 // Older than the raw cutoff: from the 1-minute rollups.
@@ -167,6 +246,7 @@ extension SQLiteStore {
     public func rollUp(upTo: Date, rawBefore: Date, rollupsBefore: Date) async throws -> RollupReport {
         let minute: Int64 = 60_000_000
         let target = (Self.micros(upTo) / minute) * minute
+        let cache = seriesCache
         return try await pool.write { db in
             let watermark =
                 try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'rollup_watermark'").flatMap { $0 }
@@ -210,10 +290,27 @@ extension SQLiteStore {
                 arguments: [max(previous, rawCutoff)]
             )
             try db.execute(sql: "DELETE FROM samples_1m WHERE bucket < ?", arguments: [Self.micros(rollupsBefore)])
+            let rollupsDeleted = db.changesCount
+            // Series left with neither samples nor rollups go, and so does their memory.
+            var seriesDeleted = 0
+            if rawDeleted > 0 || rollupsDeleted > 0 {
+                let gone = try Row.fetchAll(
+                    db,
+                    sql: """
+                        DELETE FROM series
+                        WHERE NOT EXISTS (SELECT 1 FROM samples WHERE series_id = series.id)
+                          AND NOT EXISTS (SELECT 1 FROM samples_1m WHERE series_id = series.id)
+                        RETURNING name, labels
+                        """
+                ).map { row in SeriesKey(name: row[0], labels: Self.labels(fromText: row[1])) }
+                cache.remove(gone)
+                seriesDeleted = gone.count
+            }
             return RollupReport(
                 rolledUpTo: Self.date(max(target, watermark)),
                 rawDeleted: rawDeleted,
-                rollupsDeleted: db.changesCount
+                rollupsDeleted: rollupsDeleted,
+                seriesDeleted: seriesDeleted
             )
         }
     }

@@ -68,7 +68,13 @@ public final class SQLiteStore: Store {
         }
         checkpointer = readOnly ? nil : WALCheckpointer(path: path)
         sampleWriter = GroupCommit(label: "warden.store.samples", maxBatch: 64) { batches in
-            try pool.write { db in try Self.insert(batches, cache: cache, db) }
+            do {
+                let created = try pool.write { db in try Self.insert(batches, cache: cache, db) }
+                cache.commit(created)
+            } catch {
+                cache.unreserve(batches.lazy.flatMap(\.series))
+                throw error
+            }
         }
     }
 

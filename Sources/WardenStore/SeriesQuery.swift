@@ -22,14 +22,32 @@ public struct SeriesQuery: Sendable, Hashable {
     public var from: Date
     public var to: Date
     public var step: Duration
+    /// When more series than this match, the query fails with ``SeriesQueryLimit`` before reading
+    /// any sample.
+    public var maxSeries: Int
 
-    public init(name: String, labels: [String: String] = [:], from: Date, to: Date, step: Duration) {
+    public init(
+        name: String,
+        labels: [String: String] = [:],
+        from: Date,
+        to: Date,
+        step: Duration,
+        maxSeries: Int = 1000
+    ) {
         self.name = name
         self.labels = labels
         self.from = from
         self.to = to
         self.step = step
+        self.maxSeries = maxSeries
     }
+}
+
+/// A series query matched more series than it may read.
+public struct SeriesQueryLimit: Error, Sendable, CustomStringConvertible {
+    /// How many series the query was allowed.
+    public var limit: Int
+    public var description: String { "more than \(limit) series match" }
 }
 
 /// The values of one step: min, max, average and last, and how many samples they summarise.
@@ -67,4 +85,6 @@ public struct RollupReport: Sendable, Hashable {
     public var rolledUpTo: Date
     public var rawDeleted: Int
     public var rollupsDeleted: Int
+    /// Series deleted because neither raw samples nor rollups of them were left.
+    public var seriesDeleted: Int = 0
 }

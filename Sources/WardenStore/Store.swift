@@ -16,13 +16,20 @@ public protocol Store: Sendable {
     func deleteEvents(before cutoff: Date) async throws -> Int
     /// Records telemetry; returns once it is committed. Series are created as they first appear.
     func appendSamples(_ batch: SampleBatch) async throws
+    /// Which of `keys` may be written when the store may hold at most `limit` series: a stored
+    /// series always; a new one while there is room, and it is then reserved (counted) until it is
+    /// written. One flag per key. Ingest asks this before ``appendSamples(_:)``.
+    func admitSeries(_ keys: [SeriesKey], limit: Int) async -> [Bool]
+    /// How many series are stored or reserved.
+    func seriesCount() async -> Int
     /// Known series whose name starts with `prefix` (all when nil), with their latest value.
     func series(prefix: String?, limit: Int) async throws -> [SeriesInfo]
     /// Min/max/avg/last per step for every series matching the query, from raw samples where they
-    /// are still kept and from 1-minute rollups before that.
+    /// are still kept and from 1-minute rollups before that. Throws ``SeriesQueryLimit`` when more
+    /// than `query.maxSeries` series match; a cancelled task stops the query (and its SQL).
     func query(_ query: SeriesQuery) async throws -> [SeriesResult]
     /// Rolls raw samples up into 1-minute buckets up to `upTo`, then deletes raw samples older than
-    /// `rawBefore` and rollups older than `rollupsBefore`.
+    /// `rawBefore`, rollups older than `rollupsBefore`, and series left with neither.
     func rollUp(upTo: Date, rawBefore: Date, rollupsBefore: Date) async throws -> RollupReport
     /// Waits for pending writes and releases the database.
     func close() async throws

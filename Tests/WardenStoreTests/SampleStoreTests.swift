@@ -114,11 +114,20 @@ struct SampleStoreTests {
             rollupsBefore: base.addingTimeInterval(600)
         )
         #expect(gone.rollupsDeleted == 5)
+        // With neither samples nor rollups left, the series itself goes (and stops counting
+        // against samples.max_series).
+        #expect(gone.seriesDeleted == 1)
+        #expect(await store.seriesCount() == 0)
         #expect(
             try await store.query(
                 SeriesQuery(name: "load", from: base, to: base.addingTimeInterval(300), step: .seconds(60))
-            )[0].buckets.isEmpty
+            ).isEmpty
         )
+        // Samples of it arriving later create it again.
+        var again = SampleBatch()
+        again.append(SeriesKey(name: "load"), time: Int64(base.timeIntervalSince1970 * 1e6) + 400_000_000, value: 1)
+        try await store.appendSamples(again)
+        #expect(await store.seriesCount() == 1)
         try await store.close()
     }
 

@@ -121,6 +121,9 @@ warden_nft_t *warden_nft_open(void);
 int warden_nft_run(warden_nft_t *nft, const char *commands, char **output, char **error);
 void warden_nft_close(warden_nft_t *nft);
 
+/// Gives freed heap memory back to the system (malloc_trim(0)); after a large table was dropped.
+void warden_release_free_memory(void);
+
 /// Makes stdout line-buffered (progress lines show up at once when it is a file or a pipe).
 void warden_stdout_line_buffered(void);
 

@@ -15,6 +15,14 @@ public struct APISpec: Sendable, Equatable {
     public var burst: Int
     /// A connection that sends nothing for this long is closed.
     public var idleTimeout: Duration
+    /// A series query that runs longer than this is stopped (503).
+    public var queryTimeout: Duration
+    /// A series query may match at most this many series.
+    public var maxQuerySeries: Int
+    /// A series answer may hold at most this many points (series × steps).
+    public var maxQueryPoints: Int
+    /// Failed authentications an address may make (`allow` in `per`) before it must wait.
+    public var authFailures: AuthFailureLimit
 
     public init(
         host: String = "127.0.0.1",
@@ -24,7 +32,11 @@ public struct APISpec: Sendable, Equatable {
         maxBody: Int = 8 * 1024 * 1024,
         rate: Double = 1000,
         burst: Int = 2000,
-        idleTimeout: Duration = .seconds(30)
+        idleTimeout: Duration = .seconds(30),
+        queryTimeout: Duration = .seconds(10),
+        maxQuerySeries: Int = 1000,
+        maxQueryPoints: Int = 500_000,
+        authFailures: AuthFailureLimit = AuthFailureLimit()
     ) {
         self.host = host
         self.port = port
@@ -34,6 +46,25 @@ public struct APISpec: Sendable, Equatable {
         self.rate = rate
         self.burst = burst
         self.idleTimeout = idleTimeout
+        self.queryTimeout = queryTimeout
+        self.maxQuerySeries = maxQuerySeries
+        self.maxQueryPoints = maxQueryPoints
+        self.authFailures = authFailures
+    }
+}
+
+/// How many wrong tokens an address may send before it has to wait: `allow` within `per` (the
+/// allowance refills evenly over that time); each further failure doubles the wait, from one
+/// second up to `maxPenalty`.
+public struct AuthFailureLimit: Sendable, Equatable {
+    public var allow: Int
+    public var per: Duration
+    public var maxPenalty: Duration
+
+    public init(allow: Int = 10, per: Duration = .seconds(60), maxPenalty: Duration = .seconds(900)) {
+        self.allow = allow
+        self.per = per
+        self.maxPenalty = maxPenalty
     }
 }
 
@@ -85,20 +116,23 @@ public struct Secret: Sendable, Equatable, CustomStringConvertible, CustomDebugS
     public var debugDescription: String { "<secret>" }
     public var customMirror: Mirror { Mirror(self, children: []) }
 
-    /// Compares with `candidate` in time that depends only on the candidate's length.
+    /// Whether `candidate` is exactly the secret, compared in time that depends only on the
+    /// candidate's length: every candidate byte is compared (against the secret repeated), and the
+    /// whole length difference takes part, so a prefix or a longer or shorter guess never matches.
+    /// An empty secret matches nothing.
     public func matches<C: Collection>(_ candidate: C) -> Bool where C.Element == UInt8 {
-        var difference = UInt8(truncatingIfNeeded: bytes.count ^ candidate.count)
+        guard !bytes.isEmpty else { return false }
+        var difference = UInt(bitPattern: bytes.count) ^ UInt(bitPattern: candidate.count)
         var i = 0
         for byte in candidate {
-            let mine = bytes.isEmpty ? 0 : bytes[i % bytes.count]
-            difference |= mine ^ byte
+            difference |= UInt(bytes[i % bytes.count] ^ byte)
             i += 1
         }
-        return difference == 0 && !bytes.isEmpty
+        return difference == 0
     }
 }
 
-/// How long telemetry samples are kept.
+/// How long telemetry samples are kept, and how many series and labels ingest may create.
 public struct SamplesSpec: Sendable, Equatable {
     /// Raw samples are kept this long; older ones survive only as 1-minute rollups.
     public var raw: Duration
@@ -106,14 +140,27 @@ public struct SamplesSpec: Sendable, Equatable {
     public var retention: Duration
     /// Samples stamped further in the future than this are rejected.
     public var maxFuture: Duration
+    /// Ingest may create at most this many series in all; a sample of a new series beyond it is
+    /// refused (Warden's own series are not counted against it).
+    public var maxSeries: Int
+    /// At most this many labels per ingested sample.
+    public var maxLabels: Int
+    /// Ingested label values are at most this many bytes.
+    public var maxLabelValue: Int
 
     public init(
         raw: Duration = .seconds(86400),
         retention: Duration = .seconds(30 * 86400),
-        maxFuture: Duration = .seconds(600)
+        maxFuture: Duration = .seconds(600),
+        maxSeries: Int = 100_000,
+        maxLabels: Int = SampleRules.maxLabels,
+        maxLabelValue: Int = SampleRules.maxLabelValue
     ) {
         self.raw = raw
         self.retention = retention
         self.maxFuture = maxFuture
+        self.maxSeries = maxSeries
+        self.maxLabels = maxLabels
+        self.maxLabelValue = maxLabelValue
     }
 }

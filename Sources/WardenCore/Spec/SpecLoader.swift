@@ -26,9 +26,12 @@ public struct SpecLoader: Sendable {
         "series", "model", "train", "retrain", "threshold", "for", "nu", "standardize", "smoothing", "align", "heal",
     ]
 
-    static let apiKeys = ["listen", "anonymous_read", "tokens", "max_body", "rate", "burst", "idle_timeout"]
+    static let apiKeys = [
+        "listen", "anonymous_read", "tokens", "max_body", "rate", "burst", "idle_timeout", "query_timeout",
+        "max_query_series", "max_query_points", "auth_failures",
+    ]
     static let tokenKeys = ["name", "role", "secret"]
-    static let samplesKeys = ["raw", "retention", "max_future"]
+    static let samplesKeys = ["raw", "retention", "max_future", "max_series", "max_labels", "max_label_value"]
     static let serviceKeys = [
         "run", "env", "cwd", "user", "group", "after", "restart", "ready", "health", "watchdog", "stop", "logs",
         "rebuild", "heal",
@@ -161,6 +164,17 @@ public struct SpecLoader: Sendable {
             }
             if let n = f["max_future"], let d = reader.duration(n, key: "samples.max_future") {
                 spec.samples.maxFuture = d
+            }
+            if let n = f["max_series"], let v = reader.int(n, key: "samples.max_series", range: 1...100_000_000) {
+                spec.samples.maxSeries = v
+            }
+            if let n = f["max_labels"], let v = reader.int(n, key: "samples.max_labels", range: 0...256) {
+                spec.samples.maxLabels = v
+            }
+            if let n = f["max_label_value"],
+                let v = reader.byteSize(n, key: "samples.max_label_value", min: 1, max: 65536)
+            {
+                spec.samples.maxLabelValue = Int(v)
             }
             if spec.samples.retention < spec.samples.raw {
                 reader.fail(
@@ -989,6 +1003,18 @@ public struct SpecLoader: Sendable {
         if let n = f["idle_timeout"], let d = r.duration(n, key: "api.idle_timeout", min: .seconds(1)) {
             api.idleTimeout = d
         }
+        if let n = f["query_timeout"],
+            let d = r.duration(n, key: "api.query_timeout", min: .milliseconds(100), max: .seconds(3600))
+        {
+            api.queryTimeout = d
+        }
+        if let n = f["max_query_series"], let v = r.int(n, key: "api.max_query_series", range: 1...1_000_000) {
+            api.maxQuerySeries = v
+        }
+        if let n = f["max_query_points"], let v = r.int(n, key: "api.max_query_points", range: 100...100_000_000) {
+            api.maxQueryPoints = v
+        }
+        if let n = f["auth_failures"] { readAuthFailures(n, into: &api.authFailures, &r) }
         if let n = f["tokens"] {
             guard case .sequence(let items) = n else {
                 r.fail(
@@ -1031,6 +1057,31 @@ public struct SpecLoader: Sendable {
             }
         }
         return api
+    }
+
+    /// `10 in 1m` or `{ allow: 10, per: 1m, max_penalty: 15m }`.
+    private func readAuthFailures(_ node: Node, into limit: inout AuthFailureLimit, _ r: inout YAMLReader) {
+        let key = "api.auth_failures"
+        if case .scalar(let s) = node {
+            let parts = s.string.split(separator: " ").map(String.init)
+            if parts.count == 3, parts[1] == "in", let n = Int(parts[0]), (1...1_000_000).contains(n),
+                let d = DurationFormat.parse(parts[2]), d >= .seconds(1)
+            {
+                limit.allow = n
+                limit.per = d
+            } else {
+                r.fail(node, key, "found \(YAMLReader.describe(node)); expected N in DURATION, such as 10 in 1m")
+            }
+            return
+        }
+        guard let f = r.mapping(node, key: key, allowed: ["allow", "per", "max_penalty"]) else { return }
+        if let n = f["allow"], let v = r.int(n, key: "\(key).allow", range: 1...1_000_000) { limit.allow = v }
+        if let n = f["per"], let d = r.duration(n, key: "\(key).per", min: .seconds(1)) { limit.per = d }
+        if let n = f["max_penalty"],
+            let d = r.duration(n, key: "\(key).max_penalty", min: .seconds(1), max: .seconds(86400))
+        {
+            limit.maxPenalty = d
+        }
     }
 
     /// Resolves `env:NAME` or `file:PATH`; a literal secret in the spec is refused.

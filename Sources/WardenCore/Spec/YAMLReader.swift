@@ -181,13 +181,17 @@ struct YAMLReader {
     }
 
     /// A byte size: `1048576`, `512KB`, `10MB`, `1GiB`.
-    mutating func byteSize(_ node: Node, key: String, min: Int64) -> Int64? {
+    mutating func byteSize(_ node: Node, key: String, min: Int64, max: Int64? = nil) -> Int64? {
         guard case .scalar(let s) = node, let value = ByteSize.parse(s.string) else {
             fail(node, key, "found \(Self.describe(node)); expected a size such as 512KB, 10MB or 1GB")
             return nil
         }
         guard value >= min else {
             fail(node, key, "found \(s.string); expected at least \(ByteSize.format(min))")
+            return nil
+        }
+        if let max, value > max {
+            fail(node, key, "found \(s.string); expected at most \(ByteSize.format(max))")
             return nil
         }
         return value

@@ -149,8 +149,8 @@ public enum JSONSampleParser {
             case .t:
                 if p.peek == UInt8(ascii: "\"") {
                     let s = try p.string()
-                    if let d = ISOTime.parse(s) {
-                        time = Int64((d.timeIntervalSince1970 * 1e6).rounded())
+                    if let d = ISOTime.parse(s), let micros = IngestRules.micros(seconds: d.timeIntervalSince1970) {
+                        time = micros
                     } else if problem == nil {
                         problem = (
                             "t",
@@ -158,8 +158,8 @@ public enum JSONSampleParser {
                         )
                     }
                 } else if let seconds = try p.numberOrNil() {
-                    if seconds.isFinite && abs(seconds) < 1e11 {
-                        time = Int64((seconds * 1e6).rounded())
+                    if abs(seconds) < 1e11, let micros = IngestRules.micros(seconds: seconds) {
+                        time = micros
                     } else if problem == nil {
                         problem = ("t", "must be seconds since the epoch")
                     }
@@ -207,7 +207,7 @@ public enum JSONSampleParser {
         if let hit = memo.entries[hash]?.first(where: {
             p.same($0.series, seriesRange) && p.same($0.labels, labelsRange)
         }) {
-            result.batch.points.append(SampleBatch.Point(series: hit.index, time: t, value: value))
+            result.append(SampleBatch.Point(series: hit.index, time: t, value: value), origin: index)
             return
         }
         var sub = JSONScanner(p.bytes)
@@ -224,33 +224,34 @@ public enum JSONSampleParser {
             )
             return
         }
-        var labels: [SeriesKey.Label] = []
+        var labels = LabelCollector()
         if let labelsRange {
             sub.i = labelsRange.lowerBound
-            if let bad = try labelObject(&sub, into: &labels) {
+            try labelObject(&sub, into: &labels, rules)
+            if let bad = labels.problem {
                 result.rejected.append(.init(item: index, field: "labels", reason: bad))
                 return
             }
         }
-        let seriesIndex = result.batch.seriesIndex(SeriesKey(name: name, labels: labels))
+        let seriesIndex = result.batch.seriesIndex(SeriesKey(name: name, labels: labels.labels))
         memo.entries[hash, default: []].append((seriesRange, labelsRange, seriesIndex))
-        result.batch.points.append(SampleBatch.Point(series: seriesIndex, time: t, value: value))
+        result.append(SampleBatch.Point(series: seriesIndex, time: t, value: value), origin: index)
     }
 
-    /// Reads a labels object; returns a problem (the object is still consumed) or nil.
+    /// Reads a labels object into `labels`, which keeps the first problem (the object is still
+    /// consumed whole).
     private static func labelObject(
         _ p: inout JSONScanner,
-        into labels: inout [SeriesKey.Label]
-    ) throws(MalformedBody) -> String? {
+        into labels: inout LabelCollector,
+        _ rules: IngestRules
+    ) throws(MalformedBody) {
         try p.expect(UInt8(ascii: "{"))
-        var problem: String?
         var first = true
-        var names = Set<String>()
         while true {
             p.skipSpace()
             if p.peek == UInt8(ascii: "}") {
                 p.advance()
-                return problem
+                return
             }
             if !first {
                 try p.expect(UInt8(ascii: ","))
@@ -263,20 +264,11 @@ public enum JSONSampleParser {
             p.skipSpace()
             guard p.peek == UInt8(ascii: "\"") else {
                 try p.skipValue()
-                problem = problem ?? "the value of label '\(key)' must be a string"
+                labels.fail("the value of label '\(key.prefix(80))' must be a string")
                 continue
             }
             let value = try p.string()
-            if !SampleRules.isValidLabelName(key) {
-                problem = problem ?? "'\(key.prefix(80))' is not a valid label name (letters, digits and _)"
-            } else if value.utf8.count > SampleRules.maxLabelValue {
-                problem = problem ?? "the value of label '\(key)' is longer than \(SampleRules.maxLabelValue) bytes"
-            } else if !names.insert(key).inserted {
-                problem = problem ?? "label '\(key)' appears twice"
-            } else {
-                labels.append(SeriesKey.Label(key, value))
-            }
-            if labels.count > SampleRules.maxLabels { problem = problem ?? "more than \(SampleRules.maxLabels) labels" }
+            labels.add(key, valueBytes: value.utf8.count, rules: rules) { value }
         }
     }
 }
@@ -521,13 +513,16 @@ struct JSONScanner {
         }
     }
 
-    /// Skips any JSON value, checking its syntax.
-    mutating func skipValue() throws(MalformedBody) {
+    /// Skips any JSON value, checking its syntax. Arrays and objects may nest at most
+    /// ``IngestRules/maxDepth`` levels below `depth`; deeper is malformed (and would otherwise
+    /// cost a stack frame per level).
+    mutating func skipValue(depth: Int = 0) throws(MalformedBody) {
         skipSpace()
         switch peek {
         case UInt8(ascii: "\""):
             _ = try string()
         case UInt8(ascii: "{"):
+            guard depth < IngestRules.maxDepth else { throw error("nested deeper than \(IngestRules.maxDepth) levels") }
             i += 1
             skipSpace()
             if peek == UInt8(ascii: "}") {
@@ -539,7 +534,7 @@ struct JSONScanner {
                 _ = try string()
                 skipSpace()
                 try expect(UInt8(ascii: ":"))
-                try skipValue()
+                try skipValue(depth: depth + 1)
                 skipSpace()
                 if peek == UInt8(ascii: ",") {
                     i += 1
@@ -549,6 +544,7 @@ struct JSONScanner {
                 return
             }
         case UInt8(ascii: "["):
+            guard depth < IngestRules.maxDepth else { throw error("nested deeper than \(IngestRules.maxDepth) levels") }
             i += 1
             skipSpace()
             if peek == UInt8(ascii: "]") {
@@ -556,7 +552,7 @@ struct JSONScanner {
                 return
             }
             while true {
-                try skipValue()
+                try skipValue(depth: depth + 1)
                 skipSpace()
                 if peek == UInt8(ascii: ",") {
                     i += 1

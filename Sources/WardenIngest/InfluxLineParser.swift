@@ -11,10 +11,10 @@ public enum InfluxLineParser {
     /// Timestamp units.
     public enum Precision: String, Sendable, CaseIterable {
         case ns, us, ms, s
-        var microsPerUnit: Double {
+        /// Microseconds per unit (nanoseconds are divided instead).
+        var micros: Int64 {
             switch self {
-            case .ns: return 0.001
-            case .us: return 1
+            case .ns, .us: return 1
             case .ms: return 1000
             case .s: return 1_000_000
             }
@@ -102,17 +102,15 @@ public enum InfluxLineParser {
         let headParts = split(head, UInt8(ascii: ","))
         let measurement = unescape(UnsafeRawBufferPointer(rebasing: head[headParts[0]]))
         guard !measurement.isEmpty else { return reject("measurement", "missing measurement") }
-        var labels: [SeriesKey.Label] = []
+        var labels = LabelCollector()
         for part in headParts.dropFirst() {
             let tag = UnsafeRawBufferPointer(rebasing: head[part])
             let kv = split(tag, UInt8(ascii: "="), max: 2)
             guard kv.count == 2 else { return reject("tags", "tag '\(unescape(tag).prefix(60))' has no '='") }
             let name = unescape(UnsafeRawBufferPointer(rebasing: tag[kv[0]]))
-            let value = unescape(UnsafeRawBufferPointer(rebasing: tag[kv[1]]))
-            guard SampleRules.isValidLabelName(name) else {
-                return reject("tags", "'\(name.prefix(60))' is not a valid tag name")
-            }
-            labels.append(SeriesKey.Label(name, value))
+            let valueBytes = UnsafeRawBufferPointer(rebasing: tag[kv[1]])
+            labels.add(name, valueBytes: valueBytes.count, rules: rules) { unescape(valueBytes) }
+            if let problem = labels.problem { return reject("tags", problem) }
         }
         var time = rules.now
         if sections.count == 3 {
@@ -120,7 +118,11 @@ public enum InfluxLineParser {
             guard let ts = Int64(text) else {
                 return reject("timestamp", "'\(text.prefix(40))' is not an integer timestamp")
             }
-            time = Int64((Double(ts) * precision.microsPerUnit).rounded())
+            guard let micros = IngestRules.micros(ts, nanoseconds: precision == .ns, unitMicros: precision.micros)
+            else {
+                return reject("timestamp", "'\(text.prefix(40))' is out of range for precision=\(precision.rawValue)")
+            }
+            time = micros
         }
         if let why = rules.problem(time: time) { return reject("timestamp", why) }
         let fieldsBytes = UnsafeRawBufferPointer(rebasing: b[sections[1]])
@@ -149,7 +151,7 @@ public enum InfluxLineParser {
         }
         guard !parsed.isEmpty else { return reject("fields", "a line needs at least one field") }
         for (series, value) in parsed {
-            result.batch.append(SeriesKey(name: series, labels: labels), time: time, value: value)
+            result.append(SeriesKey(name: series, labels: labels.labels), time: time, value: value, origin: line)
         }
     }
 

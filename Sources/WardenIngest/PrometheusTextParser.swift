@@ -41,10 +41,9 @@ public enum PrometheusTextParser {
         guard SampleRules.isValidSeriesName(name) else {
             return reject("name", "'\(name.prefix(80))' is not a valid metric name")
         }
-        var labels: [SeriesKey.Label] = []
+        var labels = LabelCollector()
         if i < b.count && b[i] == UInt8(ascii: "{") {
             i += 1
-            var seen = Set<String>()
             while true {
                 skipSpace()
                 guard i < b.count else { return reject("labels", "the label set is not closed with '}'") }
@@ -57,12 +56,12 @@ public enum PrometheusTextParser {
                 let lname = String(decoding: UnsafeRawBufferPointer(rebasing: b[ls..<i]), as: UTF8.self)
                 skipSpace()
                 guard i < b.count && b[i] == UInt8(ascii: "=") else {
-                    return reject("labels", "expected '=' after label '\(lname)'")
+                    return reject("labels", "expected '=' after label '\(lname.prefix(80))'")
                 }
                 i += 1
                 skipSpace()
                 guard i < b.count && b[i] == UInt8(ascii: "\"") else {
-                    return reject("labels", "the value of label '\(lname)' must be quoted")
+                    return reject("labels", "the value of label '\(lname.prefix(80))' must be quoted")
                 }
                 i += 1
                 var value = [UInt8]()
@@ -81,12 +80,9 @@ public enum PrometheusTextParser {
                         value.append(c)
                     }
                 }
-                guard closed else { return reject("labels", "the value of label '\(lname)' is not closed") }
-                guard SampleRules.isValidLabelName(lname) else {
-                    return reject("labels", "'\(lname.prefix(80))' is not a valid label name")
-                }
-                guard seen.insert(lname).inserted else { return reject("labels", "label '\(lname)' appears twice") }
-                labels.append(SeriesKey.Label(lname, String(decoding: value, as: UTF8.self)))
+                guard closed else { return reject("labels", "the value of label '\(lname.prefix(80))' is not closed") }
+                labels.add(lname, valueBytes: value.count, rules: rules) { String(decoding: value, as: UTF8.self) }
+                if let problem = labels.problem { return reject("labels", problem) }
                 skipSpace()
                 if i < b.count && b[i] == UInt8(ascii: ",") { i += 1 }
             }
@@ -108,12 +104,15 @@ public enum PrometheusTextParser {
             guard let ms = Int64(tsText) else {
                 return reject("timestamp", "'\(tsText.prefix(40))' is not a timestamp in milliseconds")
             }
-            time = ms * 1000
+            guard let micros = IngestRules.micros(ms, unitMicros: 1000) else {
+                return reject("timestamp", "'\(tsText.prefix(40))' is out of range (milliseconds since the epoch)")
+            }
+            time = micros
             skipSpace()
             if i < b.count { return reject(nil, "unexpected text after the timestamp") }
         }
         if let why = rules.problem(time: time) { return reject("timestamp", why) }
-        result.batch.append(SeriesKey(name: name, labels: labels), time: time, value: value)
+        result.append(SeriesKey(name: name, labels: labels.labels), time: time, value: value, origin: line)
     }
 
     private static func special(_ text: String) -> Double? {

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 import WardenCore
-import WardenServer
+import WardenIngest
 
 /// The three ingest formats, parsed without a server.
 @Suite("Ingest parsers")

@@ -1,0 +1,45 @@
+import Foundation
+import Hummingbird
+import NIOCore
+import Synchronization
+import WardenCore
+
+extension APIServer {
+    /// Runs `operation` for a request and cancels it when the client's connection closes or when
+    /// `timeout` has passed, whichever comes first: an abandoned or runaway query stops using the
+    /// database (GRDB interrupts the running statement on cancellation).
+    ///
+    /// - Throws: `APIError` 503 (`query_timeout`) when the time ran out, `CancellationError` when
+    ///   the client went away, or what `operation` threw.
+    func bounded<T: Sendable>(
+        _ context: APIContext,
+        timeout: Duration,
+        _ operation: @escaping @Sendable () async throws -> T
+    ) async throws -> T {
+        let timedOut = Atomic(false)
+        let work = Task { try await operation() }
+        context.channel.closeFuture.whenComplete { _ in work.cancel() }
+        let timer = Task {
+            try await Task.sleep(for: timeout)
+            timedOut.store(true, ordering: .relaxed)
+            work.cancel()
+        }
+        defer { timer.cancel() }
+        do {
+            return try await withTaskCancellationHandler {
+                try await work.value
+            } onCancel: {
+                work.cancel()
+            }
+        } catch {
+            if timedOut.load(ordering: .relaxed) {
+                throw APIError(
+                    .serviceUnavailable,
+                    "query_timeout",
+                    "the query took longer than \(DurationFormat.format(timeout)) (api.query_timeout); narrow the range, raise the step or filter by label"
+                )
+            }
+            throw error
+        }
+    }
+}
