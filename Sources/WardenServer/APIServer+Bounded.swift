@@ -16,12 +16,19 @@ extension APIServer {
         timeout: Duration,
         _ operation: @escaping @Sendable () async throws -> T
     ) async throws -> T {
-        let timedOut = Atomic(false)
-        let work = Task { try await operation() }
-        context.channel.closeFuture.whenComplete { _ in work.cancel() }
+        let state = Box()
+        let work = Task {
+            defer { state.finished.store(true, ordering: .releasing) }
+            return try await operation()
+        }
+        context.channel.closeFuture.whenComplete { _ in
+            guard !state.finished.load(ordering: .acquiring) else { return }
+            state.abandoned.store(true, ordering: .relaxed)
+            work.cancel()
+        }
         let timer = Task {
             try await Task.sleep(for: timeout)
-            timedOut.store(true, ordering: .relaxed)
+            state.timedOut.store(true, ordering: .relaxed)
             work.cancel()
         }
         defer { timer.cancel() }
@@ -32,14 +39,27 @@ extension APIServer {
                 work.cancel()
             }
         } catch {
-            if timedOut.load(ordering: .relaxed) {
+            if state.timedOut.load(ordering: .relaxed) {
+                metrics.queriesTimedOut.increment()
                 throw APIError(
                     .serviceUnavailable,
                     "query_timeout",
                     "the query took longer than \(DurationFormat.format(timeout)) (api.query_timeout); narrow the range, raise the step or filter by label"
                 )
             }
+            if state.abandoned.load(ordering: .relaxed), error is CancellationError {
+                // Counted only when the work really stopped on the cancellation.
+                metrics.queriesAbandoned.increment()
+            }
             throw error
         }
     }
+}
+
+/// Whether a bounded operation has finished (read by the connection's close callback), ran out of
+/// time, or lost its client.
+private final class Box: Sendable {
+    let finished = Atomic(false)
+    let timedOut = Atomic(false)
+    let abandoned = Atomic(false)
 }

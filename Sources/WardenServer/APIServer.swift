@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 import ServiceLifecycle
@@ -101,12 +102,18 @@ public struct APIServer: Sendable {
         return router
     }
 
+    /// HTTP/1.1 with the spec's idle timeout; a connection the client closed is closed at once (so
+    /// that its work is cancelled).
+    public var httpServer: HTTPServerBuilder {
+        let idle = TimeAmount.nanoseconds(dependencies.api.idleTimeout.nanoseconds)
+        return .http1(configuration: .init(additionalChannelHandlers: [ClientHangupHandler()], idleTimeout: idle))
+    }
+
     /// The server as a Service, listening where the spec says.
     public func application() -> some ApplicationProtocol & Service {
-        let idle = TimeAmount.nanoseconds(dependencies.api.idleTimeout.nanoseconds)
-        return Application(
+        Application(
             router: router(),
-            server: .http1(configuration: .init(idleTimeout: idle)),
+            server: httpServer,
             configuration: .init(
                 address: .hostname(dependencies.api.host, port: dependencies.api.port),
                 serverName: "warden"

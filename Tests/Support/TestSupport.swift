@@ -87,6 +87,25 @@ public func loopbackListener(backlog: Int32 = 16) -> (fd: Int32, port: Int) {
     return (fd, Int(UInt16(bigEndian: addr.sin_port)))
 }
 
+/// A blocking TCP connection to 127.0.0.1:`port` (the fd; check it for failure).
+public func loopbackConnect(_ port: Int) -> Int32 {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_port = in_port_t(UInt16(port).bigEndian)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let ok = withUnsafePointer(to: &addr) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+        }
+    }
+    if ok != 0 {
+        close(fd)
+        return -1
+    }
+    return fd
+}
+
 /// A TCP port that was free a moment ago.
 public func freePort() -> Int { PortCheck.freeLoopbackPort() }
 

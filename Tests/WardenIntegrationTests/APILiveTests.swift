@@ -108,7 +108,7 @@ struct APILiveTests {
         }
         let port = f.port
         let closedAfter = try await onThread { () -> Double in
-            let fd = connectForTests("127.0.0.1", port)
+            let fd = loopbackConnect(port)
             defer { close(fd) }
             // Half a request, then silence.
             let partial = "GET /healthz HTTP/1.1\r\nHost: x\r\n"
@@ -204,19 +204,4 @@ func findExecutable(_ name: String) -> String? {
         if FileManager.default.isExecutableFile(atPath: path) { return path }
     }
     return nil
-}
-
-/// A blocking TCP connection to host:port.
-func connectForTests(_ host: String, _ port: Int) -> Int32 {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    var addr = sockaddr_in()
-    addr.sin_family = sa_family_t(AF_INET)
-    addr.sin_port = in_port_t(UInt16(port).bigEndian)
-    addr.sin_addr.s_addr = inet_addr(host)
-    _ = withUnsafePointer(to: &addr) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-            connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-        }
-    }
-    return fd
 }

@@ -122,6 +122,7 @@ final class APINode: Sendable {
     ) async throws -> T {
         let app = Application(
             router: server.router(),
+            server: server.httpServer,
             configuration: .init(address: .hostname("127.0.0.1", port: 0)),
             services: [recorder, supervisor, heal],
             logger: Logger(label: "test-app")
