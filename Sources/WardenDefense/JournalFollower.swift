@@ -11,7 +11,7 @@ import Glibc
 public typealias StreamSpawner = @Sendable (_ argv: [String]) -> (fd: Int32, stop: @Sendable () -> Void)?
 
 /// Follows the systemd journal through `journalctl -f -o json`, on its own thread: each entry
-/// becomes the line `IDENTIFIER[PID]: MESSAGE` for the parser, as a syslog file would have it.
+/// becomes the line `HOST PROGRAM[PID]: MESSAGE` for the parser, as a syslog file would have it.
 ///
 /// Resumes after the last entry it saw (its cursor is reported after each batch), starts at the
 /// end otherwise, and starts `journalctl` again if it exits.
@@ -100,14 +100,28 @@ public final class JournalFollower: Sendable {
         }
     }
 
+    /// The largest journal entry read (its JSON line); journald keeps messages far smaller.
+    static let maxEntry = 1 << 20
+
     /// Reads JSON entries until the pipe closes.
     func read(_ fd: Int32, cursor: (String) -> Void) {
         var carry: [UInt8] = []
+        var skipping = false
         var buffer = [UInt8](repeating: 0, count: 65536)
         while true {
             let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
             if n <= 0 { return }
             carry.append(contentsOf: buffer[0..<n])
+            if carry.count > Self.maxEntry, !carry.contains(10) {
+                // An entry larger than any message: skipped up to its end, not buffered whole.
+                carry.removeAll(keepingCapacity: true)
+                skipping = true
+                continue
+            }
+            if skipping, let nl = carry.firstIndex(of: 10) {
+                carry.removeSubrange(...nl)
+                skipping = false
+            }
             var last: String?
             while let nl = carry.firstIndex(of: 10) {
                 let entry = carry[..<nl]
@@ -127,10 +141,14 @@ public final class JournalFollower: Sendable {
         }
     }
 
-    /// `host IDENTIFIER[PID]: MESSAGE`, as syslog writes it; nil for an entry without a text message.
+    /// `host PROGRAM[PID]: MESSAGE`, as syslog writes it; nil for an entry without a text message.
+    ///
+    /// The program is the journal's `_COMM` and the pid its `_PID`: journald takes both from the
+    /// kernel, so a process cannot pass itself off as sshd (`logger -t sshd` sets only
+    /// `SYSLOG_IDENTIFIER`, which is used only when `_COMM` is missing).
     static func line(_ entry: JSONValue) -> String? {
         guard let message = entry["MESSAGE"]?.stringValue else { return nil }
-        let ident = entry["SYSLOG_IDENTIFIER"]?.stringValue ?? entry["_COMM"]?.stringValue ?? "journal"
+        let ident = entry["_COMM"]?.stringValue ?? entry["SYSLOG_IDENTIFIER"]?.stringValue ?? "journal"
         let pid = entry["_PID"]?.stringValue ?? entry["SYSLOG_PID"]?.stringValue
         let host = entry["_HOSTNAME"]?.stringValue ?? "localhost"
         return "\(host) \(ident)\(pid.map { "[\($0)]" } ?? ""): \(message)"

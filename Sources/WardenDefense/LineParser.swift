@@ -69,78 +69,6 @@ enum Bytes {
     }
 }
 
-/// OpenSSH's messages (syslog files and `sshd[PID]:` / `sshd-session[PID]:` tags): failed
-/// passwords and keys, invalid users, too many authentication failures, and connections that
-/// end before authentication.
-///
-/// The address is read from the end of the line (`… ADDRESS port N …`), never from the part a
-/// client controls (a user name such as `x from 6.6.6.6` cannot frame another address).
-public struct SSHParser: LineParser {
-    public init() {}
-
-    public func parse(_ line: UnsafeBufferPointer<UInt8>, emit: (String, IPAddress) -> Void) -> Bool {
-        // The program tag, then ": " and the message. Other programs' lines (cron, sudo, …) share
-        // the file: they count as known as long as they have the syslog shape.
-        guard let tag = Bytes.find(line, " sshd") else { return Self.isSyslogLine(line) }
-        var i = tag + 5
-        if Bytes.hasPrefix(line, at: i, "-session") { i += 8 }
-        if i < line.count && line[i] == UInt8(ascii: "[") {
-            while i < line.count && line[i] != UInt8(ascii: "]") { i += 1 }
-            i += 1
-        }
-        guard Bytes.hasPrefix(line, at: i, ": ") else { return false }
-        let m = i + 2
-        func addressBeforePort() -> IPAddress? {
-            guard let port = Bytes.findLast(line, " port ") else { return nil }
-            return Bytes.address(before: port, in: line)
-        }
-        func signal(_ name: String) {
-            if let a = addressBeforePort() { emit(name, a) }
-        }
-        let preauth = Bytes.find(line, "[preauth]", from: m) != nil
-        if Bytes.hasPrefix(line, at: m, "Failed ") {
-            signal("ssh.auth_failure")
-        } else if Bytes.hasPrefix(line, at: m, "Invalid user ") || Bytes.hasPrefix(line, at: m, "Illegal user ") {
-            signal("ssh.invalid_user")
-        } else if Bytes.hasPrefix(line, at: m, "error: maximum authentication attempts exceeded")
-            || (Bytes.hasPrefix(line, at: m, "Disconnecting ")
-                && Bytes.find(line, "Too many authentication failures", from: m) != nil)
-        {
-            signal("ssh.max_auth")
-        } else if Bytes.hasPrefix(line, at: m, "Did not receive identification string from ") {
-            // No port on older versions: the address ends the line.
-            if let a = addressBeforePort() ?? Bytes.address(before: line.count, in: line) { emit("ssh.preauth", a) }
-        } else if preauth
-            && (Bytes.hasPrefix(line, at: m, "Connection closed by ")
-                || Bytes.hasPrefix(line, at: m, "Disconnected from ")
-                || Bytes.hasPrefix(line, at: m, "Connection reset by ")
-                || Bytes.hasPrefix(line, at: m, "Received disconnect from ")
-                || Bytes.hasPrefix(line, at: m, "Unable to negotiate with ")
-                || Bytes.hasPrefix(line, at: m, "banner exchange: "))
-        {
-            signal("ssh.preauth")
-        }
-        return true
-    }
-}
-
-extension SSHParser {
-    /// Whether a line has the shape syslog and the journal give it: a program tag ending in `:`
-    /// (`sshd[812]:`, `CRON[9]:`, `kernel:`) among its first six words.
-    static func isSyslogLine(_ line: UnsafeBufferPointer<UInt8>) -> Bool {
-        var words = 0
-        var i = 0
-        while i < line.count && words < 6 {
-            while i < line.count && line[i] == 32 { i += 1 }
-            let start = i
-            while i < line.count && line[i] != 32 { i += 1 }
-            if i > start + 1 && line[i - 1] == UInt8(ascii: ":") { return true }
-            words += 1
-        }
-        return false
-    }
-}
-
 /// nginx and Apache access logs in the common and combined formats: each 4xx answer, and
 /// requests for paths only scanners ask for.
 public struct AccessLogParser: LineParser {
@@ -161,9 +89,18 @@ public struct AccessLogParser: LineParser {
             let open = Bytes.find(line, " [", from: sp), let close = Bytes.find(line, "] \"", from: open)
         else { return false }
         let requestStart = close + 3
-        guard let requestEnd = Bytes.find(line, "\" ", from: requestStart), requestEnd + 5 <= line.count else {
-            return false
+        // The request line ends at the first quote that is not escaped (Apache writes `\"` for a
+        // quote in the request, nginx `\x22`), so a client cannot end it early and fake a status.
+        var requestEnd = requestStart
+        while requestEnd < line.count {
+            if line[requestEnd] == UInt8(ascii: "\\") {
+                requestEnd += 2
+                continue
+            }
+            if line[requestEnd] == UInt8(ascii: "\"") { break }
+            requestEnd += 1
         }
+        guard requestEnd + 5 <= line.count, line[requestEnd + 1] == 32 else { return false }
         let s = requestEnd + 2
         let d0 = line[s]
         let d1 = line[s + 1]

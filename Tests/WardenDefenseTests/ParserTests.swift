@@ -70,11 +70,108 @@ struct ParserTests {
             #expect(r.signals == expected, "\(line)")
         }
         // Other programs share the file: known (the format is intact), no signal.
+        #expect(
+            run(p, "Nov 24 10:00:00 host sshd[812]: Received disconnect from 192.0.2.9 port 5:11: bye").signals.isEmpty
+        )
         #expect(run(p, "Nov 24 10:00:00 host CRON[1]: pam_unix(cron:session): session opened").known)
         #expect(run(p, "2026-11-24T10:00:00.1+00:00 host kernel: eth0: link up").known)
         #expect(run(p, "Nov 24 10:00:00 host CRON[1]: session opened").signals.isEmpty)
         #expect(!run(p, "garbage").known)
         #expect(!run(p, "2026-11-24 10:00:00,000 auth WARNING login failure src=203.0.113.1").known)
+    }
+
+    /// Each line a client (or a local user) can shape to get someone else banned, or to hide its
+    /// own failures. The address must be the one OpenSSH put there, or there is no signal.
+    @Test func noClientChosenTextDecidesTheAddress() {
+        let p = SSHParser()
+        let h = "Nov 24 10:00:00 host sshd[812]: "
+        let cases: [(String, [String])] = [
+            // The disconnect text after the colon is the client's.
+            (
+                h + "Received disconnect from 203.0.113.7 port 4000:11: bye 6.6.6.6 port 22 [preauth]",
+                ["ssh.preauth 203.0.113.7"]
+            ),
+            (
+                h + "Received disconnect from 203.0.113.7 port 4000:11: bye port 1 [preauth]",
+                ["ssh.preauth 203.0.113.7"]
+            ),
+            (
+                h + "Received disconnect from 203.0.113.7 port 4000:11: x from 6.6.6.6 port 22 ssh2 [preauth]",
+                ["ssh.preauth 203.0.113.7"]
+            ),
+            // The user name is the client's: wherever it says "from", the end decides.
+            (
+                h + "Failed password for x from 6.6.6.6 port 22 ssh2 from 203.0.113.8 port 41000 ssh2",
+                ["ssh.auth_failure 203.0.113.8"]
+            ),
+            (
+                h + "Failed password for invalid user a port 1 ssh2 from 203.0.113.8 port 41000 ssh2",
+                ["ssh.auth_failure 203.0.113.8"]
+            ),
+            (h + "Invalid user x from 6.6.6.6 port 22 from 203.0.113.8 port 41000", ["ssh.invalid_user 203.0.113.8"]),
+            (
+                h + "Connection closed by invalid user 6.6.6.6 port 22 203.0.113.8 port 41000 [preauth]",
+                ["ssh.preauth 203.0.113.8"]
+            ),
+            (
+                h + "Disconnected from authenticating user root 6.6.6.6 port 1 203.0.113.8 port 2 [preauth]",
+                ["ssh.preauth 203.0.113.8"]
+            ),
+            (
+                h
+                    + "Disconnecting invalid user x 6.6.6.6 port 1: Too many authentication failures 203.0.113.8 port 2: Too many authentication failures [preauth]",
+                ["ssh.max_auth 203.0.113.8"]
+            ),
+            // The client's banner and key offer.
+            (
+                h + "Bad protocol version identification 'SSH-1.0 from 6.6.6.6 port 1' from 203.0.113.9 port 5",
+                ["ssh.preauth 203.0.113.9"]
+            ),
+            (
+                h
+                    + "Unable to negotiate with 203.0.113.9 port 5: no matching key exchange method found. Their offer: 6.6.6.6 port 1 [preauth]",
+                ["ssh.preauth 203.0.113.9"]
+            ),
+            // A key description is OpenSSH's; a certificate's key id is the client's.
+            (
+                h + "Failed publickey for git from 203.0.113.10 port 1 ssh2: ED25519 SHA256:abc",
+                ["ssh.auth_failure 203.0.113.10"]
+            ),
+            (
+                h
+                    + "Failed publickey for x from 6.6.6.6 port 1 ssh2: RSA SHA256:a from 203.0.113.10 port 2 ssh2: RSA SHA256:b",
+                ["ssh.auth_failure 203.0.113.10"]
+            ),
+            (
+                h
+                    + "Failed publickey for git from 203.0.113.10 port 1 ssh2: RSA-CERT SHA256:a ID x from 6.6.6.6 port 2 ssh2: RSA SHA256:z (serial 1) CA RSA SHA256:c",
+                ["ssh.auth_failure 203.0.113.10"]
+            ),
+            // Ambiguous (the user name and the certificate both imitate the end): no signal.
+            (
+                h
+                    + "Failed publickey for a from 6.6.6.6 port 1 ssh2: RSA-CERT SHA256:a ID k from 203.0.113.10 port 2 ssh2: RSA-CERT SHA256:b ID z (serial 1) CA RSA SHA256:c",
+                []
+            ),
+            // "[preauth]" counts only at the very end.
+            (h + "Received disconnect from 203.0.113.7 port 4000:11: [preauth] bye", []),
+            // Another program's line that mentions sshd, and a logger line without sshd's pid.
+            ("Nov 24 10:00:00 host root: x sshd: Failed password for root from 6.6.6.6 port 22 ssh2", []),
+            ("Nov 24 10:00:00 host sshd: Failed password for root from 6.6.6.6 port 22 ssh2", []),
+            ("Nov 24 10:00:00 host CRON[3]: sshd[1]: Failed password for root from 6.6.6.6 port 22 ssh2", []),
+            ("Nov 24 10:00:00 host sshdx[1]: Failed password for root from 6.6.6.6 port 22 ssh2", []),
+            // What the journal source writes.
+            (
+                "node sshd-session[77]: Failed password for root from 203.0.113.11 port 22 ssh2",
+                ["ssh.auth_failure 203.0.113.11"]
+            ),
+            ("node sshd-auth[77]: Invalid user a from 203.0.113.11 port 22", ["ssh.invalid_user 203.0.113.11"]),
+        ]
+        for (line, expected) in cases {
+            let r = run(p, line)
+            #expect(r.known, "\(line)")
+            #expect(r.signals == expected, "\(line)")
+        }
     }
 
     @Test func accessLogsReport4xxAndScanners() {
@@ -88,6 +185,15 @@ struct ParserTests {
             ]
         )
         #expect(run(p, base + #"/.env HTTP/1.1" 200 12"#).signals == ["http.scanner 203.0.113.5"])
+        // A quote in the request is escaped by the server: it does not end the request early.
+        #expect(run(p, base + #"/a\" 404 1 \"x HTTP/1.1" 200 5 "-" "x""#).signals.isEmpty)
+        #expect(run(p, base + #"/a\\" 404 0 "-" "x""#).signals == ["http.4xx 203.0.113.5"])
+        // The address is the first field, which the server writes; the user field cannot move it.
+        #expect(
+            run(p, #"203.0.113.5 - 6.6.6.6 [24/Nov/2026:10:00:00 +0000] "GET /x HTTP/1.1" 404 0"#).signals == [
+                "http.4xx 203.0.113.5"
+            ]
+        )
         #expect(!run(p, "not an access log line").known)
         #expect(!run(p, "203.0.113.5 - - [24/Nov/2026] \"GET / HTTP/1.1\" abc 0").known)
     }
