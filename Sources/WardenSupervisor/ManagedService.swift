@@ -24,6 +24,8 @@ final class ManagedService {
     var startTime: UInt64 = 0
     var instance = ""
     var adopted = false
+    /// Until when an exit waits for the service's processes to be really gone before it is handled.
+    var goneDeadline: Instant?
     /// For processes that are not Warden's children (adopted): their pidfd and its watch.
     var pidfd: Int32 = -1
     var pidfdToken: UInt64?
@@ -73,6 +75,7 @@ final class ManagedService {
         pgid = nil
         startTime = 0
         adopted = false
+        goneDeadline = nil
         startedAt = nil
         cpuPercent = nil
         rssBytes = nil

@@ -300,14 +300,26 @@ public struct ServiceStateMachine: Sendable {
 
     // MARK: - Internals
 
-    /// The delay before automatic restart number `attempt` (1-based), before jitter.
+    /// The delay before automatic restart number `attempt` (1-based), before jitter: the first
+    /// delay, doubled per consecutive failure up to the longest. A first delay of zero restarts at
+    /// once the first time, then grows from ``zeroFloorStep`` (or the longest delay, if shorter),
+    /// so that a crash loop still backs off; only `0..0` always restarts at once.
     public func baseDelay(attempt: Int) -> Duration {
         let r = configuration.restart
-        if r.backoffMin <= .zero { return .zero }
-        let exponent = min(max(attempt - 1, 0), 62)
-        let scaled = Double(r.backoffMin.nanoseconds) * pow2(exponent)
+        if r.backoffMax <= .zero { return .zero }
+        var floor = r.backoffMin
+        var exponent = attempt - 1
+        if floor <= .zero {
+            if attempt <= 1 { return .zero }
+            floor = min(r.backoffMax, Self.zeroFloorStep)
+            exponent = attempt - 2
+        }
+        let scaled = Double(floor.nanoseconds) * pow2(min(max(exponent, 0), 62))
         return scaled >= Double(r.backoffMax.nanoseconds) ? r.backoffMax : .nanoseconds(Int64(scaled))
     }
+
+    /// Where a backoff whose first delay is zero grows from after its first restart.
+    public static let zeroFloorStep = Duration.milliseconds(100)
 
     private mutating func beginSpawn(now: Instant) -> [Action] {
         state = .starting(since: now)

@@ -33,6 +33,30 @@ extension Supervisor {
             }
         }
 
+        // Restart only once the old processes are really gone: an adopted process is not Warden's
+        // child, so when its pidfd fires it can still be a zombie until init reaps it, and what
+        // is left of its group may still hold ports, locks and shared memory (postgres refuses to
+        // start while its lock file names a pid that exists). Bounded: past the wait, go on.
+        if let pgid = s.pgid, !allGone(s, pid: pid, pgid: pgid) {
+            if s.goneDeadline == nil {
+                s.goneDeadline = now + Self.goneWait
+                _ = kill(-pgid, SIGKILL)
+            }
+            if let deadline = s.goneDeadline, now < deadline {
+                let input = self.input
+                let clock = self.clock
+                Task {
+                    try? await clock.sleep(for: .milliseconds(5))
+                    input.yield(.awaitGone(name, generation, status))
+                }
+                return
+            }
+            logger.warning(
+                "exited service's processes are still there; going on",
+                metadata: ["warden.service": "\(s.name)", "warden.pid": "\(pid)"]
+            )
+        }
+
         var payload = status.payload
         payload["pid"] = .int(pid)
         payload["runtime_ms"] = .int(ranFor.milliseconds)
@@ -56,6 +80,17 @@ extension Supervisor {
         if !s.machine.hasProcess {
             if case .idle = s.machine.state { markStopped(s) }
         }
+    }
+
+    /// How long an exit waits for the service's last processes to be gone before it is handled.
+    static let goneWait = Duration.seconds(10)
+
+    /// Whether the exited main process (when adopted: not even a zombie any more) and every
+    /// member of its process group are gone.
+    func allGone(_ s: ManagedService, pid: pid_t, pgid: pid_t) -> Bool {
+        if ProcFS.groupExists(pgid) { return false }
+        if s.adopted, let st = ProcFS.stat(pid), st.startTime == s.startTime { return false }
+        return true
     }
 
     /// The service is down and will stay down (until started): tidy up, and go on with a reload

@@ -34,6 +34,8 @@ public actor Supervisor: Service {
     enum Input: Sendable {
         case exited(String, UInt64, ExitStatus)
         case recheckExit(String, UInt64, ExitStatus, Int)
+        /// An exited service's processes are not all gone yet: look again.
+        case awaitGone(String, UInt64, ExitStatus)
         case notify(String, pid_t, NotifyMessage)
         case probe(String, UInt64, ProbeKind, ProbeResult)
         case tick
@@ -158,6 +160,8 @@ public actor Supervisor: Service {
             handleExit(name: name, generation: generation, status: status)
         case .recheckExit(let name, let generation, let status, let attempt):
             handleExit(name: name, generation: generation, status: status, attempt: attempt)
+        case .awaitGone(let name, let generation, let status):
+            handleExit(name: name, generation: generation, status: status, attempt: .max)
 
         case .notify(let name, let pid, let message):
             handleNotify(name: name, pid: pid, message: message)

@@ -24,6 +24,7 @@ struct Options {
     var faultOnce: String?
     var host = "127.0.0.1"
     var crashWhen: String?
+    var lock: String?
 
     static let usage = """
         usage: warden-sample [options]
@@ -47,6 +48,8 @@ struct Options {
           --fault-once PATH       the fault happens once: PATH is created when it does
           --host ADDR             the IPv4 address --port listens on (default 127.0.0.1)
           --crash-when PATH       exit with --exit-code as soon as PATH exists (the demo's life support)
+          --lock PATH             refuse to start (exit 1) while PATH names a process that still exists,
+                                  then write the own pid there (as postgres's postmaster.pid)
         DUR: 250ms, 2s, 1m
         """
 
@@ -85,6 +88,7 @@ struct Options {
             case "--fault-once": o.faultOnce = value()
             case "--host": o.host = value()
             case "--crash-when": o.crashWhen = value()
+            case "--lock": o.lock = value()
             case "-h", "--help":
                 print(usage)
                 exit(0)

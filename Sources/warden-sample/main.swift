@@ -35,6 +35,27 @@ if options.daemonize {
     if second > 0 { exit(0) }
 }
 
+if let path = options.lock {
+    // A process that still exists (a zombie too) holds the lock, as postgres sees its lock file.
+    var buffer = [UInt8](repeating: 0, count: 32)
+    let reader = open(path, O_RDONLY)
+    let n = reader >= 0 ? buffer.withUnsafeMutableBytes { read(reader, $0.baseAddress, 31) } : 0
+    if reader >= 0 { close(reader) }
+    let digits = buffer.prefix(max(0, n)).prefix { $0 >= 48 && $0 <= 57 }
+    if let holder = pid_t(String(decoding: digits, as: UTF8.self)), holder != getpid(),
+        kill(holder, 0) == 0 || errno == EPERM
+    {
+        say("warden-sample: the lock \(path) is held by pid \(holder)")
+        exit(1)
+    }
+    let text = "\(getpid())\n"
+    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    if fd >= 0 {
+        _ = text.withCString { write(fd, $0, strlen($0)) }
+        close(fd)
+    }
+}
+
 if let path = options.pidFile {
     let text = "\(getpid())\n"
     let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)

@@ -75,6 +75,70 @@ struct LifecycleTests {
         #expect(try await lingeringZombies(parents: [getpid(), second.pid]).isEmpty)
     }
 
+    /// After Warden restarts, its adopted services are children of whatever reaps orphans. When
+    /// one dies it can stay a zombie there for a while; a restart in that window used to meet the
+    /// old pid in its lock file (as postgres does), fail, and burn the give-up budget. Here the
+    /// orphans' reaper (a subreaper that reaps only when told) keeps the zombie for a second.
+    @Test func anAdoptedServiceIsRestartedOnlyOnceItsOldProcessIsGone() async throws {
+        let f = Fixture(
+            """
+            services:
+              db:
+                run: [SAMPLE, --lock, LOCK]
+                restart: { backoff: 0ms..2s, give_up: 10 in 60s }
+            """.replacingOccurrences(of: "LOCK", with: TempDir("warden-lock").file("db.pid"))
+        )
+        let holder = f.dir.write(
+            "holder.py",
+            """
+            import ctypes, os, signal, sys
+            ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+            def reap(*_):
+                while True:
+                    try:
+                        pid, _ = os.waitpid(-1, os.WNOHANG)
+                    except ChildProcessError:
+                        return
+                    if pid == 0:
+                        return
+            signal.signal(signal.SIGUSR1, reap)
+            signal.signal(signal.SIGTERM, lambda *_: (reap(), sys.exit(0)))
+            child = os.fork()
+            if child == 0:
+                os.execv(sys.argv[2], sys.argv[2:])
+            with open(sys.argv[1] + ".tmp", "w") as out:
+                out.write(str(child))
+            os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+            while True:
+                signal.pause()
+            """
+        )
+        let wardenPid = f.dir.file("warden.pid")
+        let python = try #require(which("python3"), "python3 is not installed")
+        let reaper = try WardenProcess(config: f.config, prefix: [python, holder, wardenPid])
+        defer { reaper.signal(SIGTERM) }
+        let before = try await f.waitRunning(["db"])
+        let first = try #require(pid_t((try? String(contentsOfFile: wardenPid, encoding: .utf8)) ?? ""))
+        kill(first, SIGKILL)
+        try await eventually("the first Warden is gone") { ProcFS.stat(first)?.isZombie ?? true }
+
+        let second = try f.start()
+        try await f.waitFor(EventType.serviceAdopted, "db")
+        kill(before["db"]!, SIGKILL)
+        try await eventually("the old db is a zombie") { ProcFS.stat(before["db"]!)?.isZombie == true }
+        // The window in which the old code restarted (at once, with a zero first delay) and failed.
+        try await Task.sleep(for: .seconds(1))
+        #expect(ProcFS.stat(before["db"]!)?.isZombie == true, "still unreaped")
+        reaper.signal(SIGUSR1)
+
+        let after = try await f.waitRunning(["db"])
+        #expect(after["db"] != before["db"])
+        let exits = try await f.events().filter { $0.type == EventType.serviceExited && $0.subject == "db" }
+        #expect(exits.count == 1, "only the kill; no failed start: \(exits.map(\.payload))")
+        #expect(exits.first?.payload["pid"]?.intValue == Int64(before["db"]!))
+        #expect(try await second.stop() == .exited(0))
+    }
+
     @Test func aServiceThatDiedWhileWardenWasDownIsRestarted() async throws {
         let f = Fixture("services:\n  a:\n    run: [SAMPLE]\n  b:\n    run: [SAMPLE]\n")
         let first = try f.start()

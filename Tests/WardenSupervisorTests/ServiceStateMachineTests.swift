@@ -88,7 +88,11 @@ struct ServiceStateMachineTests {
         for seed in 0..<200 {
             var m = machine(backoff: 1000...1000, jitter: 0.5, giveUp: nil, seed: UInt64(seed))
             started(&m, at: t0)
-            guard case .restartScheduled(let delay, _, _) = m.exited(.exited(1), now: t0).first else { return }
+            let actions = m.exited(.exited(1), now: t0)
+            guard case .restartScheduled(let delay, _, _) = actions.first else {
+                Issue.record("expected a scheduled restart, got \(actions)")
+                return
+            }
             #expect(delay <= .seconds(1) && delay >= .milliseconds(500))
         }
     }
@@ -101,12 +105,40 @@ struct ServiceStateMachineTests {
         #expect(m.state == .starting(since: t0 + .seconds(1)))
     }
 
+    /// `0ms..2s` used to stay at 0 for ever (0 doubled is 0): ten failed starts in 360 ms.
+    @Test func aZeroFloorRestartsAtOnceThenBacksOff() {
+        var m = machine(backoff: 0...2000, giveUp: nil)
+        var t = t0
+        started(&m, at: t)
+        var delays: [Duration] = []
+        for _ in 0..<7 {
+            let actions = m.exited(.exited(1), now: t)
+            guard case .restartScheduled(let d, _, _) = actions.first else {
+                Issue.record("expected a scheduled restart, got \(actions)")
+                return
+            }
+            delays.append(d)
+            t = t + d
+            _ = m.tick(now: t)
+            m.spawned(now: t)
+        }
+        #expect(delays == [0, 100, 200, 400, 800, 1600, 2000].map { .milliseconds($0) })
+        // A ceiling below the step: at once, then the ceiling.
+        #expect(machine(backoff: 0...50).baseDelay(attempt: 1) == .zero)
+        #expect(machine(backoff: 0...50).baseDelay(attempt: 2) == .milliseconds(50))
+        #expect(machine(backoff: 0...0).baseDelay(attempt: 9) == .zero)
+    }
+
     @Test func aStableRunResetsTheBackoff() {
         var m = machine(backoff: 100...30_000, reset: .seconds(60), giveUp: nil)
         var t = t0
         started(&m, at: t)
         for _ in 0..<3 {
-            guard case .restartScheduled(let d, _, _) = m.exited(.exited(1), now: t).first else { return }
+            let actions = m.exited(.exited(1), now: t)
+            guard case .restartScheduled(let d, _, _) = actions.first else {
+                Issue.record("expected a scheduled restart, got \(actions)")
+                return
+            }
             t = t + d
             _ = m.tick(now: t)
             m.spawned(now: t)
