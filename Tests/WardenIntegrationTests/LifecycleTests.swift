@@ -80,13 +80,15 @@ struct LifecycleTests {
     /// old pid in its lock file (as postgres does), fail, and burn the give-up budget. Here the
     /// orphans' reaper (a subreaper that reaps only when told) keeps the zombie for a second.
     @Test func anAdoptedServiceIsRestartedOnlyOnceItsOldProcessIsGone() async throws {
-        let f = Fixture(
+        let f = Fixture("")
+        let lock = f.dir.file("db.pid")
+        f.write(
             """
             services:
               db:
-                run: [SAMPLE, --lock, LOCK]
+                run: [SAMPLE, --lock, \(lock)]
                 restart: { backoff: 0ms..2s, give_up: 10 in 60s }
-            """.replacingOccurrences(of: "LOCK", with: TempDir("warden-lock").file("db.pid"))
+            """
         )
         let holder = f.dir.write(
             "holder.py",
@@ -136,6 +138,7 @@ struct LifecycleTests {
         let exits = try await f.events().filter { $0.type == EventType.serviceExited && $0.subject == "db" }
         #expect(exits.count == 1, "only the kill; no failed start: \(exits.map(\.payload))")
         #expect(exits.first?.payload["pid"]?.intValue == Int64(before["db"]!))
+        #expect((try? String(contentsOfFile: lock, encoding: .utf8))?.hasPrefix("\(after["db"]!)") == true)
         #expect(try await second.stop() == .exited(0))
     }
 
