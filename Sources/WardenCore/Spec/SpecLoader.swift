@@ -49,23 +49,12 @@ public struct SpecLoader: Sendable {
     static let stopKeys = ["signal", "timeout"]
     static let logKeys = ["max_size", "keep"]
 
+    /// The largest spec file read (a spec for thousands of services is a few megabytes).
+    public static let maxFileSize = 16 << 20
+
     /// Loads the spec at `path`.
     public func load(path: String) throws(SpecErrors) -> Spec {
-        let text: String
-        do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
-        } catch {
-            let reason = FileManager.default.fileExists(atPath: path) ? "cannot be read" : "does not exist"
-            throw SpecErrors([
-                SpecIssue(
-                    file: path,
-                    line: 0,
-                    column: 0,
-                    key: "",
-                    message: "the spec file \(reason); pass the path of a warden.yaml"
-                )
-            ])
-        }
+        let text = try Self.readText(path)
         let absolute = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
         let baseDir = ((absolute as NSString).deletingLastPathComponent as NSString).standardizingPath
         return try parse(text, file: path, baseDir: baseDir)
@@ -87,17 +76,7 @@ public struct SpecLoader: Sendable {
     /// Reads only `state_dir` and `api.listen` from the spec at `path`, without validating the rest:
     /// the read commands use it to find a Warden even when the spec has other problems.
     public func locate(path: String) throws(SpecErrors) -> Location {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw SpecErrors([
-                SpecIssue(
-                    file: path,
-                    line: 0,
-                    column: 0,
-                    key: "",
-                    message: "the spec file does not exist or cannot be read"
-                )
-            ])
-        }
+        let text = try Self.readText(path)
         let absolute = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
         let baseDir = ((absolute as NSString).deletingLastPathComponent as NSString).standardizingPath
         let root: Node?
@@ -665,8 +644,10 @@ public struct SpecLoader: Sendable {
         let h = spec.healing
         // `heal:` of services: their failures run the ladder.
         if let services = top["services"]?.mapping {
+            // By name once: a mapping's own lookup is a scan, and this runs per service.
+            let byName = Self.byName(services)
             for (i, s) in spec.services.enumerated() {
-                guard let node = services[s.name]?.mapping?["heal"] else { continue }
+                guard let node = byName[s.name]?.mapping?["heal"] else { continue }
                 let key = "services.\(s.name).heal"
                 guard let ladder = readLadder(node, key: key, defaultTarget: s.name, spec: spec, baseDir: s.cwd, &r)
                 else { continue }
@@ -693,8 +674,9 @@ public struct SpecLoader: Sendable {
         }
         // `heal:` of monitors: their alerts run the ladder.
         if let monitors = top["monitors"]?.mapping {
+            let byName = Self.byName(monitors)
             for m in spec.monitors {
-                guard let node = monitors[m.name]?.mapping?["heal"] else { continue }
+                guard let node = byName[m.name]?.mapping?["heal"] else { continue }
                 let key = "monitors.\(m.name).heal"
                 guard let ladder = readLadder(node, key: key, defaultTarget: nil, spec: spec, baseDir: baseDir, &r)
                 else { continue }
@@ -1121,10 +1103,11 @@ public struct SpecLoader: Sendable {
 
     private func checkDependencies(_ declared: [(name: String, after: [String], node: Node?)], _ r: inout YAMLReader) {
         let names = declared.map(\.name)
+        let known = Set(names)
         var valid: [(name: String, after: [String])] = []
         for s in declared {
             var ok = true
-            for d in s.after where !names.contains(d) || d == s.name {
+            for d in s.after where !known.contains(d) || d == s.name {
                 ok = false
                 if d == s.name {
                     r.fail(s.node, "services.\(s.name).after", "a service cannot start after itself")
@@ -1147,6 +1130,82 @@ public struct SpecLoader: Sendable {
     }
 
     // MARK: - Helpers
+
+    /// The spec file's text: it must exist, be readable, at most ``maxFileSize`` bytes, and UTF-8
+    /// (the first byte that is not is located by line and column).
+    static func readText(_ path: String) throws(SpecErrors) -> String {
+        func problem(_ message: String, line: Int = 0, column: Int = 0) -> SpecErrors {
+            SpecErrors([SpecIssue(file: path, line: line, column: column, key: "", message: message)])
+        }
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw problem("the spec file does not exist; pass the path of a warden.yaml")
+        }
+        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+        guard size <= maxFileSize else {
+            throw problem(
+                "the spec file is \(ByteSize.format(Int64(size))); at most \(ByteSize.format(Int64(maxFileSize))) is read"
+            )
+        }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw problem("the spec file cannot be read; check its permissions")
+        }
+        let bytes = [UInt8](data)
+        if let bad = firstInvalidUTF8(bytes) {
+            let before = bytes[..<bad]
+            let line = before.reduce(1) { $0 + ($1 == 10 ? 1 : 0) }
+            let column = bad - (before.lastIndex(of: 10).map { $0 + 1 } ?? 0) + 1
+            throw problem(
+                "the byte 0x\(String(bytes[bad], radix: 16, uppercase: true)) is not UTF-8; save the spec as UTF-8",
+                line: line,
+                column: column
+            )
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// The offset of the first byte that does not belong to a well-formed UTF-8 sequence, or nil.
+    static func firstInvalidUTF8(_ bytes: [UInt8]) -> Int? {
+        var i = 0
+        while i < bytes.count {
+            let b = bytes[i]
+            let length: Int
+            var low: UInt8 = 0x80
+            var high: UInt8 = 0xBF
+            switch b {
+            case 0x00...0x7F:
+                i += 1
+                continue
+            case 0xC2...0xDF: length = 2
+            case 0xE0:
+                length = 3
+                low = 0xA0
+            case 0xE1...0xEC, 0xEE...0xEF: length = 3
+            case 0xED:
+                length = 3
+                high = 0x9F
+            case 0xF0:
+                length = 4
+                low = 0x90
+            case 0xF1...0xF3: length = 4
+            case 0xF4:
+                length = 4
+                high = 0x8F
+            default: return i
+            }
+            guard i + length <= bytes.count else { return i }
+            guard (low...high).contains(bytes[i + 1]) else { return i }
+            for k in 2..<length where !(0x80...0xBF).contains(bytes[i + k]) { return i }
+            i += length
+        }
+        return nil
+    }
+
+    /// The values of a mapping by their (scalar) keys; the first of a repeated key wins.
+    static func byName(_ mapping: Node.Mapping) -> [String: Node] {
+        var result: [String: Node] = [:]
+        for (k, v) in mapping { if let name = k.scalar?.string, result[name] == nil { result[name] = v } }
+        return result
+    }
 
     static func syntaxIssue(_ error: any Error, file: String) -> SpecIssue {
         if let y = error as? YamlError {

@@ -1,0 +1,109 @@
+import Foundation
+import Testing
+import WardenTestSupport
+
+@testable import WardenCore
+
+/// Hostile and oversized specs: each gets a located error (or loads), never a hang or a crash.
+@Suite("Spec limits", .timeLimit(.minutes(1)))
+struct SpecLimitTests {
+    let loader = SpecLoader(environment: ["PATH": "/usr/bin:/bin", "HOME": "/root"])
+
+    func problems(_ yaml: String) -> [String] {
+        do {
+            _ = try loader.parse(yaml, file: "warden.yaml", baseDir: "/tmp")
+            return []
+        } catch {
+            return error.issues.map(\.description)
+        }
+    }
+
+    /// Invalid UTF-8 used to say only "cannot be read".
+    @Test func bytesThatAreNotUTF8AreLocated() throws {
+        let dir = TempDir("warden-spec")
+        let path = dir.file("warden.yaml")
+        var bytes = Array("services:\n  a:\n    run: [/bin/sleep, \"1".utf8)
+        bytes += [0xC3, 0x28]  // a lead byte without its continuation
+        bytes += Array("\"]\n".utf8)
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        do {
+            _ = try loader.load(path: path)
+            Issue.record("loaded a spec that is not UTF-8")
+        } catch {
+            #expect(
+                error.issues.map(\.description) == ["\(path):3:25: the byte 0xC3 is not UTF-8; save the spec as UTF-8"]
+            )
+        }
+    }
+
+    @Test func theUTF8CheckAgreesWithTheStandardLibrary() {
+        var rng = SplitMix64(seed: 3)
+        for _ in 0..<20_000 {
+            let length = Int(rng.next() % 12)
+            let bytes = (0..<length).map { _ in
+                rng.next() % 3 == 0
+                    ? UInt8(truncatingIfNeeded: rng.next()) : UInt8(truncatingIfNeeded: 0x80 | rng.next() % 0x40)
+            }
+            let valid = String(validating: bytes, as: UTF8.self) != nil
+            #expect((SpecLoader.firstInvalidUTF8(bytes) == nil) == valid, "\(bytes)")
+        }
+        #expect(SpecLoader.firstInvalidUTF8(Array("héllo 😀 ✓".utf8)) == nil)
+        #expect(SpecLoader.firstInvalidUTF8([0x61, 0xED, 0xA0, 0x80]) == 1, "a surrogate is not UTF-8")
+        #expect(SpecLoader.firstInvalidUTF8([0xF4, 0x90, 0x80, 0x80]) == 0, "beyond U+10FFFF")
+        #expect(SpecLoader.firstInvalidUTF8([0xC0, 0x80]) == 0, "an overlong form")
+    }
+
+    @Test func aHugeSpecFileIsRefusedBeforeItIsRead() throws {
+        let dir = TempDir("warden-spec")
+        let path = dir.file("warden.yaml")
+        FileManager.default.createFile(atPath: path, contents: nil)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        try handle.truncate(atOffset: UInt64(SpecLoader.maxFileSize + 1))
+        try handle.close()
+        do {
+            _ = try loader.load(path: path)
+            Issue.record("loaded a spec larger than the limit")
+        } catch {
+            #expect(error.issues.first?.message.contains("at most 16MB is read") == true, "\(error)")
+        }
+    }
+
+    @Test func deepNestingIsALocatedError() {
+        let deep = "services: " + String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000)
+        let found = problems(deep)
+        #expect(found.count == 1)
+        #expect(found.first?.hasPrefix("warden.yaml:1:") == true)
+        #expect(found.first?.contains("nesting") == true, "\(found)")
+    }
+
+    /// Aliases that expand to a trillion nodes ("billion laughs") under every section.
+    @Test(arguments: ["run", "env", "after", "restart", "health", "ready", "rebuild", "heal", "stop", "logs"])
+    func anAliasBombIsNotExpanded(key: String) {
+        var yaml = "x-a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+        for i in 1..<12 {
+            let previous = i == 1 ? "a" : "a\(i - 1)"
+            yaml += "x-a\(i): &a\(i) [" + Array(repeating: "*\(previous)", count: 10).joined(separator: ", ") + "]\n"
+        }
+        yaml += "services:\n  s:\n"
+        if key != "run" { yaml += "    run: [/bin/sleep, \"1\"]\n" }
+        yaml += "    \(key): *a11\n"
+        let found = problems(yaml)
+        #expect(!found.isEmpty)
+        #expect(found.count < 100, "one problem per key, not per expanded node")
+    }
+
+    /// 16,000 services used to take 31 s to validate (a mapping lookup per service is a scan).
+    /// The time limit of this suite catches a return to quadratic time; the speed itself is not
+    /// what this test measures.
+    @Test func twentyThousandServicesLoad() throws {
+        var yaml = "services:\n"
+        for i in 0..<20_000 {
+            yaml += "  s\(i):\n    run: [/bin/sleep, \"100\"]\n"
+            if i > 0 { yaml += "    after: [s\(i - 1)]\n" }
+            if i % 100 == 0 { yaml += "    heal: [restart]\n" }
+        }
+        let spec = try loader.parse(yaml, file: "warden.yaml", baseDir: "/tmp")
+        #expect(spec.services.count == 20_000)
+        #expect(spec.services.filter { $0.heal != nil }.count == 200)
+    }
+}
