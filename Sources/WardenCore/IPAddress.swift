@@ -91,6 +91,23 @@ public enum IPAddress: Sendable, Hashable, Comparable, CustomStringConvertible {
         }
     }
 
+    /// 224.0.0.0/4 or ff00::/8: a group, not a host.
+    public var isMulticast: Bool {
+        switch self {
+        case .v4(let a): return a >> 28 == 0xE
+        case .v6(let hi, _): return hi >> 56 == 0xFF
+        }
+    }
+
+    /// 255.255.255.255 (the limited broadcast) or an address in 0.0.0.0/8 ("this network"):
+    /// neither is a host that could attack.
+    public var isBroadcastOrThisNetwork: Bool {
+        switch self {
+        case .v4(let a): return a == 0xFFFF_FFFF || a >> 24 == 0
+        case .v6: return false
+        }
+    }
+
     public var description: String {
         switch self {
         case .v4(let a):

@@ -48,7 +48,13 @@ public final class SQLiteStore: Store {
         }
         do {
             pool = try DatabasePool(path: path, configuration: config)
-            if !readOnly { try Self.migrator.migrate(pool) }
+            if !readOnly {
+                // The pool sets synchronous=NORMAL when it turns on WAL, after prepareDatabase.
+                if durability == .full {
+                    try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
+                }
+                try Self.migrator.migrate(pool)
+            }
         } catch {
             throw WardenError(
                 .store,
@@ -76,6 +82,11 @@ public final class SQLiteStore: Store {
                 throw error
             }
         }
+    }
+
+    /// The writer's `PRAGMA synchronous` (1 = NORMAL, 2 = FULL), to check what a commit survives.
+    public func synchronousLevel() async throws -> Int {
+        try await pool.write { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
     }
 
     public func append(_ events: [Event]) async throws {

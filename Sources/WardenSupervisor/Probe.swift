@@ -198,6 +198,8 @@ public struct ProbeTracker: Sendable, Hashable {
     public private(set) var passing = true
     public private(set) var consecutiveFailures = 0
     public private(set) var consecutiveSuccesses = 0
+    /// Whether the probe has passed at least once since the tracker was made (or reset).
+    public private(set) var hasPassed = false
 
     public init(failures: Int, successes: Int) {
         failureThreshold = max(1, failures)
@@ -207,6 +209,7 @@ public struct ProbeTracker: Sendable, Hashable {
     /// Records one result; returns whether the probe crossed a threshold.
     public mutating func record(ok: Bool, inGrace: Bool = false) -> Transition {
         if ok {
+            hasPassed = true
             consecutiveFailures = 0
             consecutiveSuccesses += 1
             if !passing && consecutiveSuccesses >= successThreshold {
@@ -230,5 +233,6 @@ public struct ProbeTracker: Sendable, Hashable {
         passing = true
         consecutiveFailures = 0
         consecutiveSuccesses = 0
+        hasPassed = false
     }
 }

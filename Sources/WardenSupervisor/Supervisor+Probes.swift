@@ -68,7 +68,10 @@ extension Supervisor {
             becameReady(s)
         case .health:
             guard case .running = s.machine.state, var tracker = s.health, let probe = s.spec.health else { return }
-            let inGrace = s.spawnedAt.map { now - $0 < probe.grace } ?? false
+            // Failures in the start grace do not count; by default the grace is how long the
+            // service may take to pass once, and it ends when it does.
+            let inGrace =
+                s.spawnedAt.map { now - $0 < probe.grace } ?? false && !(probe.graceEndsOnPass && tracker.hasPassed)
             let transition = tracker.record(ok: result.ok, inGrace: inGrace)
             s.health = tracker
             switch transition {

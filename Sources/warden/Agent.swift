@@ -46,7 +46,10 @@ struct Agent {
             )
         )
         WardenMetrics.bootstrap()
-        let store = try SQLiteStore(path: stateDirectory.databasePath)
+        let store = try SQLiteStore(
+            path: stateDirectory.databasePath,
+            durability: spec.durability == .full ? .full : .normal
+        )
         let lastID = try store.lastEventIDSync()
         let bus = EventBus(firstID: lastID + 1)
         let recorder = EventRecorder(bus: bus, store: store, logger: logger)

@@ -43,7 +43,15 @@ struct SafetyPropertyTests {
             case 3: return IPAddress("2001:db8:aa::\(String(r >> 48, radix: 16))")!
             case 4: return own.randomElement(using: &rng)!
             case 5: return ssh.first!
-            case 6: return r & 0x100 == 0 ? IPAddress("::1")! : .v4(0)
+            case 6:
+                switch (r >> 8) % 6 {
+                case 0: return IPAddress("::1")!
+                case 1: return .v4(0)
+                case 2: return .v4(0xE000_0000 | UInt32(truncatingIfNeeded: r >> 16) & 0x0FFF_FFFF)  // 224/4
+                case 3: return IPAddress("ff02::\(String((r >> 16) & 0xFFFF, radix: 16))")!
+                case 4: return .v4(0xFFFF_FFFF)
+                default: return .v4(UInt32(truncatingIfNeeded: r >> 16) & 0x00FF_FFFF)  // 0/8
+                }
             default:
                 // A small pool of outsiders, so that many of them cross the threshold.
                 return r & 1 == 0
@@ -73,11 +81,53 @@ struct SafetyPropertyTests {
         }
         #expect(threats > 1000, "the stream must actually produce threats")
         #expect(refused > 100 && banned > 100, "both sides of the rule are exercised")
+        // Judged by a reference written apart from BanSafety (text prefixes and explicit sets, no
+        // masks), so that a wrong prefix match in BanSafety cannot pass its own test.
+        func protected(_ a: IPAddress) -> Bool {
+            let text = a.description
+            if own.contains(a) || ssh.contains(a) { return true }
+            if a.isV4 {
+                let first = Int(text.split(separator: ".")[0])!
+                return first == 10 || first == 127 || first == 0 || (224...239).contains(first)
+                    || text == "255.255.255.255"
+            }
+            return text == "::1" || text == "::" || text.hasPrefix("2001:db8:aa:") || text.hasPrefix("ff")
+        }
         let inFirewall = try await firewall.list().keys
         #expect(!inFirewall.isEmpty)
-        #expect(inFirewall.allSatisfy { safety.refusal($0) == nil })
+        #expect(inFirewall.filter(protected).isEmpty)
         let stored = try await store.bans(limit: 1_000_000)
         #expect(stored.count == banned)
-        #expect(stored.allSatisfy { safety.refusal($0.address) == nil })
+        #expect(stored.filter { protected($0.address) }.isEmpty)
+    }
+
+    /// The reference itself, and BanSafety, on an explicit table of the edges.
+    @Test func theEdgesOfEveryProtectedBlock() {
+        let safety = BanSafety(
+            allow: [CIDR("10.0.0.0/8")!, CIDR("2001:db8:aa::/48")!, CIDR("192.0.2.128/25")!],
+            own: [IPAddress("198.51.100.10")!, IPAddress("198.51.100.255")!]
+        )
+        let table: [(String, Bool)] = [
+            ("10.0.0.0", true), ("10.255.255.255", true), ("9.255.255.255", false), ("11.0.0.0", false),
+            ("192.0.2.128", true), ("192.0.2.255", true), ("192.0.2.127", false),
+            ("2001:db8:aa::", true), ("2001:db8:aa:ffff:ffff:ffff:ffff:ffff", true), ("2001:db8:ab::", false),
+            ("2001:db8:a9:ffff::1", false), ("127.0.0.1", true), ("127.255.255.254", true), ("128.0.0.1", false),
+            ("::1", true), ("::2", false), ("0.0.0.0", true), ("0.1.2.3", true), ("1.0.0.0", false),
+            ("224.0.0.1", true), ("239.255.255.255", true), ("240.0.0.1", false), ("223.255.255.255", false),
+            ("255.255.255.255", true), ("ff02::1", true), ("fe80::1", false), ("198.51.100.10", true),
+            ("198.51.100.255", true), ("198.51.100.11", false), ("::ffff:127.0.0.1", true), ("::ffff:10.1.2.3", true),
+        ]
+        for (text, protected) in table {
+            let address = IPAddress(text)!
+            #expect((safety.refusal(address) != nil) == protected, "\(text)")
+        }
+    }
+
+    /// The node's own networks' broadcast addresses are its own too.
+    @Test func ownAddressesIncludeTheBroadcastOfEachNetwork() {
+        let own = BanSafety.ownAddresses()
+        #expect(own.contains(IPAddress("127.0.0.1")!))
+        // Loopback is 127.0.0.1/8 on Linux: its broadcast is 127.255.255.255.
+        #expect(own.contains(IPAddress("127.255.255.255")!))
     }
 }

@@ -7,6 +7,7 @@ import Testing
 import WardenCore
 import WardenServer
 import WardenStore
+import WardenSupervisor
 import WardenTestSupport
 
 /// The routes, through HummingbirdTesting's router and live frameworks, over a real store.
@@ -270,5 +271,30 @@ struct APITests {
             #expect(expected.count == 50)
             #expect(ids == expected, "every event after the resume point, once, in order")
         }
+    }
+
+    /// `/metrics` passes Prometheus's own linter: HELP on every metric, counters ending in
+    /// `_total`, units on durations.
+    @Test func metricsPassPromtool() async throws {
+        let promtool = try #require(which("promtool"), "apt-get install prometheus (it ships promtool)")
+        let node = try APINode()
+        let text = try await node.test { client in
+            // Some traffic first, so that the request metrics exist too.
+            try await client.execute(uri: "/v1/services", method: .get, headers: viewer) { _ in }
+            try await client.execute(uri: "/v1/nope", method: .get, headers: viewer) { _ in }
+            try await client.execute(
+                uri: "/v1/ingest/prometheus",
+                method: .post,
+                headers: op,
+                body: ByteBuffer(string: "m 1\n")
+            ) {
+                _ in
+            }
+            return try await client.execute(uri: "/metrics", method: .get, headers: viewer) { String(buffer: $0.body) }
+        }
+        #expect(text.contains("# HELP warden_ingest_requests_total"))
+        #expect(text.contains("hb_requests_total"))
+        let result = await ChildProcess.capture([promtool, "check", "metrics"], input: text)
+        #expect(result.status == 0, "\(result.output)")
     }
 }

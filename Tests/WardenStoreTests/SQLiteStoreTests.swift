@@ -145,4 +145,32 @@ struct SQLiteStoreTests {
         running.cancel()
         try await store.close()
     }
+
+    /// `store: { durability: full }` makes every commit survive a power loss (synchronous=FULL);
+    /// the default survives a crash of Warden (synchronous=NORMAL in WAL mode).
+    @Test func durabilityChoosesTheSynchronousLevel() async throws {
+        let dir = TempDir("warden-store")
+        let normal = try SQLiteStore(path: dir.file("normal.db"))
+        #expect(try await normal.synchronousLevel() == 1)
+        try await normal.close()
+        let full = try SQLiteStore(path: dir.file("full.db"), durability: .full)
+        #expect(try await full.synchronousLevel() == 2)
+        try await full.close()
+        let spec = try SpecLoader().parse(
+            "store: { durability: full }\nservices: {}\n",
+            file: "w.yaml",
+            baseDir: "/tmp"
+        )
+        #expect(spec.durability == .full)
+        do {
+            _ = try SpecLoader().parse(
+                "store: { durability: paranoid }\nservices: {}\n",
+                file: "w.yaml",
+                baseDir: "/tmp"
+            )
+            Issue.record("accepted an unknown durability")
+        } catch {
+            #expect(error.issues.first?.message == "found 'paranoid'; expected normal or full")
+        }
+    }
 }

@@ -271,6 +271,39 @@ struct SupervisorTests {
         try await h.shutdown()
     }
 
+    /// Without `grace:`, a service gets time to pass its first health check (a slow start is not
+    /// a failure); once it has passed, failures count at once.
+    @Test func healthFailuresBeforeTheFirstPassDoNotCountByDefault() async throws {
+        let dir = TempDir("warden-grace")
+        let runs = dir.file("runs")
+        let healthy = dir.file("healthy")
+        let h = try Harness(
+            """
+            services:
+              slow:
+                run: [SAMPLE]
+                health: { exec: [/bin/sh, -c, "echo x >> \(runs); test -f \(healthy)"], every: 20ms, failures: 2 }
+                restart: { backoff: 10ms..10ms }
+            """
+        )
+        // Twenty failed checks, far past two failures: no verdict while it has never passed.
+        try await eventually("twenty failed checks") {
+            ((try? String(contentsOfFile: runs, encoding: .utf8)) ?? "").split(separator: "\n").count >= 20
+        }
+        #expect(h.log.events(EventType.probeFailed, "slow").isEmpty)
+        #expect(h.log.events(EventType.serviceStarted, "slow").count == 1)
+        // It passes once; from then on two failures fail it.
+        FileManager.default.createFile(atPath: healthy, contents: nil)
+        let passedAt = ((try? String(contentsOfFile: runs, encoding: .utf8)) ?? "").split(separator: "\n").count
+        try await eventually("a passing check") {
+            ((try? String(contentsOfFile: runs, encoding: .utf8)) ?? "").split(separator: "\n").count >= passedAt + 3
+        }
+        try FileManager.default.removeItem(atPath: healthy)
+        let failed = try await h.log.wait(for: EventType.probeFailed, "slow")
+        #expect(failed[0].payload["consecutive"]?.intValue == 2)
+        try await h.shutdown()
+    }
+
     @Test func anHTTPErrorIsAFailureToo() async throws {
         let port = freePort()
         let h = try Harness(

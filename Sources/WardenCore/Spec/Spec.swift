@@ -32,6 +32,16 @@ public struct Spec: Sendable, Equatable {
     public var healing = HealingSpec()
     /// Active defense; nil when the spec has no `defense:` section.
     public var defense: DefenseSpec?
+    /// How hard a commit is made to stick (`store: { durability: normal | full }`).
+    public var durability: Durability = .normal
+
+    /// What an acknowledged write survives.
+    public enum Durability: String, Sendable, Equatable, CaseIterable {
+        /// A crash of Warden (kill -9): SQLite in WAL mode with synchronous=NORMAL.
+        case normal
+        /// A crash of the machine or a power loss too: synchronous=FULL, an fsync per commit.
+        case full
+    }
 
     public init(
         path: String,
@@ -229,6 +239,12 @@ public struct ProbeSpec: Sendable, Hashable {
     public var successes: Int
     /// Time after start during which failures do not count.
     public var grace: Duration
+    /// The grace ends early, at the first passing check (the default when `grace` is not written:
+    /// a service gets up to ``defaultGrace`` to pass once, as a startup probe would).
+    public var graceEndsOnPass: Bool
+
+    /// How long a service may take to pass its first health check when the spec says nothing.
+    public static let defaultGrace = Duration.seconds(60)
 
     public init(
         check: Check,
@@ -236,14 +252,15 @@ public struct ProbeSpec: Sendable, Hashable {
         timeout: Duration = .seconds(1),
         failures: Int = 3,
         successes: Int = 1,
-        grace: Duration = .zero
+        grace: Duration? = nil
     ) {
         self.check = check
         self.every = every
         self.timeout = timeout
         self.failures = failures
         self.successes = successes
-        self.grace = grace
+        self.grace = grace ?? Self.defaultGrace
+        self.graceEndsOnPass = grace == nil
     }
 
     /// The check with `${outputs.NAME}` references resolved; nil when the result is not a valid

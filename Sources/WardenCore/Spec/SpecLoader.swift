@@ -20,7 +20,7 @@ public struct SpecLoader: Sendable {
 
     static let topKeys = [
         "state_dir", "logs", "retention", "stats", "api", "samples", "services", "monitors", "notify", "policies",
-        "healing", "defense",
+        "healing", "defense", "store",
     ]
     static let monitorKeys = [
         "series", "model", "train", "retrain", "threshold", "for", "nu", "standardize", "smoothing", "align", "heal",
@@ -134,6 +134,15 @@ public struct SpecLoader: Sendable {
             }
         }
         if let node = top["api"] { spec.api = readAPI(node, &reader) }
+        if let node = top["store"], let f = reader.mapping(node, key: "store", allowed: ["durability"]),
+            let n = f["durability"], let text = reader.string(n, key: "store.durability")
+        {
+            if let d = Spec.Durability(rawValue: text) {
+                spec.durability = d
+            } else {
+                reader.fail(n, "store.durability", "found '\(text)'; expected normal or full")
+            }
+        }
         if let node = top["samples"], let f = reader.mapping(node, key: "samples", allowed: Self.samplesKeys) {
             if let n = f["raw"], let d = reader.duration(n, key: "samples.raw", min: .seconds(60)) {
                 spec.samples.raw = d
@@ -583,7 +592,10 @@ public struct SpecLoader: Sendable {
         }
         if let n = f["failures"], let v = r.int(n, key: "\(key).failures", range: 1...1000) { probe.failures = v }
         if let n = f["successes"], let v = r.int(n, key: "\(key).successes", range: 1...1000) { probe.successes = v }
-        if let n = f["grace"], let d = r.duration(n, key: "\(key).grace") { probe.grace = d }
+        if let n = f["grace"], let d = r.duration(n, key: "\(key).grace") {
+            probe.grace = d
+            probe.graceEndsOnPass = false
+        }
         return valid ? probe : nil
     }
 
