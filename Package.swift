@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "WardenSupervisor", targets: ["WardenSupervisor"]),
         .library(name: "WardenServer", targets: ["WardenServer"]),
         .library(name: "WardenIngest", targets: ["WardenIngest"]),
+        .library(name: "WardenFuzzTargets", targets: ["WardenFuzzTargets"]),
         .library(name: "WardenDetect", targets: ["WardenDetect"]),
         .library(name: "WardenHeal", targets: ["WardenHeal"]),
         .library(name: "WardenDefense", targets: ["WardenDefense"]),
@@ -137,6 +138,9 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "warden-sample", dependencies: ["CWardenSys"]),
+        // The fuzz targets: every parser of outside input behind one function of bytes each,
+        // driven by libFuzzer (Fuzz/, scripts/fuzz) and replayed over the corpus by the tests.
+        .target(name: "WardenFuzzTargets", dependencies: ["WardenCore", "WardenDefense", "WardenIngest"]),
         // Helpers shared by the test targets: temporary directories, free ports, event waiting,
         // running the built binaries.
         .target(
@@ -146,6 +150,7 @@ let package = Package(
         ),
         .testTarget(name: "WardenCoreTests", dependencies: ["WardenCore", "WardenTestSupport"]),
         .testTarget(name: "WardenIngestTests", dependencies: ["WardenIngest"]),
+        .testTarget(name: "WardenFuzzTests", dependencies: ["WardenFuzzTargets", "WardenTestSupport"]),
         .testTarget(name: "WardenStoreTests", dependencies: ["WardenStore", "WardenTestSupport"]),
         .testTarget(name: "WardenSupervisorTests", dependencies: ["WardenSupervisor", "WardenTestSupport"]),
         // Fixtures/ holds reference numbers produced by scikit-learn and NAB; tests read them by path.

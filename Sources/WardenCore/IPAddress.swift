@@ -27,6 +27,13 @@ public enum IPAddress: Sendable, Hashable, Comparable, CustomStringConvertible {
             return
         }
         guard bytes.count >= 2, bytes.count <= 45, bytes.contains(UInt8(ascii: ":")) else { return nil }
+        // Only what an IPv6 address is written with: inet_pton would stop at a NUL and accept
+        // `200::5\0garbage` as 200::5.
+        for b in bytes {
+            guard (48...57).contains(b) || (97...102).contains(b) || (65...70).contains(b) || b == 58 || b == 46 else {
+                return nil
+            }
+        }
         var buffer = [CChar](repeating: 0, count: 48)
         for (i, b) in bytes.enumerated() { buffer[i] = CChar(bitPattern: b) }
         var raw = in6_addr()

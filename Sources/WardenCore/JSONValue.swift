@@ -294,7 +294,9 @@ struct JSONValueParser {
         }
         let text = String(decoding: b[start..<i], as: UTF8.self)
         if integral, let v = Int64(text) { return .int(v) }
-        return Double(text).map(JSONValue.double)
+        // A number too large for a double is not one Warden can store or write back.
+        guard let v = Double(text), v.isFinite else { return nil }
+        return .double(v)
     }
 
     mutating func string() -> String? {

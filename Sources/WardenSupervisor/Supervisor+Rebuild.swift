@@ -135,8 +135,14 @@ extension Supervisor {
             return failed("\(error)")
         }
         let elapsed = Date().timeIntervalSince(start)
-        let stdout = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
-        let stderr = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
+        // Outputs are a small JSON object; a step that prints more is read only in part.
+        let stdout: String
+        switch BoundedFile.read(outPath, limit: 1 << 20) {
+        case .whole(let bytes)?: stdout = String(decoding: bytes, as: UTF8.self)
+        case .truncated?: stdout = BoundedFile.tail(outPath, limit: 8192)
+        case nil: stdout = ""
+        }
+        let stderr = BoundedFile.tail(errPath, limit: 8192)
         var published: [String: String] = [:]
         if case .object(let fields)? = JSONValue.parse(stdout.trimmingCharacters(in: .whitespacesAndNewlines)) {
             for (k, v) in fields {

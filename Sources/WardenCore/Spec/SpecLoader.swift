@@ -54,10 +54,10 @@ public struct SpecLoader: Sendable {
 
     /// Loads the spec at `path`.
     public func load(path: String) throws(SpecErrors) -> Spec {
-        let text = try Self.readText(path)
+        let bytes = try Self.readBytes(path)
         let absolute = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
         let baseDir = ((absolute as NSString).deletingLastPathComponent as NSString).standardizingPath
-        return try parse(text, file: path, baseDir: baseDir)
+        return try parse(bytes: bytes, file: path, baseDir: baseDir)
     }
 
     /// Where a Warden keeps its state and serves its API.
@@ -76,13 +76,10 @@ public struct SpecLoader: Sendable {
     /// Reads only `state_dir` and `api.listen` from the spec at `path`, without validating the rest:
     /// the read commands use it to find a Warden even when the spec has other problems.
     public func locate(path: String) throws(SpecErrors) -> Location {
-        let text = try Self.readText(path)
+        let text = String(decoding: try Self.readBytes(path), as: UTF8.self)
         let absolute = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
         let baseDir = ((absolute as NSString).deletingLastPathComponent as NSString).standardizingPath
-        let root: Node?
-        do { root = try Yams.compose(yaml: text, .basic) } catch {
-            throw SpecErrors([Self.syntaxIssue(error, file: path)])
-        }
+        let root = try Self.compose(text, file: path)
         var location = Location(stateDir: Self.defaultStateDir(environment: environment), host: "127.0.0.1", port: 7070)
         if let dir = root?.mapping?["state_dir"]?.scalar?.string {
             location.stateDir = Self.absolute(dir, base: baseDir)
@@ -96,15 +93,28 @@ public struct SpecLoader: Sendable {
         return location
     }
 
+    /// Parses the bytes of a spec file (checked to be UTF-8 first, as ``load(path:)`` does).
+    public func parse(bytes: [UInt8], file: String, baseDir: String) throws(SpecErrors) -> Spec {
+        if let bad = Self.firstInvalidUTF8(bytes) {
+            let before = bytes[..<bad]
+            throw SpecErrors([
+                SpecIssue(
+                    file: file,
+                    line: before.reduce(1) { $0 + ($1 == 10 ? 1 : 0) },
+                    column: bad - (before.lastIndex(of: 10).map { $0 + 1 } ?? 0) + 1,
+                    key: "",
+                    message:
+                        "the byte 0x\(String(bytes[bad], radix: 16, uppercase: true)) is not UTF-8; save the spec as UTF-8"
+                )
+            ])
+        }
+        return try parse(String(decoding: bytes, as: UTF8.self), file: file, baseDir: baseDir)
+    }
+
     /// Parses spec text; relative paths resolve against `baseDir`.
     public func parse(_ text: String, file: String, baseDir: String) throws(SpecErrors) -> Spec {
         var reader = YAMLReader(file: file)
-        let root: Node?
-        do {
-            root = try Yams.compose(yaml: text, .basic)
-        } catch {
-            throw SpecErrors([Self.syntaxIssue(error, file: file)])
-        }
+        let root = try Self.compose(text, file: file)
         guard let root, !YAMLReader.isNull(root) else {
             throw SpecErrors([
                 SpecIssue(
@@ -1094,10 +1104,15 @@ public struct SpecLoader: Sendable {
         }
         if reference.hasPrefix("file:") {
             let path = String(reference.dropFirst(5))
-            guard let data = FileManager.default.contents(atPath: path) else {
+            guard let contents = BoundedFile.read(path, limit: 65536) else {
                 return .failure(SecretProblem(message: "cannot read the secret file \(path)"))
             }
-            let value = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            guard case .whole(let bytes) = contents else {
+                return .failure(
+                    SecretProblem(message: "the secret file \(path) is larger than 64KB; it must hold one secret")
+                )
+            }
+            let value = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
             guard !value.isEmpty else { return .failure(SecretProblem(message: "the secret file \(path) is empty")) }
             return .success(Secret(value))
         }
@@ -1143,36 +1158,44 @@ public struct SpecLoader: Sendable {
 
     // MARK: - Helpers
 
-    /// The spec file's text: it must exist, be readable, at most ``maxFileSize`` bytes, and UTF-8
-    /// (the first byte that is not is located by line and column).
-    static func readText(_ path: String) throws(SpecErrors) -> String {
+    /// Composes the YAML tree, after refusing aliases used as keys (see ``YAMLAliasGuard``).
+    static func compose(_ text: String, file: String) throws(SpecErrors) -> Node? {
+        if let (line, column) = YAMLAliasGuard.aliasKey(in: text) {
+            throw SpecErrors([
+                SpecIssue(
+                    file: file,
+                    line: line,
+                    column: column,
+                    key: "",
+                    message: "an alias may not be used as a key; write the key out (aliases are fine as values)"
+                )
+            ])
+        }
+        do {
+            return try Yams.compose(yaml: text, .basic)
+        } catch {
+            throw SpecErrors([syntaxIssue(error, file: file)])
+        }
+    }
+
+    /// The spec file's bytes: it must exist, be readable and hold at most ``maxFileSize`` bytes.
+    static func readBytes(_ path: String) throws(SpecErrors) -> [UInt8] {
         func problem(_ message: String, line: Int = 0, column: Int = 0) -> SpecErrors {
             SpecErrors([SpecIssue(file: path, line: line, column: column, key: "", message: message)])
         }
         guard FileManager.default.fileExists(atPath: path) else {
             throw problem("the spec file does not exist; pass the path of a warden.yaml")
         }
-        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
-        guard size <= maxFileSize else {
+        let bytes: [UInt8]
+        switch BoundedFile.read(path, limit: maxFileSize) {
+        case .whole(let b)?: bytes = b
+        case .truncated?:
             throw problem(
-                "the spec file is \(ByteSize.format(Int64(size))); at most \(ByteSize.format(Int64(maxFileSize))) is read"
+                "the spec file is larger than \(ByteSize.format(Int64(maxFileSize))); at most that much is read"
             )
+        case nil: throw problem("the spec file cannot be read; check its permissions")
         }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw problem("the spec file cannot be read; check its permissions")
-        }
-        let bytes = [UInt8](data)
-        if let bad = firstInvalidUTF8(bytes) {
-            let before = bytes[..<bad]
-            let line = before.reduce(1) { $0 + ($1 == 10 ? 1 : 0) }
-            let column = bad - (before.lastIndex(of: 10).map { $0 + 1 } ?? 0) + 1
-            throw problem(
-                "the byte 0x\(String(bytes[bad], radix: 16, uppercase: true)) is not UTF-8; save the spec as UTF-8",
-                line: line,
-                column: column
-            )
-        }
-        return String(decoding: bytes, as: UTF8.self)
+        return bytes
     }
 
     /// The offset of the first byte that does not belong to a well-formed UTF-8 sequence, or nil.

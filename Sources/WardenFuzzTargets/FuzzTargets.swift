@@ -1,0 +1,114 @@
+import Foundation
+import WardenCore
+import WardenDefense
+import WardenIngest
+
+/// The entry points the fuzzer drives, one per parser of outside input. Each takes any bytes and
+/// must neither crash nor hang; where a parser promises something about its result (every accepted
+/// sample within the limits, an address only from the line's own text, a token check equal to
+/// plain equality), a broken promise stops the process (`preconditionFailure`) so that the fuzzer
+/// reports the input. The same functions replay the committed corpus in `swift test`.
+public enum FuzzTargets {
+    /// A target's name (the corpus directory under `Fuzz/Corpus/`) and its function.
+    public static let all: [(name: String, run: @Sendable ([UInt8]) -> Void)] = [
+        ("spec", spec), ("json-ingest", jsonIngest), ("prometheus", prometheus), ("influx", influx),
+        ("sshd", sshd), ("access-log", accessLog), ("token", token), ("json-value", jsonValue),
+        ("address", address),
+    ]
+
+    /// The target called `name`.
+    public static func named(_ name: String) -> (@Sendable ([UInt8]) -> Void)? {
+        all.first { $0.name == name }?.run
+    }
+
+    static let now = Date(timeIntervalSince1970: 1_800_000_000)
+    static let rules = IngestRules(now: now, maxAge: .seconds(86400), maxFuture: .seconds(600))
+
+    /// The spec reader: UTF-8 check, YAML, every section's validation.
+    public static func spec(_ bytes: [UInt8]) {
+        let loader = SpecLoader(environment: ["PATH": "/usr/bin:/bin", "FUZZ_SECRET": "s3cret-token-value"])
+        _ = try? loader.parse(bytes: bytes, file: "fuzz.yaml", baseDir: "/nonexistent")
+    }
+
+    public static func jsonIngest(_ bytes: [UInt8]) {
+        let result = bytes.withUnsafeBytes { raw in try? JSONSampleParser.parse(raw, rules: rules) }
+        if let result { check(result) }
+    }
+
+    public static func prometheus(_ bytes: [UInt8]) {
+        check(bytes.withUnsafeBytes { PrometheusTextParser.parse($0, rules: rules) })
+    }
+
+    /// The first byte picks the precision.
+    public static func influx(_ bytes: [UInt8]) {
+        let precisions = InfluxLineParser.Precision.allCases
+        let precision = precisions[Int(bytes.first ?? 0) % precisions.count]
+        check(bytes.dropFirst().withUnsafeBytes { InfluxLineParser.parse($0, precision: precision, rules: rules) })
+    }
+
+    /// Every accepted sample obeys the rules, whatever the format.
+    static func check(_ r: IngestResult) {
+        precondition(r.origins.count == r.batch.points.count, "a point without its origin")
+        for p in r.batch.points {
+            precondition(Int(p.series) >= 0 && Int(p.series) < r.batch.series.count, "a point of no series")
+            precondition(p.value.isFinite, "a value that is not finite")
+            precondition(p.time >= rules.oldest && p.time <= rules.newest, "a time out of range")
+        }
+        for key in r.batch.series {
+            precondition(SampleRules.isValidSeriesName(key.name), "an invalid series name")
+            precondition(key.labels.count <= rules.maxLabels, "too many labels")
+            precondition(Set(key.labels.map(\.name)).count == key.labels.count, "a label twice")
+            for l in key.labels {
+                precondition(SampleRules.isValidLabelName(l.name), "an invalid label name")
+                precondition(l.value.utf8.count <= rules.maxLabelValue, "a label value too long")
+            }
+        }
+    }
+
+    public static func sshd(_ bytes: [UInt8]) { lineParser(SSHParser(), bytes) }
+
+    public static func accessLog(_ bytes: [UInt8]) { lineParser(AccessLogParser(), bytes) }
+
+    /// An address a parser reports must be written in the line, as a word of its own.
+    static func lineParser(_ parser: any LineParser, _ bytes: [UInt8]) {
+        var found: [IPAddress] = []
+        _ = bytes.withUnsafeBufferPointer { line in parser.parse(line) { _, a in found.append(a) } }
+        guard !found.isEmpty else { return }
+        let text = String(decoding: bytes, as: UTF8.self)
+        let words = text.split(whereSeparator: { " \t[]()\"',=".contains($0) }).compactMap {
+            IPAddress($0) ?? IPAddress($0.hasSuffix(":") ? $0.dropLast() : $0)
+        }
+        for a in found { precondition(words.contains(a), "an address that is not in the line: \(a)") }
+    }
+
+    /// The first two bytes (big-endian) are the secret's length; the secret and then the candidate
+    /// follow.
+    public static func token(_ bytes: [UInt8]) {
+        guard bytes.count >= 2 else { return }
+        let rest = Array(bytes.dropFirst(2))
+        let cut = min(Int(bytes[0]) << 8 | Int(bytes[1]), rest.count)
+        let secret = Array(rest[..<cut])
+        let candidate = Array(rest[cut...])
+        let matched = Secret(String(decoding: secret, as: UTF8.self)).matches(candidate)
+        let stored = Array(String(decoding: secret, as: UTF8.self).utf8)
+        precondition(matched == (!stored.isEmpty && candidate == stored), "the token check disagrees with equality")
+    }
+
+    /// The JSON reader behind journal entries, stored labels and rebuild outputs.
+    public static func jsonValue(_ bytes: [UInt8]) {
+        guard let value = JSONValue.parse(String(decoding: bytes, as: UTF8.self)) else { return }
+        precondition(JSONValue.parse(value.jsonText) == value, "JSON that does not survive a round trip")
+    }
+
+    /// Addresses, blocks, durations and sizes as people and logs write them.
+    public static func address(_ bytes: [UInt8]) {
+        let text = String(decoding: bytes, as: UTF8.self)
+        if let a = IPAddress(text) {
+            precondition(IPAddress(a.description) == a, "an address that does not round-trip")
+        }
+        if let c = CIDR(text) { precondition(c.contains(c.base), "a block without its base") }
+        if let d = DurationFormat.parse(text) { precondition(d >= .zero, "a negative duration") }
+        if let b = ByteSize.parse(text) { precondition(b >= 0, "a negative size") }
+        _ = ISOTime.parse(text)
+    }
+}
