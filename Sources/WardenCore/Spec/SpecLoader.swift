@@ -404,8 +404,10 @@ public struct SpecLoader: Sendable {
         var step = CommandStep(run: [], cwd: cwd)
         var commandNode = node
         if case .mapping = node {
-            guard let f = r.mapping(node, key: key, allowed: Self.stepKeys, required: ["run"]) else { return nil }
-            commandNode = f["run"]!
+            // A missing `run` is reported by `mapping`, which still returns what there is.
+            guard let f = r.mapping(node, key: key, allowed: Self.stepKeys, required: ["run"]), let run = f["run"]
+            else { return nil }
+            commandNode = run
             if let n = f["timeout"], let d = r.duration(n, key: "\(key).timeout", min: .milliseconds(1)) {
                 step.timeout = d
             }
@@ -551,7 +553,7 @@ public struct SpecLoader: Sendable {
         }
         var probe = defaults
         let kind = kinds[0]
-        let n = f[kind]!
+        guard let n = f[kind] else { return nil }
         var valid = true
         switch kind {
         case "http":
