@@ -25,6 +25,7 @@ struct Options {
     var host = "127.0.0.1"
     var crashWhen: String?
     var lock: String?
+    var readyWhen: String?
 
     static let usage = """
         usage: warden-sample [options]
@@ -36,6 +37,7 @@ struct Options {
           --ignore-sigterm        keep running on SIGTERM
           --term-delay DUR        on SIGTERM, take DUR to exit
           --ready-after DUR       send READY=1 on NOTIFY_SOCKET after DUR
+          --ready-when PATH       send READY=1 on NOTIFY_SOCKET once PATH exists
           --watchdog-every DUR    send WATCHDOG=1 every DUR (default: half of WATCHDOG_USEC when set)
           --status TEXT           send STATUS=TEXT at start
           --grow-memory BYTES/S   allocate and touch memory at this rate
@@ -89,6 +91,7 @@ struct Options {
             case "--host": o.host = value()
             case "--crash-when": o.crashWhen = value()
             case "--lock": o.lock = value()
+            case "--ready-when": o.readyWhen = value()
             case "-h", "--help":
                 print(usage)
                 exit(0)

@@ -167,6 +167,10 @@ while true {
         readySent = true
         notify("READY=1")
     }
+    if let path = options.readyWhen, !readySent, access(path, F_OK) == 0 {
+        readySent = true
+        notify("READY=1")
+    }
     if let every = watchdogEvery, !hung, t >= nextWatchdog {
         notify("WATCHDOG=1")
         nextWatchdog = t + every

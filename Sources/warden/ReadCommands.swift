@@ -1,4 +1,5 @@
 import ArgumentParser
+import CWardenSys
 import Foundation
 import WardenCore
 import WardenServer
@@ -176,6 +177,8 @@ struct EventsCommand: AsyncParsableCommand {
     @Flag(help: "One JSON object per line.") var json = false
 
     func run() async throws {
+        // Followed events go out as they come, also into a pipe (`warden events --follow | grep`).
+        if follow { warden_stdout_line_buffered() }
         let target = try Target(spec)
         var query = EventQuery(types: types, subject: service, limit: limit)
         if let since {
@@ -186,6 +189,10 @@ struct EventsCommand: AsyncParsableCommand {
             query.since = Date().addingTimeInterval(-d.seconds)
         }
         if target.isRunning {
+            // The newest id before the stored events are read: following resumes after it, so an
+            // event recorded between the two reads is not missed.
+            let head = try target.call("GET", "/v1/events?order=desc&limit=1")
+            let headID = (try? APICoding.decoder().decode(EventPageBody.self, from: head.body))?.events.first?.id ?? 0
             var params = ["order=desc", "limit=\(limit)"]
             if let service { params.append("subject=\(queryValue(service))") }
             for t in types { params.append("type=\(queryValue(t))") }
@@ -198,7 +205,7 @@ struct EventsCommand: AsyncParsableCommand {
             var streamParams: [String] = []
             if let service { streamParams.append("subject=\(queryValue(service))") }
             for t in types { streamParams.append("type=\(queryValue(t))") }
-            let last = stored.last?.id ?? (page.events.isEmpty ? nil : page.events[0].id)
+            let last = max(headID, stored.last?.id ?? 0)
             let path = "/v1/events/stream" + (streamParams.isEmpty ? "" : "?" + streamParams.joined(separator: "&"))
             var lastSeen = last
             while true {
@@ -224,12 +231,14 @@ struct EventsCommand: AsyncParsableCommand {
         }
         // Warden is down: read the store; with --follow, keep polling it.
         let store = try target.store()
+        let before = try await store.lastEventID()
         query.newestFirst = true
         var events = try await store.events(matching: query).reversed() as [Event]
         for e in events { emit(e) }
         guard follow else { return }
-        var last = events.last?.id ?? 0
-        if last == 0 { last = try await store.lastEventID() }
+        // Resume after what was read, or after the newest id before reading (not the newest id
+        // now: an event recorded in between would be skipped).
+        var last = max(before, events.last?.id ?? 0)
         while true {
             try await Task.sleep(for: .milliseconds(250))
             var q = query

@@ -94,7 +94,8 @@ struct EventBusTests {
         let clock = ManualClock()
         let start = clock.now()
         let woke = Task { try await clock.sleep(until: start + .seconds(5)) }
-        try await Task.sleep(for: .milliseconds(10))
+        // The sleeper registers itself; advance only once it has.
+        while clock.sleeperCount == 0 { await Task.yield() }
         clock.advance(by: .seconds(4))
         #expect(clock.sleeperCount == 1)
         clock.advance(by: .seconds(1))

@@ -15,7 +15,7 @@ import Glibc
 @Suite("Defense service", .timeLimit(.minutes(1)))
 struct DefenseServiceTests {
     struct Node {
-        let dir = TempDir("warden-defense")
+        let dir: TempDir
         let bus = EventBus()
         let log: EventLog
         let bans: BanManager
@@ -23,8 +23,11 @@ struct DefenseServiceTests {
         let task: Task<Void, Never>
         let path: String
 
-        init(_ configure: (inout DefenseSpec) -> Void) throws {
-            path = dir.write("auth.log", "")
+        /// A defense service over `dir` (a fresh one by default; the same one again to restart).
+        init(dir: TempDir = TempDir("warden-defense"), _ configure: (inout DefenseSpec) -> Void) throws {
+            self.dir = dir
+            path = dir.file("auth.log")
+            if !FileManager.default.fileExists(atPath: path) { dir.write("auth.log", "") }
             var spec = DefenseSpec()
             spec.watches = [.log(path: path, parser: "sshd", fromStart: false)]
             configure(&spec)
@@ -126,15 +129,28 @@ struct DefenseServiceTests {
         await n.stop()
     }
 
+    /// A restarted service reads what was written while it was down, once, and nothing twice.
     @Test func positionsSurviveARestartOfTheService() async throws {
+        func failures(_ address: String, _ n: Int) -> [String] {
+            (0..<n).map { "Nov 24 10:00:00 node sshd[7]: Failed password for root from \(address) port \($0) ssh2" }
+        }
         let first = try Node { _ in }
         try await first.log.wait(for: "defense.started")
-        first.append(
-            (0..<5).map { "Nov 24 10:00:00 node sshd[7]: Failed password for root from 203.0.113.10 port \($0) ssh2" }
-        )
+        first.append(failures("203.0.113.10", 5))
         try await first.log.wait(for: "ban.applied", "203.0.113.10")
         await first.stop()
         let saved = try #require(FileManager.default.contents(atPath: first.dir.file("defense/positions.json")))
         #expect(JSONValue.parse(String(decoding: saved, as: UTF8.self))?[first.path]?["offset"]?.intValue ?? 0 > 0)
+
+        // While it is down: four failures of another address, three more of the first.
+        first.append(failures("198.51.100.20", 4) + failures("203.0.113.10", 3))
+        let second = try Node(dir: first.dir) { _ in }
+        try await second.log.wait(for: "defense.started")
+        second.append(failures("198.51.100.20", 1))
+        // The fifth failure bans only if the four written while it was down were read.
+        try await second.log.wait(for: "threat.detected", "198.51.100.20")
+        // And the first address's old lines were not read again: three new failures are not five.
+        #expect(second.log.events("threat.detected", "203.0.113.10").isEmpty)
+        await second.stop()
     }
 }

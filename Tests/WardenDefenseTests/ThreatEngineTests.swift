@@ -85,7 +85,10 @@ struct ThreatEngineTests {
         #expect(e.tracked <= 1000)
         #expect(e.evictions >= 99_000)
         // A persistent attacker among them is still caught.
-        for i in 0..<5 { _ = e.observe(failure(attacker), now: 1000 + Double(i)) }
+        var last: Threat?
+        for i in 0..<5 { last = e.observe(failure(attacker), now: 1000 + Double(i)) }
+        #expect(last?.address == attacker)
+        #expect(last?.atThreshold == true, "the fifth failure crosses the threshold despite the churn")
         #expect(e.tracked <= 1000)
     }
 }

@@ -22,7 +22,7 @@ struct HealEngineTests {
             services:
               web:
                 run: [SAMPLE, --port, "\(port)", --hang-after, 400ms, --fault-once, DIR/hung]
-                health: { http: "http://127.0.0.1:\(port)/healthz", every: 100ms, timeout: 100ms, failures: 2 }
+                health: { http: "http://127.0.0.1:\(port)/healthz", every: 100ms, timeout: 100ms, failures: 2, grace: 0s }
                 restart: { backoff: 10ms..10ms }
                 heal: [restart]
             """
@@ -103,7 +103,7 @@ struct HealEngineTests {
               api:
                 run: [SAMPLE, --port, "${outputs.port}"]
                 env: { API_ADDRESS: "127.0.0.1:${outputs.port}" }
-                health: { tcp: "127.0.0.1:${outputs.port}", every: 100ms, timeout: 200ms, failures: 2 }
+                health: { tcp: "127.0.0.1:${outputs.port}", every: 100ms, timeout: 200ms, failures: 2, grace: 0s }
                 restart: { backoff: 50ms..50ms }
                 rebuild:
                   - [/bin/sh, -c, "echo '{\\"port\\": {\\"value\\": \(port)}}'"]

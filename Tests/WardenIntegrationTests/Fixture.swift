@@ -4,6 +4,10 @@ import WardenServer
 import WardenSupervisor
 import WardenTestSupport
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A spec file and state directory for one test of the `warden` binary.
 final class Fixture: Sendable {
     let dir: TempDir
@@ -50,6 +54,11 @@ final class Fixture: Sendable {
     }
 
     /// Waits until `count` events of `type` (about `subject`) are recorded.
+    ///
+    /// One `warden events --follow` process reads the stored events and then the live stream (or
+    /// the store, while no Warden runs), so the wait ends when the event arrives, without
+    /// starting a command per check. A follower that ends (a Warden that was starting up, or
+    /// went away) is started again.
     @discardableResult
     func waitFor(
         _ type: String,
@@ -57,17 +66,44 @@ final class Fixture: Sendable {
         count: Int = 1,
         timeout: Duration = .seconds(40)
     ) async throws -> [Event] {
-        var found: [Event] = []
-        do {
-            try await eventually("\(count) × \(type) \(subject ?? "")", timeout: timeout) {
-                found = try await events().filter { $0.type == type && (subject == nil || $0.subject == subject) }
-                return found.count >= count
+        var argv = [Binaries.warden, "events", "-c", config, "--json", "--follow", "--limit", "10000", "--type", type]
+        if let subject { argv += ["--service", subject] }
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            guard let (fd, stop) = ChildProcess.streaming(argv) else {
+                throw TimedOut(what: "\(count) × \(type): cannot start warden events", seen: [])
             }
-        } catch {
-            let seen = (try? await events().map { "\($0.type) \($0.subject)" }) ?? []
-            throw TimedOut(what: "\(count) × \(type) \(subject ?? "")", seen: seen)
+            defer {
+                stop()
+                close(fd)
+            }
+            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+            // Each follower prints every stored match again: count what this one has seen.
+            var found: [Event] = []
+            var pending: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            while ContinuousClock.now < deadline {
+                let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                if n == 0 { break }  // it ended: start another
+                if n > 0 {
+                    pending += buffer[0..<n]
+                    while let nl = pending.firstIndex(of: 10) {
+                        if let e = try? JSONDecoder.iso.decode(Event.self, from: Data(pending[..<nl])), e.type == type,
+                            subject == nil || e.subject == subject
+                        {
+                            found.append(e)
+                        }
+                        pending.removeSubrange(...nl)
+                    }
+                    if found.count >= count { return found }
+                    continue
+                }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            try await Task.sleep(for: .milliseconds(100))
         }
-        return found
+        let seen = (try? await events().map { "\($0.type) \($0.subject)" }) ?? []
+        throw TimedOut(what: "\(count) × \(type) \(subject ?? "")", seen: seen)
     }
 
     /// Waits until every listed service is running with a pid.
