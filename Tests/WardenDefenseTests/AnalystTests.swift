@@ -125,13 +125,15 @@ struct AnalystTests {
             Issue.record("an invalid verdict was accepted")
             return
         }
-        let slow = FakeChatServer(content: #"{"verdict": "malicious", "confidence": 1}"#, delay: 3)
+        // An answer a minute late: the call must give up long before (a margin no loaded machine
+        // eats), and say why.
+        let slow = FakeChatServer(content: #"{"verdict": "malicious", "confidence": 1}"#, delay: 60)
         let start = ContinuousClock.now
         guard case .failure(let e2) = await analyst(slow, timeout: .milliseconds(300)).ask(threat) else {
             Issue.record("a late answer was accepted")
             return
         }
-        #expect(ContinuousClock.now - start < .seconds(2), "the timeout is strict")
+        #expect(ContinuousClock.now - start < .seconds(20), "the timeout is strict")
         #expect(e2.message.contains("did not answer"))
         let failing = FakeChatServer(content: "", status: 503)
         guard case .failure(let e3) = await analyst(failing).ask(threat) else {

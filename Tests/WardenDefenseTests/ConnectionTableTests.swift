@@ -1,6 +1,7 @@
 import Testing
 import WardenCore
 import WardenDefense
+import WardenTestSupport
 
 @Suite("Connection table")
 struct ConnectionTableTests {
@@ -84,8 +85,16 @@ struct ConnectionTableTests {
     }
 
     @Test func theLiveTableOfThisProcessReads() {
-        // Whatever this machine has open: every row must parse.
+        // A listener of this test's own must be among the rows, and every row must parse.
+        let (fd, port) = loopbackListener()
+        defer { close(fd) }
         let entries = ConnectionTable.read()
+        #expect(!entries.isEmpty)
+        #expect(entries.contains { $0.state == .listen && Int($0.localPort) == port }, "our listener on \(port)")
         #expect(entries.allSatisfy { $0.localPort > 0 || $0.state != .listen })
     }
 }
+
+#if canImport(Glibc)
+import Glibc
+#endif

@@ -38,7 +38,9 @@ struct NABScorerTests {
 
     @Test func detectionOnAWindowsFirstRowEarnsExactlyTheReward() {
         let s = Self.series(20, windows: [10...13], scores: [10: 1])
-        for result in NABScorer.scoreAll([s]) {
+        let results = NABScorer.scoreAll([s])
+        #expect(results.count == NABProfile.all.count, "one result per profile")
+        for result in results {
             #expect(abs(result.raw - 1) < 1e-12)
             #expect(abs(result.normalized - 100) < 1e-9)
             #expect(result.truePositives == 1 && result.falsePositives == 0 && result.falseNegatives == 0)

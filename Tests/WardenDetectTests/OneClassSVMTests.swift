@@ -95,12 +95,13 @@ struct OneClassSVMTests {
         #expect(model.iterations == fixture.fitted.iterations, "SMO iterations")
         #expect(model.supportIndices == fixture.fitted.support, "support vectors")
         #expect(relativeError(model.rho, fixture.fitted.rho) <= 1e-9, "rho \(model.rho) vs \(fixture.fitted.rho)")
-        if model.coefficients.count == fixture.fitted.dualCoef.count {
-            let worst = zip(model.coefficients, fixture.fitted.dualCoef).map { relativeError($0, $1) }.max() ?? 0
-            #expect(worst <= 1e-9, "dual coefficients differ by \(worst)")
-        }
+        #expect(model.coefficients.count == fixture.fitted.dualCoef.count, "one coefficient per support vector")
+        #expect(!model.coefficients.isEmpty)
+        let worstCoefficient = zip(model.coefficients, fixture.fitted.dualCoef).map { relativeError($0, $1) }.max()
+        #expect(worstCoefficient ?? .infinity <= 1e-9, "dual coefficients differ by \(String(describing: worstCoefficient))")
 
         let decisions = model.decisions(FeatureMatrix(rows: fixture.test))
+        #expect(decisions.count == fixture.decision.count && !decisions.isEmpty, "one decision per test row")
         var worst = 0.0
         for (mine, theirs) in zip(decisions, fixture.decision) {
             worst = max(worst, relativeError(mine, theirs))
@@ -109,12 +110,14 @@ struct OneClassSVMTests {
         #expect(worst <= 1e-6, "largest relative difference of decision values: \(worst)")
 
         let samples = model.scoreSamples(FeatureMatrix(rows: fixture.test))
-        let worstSamples = zip(samples, fixture.scoreSamples).map { relativeError($0, $1) }.max() ?? 0
-        #expect(worstSamples <= 1e-6, "score_samples differ by \(worstSamples)")
+        #expect(samples.count == fixture.scoreSamples.count, "one score per test row")
+        let worstSamples = zip(samples, fixture.scoreSamples).map { relativeError($0, $1) }.max()
+        #expect(worstSamples ?? .infinity <= 1e-6, "score_samples differ by \(String(describing: worstSamples))")
 
         // On the training set some decisions sit at the boundary (free support vectors, |d| ≈ 1e-16·ρ),
         // where only an absolute comparison makes sense.
         let onTrain = model.decisions(FeatureMatrix(rows: fixture.train))
+        #expect(onTrain.count == fixture.trainDecision.count && !onTrain.isEmpty, "one decision per training row")
         let mismatches = zip(onTrain, fixture.trainDecision).filter { mine, theirs in
             relativeError(mine, theirs) > 1e-6 && abs(mine - theirs) > 1e-9 * abs(model.rho)
         }
@@ -144,8 +147,9 @@ struct OneClassSVMTests {
             iterations: fixture.fitted.iterations
         )
         let decisions = model.decisions(FeatureMatrix(rows: fixture.test))
-        let worst = zip(decisions, fixture.decision).map { relativeError($0, $1) }.max() ?? 0
-        #expect(worst <= 1e-12, "largest relative difference: \(worst)")
+        #expect(decisions.count == fixture.decision.count && !decisions.isEmpty, "one decision per test row")
+        let worst = zip(decisions, fixture.decision).map { relativeError($0, $1) }.max()
+        #expect(worst ?? .infinity <= 1e-12, "largest relative difference: \(String(describing: worst))")
     }
 
     @Test func survivesEncodingAndDecoding() throws {

@@ -10,7 +10,8 @@ import Glibc
 
 /// `warden demo` end to end, looked at through a real headless Chromium: the services are listed,
 /// the charts move as samples arrive, the first simulated fault becomes an incident healed by a
-/// rebuild, and the page logs no error. Screenshots go to test-output/dashboard/.
+/// rebuild, and the page logs no error. Screenshots go to a temporary directory, or to
+/// `$WARDEN_TEST_OUTPUT/dashboard/` when that is set.
 @Suite("Mission Control in a browser", .timeLimit(.minutes(5)))
 struct DashboardTests {
     init() { becomeSubreaper() }
@@ -23,7 +24,10 @@ struct DashboardTests {
         #expect(which("chromium") != nil, "chromium is not installed (apt-get install chromium); .ci/run installs it")
         let dir = TempDir("warden-demo")
         let port = freePort()
-        let out = Self.repository + "/test-output/dashboard"
+        // Screenshots go to a temporary directory, or where WARDEN_TEST_OUTPUT says (to refresh
+        // the one in docs/): a test does not write into the repository.
+        let keep = ProcessInfo.processInfo.environment["WARDEN_TEST_OUTPUT"]
+        let out = keep.map { $0 + "/dashboard" } ?? dir.file("screenshots")
         try? FileManager.default.removeItem(atPath: out)
         let log = open(dir.file("demo.log"), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         var request = SpawnRequest(

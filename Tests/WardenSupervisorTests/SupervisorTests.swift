@@ -64,10 +64,13 @@ struct SupervisorTests {
             """
             services:
               stubborn:
-                run: [SAMPLE, --ignore-sigterm]
+                run: [SAMPLE, --ignore-sigterm, --ready-after, 0ms]
+                ready: notify
                 stop: { timeout: 300ms }
             """
         )
+        // READY=1 comes after the sample has set SIGTERM aside: stopping earlier would kill it.
+        try await h.log.wait(for: EventType.serviceReady, "stubborn")
         let pid = try await h.pid("stubborn")
         let before = ContinuousClock.now
         try await h.supervisor.stop("stubborn")
