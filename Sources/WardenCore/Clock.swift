@@ -111,6 +111,9 @@ public final class ManualClock: WardenClock {
     /// The number of tasks currently sleeping on this clock.
     public var sleeperCount: Int { state.withLock { $0.sleepers.count } }
 
+    /// The earliest deadline of a sleeper, or nil when no one sleeps.
+    public var nextDeadline: Instant? { state.withLock { $0.sleepers.map(\.deadline).min() } }
+
     /// Moves time forward by `duration`, waking every sleeper whose deadline has passed.
     public func advance(by duration: Duration) {
         let due: [Sleeper] = state.withLock { s in

@@ -26,6 +26,8 @@ final class ManagedService {
     var adopted = false
     /// Until when an exit waits for the service's processes to be really gone before it is handled.
     var goneDeadline: Instant?
+    /// The main process before `MAINPID=` moved it, while it may still run.
+    var formerMain: pid_t?
     /// For processes that are not Warden's children (adopted): their pidfd and its watch.
     var pidfd: Int32 = -1
     var pidfdToken: UInt64?
@@ -76,6 +78,7 @@ final class ManagedService {
         startTime = 0
         adopted = false
         goneDeadline = nil
+        formerMain = nil
         startedAt = nil
         cpuPercent = nil
         rssBytes = nil

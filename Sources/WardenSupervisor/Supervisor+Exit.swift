@@ -1,3 +1,4 @@
+import CWardenSys
 import Foundation
 import WardenCore
 
@@ -8,6 +9,19 @@ import Glibc
 extension Supervisor {
     func handleExit(name: String, generation: UInt64, status: ExitStatus, attempt: Int = 0) {
         guard let s = services[name], s.generation == generation, let pid = s.pid else { return }
+        // After MAINPID= the former main process may still run; its exit is not the service's
+        // while the current main lives.
+        if let former = s.formerMain {
+            if let st = ProcFS.stat(pid), st.startTime == s.startTime, !st.isZombie {
+                s.formerMain = nil
+                logger.debug(
+                    "former main process exited",
+                    metadata: ["warden.service": "\(s.name)", "warden.pid": "\(former)"]
+                )
+                return
+            }
+            s.formerMain = nil
+        }
         let now = clock.now()
         let ranFor = s.spawnedAt.map { now - $0 } ?? .zero
         let wasStopping: Bool
@@ -131,13 +145,26 @@ extension Supervisor {
 
     func follow(daemon: ProcStat, of s: ManagedService) {
         let previous = s.pid
+        if let previous, let st = ProcFS.stat(previous), !st.isZombie { s.formerMain = previous }
         s.pid = daemon.pid
         s.pgid = daemon.pgrp
         s.startTime = daemon.startTime
         let name = s.name
         let generation = s.generation
         let input = self.input
-        ChildReaper.shared.watch(pid: daemon.pid) { status in input.yield(.exited(name, generation, status)) }
+        if daemon.ppid == getpid() {
+            ChildReaper.shared.watch(pid: daemon.pid) { status in input.yield(.exited(name, generation, status)) }
+        } else {
+            // Not Warden's child (MAINPID= named a grandchild): its exit comes through a pidfd.
+            s.dropPidfd()
+            let fd = warden_pidfd_open(daemon.pid)
+            if fd >= 0 {
+                s.pidfd = fd
+                s.pidfdToken = IOWatcher.shared.add(fd: fd, once: true) { _ in
+                    input.yield(.exited(name, generation, .unknown))
+                }
+            }
+        }
         saveRecord(s, ready: isReady(s))
         logger.info("service daemonized", metadata: ["warden.service": "\(s.name)", "warden.pid": "\(daemon.pid)"])
         publish(EventType.serviceDaemonized, s, ["pid": .int(daemon.pid), "previous_pid": .int(previous)])

@@ -94,6 +94,70 @@ struct DefenseServiceTests {
         await n.stop()
     }
 
+    /// However sure the model is, an allowlisted address is not banned.
+    @Test func theAnalystCannotGetAnAllowlistedAddressBanned() async throws {
+        let chat = FakeChatServer(content: #"{"verdict": "malicious", "confidence": 1, "reason": "certainly"}"#)
+        let n = try Node { spec in
+            spec.allow = [CIDR("10.9.0.0/16")!]
+            spec.scenarios = [
+                ScenarioSpec(
+                    name: "probe",
+                    on: ["ssh.preauth"],
+                    kind: .bucket(capacity: 1, leakPerSecond: 0),
+                    score: 0.6
+                )
+            ]
+            spec.analyst = AnalystSpec(url: "http://127.0.0.1:\(chat.port)/v1", model: "m")
+        }
+        try await n.log.wait(for: "defense.started")
+        n.append([Self.preauth("10.9.8.7")])
+        let refused = try await n.log.wait(for: "ban.refused", "10.9.8.7")
+        #expect(refused[0].payload["reason"]?.stringValue?.contains("allowlisted") == true, "\(refused[0].payload)")
+        #expect(chat.requests.withLock { $0.count } == 1, "the model was asked, and said malicious")
+        #expect(n.log.events("ban.applied", "10.9.8.7").isEmpty)
+        #expect(await !n.bans.isBanned(IPAddress("10.9.8.7")!))
+        await n.stop()
+    }
+
+    /// The log-based built-in scenarios other than brute force, from real lines in real files.
+    @Test func probingScanningAndErrorStormsAreBannedFromRealLogLines() async throws {
+        let dir = TempDir("warden-defense")
+        let access = dir.write("access.log", "")
+        let n = try Node(dir: dir) { spec in
+            spec.watches.append(.log(path: access, parser: "nginx", fromStart: false))
+        }
+        try await n.log.wait(for: "defense.started")
+        func appendAccess(_ lines: [String]) {
+            let fd = open(access, O_WRONLY | O_APPEND)
+            defer { close(fd) }
+            for l in lines { _ = (l + "\n").withCString { write(fd, $0, strlen($0)) } }
+        }
+        func request(_ address: String, _ path: String, _ status: Int) -> String {
+            "\(address) - - [24/Nov/2026:10:00:00 +0000] \"GET \(path) HTTP/1.1\" \(status) 12 \"-\" \"x\""
+        }
+        // ssh-probing: connections dropped before authentication, 0.5 per ten (scores decay, so
+        // two firings a moment apart are just short of 1: three are sure to reach it).
+        n.append(Array(repeating: Self.preauth("203.0.113.31"), count: 30))
+        // http-scanner: three paths only scanners ask for (answered 200 or not).
+        appendAccess(["/wp-login.php", "/.env", "/.git/config"].map { request("203.0.113.32", $0, 200) })
+        // http-errors: 150 4xx answers, 0.5 per fifty.
+        appendAccess((0..<150).map { request("203.0.113.33", "/page/\($0)", 404) })
+        for (address, scenario) in [
+            ("203.0.113.31", "ssh-probing"), ("203.0.113.32", "http-scanner"), ("203.0.113.33", "http-errors"),
+        ] {
+            let applied = try await n.log.wait(for: "ban.applied", address)
+            #expect(applied[0].payload["reason"]?.stringValue == scenario, "\(address): \(applied[0].payload)")
+        }
+        // A few errors or a single odd path from a normal client are not enough.
+        appendAccess(Array(repeating: request("198.51.100.34", "/missing", 404), count: 10))
+        appendAccess([request("198.51.100.34", "/.env", 404)])
+        n.append(Array(repeating: Self.preauth("198.51.100.34"), count: 5))
+        appendAccess(Array(repeating: request("203.0.113.35", "/wp-admin/", 404), count: 3))
+        try await n.log.wait(for: "ban.applied", "203.0.113.35")
+        #expect(n.log.events("threat.detected", "198.51.100.34").isEmpty)
+        await n.stop()
+    }
+
     @Test func aSilentAnalystLeavesTheDecisionToTheRules() async throws {
         let chat = FakeChatServer(content: #"{"verdict": "benign", "confidence": 1}"#, delay: 5)
         let n = try Node { spec in

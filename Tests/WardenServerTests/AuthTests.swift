@@ -155,6 +155,40 @@ struct AuthTests {
         #expect(log.all.filter { $0.type == "audit.service.stop" }.isEmpty)
     }
 
+    /// Ingest is audited as one summary per caller, with what it stored and refused.
+    @Test func ingestIsAuditedAsOneSummaryPerCaller() async throws {
+        let node = try APINode()
+        let log = EventLog(node.bus.subscribe(name: "audit") { $0.type.hasPrefix("audit.") })
+        try await node.test { client in
+            for body in [
+                #"[{"series":"a","v":1},{"series":"b","v":2}]"#, #"[{"series":"a","v":3},{"series":"9x","v":1}]"#,
+            ] {
+                try await client.execute(
+                    uri: "/v1/ingest",
+                    method: .post,
+                    headers: Tokens.header(Tokens.operator),
+                    body: ByteBuffer(string: body)
+                ) { #expect($0.status == .ok) }
+            }
+            try await client.execute(
+                uri: "/v1/ingest/prometheus",
+                method: .post,
+                headers: Tokens.header(Tokens.admin),
+                body: ByteBuffer(string: "c 1\n")
+            ) { #expect($0.status == .ok) }
+        }
+        node.server.ingestAudit.flush()
+        let summaries = try await log.wait(for: "audit.ingest", count: 2)
+        let ops = try #require(summaries.first { $0.subject == "ops" })
+        #expect(ops.payload["requests"]?.intValue == 2)
+        #expect(ops.payload["samples"]?.intValue == 3)
+        #expect(ops.payload["rejected"]?.intValue == 1)
+        #expect(ops.payload["statuses"]?["200"]?.intValue == 2)
+        let root = try #require(summaries.first { $0.subject == "root" })
+        #expect(root.payload["requests"]?.intValue == 1)
+        #expect(log.all.filter { $0.type == "audit.ingest" }.count == 2, "one per caller, not one per request")
+    }
+
     @Test func wrongTokensAreSummedIntoOneAuditRecordPerAddress() async throws {
         let node = try APINode(extraAPI: "  auth_failures: 1000 in 1m")
         let log = EventLog(node.bus.subscribe(name: "audit") { $0.type.hasPrefix("audit.") })

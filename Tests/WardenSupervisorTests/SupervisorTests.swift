@@ -491,4 +491,156 @@ struct SupervisorTests {
         }
         try await h.shutdown()
     }
+
+    // MARK: - sd_notify end to end, from services that speak it themselves
+
+    /// A Python service: `notify(text)` sends one sd_notify datagram; `wait_for(path)` blocks until
+    /// the file exists. `body` is the script.
+    static func notifyService(_ dir: TempDir, _ name: String, _ body: String) -> String {
+        dir.write(
+            name,
+            """
+            import os, socket, sys, time
+            def notify(text):
+                address = os.environ["NOTIFY_SOCKET"]
+                if address.startswith("@"):
+                    address = "\\0" + address[1:]
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+                s.sendto(text.encode(), address)
+                s.close()
+            def wait_for(path):
+                while not os.path.exists(path):
+                    time.sleep(0.01)
+            \(body)
+            """
+        )
+    }
+
+    /// EXTEND_TIMEOUT_USEC moves the start deadline: ready at 2 s is in time although `within`
+    /// says 1 s.
+    @Test func extendTimeoutGivesAStartMoreTime() async throws {
+        let python = try #require(which("python3"), "python3 is not installed")
+        let dir = TempDir("warden-notify")
+        let script = Self.notifyService(
+            dir,
+            "slow.py",
+            "notify('EXTEND_TIMEOUT_USEC=6000000')\ntime.sleep(2)\nnotify('READY=1')\ntime.sleep(1000)"
+        )
+        let h = try Harness(
+            """
+            services:
+              slow:
+                run: [\(python), \(script)]
+                ready: { notify: true, within: 1s }
+                restart: { backoff: 10ms..10ms }
+            """
+        )
+        try await h.log.wait(for: EventType.serviceReady, "slow")
+        #expect(h.log.events(EventType.serviceSpawnFailed, "slow").isEmpty)
+        #expect(h.log.events(EventType.serviceExited, "slow").isEmpty, "not stopped for being late")
+        #expect(h.log.events(EventType.serviceStarted, "slow").count == 1)
+        try await h.shutdown()
+    }
+
+    /// MAINPID= hands supervision to another process of the service's group.
+    @Test func mainPIDMovesTheMainProcess() async throws {
+        let python = try #require(which("python3"), "python3 is not installed")
+        let dir = TempDir("warden-notify")
+        let childPid = dir.file("child.pid")
+        let script = Self.notifyService(
+            dir,
+            "handover.py",
+            """
+            child = os.fork()
+            if child == 0:
+                time.sleep(1000)
+                sys.exit(0)
+            open("\(childPid)", "w").write(str(child))
+            notify("MAINPID=%d" % child)
+            notify("READY=1")
+            time.sleep(1000)
+            """
+        )
+        let h = try Harness(
+            """
+            services:
+              handover:
+                run: [\(python), \(script)]
+                ready: notify
+            """
+        )
+        try await h.log.wait(for: EventType.serviceReady, "handover")
+        let child = try #require(pid_t((try? String(contentsOfFile: childPid, encoding: .utf8)) ?? ""))
+        try await eventually("the child is the main process") { await h.status("handover")?.pid == child }
+        // Its exit is now the service's exit.
+        kill(child, SIGKILL)
+        let exited = try await h.log.wait(for: EventType.serviceExited, "handover")
+        #expect(exited[0].payload["pid"]?.intValue == Int64(child))
+        try await h.shutdown()
+    }
+
+    /// WATCHDOG=trigger: the service says it is broken; it is handled as a missed watchdog.
+    @Test func watchdogTriggerRestartsTheService() async throws {
+        let python = try #require(which("python3"), "python3 is not installed")
+        let dir = TempDir("warden-notify")
+        let broken = dir.file("broken")
+        let script = Self.notifyService(
+            dir,
+            "trigger.py",
+            "notify('READY=1')\nwait_for('\(broken)')\nnotify('WATCHDOG=trigger')\ntime.sleep(1000)"
+        )
+        let h = try Harness(
+            """
+            services:
+              trigger:
+                run: [\(python), \(script)]
+                ready: notify
+                restart: { backoff: 10ms..10ms }
+            """
+        )
+        try await h.log.wait(for: EventType.serviceReady, "trigger")
+        FileManager.default.createFile(atPath: broken, contents: nil)
+        let missed = try await h.log.wait(for: EventType.watchdogMissed, "trigger")
+        #expect(missed[0].payload["trigger"]?.boolValue == true)
+        try await h.log.wait(for: EventType.serviceStarted, "trigger", count: 2)
+        try await h.shutdown()
+    }
+
+    /// Only the service's own processes may speak for it: a READY=1 (and a STATUS) from another
+    /// process on the same socket is ignored.
+    @Test func notifyMessagesFromOutsideTheServiceAreIgnored() async throws {
+        let python = try #require(which("python3"), "python3 is not installed")
+        let dir = TempDir("warden-notify")
+        let speak = dir.file("speak")
+        let script = Self.notifyService(
+            dir,
+            "quiet.py",
+            "wait_for('\(speak)')\nnotify('STATUS=genuine')\ntime.sleep(1000)"
+        )
+        let h = try Harness(
+            """
+            services:
+              quiet:
+                run: [\(python), \(script)]
+                ready: notify
+            """
+        )
+        let pid = try await h.pid("quiet")
+        let socket = try #require(ProcFS.environment(pid)?["NOTIFY_SOCKET"])
+        // This test process is not in the service's group: its messages must not count.
+        let forger = Self.notifyService(
+            dir,
+            "forger.py",
+            "os.environ['NOTIFY_SOCKET'] = sys.argv[1]\nnotify('READY=1\\nSTATUS=forged')"
+        )
+        let r = await ChildProcess.capture([python, forger, socket])
+        #expect(r.status == 0, "\(r.output)")
+        // The service's own message comes after the forged one on the same socket.
+        FileManager.default.createFile(atPath: speak, contents: nil)
+        try await eventually("the genuine status") { await h.status("quiet")?.statusText == "genuine" }
+        #expect(h.log.events(EventType.serviceReady, "quiet").isEmpty, "the forged READY=1 was ignored")
+        #expect(h.log.events(EventType.serviceStatus, "quiet").map { $0.payload["status"]?.stringValue } == ["genuine"])
+        #expect(await h.status("quiet")?.state == "starting")
+        try await h.shutdown()
+    }
 }
