@@ -98,7 +98,10 @@ struct OneClassSVMTests {
         #expect(model.coefficients.count == fixture.fitted.dualCoef.count, "one coefficient per support vector")
         #expect(!model.coefficients.isEmpty)
         let worstCoefficient = zip(model.coefficients, fixture.fitted.dualCoef).map { relativeError($0, $1) }.max()
-        #expect(worstCoefficient ?? .infinity <= 1e-9, "dual coefficients differ by \(String(describing: worstCoefficient))")
+        #expect(
+            worstCoefficient ?? .infinity <= 1e-9,
+            "dual coefficients differ by \(String(describing: worstCoefficient))"
+        )
 
         let decisions = model.decisions(FeatureMatrix(rows: fixture.test))
         #expect(decisions.count == fixture.decision.count && !decisions.isEmpty, "one decision per test row")

@@ -265,4 +265,161 @@ struct DefenseLiveTests {
             }
         }
     }
+
+    /// IPv6 attackers go into `ban6`, and repeat offenders get longer bans in the kernel: a
+    /// second ban of the same address lasts `repeat` times the first.
+    @Test func ipv6BansAndEscalationInTheKernel() async throws {
+        try await withLab { lab in
+            let f = Fixture("")
+            let log = f.dir.file("auth.log")
+            FileManager.default.createFile(atPath: log, contents: nil)
+            let python = try #require(which("python3"))
+            f.write(
+                """
+                services:
+                  web6:
+                    run: [\(python), -c, "import socket, time\\ns = socket.socket(socket.AF_INET6)\\ns.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\\ns.bind(('::', 8081))\\ns.listen(64)\\nwhile True: s.accept()"]
+                    ready: { tcp: "[\(lab.defendedIP6)]:8081" }
+                defense:
+                  firewall: nftables
+                  watch: [{ log: \(log), parser: sshd }]
+                  ban: { first: 3s, repeat: x4, max: 1h }
+                """
+            )
+            let warden = try lab.startWarden(f.config)
+            do {
+                try await eventually("web6 is up", timeout: .seconds(20)) {
+                    try await lab.attackerCanConnect(8081, v6: true)
+                }
+                try await eventually("the defense started", timeout: .seconds(20)) {
+                    try await events(lab, f, "defense.started").count >= 1
+                }
+                failedLogins(log, from: lab.attackerIP6, count: 5)
+                try await eventually("banned in ban6", timeout: .seconds(10)) {
+                    try await lab.banned6().contains(lab.attackerIP6)
+                }
+                #expect(try await !lab.banned().contains(lab.attackerIP6), "not in the IPv4 set")
+                #expect(try await !lab.attackerCanConnect(8081, v6: true), "the next IPv6 connection is dropped")
+                try await eventually("the first ban expired", timeout: .seconds(20)) {
+                    !(try await events(lab, f, "ban.expired").isEmpty)
+                }
+                #expect(try await lab.attackerCanConnect(8081, v6: true))
+
+                // Again: the second ban is four times the first, in the kernel's own timeout.
+                failedLogins(log, from: lab.attackerIP6, count: 5)
+                try await eventually("banned again", timeout: .seconds(10)) {
+                    try await lab.banned6().contains(lab.attackerIP6)
+                }
+                let set = try await lab.banned6()
+                #expect(set.contains("timeout 12s"), "\(set)")
+                let applied = try await events(lab, f, "ban.applied")
+                #expect(applied.map { $0["payload"]?["seconds"]?.intValue } == [3, 12])
+                #expect(try await warden.stop() == .exited(0))
+            }
+        }
+    }
+
+    /// The connection scenarios from real traffic, each from an address of its own: many open
+    /// connections (conn-hog), connections to many ports (port-scan), and half-open connections
+    /// (syn-flood).
+    @Test func hogsScansAndSynFloodsAreBannedFromRealTraffic() async throws {
+        try await withLab { lab in
+            let f = Fixture("")
+            let python = try #require(which("python3"))
+            let listeners = f.dir.write(
+                "listen.py",
+                """
+                import socket, select
+                socks = []
+                for port in [8090] + list(range(9000, 9012)):
+                    s = socket.socket()
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                    s.bind(("0.0.0.0", port))
+                    s.listen(512)
+                    socks.append(s)
+                held = []
+                while True:
+                    ready, _, _ = select.select(socks, [], [])
+                    for s in ready:
+                        held.append(s.accept()[0])
+                """
+            )
+            f.write(
+                """
+                services:
+                  listeners:
+                    run: [\(python), \(listeners)]
+                    ready: { tcp: "\(lab.defendedIP):8090" }
+                defense:
+                  firewall: nftables
+                  watch: [{ connections: true, every: 200ms }]
+                  ban: { first: 1h }
+                """
+            )
+            let warden = try lab.startWarden(f.config)
+            func banned(_ address: String, for scenario: String) async throws {
+                try await eventually("\(address) banned for \(scenario)", timeout: .seconds(20)) {
+                    try await events(lab, f, "ban.applied").contains {
+                        $0["subject"]?.stringValue == address && $0["payload"]?["reason"]?.stringValue == scenario
+                    }
+                }
+                #expect(try await lab.banned().contains(address))
+            }
+            do {
+                try await eventually("listening", timeout: .seconds(20)) { try await lab.attackerCanConnect(8090) }
+                try await eventually("the defense started", timeout: .seconds(20)) {
+                    try await events(lab, f, "defense.started").count >= 1
+                }
+                let (hogger, scanner) = (lab.otherAttackerIPs[0], lab.otherAttackerIPs[1])
+                // conn-hog: sixty connections to one port, held open.
+                async let hog = lab.attack(
+                    """
+                    import socket, time
+                    held = [socket.create_connection(("DEFENDED", 8090), timeout=2, source_address=("SOURCE", 0))
+                            for _ in range(60)]
+                    time.sleep(6)
+                    """,
+                    from: hogger
+                )
+                // port-scan: one connection to each of twelve ports, held open.
+                async let scan = lab.attack(
+                    """
+                    import socket, time
+                    held = [socket.create_connection(("DEFENDED", p), timeout=2, source_address=("SOURCE", 0))
+                            for p in range(9000, 9012)]
+                    time.sleep(6)
+                    """,
+                    from: scanner
+                )
+                try await banned(hogger, for: "conn-hog")
+                try await banned(scanner, for: "port-scan")
+                _ = try await (hog, scan)
+
+                // syn-flood: the attacker's kernel never answers the SYN-ACKs, so thirty
+                // connections stay half-open on the defended side.
+                let drop = try await lab.inAttacker([
+                    "iptables", "-A", "INPUT", "-p", "tcp", "--tcp-flags", "SYN,ACK", "SYN,ACK", "-j", "DROP",
+                ])
+                #expect(drop.exitCode == 0, "\(drop.stderr)")
+                async let flood = lab.attack(
+                    """
+                    import socket, time
+                    socks = []
+                    for _ in range(30):
+                        s = socket.socket()
+                        s.setblocking(False)
+                        s.connect_ex(("DEFENDED", 8090))
+                        socks.append(s)
+                    time.sleep(6)
+                    """
+                )
+                try await banned(lab.attackerIP, for: "syn-flood")
+                _ = try await flood
+                // Nobody else was banned on the way.
+                let subjects = Set(try await events(lab, f, "ban.applied").compactMap { $0["subject"]?.stringValue })
+                #expect(subjects == [hogger, scanner, lab.attackerIP])
+                #expect(try await warden.stop() == .exited(0))
+            }
+        }
+    }
 }

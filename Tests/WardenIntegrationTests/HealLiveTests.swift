@@ -66,6 +66,42 @@ struct HealLiveTests {
         #expect(try await second.stop() == .exited(0))
     }
 
+    /// `warden cancel` ends an incident that waits for approval: nothing is done, and it says who.
+    @Test func anIncidentWaitingForApprovalIsCancelledFromTheCLI() async throws {
+        let f = Fixture("")
+        f.write(
+            """
+            policies:
+              careful:
+                when: service.failed
+                subject: api
+                then: [restart api]
+                approve: true
+            services:
+              api:
+                run: [SAMPLE, --crash-after, 100ms]
+                restart: { backoff: 20ms..20ms, give_up: 2 in 10s }
+            """
+        )
+        let w = try f.start()
+        let waiting = try await f.waitFor("incident.opened", "api", timeout: .seconds(20))
+        let id = try #require(waiting[0].payload["id"]?.stringValue)
+        try await eventually("the incident waits for approval") {
+            try await incidents(f).first?["status"]?.stringValue == "awaiting_approval"
+        }
+        let cancel = try await warden("cancel", id, "-c", f.config)
+        #expect(cancel.exitCode == 0, "\(cancel.stderr)")
+        #expect(cancel.stdout.contains("\(id): cancelled"))
+        try await eventually("cancelled") { try await incidents(f).first?["status"]?.stringValue == "cancelled" }
+        #expect(try await f.events().filter { $0.type == "action.started" }.isEmpty, "nothing was done")
+        let audit = try await f.waitFor("audit.incident.cancel", id)
+        #expect(audit[0].payload["actor"]?.stringValue == "local-cli")
+        // Cancelling again is refused: the incident is closed.
+        let again = try await warden("cancel", id, "-c", f.config)
+        #expect(again.exitCode != 0)
+        #expect(try await w.stop() == .exited(0))
+    }
+
     @Test func anActionInterruptedByKill9IsRecordedAndTriedAgain() async throws {
         let f = Fixture("")
         let fixed = f.dir.file("fixed")

@@ -142,6 +142,27 @@ struct LifecycleTests {
         #expect(try await second.stop() == .exited(0))
     }
 
+    /// A service whose spec changed while Warden was down is restarted with the new spec; the
+    /// others are adopted as they are.
+    @Test func anAdoptedServiceWhoseSpecChangedIsRestarted() async throws {
+        let f = Fixture("services:\n  a:\n    run: [SAMPLE]\n    env: { MODE: old }\n  b:\n    run: [SAMPLE]\n")
+        let first = try f.start()
+        let before = try await f.waitRunning(["a", "b"])
+        first.signal(SIGKILL)
+        _ = try await first.wait()
+        f.write("services:\n  a:\n    run: [SAMPLE]\n    env: { MODE: new }\n  b:\n    run: [SAMPLE]\n")
+
+        let second = try f.start()
+        try await f.waitFor(EventType.serviceAdopted, "b")
+        try await f.waitFor(EventType.serviceStarted, "a", count: 2)
+        let after = try await f.waitRunning(["a", "b"])
+        #expect(after["b"] == before["b"], "b is unchanged: adopted")
+        #expect(after["a"] != before["a"], "a changed: started again")
+        #expect(ProcFS.environment(after["a"]!)?["MODE"] == "new")
+        #expect(!processAlive(before["a"]!), "the old copy of a is gone, not left running")
+        #expect(try await second.stop() == .exited(0))
+    }
+
     @Test func aServiceThatDiedWhileWardenWasDownIsRestarted() async throws {
         let f = Fixture("services:\n  a:\n    run: [SAMPLE]\n  b:\n    run: [SAMPLE]\n")
         let first = try f.start()

@@ -14,6 +14,14 @@ final class NetLab: Sendable {
     let attacker: String
     let defendedIP: String
     let attackerIP: String
+    /// More addresses of the attacker's side, for attacks that must not share a ban.
+    var otherAttackerIPs: [String] {
+        let prefix = attackerIP.split(separator: ".").dropLast().joined(separator: ".")
+        return ["\(prefix).3", "\(prefix).4"]
+    }
+    /// IPv6 (unique local) addresses of the same two ends.
+    let defendedIP6: String
+    let attackerIP6: String
     let ip: String
     let python: String
 
@@ -35,12 +43,19 @@ final class NetLab: Sendable {
         attacker = "wda\(id)"
         defendedIP = "10.\(a).\(b).1"
         attackerIP = "10.\(a).\(b).2"
+        defendedIP6 = "fd00:\(String(a, radix: 16)):\(String(b, radix: 16))::1"
+        attackerIP6 = "fd00:\(String(a, radix: 16)):\(String(b, radix: 16))::2"
         let steps: [[String]] = [
             ["netns", "add", defended], ["netns", "add", attacker],
             ["link", "add", "vd\(id)", "type", "veth", "peer", "name", "va\(id)"],
             ["link", "set", "vd\(id)", "netns", defended], ["link", "set", "va\(id)", "netns", attacker],
             ["-n", defended, "addr", "add", "\(defendedIP)/24", "dev", "vd\(id)"],
             ["-n", attacker, "addr", "add", "\(attackerIP)/24", "dev", "va\(id)"],
+            ["-n", attacker, "addr", "add", "10.\(a).\(b).3/24", "dev", "va\(id)"],
+            ["-n", attacker, "addr", "add", "10.\(a).\(b).4/24", "dev", "va\(id)"],
+            // nodad: usable at once, without waiting for duplicate address detection.
+            ["-n", defended, "addr", "add", "\(defendedIP6)/64", "dev", "vd\(id)", "nodad"],
+            ["-n", attacker, "addr", "add", "\(attackerIP6)/64", "dev", "va\(id)", "nodad"],
             ["-n", defended, "link", "set", "vd\(id)", "up"], ["-n", attacker, "link", "set", "va\(id)", "up"],
             ["-n", defended, "link", "set", "lo", "up"], ["-n", attacker, "link", "set", "lo", "up"],
         ]
@@ -79,17 +94,42 @@ final class NetLab: Sendable {
         try await inDefended(["nft", "list", "set", "inet", table, "ban4"]).stdout
     }
 
-    /// Whether the attacker can open a TCP connection to `port` on the defended side (1 s timeout).
-    func attackerCanConnect(_ port: Int) async throws -> Bool {
+    /// The addresses in Warden's nftables set for IPv6.
+    func banned6(table: String = "warden") async throws -> String {
+        try await inDefended(["nft", "list", "set", "inet", table, "ban6"]).stdout
+    }
+
+    /// Whether the attacker can open a TCP connection to `port` on the defended side (1 s timeout),
+    /// over IPv6 when `v6`.
+    func attackerCanConnect(_ port: Int, v6: Bool = false) async throws -> Bool {
         let script = """
             import socket, sys
             try:
-                socket.create_connection(("\(defendedIP)", \(port)), timeout=1).close()
+                socket.create_connection(("\(v6 ? defendedIP6 : defendedIP)", \(port)), timeout=1).close()
             except OSError:
                 sys.exit(1)
             """
         let r = try await runCommand(ip, ["netns", "exec", attacker, python, "-c", script])
         return r.exitCode == 0
+    }
+
+    /// Runs a Python script in the attacker's namespace: `DEFENDED` stands for the defended
+    /// address, `SOURCE` for the attacker address to send from.
+    func attack(
+        _ script: String,
+        from source: String? = nil,
+        timeout: Duration = .seconds(120)
+    ) async throws
+        -> CommandResult
+    {
+        let text = script.replacingOccurrences(of: "DEFENDED", with: defendedIP)
+            .replacingOccurrences(of: "SOURCE", with: source ?? attackerIP)
+        return try await runCommand(ip, ["netns", "exec", attacker, python, "-c", text], timeout: timeout)
+    }
+
+    /// Runs a program in the attacker's namespace.
+    func inAttacker(_ argv: [String]) async throws -> CommandResult {
+        try await runCommand(ip, ["netns", "exec", attacker] + argv)
     }
 
     /// From the attacker: up to `count` quick HTTP requests to `port`, one connection each,
