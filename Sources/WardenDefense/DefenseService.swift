@@ -104,8 +104,13 @@ public final class DefenseService: Service, Sendable {
                 )
             }
         }
-        for f in followers { f.start() }
-        for j in journals { j.start() }
+        // start() returns once each file is open at its position; stop() waits for the threads.
+        // Both wait synchronously, so off the cooperative pool.
+        let (starting, startingJournals) = (followers, journals)
+        await blockingWork {
+            for f in starting { f.start() }
+            for j in startingJournals { j.start() }
+        }
         d.bus.publish(
             "defense.started",
             source: "defense",
@@ -136,8 +141,11 @@ public final class DefenseService: Service, Sendable {
             }
         } onGracefulShutdown: {
         }
-        for f in followers { f.stop() }
-        for j in journals { j.stop() }
+        let (stopping, stoppingJournals) = (followers, journals)
+        await blockingWork {
+            for f in stopping { f.stop() }
+            for j in stoppingJournals { j.stop() }
+        }
         savePositions()
     }
 

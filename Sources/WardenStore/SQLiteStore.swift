@@ -143,7 +143,7 @@ public final class SQLiteStore: Store {
     public func close() async throws {
         await eventWriter.close()
         await sampleWriter.close()
-        checkpointer?.stop()
+        await checkpointer?.stop()
 
         try pool.close()
     }

@@ -1,6 +1,7 @@
 import Foundation
 import GRDBSQLite
 import Synchronization
+import WardenCore
 
 /// Checkpoints the WAL from a connection of its own, off the writer's path.
 ///
@@ -16,6 +17,7 @@ final class WALCheckpointer: Sendable {
 
     private let state = Mutex(State())
     private let done = DispatchSemaphore(value: 0)
+    private let wake = DispatchSemaphore(value: 0)
 
     /// Opens its own connection to `path`; returns nil when it cannot (the store then relies on
     /// automatic checkpoints).
@@ -30,9 +32,11 @@ final class WALCheckpointer: Sendable {
         sqlite3_busy_timeout(db, 1000)
         let connection = UncheckedConnection(db)
         let thread = Thread { [self] in
-            let pause = useconds_t(max(1000, interval.nanoseconds / 1000))
+            let pause = DispatchTimeInterval.microseconds(Int(max(1000, interval.nanoseconds / 1000)))
             while state.withLock({ $0.running }) {
-                usleep(pause)
+                // Sleeps `interval`, or less when stop() wakes it.
+                _ = wake.wait(timeout: .now() + pause)
+                if !state.withLock({ $0.running }) { break }
                 var logFrames: Int32 = 0
                 var checkpointed: Int32 = 0
                 sqlite3_wal_checkpoint_v2(connection.db, nil, SQLITE_CHECKPOINT_PASSIVE, &logFrames, &checkpointed)
@@ -45,13 +49,17 @@ final class WALCheckpointer: Sendable {
         thread.start()
     }
 
-    /// Stops the thread and closes its connection.
-    func stop() {
+    /// Stops the thread and waits (on a thread of its own, not the caller's) until it has closed
+    /// its connection.
+    func stop() async {
         let wasRunning = state.withLock { s -> Bool in
             defer { s.running = false }
             return s.running
         }
-        if wasRunning { done.wait() }
+        guard wasRunning else { return }
+        wake.signal()
+        let done = self.done
+        await blockingWork { done.wait() }
     }
 }
 

@@ -106,6 +106,13 @@ public func loopbackConnect(_ port: Int) -> Int32 {
     return fd
 }
 
+/// Runs CPU-heavy test work on a thread of its own, not on one of the few threads of Swift's
+/// cooperative pool: a test that computes for seconds there stalls every other test's tasks
+/// (supervisors, probes, servers) on a 2-core machine.
+public func offThePool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await blockingWork(body)
+}
+
 /// A TCP port that was free a moment ago.
 public func freePort() -> Int { PortCheck.freeLoopbackPort() }
 

@@ -63,6 +63,8 @@ struct SafetyPropertyTests {
         var refused = 0
         var banned = 0
         for i in 0..<1_000_000 {
+            // A long loop with few suspensions: let the other tests' tasks run now and then.
+            if i % 5000 == 0 { await Task.yield() }
             let s = DefenseSignal(
                 address: address(),
                 name: signals[Int(rng.next() % UInt64(signals.count))],

@@ -1,6 +1,7 @@
 import Testing
 import WardenCore
 import WardenDefense
+import WardenTestSupport
 
 @Suite("Threat scenarios")
 struct ThreatEngineTests {
@@ -73,14 +74,19 @@ struct ThreatEngineTests {
         #expect(u?.atThreshold == true, "reported again at the threshold")
     }
 
-    @Test func memoryIsBoundedUnderAnAttackFromManyAddresses() {
-        var spec = DefenseSpec()
-        spec.maxAddresses = 1000
-        var e = ThreatEngine(spec)
-        var rng = SplitMix64(seed: 7)
-        for i in 0..<100_000 {
-            let a = IPAddress.v4(UInt32(truncatingIfNeeded: rng.next()))
-            _ = e.observe(failure(a), now: Double(i) / 100)
+    @Test func memoryIsBoundedUnderAnAttackFromManyAddresses() async throws {
+        var limited = DefenseSpec()
+        limited.maxAddresses = 1000
+        let spec = limited
+        let failure = self.failure
+        var e = try await offThePool {
+            var e = ThreatEngine(spec)
+            var rng = SplitMix64(seed: 7)
+            for i in 0..<100_000 {
+                let a = IPAddress.v4(UInt32(truncatingIfNeeded: rng.next()))
+                _ = e.observe(failure(a), now: Double(i) / 100)
+            }
+            return e
         }
         #expect(e.tracked <= 1000)
         #expect(e.evictions >= 99_000)

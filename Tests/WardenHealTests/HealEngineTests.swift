@@ -18,7 +18,7 @@ struct HealEngineTests {
         let port = freePort()
         let h = try HealHarness(
             """
-            healing: { verify: 10s, settle: 500ms }
+            healing: { verify: 20s, settle: 500ms }
             services:
               web:
                 run: [SAMPLE, --port, "\(port)", --hang-after, 400ms, --fault-once, DIR/hung]
@@ -75,7 +75,7 @@ struct HealEngineTests {
     @Test func aRebuildThatFixesTheServiceResolvesTheIncident() async throws {
         let h = try HealHarness(
             """
-            healing: { verify: 2s, settle: 300ms }
+            healing: { verify: 20s, settle: 300ms }
             services:
               api:
                 run: [SAMPLE, --crash-after, 100ms, --fault-unless, DIR/fixed]
@@ -98,7 +98,7 @@ struct HealEngineTests {
         let port = freePort()
         let h = try HealHarness(
             """
-            healing: { verify: 5s, settle: 300ms }
+            healing: { verify: 20s, settle: 300ms }
             services:
               api:
                 run: [SAMPLE, --port, "${outputs.port}"]
@@ -123,7 +123,7 @@ struct HealEngineTests {
     @Test func concurrentTriggersJoinOneIncidentAndOneAction() async throws {
         let h = try HealHarness(
             """
-            healing: { verify: 5s, settle: 2s }
+            healing: { verify: 20s, settle: 2s }
             policies:
               flaky:
                 when: custom.alarm
@@ -175,7 +175,7 @@ struct HealEngineTests {
     @Test func anActionThatNeedsApprovalWaitsForIt() async throws {
         let h = try HealHarness(
             """
-            healing: { verify: 2s, settle: 300ms }
+            healing: { verify: 20s, settle: 300ms }
             policies:
               careful:
                 when: custom.alarm
@@ -207,7 +207,7 @@ struct HealEngineTests {
             """
             notify:
               pager: { url: "http://127.0.0.1:\(hook.port)/page" }
-            healing: { verify: 2s, settle: 200ms, max: 1 in 1h, escalate: pager }
+            healing: { verify: 20s, settle: 200ms, max: 1 in 1h, escalate: pager }
             policies:
               restart-on-alarm:
                 when: custom.alarm

@@ -57,11 +57,22 @@ final class HealHarness: Sendable {
     }
 
     /// The one incident there should be, once it reaches one of `statuses`.
-    func incident(_ statuses: Set<Incident.Status>, timeout: Duration = .seconds(30)) async throws -> Incident {
+    /// (The wait is long because a whole ladder, with its verification windows, may have to run on
+    /// a loaded machine; a passing test does not wait for it.)
+    func incident(_ statuses: Set<Incident.Status>, timeout: Duration = .seconds(90)) async throws -> Incident {
         var found: Incident?
-        try await eventually("an incident in \(statuses.map(\.rawValue))", timeout: timeout) {
-            found = try await engine.incidents().first { statuses.contains($0.status) }
-            return found != nil
+        do {
+            try await eventually("an incident in \(statuses.map(\.rawValue))", timeout: timeout) {
+                found = try await engine.incidents().first { statuses.contains($0.status) }
+                return found != nil
+            }
+        } catch {
+            // What happened instead, for the failure message.
+            let incidents = (try? await engine.incidents().map { "\($0.id) \($0.status.rawValue)" }) ?? []
+            throw TimedOut(
+                what: "an incident in \(statuses.map(\.rawValue)) (incidents: \(incidents))",
+                seen: log.all.map { "\($0.type) \($0.subject)" }
+            )
         }
         return found!
     }

@@ -82,7 +82,16 @@ final class Fixture: Sendable {
             var found: [Event] = []
             var pending: [UInt8] = []
             var buffer = [UInt8](repeating: 0, count: 65536)
+            // A safety net for a follower that is slow to start on a loaded machine: every two
+            // seconds, one plain query of the store.
+            var nextCheck = ContinuousClock.now + .seconds(2)
             while ContinuousClock.now < deadline {
+                if ContinuousClock.now >= nextCheck {
+                    nextCheck = ContinuousClock.now + .seconds(2)
+                    let stored = (try? await events()) ?? []
+                    let matches = stored.filter { $0.type == type && (subject == nil || $0.subject == subject) }
+                    if matches.count >= count { return matches }
+                }
                 let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
                 if n == 0 { break }  // it ended: start another
                 if n > 0 {

@@ -105,6 +105,9 @@ struct HealLiveTests {
     @Test func anActionInterruptedByKill9IsRecordedAndTriedAgain() async throws {
         let f = Fixture("")
         let fixed = f.dir.file("fixed")
+        let go = f.dir.file("go")
+        // The rebuild cannot finish before the test says so: the first Warden is surely killed
+        // in the middle of it, however slow the machine.
         f.write(
             """
             healing: { verify: 10s, settle: 300ms }
@@ -113,7 +116,7 @@ struct HealLiveTests {
                 run: [SAMPLE, --crash-after, 100ms, --fault-unless, \(fixed)]
                 restart: { backoff: 20ms..20ms, give_up: 2 in 10s }
                 rebuild:
-                  - [/bin/sh, -c, "sleep 6; touch \(fixed)"]
+                  - [/bin/sh, -c, "while [ ! -e \(go) ]; do sleep 0.05; done; touch \(fixed)"]
                 heal: [rebuild]
             """
         )
@@ -121,6 +124,7 @@ struct HealLiveTests {
         try await f.waitFor("action.started", "api", timeout: .seconds(20))
         first.signal(SIGKILL)
         _ = try await first.wait()
+        FileManager.default.createFile(atPath: go, contents: nil)
         let second = try f.start()
         let resolved = try await f.waitFor("incident.resolved", "api", timeout: .seconds(30))
         let id = try #require(resolved[0].payload["id"]?.stringValue)

@@ -125,7 +125,12 @@ struct LifecycleTests {
         try await eventually("the first Warden is gone") { ProcFS.stat(first)?.isZombie ?? true }
 
         let second = try f.start()
-        try await f.waitFor(EventType.serviceAdopted, "db")
+        do {
+            try await f.waitFor(EventType.serviceAdopted, "db")
+        } catch {
+            Issue.record("the second Warden said: \(second.output)")
+            throw error
+        }
         kill(before["db"]!, SIGKILL)
         try await eventually("the old db is a zombie") { ProcFS.stat(before["db"]!)?.isZombie == true }
         // The window in which the old code restarted (at once, with a zero first delay) and failed.

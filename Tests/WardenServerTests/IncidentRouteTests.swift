@@ -17,7 +17,7 @@ struct IncidentRouteTests {
     let viewer = Tokens.header(Tokens.viewer)
 
     static let careful = """
-        healing: { verify: 3s, settle: 100ms }
+        healing: { verify: 20s, settle: 100ms }
         policies:
           careful:
             when: custom.alarm
