@@ -88,7 +88,7 @@ final class HealHarness: Sendable {
     }
 }
 
-/// A real HTTP listener that answers every request with `status` and keeps the bodies.
+/// A real HTTP listener that answers requests with the statuses it is given and keeps the bodies.
 final class HookListener: Sendable {
     let port: Int
     private let fd: Int32
@@ -96,15 +96,13 @@ final class HookListener: Sendable {
         let list = Mutex<[String]>([])
     }
     private let bodies = Bodies()
-    private let status: Int
 
-    init(status: Int = 200) {
-        self.status = status
+    /// Answers with `statuses` in turn, one per request; the last one repeats.
+    init(statuses: [Int]) {
         let (fd, port) = loopbackListener()
         self.fd = fd
         self.port = port
         let listener = fd
-        let status = self.status
         let store = self.bodies
         Thread {
             while true {
@@ -112,21 +110,28 @@ final class HookListener: Sendable {
                 if client < 0 { return }
                 var data = [UInt8]()
                 var buffer = [UInt8](repeating: 0, count: 65536)
+                var index = 0
                 while true {
                     let n = recv(client, &buffer, buffer.count, 0)
                     if n <= 0 { break }
                     data += buffer[..<n]
                     if let body = HookListener.body(data) {
-                        store.list.withLock { $0.append(body) }
+                        index = store.list.withLock { list -> Int in
+                            list.append(body)
+                            return list.count - 1
+                        }
                         break
                     }
                 }
+                let status = statuses[min(index, statuses.count - 1)]
                 let answer = "HTTP/1.1 \(status) X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
                 _ = answer.withCString { send(client, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
                 close(client)
             }
         }.start()
     }
+
+    convenience init(status: Int = 200) { self.init(statuses: [status]) }
 
     var received: [String] { bodies.list.withLock { $0 } }
 

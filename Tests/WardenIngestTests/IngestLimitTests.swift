@@ -6,28 +6,7 @@ import WardenIngest
 /// The reproducers of the hardening pass, and the limits every format shares: no input traps or
 /// overflows the stack; what does not fit is a rejection with its reason.
 @Suite("Ingest limits")
-struct IngestLimitTests {
-    let now = Date(timeIntervalSince1970: 1_800_000_000)
-    var rules: IngestRules { IngestRules(now: now, maxAge: .seconds(86400), maxFuture: .seconds(600)) }
-
-    func json(_ text: String) throws(MalformedBody) -> IngestResult {
-        let bytes = Array(text.utf8)
-        let pointer = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 1)
-        defer { pointer.deallocate() }
-        pointer.copyBytes(from: bytes)
-        return try JSONSampleParser.parse(UnsafeRawBufferPointer(pointer), rules: rules)
-    }
-
-    func prometheus(_ text: String) -> IngestResult {
-        Array(text.utf8).withUnsafeBytes { PrometheusTextParser.parse($0, rules: rules) }
-    }
-
-    func influx(_ text: String, precision: InfluxLineParser.Precision = .ns) -> IngestResult {
-        Array(text.utf8).withUnsafeBytes { InfluxLineParser.parse($0, precision: precision, rules: rules) }
-    }
-
-    /// 8,000 nested arrays in a 16 KB body used to overflow the stack: now a 400 with the reason,
-    /// wherever the nesting is.
+struct IngestLimitTests: Parsing {
     @Test(arguments: [
         #"{"samples": [{"series": "a", "v": 1, "x": NEST}]}"#,
         #"{"samples": [NEST]}"#,

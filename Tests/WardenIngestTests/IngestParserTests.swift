@@ -5,27 +5,7 @@ import WardenIngest
 
 /// The three ingest formats, parsed without a server.
 @Suite("Ingest parsers")
-struct IngestParserTests {
-    let now = Date(timeIntervalSince1970: 1_800_000_000)
-    var rules: IngestRules { IngestRules(now: now, maxAge: .seconds(86400), maxFuture: .seconds(600)) }
-    var nowMicros: Int64 { 1_800_000_000_000_000 }
-
-    func json(_ text: String) throws(MalformedBody) -> IngestResult {
-        let bytes = Array(text.utf8)
-        let pointer = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 1)
-        defer { pointer.deallocate() }
-        pointer.copyBytes(from: bytes)
-        return try JSONSampleParser.parse(UnsafeRawBufferPointer(pointer), rules: rules)
-    }
-
-    func prometheus(_ text: String) -> IngestResult {
-        Array(text.utf8).withUnsafeBytes { PrometheusTextParser.parse($0, rules: rules) }
-    }
-
-    func influx(_ text: String, precision: InfluxLineParser.Precision = .ns) -> IngestResult {
-        Array(text.utf8).withUnsafeBytes { InfluxLineParser.parse($0, precision: precision, rules: rules) }
-    }
-
+struct IngestParserTests: Parsing {
     @Test func jsonBatchesBecomeSamples() throws {
         let r = try json(
             #"""
