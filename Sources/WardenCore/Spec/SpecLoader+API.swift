@@ -1,0 +1,203 @@
+import Foundation
+import Yams
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The `monitors:` and `api:` sections, and secret references.
+extension SpecLoader {
+    // MARK: - Monitors
+
+    func readMonitor(name: String, node: Node, services: [String], _ r: inout YAMLReader) -> MonitorSpec? {
+        let key = "monitors.\(name)"
+        guard let f = r.mapping(node, key: key, allowed: Self.monitorKeys, required: ["series"]) else { return nil }
+        let before = r.issues.count
+        var monitor = MonitorSpec(name: name, series: [])
+        if let n = f["series"], let list = r.stringList(n, key: "\(key).series", what: "series names") {
+            if list.isEmpty { r.fail(n, "\(key).series", "a monitor needs at least one series") }
+            for (i, text) in list.enumerated() {
+                if let selector = SeriesSelector.parse(text) {
+                    monitor.series.append(selector)
+                } else {
+                    r.fail(
+                        n,
+                        "\(key).series[\(i)]",
+                        "found '\(text)'; expected a series name such as vitals.spo2 or vitals.spo2{crew=\"a\"}"
+                    )
+                }
+            }
+        }
+        if let n = f["model"], let model = r.string(n, key: "\(key).model", what: "a model name") {
+            if MonitorSpec.models.contains(model) {
+                monitor.model = model
+            } else {
+                var message = "found '\(model)'; expected one of \(MonitorSpec.models.joined(separator: ", "))"
+                if let guess = DidYouMean.suggest(model, from: MonitorSpec.models) {
+                    message += " (did you mean '\(guess)'?)"
+                }
+                r.fail(n, "\(key).model", message)
+            }
+        }
+        if let n = f["train"], let d = r.duration(n, key: "\(key).train") { monitor.train = d }
+        if let n = f["retrain"], let d = r.duration(n, key: "\(key).retrain", min: .seconds(1)) { monitor.retrain = d }
+        if let n = f["threshold"], let v = r.fraction(n, key: "\(key).threshold") { monitor.threshold = v }
+        if let n = f["for"], let d = r.duration(n, key: "\(key).for") { monitor.holdFor = d }
+        if let n = f["nu"], let v = r.fraction(n, key: "\(key).nu") {
+            if v > 0 { monitor.nu = v } else { r.fail(n, "\(key).nu", "found 0; nu must be above 0 and at most 1") }
+        }
+        if let n = f["standardize"], let b = r.bool(n, key: "\(key).standardize") { monitor.standardize = b }
+        if let n = f["smoothing"], let v = r.int(n, key: "\(key).smoothing", range: 1...1000) { monitor.smoothing = v }
+        if let n = f["align"], let d = r.duration(n, key: "\(key).align", min: .milliseconds(1)) { monitor.align = d }
+        if let n = f["heal"], let list = r.stringList(n, key: "\(key).heal", what: "actions such as 'rebuild api'") {
+            monitor.heal = list.joined(separator: ", ")
+        }
+        return r.issues.count == before ? monitor : nil
+    }
+
+    // MARK: - API
+
+    func readAPI(_ node: Node, _ r: inout YAMLReader) -> APISpec {
+        var api = APISpec()
+        guard let f = r.mapping(node, key: "api", allowed: Self.apiKeys) else { return api }
+        if let n = f["listen"], let text = r.string(n, key: "api.listen", what: "host:port") {
+            if let (host, port) = HostPort.parse(text) {
+                api.host = host
+                api.port = port
+            } else {
+                r.fail(n, "api.listen", "found '\(text)'; expected host:port such as 127.0.0.1:7070")
+            }
+        }
+        if let n = f["anonymous_read"], let b = r.bool(n, key: "api.anonymous_read") { api.anonymousRead = b }
+        if let n = f["max_body"], let v = r.byteSize(n, key: "api.max_body", min: 1024) { api.maxBody = Int(v) }
+        if let n = f["rate"] {
+            let text = (n.scalar?.string ?? "").replacingOccurrences(of: "/s", with: "")
+            if let v = Double(text), v > 0, v.isFinite {
+                api.rate = v
+            } else {
+                r.fail(n, "api.rate", "found \(YAMLReader.describe(n)); expected requests per second such as 100/s")
+            }
+        }
+        if let n = f["burst"], let v = r.int(n, key: "api.burst", range: 1...1_000_000) { api.burst = v }
+        if let n = f["idle_timeout"], let d = r.duration(n, key: "api.idle_timeout", min: .seconds(1)) {
+            api.idleTimeout = d
+        }
+        if let n = f["query_timeout"],
+            let d = r.duration(n, key: "api.query_timeout", min: .milliseconds(100), max: .seconds(3600))
+        {
+            api.queryTimeout = d
+        }
+        if let n = f["max_query_series"], let v = r.int(n, key: "api.max_query_series", range: 1...1_000_000) {
+            api.maxQuerySeries = v
+        }
+        if let n = f["max_query_points"], let v = r.int(n, key: "api.max_query_points", range: 100...100_000_000) {
+            api.maxQueryPoints = v
+        }
+        if let n = f["auth_failures"] { readAuthFailures(n, into: &api.authFailures, &r) }
+        if let n = f["tokens"] {
+            guard case .sequence(let items) = n else {
+                r.fail(
+                    n,
+                    "api.tokens",
+                    "expected a list of tokens like { name: ops, role: operator, secret: env:WARDEN_OPS_TOKEN }, found \(YAMLReader.describe(n))"
+                )
+                return api
+            }
+            var names = Set<String>()
+            for (i, item) in items.enumerated() {
+                let key = "api.tokens[\(i)]"
+                guard let t = r.mapping(item, key: key, allowed: Self.tokenKeys, required: ["name", "role", "secret"])
+                else { continue }
+                guard let nameNode = t["name"], let name = r.string(nameNode, key: "\(key).name") else { continue }
+                if !names.insert(name).inserted {
+                    r.fail(nameNode, "\(key).name", "the token name '\(name)' is used twice")
+                }
+                var role = Role.viewer
+                if let roleNode = t["role"], let text = r.string(roleNode, key: "\(key).role") {
+                    if let parsed = Role(rawValue: text) {
+                        role = parsed
+                    } else {
+                        var message = "found '\(text)'; expected one of viewer, operator, admin"
+                        if let guess = DidYouMean.suggest(text, from: Role.allCases.map(\.rawValue)) {
+                            message += " (did you mean '\(guess)'?)"
+                        }
+                        r.fail(roleNode, "\(key).role", message)
+                        continue
+                    }
+                }
+                guard let secretNode = t["secret"], let reference = r.string(secretNode, key: "\(key).secret") else {
+                    continue
+                }
+                switch resolveSecret(reference) {
+                case .success(let secret):
+                    api.tokens.append(TokenSpec(name: name, role: role, reference: reference, secret: secret))
+                case .failure(let problem): r.fail(secretNode, "\(key).secret", problem.message)
+                }
+            }
+        }
+        return api
+    }
+
+    /// `10 in 1m` or `{ allow: 10, per: 1m, max_penalty: 15m }`.
+    func readAuthFailures(_ node: Node, into limit: inout AuthFailureLimit, _ r: inout YAMLReader) {
+        let key = "api.auth_failures"
+        if case .scalar(let s) = node {
+            let parts = s.string.split(separator: " ").map(String.init)
+            if parts.count == 3, parts[1] == "in", let n = Int(parts[0]), (1...1_000_000).contains(n),
+                let d = DurationFormat.parse(parts[2]), d >= .seconds(1)
+            {
+                limit.allow = n
+                limit.per = d
+            } else {
+                r.fail(node, key, "found \(YAMLReader.describe(node)); expected N in DURATION, such as 10 in 1m")
+            }
+            return
+        }
+        guard let f = r.mapping(node, key: key, allowed: ["allow", "per", "max_penalty"]) else { return }
+        if let n = f["allow"], let v = r.int(n, key: "\(key).allow", range: 1...1_000_000) { limit.allow = v }
+        if let n = f["per"], let d = r.duration(n, key: "\(key).per", min: .seconds(1)) { limit.per = d }
+        if let n = f["max_penalty"],
+            let d = r.duration(n, key: "\(key).max_penalty", min: .seconds(1), max: .seconds(86400))
+        {
+            limit.maxPenalty = d
+        }
+    }
+
+    /// Resolves `env:NAME` or `file:PATH`; a literal secret in the spec is refused.
+    func resolveSecret(_ reference: String) -> Result<Secret, SecretProblem> {
+        if reference.hasPrefix("env:") {
+            let name = String(reference.dropFirst(4))
+            guard let value = environment[name], !value.isEmpty else {
+                return .failure(
+                    SecretProblem(
+                        message:
+                            "the environment variable \(name) is not set (or empty); export it before starting Warden"
+                    )
+                )
+            }
+            return .success(Secret(value))
+        }
+        if reference.hasPrefix("file:") {
+            let path = String(reference.dropFirst(5))
+            guard let contents = BoundedFile.read(path, limit: 65536) else {
+                return .failure(SecretProblem(message: "cannot read the secret file \(path)"))
+            }
+            guard case .whole(let bytes) = contents else {
+                return .failure(
+                    SecretProblem(message: "the secret file \(path) is larger than 64KB; it must hold one secret")
+                )
+            }
+            let value = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !value.isEmpty else { return .failure(SecretProblem(message: "the secret file \(path) is empty")) }
+            return .success(Secret(value))
+        }
+        return .failure(
+            SecretProblem(message: "secrets are referenced, never written in the spec: use env:NAME or file:PATH")
+        )
+    }
+
+    /// Why a secret reference could not be resolved (never contains the secret).
+    struct SecretProblem: Error {
+        var message: String
+    }
+}
