@@ -313,6 +313,80 @@ struct ServiceStateMachineTests {
         #expect(m.state == .idle)
         #expect(m.deadline == nil)
     }
+
+    // MARK: - Cases the mutation pass found untested
+
+    @Test func theDefaultStopSignalIsSIGTERM() {
+        #expect(Machine.Configuration().stopSignal == SIGTERM)
+        var m = Machine(configuration: .init(), seed: 1)
+        started(&m, at: t0)
+        _ = m.ready(now: t0)
+        #expect(m.stop(now: t0) == [.signal(SIGTERM)])
+    }
+
+    @Test func onlyStartingRunningAndStoppingHaveAProcess() {
+        var m = machine(policy: .never, giveUp: nil)
+        #expect(!m.hasProcess, "idle")
+        started(&m, at: t0)
+        #expect(m.hasProcess, "starting or running")
+        _ = m.unhealthy("probe failed", now: t0)
+        #expect(m.hasProcess, "stopping")
+        _ = m.exited(.signaled(15, coreDumped: false), now: t0)
+        #expect(m.state == .failed)
+        #expect(!m.hasProcess, "failed")
+        var b = machine(backoff: 1000...1000, giveUp: nil)
+        started(&b, at: t0)
+        _ = b.exited(.exited(1), now: t0)
+        #expect(b.state == .backoff(until: t0 + .seconds(1)))
+        #expect(!b.hasProcess, "backoff")
+    }
+
+    /// A restart request stops the service with its signal, and escalates to SIGKILL when the
+    /// stop timeout passes.
+    @Test func aRequestedRestartEscalatesToKillAfterTheStopTimeout() {
+        var m = machine()
+        started(&m, at: t0)
+        #expect(m.restart(now: t0) == [.signal(15)])
+        #expect(m.tick(now: t0 + .seconds(4)) == [])
+        #expect(m.tick(now: t0 + .seconds(5)) == [.stopTimedOut, .kill])
+        #expect(m.tick(now: t0 + .seconds(9)) == [], "killed once")
+    }
+
+    /// Without a readiness deadline or a watchdog, time alone never fails a service.
+    @Test func noDeadlineNoTimeout() {
+        var starting = machine(readyWithin: nil)
+        #expect(starting.start(now: t0) == [.spawn])
+        starting.spawned(now: t0)
+        #expect(starting.tick(now: t0 + .seconds(86400)) == [])
+        var running = machine(watchdog: nil)
+        started(&running, at: t0)
+        _ = running.ready(now: t0)
+        #expect(running.tick(now: t0 + .seconds(86400)) == [])
+        #expect(running.deadline == nil)
+    }
+
+    /// With `restart: never`, an exit just leaves the service stopped; a failed check makes it
+    /// failed at the first failure, and says so.
+    @Test func policyNeverGivesUpAfterOneFailureAndSaysSo() {
+        var m = machine(policy: .never, giveUp: nil)
+        started(&m, at: t0)
+        #expect(m.exited(.exited(2), now: t0 + .seconds(1)) == [])
+        #expect(m.state == .idle)
+        started(&m, at: t0 + .seconds(2))
+        #expect(m.unhealthy("probe failed", now: t0 + .seconds(3)) == [.signal(15)])
+        let actions = m.exited(.signaled(15, coreDumped: false), now: t0 + .seconds(4))
+        #expect(actions == [.gaveUp(failures: 1, window: .zero, reason: "probe failed")])
+    }
+
+    @Test func anImmediateRestartCountsOnce() {
+        var m = machine(backoff: 0...0, giveUp: nil)
+        started(&m, at: t0)
+        _ = m.exited(.exited(1), now: t0 + .seconds(1))
+        #expect(m.restarts == 1)
+        m.spawned(now: t0 + .seconds(1))
+        _ = m.exited(.exited(1), now: t0 + .seconds(2))
+        #expect(m.restarts == 2)
+    }
 }
 
 @Suite("Probe thresholds")
@@ -380,4 +454,5 @@ struct NotifyAndProcTests {
             "a different start time is a different process"
         )
     }
+
 }
