@@ -1,5 +1,5 @@
 import Foundation
-import GRDB
+internal import GRDB
 import WardenCore
 
 /// An incident as stored: the columns queries filter on, and the whole incident as JSON.

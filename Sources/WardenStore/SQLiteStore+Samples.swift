@@ -1,7 +1,7 @@
 import CWardenSys
 import Foundation
-import GRDB
-import GRDBSQLite
+internal import GRDB
+internal import GRDBSQLite
 import Synchronization
 import WardenCore
 

@@ -1,5 +1,5 @@
 import Foundation
-import GRDB
+internal import GRDB
 import WardenCore
 
 /// The embedded store: one SQLite file in WAL mode, written by one batching writer.
