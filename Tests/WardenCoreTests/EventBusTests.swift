@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import WardenCore
+import WardenTestSupport
 
 @Suite("Event bus")
 struct EventBusTests {

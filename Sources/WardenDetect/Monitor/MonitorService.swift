@@ -30,6 +30,7 @@ public final class MonitorService: Service {
     let bus: EventBus
     let states: (any MonitorStateStore)?
     let record: @Sendable (SampleBatch) async -> Void
+    let clock: any WardenClock
     let logger: Logger
     private let subscription: FanOutSubscription<SampleBatch>
 
@@ -46,6 +47,7 @@ public final class MonitorService: Service {
         bus: EventBus,
         states: (any MonitorStateStore)?,
         record: @escaping @Sendable (SampleBatch) async -> Void,
+        clock: any WardenClock = SystemClock(),
         logger: Logger
     ) throws {
         self.spec = spec
@@ -54,6 +56,7 @@ public final class MonitorService: Service {
         self.bus = bus
         self.states = states
         self.record = record
+        self.clock = clock
         self.logger = logger
         subscription = feed.subscribe(name: "monitor-\(spec.name)", capacity: 10_000)
     }
@@ -94,7 +97,8 @@ public final class MonitorService: Service {
         var aligner: VectorAligner
         var announcedTraining = false
         var lastPublished: (time: Date, probability: Double, above: Bool)?
-        var lastSaved = Date()
+        /// When the state was last saved (the clock's time), to save it about once a minute.
+        var lastSaved: Instant
         var probabilities = SampleBatch()
     }
 
@@ -102,7 +106,8 @@ public final class MonitorService: Service {
         let fresh = try! Monitor(configuration: configuration)  // validated in init
         var state = RunState(
             monitor: fresh,
-            aligner: VectorAligner(features: spec.series.count, tolerance: spec.align.nanoseconds / 1000)
+            aligner: VectorAligner(features: spec.series.count, tolerance: spec.align.nanoseconds / 1000),
+            lastSaved: clock.now()
         )
         guard let states else { return state }
         do {
@@ -170,8 +175,8 @@ public final class MonitorService: Service {
                 await record(state.probabilities)
                 state.probabilities = SampleBatch()
             }
-            if Date().timeIntervalSince(state.lastSaved) > 60 {
-                state.lastSaved = Date()
+            if clock.now() - state.lastSaved > .seconds(60) {
+                state.lastSaved = clock.now()
                 await save(state)
             }
         }
