@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "WardenServer", targets: ["WardenServer"]),
         .library(name: "WardenIngest", targets: ["WardenIngest"]),
         .library(name: "WardenFuzzTargets", targets: ["WardenFuzzTargets"]),
+        .library(name: "WardenHTTP", targets: ["WardenHTTP"]),
         .library(name: "WardenDetect", targets: ["WardenDetect"]),
         .library(name: "WardenHeal", targets: ["WardenHeal"]),
         .library(name: "WardenDefense", targets: ["WardenDefense"]),
@@ -28,6 +29,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
@@ -77,6 +80,17 @@ let package = Package(
         // The telemetry ingest formats (JSON, Prometheus text, Influx line protocol): byte-level
         // parsers with the limits every format shares. No I/O.
         .target(name: "WardenIngest", dependencies: ["WardenCore"]),
+        // Outbound HTTP(S) for the libraries (notifications, the analyst): AsyncHTTPClient behind
+        // WardenCore's HTTPTransport, injected at the composition root.
+        .target(
+            name: "WardenHTTP",
+            dependencies: [
+                "WardenCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
         // The simulated crew: vitals with faults, tied to a life-support service by marker files.
         .target(name: "WardenSim", dependencies: ["WardenCore"]),
         // Streaming anomaly detectors, the One-Class SVM, calibration to a failure probability, monitors
@@ -133,6 +147,7 @@ let package = Package(
                 "WardenHeal",
                 "WardenDefense",
                 "WardenSim",
+                "WardenHTTP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -155,12 +170,12 @@ let package = Package(
         .testTarget(name: "WardenStoreTests", dependencies: ["WardenStore", "WardenTestSupport"]),
         .testTarget(name: "WardenSupervisorTests", dependencies: ["WardenSupervisor", "WardenTestSupport"]),
         // Fixtures/ holds reference numbers produced by scikit-learn and NAB; tests read them by path.
-        .testTarget(name: "WardenHealTests", dependencies: ["WardenHeal", "WardenTestSupport"]),
+        .testTarget(name: "WardenHealTests", dependencies: ["WardenHeal", "WardenHTTP", "WardenTestSupport"]),
         .testTarget(name: "WardenSimTests", dependencies: ["WardenSim"]),
         .testTarget(
             name: "WardenDefenseTests",
             dependencies: [
-                "WardenDefense", "WardenStore", "WardenSupervisor", "WardenTestSupport",
+                "WardenDefense", "WardenStore", "WardenSupervisor", "WardenHTTP", "WardenTestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -172,7 +187,7 @@ let package = Package(
         .testTarget(
             name: "WardenServerTests",
             dependencies: [
-                "WardenServer", "WardenHeal", "WardenDefense", "WardenTestSupport",
+                "WardenServer", "WardenHeal", "WardenDefense", "WardenHTTP", "WardenTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

@@ -23,12 +23,13 @@ public struct Analyst: Sendable {
     }
 
     let spec: AnalystSpec
-    let target: HTTPTarget
+    let transport: any HTTPTransport
 
-    public init?(_ spec: AnalystSpec) {
-        guard let target = HTTPTarget.parse(spec.url) else { return nil }
+    /// Nil when the spec's URL is not an http(s) URL (the spec loader refuses those).
+    public init?(_ spec: AnalystSpec, transport: any HTTPTransport) {
+        guard OutboundURL.problem(spec.url) == nil else { return nil }
         self.spec = spec
-        self.target = target
+        self.transport = transport
     }
 
     static let instructions = """
@@ -50,7 +51,7 @@ public struct Analyst: Sendable {
         return lines.joined(separator: "\n")
     }
 
-    /// Asks about `threat`; blocking I/O runs on its own thread, never on the caller's executor.
+    /// Asks about `threat`, within the spec's timeout for the whole exchange.
     public func ask(_ threat: Threat) async -> Result<Verdict, FirewallError> {
         let body: JSONValue = [
             "model": .string(spec.model), "temperature": .int(0), "stream": .bool(false),
@@ -60,40 +61,26 @@ public struct Analyst: Sendable {
                 ["role": "user", "content": .string(Self.summary(threat))],
             ],
         ]
-        let client = HTTPClient(
-            host: target.host,
-            port: target.port,
-            token: spec.token.map { String(decoding: $0.bytes, as: UTF8.self) },
-            timeout: spec.timeout
+        var headers: [(name: String, value: String)] = [("content-type", "application/json")]
+        if let token = spec.token {
+            headers.append(("authorization", "Bearer \(String(decoding: token.bytes, as: UTF8.self))"))
+        }
+        let base = spec.url.hasSuffix("/") ? String(spec.url.dropLast()) : spec.url
+        let request = OutboundRequest(
+            url: base + "/chat/completions",
+            headers: headers,
+            body: Array(body.jsonText.utf8),
+            timeout: spec.timeout,
+            caFile: spec.caFile
         )
-        let path = (target.path.hasSuffix("/") ? String(target.path.dropLast()) : target.path) + "/chat/completions"
-        let deadline = spec.timeout
-        return await withCheckedContinuation { (c: CheckedContinuation<Result<Verdict, FirewallError>, Never>) in
-            let once = OnceBox(c)
-            let thread = Thread {
-                let result: Result<Verdict, FirewallError>
-                do {
-                    let r = try client.send("POST", path, body: Data(body.jsonText.utf8))
-                    if r.status != 200 {
-                        result = .failure(FirewallError("the analyst answered HTTP \(r.status)"))
-                    } else {
-                        result = Self.parse(r.body)
-                    }
-                } catch let error as HTTPClient.Failure {
-                    result = .failure(FirewallError("the analyst did not answer: \(error.message)"))
-                } catch {
-                    result = .failure(FirewallError("the analyst did not answer: \(error)"))
-                }
-                once.resume(result)
+        do {
+            let response = try await transport.send(request)
+            guard response.status == 200 else {
+                return .failure(FirewallError("the analyst answered HTTP \(response.status)"))
             }
-            thread.start()
-            // A strict deadline for the whole exchange, whatever the socket does.
-            Thread.detachNewThread {
-                Thread.sleep(forTimeInterval: deadline.seconds)
-                once.resume(
-                    .failure(FirewallError("the analyst did not answer within \(DurationFormat.format(deadline))"))
-                )
-            }
+            return Self.parse(Data(response.body))
+        } catch {
+            return .failure(FirewallError("the analyst did not answer: \(error.message)"))
         }
     }
 
@@ -128,19 +115,5 @@ public struct Analyst: Sendable {
         case "benign": return max(0, score - step)
         default: return score
         }
-    }
-}
-
-/// Resumes a continuation once, from whichever thread gets there first.
-final class OnceBox<T: Sendable>: @unchecked Sendable {
-    private var continuation: CheckedContinuation<T, Never>?
-    private let lock = NSLock()
-    init(_ c: CheckedContinuation<T, Never>) { continuation = c }
-    func resume(_ value: T) {
-        lock.lock()
-        let c = continuation
-        continuation = nil
-        lock.unlock()
-        c?.resume(returning: value)
     }
 }

@@ -24,6 +24,8 @@ public final class DefenseService: Service, Sendable {
         public var procNet: String
         /// Starts `journalctl` for journal watches (nil: journal watches are reported and skipped).
         public var spawn: StreamSpawner?
+        /// Outbound HTTP for the analyst (nil: no analyst, and the start says so).
+        public var transport: (any HTTPTransport)?
 
         public init(
             spec: DefenseSpec,
@@ -33,7 +35,8 @@ public final class DefenseService: Service, Sendable {
             logger: Logger,
             directory: String,
             procNet: String = "/proc/net",
-            spawn: StreamSpawner? = nil
+            spawn: StreamSpawner? = nil,
+            transport: (any HTTPTransport)? = nil
         ) {
             self.spec = spec
             self.bans = bans
@@ -43,6 +46,7 @@ public final class DefenseService: Service, Sendable {
             self.directory = directory
             self.procNet = procNet
             self.spawn = spawn
+            self.transport = transport
         }
     }
 
@@ -61,7 +65,14 @@ public final class DefenseService: Service, Sendable {
 
     public init(_ dependencies: Dependencies) {
         d = dependencies
-        analyst = dependencies.spec.analyst.flatMap(Analyst.init)
+        analyst = dependencies.spec.analyst.flatMap { spec in
+            dependencies.transport.flatMap { Analyst(spec, transport: $0) }
+        }
+        if dependencies.spec.analyst != nil && analyst == nil {
+            dependencies.logger.error(
+                "the analyst cannot be reached: no outbound HTTP transport; the rules decide alone"
+            )
+        }
         engine = Mutex(ThreatEngine(dependencies.spec, reportBorderline: analyst != nil))
         tracked = Gauge(label: "warden_defense_tracked_addresses")
         evicted = Gauge(label: "warden_defense_evicted_addresses")

@@ -207,7 +207,7 @@ extension HealEngine {
         guard let name = d.spec.healing.escalate, let target = d.spec.notify.first(where: { $0.name == name }) else {
             return
         }
-        let delivery = await Notifier(clock: d.clock).post(Self.notification(inc), to: target)
+        let delivery = await Notifier(clock: d.clock, transport: d.transport).post(Self.notification(inc), to: target)
         note(inc.id, delivery.delivered ? "\(name) was told" : "telling \(name) failed: \(delivery.last)")
         if let current = open[inc.id] { await save(current) }
     }
@@ -316,7 +316,10 @@ extension HealEngine {
                 guard let target = d.spec.notify.first(where: { $0.name == name }) else {
                     return ActionResult(ok: false, outcome: "no notify target '\(name)'")
                 }
-                let delivery = await Notifier(clock: d.clock).post(Self.notification(inc), to: target)
+                let delivery = await Notifier(clock: d.clock, transport: d.transport).post(
+                    Self.notification(inc),
+                    to: target
+                )
                 return ActionResult(
                     ok: delivery.delivered,
                     outcome: delivery.delivered

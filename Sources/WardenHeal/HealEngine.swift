@@ -26,6 +26,8 @@ public actor HealEngine: Service {
         public var logger: Logger
         /// Where action output (rebuild steps, runbooks) is kept, one folder per incident.
         public var directory: String
+        /// Outbound HTTP for notifications (nil: a notification fails and says why).
+        public var transport: (any HTTPTransport)?
 
         public init(
             spec: Spec,
@@ -34,7 +36,8 @@ public actor HealEngine: Service {
             store: any Store & IncidentStore,
             clock: any WardenClock = SystemClock(),
             logger: Logger,
-            directory: String
+            directory: String,
+            transport: (any HTTPTransport)? = nil
         ) {
             self.spec = spec
             self.supervisor = supervisor
@@ -43,6 +46,7 @@ public actor HealEngine: Service {
             self.clock = clock
             self.logger = logger
             self.directory = directory
+            self.transport = transport
         }
     }
 

@@ -2,12 +2,18 @@ import Foundation
 import WardenCore
 
 /// Posts incidents to `notify:` targets: JSON with the whole incident and a `text` line that chat
-/// tools (Slack, Mattermost, Discord webhooks) show as the message. Retries with exponential
-/// backoff (0.5 s, 1 s, 2 s … up to 10 s) until a 2xx answer or the attempts run out.
+/// tools (Slack, Mattermost, Discord webhooks) show as the message. HTTPS with the system's
+/// certificate authorities, or the target's `ca` file. Retries with exponential backoff (0.5 s,
+/// 1 s, 2 s … up to 10 s) until a 2xx answer or the attempts run out.
 public struct Notifier: Sendable {
     let clock: any WardenClock
+    let transport: (any HTTPTransport)?
 
-    public init(clock: any WardenClock = SystemClock()) { self.clock = clock }
+    /// `transport` nil: notifications cannot be sent, and each says so.
+    public init(clock: any WardenClock = SystemClock(), transport: (any HTTPTransport)?) {
+        self.clock = clock
+        self.transport = transport
+    }
 
     /// The result of a notification.
     public struct Delivery: Sendable, Hashable {
@@ -18,26 +24,27 @@ public struct Notifier: Sendable {
     }
 
     public func post(_ body: JSONValue, to target: NotifySpec) async -> Delivery {
-        guard let url = HTTPTarget.parse(target.url) else {
-            return Delivery(delivered: false, attempts: 0, last: "not an http:// URL: \(target.url)")
+        guard let transport else {
+            return Delivery(delivered: false, attempts: 0, last: "no outbound HTTP transport is configured")
         }
-        let client = HTTPClient(host: url.host, port: url.port, token: nil, timeout: target.timeout)
-        let data = Data(body.jsonText.utf8)
+        let request = OutboundRequest(
+            url: target.url,
+            headers: [("content-type", "application/json")],
+            body: Array(body.jsonText.utf8),
+            timeout: target.timeout,
+            caFile: target.caFile
+        )
         var last = ""
         for attempt in 1...max(1, target.attempts) {
-            let outcome: String = await withCheckedContinuation { continuation in
-                let thread = Thread {
-                    do {
-                        let response = try client.send("POST", url.path, body: data)
-                        continuation.resume(returning: "HTTP \(response.status)")
-                    } catch {
-                        continuation.resume(returning: "\(error)")
-                    }
+            do {
+                let response = try await transport.send(request)
+                last = "HTTP \(response.status)"
+                if (200..<300).contains(response.status) {
+                    return Delivery(delivered: true, attempts: attempt, last: last)
                 }
-                thread.start()
+            } catch {
+                last = error.message
             }
-            last = outcome
-            if outcome.hasPrefix("HTTP 2") { return Delivery(delivered: true, attempts: attempt, last: outcome) }
             if attempt < target.attempts {
                 let backoff = min(10.0, 0.5 * pow(2.0, Double(attempt - 1)))
                 try? await clock.sleep(for: .milliseconds(Int64(backoff * 1000)))

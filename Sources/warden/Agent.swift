@@ -4,6 +4,7 @@ import ServiceLifecycle
 import WardenCore
 import WardenDefense
 import WardenDetect
+import WardenHTTP
 import WardenHeal
 import WardenServer
 import WardenStore
@@ -63,7 +64,8 @@ struct Agent {
                 bus: bus,
                 store: store,
                 logger: logger,
-                directory: (stateDirectory.path as NSString).appendingPathComponent("incidents")
+                directory: (stateDirectory.path as NSString).appendingPathComponent("incidents"),
+                transport: AsyncHTTPTransport.shared
             )
         )
         let reloader = ReloadOnHangup(
@@ -173,7 +175,8 @@ struct Agent {
                 bus: bus,
                 logger: logger,
                 directory: (stateDirectory.path as NSString).appendingPathComponent("defense"),
-                spawn: ChildProcess.streaming
+                spawn: ChildProcess.streaming,
+                transport: AsyncHTTPTransport.shared
             )
         )
         return (bans, service)

@@ -3,6 +3,7 @@ import Synchronization
 import Testing
 import WardenCore
 import WardenDefense
+import WardenHTTP
 import WardenTestSupport
 
 #if canImport(Glibc)
@@ -86,7 +87,7 @@ struct AnalystTests {
     func analyst(_ server: FakeChatServer, timeout: Duration = .seconds(2)) -> Analyst {
         var spec = AnalystSpec(url: "http://127.0.0.1:\(server.port)/v1", model: "llama3.2")
         spec.timeout = timeout
-        return Analyst(spec)!
+        return Analyst(spec, transport: AsyncHTTPTransport.shared)!
     }
 
     @Test func aVerdictMovesTheScoreWithinBounds() async throws {

@@ -3,6 +3,7 @@ import Logging
 import Testing
 import WardenCore
 import WardenDefense
+import WardenHTTP
 import WardenStore
 import WardenTestSupport
 
@@ -43,7 +44,14 @@ struct DefenseServiceTests {
                 logger: logger
             )
             let service = DefenseService(
-                .init(spec: spec, bans: bans, bus: bus, logger: logger, directory: dir.file("defense"))
+                .init(
+                    spec: spec,
+                    bans: bans,
+                    bus: bus,
+                    logger: logger,
+                    directory: dir.file("defense"),
+                    transport: AsyncHTTPTransport.shared
+                )
             )
             self.service = service
             task = Task { try? await service.run() }

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Synchronization
 import WardenCore
+import WardenHTTP
 import WardenHeal
 import WardenStore
 import WardenSupervisor
@@ -47,7 +48,8 @@ final class HealHarness: Sendable {
                 bus: bus,
                 store: store,
                 logger: logger,
-                directory: dir.file("state/incidents")
+                directory: dir.file("state/incidents"),
+                transport: AsyncHTTPTransport.shared
             )
         )
         let supervisor = self.supervisor

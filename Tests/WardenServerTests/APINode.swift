@@ -7,6 +7,7 @@ import NIOCore
 import ServiceLifecycle
 import WardenCore
 import WardenDefense
+import WardenHTTP
 import WardenHeal
 import WardenServer
 import WardenStore
@@ -82,7 +83,8 @@ final class APINode: Sendable {
                 bus: bus,
                 store: store,
                 logger: logger,
-                directory: dir.file("heal")
+                directory: dir.file("heal"),
+                transport: AsyncHTTPTransport.shared
             )
         )
         // The ban routes over a dry-run firewall (the real ones run inside network namespaces in

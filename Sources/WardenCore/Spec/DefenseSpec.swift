@@ -160,6 +160,8 @@ public struct AnalystSpec: Sendable, Equatable {
     public var concurrency = 2
     /// Bearer token, resolved from `env:` or `file:`.
     public var token: Secret?
+    /// A PEM file of the certificate authorities to trust instead of the system's.
+    public var caFile: String?
 
     public init(url: String, model: String) {
         self.url = url

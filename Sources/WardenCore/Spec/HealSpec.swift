@@ -59,12 +59,15 @@ public struct NotifySpec: Sendable, Hashable {
     public var timeout: Duration
     /// Attempts before giving up (with exponential backoff between them).
     public var attempts: Int
+    /// A PEM file of the certificate authorities to trust for this target instead of the system's.
+    public var caFile: String?
 
-    public init(name: String, url: String, timeout: Duration = .seconds(5), attempts: Int = 5) {
+    public init(name: String, url: String, timeout: Duration = .seconds(5), attempts: Int = 5, caFile: String? = nil) {
         self.name = name
         self.url = url
         self.timeout = timeout
         self.attempts = attempts
+        self.caFile = caFile
     }
 }
 

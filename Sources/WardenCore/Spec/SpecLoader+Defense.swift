@@ -8,7 +8,7 @@ extension SpecLoader {
     ]
     static let scenarioKeys = ["on", "capacity", "leak", "above", "score"]
     static let parserKeys = ["pattern", "signal"]
-    static let analystKeys = ["url", "model", "timeout", "concurrency", "token"]
+    static let analystKeys = ["url", "model", "timeout", "concurrency", "token", "ca"]
     static let builtInParsers = ["sshd", "nginx", "apache"]
 
     func readDefense(_ node: Node, baseDir: String, _ r: inout YAMLReader) -> DefenseSpec? {
@@ -174,7 +174,7 @@ extension SpecLoader {
             }
         }
         if let n = f["analyst"] {
-            d.analyst = readAnalyst(n, &r)
+            d.analyst = readAnalyst(n, baseDir: baseDir, &r)
         }
         return d
     }
@@ -357,20 +357,30 @@ extension SpecLoader {
         return n / d.seconds
     }
 
-    func readAnalyst(_ node: Node, _ r: inout YAMLReader) -> AnalystSpec? {
+    func readAnalyst(_ node: Node, baseDir: String, _ r: inout YAMLReader) -> AnalystSpec? {
         guard let f = r.mapping(node, key: "defense.analyst", allowed: Self.analystKeys, required: ["url", "model"]),
             let un = f["url"], let url = r.string(un, key: "defense.analyst.url"),
             let mn = f["model"], let model = r.string(mn, key: "defense.analyst.model")
         else { return nil }
-        guard HTTPTarget.parse(url) != nil else {
+        if let problem = OutboundURL.problem(url) {
             r.fail(
                 un,
                 "defense.analyst.url",
-                "found '\(url)'; expected an http:// URL such as http://127.0.0.1:11434/v1"
+                "found '\(url.prefix(80))': \(problem); expected a URL such as http://127.0.0.1:11434/v1"
             )
             return nil
         }
         var a = AnalystSpec(url: url, model: model)
+        if let n = f["ca"],
+            let path = r.string(n, key: "defense.analyst.ca", what: "a PEM file of certificate authorities")
+        {
+            let file = Self.absolute(path, base: baseDir)
+            if FileManager.default.isReadableFile(atPath: file) {
+                a.caFile = file
+            } else {
+                r.fail(n, "defense.analyst.ca", "cannot read the CA file \(file)")
+            }
+        }
         if let n = f["timeout"],
             let v = r.duration(n, key: "defense.analyst.timeout", min: .milliseconds(10), max: .seconds(60))
         {

@@ -15,15 +15,25 @@ extension SpecLoader {
                 let key = "notify.\(name)"
                 guard let f = r.mapping(value, key: key, allowed: Self.notifyKeys, required: ["url"]) else { continue }
                 var target = NotifySpec(name: name, url: "")
-                if let n = f["url"], let url = r.string(n, key: "\(key).url", what: "an http:// URL") {
-                    if HTTPTarget.parse(url) == nil {
+                if let n = f["url"], let url = r.string(n, key: "\(key).url", what: "an http(s):// URL") {
+                    if let problem = OutboundURL.problem(url) {
                         r.fail(
                             n,
                             "\(key).url",
-                            "found '\(url)'; expected an http:// URL such as http://127.0.0.1:9999/hook"
+                            "found '\(url.prefix(80))': \(problem); expected a URL such as https://hooks.example.com/T0/B0"
                         )
                     }
                     target.url = url
+                }
+                if let n = f["ca"],
+                    let path = r.string(n, key: "\(key).ca", what: "a PEM file of certificate authorities")
+                {
+                    let file = Self.absolute(path, base: baseDir)
+                    if FileManager.default.isReadableFile(atPath: file) {
+                        target.caFile = file
+                    } else {
+                        r.fail(n, "\(key).ca", "cannot read the CA file \(file)")
+                    }
                 }
                 if let n = f["timeout"], let d = r.duration(n, key: "\(key).timeout", min: .milliseconds(1)) {
                     target.timeout = d

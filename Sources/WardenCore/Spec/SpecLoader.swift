@@ -37,7 +37,7 @@ public struct SpecLoader: Sendable {
         "rebuild", "heal",
     ]
     static let stepKeys = ["run", "timeout", "env", "cwd"]
-    static let notifyKeys = ["url", "timeout", "attempts"]
+    static let notifyKeys = ["url", "timeout", "attempts", "ca"]
     static let policyKeys = [
         "when", "subject", "if", "then", "verify", "settle", "cooldown", "max", "dry_run", "approve",
     ]

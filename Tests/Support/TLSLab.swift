@@ -1,0 +1,104 @@
+import Foundation
+import WardenSupervisor
+
+/// A certificate authority of the test's own and an HTTPS server on loopback whose certificate it
+/// signed (made with the `openssl` command, served by Python's `ssl` module): for testing that
+/// Warden verifies certificates and honours a custom CA file.
+public final class TLSLab: Sendable {
+    public let dir: TempDir
+    /// The CA's certificate (PEM): what a `ca:` key points at.
+    public let caFile: String
+    /// The port of the HTTPS server.
+    public let port: Int
+    let server: ChildProcess
+    /// Where the server appends each request body, one per line.
+    public let received: String
+
+    public struct Missing: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// `host`: the name the server's certificate is made out to (a certificate for another name
+    /// must be refused). `status`: what the server answers.
+    public init(certificateFor host: String = "127.0.0.1", status: Int = 200) async throws {
+        guard let openssl = which("openssl") else { throw Missing(description: "openssl is not installed") }
+        guard let python = which("python3") else { throw Missing(description: "python3 is not installed") }
+        dir = TempDir("warden-tls")
+        caFile = dir.file("ca.pem")
+        received = dir.file("received")
+        let san = host.allSatisfy({ $0.isNumber || $0 == "." }) ? "IP:\(host)" : "DNS:\(host)"
+        let steps: [[String]] = [
+            [
+                openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=Warden test CA",
+                "-keyout", dir.file("ca.key"), "-out", caFile,
+            ],
+            [
+                openssl, "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=\(host)", "-keyout",
+                dir.file("server.key"), "-out", dir.file("server.csr"),
+            ],
+            [
+                openssl, "x509", "-req", "-in", dir.file("server.csr"), "-CA", caFile, "-CAkey", dir.file("ca.key"),
+                "-CAcreateserial", "-days", "2", "-out", dir.file("server.pem"), "-extfile",
+                dir.write("san.cnf", "subjectAltName=\(san)\n"),
+            ],
+        ]
+        for step in steps {
+            let r = await ChildProcess.capture(step)
+            if r.status != 0 { throw Missing(description: "\(step.prefix(3).joined(separator: " ")): \(r.output)") }
+        }
+        let script = dir.write(
+            "serve.py",
+            """
+            import http.server, ssl, sys
+            class Handler(http.server.BaseHTTPRequestHandler):
+                def do_POST(self):
+                    body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                    with open(sys.argv[2], "ab") as out:
+                        out.write(body + b"\\n")
+                    self.send_response(\(status))
+                    self.send_header("Content-Length", "2")
+                    self.end_headers()
+                    self.wfile.write(b"ok")
+                def log_message(self, *args):
+                    pass
+            server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(sys.argv[3], sys.argv[4])
+            server.socket = context.wrap_socket(server.socket, server_side=True)
+            with open(sys.argv[1] + ".tmp", "w") as out:
+                out.write(str(server.server_address[1]))
+            import os
+            os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+            server.serve_forever()
+            """
+        )
+        let portFile = dir.file("port")
+        server = try ChildProcess.spawn(
+            SpawnRequest(
+                executable: python,
+                arguments: [python, script, portFile, received, dir.file("server.pem"), dir.file("server.key")],
+                environment: ProcessInfo.processInfo.environment
+            )
+        )
+        var port: Int?
+        for _ in 0..<500 {
+            if let text = try? String(contentsOfFile: portFile, encoding: .utf8), let p = Int(text) {
+                port = p
+                break
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        guard let port else {
+            server.signalGroup(SIGKILL)
+            throw Missing(description: "the HTTPS server did not start")
+        }
+        self.port = port
+    }
+
+    deinit { server.signalGroup(SIGKILL) }
+
+    /// The bodies the server received.
+    public var bodies: [String] {
+        ((try? String(contentsOfFile: received, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+    }
+}
