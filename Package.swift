@@ -199,6 +199,7 @@ let package = Package(
             name: "WardenIntegrationTests",
             dependencies: [
                 "warden", "warden-sample", "WardenCore", "WardenStore", "WardenSupervisor", "WardenServer",
+                "WardenHTTP",
                 "WardenTestSupport",
             ]
         ),

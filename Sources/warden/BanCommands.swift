@@ -19,7 +19,7 @@ struct BansCommand: AsyncParsableCommand {
         let target = try Target(spec)
         var rows: [JSONValue] = []
         if target.isRunning {
-            let response = try target.call("GET", "/v1/bans?all=\(all)&limit=\(limit)")
+            let response = try await target.call("GET", "/v1/bans?all=\(all)&limit=\(limit)")
             rows = JSONValue.parse(String(decoding: response.body, as: UTF8.self))?["bans"]?.arrayValue ?? []
         } else {
             let store = try target.store()
@@ -67,7 +67,7 @@ struct BanCommand: AsyncParsableCommand {
         var body: [String: JSONValue] = ["address": .string(address)]
         if let duration { body["for"] = .string(duration) }
         if let reason { body["reason"] = .string(reason) }
-        let response = try target.call("POST", "/v1/bans", body: .object(body))
+        let response = try await target.call("POST", "/v1/bans", body: .object(body))
         let ban = JSONValue.parse(String(decoding: response.body, as: UTF8.self))
         print("\(address): banned until \(ban?["expires_at"]?.stringValue ?? "?")")
     }
@@ -83,7 +83,7 @@ struct UnbanCommand: AsyncParsableCommand {
 
     func run() async throws {
         let target = try Target(spec)
-        _ = try target.call("DELETE", "/v1/bans/\(queryValue(address))")
+        _ = try await target.call("DELETE", "/v1/bans/\(queryValue(address))")
         print("\(address): ban lifted")
     }
 }

@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import WardenCore
 import WardenDefense
+import WardenHTTP
 import WardenServer
 import WardenSim
 import WardenStore
@@ -93,7 +94,7 @@ struct DemoCommand: AsyncParsableCommand {
         )
         let runner = SimulateCommand.runner(
             options: options,
-            client: HTTPClient(host: "127.0.0.1", port: apiPort, token: token)
+            client: WardenAPIClient(host: "127.0.0.1", port: apiPort, token: token)
         ) { print("  sim \($0)") }
         print(
             """
@@ -106,9 +107,9 @@ struct DemoCommand: AsyncParsableCommand {
         )
         Thread {
             // Wait for the API, then stream.
-            let probe = HTTPClient(host: "127.0.0.1", port: apiPort, token: nil, timeout: .seconds(1))
+            let probe = WardenAPIClient(host: "127.0.0.1", port: apiPort, token: nil, timeout: .seconds(1))
             for _ in 0..<100 {
-                if (try? probe.send("GET", "/healthz"))?.status == 200 { break }
+                if (try? probe.sendWaiting("GET", "/healthz"))?.status == 200 { break }
                 usleep(100_000)
             }
             runner.run()

@@ -26,7 +26,7 @@ struct IncidentsCommand: AsyncParsableCommand {
         if target.isRunning {
             var params = ["limit=\(limit)"] + status.map { "status=\(queryValue($0))" }
             params.sort()
-            let response = try target.call("GET", "/v1/incidents?" + params.joined(separator: "&"))
+            let response = try await target.call("GET", "/v1/incidents?" + params.joined(separator: "&"))
             rows = JSONValue.parse(String(decoding: response.body, as: UTF8.self))?["incidents"]?.arrayValue ?? []
         } else {
             let store = try target.store()
@@ -71,7 +71,7 @@ struct IncidentCommand: AsyncParsableCommand {
         var found: JSONValue?
         if target.isRunning {
             found = JSONValue.parse(
-                String(decoding: try target.call("GET", "/v1/incidents/\(queryValue(id))").body, as: UTF8.self)
+                String(decoding: try await target.call("GET", "/v1/incidents/\(queryValue(id))").body, as: UTF8.self)
             )
         } else {
             let store = try target.store()
@@ -140,7 +140,7 @@ struct ApproveCommand: AsyncParsableCommand {
 
     func run() async throws {
         let target = try Target(spec)
-        _ = try target.call("POST", "/v1/incidents/\(queryValue(id))/approve")
+        _ = try await target.call("POST", "/v1/incidents/\(queryValue(id))/approve")
         print("\(id): approved")
     }
 }
@@ -155,7 +155,7 @@ struct CancelCommand: AsyncParsableCommand {
 
     func run() async throws {
         let target = try Target(spec)
-        _ = try target.call("POST", "/v1/incidents/\(queryValue(id))/cancel")
+        _ = try await target.call("POST", "/v1/incidents/\(queryValue(id))/cancel")
         print("\(id): cancelled")
     }
 }

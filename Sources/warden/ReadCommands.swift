@@ -2,6 +2,7 @@ import ArgumentParser
 import CWardenSys
 import Foundation
 import WardenCore
+import WardenHTTP
 import WardenServer
 import WardenStore
 import WardenSupervisor
@@ -14,7 +15,7 @@ import Glibc
 struct Target {
     let stateDir: String
     let specPath: String
-    let client: HTTPClient
+    let client: WardenAPIClient
 
     init(_ options: SpecOptions) throws {
         specPath = options.specPath()
@@ -45,17 +46,17 @@ struct Target {
         let token =
             options.token ?? ProcessInfo.processInfo.environment["WARDEN_TOKEN"]
             ?? LocalToken.read(in: StateDirectory.runDirectory(location.stateDir))
-        client = HTTPClient(host: location.host, port: location.port, token: token?.isEmpty == false ? token : nil)
+        client = WardenAPIClient(host: location.host, port: location.port, token: token?.isEmpty == false ? token : nil)
     }
 
     /// Whether a Warden holds the state directory's lock (on this machine).
     var isRunning: Bool { StateDirectory.runningWarden(at: stateDir) != nil }
 
     /// Sends a request to the running Warden; exits with a clear message on an error answer.
-    func call(_ method: String, _ path: String, body: JSONValue? = nil) throws -> HTTPClient.Response {
-        let response: HTTPClient.Response
+    func call(_ method: String, _ path: String, body: JSONValue? = nil) async throws -> WardenAPIClient.Response {
+        let response: WardenAPIClient.Response
         do {
-            response = try client.send(method, path, body: body.map { Data($0.jsonText.utf8) })
+            response = try await client.send(method, path, body: body.map { Data($0.jsonText.utf8) })
         } catch {
             printError("warden: \(error.message)")
             throw ExitCode(1)
@@ -100,7 +101,7 @@ struct StatusCommand: AsyncParsableCommand {
         var services: [ServiceStatus]
         var live = true
         if target.isRunning {
-            let response = try target.call("GET", "/v1/services")
+            let response = try await target.call("GET", "/v1/services")
             services =
                 try APICoding.decoder().decode([String: [ServiceStatus]].self, from: response.body)["services"] ?? []
         } else {
@@ -191,13 +192,13 @@ struct EventsCommand: AsyncParsableCommand {
         if target.isRunning {
             // The newest id before the stored events are read: following resumes after it, so an
             // event recorded between the two reads is not missed.
-            let head = try target.call("GET", "/v1/events?order=desc&limit=1")
+            let head = try await target.call("GET", "/v1/events?order=desc&limit=1")
             let headID = (try? APICoding.decoder().decode(EventPageBody.self, from: head.body))?.events.first?.id ?? 0
             var params = ["order=desc", "limit=\(limit)"]
             if let service { params.append("subject=\(queryValue(service))") }
             for t in types { params.append("type=\(queryValue(t))") }
             if let since = query.since { params.append("since=\(queryValue(APICoding.format(since)))") }
-            let response = try target.call("GET", "/v1/events?" + params.joined(separator: "&"))
+            let response = try await target.call("GET", "/v1/events?" + params.joined(separator: "&"))
             let page = try APICoding.decoder().decode(EventPageBody.self, from: response.body)
             let stored = Array(page.events.reversed())
             for e in stored { emit(e) }
@@ -210,7 +211,7 @@ struct EventsCommand: AsyncParsableCommand {
             var lastSeen = last
             while true {
                 do {
-                    let status = try target.client.stream(path, lastEventID: lastSeen) { id, data in
+                    let status = try await target.client.stream(path, lastEventID: lastSeen) { id, data in
                         if let event = try? APICoding.decoder().decode(Event.self, from: Data(data.utf8)) {
                             emit(event)
                             lastSeen = event.id
@@ -223,7 +224,7 @@ struct EventsCommand: AsyncParsableCommand {
                         printError("warden: the event stream answered HTTP \(status)")
                         throw ExitCode(1)
                     }
-                } catch let failure as HTTPClient.Failure {
+                } catch let failure as OutboundError {
                     printError("warden: lost the event stream (\(failure.message)); reconnecting")
                 }
                 try await Task.sleep(for: .seconds(1))
@@ -374,7 +375,7 @@ extension ServiceAction {
             printError("warden: Warden is not running (state directory \(target.stateDir)); start it with 'warden run'")
             throw ExitCode(1)
         }
-        let response = try target.call("POST", "/v1/services/\(queryValue(service))/\(Self.verb)")
+        let response = try await target.call("POST", "/v1/services/\(queryValue(service))/\(Self.verb)")
         let status = try APICoding.decoder().decode(ServiceStatus.self, from: response.body)
         if json {
             print(String(decoding: try APICoding.encoder().encode(status), as: UTF8.self))

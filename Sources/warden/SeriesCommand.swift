@@ -54,7 +54,10 @@ struct SeriesCommand: AsyncParsableCommand {
                 "step=\(queryValue(DurationFormat.format(stepDuration)))",
             ]
             for (k, v) in filter.sorted(by: { $0.key < $1.key }) { params.append("label=\(queryValue("\(k)=\(v)"))") }
-            let response = try target.call("GET", "/v1/series/\(queryValue(name))?" + params.joined(separator: "&"))
+            let response = try await target.call(
+                "GET",
+                "/v1/series/\(queryValue(name))?" + params.joined(separator: "&")
+            )
             if json {
                 print(String(decoding: response.body, as: UTF8.self))
                 return
@@ -94,7 +97,7 @@ struct SeriesCommand: AsyncParsableCommand {
     func list(_ target: Target) async throws {
         var rows: [[String]] = []
         if target.isRunning {
-            let response = try target.call("GET", "/v1/series")
+            let response = try await target.call("GET", "/v1/series")
             if json {
                 print(String(decoding: response.body, as: UTF8.self))
                 return

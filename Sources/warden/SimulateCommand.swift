@@ -3,6 +3,7 @@ import CWardenSys
 import Foundation
 import Synchronization
 import WardenCore
+import WardenHTTP
 import WardenSim
 
 #if canImport(Glibc)
@@ -96,7 +97,7 @@ struct SimulateCommand: AsyncParsableCommand {
         options.link = link
         options.duration = duration.flatMap(DurationFormat.parse)?.seconds
         options.schedule = Self.schedule(kinds: kinds, first: firstAt.seconds, every: gap.seconds, seed: seed)
-        let client = HTTPClient(
+        let client = WardenAPIClient(
             host: target.host,
             port: target.port,
             token: token ?? ProcessInfo.processInfo.environment["WARDEN_TOKEN"]
@@ -148,7 +149,7 @@ struct SimulateCommand: AsyncParsableCommand {
     /// A runner that posts each reading to `client` (failures are reported, never fatal).
     static func runner(
         options: SimulationRunner.Options,
-        client: HTTPClient,
+        client: WardenAPIClient,
         log: @escaping @Sendable (String) -> Void
     ) -> SimulationRunner {
         let failures = Atomic<Int>(0)
@@ -160,7 +161,8 @@ struct SimulateCommand: AsyncParsableCommand {
                 }
                 guard !items.isEmpty else { return }
                 let body = Data(("[" + items.joined(separator: ",") + "]").utf8)
-                let ok = (try? client.send("POST", "/v1/ingest", body: body))?.status == 200
+                // The runner posts from a thread of its own, so it may wait for the answer.
+                let ok = (try? client.sendWaiting("POST", "/v1/ingest", body: body))?.status == 200
                 if !ok && failures.add(1, ordering: .relaxed).newValue % 100 == 1 {
                     log("warden simulate: posting to Warden failed; retrying with the next reading")
                 }

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import WardenCore
+import WardenHTTP
 import WardenServer
 import WardenStore
 import WardenTestSupport
@@ -28,7 +29,7 @@ struct MonitorLiveTests {
         """
 
     /// Posts one sample per series per second for `seconds`, starting at `start`.
-    func post(_ api: HTTPClient, from start: Double, seconds: Range<Int>, spo2: (Int) -> Double) async throws {
+    func post(_ api: WardenAPIClient, from start: Double, seconds: Range<Int>, spo2: (Int) -> Double) async throws {
         var rng = SplitMix64(seed: UInt64(seconds.lowerBound))
         var items: [String] = []
         for s in seconds {
@@ -44,7 +45,7 @@ struct MonitorLiveTests {
             )
         }
         let body = Data(("[" + items.joined(separator: ",") + "]").utf8)
-        let response = try await onThread { try api.send("POST", "/v1/ingest", body: body) }
+        let response = try await api.send("POST", "/v1/ingest", body: body)
         #expect(response.status == 200, "\(response.errorMessage)")
     }
 
@@ -53,9 +54,9 @@ struct MonitorLiveTests {
         f.write(Self.spec.replacingOccurrences(of: "$REBUILT", with: f.dir.file("rebuilt")))
         let w = try f.start()
         try await eventually("the token exists") { LocalToken.read(in: f.stateDir + "/run") != nil }
-        let api = HTTPClient(host: "127.0.0.1", port: f.port, token: LocalToken.read(in: f.stateDir + "/run"))
+        let api = WardenAPIClient(host: "127.0.0.1", port: f.port, token: LocalToken.read(in: f.stateDir + "/run"))
         try await eventually("the API is up") {
-            (try? await onThread { try api.send("GET", "/healthz") })?.status == 200
+            (try? await api.send("GET", "/healthz"))?.status == 200
         }
         let start = Date().timeIntervalSince1970 - 500
         try await post(api, from: start, seconds: 0..<400) { _ in 97.5 }
@@ -97,9 +98,9 @@ struct MonitorLiveTests {
         #expect(try await w.stop() == .exited(0))
         let second = try f.start()
         try await eventually("the API is up again") {
-            (try? await onThread { try api.send("GET", "/healthz") })?.status == 200
+            (try? await api.send("GET", "/healthz"))?.status == 200
         }
-        let api2 = HTTPClient(host: "127.0.0.1", port: f.port, token: LocalToken.read(in: f.stateDir + "/run"))
+        let api2 = WardenAPIClient(host: "127.0.0.1", port: f.port, token: LocalToken.read(in: f.stateDir + "/run"))
         try await post(api2, from: start, seconds: 420..<450) { _ in 97.5 }
         try await post(api2, from: start, seconds: 450..<470) { _ in 84 }
         try await f.waitFor("monitor.alert", "life-support", count: 2)

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import WardenCore
+import WardenHTTP
 import WardenServer
 import WardenTestSupport
 
@@ -15,8 +16,8 @@ struct SimulateCLITests {
         try await eventually("the token exists") { LocalToken.read(in: f.stateDir + "/run") != nil }
         let token = try #require(LocalToken.read(in: f.stateDir + "/run"))
         try await eventually("the API is up") {
-            (try? await onThread { try HTTPClient(host: "127.0.0.1", port: f.port, token: nil).send("GET", "/healthz") })?
-                .status == 200
+            (try? await WardenAPIClient(host: "127.0.0.1", port: f.port, token: nil).send("GET", "/healthz"))?.status
+                == 200
         }
         // 40 simulated minutes at 600x: 4 s; a hypoxia from minute 10.
         let sim = try await warden(

@@ -5,6 +5,7 @@ import HummingbirdTesting
 import NIOCore
 import Testing
 import WardenCore
+import WardenHTTP
 import WardenServer
 import WardenStore
 import WardenSupervisor
@@ -249,20 +250,17 @@ struct APITests {
             #expect(history.count == 30)
             let resumeAfter = history[9].id  // the client saw the first ten
             let port = try #require(client.port)
-            let api = HTTPClient(host: "127.0.0.1", port: port, token: Tokens.viewer)
+            let api = WardenAPIClient(host: "127.0.0.1", port: port, token: Tokens.viewer)
             let bus = node.bus
             // While the stream replays history, more events are published live.
             let publisher = Task {
                 try await Task.sleep(for: .milliseconds(100))
                 for i in 30..<60 { bus.publish("test.sse", source: "test", subject: "s\(i)") }
             }
-            let ids = try await onThread { () -> [Int64] in
-                var ids: [Int64] = []
-                _ = try api.stream("/v1/events/stream?type=test.sse", lastEventID: resumeAfter) { id, _ in
-                    if let id { ids.append(id) }
-                    return ids.count < 50
-                }
-                return ids
+            var ids: [Int64] = []
+            _ = try await api.stream("/v1/events/stream?type=test.sse", lastEventID: resumeAfter) { id, _ in
+                if let id { ids.append(id) }
+                return ids.count < 50
             }
             try await publisher.value
             try await eventually("all recorded") { node.recorder.committedID >= node.bus.lastID }
