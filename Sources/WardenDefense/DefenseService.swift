@@ -263,11 +263,12 @@ public final class DefenseService: Service, Sendable {
 
     func journal(unit: String?, directory: String?, parser: any LineParser, name: String) -> JournalFollower? {
         guard let spawn = d.spawn else { return nil }
-        let key = "journal:\(unit ?? "*")\(directory.map { "@\($0)" } ?? "")"
+        let key = JournalFollower.key(unit: unit, directory: directory)
         return JournalFollower(
             unit: unit,
             directory: directory,
             saved: cursors.withLock { $0[key] },
+            since: d.clock.wallTime(),
             spawn: spawn,
             onLine: lineHandler(source: key, parser: parser, name: name),
             onCursor: { [self] cursor in

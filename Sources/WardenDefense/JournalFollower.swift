@@ -27,15 +27,21 @@ public final class JournalFollower: Sendable {
     let finished = Mutex(false)
     /// Without a saved cursor, entries from this time on are read (not only those after
     /// `journalctl` got going).
-    let since = Int(Date().timeIntervalSince1970)
+    let since: Int
 
     /// The key its cursor is kept under.
-    public var key: String { "journal:\(unit ?? "*")\(directory.map { "@\($0)" } ?? "")" }
+    public var key: String { Self.key(unit: unit, directory: directory) }
+
+    /// The key the cursor of a follower of `unit` in `directory` is kept under.
+    public static func key(unit: String?, directory: String?) -> String {
+        "journal:\(unit ?? "*")\(directory.map { "@\($0)" } ?? "")"
+    }
 
     public init?(
         unit: String?,
         directory: String?,
         saved: String?,
+        since: Date,
         spawn: @escaping StreamSpawner,
         onLine: @escaping @Sendable (UnsafeBufferPointer<UInt8>) -> Void,
         onCursor: @escaping @Sendable (String) -> Void
@@ -47,6 +53,7 @@ public final class JournalFollower: Sendable {
         self.unit = unit
         self.directory = directory
         self.saved = saved
+        self.since = Int(since.timeIntervalSince1970)
         self.spawn = spawn
         self.onLine = onLine
         self.onCursor = onCursor

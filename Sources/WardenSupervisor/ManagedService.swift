@@ -39,7 +39,7 @@ final class ManagedService {
     /// When the current process started (wall clock; kept across adoption).
     var startedAt: Date?
 
-    var stateSince = Date()
+    var stateSince: Date
     var lastExit: ExitStatus?
     var statusText: String?
     var cpuPercent: Double?
@@ -50,8 +50,9 @@ final class ManagedService {
     let restartsMetric: Counter
     let exitsMetric: Counter
 
-    init(spec: ServiceSpec, logDirectory: String, seed: UInt64?) {
+    init(spec: ServiceSpec, logDirectory: String, seed: UInt64?, now: Date) {
         self.spec = spec
+        self.stateSince = now
         self.machine = ServiceStateMachine(configuration: .init(spec), seed: seed)
         self.log = ServiceLog(directory: logDirectory, service: spec.name, policy: spec.logs)
         self.restartsMetric = Counter(label: "warden_service_restarts_total", dimensions: [("service", spec.name)])

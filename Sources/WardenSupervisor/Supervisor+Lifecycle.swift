@@ -14,7 +14,8 @@ extension Supervisor {
             services[svc.name] = ManagedService(
                 spec: svc,
                 logDirectory: logDirectory,
-                seed: options.seed.map { $0 &+ UInt64(order.count) }
+                seed: options.seed.map { $0 &+ UInt64(order.count) },
+                now: clock.wallTime()
             )
             order.append(svc.name)
         }

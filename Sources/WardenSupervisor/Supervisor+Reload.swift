@@ -37,7 +37,7 @@ extension Supervisor {
         for svc in new.services {
             if !oldNames.contains(svc.name) {
                 summary.added.append(svc.name)
-                let s = ManagedService(spec: svc, logDirectory: logDirectory, seed: options.seed)
+                let s = ManagedService(spec: svc, logDirectory: logDirectory, seed: options.seed, now: clock.wallTime())
                 services[svc.name] = s
                 order.append(svc.name)
                 s.wanted = true
@@ -77,7 +77,7 @@ extension Supervisor {
     func replace(_ s: ManagedService, with new: ServiceSpec) {
         s.notify?.close()
         s.notify = nil
-        let fresh = ManagedService(spec: new, logDirectory: logDirectory, seed: options.seed)
+        let fresh = ManagedService(spec: new, logDirectory: logDirectory, seed: options.seed, now: clock.wallTime())
         fresh.wanted = s.wanted
         services[new.name] = fresh
         if !shuttingDown { startIfDependenciesReady(fresh, manual: false) }
