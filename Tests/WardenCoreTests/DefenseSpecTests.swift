@@ -119,7 +119,11 @@ struct DefenseSpecTests {
         ("  parsers:\n    app: { pattern: '(?<addr>[', signal: app.x }\n", "not a valid regular expression"),
         ("  ban: { first: 1h, max: 10m }\n", "defense.ban.max: the longest ban must be at least the first (1h)"),
         ("  ban: { repeat: times4 }\n", "expected a multiplier such as x4"),
-        ("  analyst: { url: https://api.example.com/v1, model: m }\n", "expected an http:// URL"),
+        ("  analyst: { url: ftp://api.example.com/v1, model: m }\n", "it must start with http:// or https://"),
+        (
+            "  analyst: { url: 'https://user:pw@api.example.com/v1', model: m }\n",
+            "credentials in the URL are not allowed"
+        ),
         ("  analyst: { url: http://127.0.0.1:1/v1 }\n", "missing required key 'model'"),
         ("  max_bans: lots\n", "defense.max_bans"),
         ("  thresold: 1\n", "unknown key 'thresold'; did you mean 'threshold'?"),

@@ -631,7 +631,13 @@ struct SupervisorTests {
             """
         )
         let pid = try await h.pid("quiet")
-        let socket = try #require(ProcFS.environment(pid)?["NOTIFY_SOCKET"])
+        // The pid is known from fork; the environment is the service's only once exec has run.
+        var found: String?
+        try await eventually("quiet has exec'd with NOTIFY_SOCKET") {
+            found = ProcFS.environment(pid)?["NOTIFY_SOCKET"]
+            return found != nil
+        }
+        let socket = try #require(found)
         // This test process is not in the service's group: its messages must not count.
         let forger = Self.notifyService(
             dir,
