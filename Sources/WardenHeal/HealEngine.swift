@@ -7,19 +7,19 @@ import WardenSupervisor
 
 /// Turns failures into incidents and heals them: the policy engine of Warden's control loop.
 ///
-/// It subscribes to the bus; an event matching a policy opens an incident for the policy's target
-/// (or joins the one already open: one incident, and one action, per target at a time). The
-/// incident then climbs the policy's ladder: before each action the guards (cooldown, at most N
-/// actions per window, the global concurrency cap, dry-run, approval); after it, verification
-/// (health must come back and hold for `settle` within `verify`). Health back resolves the incident
-/// with its time to recover; a rung that does not bring it back moves to the next; an exhausted
-/// ladder escalates to a person. Every change is saved before the next step, so a Warden restart
-/// finds each incident where it was and resumes it (an action that was running is marked
-/// interrupted and tried again).
+/// It subscribes to the bus and drives a ``HealMachine``, which makes every decision: an event
+/// matching a policy opens an incident for the policy's target (or joins the one already open: one
+/// incident, and one action, per target at a time), which then climbs the policy's ladder with
+/// its guards, approvals and verification. The engine performs what the machine asks for, in
+/// order: it saves incidents, publishes events, runs actions on a ``ServiceControl`` (each in a
+/// task of its own, its result fed back), reports health when an event about a service under
+/// verification arrives, and wakes the machine at its next deadline. Every change is saved before
+/// the machine's next effect is performed, so a Warden restart finds each incident where it was
+/// and resumes it (an action that was running is marked interrupted and tried again).
 public actor HealEngine: Service {
     public struct Dependencies: Sendable {
         public var spec: Spec
-        public var supervisor: Supervisor
+        public var services: any ServiceControl
         public var bus: EventBus
         public var store: any Store & IncidentStore
         public var clock: any WardenClock
@@ -31,7 +31,7 @@ public actor HealEngine: Service {
 
         public init(
             spec: Spec,
-            supervisor: Supervisor,
+            services: any ServiceControl,
             bus: EventBus,
             store: any Store & IncidentStore,
             clock: any WardenClock = SystemClock(),
@@ -40,7 +40,7 @@ public actor HealEngine: Service {
             transport: (any HTTPTransport)? = nil
         ) {
             self.spec = spec
-            self.supervisor = supervisor
+            self.services = services
             self.bus = bus
             self.store = store
             self.clock = clock
@@ -51,22 +51,25 @@ public actor HealEngine: Service {
     }
 
     let d: Dependencies
-    var policies: [PolicySpec]
-    var open: [String: Incident] = [:]
-    var byTarget: [String: String] = [:]
-    var guards: [String: HealGuards] = [:]
-    var approvals: [String: CheckedContinuation<Bool, Never>] = [:]
-    var tasks: [String: Task<Void, Never>] = [:]
-    /// Incidents that gained evidence in the batch being handled.
-    var joined: Set<String> = []
-    var freeSlots: Int
-    var slotWaiters: [CheckedContinuation<Void, Never>] = []
+    /// The spec in force (notify targets and the escalation target follow a reload).
+    var spec: Spec
+    var machine: HealMachine
+    /// Effects waiting to be performed, in order, and whether a caller is performing them.
+    var pending: [HealMachine.Effect] = []
+    var performing = false
+    /// The running action of each incident.
+    var actions: [String: Task<Void, Never>] = [:]
+    var timer: (deadline: Instant, task: Task<Void, Never>)?
     let subscription: FanOutSubscription<Event>
 
     public init(_ dependencies: Dependencies) {
         d = dependencies
-        policies = dependencies.spec.policies
-        freeSlots = dependencies.spec.healing.concurrency
+        spec = dependencies.spec
+        machine = HealMachine(
+            policies: dependencies.spec.policies,
+            services: Set(dependencies.spec.services.map(\.name)),
+            concurrency: dependencies.spec.healing.concurrency
+        )
         // Every event but its own: policies can change on reload.
         subscription = dependencies.bus.subscribe(name: "heal", capacity: 10_000) { $0.source != "heal" }
     }
@@ -79,21 +82,20 @@ public actor HealEngine: Service {
                 if batch.isEmpty { break }
                 for event in batch { await handle(event) }
                 // Evidence that joined open incidents is stored once per batch: a burst of
-                // triggers joins at once, without a store write (and a suspension) per event.
-                for id in joined where open[id] != nil { await save(open[id]!) }
-                joined = []
+                // triggers joins at once, without a store write per event.
+                await perform(machine.takeJoined().map { .save($0) })
             }
         } onGracefulShutdown: {
             self.subscription.finish()
         }
-        for task in tasks.values { task.cancel() }
-        for (_, c) in approvals { c.resume(returning: false) }
-        approvals = [:]
+        timer?.task.cancel()
+        for task in actions.values { task.cancel() }
     }
 
     /// Takes the policies of a reloaded spec; incidents already open keep their policy.
     public func apply(_ spec: Spec) {
-        policies = spec.policies
+        self.spec = spec
+        machine.apply(policies: spec.policies, services: Set(spec.services.map(\.name)))
     }
 
     // MARK: - Queries and commands
@@ -105,127 +107,145 @@ public actor HealEngine: Service {
 
     /// One incident.
     public func incident(_ id: String) async throws -> Incident? {
-        if let live = open[id] { return live }
+        if let live = machine.incident(id) { return live }
         return try await d.store.incident(id: id).flatMap(Self.decode)
     }
 
     /// Lets the action an incident waits on go ahead.
     public func approve(_ id: String, by actor: String) async throws -> Incident {
-        guard let inc = open[id] else {
+        do {
+            let (inc, effects) = try machine.approve(id, by: actor, at: now())
+            await perform(effects)
+            return inc
+        } catch .notOpen {
             if let stored = try await incident(id) {
                 throw WardenError(.badRequest, "incident '\(id)' is \(stored.status.rawValue); nothing to approve")
             }
             throw WardenError(.notFound, "no incident '\(id)'")
+        } catch .notWaiting(let status) {
+            throw WardenError(.badRequest, "incident '\(id)' is not waiting for approval (it is \(status.rawValue))")
         }
-        guard let waiter = approvals.removeValue(forKey: id) else {
-            throw WardenError(
-                .badRequest,
-                "incident '\(id)' is not waiting for approval (it is \(inc.status.rawValue))"
-            )
-        }
-        note(id, "approved by \(actor)")
-        waiter.resume(returning: true)
-        return open[id] ?? inc
     }
 
     /// Closes an incident without further action.
     public func cancel(_ id: String, by actor: String) async throws -> Incident {
-        guard var inc = open[id] else {
+        do {
+            let (inc, effects) = try machine.cancel(id, by: actor, at: now())
+            await perform(effects)
+            return inc
+        } catch {
             if let stored = try await incident(id) {
                 throw WardenError(.badRequest, "incident '\(id)' is already \(stored.status.rawValue)")
             }
             throw WardenError(.notFound, "no incident '\(id)'")
         }
-        inc.status = .cancelled
-        inc.closedAt = d.clock.wallTime()
-        inc.evidence.append(.init(time: d.clock.wallTime(), kind: "note", summary: "cancelled by \(actor)"))
-        open[id] = inc
-        await close(inc, event: "incident.cancelled", payload: ["by": .string(actor)])
-        approvals.removeValue(forKey: id)?.resume(returning: false)
-        tasks.removeValue(forKey: id)?.cancel()
-        return inc
     }
 
-    // MARK: - Events
+    // MARK: - Driving the machine
+
+    func now() -> HealTime { HealTime(d.clock.now(), d.clock.wallTime()) }
 
     func handle(_ event: Event) async {
-        for policy in policies where policy.matches(event) {
-            let target = policy.then.compactMap(\.service).first ?? "\(policy.name):\(event.subject)"
-            if let id = byTarget[target], var inc = open[id] {
-                inc.evidence.append(Self.evidence(event))
-                open[id] = inc
-                joined.insert(id)
-                continue
-            }
-            await openIncident(policy: policy, target: target, trigger: event)
+        // Verification follows health events: anything about a service being verified may have
+        // changed its health, so look and tell the machine.
+        if machine.isVerifying(event.subject) {
+            let healthy = await d.services.isHealthy(event.subject)
+            await perform(machine.health(event.subject, healthy: healthy, at: now()))
         }
-    }
-
-    func openIncident(policy: PolicySpec, target: String, trigger: Event) async {
-        let now = d.clock.wallTime()
-        let id = Self.newID(now)
-        var inc = Incident(
-            id: id,
-            title: Self.title(trigger),
-            policy: policy.name,
-            target: target,
-            openedAt: trigger.time,
-            dryRun: policy.dryRun
-        )
-        inc.evidence.append(Self.evidence(trigger))
-        if trigger.type == "monitor.alert" { inc.evidence += await samplesAround(trigger) }
-        open[id] = inc
-        byTarget[target] = id
-        await save(inc)
-        d.logger.warning(
-            "incident opened",
-            metadata: ["warden.incident": "\(id)", "warden.target": "\(target)", "warden.policy": "\(policy.name)"]
-        )
-        publish(
-            "incident.opened",
-            target,
-            [
-                "id": .string(id), "title": .string(inc.title), "policy": .string(policy.name),
-                "trigger": .int(trigger.id),
-            ]
-        )
-        start(id, policy)
-    }
-
-    func start(_ id: String, _ policy: PolicySpec) {
-        tasks[id] = Task { await self.climb(id, policy) }
+        let context = event.type == "monitor.alert" && machine.opensIncident(event) ? await samplesAround(event) : []
+        await perform(machine.trigger(event, at: now(), makeID: { Self.newID(d.clock.wallTime()) }, context: context))
     }
 
     /// Loads open incidents after a restart and resumes them.
     func resume() async {
         guard let stored = try? await incidents(statuses: [.open, .awaitingApproval], limit: 1000) else { return }
-        for var inc in stored {
-            guard let policy = policies.first(where: { $0.name == inc.policy }) else {
-                inc.status = .escalated
-                inc.evidence.append(
-                    .init(
-                        time: d.clock.wallTime(),
-                        kind: "note",
-                        summary: "policy '\(inc.policy)' is no longer in the spec"
-                    )
-                )
-                await save(inc)
-                continue
-            }
-            for i in inc.steps.indices where inc.steps[i].state == .running {
-                inc.steps[i].state = .interrupted
-                inc.steps[i].finishedAt = d.clock.wallTime()
-                inc.steps[i].outcome = "interrupted: Warden stopped during this action; it will be tried again"
-            }
-            inc.status = .open
-            inc.evidence.append(
-                .init(time: d.clock.wallTime(), kind: "note", summary: "Warden restarted; the incident resumes")
-            )
-            open[inc.id] = inc
-            byTarget[inc.target] = inc.id
+        await perform(machine.resume(stored, at: now()))
+    }
+
+    /// The result of an action, from its task.
+    func finished(_ id: String, _ result: HealMachine.ActionResult) async {
+        actions.removeValue(forKey: id)
+        await perform(machine.actionFinished(id, result, at: now()))
+    }
+
+    /// The timer fired: the machine's deadline has passed.
+    func wake(_ deadline: Instant) async {
+        guard timer?.deadline == deadline else { return }
+        timer = nil
+        await perform(machine.tick(at: now()))
+    }
+
+    /// Performs effects in order. Effects produced while another caller is performing are
+    /// queued behind it, so a later save never overtakes an earlier one.
+    func perform(_ effects: [HealMachine.Effect]) async {
+        pending += effects
+        guard !performing else { return }
+        performing = true
+        while !pending.isEmpty {
+            let effect = pending.removeFirst()
+            await run(effect)
+        }
+        performing = false
+        schedule()
+    }
+
+    func run(_ effect: HealMachine.Effect) async {
+        switch effect {
+        case .save(let inc):
             await save(inc)
-            publish("incident.resumed", inc.target, ["id": .string(inc.id), "rung": .int(Int64(inc.rung))])
-            start(inc.id, policy)
+        case .publish(let type, let subject, let payload):
+            log(type, subject, payload)
+            d.bus.publish(type, source: "heal", subject: subject, payload: .object(payload))
+        case .execute(let inc, let action):
+            actions[inc.id] = Task {
+                let result = await self.execute(action, incident: inc)
+                await self.finished(inc.id, result)
+            }
+        case .cancelAction(let id):
+            actions[id]?.cancel()
+        case .escalate(let inc):
+            Task { await self.escalate(inc) }
+        case .checkHealth(let service):
+            let healthy = await d.services.isHealthy(service)
+            pending += machine.health(service, healthy: healthy, at: now())
+        }
+    }
+
+    /// Sleeps until the machine's next deadline (one timer; moved when the deadline moves).
+    func schedule() {
+        let next = machine.nextDeadline
+        guard next != timer?.deadline else { return }
+        timer?.task.cancel()
+        timer = nil
+        guard let next else { return }
+        let clock = d.clock
+        timer = (
+            next,
+            Task {
+                do { try await clock.sleep(until: next) } catch { return }
+                await self.wake(next)
+            }
+        )
+    }
+
+    func log(_ type: String, _ subject: String, _ payload: [String: JSONValue]) {
+        let id = payload["id"]?.stringValue ?? ""
+        switch type {
+        case "incident.opened":
+            d.logger.warning(
+                "incident opened",
+                metadata: [
+                    "warden.incident": "\(id)", "warden.target": "\(subject)",
+                    "warden.policy": "\(payload["policy"]?.stringValue ?? "")",
+                ]
+            )
+        case "incident.resolved":
+            d.logger.info(
+                "incident resolved",
+                metadata: ["warden.incident": "\(id)", "warden.mttr_ms": "\(payload["mttr_ms"]?.intValue ?? 0)"]
+            )
+        default:
+            break
         }
     }
 
@@ -254,84 +274,13 @@ public actor HealEngine: Service {
         }
     }
 
-    func close(_ inc: Incident, event: String, payload: [String: JSONValue]) async {
-        open.removeValue(forKey: inc.id)
-        if byTarget[inc.target] == inc.id { byTarget.removeValue(forKey: inc.target) }
-        await save(inc)
-        var p = payload
-        p["id"] = .string(inc.id)
-        publish(event, inc.target, p)
-    }
-
-    func note(_ id: String, _ text: String) {
-        open[id]?.evidence.append(.init(time: d.clock.wallTime(), kind: "note", summary: text))
-    }
-
-    func publish(_ type: String, _ subject: String, _ payload: [String: JSONValue]) {
-        d.bus.publish(type, source: "heal", subject: subject, payload: .object(payload))
-    }
-
     static func decode(_ record: IncidentRecord) -> Incident? {
         try? JSONDecoder.incident.decode(Incident.self, from: Data(record.data.jsonText.utf8))
-    }
-
-    static func evidence(_ e: Event) -> Incident.Evidence {
-        .init(time: e.time, kind: "event", summary: "\(e.type) \(e.subject)", eventID: e.id, data: e.payload)
-    }
-
-    static func title(_ e: Event) -> String {
-        switch e.type {
-        case "service.exited": return "\(e.subject) exited unexpectedly"
-        case "service.failed": return "\(e.subject) keeps failing (restarts gave up)"
-        case "probe.failed": return "\(e.subject) failed its \(e.payload["probe"]?.stringValue ?? "") check"
-        case "watchdog.missed": return "\(e.subject) stopped answering its watchdog"
-        case "monitor.alert":
-            let p = e.payload["probability"]?.doubleValue.map { String(Int(($0 * 100).rounded())) + " %" } ?? "high"
-            return "\(e.subject) predicts a failure (probability \(p))"
-        default: return "\(e.type) \(e.subject)"
-        }
     }
 
     static func newID(_ now: Date) -> String {
         let t = String(UInt64(now.timeIntervalSince1970 * 1000), radix: 36)
         return "i" + t + String(UInt16.random(in: 0...UInt16.max), radix: 36)
-    }
-
-    /// The monitor's series over the two minutes before an alert, in 10 s steps.
-    func samplesAround(_ alert: Event) async -> [Incident.Evidence] {
-        guard case .object(let series)? = alert.payload["series"] else { return [] }
-        var evidence: [Incident.Evidence] = []
-        for name in series.keys.sorted() {
-            guard let selector = SeriesSelector.parse(name),
-                let result = try? await d.store.query(
-                    SeriesQuery(
-                        name: selector.name,
-                        labels: selector.labels,
-                        from: alert.time.addingTimeInterval(-120),
-                        to: alert.time.addingTimeInterval(1),
-                        step: .seconds(10)
-                    )
-                ),
-                let first = result.first
-            else { continue }
-            let points = JSONValue.array(
-                first.buckets.map {
-                    [
-                        "start": .string(ISOTime.format($0.start)), "min": .double($0.min), "max": .double($0.max),
-                        "avg": .double($0.avg),
-                    ]
-                }
-            )
-            evidence.append(
-                .init(
-                    time: alert.time,
-                    kind: "samples",
-                    summary: "\(name) over the 2 minutes before the alert",
-                    data: points
-                )
-            )
-        }
-        return evidence
     }
 }
 

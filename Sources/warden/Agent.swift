@@ -60,7 +60,7 @@ struct Agent {
         let heal = HealEngine(
             .init(
                 spec: spec,
-                supervisor: supervisor,
+                services: supervisor,
                 bus: bus,
                 store: store,
                 logger: logger,

@@ -120,6 +120,37 @@ struct HealEngineTests {
         try await h.shutdown()
     }
 
+    @Test func verificationRunsOnTheEngineClockAndFollowsHealthEvents() async throws {
+        let clock = ManualClock()
+        let h = try HealHarness(
+            """
+            healing: { verify: 10h, settle: 1h }
+            policies:
+              on-alarm:
+                when: custom.alarm
+                then: [restart api]
+            services:
+              api:
+                run: [SAMPLE]
+            """,
+            clock: clock
+        )
+        try await eventually("api runs") { await h.supervisor.isHealthy("api") }
+        let t0 = clock.now()
+        h.bus.publish("custom.alarm", source: "test", subject: "api")
+        // The restart is real; the engine learns from the supervisor's events that api is ready
+        // again, and then its one timer is the end of the settle hour.
+        _ = try await h.log.wait(for: "action.started", "api")
+        _ = try await h.log.wait(for: EventType.serviceReady, "api", count: 2)
+        try await eventually("the engine waits out the settle hour") { clock.nextDeadline == t0 + .seconds(3600) }
+        #expect(try await h.engine.incidents().first?.status == .open)
+        clock.advance(by: .seconds(3600))
+        let inc = try await h.incident([.resolved])
+        #expect(inc.steps.map(\.action) == ["restart api"])
+        #expect(inc.steps[0].outcome == "restarted; healthy after 1h")
+        try await h.shutdown()
+    }
+
     @Test func concurrentTriggersJoinOneIncidentAndOneAction() async throws {
         let h = try HealHarness(
             """

@@ -25,8 +25,9 @@ final class HealHarness: Sendable {
     private let running: Task<Void, any Error>
     private let healing: Task<Void, any Error>
 
-    /// `SAMPLE` is the warden-sample binary and `DIR` the test's directory.
-    init(_ yaml: String) throws {
+    /// `SAMPLE` is the warden-sample binary and `DIR` the test's directory; `clock` is the
+    /// engine's (the supervisor keeps real time).
+    init(_ yaml: String, clock: any WardenClock = SystemClock()) throws {
         dir = TempDir("warden-heal")
         let text = yaml.replacingOccurrences(of: "SAMPLE", with: Binaries.sample).replacingOccurrences(
             of: "DIR",
@@ -44,9 +45,10 @@ final class HealHarness: Sendable {
         engine = HealEngine(
             .init(
                 spec: spec,
-                supervisor: supervisor,
+                services: supervisor,
                 bus: bus,
                 store: store,
+                clock: clock,
                 logger: logger,
                 directory: dir.file("state/incidents"),
                 transport: AsyncHTTPTransport.shared

@@ -79,7 +79,7 @@ final class APINode: Sendable {
         heal = HealEngine(
             .init(
                 spec: spec,
-                supervisor: supervisor,
+                services: supervisor,
                 bus: bus,
                 store: store,
                 logger: logger,
