@@ -164,14 +164,14 @@ public struct ThreatEngine: Sendable {
     /// The slot of scenario `i`: its own, a free one, or the lowest bucket's (which is lost).
     static func slot(for i: Int, in t: inout Tracked) -> Int {
         let index = UInt8(i)
-        var free = -1
+        var free: Int?
         var lowest = 0
         for k in 0..<8 {
             if t.slots[k] == index { return k }
-            if t.slots[k] == 0xFF && free < 0 { free = k }
+            if t.slots[k] == 0xFF && free == nil { free = k }
             if t.levels[k] < t.levels[lowest] { lowest = k }
         }
-        let k = free >= 0 ? free : lowest
+        let k = free ?? lowest
         t.slots[k] = index
         t.levels[k] = 0
         return k
@@ -220,7 +220,8 @@ public struct ThreatEngine: Sendable {
     /// Forgets an address (after a ban: its next offence starts from nothing).
     public mutating func forget(_ address: IPAddress) { table[address] = nil }
 
-    /// Drops the least recently seen tenth of the table.
+    /// Drops the least recently seen tenth of the table (at least one address; about a tenth when
+    /// many were last seen at the same time, since the cut-off is a time).
     mutating func evictOldest() {
         let count = table.count
         let drop = max(1, count / 10)
@@ -234,7 +235,9 @@ public struct ThreatEngine: Sendable {
             k += 1
         }
         sample.sort()
-        let cut = sample[min(sample.count - 1, max(0, sample.count * drop / count))]
+        // The drop-th oldest of the sample (drop <= count, so the index is in range): everything
+        // seen then or earlier goes.
+        let cut = sample[max(0, sample.count * drop / count - 1)]
         let before = table.count
         table = table.filter { $0.value.time > cut }
         if table.count == before, let oldest = table.min(by: { $0.value.time < $1.value.time }) {

@@ -26,7 +26,7 @@ public struct HealGuards: Sendable, Hashable {
     public func decide(now: Instant) -> Decision {
         let recent = actions.filter { now - $0 < max.window }
         if recent.count >= max.count { return .hold(count: recent.count) }
-        if let last = actions.last, cooldown > .zero, now - last < cooldown { return .wait(until: last + cooldown) }
+        if let last = actions.last, now - last < cooldown { return .wait(until: last + cooldown) }
         return .act
     }
 

@@ -132,4 +132,27 @@ struct SafetyPropertyTests {
         // Loopback is 127.0.0.1/8 on Linux: its broadcast is 127.255.255.255.
         #expect(own.contains(IPAddress("127.255.255.255")!))
     }
+
+    /// Only established sessions to the SSH ports protect their peers: not a listening socket,
+    /// not a half-open handshake, not a session to another port.
+    @Test func sshPeersAreTheRemotesOfEstablishedSessionsToTheSSHPorts() {
+        let me = IPAddress("192.0.2.1")!
+        func entry(_ remote: String, _ port: UInt16, _ state: TCPEntry.State) -> TCPEntry {
+            TCPEntry(local: me, localPort: port, remote: IPAddress(remote)!, remotePort: 40_000, state: state)
+        }
+        let entries = [
+            entry("198.51.100.1", 22, .established),
+            entry("198.51.100.2", 2222, .established),
+            entry("198.51.100.3", 22, .synRecv),
+            entry("0.0.0.0", 22, .listen),
+            entry("198.51.100.4", 443, .established),
+            entry("198.51.100.5", 22, .timeWait),
+        ]
+        #expect(
+            BanSafety.sshPeers(ports: [22, 2222], in: entries)
+                == [IPAddress("198.51.100.1")!, IPAddress("198.51.100.2")!]
+        )
+        #expect(BanSafety.sshPeers(ports: [22], in: entries) == [IPAddress("198.51.100.1")!])
+        #expect(BanSafety.sshPeers(ports: [], in: entries).isEmpty)
+    }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import WardenCore
 import WardenDefense
@@ -96,5 +97,138 @@ struct ThreatEngineTests {
         #expect(last?.address == attacker)
         #expect(last?.atThreshold == true, "the fifth failure crosses the threshold despite the churn")
         #expect(e.tracked <= 1000)
+    }
+
+    func spec(_ scenarios: ScenarioSpec...) -> DefenseSpec {
+        var spec = DefenseSpec()
+        spec.scenarios = scenarios
+        return spec
+    }
+
+    /// Signals at one instant fill a bucket without any leak in between.
+    @Test func signalsAtTheSameInstantDoNotLeak() {
+        var e = ThreatEngine(
+            spec(
+                ScenarioSpec(name: "burst", on: ["ssh.preauth"], kind: .bucket(capacity: 3, leakPerSecond: 1), score: 1)
+            )
+        )
+        let s = DefenseSignal(address: attacker, name: "ssh.preauth", evidence: "x")
+        #expect(e.observe(s, now: 5) == nil)
+        #expect(e.observe(s, now: 5) == nil)
+        #expect(e.observe(s, now: 5)?.atThreshold == true, "three at once overflow a bucket of three")
+        // One per second leaks as fast as it fills.
+        let b = IPAddress("198.51.100.7")!
+        for i in 0..<10 {
+            #expect(e.observe(DefenseSignal(address: b, name: "ssh.preauth", evidence: "y"), now: Double(i)) == nil)
+        }
+    }
+
+    /// A gauge fires at its bound, not only above it, and again after exactly a minute.
+    @Test func aGaugeFiresAtItsBoundAndAgainAfterAMinute() {
+        var e = ThreatEngine(
+            spec(ScenarioSpec(name: "hog", on: ["conn.concurrent"], kind: .gauge(above: 50), score: 1))
+        )
+        let other = IPAddress("198.51.100.9")!
+        #expect(
+            e.observe(DefenseSignal(address: other, name: "conn.concurrent", value: 49, evidence: ""), now: 0) == nil
+        )
+        #expect(e.score(of: other, now: 0) == 0)
+        let at = DefenseSignal(address: attacker, name: "conn.concurrent", value: 50, evidence: "50 open")
+        #expect(e.observe(at, now: 0)?.atThreshold == true, "a score of exactly the threshold is a threat")
+        _ = e.observe(at, now: 59.5)
+        #expect(abs(e.score(of: attacker, now: 59.5) - exp2(-59.5 / 600)) < 1e-4, "not again within the minute")
+        _ = e.observe(at, now: 60)
+        #expect(abs(e.score(of: attacker, now: 60) - (1 + exp2(-60 / 600))) < 1e-4, "again after a minute")
+    }
+
+    /// One offence is one report: more failures while the score is high say nothing new; once
+    /// the score has decayed below a quarter of the threshold, a new offence is reported again.
+    @Test func anOffenceIsReportedOnceUntilItsScoreHasDecayed() {
+        var e = ThreatEngine(DefenseSpec())
+        for i in 0..<4 { _ = e.observe(failure(attacker), now: Double(i)) }
+        #expect(e.observe(failure(attacker), now: 4)?.atThreshold == true)
+        for i in 5..<15 { #expect(e.observe(failure(attacker), now: Double(i)) == nil, "failure \(i + 1)") }
+        #expect(e.score(of: attacker, now: 15) > 2.9, "the bucket fired twice more")
+        // Four half-lives (of ten minutes) later the score (about 3) is below a quarter of the threshold.
+        let later = 15 + 4 * 600.0
+        #expect(e.score(of: attacker, now: later) < 0.25)
+        for i in 0..<4 { #expect(e.observe(failure(attacker), now: later + Double(i)) == nil) }
+        #expect(e.observe(failure(attacker), now: later + 4)?.atThreshold == true, "a new offence")
+    }
+
+    /// Borderline is exactly half the threshold and up.
+    @Test func borderlineStartsAtExactlyHalfTheThreshold() {
+        var e = ThreatEngine(
+            spec(
+                ScenarioSpec(
+                    name: "half",
+                    on: ["ssh.preauth"],
+                    kind: .bucket(capacity: 1, leakPerSecond: 0),
+                    score: 0.5
+                )
+            ),
+            reportBorderline: true
+        )
+        let t = e.observe(DefenseSignal(address: attacker, name: "ssh.preauth", evidence: "x"), now: 0)
+        #expect(t?.atThreshold == false)
+        #expect(t?.score == 0.5)
+        var quiet = ThreatEngine(
+            spec(
+                ScenarioSpec(
+                    name: "half",
+                    on: ["ssh.preauth"],
+                    kind: .bucket(capacity: 1, leakPerSecond: 0),
+                    score: 0.5
+                )
+            )
+        )
+        #expect(quiet.observe(DefenseSignal(address: attacker, name: "ssh.preauth", evidence: "x"), now: 0) == nil)
+    }
+
+    /// A full table forgets its least recently seen addresses: with ten, the oldest one.
+    @Test func aFullTableForgetsTheAddressSeenLongestAgo() {
+        var limited = DefenseSpec()
+        limited.maxAddresses = 10
+        var e = ThreatEngine(limited)
+        let addresses = (0..<11).map { IPAddress.v4(0xC633_6400 + UInt32($0)) }  // 198.51.100.0...
+        for i in 0..<10 { _ = e.observe(failure(addresses[i]), now: Double(i)) }
+        #expect(e.evictions == 0)
+        #expect(e.tracked == 10)
+        _ = e.observe(failure(addresses[10]), now: 10)
+        #expect(e.evictions == 1, "a tenth of ten")
+        #expect(e.tracked == 10)
+        // addresses[1] is remembered: four more failures make five.
+        var last: Threat?
+        for i in 0..<4 { last = e.observe(failure(addresses[1]), now: 11 + Double(i)) }
+        #expect(last?.atThreshold == true)
+        // addresses[0] was forgotten: four more failures are only four.
+        for i in 0..<4 { #expect(e.observe(failure(addresses[0]), now: 15 + Double(i)) == nil) }
+        #expect(e.evictions == 2)
+        // A table of one still works.
+        var one = DefenseSpec()
+        one.maxAddresses = 1
+        var tiny = ThreatEngine(one)
+        _ = tiny.observe(failure(addresses[0]), now: 0)
+        _ = tiny.observe(failure(addresses[1]), now: 1)
+        #expect(tiny.tracked == 1)
+        #expect(tiny.evictions == 1)
+    }
+
+    /// The evidence ring keeps exactly its last lines, of every address: an address's lines that
+    /// were overwritten are gone, never replaced by another address's.
+    @Test func theEvidenceRingKeepsExactlyItsLastLines() {
+        let others = (0..<16).map { IPAddress.v4(0xC633_6400 + UInt32($0)) }
+        func run(between: Int) -> [String]? {
+            var e = ThreatEngine(DefenseSpec(), evidenceLines: 16)
+            _ = e.observe(DefenseSignal(address: attacker, name: "ssh.auth_failure", evidence: "A0"), now: 0)
+            for i in 0..<between { _ = e.observe(failure(others[i]), now: 0) }
+            var last: Threat?
+            for i in 1...4 {
+                last = e.observe(DefenseSignal(address: attacker, name: "ssh.auth_failure", evidence: "A\(i)"), now: 0)
+            }
+            return last?.evidence
+        }
+        #expect(run(between: 11) == ["A0", "A1", "A2", "A3", "A4"], "sixteen lines fit")
+        #expect(run(between: 12) == ["A1", "A2", "A3", "A4"], "the seventeenth overwrites the first")
     }
 }

@@ -304,8 +304,28 @@ struct HealGuardsTests {
             g.record(now: t0 + .seconds(Int64(i)))
         }
         #expect(g.decide(now: t0 + .seconds(10)) == .hold(count: 3))
-        // Once the window has moved past the first actions, acting is allowed again.
+        #expect(g.decide(now: t0 + .seconds(599)) == .hold(count: 3), "the first action is still in the window")
+        // An action exactly a window ago is out of it: acting is allowed again.
+        #expect(g.decide(now: t0 + .seconds(600)) == .act)
         #expect(g.decide(now: t0 + .seconds(601)) == .act)
+    }
+
+    /// The record keeps only what a decision can still need: an action is forgotten once it is
+    /// both outside the window and past the cooldown, so the list stays bounded.
+    @Test func oldActionsAreForgotten() {
+        var g = HealGuards(cooldown: .seconds(600), max: GiveUp(count: 5, window: .seconds(600)))
+        g.record(now: t0)
+        g.record(now: t0 + .seconds(599))
+        #expect(g.actions == [t0, t0 + .seconds(599)])
+        g.record(now: t0 + .seconds(600))
+        #expect(g.actions == [t0 + .seconds(599), t0 + .seconds(600)], "t0 is exactly a window and a cooldown ago")
+        var long = HealGuards(cooldown: .seconds(900), max: GiveUp(count: 5, window: .seconds(600)))
+        long.record(now: t0)
+        long.record(now: t0 + .seconds(600))
+        #expect(long.actions.count == 2, "still within the cooldown")
+        #expect(long.decide(now: t0 + .seconds(600)) == .wait(until: t0 + .seconds(1500)))
+        long.record(now: t0 + .seconds(900))
+        #expect(long.actions == [t0 + .seconds(600), t0 + .seconds(900)])
     }
 
     @Test func policiesMatchTypeSubjectAndConditions() {
