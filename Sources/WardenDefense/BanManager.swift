@@ -79,10 +79,9 @@ public actor BanManager {
         }
         if !stored.isEmpty {
             bus.publish(
-                "ban.restored",
+                BansRestored(count: bans.count, firewall: firewall.name),
                 source: "defense",
-                subject: "firewall",
-                payload: ["count": .int(Int64(bans.count)), "firewall": .string(firewall.name)]
+                subject: "firewall"
             )
         }
     }
@@ -113,12 +112,7 @@ public actor BanManager {
         manual: Bool = false
     ) async -> BanOutcome {
         if let why = safety.refusal(address) {
-            bus.publish(
-                "ban.refused",
-                source: "defense",
-                subject: address.description,
-                payload: ["reason": .string(why), "wanted_by": .string(source)]
-            )
+            bus.publish(BanRefused(reason: why, wantedBy: source), source: "defense", subject: address.description)
             return .refused(why)
         }
         let now = clock.wallTime()
@@ -128,15 +122,8 @@ public actor BanManager {
             recent.removeAll { t - $0 >= spec.maxBans.window }
             if recent.count >= spec.maxBans.count {
                 capped += 1
-                bus.publish(
-                    "ban.capped",
-                    source: "defense",
-                    subject: address.description,
-                    payload: [
-                        "reason": .string(reason),
-                        "limit": .string("\(spec.maxBans.count) in \(DurationFormat.format(spec.maxBans.window))"),
-                    ]
-                )
+                let limit = "\(spec.maxBans.count) in \(DurationFormat.format(spec.maxBans.window))"
+                bus.publish(BanCapped(reason: reason, limit: limit), source: "defense", subject: address.description)
                 return .capped
             }
             recent.append(t)
@@ -165,16 +152,16 @@ public actor BanManager {
         }
         bans[address] = ban
         await enqueue(.add(address, seconds: Int(length.seconds.rounded(.up))))
-        bus.publish(
-            "ban.applied",
-            source: "defense",
-            subject: address.description,
-            payload: [
-                "reason": .string(reason), "by": .string(source), "offence": .int(Int64(offence)),
-                "seconds": .int(Int64(length.seconds.rounded(.up))), "until": .string(ISOTime.format(ban.expiresAt)),
-                "firewall": .string(firewall.name), "evidence": evidence,
-            ]
+        let applied = BanApplied(
+            reason: reason,
+            by: source,
+            offence: offence,
+            seconds: Int64(length.seconds.rounded(.up)),
+            until: ISOTime.format(ban.expiresAt),
+            firewall: firewall.name,
+            evidence: evidence
         )
+        bus.publish(applied, source: "defense", subject: address.description)
         return .banned(ban)
     }
 
@@ -187,7 +174,7 @@ public actor BanManager {
         _ = try? await store.saveBan(ban)
         bans[address] = nil
         await enqueue(.remove(address))
-        bus.publish("ban.lifted", source: "defense", subject: address.description, payload: ["by": .string(who)])
+        bus.publish(BanLifted(by: who), source: "defense", subject: address.description)
         return ban
     }
 
@@ -214,10 +201,9 @@ public actor BanManager {
             bans[address] = nil
             count += 1
             bus.publish(
-                "ban.expired",
+                BanExpired(reason: ban.reason, offence: ban.offence),
                 source: "defense",
-                subject: address.description,
-                payload: ["reason": .string(ban.reason), "offence": .int(Int64(ban.offence))]
+                subject: address.description
             )
         }
         return count

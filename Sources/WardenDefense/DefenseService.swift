@@ -172,44 +172,45 @@ public final class DefenseService: Service, Sendable {
 
     func decide(_ threat: Threat) async {
         var score = threat.score
-        var evidence: [String: JSONValue] = [
-            "score": .double((threat.score * 1000).rounded() / 1000),
-            "scenarios": .array(threat.scenarios.map { .string($0) }),
-            "lines": .array(threat.evidence.map { .string($0) }),
-        ]
+        var seen = ThreatSeen(
+            score: (threat.score * 1000).rounded() / 1000,
+            scenarios: threat.scenarios,
+            lines: threat.evidence
+        )
         let threshold = d.spec.threshold
         if let analyst, score < 2 * threshold {
             if asking.add(1, ordering: .relaxed).newValue <= (d.spec.analyst?.concurrency ?? 1) {
                 switch await analyst.ask(threat) {
                 case .success(let verdict):
                     score = Analyst.adjust(score, by: verdict, threshold: threshold)
-                    evidence["analyst"] = verdict.json
+                    seen.analyst = verdict.json
                 case .failure(let error):
-                    evidence["analyst"] = ["error": .string(error.message), "fallback": "rules"]
+                    seen.analyst = ["error": .string(error.message), "fallback": "rules"]
                 }
             } else {
-                evidence["analyst"] = ["error": "too many questions in flight", "fallback": "rules"]
+                seen.analyst = ["error": "too many questions in flight", "fallback": "rules"]
             }
             asking.subtract(1, ordering: .relaxed)
-            evidence["adjusted_score"] = .double((score * 1000).rounded() / 1000)
-            if !threat.atThreshold && score < threshold || threat.atThreshold && score < threshold {
+            seen.adjustedScore = (score * 1000).rounded() / 1000
+            if score < threshold {
+                seen.banned = false
                 d.bus.publish(
-                    "threat.reviewed",
+                    EventType.threatReviewed,
                     source: "defense",
                     subject: threat.address.description,
-                    payload: .object(evidence.merging(["banned": false]) { a, _ in a })
+                    payload: seen.json
                 )
                 return
             }
         } else if !threat.atThreshold {
             return
         }
-        let payload = JSONValue.object(evidence)
-        d.bus.publish("threat.detected", source: "defense", subject: threat.address.description, payload: payload)
+        let payload = seen.json
+        d.bus.publish(seen, source: "defense", subject: threat.address.description)
         let outcome = await d.bans.ban(
             threat.address,
             reason: threat.scenarios.last ?? "threat",
-            source: evidence["analyst"]?["verdict"] != nil ? "analyst" : "scenario",
+            source: seen.analyst?["verdict"] != nil ? "analyst" : "scenario",
             evidence: payload
         )
         switch outcome {

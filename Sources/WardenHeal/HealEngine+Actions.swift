@@ -103,9 +103,9 @@ extension HealEngine {
 
     /// The monitor's series over the two minutes before an alert, in 10 s steps.
     func samplesAround(_ alert: Event) async -> [Incident.Evidence] {
-        guard case .object(let series)? = alert.payload["series"] else { return [] }
+        guard let score = MonitorScored(alert) else { return [] }
         var evidence: [Incident.Evidence] = []
-        for name in series.keys.sorted() {
+        for name in score.series.keys.sorted() {
             guard let selector = SeriesSelector.parse(name),
                 let result = try? await d.store.query(
                     SeriesQuery(

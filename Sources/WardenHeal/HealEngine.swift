@@ -152,7 +152,8 @@ public actor HealEngine: Service {
             let healthy = await d.services.isHealthy(event.subject)
             await perform(machine.health(event.subject, healthy: healthy, at: now()))
         }
-        let context = event.type == "monitor.alert" && machine.opensIncident(event) ? await samplesAround(event) : []
+        let context =
+            event.type == EventType.monitorAlert && machine.opensIncident(event) ? await samplesAround(event) : []
         await perform(machine.trigger(event, at: now(), makeID: { Self.newID(d.clock.wallTime()) }, context: context))
     }
 
@@ -193,9 +194,8 @@ public actor HealEngine: Service {
         switch effect {
         case .save(let inc):
             await save(inc)
-        case .publish(let type, let subject, let payload):
-            log(type, subject, payload)
-            d.bus.publish(type, source: "heal", subject: subject, payload: .object(payload))
+        case .publish(let draft):
+            log(d.bus.publish(draft))
         case .execute(let inc, let action):
             actions[inc.id] = Task {
                 let result = await self.execute(action, incident: inc)
@@ -228,24 +228,20 @@ public actor HealEngine: Service {
         )
     }
 
-    func log(_ type: String, _ subject: String, _ payload: [String: JSONValue]) {
-        let id = payload["id"]?.stringValue ?? ""
-        switch type {
-        case "incident.opened":
+    func log(_ event: Event) {
+        if let opened = event.decode(IncidentOpened.self) {
             d.logger.warning(
                 "incident opened",
                 metadata: [
-                    "warden.incident": "\(id)", "warden.target": "\(subject)",
-                    "warden.policy": "\(payload["policy"]?.stringValue ?? "")",
+                    "warden.incident": "\(opened.id)", "warden.target": "\(event.subject)",
+                    "warden.policy": "\(opened.policy)",
                 ]
             )
-        case "incident.resolved":
+        } else if let resolved = event.decode(IncidentResolved.self) {
             d.logger.info(
                 "incident resolved",
-                metadata: ["warden.incident": "\(id)", "warden.mttr_ms": "\(payload["mttr_ms"]?.intValue ?? 0)"]
+                metadata: ["warden.incident": "\(resolved.id)", "warden.mttr_ms": "\(resolved.mttrMs)"]
             )
-        default:
-            break
         }
     }
 

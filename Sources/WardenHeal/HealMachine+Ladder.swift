@@ -26,11 +26,7 @@ extension HealMachine {
                 open[id] = o
                 effects.append(.save(o.incident))
                 effects.append(
-                    .publish(
-                        type: "incident.held",
-                        subject: o.incident.target,
-                        payload: ["id": .string(id), "actions": .int(Int64(count))]
-                    )
+                    .event(IncidentHeld(id: id, actions: count), about: o.incident.target)
                 )
                 effects.append(.escalate(o.incident))
                 forget(id)
@@ -56,10 +52,9 @@ extension HealMachine {
                 open[id] = o
                 effects.append(.save(o.incident))
                 effects.append(
-                    .publish(
-                        type: "incident.awaiting_approval",
-                        subject: o.incident.target,
-                        payload: ["id": .string(id), "action": .string(action.description)]
+                    .event(
+                        IncidentAwaitingApproval(id: id, action: action.description),
+                        about: o.incident.target
                     )
                 )
                 return
@@ -74,10 +69,9 @@ extension HealMachine {
                 open[id] = o
                 effects.append(.save(o.incident))
                 effects.append(
-                    .publish(
-                        type: "action.finished",
-                        subject: o.incident.target,
-                        payload: ["id": .string(id), "action": .string(action.description), "outcome": "dry_run"]
+                    .event(
+                        ActionFinished(id: id, action: action.description, outcome: "dry_run"),
+                        about: o.incident.target
                     )
                 )
                 continue
@@ -115,12 +109,9 @@ extension HealMachine {
         open[id] = o
         effects.append(.save(o.incident))
         effects.append(
-            .publish(
-                type: "action.started",
-                subject: o.incident.target,
-                payload: [
-                    "id": .string(id), "action": .string(action.description), "rung": .int(Int64(o.incident.rung)),
-                ]
+            .event(
+                ActionStarted(id: id, action: action.description, rung: o.incident.rung),
+                about: o.incident.target
             )
         )
         effects.append(.execute(o.incident, action))
@@ -216,13 +207,15 @@ extension HealMachine {
         open[id] = o
         effects.append(.save(o.incident))
         effects.append(
-            .publish(
-                type: "action.finished",
-                subject: o.incident.target,
-                payload: [
-                    "id": .string(id), "action": .string(action.description), "ok": .bool(result.ok),
-                    "healthy": .bool(healthy), "outcome": .string(outcome),
-                ]
+            .event(
+                ActionFinished(
+                    id: id,
+                    action: action.description,
+                    outcome: outcome,
+                    ok: result.ok,
+                    healthy: healthy
+                ),
+                about: o.incident.target
             )
         )
         if healthy {
@@ -239,7 +232,7 @@ extension HealMachine {
             o.incident.status = .dryRun
             o.incident.closedAt = now.wall
             open[id] = o
-            close(id, event: "incident.dry_run", payload: ["actions": .int(Int64(o.incident.steps.count))], &effects)
+            close(id, event: IncidentDryRunEnded(id: id, actions: o.incident.steps.count), &effects)
             return
         }
         o.incident.status = .escalated
@@ -249,11 +242,7 @@ extension HealMachine {
         open[id] = o
         effects.append(.save(o.incident))
         effects.append(
-            .publish(
-                type: "incident.escalated",
-                subject: o.incident.target,
-                payload: ["id": .string(id), "actions": .int(Int64(o.incident.steps.count))]
-            )
+            .event(IncidentEscalated(id: id, actions: o.incident.steps.count), about: o.incident.target)
         )
         effects.append(.escalate(o.incident))
         forget(id)
@@ -267,16 +256,14 @@ extension HealMachine {
         o.incident.mttrMs = mttr
         o.incident.evidence.append(Self.note(how, now))
         open[id] = o
-        close(id, event: "incident.resolved", payload: ["mttr_ms": .int(mttr), "how": .string(how)], &effects)
+        close(id, event: IncidentResolved(id: id, mttrMs: mttr, how: how), &effects)
     }
 
     /// Saves the closed incident, publishes `event`, and forgets it.
-    mutating func close(_ id: String, event: String, payload: [String: JSONValue], _ effects: inout [Effect]) {
+    mutating func close(_ id: String, event: some EventPayload, _ effects: inout [Effect]) {
         guard let o = open[id] else { return }
-        var p = payload
-        p["id"] = .string(id)
         effects.append(.save(o.incident))
-        effects.append(.publish(type: event, subject: o.incident.target, payload: p))
+        effects.append(.event(event, about: o.incident.target))
         forget(id)
     }
 
@@ -304,8 +291,8 @@ extension HealMachine {
         case EventType.serviceFailed: return "\(e.subject) keeps failing (restarts gave up)"
         case EventType.probeFailed: return "\(e.subject) failed its \(e.payload["probe"]?.stringValue ?? "") check"
         case EventType.watchdogMissed: return "\(e.subject) stopped answering its watchdog"
-        case "monitor.alert":
-            let p = e.payload["probability"]?.doubleValue.map { String(Int(($0 * 100).rounded())) + " %" } ?? "high"
+        case EventType.monitorAlert:
+            let p = MonitorScored(e).map { String(Int(($0.probability * 100).rounded())) + " %" } ?? "high"
             return "\(e.subject) predicts a failure (probability \(p))"
         default: return "\(e.type) \(e.subject)"
         }

@@ -38,8 +38,8 @@ public struct HealMachine: Sendable {
     public enum Effect: Sendable, Hashable {
         /// Store the incident as it is now.
         case save(Incident)
-        /// Publish an event from `heal`.
-        case publish(type: String, subject: String, payload: [String: JSONValue])
+        /// Publish this event (its source is `heal`).
+        case publish(EventDraft)
         /// Run the action of the incident's current rung, then report with ``actionFinished``
         /// (also when the action was cancelled: its slot is freed then).
         case execute(Incident, HealAction)
@@ -230,13 +230,9 @@ public struct HealMachine: Sendable {
             byTarget[target] = id
             effects.append(.save(inc))
             effects.append(
-                .publish(
-                    type: "incident.opened",
-                    subject: target,
-                    payload: [
-                        "id": .string(id), "title": .string(inc.title), "policy": .string(policy.name),
-                        "trigger": .int(event.id),
-                    ]
+                .event(
+                    IncidentOpened(id: id, title: inc.title, policy: policy.name, trigger: event.id),
+                    about: target
                 )
             )
             advance(id, at: now, &effects)
@@ -266,11 +262,7 @@ public struct HealMachine: Sendable {
             byTarget[inc.target] = inc.id
             effects.append(.save(inc))
             effects.append(
-                .publish(
-                    type: "incident.resumed",
-                    subject: inc.target,
-                    payload: ["id": .string(inc.id), "rung": .int(Int64(inc.rung))]
-                )
+                .event(IncidentResumed(id: inc.id, rung: inc.rung), about: inc.target)
             )
             advance(inc.id, at: now, &effects)
         }
@@ -310,7 +302,7 @@ public struct HealMachine: Sendable {
         var effects: [Effect] = []
         if case .acting = o.phase { effects.append(.cancelAction(id: id)) }
         open[id] = o
-        close(id, event: "incident.cancelled", payload: ["by": .string(actor)], &effects)
+        close(id, event: IncidentCancelled(id: id, by: actor), &effects)
         return (o.incident, effects)
     }
 
@@ -405,5 +397,12 @@ public struct HealMachine: Sendable {
             }
         }
         return effects
+    }
+}
+
+extension HealMachine.Effect {
+    /// Publishing `payload`'s event about `subject`.
+    static func event(_ payload: some EventPayload, about subject: String) -> Self {
+        .publish(EventDraft(payload, source: "heal", subject: subject))
     }
 }

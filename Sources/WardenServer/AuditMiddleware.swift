@@ -65,34 +65,32 @@ public struct AuditMiddleware: RouterMiddleware {
             if context.authProblem == nil { auth.unauthenticated(AuthThrottle.key(context.remoteAddress)) }
             return
         }
-        if type == "audit.ingest" {
+        if type == EventType.auditIngest {
             ingest.count(actor: actor, status: status)
             return
         }
-        bus.publish(
-            type,
-            source: "api",
-            subject: subject,
-            payload: [
-                "actor": .string(actor), "method": .string(request.method.rawValue), "path": .string(request.uri.path),
-                "status": .int(Int64(status)), "remote": .string(context.remoteAddress),
-                "result": .string((200..<300).contains(status) ? "ok" : "refused"),
-            ]
+        let request = AuditRequest(
+            actor: actor,
+            method: request.method.rawValue,
+            path: request.uri.path,
+            status: status,
+            remote: context.remoteAddress
         )
+        bus.publish(type, source: "api", subject: subject, payload: request.json)
     }
 
     /// `/v1/services/api/restart` → (`audit.service.restart`, `api`).
     static func action(_ path: String) -> (String, String) {
         let parts = path.split(separator: "/").map(String.init)
-        guard parts.first == "v1", parts.count >= 2 else { return ("audit.request", path) }
+        guard parts.first == "v1", parts.count >= 2 else { return (EventType.auditRequest, path) }
         switch parts[1] {
-        case "services" where parts.count == 4: return ("audit.service.\(parts[3])", parts[2])
-        case "ingest": return ("audit.ingest", parts.count > 2 ? parts[2] : "json")
-        case "reload": return ("audit.reload", "warden")
-        case "incidents" where parts.count == 4: return ("audit.incident.\(parts[3])", parts[2])
-        case "bans" where parts.count == 2: return ("audit.ban", "bans")
-        case "bans" where parts.count == 3: return ("audit.unban", parts[2])
-        default: return ("audit.request", path)
+        case "services" where parts.count == 4: return (EventType.auditService(parts[3]), parts[2])
+        case "ingest": return (EventType.auditIngest, parts.count > 2 ? parts[2] : "json")
+        case "reload": return (EventType.auditReload, "warden")
+        case "incidents" where parts.count == 4: return (EventType.auditIncident(parts[3]), parts[2])
+        case "bans" where parts.count == 2: return (EventType.auditBan, "bans")
+        case "bans" where parts.count == 3: return (EventType.auditUnban, parts[2])
+        default: return (EventType.auditRequest, path)
         }
     }
 }
@@ -133,19 +131,14 @@ public final class IngestAudit: Sendable {
             return t
         }
         for (actor, tally) in current.sorted(by: { $0.key < $1.key }) where tally.requests > 0 {
-            bus.publish(
-                "audit.ingest",
-                source: "api",
-                subject: actor,
-                payload: [
-                    "actor": .string(actor), "requests": .int(Int64(tally.requests)),
-                    "samples": .int(Int64(tally.samples)),
-                    "rejected": .int(Int64(tally.rejected)),
-                    "statuses": .object(
-                        Dictionary(uniqueKeysWithValues: tally.statuses.map { (String($0.key), .int(Int64($0.value))) })
-                    ),
-                ]
+            let summary = IngestTally(
+                actor: actor,
+                requests: tally.requests,
+                samples: tally.samples,
+                rejected: tally.rejected,
+                statuses: Dictionary(uniqueKeysWithValues: tally.statuses.map { (String($0.key), $0.value) })
             )
+            bus.publish(summary, source: "api", subject: actor)
         }
     }
 }

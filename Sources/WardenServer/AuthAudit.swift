@@ -71,13 +71,15 @@ public final class AuthAudit: Sendable {
     }
 
     private func publish(_ key: String, _ t: Tally, addresses: Int) {
-        var payload: [String: JSONValue] = [
-            "remote": .string(key), "failures": .int(Int64(t.failures)), "refused": .int(Int64(t.refused)),
-            "unauthenticated": .int(Int64(t.unauthenticated)), "result": .string("refused"),
-            "addresses": .int(Int64(addresses)),
-        ]
-        if !t.problem.isEmpty { payload["problem"] = .string(t.problem) }
-        if t.longestWait > .zero { payload["wait_ms"] = .int(t.longestWait.milliseconds) }
-        bus.publish("audit.auth.failed", source: "api", subject: key, payload: .object(payload))
+        let failures = AuthFailures(
+            remote: key,
+            failures: t.failures,
+            refused: t.refused,
+            unauthenticated: t.unauthenticated,
+            addresses: addresses,
+            problem: t.problem.isEmpty ? nil : t.problem,
+            waitMs: t.longestWait > .zero ? t.longestWait.milliseconds : nil
+        )
+        bus.publish(failures, source: "api", subject: key)
     }
 }

@@ -62,7 +62,7 @@ struct HealMachineTests {
 
         var published: [String] {
             effects.compactMap {
-                if case .publish(let type, _, _) = $0 { return type }
+                if case .publish(let draft) = $0 { return draft.type }
                 return nil
             }
         }

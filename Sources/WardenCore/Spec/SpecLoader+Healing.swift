@@ -105,7 +105,7 @@ extension SpecLoader {
                 spec.policies.append(
                     PolicySpec(
                         name: "monitor:\(m.name)",
-                        when: ["monitor.alert"],
+                        when: [EventType.monitorAlert],
                         subject: m.name,
                         then: ladder,
                         verify: h.verify,

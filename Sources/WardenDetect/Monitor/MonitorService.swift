@@ -185,10 +185,7 @@ public final class MonitorService: Service {
     private func process(_ values: [Double], at time: Date, _ state: inout RunState) async {
         if !state.announcedTraining {
             state.announcedTraining = true
-            publish(
-                "monitor.training",
-                ["train": .string(DurationFormat.format(spec.train)), "model": .string(spec.model)]
-            )
+            publish(MonitorTraining(train: DurationFormat.format(spec.train), model: spec.model))
         }
         let outcome: MonitorOutcome
         do {
@@ -198,7 +195,7 @@ public final class MonitorService: Service {
                 "monitor could not train",
                 metadata: ["warden.monitor": "\(spec.name)", "warden.error": "\(error)"]
             )
-            publish("monitor.failed", ["reason": .string("\(error)")])
+            publish(MonitorFailed(reason: "\(error)"))
             state.monitor.retrain()
             return
         }
@@ -207,25 +204,25 @@ public final class MonitorService: Service {
             return
         case .trained(let samples):
             state.lastTrained = time
-            publish("monitor.trained", ["samples": .int(Int64(samples)), "model": .string(spec.model)])
+            publish(MonitorTrained(samples: samples, model: spec.model))
             await save(state)
             return
         case .scored(let score):
             note(score, values: values, &state)
         case .alert(let score):
             note(score, values: values, &state, force: true)
-            var payload = scorePayload(score, values: values)
-            payload["for"] = .string(DurationFormat.format(spec.holdFor))
-            if let since = score.aboveSince { payload["since"] = .string(ISOTime.format(since)) }
-            if let heal = spec.heal { payload["heal"] = .string(heal) }
+            var payload = scored(score, values: values)
+            payload.holdFor = DurationFormat.format(spec.holdFor)
+            payload.since = score.aboveSince.map(ISOTime.format)
+            payload.heal = spec.heal
             logger.warning(
                 "monitor alert",
                 metadata: ["warden.monitor": "\(spec.name)", "warden.probability": "\(score.probability)"]
             )
-            publish("monitor.alert", payload)
+            publish(EventType.monitorAlert, payload)
         case .cleared(let score):
             note(score, values: values, &state, force: true)
-            publish("monitor.cleared", scorePayload(score, values: values))
+            publish(EventType.monitorCleared, scored(score, values: values))
         }
         retrainIfDue(values, at: time, outcome.score, &state)
     }
@@ -242,7 +239,7 @@ public final class MonitorService: Service {
                 state.monitor = shadow
                 state.shadow = nil
                 state.lastTrained = time
-                publish("monitor.retrained", ["samples": .int(Int64(samples)), "model": .string(spec.model)])
+                publish(EventType.monitorRetrained, MonitorTrained(samples: samples, model: spec.model))
                 return
             }
             state.shadow = shadow
@@ -270,24 +267,31 @@ public final class MonitorService: Service {
             return
         }
         state.lastPublished = (score.time, score.probability, above)
-        publish("anomaly.scored", scorePayload(score, values: values))
+        publish(scored(score, values: values))
     }
 
-    private func scorePayload(_ score: MonitorScore, values: [Double]) -> [String: JSONValue] {
-        var series: [String: JSONValue] = [:]
+    private func scored(_ score: MonitorScore, values: [Double]) -> MonitorScored {
+        var series: [String: MonitorScored.Series] = [:]
         for (i, selector) in spec.series.enumerated() {
-            var entry: [String: JSONValue] = ["value": .double(values[i])]
-            if let f = score.features, i < f.count { entry["score"] = .double(f[i]) }
-            series[selector.description] = .object(entry)
+            let f = score.features.flatMap { i < $0.count ? $0[i] : nil }
+            series[selector.description] = .init(value: values[i], score: f)
         }
-        return [
-            "probability": .double((score.probability * 10_000).rounded() / 10_000), "raw": .double(score.raw),
-            "threshold": .double(spec.threshold), "at": .string(ISOTime.format(score.time)),
-            "series": .object(series), "model": .string(spec.model),
-        ]
+        return MonitorScored(
+            probability: (score.probability * 10_000).rounded() / 10_000,
+            raw: score.raw,
+            threshold: spec.threshold,
+            at: ISOTime.format(score.time),
+            series: series,
+            model: spec.model
+        )
     }
 
-    private func publish(_ type: String, _ payload: [String: JSONValue]) {
-        bus.publish(type, source: "monitor", subject: spec.name, payload: .object(payload))
+    private func publish(_ payload: some EventPayload) {
+        bus.publish(payload, source: "monitor", subject: spec.name)
+    }
+
+    /// Publishes `payload` under another type than its own (alerts and clears carry a score).
+    private func publish(_ type: String, _ payload: some EventPayload) {
+        bus.publish(type, source: "monitor", subject: spec.name, payload: payload.json)
     }
 }

@@ -1,0 +1,98 @@
+/// The audit trail: what callers of the API asked for. Most are ``AuditRequest``s about what was
+/// acted on; ingest calls are summed per caller and auth failures per address.
+extension EventType {
+    /// A request the routes below do not name.
+    public static let auditRequest = "audit.request"
+    public static let auditIngest = IngestTally.type
+    public static let auditReload = "audit.reload"
+    public static let auditBan = "audit.ban"
+    public static let auditUnban = "audit.unban"
+    public static let auditAuthFailed = AuthFailures.type
+
+    /// A command to a service, such as `audit.service.restart`.
+    public static func auditService(_ verb: String) -> String { "audit.service.\(verb)" }
+    /// A command to an incident, such as `audit.incident.approve`.
+    public static func auditIncident(_ verb: String) -> String { "audit.incident.\(verb)" }
+}
+
+/// One API request that changed something (or tried to).
+public struct AuditRequest: EventPayload {
+    public static let type = EventType.auditRequest
+    /// The token's name.
+    public var actor: String
+    public var method: String
+    public var path: String
+    public var status: Int
+    public var remote: String
+    /// `ok` for a 2xx answer, else `refused`.
+    public var result: String
+
+    public init(actor: String, method: String, path: String, status: Int, remote: String) {
+        self.actor = actor
+        self.method = method
+        self.path = path
+        self.status = status
+        self.remote = remote
+        self.result = (200..<300).contains(status) ? "ok" : "refused"
+    }
+}
+
+/// What one caller ingested since the last summary.
+public struct IngestTally: EventPayload {
+    public static let type = "audit.ingest"
+    public var actor: String
+    public var requests: Int
+    public var samples: Int
+    public var rejected: Int
+    /// Requests by HTTP status (as text: JSON keys are strings).
+    public var statuses: [String: Int]
+
+    public init(actor: String, requests: Int, samples: Int, rejected: Int, statuses: [String: Int]) {
+        self.actor = actor
+        self.requests = requests
+        self.samples = samples
+        self.rejected = rejected
+        self.statuses = statuses
+    }
+}
+
+/// Failed authentication from one address (or, as `others`, from many) since the last summary.
+public struct AuthFailures: EventPayload {
+    public static let type = "audit.auth.failed"
+    public var remote: String
+    /// Wrong tokens.
+    public var failures: Int
+    /// Requests refused while the address was made to wait.
+    public var refused: Int
+    /// Requests without a token.
+    public var unauthenticated: Int
+    public var result = "refused"
+    /// How many addresses this sums.
+    public var addresses: Int
+    public var problem: String?
+    /// The longest wait imposed, in milliseconds.
+    public var waitMs: Int64?
+
+    enum CodingKeys: String, CodingKey {
+        case remote, failures, refused, unauthenticated, result, addresses, problem
+        case waitMs = "wait_ms"
+    }
+
+    public init(
+        remote: String,
+        failures: Int,
+        refused: Int,
+        unauthenticated: Int,
+        addresses: Int,
+        problem: String? = nil,
+        waitMs: Int64? = nil
+    ) {
+        self.remote = remote
+        self.failures = failures
+        self.refused = refused
+        self.unauthenticated = unauthenticated
+        self.addresses = addresses
+        self.problem = problem
+        self.waitMs = waitMs
+    }
+}

@@ -1,0 +1,148 @@
+/// The events of defense: threats seen and bans applied, refused and ended. Each is about an
+/// address, except `ban.restored` (about the firewall).
+extension EventType {
+    public static let threatDetected = ThreatSeen.type
+    /// An analyst looked at a threat and it was not banned: ``ThreatSeen`` with `banned` false.
+    public static let threatReviewed = "threat.reviewed"
+    public static let banApplied = BanApplied.type
+    public static let banRefused = BanRefused.type
+    public static let banCapped = BanCapped.type
+    public static let banLifted = BanLifted.type
+    public static let banExpired = BanExpired.type
+    public static let banRestored = BansRestored.type
+}
+
+/// An address crossed the threat threshold (`threat.detected`), or was reviewed and let go
+/// (`threat.reviewed`).
+public struct ThreatSeen: EventPayload {
+    public static let type = "threat.detected"
+    /// The scenarios' score (three decimals).
+    public var score: Double
+    /// The scenarios that fired, oldest first.
+    public var scenarios: [String]
+    /// The address's last log lines.
+    public var lines: [String]
+    /// The analyst's verdict, or why there is none.
+    public var analyst: JSONValue?
+    /// The score after the analyst's verdict.
+    public var adjustedScore: Double?
+    /// Set (false) on `threat.reviewed`.
+    public var banned: Bool?
+
+    enum CodingKeys: String, CodingKey {
+        case score, scenarios, lines, analyst, banned
+        case adjustedScore = "adjusted_score"
+    }
+
+    public init(
+        score: Double,
+        scenarios: [String],
+        lines: [String],
+        analyst: JSONValue? = nil,
+        adjustedScore: Double? = nil,
+        banned: Bool? = nil
+    ) {
+        self.score = score
+        self.scenarios = scenarios
+        self.lines = lines
+        self.analyst = analyst
+        self.adjustedScore = adjustedScore
+        self.banned = banned
+    }
+}
+
+/// An address is banned in the firewall until `until`.
+public struct BanApplied: EventPayload {
+    public static let type = "ban.applied"
+    public var reason: String
+    /// Who wanted it: `scenario`, `analyst`, or the API's caller.
+    public var by: String
+    /// How many times this address has been banned, this one included.
+    public var offence: Int
+    public var seconds: Int64
+    /// When it expires (ISO 8601).
+    public var until: String
+    public var firewall: String
+    public var evidence: JSONValue
+
+    public init(
+        reason: String,
+        by: String,
+        offence: Int,
+        seconds: Int64,
+        until: String,
+        firewall: String,
+        evidence: JSONValue
+    ) {
+        self.reason = reason
+        self.by = by
+        self.offence = offence
+        self.seconds = seconds
+        self.until = until
+        self.firewall = firewall
+        self.evidence = evidence
+    }
+}
+
+/// A ban was not applied because the address must never be banned.
+public struct BanRefused: EventPayload {
+    public static let type = "ban.refused"
+    /// Why: `loopback`, `allowlisted (10.0.0.0/8)`, ...
+    public var reason: String
+    public var wantedBy: String
+
+    enum CodingKeys: String, CodingKey {
+        case reason
+        case wantedBy = "wanted_by"
+    }
+
+    public init(reason: String, wantedBy: String) {
+        self.reason = reason
+        self.wantedBy = wantedBy
+    }
+}
+
+/// A ban was not applied because too many were applied recently (`max_bans`).
+public struct BanCapped: EventPayload {
+    public static let type = "ban.capped"
+    public var reason: String
+    /// The limit, such as `10 in 1m`.
+    public var limit: String
+
+    public init(reason: String, limit: String) {
+        self.reason = reason
+        self.limit = limit
+    }
+}
+
+/// A person lifted a ban.
+public struct BanLifted: EventPayload {
+    public static let type = "ban.lifted"
+    public var by: String
+
+    public init(by: String) { self.by = by }
+}
+
+/// A ban ran out.
+public struct BanExpired: EventPayload {
+    public static let type = "ban.expired"
+    public var reason: String
+    public var offence: Int
+
+    public init(reason: String, offence: Int) {
+        self.reason = reason
+        self.offence = offence
+    }
+}
+
+/// At start, the bans in force were put back in the firewall.
+public struct BansRestored: EventPayload {
+    public static let type = "ban.restored"
+    public var count: Int
+    public var firewall: String
+
+    public init(count: Int, firewall: String) {
+        self.count = count
+        self.firewall = firewall
+    }
+}
