@@ -16,10 +16,12 @@ public protocol LineParser: Sendable {
 /// The parser for a watch's `parser:` name.
 public enum LineParsers {
     public static func make(_ name: String, patterns: [LogPatternSpec]) -> (any LineParser)? {
-        switch name {
-        case "sshd": return SSHParser()
-        case "nginx", "apache": return AccessLogParser()
-        default: return patterns.first { $0.name == name }.flatMap { PatternParser($0) }
+        guard let builtIn = BuiltInParser(rawValue: name) else {
+            return patterns.first { $0.name == name }.flatMap { PatternParser($0) }
+        }
+        switch builtIn {
+        case .sshd: return SSHParser()
+        case .nginx, .apache: return AccessLogParser()
         }
     }
 }

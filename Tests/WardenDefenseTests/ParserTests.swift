@@ -13,6 +13,20 @@ struct ParserTests {
         return (known, signals)
     }
 
+    /// Every name the spec accepts as built in makes a parser; a spec's own name needs its pattern.
+    @Test func everyBuiltInParserNameMakesAParser() {
+        for name in BuiltInParser.allCases {
+            #expect(LineParsers.make(name.rawValue, patterns: []) != nil, "\(name)")
+        }
+        #expect(LineParsers.make("app", patterns: []) == nil)
+        #expect(
+            LineParsers.make(
+                "app",
+                patterns: [LogPatternSpec(name: "app", pattern: "from (?<addr>\\S+)", signal: "app.x")]
+            ) != nil
+        )
+    }
+
     @Test func openSSHMessagesBecomeSignals() {
         let p = SSHParser()
         let cases: [(String, [String])] = [

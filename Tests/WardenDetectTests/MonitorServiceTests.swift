@@ -169,7 +169,16 @@ struct MonitorServiceTests {
         _ = try? await running2.value
     }
 
+    /// The spec's model names and the engine's models agree both ways, name for name.
     @Test func everySpecModelNameIsAnEngineModel() throws {
-        for name in MonitorSpec.models { _ = try MonitorConfiguration.Model.named(name) }
+        for model in MonitorModel.allCases {
+            #expect(MonitorConfiguration.Model(model).description == model.rawValue)
+            #expect(
+                try MonitorConfiguration.Model.named(model.rawValue.uppercased()) == MonitorConfiguration.Model(model)
+            )
+        }
+        for kind in DetectorKind.allCases { #expect(kind.model.rawValue == kind.rawValue) }
+        #expect(try MonitorConfiguration.Model.named("ocsvm") == .defaultSVM)
+        #expect(throws: WardenError.self) { try MonitorConfiguration.Model.named("lstm") }
     }
 }

@@ -1,3 +1,9 @@
+/// The log parsers Warden ships, by the name a watch's `parser:` gives (WardenDefense makes one
+/// for each case; a spec's own `parsers:` may not take these names).
+public enum BuiltInParser: String, Sendable, CaseIterable {
+    case sshd, nginx, apache
+}
+
 /// The `defense:` section: what Warden watches, how it scores addresses, and how it bans them.
 public struct DefenseSpec: Sendable, Equatable {
     /// Where bans are put in place.

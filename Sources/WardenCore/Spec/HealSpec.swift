@@ -48,8 +48,25 @@ public enum HealAction: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// The word an action starts with in a spec.
+    public enum Verb: String, Sendable, CaseIterable {
+        case restart, stop, start, rebuild, exec, notify
+    }
+
+    /// This action's verb.
+    public var verb: Verb {
+        switch self {
+        case .restart: .restart
+        case .stop: .stop
+        case .start: .start
+        case .rebuild: .rebuild
+        case .exec: .exec
+        case .notify: .notify
+        }
+    }
+
     /// The verbs an action may start with.
-    public static let verbs = ["restart", "stop", "start", "rebuild", "exec", "notify"]
+    public static let verbs = Verb.allCases.map(\.rawValue)
 }
 
 /// Where `notify` actions POST incidents.

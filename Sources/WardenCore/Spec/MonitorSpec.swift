@@ -1,5 +1,12 @@
 import Foundation
 
+/// The models a monitor may use, by the name its `model:` gives (WardenDetect builds one for
+/// each case).
+public enum MonitorModel: String, Sendable, CaseIterable {
+    case oneClassSVM = "one-class-svm"
+    case gaussian, robust, ewma, context, seasonal, shift, likelihood, ensemble
+}
+
 /// A `monitors:` entry: which series a monitor watches, its model, and when it alerts.
 public struct MonitorSpec: Sendable, Hashable {
     public var name: String
@@ -54,9 +61,7 @@ public struct MonitorSpec: Sendable, Hashable {
     }
 
     /// The model names a monitor accepts.
-    public static let models = [
-        "one-class-svm", "gaussian", "robust", "ewma", "context", "seasonal", "shift", "likelihood", "ensemble",
-    ]
+    public static let models = MonitorModel.allCases.map(\.rawValue)
 }
 
 /// A series by name, optionally narrowed by labels: `vitals.spo2` or `vitals.spo2{crew="a"}`.

@@ -9,7 +9,7 @@ extension SpecLoader {
     static let scenarioKeys = ["on", "capacity", "leak", "above", "score"]
     static let parserKeys = ["pattern", "signal"]
     static let analystKeys = ["url", "model", "timeout", "concurrency", "token", "ca"]
-    static let builtInParsers = ["sshd", "nginx", "apache"]
+    static let builtInParsers = BuiltInParser.allCases.map(\.rawValue)
 
     func readDefense(_ node: Node, baseDir: String, _ r: inout YAMLReader) -> DefenseSpec? {
         var d = DefenseSpec()

@@ -284,18 +284,24 @@ extension SpecLoader {
             }
             return name
         }
-        switch verb {
-        case "restart": return target().map(HealAction.restart)
-        case "stop": return target().map(HealAction.stop)
-        case "start": return target().map(HealAction.start)
-        case "rebuild":
+        guard let known = HealAction.Verb(rawValue: verb) else {
+            var message = "found '\(verb)'; an action starts with one of \(HealAction.verbs.joined(separator: ", "))"
+            if let guess = DidYouMean.suggest(verb, from: HealAction.verbs) { message += " (did you mean '\(guess)'?)" }
+            r.fail(node, key, message)
+            return nil
+        }
+        switch known {
+        case .restart: return target().map(HealAction.restart)
+        case .stop: return target().map(HealAction.stop)
+        case .start: return target().map(HealAction.start)
+        case .rebuild:
             guard let name = target() else { return nil }
             if spec.service(named: name)?.rebuild.isEmpty ?? true {
                 r.fail(node, key, "service '\(name)' has no rebuild steps; add 'rebuild:' to it")
                 return nil
             }
             return .rebuild(name)
-        case "exec":
+        case .exec:
             guard words.count > 1 else {
                 r.fail(node, key, "'exec' needs a command: 'exec ./runbook.sh ARGS'")
                 return nil
@@ -308,7 +314,7 @@ extension SpecLoader {
                 return nil
             }
             return .exec(CommandStep(run: argv, timeout: .seconds(300), cwd: baseDir))
-        case "notify":
+        case .notify:
             guard words.count > 1 else {
                 r.fail(node, key, "'notify' needs a target from the notify: section")
                 return nil
@@ -318,11 +324,6 @@ extension SpecLoader {
                 return nil
             }
             return .notify(words[1])
-        default:
-            var message = "found '\(verb)'; an action starts with one of \(HealAction.verbs.joined(separator: ", "))"
-            if let guess = DidYouMean.suggest(verb, from: HealAction.verbs) { message += " (did you mean '\(guess)'?)" }
-            r.fail(node, key, message)
-            return nil
         }
     }
 

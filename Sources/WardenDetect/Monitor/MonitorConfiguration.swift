@@ -20,11 +20,29 @@ public struct MonitorConfiguration: Sendable, Hashable, Codable {
             }
         }
 
-        /// Parses a spec's model name: `one-class-svm` (or `ocsvm`) or a ``DetectorKind``.
+        /// The model a spec names.
+        public init(_ model: MonitorModel) {
+            switch model {
+            case .oneClassSVM: self = .defaultSVM
+            case .gaussian: self = .streaming(.gaussian)
+            case .robust: self = .streaming(.robust)
+            case .ewma: self = .streaming(.ewma)
+            case .context: self = .streaming(.context)
+            case .seasonal: self = .streaming(.seasonal)
+            case .shift: self = .streaming(.shift)
+            case .likelihood: self = .streaming(.likelihood)
+            case .ensemble: self = .streaming(.ensemble)
+            }
+        }
+
+        /// Parses a model name: one of ``MonitorModel`` (`ocsvm` and `svm` for the One-Class SVM
+        /// too), case-insensitively.
         public static func named(_ name: String) throws -> Model {
             switch name.lowercased() {
-            case "one-class-svm", "ocsvm", "svm": return .defaultSVM
-            default: return .streaming(try DetectorKind.named(name))
+            case "ocsvm", "svm": return .defaultSVM
+            case let lower:
+                if let model = MonitorModel(rawValue: lower) { return Model(model) }
+                return .streaming(try DetectorKind.named(name))
             }
         }
     }

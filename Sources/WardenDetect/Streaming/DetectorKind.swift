@@ -21,6 +21,20 @@ public enum DetectorKind: String, Sendable, Hashable, Codable, CaseIterable, Cus
 
     public var description: String { rawValue }
 
+    /// The spec's name for this detector (every detector can be a monitor's model).
+    public var model: MonitorModel {
+        switch self {
+        case .gaussian: .gaussian
+        case .robust: .robust
+        case .ewma: .ewma
+        case .context: .context
+        case .seasonal: .seasonal
+        case .shift: .shift
+        case .likelihood: .likelihood
+        case .ensemble: .ensemble
+        }
+    }
+
     /// A one-line summary for help texts.
     public var summary: String {
         switch self {
