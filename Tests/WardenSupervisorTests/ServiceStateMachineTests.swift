@@ -356,6 +356,14 @@ struct ServiceStateMachineTests {
     @Test func noDeadlineNoTimeout() {
         var starting = machine(readyWithin: nil)
         #expect(starting.start(now: t0) == [.spawn])
+        // Between asking for the spawn and hearing it happened, there is no deadline yet.
+        #expect(starting.tick(now: t0 + .seconds(86400)) == [])
+        var slow = machine(readyWithin: .seconds(5))
+        _ = slow.start(now: t0)
+        #expect(slow.tick(now: t0 + .seconds(86400)) == [], "the ready deadline starts at the spawn")
+        slow.spawned(now: t0 + .seconds(86400))
+        #expect(slow.tick(now: t0 + .seconds(86404)) == [])
+        #expect(slow.tick(now: t0 + .seconds(86405)).first == .readyTimedOut)
         starting.spawned(now: t0)
         #expect(starting.tick(now: t0 + .seconds(86400)) == [])
         var running = machine(watchdog: nil)

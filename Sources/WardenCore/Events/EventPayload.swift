@@ -33,14 +33,12 @@ extension EventPayload {
 }
 
 enum PayloadCoding {
-    static let nonFinite = (positive: "inf", negative: "-inf", nan: "nan")
-
     static func encoder() -> JSONEncoder {
         let e = JSONEncoder()
         e.nonConformingFloatEncodingStrategy = .convertToString(
-            positiveInfinity: nonFinite.positive,
-            negativeInfinity: nonFinite.negative,
-            nan: nonFinite.nan
+            positiveInfinity: "inf",
+            negativeInfinity: "-inf",
+            nan: "nan"
         )
         return e
     }
@@ -48,9 +46,9 @@ enum PayloadCoding {
     static func decoder() -> JSONDecoder {
         let d = JSONDecoder()
         d.nonConformingFloatDecodingStrategy = .convertFromString(
-            positiveInfinity: nonFinite.positive,
-            negativeInfinity: nonFinite.negative,
-            nan: nonFinite.nan
+            positiveInfinity: "inf",
+            negativeInfinity: "-inf",
+            nan: "nan"
         )
         return d
     }

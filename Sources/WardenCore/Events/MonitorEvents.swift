@@ -1,49 +1,12 @@
-/// The events of prediction: a monitor's training and its scores. Each is about the monitor.
+/// The events of prediction that other domains read: a monitor's scores (healing opens incidents
+/// on alerts). Each is about the monitor; the training events are WardenDetect's.
 extension EventType {
-    public static let monitorTraining = MonitorTraining.type
-    public static let monitorTrained = MonitorTrained.type
-    public static let monitorRetrained = "monitor.retrained"
-    public static let monitorFailed = MonitorFailed.type
     /// The probability stayed at or above the threshold for the monitor's `for`: ``MonitorScored``.
     public static let monitorAlert = "monitor.alert"
     /// The probability fell below the threshold again: ``MonitorScored``.
     public static let monitorCleared = "monitor.cleared"
     /// The probability moved: ``MonitorScored``.
     public static let anomalyScored = MonitorScored.type
-}
-
-/// A monitor started learning what normal looks like.
-public struct MonitorTraining: EventPayload {
-    public static let type = "monitor.training"
-    /// How long it learns, such as `1h`.
-    public var train: String
-    public var model: String
-
-    public init(train: String, model: String) {
-        self.train = train
-        self.model = model
-    }
-}
-
-/// A monitor learned from `samples` and scores from now on (also the payload of
-/// `monitor.retrained`, when a background retraining took over).
-public struct MonitorTrained: EventPayload {
-    public static let type = "monitor.trained"
-    public var samples: Int
-    public var model: String
-
-    public init(samples: Int, model: String) {
-        self.samples = samples
-        self.model = model
-    }
-}
-
-/// A monitor could not learn; it starts over.
-public struct MonitorFailed: EventPayload {
-    public static let type = "monitor.failed"
-    public var reason: String
-
-    public init(reason: String) { self.reason = reason }
 }
 
 /// A monitor's score: the payload of `anomaly.scored`, `monitor.alert` and `monitor.cleared`

@@ -1,3 +1,5 @@
+import WardenCore
+
 /// The audit trail: what callers of the API asked for. Most are ``AuditRequest``s about what was
 /// acted on; ingest calls are summed per caller and auth failures per address.
 extension EventType {
@@ -27,7 +29,7 @@ public struct AuditRequest: EventPayload {
     /// `ok` for a 2xx answer, else `refused`.
     public var result: String
 
-    public init(actor: String, method: String, path: String, status: Int, remote: String) {
+    init(actor: String, method: String, path: String, status: Int, remote: String) {
         self.actor = actor
         self.method = method
         self.path = path
@@ -46,14 +48,6 @@ public struct IngestTally: EventPayload {
     public var rejected: Int
     /// Requests by HTTP status (as text: JSON keys are strings).
     public var statuses: [String: Int]
-
-    public init(actor: String, requests: Int, samples: Int, rejected: Int, statuses: [String: Int]) {
-        self.actor = actor
-        self.requests = requests
-        self.samples = samples
-        self.rejected = rejected
-        self.statuses = statuses
-    }
 }
 
 /// Failed authentication from one address (or, as `others`, from many) since the last summary.
@@ -76,23 +70,5 @@ public struct AuthFailures: EventPayload {
     enum CodingKeys: String, CodingKey {
         case remote, failures, refused, unauthenticated, result, addresses, problem
         case waitMs = "wait_ms"
-    }
-
-    public init(
-        remote: String,
-        failures: Int,
-        refused: Int,
-        unauthenticated: Int,
-        addresses: Int,
-        problem: String? = nil,
-        waitMs: Int64? = nil
-    ) {
-        self.remote = remote
-        self.failures = failures
-        self.refused = refused
-        self.unauthenticated = unauthenticated
-        self.addresses = addresses
-        self.problem = problem
-        self.waitMs = waitMs
     }
 }

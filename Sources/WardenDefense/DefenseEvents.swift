@@ -1,3 +1,5 @@
+import WardenCore
+
 /// The events of defense: threats seen and bans applied, refused and ended. Each is about an
 /// address, except `ban.restored` (about the firewall).
 extension EventType {
@@ -33,22 +35,6 @@ public struct ThreatSeen: EventPayload {
         case score, scenarios, lines, analyst, banned
         case adjustedScore = "adjusted_score"
     }
-
-    public init(
-        score: Double,
-        scenarios: [String],
-        lines: [String],
-        analyst: JSONValue? = nil,
-        adjustedScore: Double? = nil,
-        banned: Bool? = nil
-    ) {
-        self.score = score
-        self.scenarios = scenarios
-        self.lines = lines
-        self.analyst = analyst
-        self.adjustedScore = adjustedScore
-        self.banned = banned
-    }
 }
 
 /// An address is banned in the firewall until `until`.
@@ -64,24 +50,6 @@ public struct BanApplied: EventPayload {
     public var until: String
     public var firewall: String
     public var evidence: JSONValue
-
-    public init(
-        reason: String,
-        by: String,
-        offence: Int,
-        seconds: Int64,
-        until: String,
-        firewall: String,
-        evidence: JSONValue
-    ) {
-        self.reason = reason
-        self.by = by
-        self.offence = offence
-        self.seconds = seconds
-        self.until = until
-        self.firewall = firewall
-        self.evidence = evidence
-    }
 }
 
 /// A ban was not applied because the address must never be banned.
@@ -95,11 +63,6 @@ public struct BanRefused: EventPayload {
         case reason
         case wantedBy = "wanted_by"
     }
-
-    public init(reason: String, wantedBy: String) {
-        self.reason = reason
-        self.wantedBy = wantedBy
-    }
 }
 
 /// A ban was not applied because too many were applied recently (`max_bans`).
@@ -108,19 +71,12 @@ public struct BanCapped: EventPayload {
     public var reason: String
     /// The limit, such as `10 in 1m`.
     public var limit: String
-
-    public init(reason: String, limit: String) {
-        self.reason = reason
-        self.limit = limit
-    }
 }
 
 /// A person lifted a ban.
 public struct BanLifted: EventPayload {
     public static let type = "ban.lifted"
     public var by: String
-
-    public init(by: String) { self.by = by }
 }
 
 /// A ban ran out.
@@ -128,11 +84,6 @@ public struct BanExpired: EventPayload {
     public static let type = "ban.expired"
     public var reason: String
     public var offence: Int
-
-    public init(reason: String, offence: Int) {
-        self.reason = reason
-        self.offence = offence
-    }
 }
 
 /// At start, the bans in force were put back in the firewall.
@@ -140,9 +91,4 @@ public struct BansRestored: EventPayload {
     public static let type = "ban.restored"
     public var count: Int
     public var firewall: String
-
-    public init(count: Int, firewall: String) {
-        self.count = count
-        self.firewall = firewall
-    }
 }

@@ -1,3 +1,5 @@
+import WardenCore
+
 /// The events of healing: an incident's life and the actions taken for it. Every one of them is
 /// about the incident's target (a service or monitor) and names the incident by `id`.
 extension EventType {
@@ -21,13 +23,6 @@ public struct IncidentOpened: EventPayload {
     public var policy: String
     /// The id of the event that opened it.
     public var trigger: Int64
-
-    public init(id: String, title: String, policy: String, trigger: Int64) {
-        self.id = id
-        self.title = title
-        self.policy = policy
-        self.trigger = trigger
-    }
 }
 
 /// An incident open when Warden stopped goes on from `rung`.
@@ -35,11 +30,6 @@ public struct IncidentResumed: EventPayload {
     public static let type = "incident.resumed"
     public var id: String
     public var rung: Int
-
-    public init(id: String, rung: Int) {
-        self.id = id
-        self.rung = rung
-    }
 }
 
 /// The guards stopped an incident: `actions` already ran on its target within the window.
@@ -47,11 +37,6 @@ public struct IncidentHeld: EventPayload {
     public static let type = "incident.held"
     public var id: String
     public var actions: Int
-
-    public init(id: String, actions: Int) {
-        self.id = id
-        self.actions = actions
-    }
 }
 
 /// The next action needs a person's approval.
@@ -59,11 +44,6 @@ public struct IncidentAwaitingApproval: EventPayload {
     public static let type = "incident.awaiting_approval"
     public var id: String
     public var action: String
-
-    public init(id: String, action: String) {
-        self.id = id
-        self.action = action
-    }
 }
 
 /// Every action was tried and health did not come back.
@@ -71,11 +51,6 @@ public struct IncidentEscalated: EventPayload {
     public static let type = "incident.escalated"
     public var id: String
     public var actions: Int
-
-    public init(id: String, actions: Int) {
-        self.id = id
-        self.actions = actions
-    }
 }
 
 /// Health came back.
@@ -90,12 +65,6 @@ public struct IncidentResolved: EventPayload {
         case id, how
         case mttrMs = "mttr_ms"
     }
-
-    public init(id: String, mttrMs: Int64, how: String) {
-        self.id = id
-        self.mttrMs = mttrMs
-        self.how = how
-    }
 }
 
 /// A person closed the incident.
@@ -103,11 +72,6 @@ public struct IncidentCancelled: EventPayload {
     public static let type = "incident.cancelled"
     public var id: String
     public var by: String
-
-    public init(id: String, by: String) {
-        self.id = id
-        self.by = by
-    }
 }
 
 /// A dry-run incident went through its whole ladder without acting.
@@ -115,11 +79,6 @@ public struct IncidentDryRunEnded: EventPayload {
     public static let type = "incident.dry_run"
     public var id: String
     public var actions: Int
-
-    public init(id: String, actions: Int) {
-        self.id = id
-        self.actions = actions
-    }
 }
 
 /// An action of an incident started.
@@ -128,12 +87,6 @@ public struct ActionStarted: EventPayload {
     public var id: String
     public var action: String
     public var rung: Int
-
-    public init(id: String, action: String, rung: Int) {
-        self.id = id
-        self.action = action
-        self.rung = rung
-    }
 }
 
 /// An action of an incident ended: `outcome` says how (`dry_run` when it was not run at all);
@@ -145,12 +98,4 @@ public struct ActionFinished: EventPayload {
     public var outcome: String
     public var ok: Bool?
     public var healthy: Bool?
-
-    public init(id: String, action: String, outcome: String, ok: Bool? = nil, healthy: Bool? = nil) {
-        self.id = id
-        self.action = action
-        self.outcome = outcome
-        self.ok = ok
-        self.healthy = healthy
-    }
 }
