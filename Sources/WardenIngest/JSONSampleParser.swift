@@ -24,21 +24,9 @@ public enum JSONSampleParser {
             p.advance()
             var sawSamples = false
             var first = true
-            while true {
-                p.skipSpace()
-                if p.peek == UInt8(ascii: "}") {
-                    p.advance()
-                    break
-                }
-                if !first {
-                    try p.expect(UInt8(ascii: ","))
-                    p.skipSpace()
-                }
-                first = false
+            while try p.nextEntry(&first, closing: UInt8(ascii: "}")) {
                 let key = try p.string()
-                p.skipSpace()
-                try p.expect(UInt8(ascii: ":"))
-                p.skipSpace()
+                try p.colon()
                 guard key == "samples" else {
                     throw MalformedBody(message: "unknown field '\(key)'; the body is {\"samples\": [...]}", field: key)
                 }
@@ -65,22 +53,10 @@ public enum JSONSampleParser {
         try p.expect(UInt8(ascii: "["))
         var index = 0
         var memo = SeriesMemo()
-        p.skipSpace()
-        if p.peek == UInt8(ascii: "]") {
-            p.advance()
-            return
-        }
-        while true {
-            p.skipSpace()
+        var first = true
+        while try p.nextEntry(&first, closing: UInt8(ascii: "]")) {
             try item(&p, index: index, &result, rules, &memo)
             index += 1
-            p.skipSpace()
-            if p.peek == UInt8(ascii: ",") {
-                p.advance()
-                continue
-            }
-            try p.expect(UInt8(ascii: "]"))
-            return
         }
     }
 
@@ -112,21 +88,9 @@ public enum JSONSampleParser {
         var value: Double?
         var problem: (String?, String)?
         var first = true
-        while true {
-            p.skipSpace()
-            if p.peek == UInt8(ascii: "}") {
-                p.advance()
-                break
-            }
-            if !first {
-                try p.expect(UInt8(ascii: ","))
-                p.skipSpace()
-            }
-            first = false
+        while try p.nextEntry(&first, closing: UInt8(ascii: "}")) {
             let key = try p.fieldName()
-            p.skipSpace()
-            try p.expect(UInt8(ascii: ":"))
-            p.skipSpace()
+            try p.colon()
             switch key {
             case .series:
                 let start = p.i
@@ -247,21 +211,9 @@ public enum JSONSampleParser {
     ) throws(MalformedBody) {
         try p.expect(UInt8(ascii: "{"))
         var first = true
-        while true {
-            p.skipSpace()
-            if p.peek == UInt8(ascii: "}") {
-                p.advance()
-                return
-            }
-            if !first {
-                try p.expect(UInt8(ascii: ","))
-                p.skipSpace()
-            }
-            first = false
+        while try p.nextEntry(&first, closing: UInt8(ascii: "}")) {
             let key = try p.string()
-            p.skipSpace()
-            try p.expect(UInt8(ascii: ":"))
-            p.skipSpace()
+            try p.colon()
             guard p.peek == UInt8(ascii: "\"") else {
                 try p.skipValue()
                 labels.fail("the value of label '\(key.prefix(80))' must be a string")
@@ -365,6 +317,31 @@ struct JSONScanner {
         guard a.count == b.count else { return false }
         if a == b { return true }
         return memcmp(bytes.baseAddress! + a.lowerBound, bytes.baseAddress! + b.lowerBound, a.count) == 0
+    }
+
+    /// Moves to the next entry of an object or array whose opening bracket was read: true at an
+    /// entry, false once past the closing bracket. Commas go between entries only (none leads or
+    /// trails).
+    mutating func nextEntry(_ first: inout Bool, closing: UInt8) throws(MalformedBody) -> Bool {
+        skipSpace()
+        if peek == closing {
+            i += 1
+            return false
+        }
+        if first {
+            first = false
+        } else {
+            try expect(UInt8(ascii: ","))
+            skipSpace()
+        }
+        return true
+    }
+
+    /// Reads the `:` after an object's key, and the spaces around it.
+    mutating func colon() throws(MalformedBody) {
+        skipSpace()
+        try expect(UInt8(ascii: ":"))
+        skipSpace()
     }
 
     mutating func expect(_ byte: UInt8) throws(MalformedBody) {
@@ -524,43 +501,17 @@ struct JSONScanner {
         case UInt8(ascii: "{"):
             guard depth < IngestRules.maxDepth else { throw error("nested deeper than \(IngestRules.maxDepth) levels") }
             i += 1
-            skipSpace()
-            if peek == UInt8(ascii: "}") {
-                i += 1
-                return
-            }
-            while true {
-                skipSpace()
+            var first = true
+            while try nextEntry(&first, closing: UInt8(ascii: "}")) {
                 _ = try string()
-                skipSpace()
-                try expect(UInt8(ascii: ":"))
+                try colon()
                 try skipValue(depth: depth + 1)
-                skipSpace()
-                if peek == UInt8(ascii: ",") {
-                    i += 1
-                    continue
-                }
-                try expect(UInt8(ascii: "}"))
-                return
             }
         case UInt8(ascii: "["):
             guard depth < IngestRules.maxDepth else { throw error("nested deeper than \(IngestRules.maxDepth) levels") }
             i += 1
-            skipSpace()
-            if peek == UInt8(ascii: "]") {
-                i += 1
-                return
-            }
-            while true {
-                try skipValue(depth: depth + 1)
-                skipSpace()
-                if peek == UInt8(ascii: ",") {
-                    i += 1
-                    continue
-                }
-                try expect(UInt8(ascii: "]"))
-                return
-            }
+            var first = true
+            while try nextEntry(&first, closing: UInt8(ascii: "]")) { try skipValue(depth: depth + 1) }
         case UInt8(ascii: "t"): try literal("true")
         case UInt8(ascii: "f"): try literal("false")
         case UInt8(ascii: "n"): try literal("null")

@@ -78,6 +78,15 @@ struct IngestParserTests: Parsing {
         (#"[{"series": "a", "v": 1}] trailing"#, "unexpected data after the end"),
         ("", "expected an object"),
         (#"{"samples": [{"series": "a\u0000", "v": 01x}]}"#, "malformed JSON"),
+        // Commas go between entries only, in every object and array.
+        (#"{"samples": [{"series": "a", "v": 1},]}"#, "malformed JSON"),
+        (#"{"samples": [,{"series": "a", "v": 1}]}"#, "malformed JSON"),
+        (#"{"samples": [{"series": "a", "v": 1,}]}"#, "malformed JSON"),
+        (#"{"samples": [{"series": "a", "labels": {"x": "1",}, "v": 1}]}"#, "malformed JSON"),
+        (#"{"samples": [], }"#, "malformed JSON"),
+        (#"{"samples": [{"series": "a", "v": 1, "extra": [1, 2,]}]}"#, "malformed JSON"),
+        (#"{"samples": [{"series": "a", "v": 1, "extra": {"k": 1,}}]}"#, "malformed JSON"),
+        (#"{"samples": [{"series": "a" "v": 1}]}"#, "malformed JSON"),
     ])
     func malformedBodiesAreRefusedWhole(body: String, message: String) {
         do {
