@@ -103,7 +103,7 @@ extension HealEngine {
 
     /// The monitor's series over the two minutes before an alert, in 10 s steps.
     func samplesAround(_ alert: Event) async -> [Incident.Evidence] {
-        guard let score = MonitorScored(alert) else { return [] }
+        guard let score = MonitorScoreView(alert) else { return [] }
         var evidence: [Incident.Evidence] = []
         for name in score.series.keys.sorted() {
             guard let selector = SeriesSelector.parse(name),

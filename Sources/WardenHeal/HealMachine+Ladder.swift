@@ -292,7 +292,7 @@ extension HealMachine {
         case EventType.probeFailed: return "\(e.subject) failed its \(e.payload["probe"]?.stringValue ?? "") check"
         case EventType.watchdogMissed: return "\(e.subject) stopped answering its watchdog"
         case EventType.monitorAlert:
-            let p = MonitorScored(e).map { String(Int(($0.probability * 100).rounded())) + " %" } ?? "high"
+            let p = MonitorScoreView(e).map { String(Int(($0.probability * 100).rounded())) + " %" } ?? "high"
             return "\(e.subject) predicts a failure (probability \(p))"
         default: return "\(e.type) \(e.subject)"
         }

@@ -311,39 +311,32 @@ public struct HealMachine: Sendable {
         var effects: [Effect] = []
         if holdingSlot.remove(id) != nil { releaseSlot(at: now, &effects) }
         guard let o = open[id], case .acting(let started) = o.phase else { return effects }
-        let action = o.policy.then[o.incident.rung]
-        switch action {
+        // What to verify afterwards: a service an action changed for `verify`, or, after a
+        // runbook or notification, the service the ladder is about for `settle`.
+        var check: (service: String, window: Duration, quick: Bool)?
+        switch o.policy.then[o.incident.rung] {
         case .restart(let s), .start(let s), .rebuild(let s):
-            if result.ok {
-                beginVerifying(
-                    id,
-                    service: s,
-                    window: o.policy.verify,
-                    quick: false,
-                    purpose: .action(result, started: started),
-                    at: now,
-                    &effects
-                )
-            } else {
-                complete(id, result, started: started, healthy: false, at: now, &effects)
-            }
+            if result.ok { check = (s, o.policy.verify, false) }
         case .stop:
-            complete(id, result, started: started, healthy: result.ok, at: now, &effects)
+            break
         case .exec, .notify:
             let target = o.incident.target
             if let service = o.policy.then.compactMap(\.service).first ?? (services.contains(target) ? target : nil) {
-                beginVerifying(
-                    id,
-                    service: service,
-                    window: o.policy.settle,
-                    quick: true,
-                    purpose: .action(result, started: started),
-                    at: now,
-                    &effects
-                )
-            } else {
-                complete(id, result, started: started, healthy: result.ok, at: now, &effects)
+                check = (service, o.policy.settle, true)
             }
+        }
+        if let check {
+            beginVerifying(
+                id,
+                service: check.service,
+                window: check.window,
+                quick: check.quick,
+                purpose: .action(result, started: started),
+                at: now,
+                &effects
+            )
+        } else {
+            complete(id, result, started: started, healthy: result.ok, at: now, &effects)
         }
         return effects
     }

@@ -1,78 +1,32 @@
+import Foundation
+
 /// The events of prediction that other domains read: a monitor's scores (healing opens incidents
-/// on alerts). Each is about the monitor; the training events are WardenDetect's.
+/// on alerts). Each is about the monitor; WardenDetect owns their payload (`MonitorScored`) and
+/// the training events.
 extension EventType {
-    /// The probability stayed at or above the threshold for the monitor's `for`: ``MonitorScored``.
+    /// The probability stayed at or above the threshold for the monitor's `for`.
     public static let monitorAlert = "monitor.alert"
-    /// The probability fell below the threshold again: ``MonitorScored``.
+    /// The probability fell below the threshold again.
     public static let monitorCleared = "monitor.cleared"
-    /// The probability moved: ``MonitorScored``.
-    public static let anomalyScored = MonitorScored.type
+    /// The probability moved.
+    public static let anomalyScored = "anomaly.scored"
 }
 
-/// A monitor's score: the payload of `anomaly.scored`, `monitor.alert` and `monitor.cleared`
-/// (read it from any of the three with ``MonitorScored/init(_:)``).
-public struct MonitorScored: EventPayload {
-    public static let type = "anomaly.scored"
-
-    /// One series' value and, for models that have one, its share of the score.
-    public struct Series: Codable, Sendable, Equatable {
-        public var value: Double
-        public var score: Double?
-
-        public init(value: Double, score: Double? = nil) {
-            self.value = value
-            self.score = score
-        }
-    }
-
-    /// The probability of a failure, 0...1 (four decimals).
+/// What other domains read of a monitor's score: healing titles an incident with the probability
+/// and adds the series around the alert to its evidence.
+public struct MonitorScoreView: Decodable, Sendable, Equatable {
+    /// The probability of a failure, 0...1.
     public var probability: Double
-    /// The model's own score before calibration.
-    public var raw: Double
-    public var threshold: Double
-    /// When the scored samples were taken (ISO 8601).
-    public var at: String
     /// By series selector.
-    public var series: [String: Series]
-    public var model: String
-    /// Alerts only: how long the probability must stay high (such as `2m`).
-    public var holdFor: String?
-    /// Alerts only: since when it has been high (ISO 8601).
-    public var since: String?
-    /// Alerts only: the healing policy to run.
-    public var heal: String?
+    public var series: [String: JSONValue]
 
-    enum CodingKeys: String, CodingKey {
-        case probability, raw, threshold, at, series, model, since, heal
-        case holdFor = "for"
-    }
-
-    public init(
-        probability: Double,
-        raw: Double,
-        threshold: Double,
-        at: String,
-        series: [String: Series],
-        model: String,
-        holdFor: String? = nil,
-        since: String? = nil,
-        heal: String? = nil
-    ) {
-        self.probability = probability
-        self.raw = raw
-        self.threshold = threshold
-        self.at = at
-        self.series = series
-        self.model = model
-        self.holdFor = holdFor
-        self.since = since
-        self.heal = heal
-    }
-
-    /// The score of any of the three scoring events, or nil for another event.
+    /// The score of an `anomaly.scored`, `monitor.alert` or `monitor.cleared` event, or nil for
+    /// another event or a payload without these fields.
     public init?(_ event: Event) {
         let types = [EventType.anomalyScored, EventType.monitorAlert, EventType.monitorCleared]
-        guard types.contains(event.type), let s = MonitorScored(json: event.payload) else { return nil }
-        self = s
+        guard types.contains(event.type), let data = try? JSONEncoder().encode(event.payload),
+            let view = try? PayloadCoding.decoder().decode(Self.self, from: data)
+        else { return nil }
+        self = view
     }
 }

@@ -245,6 +245,28 @@ public struct HealingSpec: Sendable, Hashable {
         self.max = max
         self.escalate = escalate
     }
+
+    /// A policy with these defaults for its guards, timing and dry run.
+    public func policy(
+        _ name: String,
+        when: [String],
+        subject: String,
+        conditions: [EventCondition] = [],
+        then ladder: [HealAction]
+    ) -> PolicySpec {
+        PolicySpec(
+            name: name,
+            when: when,
+            subject: subject,
+            conditions: conditions,
+            then: ladder,
+            verify: verify,
+            settle: settle,
+            cooldown: cooldown,
+            max: max,
+            dryRun: dryRun
+        )
+    }
 }
 
 /// `${outputs.NAME}` references to the outputs of a service's last rebuild.

@@ -359,28 +359,12 @@ extension SpecLoader {
 
     func readAnalyst(_ node: Node, baseDir: String, _ r: inout YAMLReader) -> AnalystSpec? {
         guard let f = r.mapping(node, key: "defense.analyst", allowed: Self.analystKeys, required: ["url", "model"]),
-            let un = f["url"], let url = r.string(un, key: "defense.analyst.url"),
+            let un = f["url"],
+            let url = Self.outboundURL(un, key: "defense.analyst.url", example: "http://127.0.0.1:11434/v1", &r),
             let mn = f["model"], let model = r.string(mn, key: "defense.analyst.model")
         else { return nil }
-        if let problem = OutboundURL.problem(url) {
-            r.fail(
-                un,
-                "defense.analyst.url",
-                "found '\(url.prefix(80))': \(problem); expected a URL such as http://127.0.0.1:11434/v1"
-            )
-            return nil
-        }
         var a = AnalystSpec(url: url, model: model)
-        if let n = f["ca"],
-            let path = r.string(n, key: "defense.analyst.ca", what: "a PEM file of certificate authorities")
-        {
-            let file = Self.absolute(path, base: baseDir)
-            if FileManager.default.isReadableFile(atPath: file) {
-                a.caFile = file
-            } else {
-                r.fail(n, "defense.analyst.ca", "cannot read the CA file \(file)")
-            }
-        }
+        if let n = f["ca"] { a.caFile = Self.caFile(n, key: "defense.analyst.ca", baseDir: baseDir, &r) }
         if let n = f["timeout"],
             let v = r.duration(n, key: "defense.analyst.timeout", min: .milliseconds(10), max: .seconds(60))
         {

@@ -15,26 +15,12 @@ extension SpecLoader {
                 let key = "notify.\(name)"
                 guard let f = r.mapping(value, key: key, allowed: Self.notifyKeys, required: ["url"]) else { continue }
                 var target = NotifySpec(name: name, url: "")
-                if let n = f["url"], let url = r.string(n, key: "\(key).url", what: "an http(s):// URL") {
-                    if let problem = OutboundURL.problem(url) {
-                        r.fail(
-                            n,
-                            "\(key).url",
-                            "found '\(url.prefix(80))': \(problem); expected a URL such as https://hooks.example.com/T0/B0"
-                        )
-                    }
+                if let n = f["url"],
+                    let url = Self.outboundURL(n, key: "\(key).url", example: "https://hooks.example.com/T0/B0", &r)
+                {
                     target.url = url
                 }
-                if let n = f["ca"],
-                    let path = r.string(n, key: "\(key).ca", what: "a PEM file of certificate authorities")
-                {
-                    let file = Self.absolute(path, base: baseDir)
-                    if FileManager.default.isReadableFile(atPath: file) {
-                        target.caFile = file
-                    } else {
-                        r.fail(n, "\(key).ca", "cannot read the CA file \(file)")
-                    }
-                }
+                if let n = f["ca"] { target.caFile = Self.caFile(n, key: "\(key).ca", baseDir: baseDir, &r) }
                 if let n = f["timeout"], let d = r.duration(n, key: "\(key).timeout", min: .milliseconds(1)) {
                     target.timeout = d
                 }
@@ -75,21 +61,15 @@ extension SpecLoader {
                 else { continue }
                 spec.services[i].heal = ladder
                 spec.policies.append(
-                    PolicySpec(
-                        name: "service:\(s.name)",
+                    h.policy(
+                        "service:\(s.name)",
                         when: [
                             EventType.serviceExited, EventType.probeFailed, EventType.watchdogMissed,
-                            EventType.serviceFailed,
-                            EventType.serviceSpawnFailed,
+                            EventType.serviceFailed, EventType.serviceSpawnFailed,
                         ],
                         subject: s.name,
                         conditions: [EventCondition(field: "payload.expected", op: .ne, value: "true")],
-                        then: ladder,
-                        verify: h.verify,
-                        settle: h.settle,
-                        cooldown: h.cooldown,
-                        max: h.max,
-                        dryRun: h.dryRun
+                        then: ladder
                     )
                 )
             }
@@ -103,17 +83,7 @@ extension SpecLoader {
                 guard let ladder = readLadder(node, key: key, defaultTarget: nil, spec: spec, baseDir: baseDir, &r)
                 else { continue }
                 spec.policies.append(
-                    PolicySpec(
-                        name: "monitor:\(m.name)",
-                        when: [EventType.monitorAlert],
-                        subject: m.name,
-                        then: ladder,
-                        verify: h.verify,
-                        settle: h.settle,
-                        cooldown: h.cooldown,
-                        max: h.max,
-                        dryRun: h.dryRun
-                    )
+                    h.policy("monitor:\(m.name)", when: [EventType.monitorAlert], subject: m.name, then: ladder)
                 )
             }
         }

@@ -30,3 +30,46 @@ public struct MonitorFailed: EventPayload {
     public static let type = "monitor.failed"
     public var reason: String
 }
+
+/// A monitor's score: the payload of `anomaly.scored`, `monitor.alert` and `monitor.cleared`
+/// (read it from any of the three with ``MonitorScored/init(_:)``).
+public struct MonitorScored: EventPayload {
+    public static let type = EventType.anomalyScored
+
+    /// One series' value and, for models that have one, its share of the score.
+    public struct Series: Codable, Sendable, Equatable {
+        public var value: Double
+        public var score: Double?
+    }
+
+    /// The probability of a failure, 0...1 (four decimals).
+    public var probability: Double
+    /// The model's own score before calibration.
+    public var raw: Double
+    public var threshold: Double
+    /// When the scored samples were taken (ISO 8601).
+    public var at: String
+    /// By series selector.
+    public var series: [String: Series]
+    public var model: String
+    /// Alerts only: how long the probability must stay high (such as `2m`).
+    public var holdFor: String?
+    /// Alerts only: since when it has been high (ISO 8601).
+    public var since: String?
+    /// Alerts only: the healing policy to run.
+    public var heal: String?
+
+    enum CodingKeys: String, CodingKey {
+        case probability, raw, threshold, at, series, model, since, heal
+        case holdFor = "for"
+    }
+}
+
+extension MonitorScored {
+    /// The score of any of the three scoring events, or nil for another event.
+    public init?(_ event: Event) {
+        let types = [EventType.anomalyScored, EventType.monitorAlert, EventType.monitorCleared]
+        guard types.contains(event.type), let s = MonitorScored(json: event.payload) else { return nil }
+        self = s
+    }
+}
