@@ -130,32 +130,40 @@ struct IncidentCommand: AsyncParsableCommand {
     }
 }
 
-struct ApproveCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "approve",
-        abstract: "Let the action an incident waits on go ahead."
-    )
+/// A verb of `warden approve|cancel INCIDENT`.
+protocol IncidentVerb {
+    static var name: String { get }
+    static var abstract: String { get }
+    /// What is printed after the incident's id.
+    static var done: String { get }
+}
+
+enum ApproveVerb: IncidentVerb {
+    static let name = "approve"
+    static let abstract = "Let the action an incident waits on go ahead."
+    static let done = "approved"
+}
+
+enum CancelVerb: IncidentVerb {
+    static let name = "cancel"
+    static let abstract = "Close an incident without further action."
+    static let done = "cancelled"
+}
+
+/// approve and cancel share everything but the verb.
+struct IncidentActionCommand<Verb: IncidentVerb>: AsyncParsableCommand {
+    static var configuration: CommandConfiguration {
+        CommandConfiguration(commandName: Verb.name, abstract: Verb.abstract)
+    }
     @OptionGroup var spec: SpecOptions
     @Argument(help: "The incident id.") var id: String
 
     func run() async throws {
         let target = try Target(spec)
-        _ = try await target.call("POST", "/v1/incidents/\(queryValue(id))/approve")
-        print("\(id): approved")
+        _ = try await target.call("POST", "/v1/incidents/\(queryValue(id))/\(Verb.name)")
+        print("\(id): \(Verb.done)")
     }
 }
 
-struct CancelCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "cancel",
-        abstract: "Close an incident without further action."
-    )
-    @OptionGroup var spec: SpecOptions
-    @Argument(help: "The incident id.") var id: String
-
-    func run() async throws {
-        let target = try Target(spec)
-        _ = try await target.call("POST", "/v1/incidents/\(queryValue(id))/cancel")
-        print("\(id): cancelled")
-    }
-}
+typealias ApproveCommand = IncidentActionCommand<ApproveVerb>
+typealias CancelCommand = IncidentActionCommand<CancelVerb>

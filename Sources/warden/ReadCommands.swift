@@ -360,63 +360,55 @@ struct ValidateCommand: ParsableCommand {
     }
 }
 
-/// start, stop and restart share everything but the verb.
-protocol ServiceAction: AsyncParsableCommand {
-    static var verb: String { get }
-    var spec: SpecOptions { get }
-    var service: String { get }
-    var json: Bool { get }
+/// A verb of `warden start|stop|restart SERVICE`.
+protocol ServiceVerb {
+    static var name: String { get }
+    static var abstract: String { get }
 }
 
-extension ServiceAction {
+enum StartVerb: ServiceVerb {
+    static let name = "start"
+    static let abstract = "Start a stopped or failed service."
+}
+
+enum StopVerb: ServiceVerb {
+    static let name = "stop"
+    static let abstract = "Stop a service and keep it stopped."
+}
+
+enum RestartVerb: ServiceVerb {
+    static let name = "restart"
+    static let abstract = "Restart a service now, clearing its failure history."
+}
+
+/// start, stop and restart share everything but the verb.
+struct ServiceActionCommand<Verb: ServiceVerb>: AsyncParsableCommand {
+    static var configuration: CommandConfiguration {
+        CommandConfiguration(commandName: Verb.name, abstract: Verb.abstract)
+    }
+    @OptionGroup var spec: SpecOptions
+    @Argument(help: "The service.") var service: String
+    @Flag(help: "Print JSON.") var json = false
+
     func run() async throws {
         let target = try Target(spec)
         guard target.isRunning else {
             printError("warden: Warden is not running (state directory \(target.stateDir)); start it with 'warden run'")
             throw ExitCode(1)
         }
-        let response = try await target.call("POST", "/v1/services/\(queryValue(service))/\(Self.verb)")
+        let response = try await target.call("POST", "/v1/services/\(queryValue(service))/\(Verb.name)")
         let status = try APICoding.decoder().decode(ServiceStatus.self, from: response.body)
         if json {
             print(String(decoding: try APICoding.encoder().encode(status), as: UTF8.self))
         } else {
-            print("\(service): \(Self.verb) requested; now \(status.state)\(status.pid.map { " (pid \($0))" } ?? "")")
+            print("\(service): \(Verb.name) requested; now \(status.state)\(status.pid.map { " (pid \($0))" } ?? "")")
         }
     }
 }
 
-struct StartCommand: ServiceAction {
-    static let configuration = CommandConfiguration(
-        commandName: "start",
-        abstract: "Start a stopped or failed service."
-    )
-    static let verb = "start"
-    @OptionGroup var spec: SpecOptions
-    @Argument(help: "The service.") var service: String
-    @Flag(help: "Print JSON.") var json = false
-}
-
-struct StopCommand: ServiceAction {
-    static let configuration = CommandConfiguration(
-        commandName: "stop",
-        abstract: "Stop a service and keep it stopped."
-    )
-    static let verb = "stop"
-    @OptionGroup var spec: SpecOptions
-    @Argument(help: "The service.") var service: String
-    @Flag(help: "Print JSON.") var json = false
-}
-
-struct RestartCommand: ServiceAction {
-    static let configuration = CommandConfiguration(
-        commandName: "restart",
-        abstract: "Restart a service now, clearing its failure history."
-    )
-    static let verb = "restart"
-    @OptionGroup var spec: SpecOptions
-    @Argument(help: "The service.") var service: String
-    @Flag(help: "Print JSON.") var json = false
-}
+typealias StartCommand = ServiceActionCommand<StartVerb>
+typealias StopCommand = ServiceActionCommand<StopVerb>
+typealias RestartCommand = ServiceActionCommand<RestartVerb>
 
 /// The body of `GET /v1/events`.
 struct EventPageBody: Decodable {
