@@ -13,32 +13,26 @@ public protocol HTTPTransport: Sendable {
 public struct OutboundRequest: Sendable {
     /// `http://…` or `https://…`.
     public var url: String
-    public var method: String
-    public var headers: [(name: String, value: String)]
-    public var body: [UInt8]
+    public var method = "POST"
+    public var headers: [(name: String, value: String)] = []
+    public var body: [UInt8] = []
     /// For the whole exchange.
-    public var timeout: Duration
+    public var timeout = Duration.seconds(10)
     /// A PEM file of the certificate authorities to trust instead of the system's.
     public var caFile: String?
     /// Answers larger than this are refused.
-    public var maxResponse: Int
+    public var maxResponse = 1 << 20
 
-    public init(
-        url: String,
-        method: String = "POST",
-        headers: [(name: String, value: String)] = [],
-        body: [UInt8] = [],
-        timeout: Duration = .seconds(10),
-        caFile: String? = nil,
-        maxResponse: Int = 1 << 20
-    ) {
-        self.url = url
-        self.method = method
-        self.headers = headers
-        self.body = body
-        self.timeout = timeout
-        self.caFile = caFile
-        self.maxResponse = maxResponse
+    /// A POST of `url` with no body yet; set what else it needs.
+    public init(url: String) { self.url = url }
+
+    /// A POST of `json` (as `application/json`) with a timeout and, optionally, CA file.
+    public static func postJSON(_ json: JSONValue, to url: String, timeout: Duration, caFile: String?) -> Self {
+        var request = Self(url: url)
+        request.headers = [("content-type", "application/json")]
+        request.body = Array(json.jsonText.utf8)
+        (request.timeout, request.caFile) = (timeout, caFile)
+        return request
     }
 }
 

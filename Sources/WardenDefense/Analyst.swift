@@ -61,18 +61,16 @@ public struct Analyst: Sendable {
                 ["role": "user", "content": .string(Self.summary(threat))],
             ],
         ]
-        var headers: [(name: String, value: String)] = [("content-type", "application/json")]
-        if let token = spec.token {
-            headers.append(("authorization", "Bearer \(String(decoding: token.bytes, as: UTF8.self))"))
-        }
         let base = spec.url.hasSuffix("/") ? String(spec.url.dropLast()) : spec.url
-        let request = OutboundRequest(
-            url: base + "/chat/completions",
-            headers: headers,
-            body: Array(body.jsonText.utf8),
+        var request = OutboundRequest.postJSON(
+            body,
+            to: base + "/chat/completions",
             timeout: spec.timeout,
             caFile: spec.caFile
         )
+        if let token = spec.token {
+            request.headers.append(("authorization", "Bearer \(String(decoding: token.bytes, as: UTF8.self))"))
+        }
         do {
             let response = try await transport.send(request)
             guard response.status == 200 else {

@@ -27,13 +27,7 @@ public struct Notifier: Sendable {
         guard let transport else {
             return Delivery(delivered: false, attempts: 0, last: "no outbound HTTP transport is configured")
         }
-        let request = OutboundRequest(
-            url: target.url,
-            headers: [("content-type", "application/json")],
-            body: Array(body.jsonText.utf8),
-            timeout: target.timeout,
-            caFile: target.caFile
-        )
+        let request = OutboundRequest.postJSON(body, to: target.url, timeout: target.timeout, caFile: target.caFile)
         var last = ""
         for attempt in 1...max(1, target.attempts) {
             do {
