@@ -75,7 +75,7 @@ public struct ThreatEngine: Sendable {
         halfLife = spec.halfLife.seconds
         maxAddresses = spec.maxAddresses
         self.reportBorderline = reportBorderline
-        scenarios = Array(spec.scenarios.prefix(255))
+        scenarios = Array(spec.scenarios.prefix(DefenseSpec.maxScenarios))
         var map: [String: [Int]] = [:]
         for (i, s) in scenarios.enumerated() {
             for signal in s.on { map[signal, default: []].append(i) }
@@ -118,7 +118,7 @@ public struct ThreatEngine: Sendable {
             case .bucket(let capacity, _):
                 let k = Self.slot(for: i, in: &t)
                 t.levels[k] += Float(signal.value)
-                if t.levels[k] > 0.5 { interesting = true }
+                interesting = true
                 // The capacity-th signal overflows it, unless some of the earlier ones leaked away.
                 if Double(t.levels[k]) > capacity - 1 + 1e-6 {
                     fired = true
@@ -228,12 +228,8 @@ public struct ThreatEngine: Sendable {
         // The cut-off from a sample of last-seen times: O(n) per eviction pass.
         var sample: [Double] = []
         sample.reserveCapacity(1024)
-        var k = 0
         let stride = max(1, count / 1024)
-        for (_, t) in table {
-            if k % stride == 0 { sample.append(t.time) }
-            k += 1
-        }
+        for (i, t) in table.values.enumerated() where i.isMultiple(of: stride) { sample.append(t.time) }
         sample.sort()
         // The drop-th oldest of the sample (drop <= count, so the index is in range): everything
         // seen then or earlier goes.

@@ -132,4 +132,13 @@ struct DefenseSpecTests {
         let found = problems(yaml)
         #expect(found.contains { $0.contains(expected) && $0.hasPrefix("warden.yaml:") }, "\(found)")
     }
+
+    @Test func moreScenariosThanTheEngineCanNumberAreRefused() {
+        let own = (0..<260).map { "    s\($0): { on: ssh.auth_failure, capacity: 5, leak: 1/s }\n" }.joined()
+        let found = problems("  scenarios:\n" + own)
+        #expect(
+            found.contains { $0.contains("defense.scenarios:") && $0.contains("at most 255") },
+            "\(found.prefix(3))"
+        )
+    }
 }

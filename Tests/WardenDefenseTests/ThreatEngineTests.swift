@@ -185,6 +185,73 @@ struct ThreatEngineTests {
         #expect(quiet.observe(DefenseSignal(address: attacker, name: "ssh.preauth", evidence: "x"), now: 0) == nil)
     }
 
+    /// Evidence is the lines that matter: a signal that fills no bucket and finds no score (one
+    /// connection below a gauge's bound) is not kept.
+    @Test func evidenceIsOnlyTheLinesThatMatter() {
+        var e = ThreatEngine(DefenseSpec())
+        _ = e.observe(DefenseSignal(address: attacker, name: "conn.concurrent", value: 3, evidence: "3 open"), now: 0)
+        var last: Threat?
+        for i in 0..<5 { last = e.observe(failure(attacker), now: 1 + Double(i)) }
+        #expect(last?.evidence.count == 5)
+        #expect(last?.evidence.contains("3 open") == false)
+    }
+
+    /// Below half the threshold nothing is reported, even for the analyst.
+    @Test func belowHalfTheThresholdIsNotBorderline() {
+        var e = ThreatEngine(
+            spec(
+                ScenarioSpec(name: "low", on: ["ssh.preauth"], kind: .bucket(capacity: 1, leakPerSecond: 0), score: 0.4)
+            ),
+            reportBorderline: true
+        )
+        #expect(e.observe(DefenseSignal(address: attacker, name: "ssh.preauth", evidence: "x"), now: 0) == nil)
+        #expect(e.score(of: attacker, now: 0) > 0.39, "it fired")
+    }
+
+    /// Each scenario an address touches keeps its own bucket: interleaved signals of two
+    /// scenarios fill both.
+    @Test func interleavedScenariosKeepTheirOwnBuckets() {
+        var e = ThreatEngine(
+            spec(
+                ScenarioSpec(name: "a", on: ["ssh.preauth"], kind: .bucket(capacity: 3, leakPerSecond: 0), score: 1),
+                ScenarioSpec(
+                    name: "b",
+                    on: ["ssh.invalid_user"],
+                    kind: .bucket(capacity: 3, leakPerSecond: 0),
+                    score: 1
+                )
+            )
+        )
+        let a = DefenseSignal(address: attacker, name: "ssh.preauth", evidence: "a")
+        let b = DefenseSignal(address: attacker, name: "ssh.invalid_user", evidence: "b")
+        #expect(e.observe(a, now: 0) == nil)
+        #expect(e.observe(b, now: 1) == nil)
+        #expect(e.observe(a, now: 2) == nil)
+        #expect(e.observe(b, now: 3) == nil)
+        #expect(e.observe(a, now: 4)?.scenarios == ["a"])
+    }
+
+    /// The engine numbers scenarios in a byte: beyond the most a spec may have, none is used
+    /// (the spec loader refuses such a spec; this is the engine's own guard).
+    @Test func scenariosBeyondTheLimitAreNotUsed() {
+        var many = (0..<DefenseSpec.maxScenarios).map {
+            ScenarioSpec(
+                name: "s\($0)",
+                on: ["ssh.auth_failure"],
+                kind: .bucket(capacity: 100, leakPerSecond: 0),
+                score: 1
+            )
+        }
+        many.append(
+            ScenarioSpec(name: "last", on: ["ssh.preauth"], kind: .bucket(capacity: 1, leakPerSecond: 0), score: 1)
+        )
+        var spec = DefenseSpec()
+        spec.scenarios = many
+        var e = ThreatEngine(spec)
+        #expect(e.observe(DefenseSignal(address: attacker, name: "ssh.preauth", evidence: "x"), now: 0) == nil)
+        #expect(e.score(of: attacker, now: 0) == 0)
+    }
+
     /// A full table forgets its least recently seen addresses: with ten, the oldest one.
     @Test func aFullTableForgetsTheAddressSeenLongestAgo() {
         var limited = DefenseSpec()

@@ -24,8 +24,11 @@ public struct DefenseSpec: Sendable, Equatable {
     public var watches: [WatchSpec] = []
     /// User-defined log parsers by name.
     public var parsers: [LogPatternSpec] = []
-    /// The scenarios in force: the built-ins (with overrides) and the spec's own.
+    /// The scenarios in force: the built-ins (with overrides) and the spec's own (at most
+    /// ``maxScenarios``).
     public var scenarios: [ScenarioSpec] = ScenarioSpec.builtIn
+    /// The most scenarios a spec may have in force (the threat engine numbers them in a byte).
+    public static let maxScenarios = 255
     /// An address whose threat score reaches this is banned.
     public var threshold: Double = 1.0
     /// Threat scores halve over this time.

@@ -172,6 +172,13 @@ extension SpecLoader {
                     if let builtIn { d.scenarios[builtIn] = s } else { d.scenarios.append(s) }
                 }
             }
+            if d.scenarios.count > DefenseSpec.maxScenarios {
+                r.fail(
+                    n,
+                    "defense.scenarios",
+                    "\(d.scenarios.count) scenarios in force; at most \(DefenseSpec.maxScenarios) (switch built-ins off with 'NAME: off')"
+                )
+            }
         }
         if let n = f["analyst"] {
             d.analyst = readAnalyst(n, baseDir: baseDir, &r)
