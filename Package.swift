@@ -158,10 +158,10 @@ let package = Package(
         // driven by libFuzzer (Fuzz/, scripts/fuzz) and replayed over the corpus by the tests.
         .target(name: "WardenFuzzTargets", dependencies: ["WardenCore", "WardenDefense", "WardenIngest"]),
         // Helpers shared by the test targets: temporary directories, free ports, event waiting,
-        // running the built binaries.
+        // running the built binaries, a supervised node over a test's spec.
         .target(
             name: "WardenTestSupport",
-            dependencies: ["WardenCore", "WardenSupervisor"],
+            dependencies: ["WardenCore", "WardenSupervisor", .product(name: "Logging", package: "swift-log")],
             path: "Tests/Support"
         ),
         .testTarget(name: "WardenCoreTests", dependencies: ["WardenCore", "WardenTestSupport"]),

@@ -15,48 +15,35 @@ import Glibc
 /// A supervisor and a healing engine over a spec written for the test, a real SQLite store, and
 /// every event recorded.
 final class HealHarness: Sendable {
-    let dir: TempDir
-    let spec: Spec
-    let bus: EventBus
-    let log: EventLog
+    let node: SupervisedNode
     let store: SQLiteStore
-    let supervisor: Supervisor
     let engine: HealEngine
-    private let running: Task<Void, any Error>
     private let healing: Task<Void, any Error>
+
+    var dir: TempDir { node.dir }
+    var spec: Spec { node.spec }
+    var bus: EventBus { node.bus }
+    var log: EventLog { node.log }
+    var supervisor: Supervisor { node.supervisor }
 
     /// `SAMPLE` is the warden-sample binary and `DIR` the test's directory; `clock` is the
     /// engine's (the supervisor keeps real time).
     init(_ yaml: String, clock: any WardenClock = SystemClock()) throws {
-        dir = TempDir("warden-heal")
-        let text = yaml.replacingOccurrences(of: "SAMPLE", with: Binaries.sample).replacingOccurrences(
-            of: "DIR",
-            with: dir.path
-        )
-        let path = dir.write("warden.yaml", "state_dir: \(dir.file("state"))\n" + text)
-        spec = try SpecLoader().load(path: path)
-        try FileManager.default.createDirectory(atPath: spec.stateDir, withIntermediateDirectories: true)
-        bus = EventBus()
-        log = EventLog(bus.subscribe(name: "test", capacity: 100_000))
-        var logger = Logger(label: "test")
-        logger.logLevel = .error
-        store = try SQLiteStore(path: dir.file("state/warden.db"))
-        supervisor = Supervisor(spec: spec, bus: bus, logger: logger, options: .init(seed: 3))
+        node = try SupervisedNode(yaml, prefix: "warden-heal", seed: 3, logLevel: .error)
+        store = try SQLiteStore(path: node.dir.file("state/warden.db"))
         engine = HealEngine(
             .init(
-                spec: spec,
-                services: supervisor,
-                bus: bus,
+                spec: node.spec,
+                services: node.supervisor,
+                bus: node.bus,
                 store: store,
                 clock: clock,
-                logger: logger,
-                directory: dir.file("state/incidents"),
+                logger: node.logger,
+                directory: node.dir.file("state/incidents"),
                 transport: AsyncHTTPTransport.shared
             )
         )
-        let supervisor = self.supervisor
         let engine = self.engine
-        running = Task { try await supervisor.run() }
         healing = Task { try await engine.run() }
     }
 
@@ -83,12 +70,8 @@ final class HealHarness: Sendable {
 
     func shutdown() async throws {
         healing.cancel()
-        supervisor.requestShutdown()
-        try await running.value
+        try await node.shutdown()
         _ = try? await healing.value
-        try await eventually("no process of \(spec.stateDir) is left", timeout: .seconds(5)) {
-            processesTagged(stateDir: spec.stateDir).isEmpty
-        }
     }
 }
 

@@ -29,16 +29,19 @@ enum Tokens {
 /// A Warden node for API tests: a spec with three tokens and one service, a real supervisor,
 /// recorder and SQLite store, and the API router.
 final class APINode: Sendable {
-    let dir: TempDir
-    let spec: Spec
-    let bus: EventBus
+    /// The supervisor is not started here: the test application runs it as a service.
+    let node: SupervisedNode
     let store: SQLiteStore
     let recorder: EventRecorder
-    let supervisor: Supervisor
     let heal: HealEngine
     let bans: BanManager
     let server: APIServer
     let port: Int
+
+    var dir: TempDir { node.dir }
+    var spec: Spec { node.spec }
+    var bus: EventBus { node.bus }
+    var supervisor: Supervisor { node.supervisor }
 
     /// `extraSpec` goes at the top level of the spec (policies, healing, notify…).
     init(
@@ -47,10 +50,8 @@ final class APINode: Sendable {
         services: String? = nil,
         clock: any WardenClock = SystemClock()
     ) throws {
-        dir = TempDir("warden-api")
         port = freePort()
         let yaml = """
-            state_dir: \(dir.file("state"))
             api:
               listen: 127.0.0.1:\(port)
               tokens:
@@ -62,20 +63,15 @@ final class APINode: Sendable {
             services:
             \(services ?? "  svc:\n    run: [\(Binaries.sample)]")
             """
-        let path = dir.write("warden.yaml", yaml)
         var env = ProcessInfo.processInfo.environment
         env["T_VIEWER"] = Tokens.viewer
         env["T_OPERATOR"] = Tokens.operator
         env["T_ADMIN"] = Tokens.admin
-        let loader = SpecLoader(environment: env)
-        spec = try loader.load(path: path)
+        node = try SupervisedNode(yaml, prefix: "warden-api", environment: env, logLevel: .error, supervise: false)
+        let (spec, bus, logger, supervisor) = (node.spec, node.bus, node.logger, node.supervisor)
         let state = try StateDirectory(path: spec.stateDir)
-        var logger = Logger(label: "test")
-        logger.logLevel = .error
         store = try SQLiteStore(path: state.databasePath)
-        bus = EventBus()
         recorder = EventRecorder(bus: bus, store: store, logger: logger)
-        supervisor = Supervisor(spec: spec, bus: bus, logger: logger)
         heal = HealEngine(
             .init(
                 spec: spec,
@@ -83,7 +79,7 @@ final class APINode: Sendable {
                 bus: bus,
                 store: store,
                 logger: logger,
-                directory: dir.file("heal"),
+                directory: node.dir.file("heal"),
                 transport: AsyncHTTPTransport.shared
             )
         )
@@ -97,6 +93,8 @@ final class APINode: Sendable {
             bus: bus,
             logger: logger
         )
+        let loader = SpecLoader(environment: env)
+        let path = node.path
         let reloader = ReloadOnHangup(path: path, supervisor: supervisor, loader: loader, logger: logger)
         var dependencies = APIServer.Dependencies(
             api: spec.api,
