@@ -19,6 +19,7 @@ public final class SQLiteStore: Store {
     /// The database file.
     public let path: String
     let pool: DatabasePool
+    let clock: any WardenClock
     private let eventWriter: GroupCommit<Event>
     let sampleWriter: GroupCommit<SampleBatch>
     let seriesCache = SeriesCache()
@@ -28,8 +29,15 @@ public final class SQLiteStore: Store {
     ///
     /// - Throws: ``WardenError`` with code `.store` when the file cannot be opened or migrated,
     ///   saying why and what to check.
-    public init(path: String, durability: Durability = .normal, readOnly: Bool = false) throws {
+    /// - Parameter clock: the time saved with a blob.
+    public init(
+        path: String,
+        durability: Durability = .normal,
+        readOnly: Bool = false,
+        clock: any WardenClock = SystemClock()
+    ) throws {
         self.path = path
+        self.clock = clock
         var config = Configuration()
         config.busyMode = .timeout(10)
         config.readonly = readOnly
@@ -135,7 +143,7 @@ public final class SQLiteStore: Store {
             try db.execute(
                 sql:
                     "INSERT INTO blobs (key, data, saved) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET data = excluded.data, saved = excluded.saved",
-                arguments: [key, data, Self.micros(Date())]
+                arguments: [key, data, Self.micros(clock.wallTime())]
             )
         }
     }
