@@ -72,6 +72,8 @@ let package = Package(
             dependencies: [
                 "WardenCore",
                 "CWardenSys",
+                // The defense section of the spec is read here, from Core's YAML reader.
+                .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -26,7 +26,10 @@ public enum FuzzTargets {
 
     /// The spec reader: UTF-8 check, YAML, every section's validation.
     public static func spec(_ bytes: [UInt8]) {
-        let loader = SpecLoader(environment: ["PATH": "/usr/bin:/bin", "FUZZ_SECRET": "s3cret-token-value"])
+        let loader = SpecLoader(
+            environment: ["PATH": "/usr/bin:/bin", "FUZZ_SECRET": "s3cret-token-value"],
+            sections: [DefenseSection.self]
+        )
         _ = try? loader.parse(bytes: bytes, file: "fuzz.yaml", baseDir: "/nonexistent")
     }
 

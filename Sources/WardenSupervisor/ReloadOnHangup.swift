@@ -17,7 +17,7 @@ public struct ReloadOnHangup: Service {
     public init(
         path: String,
         supervisor: Supervisor,
-        loader: SpecLoader = SpecLoader(),
+        loader: SpecLoader,
         logger: Logger,
         others: @escaping @Sendable (Spec) async -> Void = { _ in }
     ) {

@@ -71,6 +71,7 @@ struct Agent {
         let reloader = ReloadOnHangup(
             path: spec.path,
             supervisor: supervisor,
+            loader: .warden(),
             logger: logger,
             others: { await heal.apply($0) }
         )

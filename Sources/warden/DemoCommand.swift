@@ -75,7 +75,7 @@ struct DemoCommand: AsyncParsableCommand {
             .write(toFile: specPath, atomically: true, encoding: .utf8)
         let spec: Spec
         do {
-            spec = try SpecLoader().load(path: specPath)
+            spec = try SpecLoader.warden().load(path: specPath)
         } catch {
             printError(error.description)
             throw ExitCode(1)

@@ -21,7 +21,7 @@ struct Target {
         specPath = options.specPath()
         var location: SpecLoader.Location
         do {
-            location = try SpecLoader().locate(path: specPath)
+            location = try SpecLoader.warden().locate(path: specPath)
         } catch {
             if let dir = options.stateDir {
                 location = .init(stateDir: dir, host: "127.0.0.1", port: 7070)
@@ -135,7 +135,7 @@ struct StatusCommand: AsyncParsableCommand {
     func offlineStatus(_ target: Target) async throws -> [ServiceStatus] {
         let records = RuntimeRecords(directory: StateDirectory.runDirectory(target.stateDir)).loadAll()
         var names = records.map(\.service)
-        if let spec = try? SpecLoader().load(path: target.specPath) {
+        if let spec = try? SpecLoader.warden().load(path: target.specPath) {
             names = spec.services.map(\.name) + names.filter { n in !spec.services.contains { $0.name == n } }
         }
         let store = try? target.store()
@@ -348,7 +348,7 @@ struct ValidateCommand: ParsableCommand {
 
     func run() throws {
         do {
-            let spec = try SpecLoader().load(path: file)
+            let spec = try SpecLoader.warden().load(path: file)
             print(
                 "\(file): valid (\(spec.services.count) service\(spec.services.count == 1 ? "" : "s"), state in \(spec.stateDir))"
             )

@@ -37,7 +37,7 @@ struct RunCommand: AsyncParsableCommand {
 
         let spec: Spec
         do {
-            spec = try SpecLoader().load(path: config)
+            spec = try SpecLoader.warden().load(path: config)
         } catch {
             printError(error.description)
             printError(

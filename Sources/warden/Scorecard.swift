@@ -41,7 +41,7 @@ struct Scorecard {
             sample: "/bin/sleep",
             firewall: "dry-run"
         )
-        let spec = try SpecLoader().parse(specText, file: "demo.yaml", baseDir: "/tmp")
+        let spec = try SpecLoader.warden().parse(specText, file: "demo.yaml", baseDir: "/tmp")
         let monitorSpec = spec.monitors[0]
         var monitor = try Monitor(configuration: MonitorService.configuration(monitorSpec))
         let schedule = VitalsSimulator.randomSchedule(

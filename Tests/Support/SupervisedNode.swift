@@ -13,6 +13,8 @@ public final class SupervisedNode: Sendable {
     /// The spec file.
     public let path: String
     public let spec: Spec
+    /// What read the spec (and reads it again on a reload).
+    public let loader: SpecLoader
     public let bus: EventBus
     public let log: EventLog
     public let logger: Logger
@@ -22,10 +24,12 @@ public final class SupervisedNode: Sendable {
     /// - Parameters:
     ///   - supervise: run the supervisor now (false when something else runs it as a service).
     ///   - environment: what `env:` references in the spec read (default: this process's).
+    ///   - sections: the domains' spec sections to read besides the core ones.
     public init(
         _ yaml: String,
         prefix: String = "warden-node",
         environment: [String: String] = ProcessInfo.processInfo.environment,
+        sections: [any SpecSection.Type] = [],
         seed: UInt64 = 7,
         logLevel: Logger.Level = .warning,
         supervise: Bool = true
@@ -35,7 +39,8 @@ public final class SupervisedNode: Sendable {
             .replacingOccurrences(of: "STATE", with: dir.file("state"))
             .replacingOccurrences(of: "DIR", with: dir.path)
         path = dir.write("warden.yaml", "state_dir: \(dir.file("state"))\n" + text)
-        spec = try SpecLoader(environment: environment).load(path: path)
+        loader = SpecLoader(environment: environment, sections: sections)
+        spec = try loader.load(path: path)
         try FileManager.default.createDirectory(atPath: spec.stateDir, withIntermediateDirectories: true)
         bus = EventBus()
         log = EventLog(bus.subscribe(name: "test", capacity: 100_000))

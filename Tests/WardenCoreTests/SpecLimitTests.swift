@@ -126,9 +126,7 @@ struct SpecLimitTests {
         // Values may be aliases; quotes and comments are text.
         let spec = try loader.parse(
             """
-            defense:
-              allow: &nets [10.0.0.0/8]
-              firewall: dry-run
+            stats: &often { every: 2s }
             services:
               s:
                 run: [/bin/sleep, "1"]
@@ -138,7 +136,7 @@ struct SpecLimitTests {
             baseDir: "/tmp"
         )
         #expect(spec.services.first?.env["A"] == "*a: b")
-        #expect(spec.defense?.allow.count == 1)
+        #expect(spec.statsEvery == .seconds(2))
     }
 
     /// 16,000 services used to take 31 s to validate (a mapping lookup per service is a scan).

@@ -67,7 +67,14 @@ final class APINode: Sendable {
         env["T_VIEWER"] = Tokens.viewer
         env["T_OPERATOR"] = Tokens.operator
         env["T_ADMIN"] = Tokens.admin
-        node = try SupervisedNode(yaml, prefix: "warden-api", environment: env, logLevel: .error, supervise: false)
+        node = try SupervisedNode(
+            yaml,
+            prefix: "warden-api",
+            environment: env,
+            sections: [DefenseSection.self],
+            logLevel: .error,
+            supervise: false
+        )
         let (spec, bus, logger, supervisor) = (node.spec, node.bus, node.logger, node.supervisor)
         let state = try StateDirectory(path: spec.stateDir)
         store = try SQLiteStore(path: state.databasePath)
@@ -93,9 +100,7 @@ final class APINode: Sendable {
             bus: bus,
             logger: logger
         )
-        let loader = SpecLoader(environment: env)
-        let path = node.path
-        let reloader = ReloadOnHangup(path: path, supervisor: supervisor, loader: loader, logger: logger)
+        let reloader = ReloadOnHangup(path: node.path, supervisor: supervisor, loader: node.loader, logger: logger)
         var dependencies = APIServer.Dependencies(
             api: spec.api,
             samples: spec.samples,

@@ -30,8 +30,8 @@ public struct Spec: Sendable, Equatable {
     public var policies: [PolicySpec] = []
     /// Healing defaults and limits.
     public var healing = HealingSpec()
-    /// Active defense; nil when the spec has no `defense:` section.
-    public var defense: DefenseSpec?
+    /// What the domains' own sections (``SpecSection``) read, such as `defense:`.
+    public var sections = SpecSections()
     /// How hard a commit is made to stick (`store: { durability: normal | full }`).
     public var durability: Durability = .normal
 

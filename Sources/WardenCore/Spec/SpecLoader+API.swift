@@ -164,7 +164,7 @@ extension SpecLoader {
     }
 
     /// Resolves `env:NAME` or `file:PATH`; a literal secret in the spec is refused.
-    func resolveSecret(_ reference: String) -> Result<Secret, SecretProblem> {
+    public func resolveSecret(_ reference: String) -> Result<Secret, SecretProblem> {
         if reference.hasPrefix("env:") {
             let name = String(reference.dropFirst(4))
             guard let value = environment[name], !value.isEmpty else {
@@ -197,7 +197,7 @@ extension SpecLoader {
     }
 
     /// Why a secret reference could not be resolved (never contains the secret).
-    struct SecretProblem: Error {
-        var message: String
+    public struct SecretProblem: Error {
+        public var message: String
     }
 }

@@ -40,7 +40,7 @@ extension SpecLoader {
             }
             if let n = f["settle"], let d = r.duration(n, key: "healing.settle") { spec.healing.settle = d }
             if let n = f["cooldown"], let d = r.duration(n, key: "healing.cooldown") { spec.healing.cooldown = d }
-            if let n = f["max"], let g = readCount(n, key: "healing.max", &r) { spec.healing.max = g }
+            if let n = f["max"], let g = r.countPerWindow(n, key: "healing.max") { spec.healing.max = g }
             if let n = f["escalate"], let name = r.string(n, key: "healing.escalate", what: "a notify target") {
                 if spec.notify.contains(where: { $0.name == name }) {
                     spec.healing.escalate = name
@@ -162,7 +162,7 @@ extension SpecLoader {
                 }
                 if let n = f["settle"], let d = r.duration(n, key: "\(key).settle") { policy.settle = d }
                 if let n = f["cooldown"], let d = r.duration(n, key: "\(key).cooldown") { policy.cooldown = d }
-                if let n = f["max"], let g = readCount(n, key: "\(key).max", &r) { policy.max = g }
+                if let n = f["max"], let g = r.countPerWindow(n, key: "\(key).max") { policy.max = g }
                 if let n = f["dry_run"], let b = r.bool(n, key: "\(key).dry_run") { policy.dryRun = b || h.dryRun }
                 if let n = f["approve"], let b = r.bool(n, key: "\(key).approve") { policy.approve = b }
                 if !policy.then.isEmpty { spec.policies.append(policy) }
@@ -178,18 +178,6 @@ extension SpecLoader {
             return EventCondition(field: field, op: op, value: value)
         }
         return EventCondition(field: field, op: .eq, value: t)
-    }
-
-    /// "N in WINDOW".
-    func readCount(_ n: Node, key: String, _ r: inout YAMLReader) -> GiveUp? {
-        let words = (n.scalar?.string ?? "").split(separator: " ").map(String.init)
-        if words.count == 3, words[1] == "in", let c = Int(words[0]), c >= 1, let w = DurationFormat.parse(words[2]),
-            w > .zero
-        {
-            return GiveUp(count: c, window: w)
-        }
-        r.fail(n, key, "found \(YAMLReader.describe(n)); expected 'N in WINDOW' such as '3 in 1h'")
-        return nil
     }
 
     /// A ladder: one action or a list of them.

@@ -161,7 +161,7 @@ extension SpecLoader {
 
     /// The URL of an outbound call (http or https, a host, no credentials), or nil after saying
     /// what is wrong with it.
-    static func outboundURL(_ n: Node, key: String, example: String, _ r: inout YAMLReader) -> String? {
+    public static func outboundURL(_ n: Node, key: String, example: String, _ r: inout YAMLReader) -> String? {
         guard let url = r.string(n, key: key, what: "an http(s):// URL") else { return nil }
         if let problem = OutboundURL.problem(url) {
             r.fail(n, key, "found '\(url.prefix(80))': \(problem); expected a URL such as \(example)")
@@ -171,7 +171,7 @@ extension SpecLoader {
     }
 
     /// A readable file of certificate authorities (its absolute path), or nil after saying why not.
-    static func caFile(_ n: Node, key: String, baseDir: String, _ r: inout YAMLReader) -> String? {
+    public static func caFile(_ n: Node, key: String, baseDir: String, _ r: inout YAMLReader) -> String? {
         guard let path = r.string(n, key: key, what: "a PEM file of certificate authorities") else { return nil }
         let file = absolute(path, base: baseDir)
         guard FileManager.default.isReadableFile(atPath: file) else {
@@ -181,7 +181,7 @@ extension SpecLoader {
         return file
     }
 
-    static func absolute(_ path: String, base: String) -> String {
+    public static func absolute(_ path: String, base: String) -> String {
         var p = path
         if p.hasPrefix("~/"), let home = ProcessEnvironment.value("HOME") { p = home + p.dropFirst(1) }
         let full = p.hasPrefix("/") ? p : (base as NSString).appendingPathComponent(p)

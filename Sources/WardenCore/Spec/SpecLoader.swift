@@ -13,14 +13,17 @@ import Glibc
 public struct SpecLoader: Sendable {
     /// The environment used to find programs (`PATH`) when a service does not set its own.
     public var environment: [String: String]
+    /// The domains' sections this loader reads besides the core ones.
+    public var sections: [any SpecSection.Type]
 
-    public init(environment: [String: String] = ProcessEnvironment.current()) {
+    public init(environment: [String: String] = ProcessEnvironment.current(), sections: [any SpecSection.Type] = []) {
         self.environment = environment
+        self.sections = sections
     }
 
     static let topKeys = [
         "state_dir", "logs", "retention", "stats", "api", "samples", "services", "monitors", "notify", "policies",
-        "healing", "defense", "store",
+        "healing", "store",
     ]
     static let monitorKeys = [
         "series", "model", "train", "retrain", "threshold", "for", "nu", "standardize", "smoothing", "align", "heal",
@@ -126,7 +129,9 @@ public struct SpecLoader: Sendable {
                 )
             ])
         }
-        guard let top = reader.mapping(root, key: "", allowed: Self.topKeys) else { throw SpecErrors(reader.issues) }
+        guard let top = reader.mapping(root, key: "", allowed: Self.topKeys + sections.map { $0.key }) else {
+            throw SpecErrors(reader.issues)
+        }
 
         var spec = Spec(path: file, stateDir: Self.defaultStateDir(environment: environment))
         if let node = top["state_dir"], let dir = reader.string(node, key: "state_dir", what: "a directory path") {
@@ -228,11 +233,23 @@ public struct SpecLoader: Sendable {
             }
         }
         readHealing(top, &spec, baseDir: baseDir, &reader)
-        if let node = top["defense"] { spec.defense = readDefense(node, baseDir: baseDir, &reader) }
+        for section in sections {
+            if let node = top[section.key] { read(section, node, into: &spec, baseDir: baseDir, &reader) }
+        }
 
         if !reader.issues.isEmpty {
             throw SpecErrors(reader.issues.sorted { ($0.line, $0.column) < ($1.line, $1.column) })
         }
         return spec
+    }
+
+    private func read<S: SpecSection>(
+        _ section: S.Type,
+        _ node: Node,
+        into spec: inout Spec,
+        baseDir: String,
+        _ reader: inout YAMLReader
+    ) {
+        spec.sections[section] = S.read(node, spec: spec, loader: self, baseDir: baseDir, &reader)
     }
 }

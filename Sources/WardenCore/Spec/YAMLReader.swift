@@ -4,36 +4,37 @@ import Yams
 /// Walks a composed YAML tree, reading typed values and collecting every problem with its place.
 ///
 /// Readers return nil after recording an issue, so that one pass reports all problems at once.
-struct YAMLReader {
-    let file: String
-    private(set) var issues: [SpecIssue] = []
+/// A domain's spec section (``SpecSection``) reads its part of the spec with one.
+public struct YAMLReader {
+    public let file: String
+    public private(set) var issues: [SpecIssue] = []
 
-    init(file: String) { self.file = file }
+    public init(file: String) { self.file = file }
 
     /// The keys of one mapping, with their nodes, in document order.
-    struct Fields {
-        let node: Node
-        let key: String
-        var entries: [(name: String, keyNode: Node, value: Node)]
+    public struct Fields {
+        public let node: Node
+        public let key: String
+        public var entries: [(name: String, keyNode: Node, value: Node)]
 
-        subscript(name: String) -> Node? { entries.first { $0.name == name }?.value }
+        public subscript(name: String) -> Node? { entries.first { $0.name == name }?.value }
 
-        func path(_ name: String) -> String { key.isEmpty ? name : "\(key).\(name)" }
+        public func path(_ name: String) -> String { key.isEmpty ? name : "\(key).\(name)" }
     }
 
-    mutating func fail(_ node: Node?, _ key: String, _ message: String) {
+    public mutating func fail(_ node: Node?, _ key: String, _ message: String) {
         let mark = node?.mark
         issues.append(
             SpecIssue(file: file, line: mark?.line ?? 0, column: mark?.column ?? 0, key: key, message: message)
         )
     }
 
-    mutating func fail(line: Int, column: Int, _ key: String, _ message: String) {
+    public mutating func fail(line: Int, column: Int, _ key: String, _ message: String) {
         issues.append(SpecIssue(file: file, line: line, column: column, key: key, message: message))
     }
 
     /// How a node looks, for "found ..." in messages.
-    static func describe(_ node: Node) -> String {
+    public static func describe(_ node: Node) -> String {
         switch node {
         case .mapping: return "a mapping"
         case .sequence: return "a list"
@@ -45,14 +46,14 @@ struct YAMLReader {
         }
     }
 
-    static func isNull(_ node: Node) -> Bool {
+    public static func isNull(_ node: Node) -> Bool {
         guard case .scalar(let s) = node, s.style == .plain || s.style == .any else { return false }
         return s.string.isEmpty || s.string == "~" || s.string == "null" || s.string == "Null" || s.string == "NULL"
     }
 
     /// Reads a mapping whose keys must be among `allowed`; unknown keys are reported with a
     /// suggestion, missing `required` keys too.
-    mutating func mapping(_ node: Node, key: String, allowed: [String], required: [String] = []) -> Fields? {
+    public mutating func mapping(_ node: Node, key: String, allowed: [String], required: [String] = []) -> Fields? {
         guard case .mapping(let mapping) = node else {
             fail(
                 node,
@@ -84,8 +85,11 @@ struct YAMLReader {
     }
 
     /// A mapping whose keys are free names (services, monitors), in document order.
-    mutating func namedEntries(_ node: Node, key: String, what: String) -> [(name: String, keyNode: Node, value: Node)]?
-    {
+    public mutating func namedEntries(
+        _ node: Node,
+        key: String,
+        what: String
+    ) -> [(name: String, keyNode: Node, value: Node)]? {
         if Self.isNull(node) { return [] }
         guard case .mapping(let mapping) = node else {
             fail(node, key, "expected a mapping of \(what) by name, found \(Self.describe(node))")
@@ -102,7 +106,7 @@ struct YAMLReader {
         return result
     }
 
-    mutating func string(_ node: Node, key: String, what: String = "a string") -> String? {
+    public mutating func string(_ node: Node, key: String, what: String = "a string") -> String? {
         guard case .scalar(let s) = node, !Self.isNull(node) else {
             fail(node, key, "expected \(what), found \(Self.describe(node))")
             return nil
@@ -110,7 +114,7 @@ struct YAMLReader {
         return s.string
     }
 
-    mutating func int(_ node: Node, key: String, range: ClosedRange<Int>) -> Int? {
+    public mutating func int(_ node: Node, key: String, range: ClosedRange<Int>) -> Int? {
         guard case .scalar(let s) = node, let value = Int(s.string.replacingOccurrences(of: "_", with: "")) else {
             fail(
                 node,
@@ -126,7 +130,7 @@ struct YAMLReader {
         return value
     }
 
-    mutating func bool(_ node: Node, key: String) -> Bool? {
+    public mutating func bool(_ node: Node, key: String) -> Bool? {
         guard case .scalar(let s) = node else {
             fail(node, key, "expected true or false, found \(Self.describe(node))")
             return nil
@@ -140,7 +144,7 @@ struct YAMLReader {
         }
     }
 
-    mutating func duration(_ node: Node, key: String, min: Duration = .zero, max: Duration? = nil) -> Duration? {
+    public mutating func duration(_ node: Node, key: String, min: Duration = .zero, max: Duration? = nil) -> Duration? {
         guard case .scalar(let s) = node, let value = DurationFormat.parse(s.string) else {
             fail(node, key, "found \(Self.describe(node)); expected \(DurationFormat.expected)")
             return nil
@@ -157,7 +161,7 @@ struct YAMLReader {
     }
 
     /// A fraction written as `0.2` or `20%`.
-    mutating func fraction(_ node: Node, key: String) -> Double? {
+    public mutating func fraction(_ node: Node, key: String) -> Double? {
         guard case .scalar(let s) = node else {
             fail(node, key, "expected a fraction such as 0.2 or 20%, found \(Self.describe(node))")
             return nil
@@ -181,7 +185,7 @@ struct YAMLReader {
     }
 
     /// A byte size: `1048576`, `512KB`, `10MB`, `1GiB`.
-    mutating func byteSize(_ node: Node, key: String, min: Int64, max: Int64? = nil) -> Int64? {
+    public mutating func byteSize(_ node: Node, key: String, min: Int64, max: Int64? = nil) -> Int64? {
         guard case .scalar(let s) = node, let value = ByteSize.parse(s.string) else {
             fail(node, key, "found \(Self.describe(node)); expected a size such as 512KB, 10MB or 1GB")
             return nil
@@ -198,7 +202,19 @@ struct YAMLReader {
     }
 
     /// A list of strings; a single scalar counts as a one-element list.
-    mutating func stringList(_ node: Node, key: String, what: String) -> [String]? {
+    /// `N in WINDOW`, such as `3 in 1h`: at most N per window.
+    public mutating func countPerWindow(_ n: Node, key: String) -> GiveUp? {
+        let words = (n.scalar?.string ?? "").split(separator: " ").map(String.init)
+        if words.count == 3, words[1] == "in", let c = Int(words[0]), c >= 1, let w = DurationFormat.parse(words[2]),
+            w > .zero
+        {
+            return GiveUp(count: c, window: w)
+        }
+        fail(n, key, "found \(Self.describe(n)); expected 'N in WINDOW' such as '3 in 1h'")
+        return nil
+    }
+
+    public mutating func stringList(_ node: Node, key: String, what: String) -> [String]? {
         switch node {
         case .scalar:
             if Self.isNull(node) { return [] }
@@ -221,7 +237,7 @@ struct YAMLReader {
 
     /// A command: a list of arguments, or one string split like a shell would (quotes, backslashes;
     /// no variables, globs or pipes).
-    mutating func command(_ node: Node, key: String) -> [String]? {
+    public mutating func command(_ node: Node, key: String) -> [String]? {
         let argv: [String]?
         if case .scalar(let s) = node, !Self.isNull(node) {
             switch CommandLineSplitter.split(s.string) {

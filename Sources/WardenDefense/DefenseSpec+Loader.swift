@@ -1,7 +1,22 @@
 import Foundation
+import WardenCore
 import Yams
 
-extension SpecLoader {
+/// The `defense:` section of the spec, read next to the types it fills: give it to the loader
+/// (`SpecLoader(sections: [DefenseSection.self])`) and read it back as `spec.defense`.
+public enum DefenseSection: SpecSection {
+    public static let key = "defense"
+
+    public static func read(
+        _ node: Node,
+        spec: Spec,
+        loader: SpecLoader,
+        baseDir: String,
+        _ reader: inout YAMLReader
+    ) -> DefenseSpec? {
+        readDefense(node, loader: loader, baseDir: baseDir, &reader)
+    }
+
     static let defenseKeys = [
         "firewall", "allow", "ssh_ports", "watch", "parsers", "scenarios", "threshold", "half_life", "ban",
         "max_bans", "max_addresses", "analyst", "table",
@@ -11,7 +26,7 @@ extension SpecLoader {
     static let analystKeys = ["url", "model", "timeout", "concurrency", "token", "ca"]
     static let builtInParsers = BuiltInParser.allCases.map(\.rawValue)
 
-    func readDefense(_ node: Node, baseDir: String, _ r: inout YAMLReader) -> DefenseSpec? {
+    static func readDefense(_ node: Node, loader: SpecLoader, baseDir: String, _ r: inout YAMLReader) -> DefenseSpec? {
         var d = DefenseSpec()
         if YAMLReader.isNull(node) { return d }
         guard let f = r.mapping(node, key: "defense", allowed: Self.defenseKeys) else { return nil }
@@ -70,7 +85,7 @@ extension SpecLoader {
             }
         }
         if let n = f["half_life"], let v = r.duration(n, key: "defense.half_life", min: .seconds(1)) { d.halfLife = v }
-        if let n = f["max_bans"], let g = readCount(n, key: "defense.max_bans", &r) { d.maxBans = g }
+        if let n = f["max_bans"], let g = r.countPerWindow(n, key: "defense.max_bans") { d.maxBans = g }
         if let n = f["max_addresses"], let v = r.int(n, key: "defense.max_addresses", range: 100...10_000_000) {
             d.maxAddresses = v
         }
@@ -181,7 +196,7 @@ extension SpecLoader {
             }
         }
         if let n = f["analyst"] {
-            d.analyst = readAnalyst(n, baseDir: baseDir, &r)
+            d.analyst = readAnalyst(n, loader: loader, baseDir: baseDir, &r)
         }
         return d
     }
@@ -214,7 +229,13 @@ extension SpecLoader {
         return nil
     }
 
-    func readWatch(_ node: Node, key: String, parsers: [String], baseDir: String, _ r: inout YAMLReader) -> WatchSpec? {
+    static func readWatch(
+        _ node: Node,
+        key: String,
+        parsers: [String],
+        baseDir: String,
+        _ r: inout YAMLReader
+    ) -> WatchSpec? {
         if case .scalar(let s) = node {
             if s.string == "connections" { return .connections(every: .seconds(1)) }
             r.fail(
@@ -273,7 +294,7 @@ extension SpecLoader {
                 default: r.fail(fn, "\(key).from", "found '\(text)'; expected start or end")
                 }
             }
-            return .log(path: Self.absolute(path, base: baseDir), parser: p, fromStart: fromStart)
+            return .log(path: SpecLoader.absolute(path, base: baseDir), parser: p, fromStart: fromStart)
         }
         if let n = f["journal"] {
             var unit = YAMLReader.isNull(n) ? nil : r.string(n, key: "\(key).journal", what: "a systemd unit")
@@ -282,7 +303,7 @@ extension SpecLoader {
             if let dn = f["directory"],
                 let d = r.string(dn, key: "\(key).directory", what: "a directory of journal files")
             {
-                directory = Self.absolute(d, base: baseDir)
+                directory = SpecLoader.absolute(d, base: baseDir)
             }
             guard let p = parser() else { return nil }
             return .journal(unit: unit, parser: p, directory: directory)
@@ -290,7 +311,7 @@ extension SpecLoader {
         return nil
     }
 
-    func readScenario(
+    static func readScenario(
         _ name: String,
         _ node: Node,
         key: String,
@@ -364,14 +385,14 @@ extension SpecLoader {
         return n / d.seconds
     }
 
-    func readAnalyst(_ node: Node, baseDir: String, _ r: inout YAMLReader) -> AnalystSpec? {
+    static func readAnalyst(_ node: Node, loader: SpecLoader, baseDir: String, _ r: inout YAMLReader) -> AnalystSpec? {
         guard let f = r.mapping(node, key: "defense.analyst", allowed: Self.analystKeys, required: ["url", "model"]),
             let un = f["url"],
-            let url = Self.outboundURL(un, key: "defense.analyst.url", example: "http://127.0.0.1:11434/v1", &r),
+            let url = SpecLoader.outboundURL(un, key: "defense.analyst.url", example: "http://127.0.0.1:11434/v1", &r),
             let mn = f["model"], let model = r.string(mn, key: "defense.analyst.model")
         else { return nil }
         var a = AnalystSpec(url: url, model: model)
-        if let n = f["ca"] { a.caFile = Self.caFile(n, key: "defense.analyst.ca", baseDir: baseDir, &r) }
+        if let n = f["ca"] { a.caFile = SpecLoader.caFile(n, key: "defense.analyst.ca", baseDir: baseDir, &r) }
         if let n = f["timeout"],
             let v = r.duration(n, key: "defense.analyst.timeout", min: .milliseconds(10), max: .seconds(60))
         {
@@ -381,11 +402,20 @@ extension SpecLoader {
             a.concurrency = v
         }
         if let n = f["token"], let reference = r.string(n, key: "defense.analyst.token") {
-            switch resolveSecret(reference) {
+            switch loader.resolveSecret(reference) {
             case .success(let secret): a.token = secret
             case .failure(let problem): r.fail(n, "defense.analyst.token", problem.message)
             }
         }
         return a
+    }
+}
+
+extension Spec {
+    /// Active defense; nil when the spec has no `defense:` section (or was not read with
+    /// ``DefenseSection``).
+    public var defense: DefenseSpec? {
+        get { sections[DefenseSection.self] }
+        set { sections[DefenseSection.self] = newValue }
     }
 }

@@ -1,10 +1,14 @@
 import Foundation
 import Testing
 import WardenCore
+import WardenDefense
 
 @Suite("The defense section of the spec")
 struct DefenseSpecTests {
-    let loader = SpecLoader(environment: ["PATH": "/usr/bin:/bin", "ANALYST_TOKEN": "sk-test"])
+    let loader = SpecLoader(
+        environment: ["PATH": "/usr/bin:/bin", "ANALYST_TOKEN": "sk-test"],
+        sections: [DefenseSection.self]
+    )
 
     func load(_ defense: String) throws(SpecErrors) -> Spec {
         try loader.parse(
@@ -89,6 +93,20 @@ struct DefenseSpecTests {
         #expect(d.analyst?.timeout == .milliseconds(1500))
         #expect(d.analyst?.concurrency == 3)
         #expect(d.analyst?.token.map { String(decoding: $0.bytes, as: UTF8.self) } == "sk-test")
+    }
+
+    /// The section is Defense's own: a loader that was not given it does not know the key.
+    @Test func onlyALoaderGivenTheSectionReadsIt() {
+        do {
+            _ = try SpecLoader(environment: ["PATH": "/usr/bin:/bin"]).parse(
+                "services:\n  svc:\n    run: /bin/sleep 100\ndefense: {}\n",
+                file: "warden.yaml",
+                baseDir: "/tmp"
+            )
+            Issue.record("a loader without the defense section accepted it")
+        } catch {
+            #expect(error.issues.map(\.description).contains { $0.contains("unknown key 'defense'") }, "\(error)")
+        }
     }
 
     @Test func noSectionNoDefense() throws {

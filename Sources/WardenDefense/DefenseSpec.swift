@@ -1,3 +1,6 @@
+import Foundation
+import WardenCore
+
 /// The log parsers Warden ships, by the name a watch's `parser:` gives (WardenDefense makes one
 /// for each case; a spec's own `parsers:` may not take these names).
 public enum BuiltInParser: String, Sendable, CaseIterable {

@@ -1,0 +1,51 @@
+import Yams
+
+/// A top-level section of the spec that a domain owns: WardenDefense reads `defense:` into its
+/// own types, next to the code they configure. Core does not know the section's types; the
+/// composition root hands the sections to the ``SpecLoader`` (`SpecLoader(sections:)`), and the
+/// domain reads its value back with `spec.sections[Section.self]` (usually through a property
+/// it adds to ``Spec``, such as `spec.defense`).
+public protocol SpecSection {
+    /// What the section reads into.
+    associatedtype Value: Sendable & Equatable
+    /// The section's top-level key, such as `defense`.
+    static var key: String { get }
+    /// Reads the section's node, reporting every problem to `reader` (with nil when the section
+    /// is unusable). Called after the core sections (services, api, monitors, healing), so that
+    /// `spec` may be consulted; `loader` resolves secrets and `baseDir` relative paths.
+    static func read(
+        _ node: Node,
+        spec: Spec,
+        loader: SpecLoader,
+        baseDir: String,
+        _ reader: inout YAMLReader
+    ) -> Value?
+}
+
+/// The values of the domain sections of one spec, by section.
+public struct SpecSections: Sendable, Equatable {
+    private struct Entry: Sendable {
+        let value: any Sendable
+        let equals: @Sendable (any Sendable) -> Bool
+    }
+    private var entries: [String: Entry] = [:]
+
+    public init() {}
+
+    /// The value read for `section`, nil when the spec has no such section.
+    public subscript<S: SpecSection>(_ section: S.Type) -> S.Value? {
+        get { entries[S.key]?.value as? S.Value }
+        set {
+            guard let newValue else {
+                entries[S.key] = nil
+                return
+            }
+            entries[S.key] = Entry(value: newValue, equals: { ($0 as? S.Value) == newValue })
+        }
+    }
+
+    public static func == (a: SpecSections, b: SpecSections) -> Bool {
+        a.entries.count == b.entries.count
+            && a.entries.allSatisfy { key, entry in b.entries[key].map { entry.equals($0.value) } ?? false }
+    }
+}

@@ -1,0 +1,9 @@
+import WardenCore
+import WardenDefense
+
+extension SpecLoader {
+    /// The loader of the `warden` binary: the core sections and every domain's own.
+    static func warden(environment: [String: String] = ProcessEnvironment.current()) -> SpecLoader {
+        SpecLoader(environment: environment, sections: [DefenseSection.self])
+    }
+}
