@@ -158,7 +158,10 @@ let package = Package(
         .executableTarget(name: "warden-sample", dependencies: ["CWardenSys"]),
         // The fuzz targets: every parser of outside input behind one function of bytes each,
         // driven by libFuzzer (Fuzz/, scripts/fuzz) and replayed over the corpus by the tests.
-        .target(name: "WardenFuzzTargets", dependencies: ["WardenCore", "WardenDefense", "WardenIngest"]),
+        .target(
+            name: "WardenFuzzTargets",
+            dependencies: ["WardenCore", "WardenDefense", "WardenDetect", "WardenIngest"]
+        ),
         // Helpers shared by the test targets: temporary directories, free ports, event waiting,
         // running the built binaries, a supervised node over a test's spec.
         .target(

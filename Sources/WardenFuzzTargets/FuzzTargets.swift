@@ -1,6 +1,7 @@
 import Foundation
 import WardenCore
 import WardenDefense
+import WardenDetect
 import WardenIngest
 
 /// The entry points the fuzzer drives, one per parser of outside input. Each takes any bytes and
@@ -28,7 +29,7 @@ public enum FuzzTargets {
     public static func spec(_ bytes: [UInt8]) {
         let loader = SpecLoader(
             environment: ["PATH": "/usr/bin:/bin", "FUZZ_SECRET": "s3cret-token-value"],
-            sections: [DefenseSection.self]
+            sections: [MonitorsSection.self, DefenseSection.self]
         )
         _ = try? loader.parse(bytes: bytes, file: "fuzz.yaml", baseDir: "/nonexistent")
     }

@@ -1,9 +1,10 @@
 import WardenCore
 import WardenDefense
+import WardenDetect
 
 extension SpecLoader {
     /// The loader of the `warden` binary: the core sections and every domain's own.
     static func warden(environment: [String: String] = ProcessEnvironment.current()) -> SpecLoader {
-        SpecLoader(environment: environment, sections: [DefenseSection.self])
+        SpecLoader(environment: environment, sections: [MonitorsSection.self, DefenseSection.self])
     }
 }

@@ -240,16 +240,6 @@ struct SpecLoaderTests {
             "samples: { raw: 2d, retention: 1d }\n",
             "samples.retention: rollups must be kept at least as long as raw samples (2d)"
         ),
-        (
-            "monitors:\n  m:\n    series: [cpu]\n    model: one-class-svn\n",
-            "monitors.m.model: found 'one-class-svn'; expected one of one-class-svm, gaussian"
-        ),
-        ("monitors:\n  m:\n    series: [cpu, '9bad']\n", "monitors.m.series[1]: found '9bad'; expected a series name"),
-        ("monitors:\n  m:\n    model: gaussian\n", "monitors.m: missing required key 'series'"),
-        (
-            "monitors:\n  m:\n    series: [cpu]\n    threshold: 1.5\n",
-            "monitors.m.threshold: found 1.5; expected a fraction from 0 to 1"
-        ),
     ])
 
     func badSpecsAreExplained(yaml: String, expected: String) {
@@ -304,9 +294,9 @@ struct SpecLoaderTests {
     }
 }
 
-@Suite("Spec: api, samples and monitors")
+@Suite("Spec: api and samples")
 struct SpecSectionsTests {
-    @Test func readsTheAPIAndMonitorSections() throws {
+    @Test func readsTheAPIAndSamplesSections() throws {
         let loader = SpecLoader(environment: ["PATH": "/usr/bin:/bin", "OPS_TOKEN": "s3cret"])
         let spec = try loader.parse(
             """
@@ -318,16 +308,6 @@ struct SpecSectionsTests {
               rate: 50/s
               burst: 10
             samples: { raw: 2h, retention: 7d, max_future: 1m }
-            monitors:
-              life:
-                series: [vitals.spo2, 'vitals.hr{crew="a"}']
-                model: ensemble
-                train: 1h
-                retrain: 6h
-                threshold: 95%
-                for: 10s
-                smoothing: 8
-                heal: rebuild api
             services:
               api:
                 run: [/bin/sleep, "100"]
@@ -344,13 +324,6 @@ struct SpecSectionsTests {
         #expect(
             spec.samples == SamplesSpec(raw: .seconds(7200), retention: .seconds(7 * 86400), maxFuture: .seconds(60))
         )
-        let m = try #require(spec.monitors.first)
-        #expect(
-            m.series == [SeriesSelector(name: "vitals.spo2"), SeriesSelector(name: "vitals.hr", labels: ["crew": "a"])]
-        )
-        #expect(m.model == "ensemble" && m.train == .seconds(3600) && m.retrain == .seconds(6 * 3600))
-        #expect(m.threshold == 0.95 && m.holdFor == .seconds(10) && m.heal == "rebuild api")
-        #expect(m.smoothing == 8)
     }
 
     @Test func selectorsMatchByNameAndLabels() throws {

@@ -22,8 +22,6 @@ public struct Spec: Sendable, Equatable {
     public var api: APISpec
     /// Telemetry retention.
     public var samples: SamplesSpec
-    /// Anomaly monitors, in the order they are declared.
-    public var monitors: [MonitorSpec] = []
     /// Notification targets by name.
     public var notify: [NotifySpec] = []
     /// Healing policies: the `policies:` section, plus one for each `heal:` of a service or monitor.

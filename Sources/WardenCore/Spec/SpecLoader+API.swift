@@ -5,56 +5,8 @@ import Yams
 import Glibc
 #endif
 
-/// The `monitors:` and `api:` sections, and secret references.
+/// The `api:` section, and secret references.
 extension SpecLoader {
-    // MARK: - Monitors
-
-    func readMonitor(name: String, node: Node, services: [String], _ r: inout YAMLReader) -> MonitorSpec? {
-        let key = "monitors.\(name)"
-        guard let f = r.mapping(node, key: key, allowed: Self.monitorKeys, required: ["series"]) else { return nil }
-        let before = r.issues.count
-        var monitor = MonitorSpec(name: name, series: [])
-        if let n = f["series"], let list = r.stringList(n, key: "\(key).series", what: "series names") {
-            if list.isEmpty { r.fail(n, "\(key).series", "a monitor needs at least one series") }
-            for (i, text) in list.enumerated() {
-                if let selector = SeriesSelector.parse(text) {
-                    monitor.series.append(selector)
-                } else {
-                    r.fail(
-                        n,
-                        "\(key).series[\(i)]",
-                        "found '\(text)'; expected a series name such as vitals.spo2 or vitals.spo2{crew=\"a\"}"
-                    )
-                }
-            }
-        }
-        if let n = f["model"], let model = r.string(n, key: "\(key).model", what: "a model name") {
-            if MonitorSpec.models.contains(model) {
-                monitor.model = model
-            } else {
-                var message = "found '\(model)'; expected one of \(MonitorSpec.models.joined(separator: ", "))"
-                if let guess = DidYouMean.suggest(model, from: MonitorSpec.models) {
-                    message += " (did you mean '\(guess)'?)"
-                }
-                r.fail(n, "\(key).model", message)
-            }
-        }
-        if let n = f["train"], let d = r.duration(n, key: "\(key).train") { monitor.train = d }
-        if let n = f["retrain"], let d = r.duration(n, key: "\(key).retrain", min: .seconds(1)) { monitor.retrain = d }
-        if let n = f["threshold"], let v = r.fraction(n, key: "\(key).threshold") { monitor.threshold = v }
-        if let n = f["for"], let d = r.duration(n, key: "\(key).for") { monitor.holdFor = d }
-        if let n = f["nu"], let v = r.fraction(n, key: "\(key).nu") {
-            if v > 0 { monitor.nu = v } else { r.fail(n, "\(key).nu", "found 0; nu must be above 0 and at most 1") }
-        }
-        if let n = f["standardize"], let b = r.bool(n, key: "\(key).standardize") { monitor.standardize = b }
-        if let n = f["smoothing"], let v = r.int(n, key: "\(key).smoothing", range: 1...1000) { monitor.smoothing = v }
-        if let n = f["align"], let d = r.duration(n, key: "\(key).align", min: .milliseconds(1)) { monitor.align = d }
-        if let n = f["heal"], let list = r.stringList(n, key: "\(key).heal", what: "actions such as 'rebuild api'") {
-            monitor.heal = list.joined(separator: ", ")
-        }
-        return r.issues.count == before ? monitor : nil
-    }
-
     // MARK: - API
 
     func readAPI(_ node: Node, _ r: inout YAMLReader) -> APISpec {

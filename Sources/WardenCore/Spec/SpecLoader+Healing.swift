@@ -75,15 +75,18 @@ extension SpecLoader {
             }
         }
         // `heal:` of monitors: their alerts run the ladder.
+        // (The monitors themselves are a domain's section, read later: the names come from the YAML.)
         if let monitors = top["monitors"]?.mapping {
-            let byName = Self.byName(monitors)
-            for m in spec.monitors {
-                guard let node = byName[m.name]?.mapping?["heal"] else { continue }
-                let key = "monitors.\(m.name).heal"
+            var seen: Set<String> = []
+            for (k, v) in monitors {
+                guard let name = k.scalar?.string, Self.isValidName(name), seen.insert(name).inserted,
+                    let node = v.mapping?["heal"]
+                else { continue }
+                let key = "monitors.\(name).heal"
                 guard let ladder = readLadder(node, key: key, defaultTarget: nil, spec: spec, baseDir: baseDir, &r)
                 else { continue }
                 spec.policies.append(
-                    h.policy("monitor:\(m.name)", when: [EventType.monitorAlert], subject: m.name, then: ladder)
+                    h.policy("monitor:\(name)", when: [EventType.monitorAlert], subject: name, then: ladder)
                 )
             }
         }

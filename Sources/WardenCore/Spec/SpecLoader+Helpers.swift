@@ -194,7 +194,7 @@ extension SpecLoader {
         return (environment["HOME"] ?? "/tmp") + "/.local/state/warden"
     }
 
-    static func isValidName(_ name: String) -> Bool {
+    public static func isValidName(_ name: String) -> Bool {
         guard let first = name.unicodeScalars.first, name.count <= 64 else { return false }
         guard isASCIIAlphanumeric(first) else { return false }
         return name.unicodeScalars.allSatisfy {

@@ -22,11 +22,8 @@ public struct SpecLoader: Sendable {
     }
 
     static let topKeys = [
-        "state_dir", "logs", "retention", "stats", "api", "samples", "services", "monitors", "notify", "policies",
-        "healing", "store",
-    ]
-    static let monitorKeys = [
-        "series", "model", "train", "retrain", "threshold", "for", "nu", "standardize", "smoothing", "align", "heal",
+        "state_dir", "logs", "retention", "stats", "api", "samples", "services", "notify", "policies", "healing",
+        "store",
     ]
 
     static let apiKeys = [
@@ -217,21 +214,6 @@ public struct SpecLoader: Sendable {
             }
         }
         checkDependencies(declared, &reader)
-        if let node = top["monitors"], let entries = reader.namedEntries(node, key: "monitors", what: "monitors") {
-            for (name, keyNode, value) in entries {
-                guard Self.isValidName(name) else {
-                    reader.fail(
-                        keyNode,
-                        "monitors.\(name)",
-                        "'\(name)' is not a valid monitor name; use letters, digits, '-', '_' and '.'"
-                    )
-                    continue
-                }
-                if let monitor = readMonitor(name: name, node: value, services: declared.map(\.name), &reader) {
-                    spec.monitors.append(monitor)
-                }
-            }
-        }
         readHealing(top, &spec, baseDir: baseDir, &reader)
         for section in sections {
             if let node = top[section.key] { read(section, node, into: &spec, baseDir: baseDir, &reader) }
