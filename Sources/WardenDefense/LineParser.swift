@@ -56,9 +56,10 @@ enum Bytes {
         return nil
     }
 
+    /// Whether `p` stands at `i` (false when it would start before the buffer or run past it).
     static func hasPrefix(_ hay: UnsafeBufferPointer<UInt8>, at i: Int, _ p: StaticString) -> Bool {
         let m = p.utf8CodeUnitCount
-        guard let base = hay.baseAddress, hay.count - i >= m else { return false }
+        guard let base = hay.baseAddress, i >= 0, hay.count - i >= m else { return false }
         return memcmp(base + i, p.utf8Start, m) == 0
     }
 

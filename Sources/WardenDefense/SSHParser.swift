@@ -20,7 +20,7 @@ public struct SSHParser: LineParser {
 
     public func parse(_ line: UnsafeBufferPointer<UInt8>, emit: (String, IPAddress) -> Void) -> Bool {
         guard let tag = SyslogHeader(line) else { return false }
-        guard tag.isProgram(["sshd", "sshd-session", "sshd-auth"]), tag.pid != nil else { return true }
+        guard tag.isProgram(["sshd", "sshd-session", "sshd-auth"]), tag.hasPID else { return true }
         var message = Message(line: line, start: tag.messageStart, end: line.count)
         if let signal = message.signal() { emit(signal.0, signal.1) }
         return true
@@ -35,7 +35,8 @@ public struct SSHParser: LineParser {
 struct SyslogHeader {
     let line: UnsafeBufferPointer<UInt8>
     let program: Range<Int>
-    let pid: Int?
+    /// Whether the tag has a `[PID]` (of digits only).
+    let hasPID: Bool
     let messageStart: Int
 
     init?(_ line: UnsafeBufferPointer<UInt8>) {
@@ -48,21 +49,17 @@ struct SyslogHeader {
             while i < line.count && line[i] != 32 { i += 1 }
             if i > start + 1 && line[i - 1] == UInt8(ascii: ":") {
                 var end = i - 1
-                var pid: Int?
+                var hasPID = false
                 if line[end - 1] == UInt8(ascii: "]"), let open = (start..<end).lastIndex(where: { line[$0] == 91 }) {
-                    var value = 0
-                    var digits = 0
-                    for k in (open + 1)..<(end - 1) {
-                        guard (48...57).contains(line[k]), digits < 10 else { return nil }
-                        value = value * 10 + Int(line[k] - 48)
-                        digits += 1
-                    }
-                    if digits > 0 { pid = value }
+                    let digits = (open + 1)..<(end - 1)
+                    guard digits.count <= 10, digits.allSatisfy({ (48...57).contains(line[$0]) }) else { return nil }
+                    hasPID = !digits.isEmpty
                     end = open
                 }
                 self.program = start..<end
-                self.pid = pid
-                self.messageStart = i < line.count ? i + 1 : i
+                self.hasPID = hasPID
+                // After the space that follows the tag (or at the end of a line with no message).
+                self.messageStart = min(i + 1, line.count)
                 return
             }
             words += 1
@@ -151,9 +148,10 @@ extension SSHParser {
             var found: IPAddress?
             var count = 0
             var from = start
-            while let k = Bytes.find(UnsafeBufferPointer(rebasing: line[0..<end]), " ssh2: ", from: from) {
+            let marker: StaticString = " ssh2: "
+            while let k = Bytes.find(UnsafeBufferPointer(rebasing: line[0..<end]), marker, from: from) {
                 from = k + 1
-                guard Self.isKeyDescription(line, start: k + 7, end: end) else { continue }
+                guard Self.isKeyDescription(line, start: k + marker.utf8CodeUnitCount, end: end) else { continue }
                 var sub = self
                 sub.end = k
                 guard let a = sub.addressAtEnd(tail: "", after: " from ") else { continue }
@@ -198,8 +196,7 @@ extension SSHParser {
         }
 
         static func hasSuffix(_ line: UnsafeBufferPointer<UInt8>, end: Int, _ suffix: StaticString) -> Bool {
-            let n = suffix.utf8CodeUnitCount
-            return end >= n && Bytes.hasPrefix(line, at: end - n, suffix)
+            Bytes.hasPrefix(line, at: end - suffix.utf8CodeUnitCount, suffix)
         }
 
         /// OpenSSH's key description: `TYPE SHA256:FINGERPRINT`, or for a certificate
