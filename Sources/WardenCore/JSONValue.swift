@@ -313,13 +313,11 @@ struct JSONValueParser {
                 guard i < b.count else { return nil }
                 let e = b[i]
                 i += 1
+                if let byte = JSONEscape.byte(e) {
+                    out.append(byte)
+                    continue
+                }
                 switch e {
-                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): out.append(e)
-                case UInt8(ascii: "b"): out.append(0x08)
-                case UInt8(ascii: "f"): out.append(0x0C)
-                case UInt8(ascii: "n"): out.append(0x0A)
-                case UInt8(ascii: "r"): out.append(0x0D)
-                case UInt8(ascii: "t"): out.append(0x09)
                 case UInt8(ascii: "u"):
                     guard var scalar = hex4() else { return nil }
                     if (0xD800...0xDBFF).contains(scalar) {
@@ -357,5 +355,23 @@ struct JSONValueParser {
             }
         }
         return v
+    }
+}
+
+/// JSON's string escapes, for the JSON readers.
+public enum JSONEscape {
+    /// The byte a one-character escape stands for (`n` for a newline, `"` for itself…), or nil
+    /// for `u` and for what is not an escape.
+    @inlinable
+    public static func byte(_ e: UInt8) -> UInt8? {
+        switch e {
+        case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): e
+        case UInt8(ascii: "b"): 0x08
+        case UInt8(ascii: "f"): 0x0C
+        case UInt8(ascii: "n"): 0x0A
+        case UInt8(ascii: "r"): 0x0D
+        case UInt8(ascii: "t"): 0x09
+        default: nil
+        }
     }
 }

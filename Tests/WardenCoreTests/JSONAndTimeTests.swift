@@ -27,6 +27,16 @@ struct JSONAndTimeTests {
         #expect(JSONValue.parse(text) == nil)
     }
 
+    /// Every escape JSON has, read by both JSON readers (this one and the ingest scanner) alike.
+    @Test func everyEscapeIsRead() {
+        let text = #""\"\\\/\b\f\n\r\t\u0041\u00e9""#
+        let expected = "\"\\/\u{08}\u{0C}\n\r\tAé"
+        #expect(JSONValue.parse(text) == .string(expected))
+        #expect(JSONEscape.byte(UInt8(ascii: "n")) == 0x0A)
+        #expect(JSONEscape.byte(UInt8(ascii: "u")) == nil, "\\u takes four hex digits; the readers handle it")
+        #expect(JSONEscape.byte(UInt8(ascii: "x")) == nil)
+    }
+
     @Test func surrogatePairsAndNumbers() {
         #expect(JSONValue.parse(#""\ud83d\ude00""#) == .string("😀"))
         #expect(JSONValue.parse("9223372036854775807") == .int(.max))

@@ -33,6 +33,14 @@ struct IngestParserTests: Parsing {
         #expect(r.batch.points[2].time == nowMicros, "no t means now")
     }
 
+    /// Escapes in series names and label values are read as JSON says.
+    @Test func escapesAreRead() throws {
+        let r = try json(#"[{"series": "a\u002eb", "labels": {"k": "\"q\"\t\u00e9"}, "v": 1}]"#)
+        #expect(r.rejected.isEmpty, "\(r.rejected)")
+        #expect(r.batch.samples.first?.series == "a.b")
+        #expect(r.batch.samples.first?.labels == ["k": "\"q\"\té"])
+    }
+
     @Test func aBareArrayIsAcceptedToo() throws {
         let r = try json(#"[{"series":"a","v":1},{"series":"b","v":2}]"#)
         #expect(r.accepted == 2)
