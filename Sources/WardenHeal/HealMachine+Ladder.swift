@@ -289,7 +289,8 @@ extension HealMachine {
         switch e.type {
         case EventType.serviceExited: return "\(e.subject) exited unexpectedly"
         case EventType.serviceFailed: return "\(e.subject) keeps failing (restarts gave up)"
-        case EventType.probeFailed: return "\(e.subject) failed its \(e.payload["probe"]?.stringValue ?? "") check"
+        case EventType.probeFailed:
+            return "\(e.subject) failed its \(e.decode(ProbeResultEvent.self)?.probe ?? "") check"
         case EventType.watchdogMissed: return "\(e.subject) stopped answering its watchdog"
         case EventType.monitorAlert:
             let p = MonitorScoreView(e).map { String(Int(($0.probability * 100).rounded())) + " %" } ?? "high"

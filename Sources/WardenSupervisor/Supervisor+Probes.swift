@@ -78,16 +78,16 @@ extension Supervisor {
             case .none:
                 break
             case .recovered:
-                publish(EventType.probeRecovered, s, ["probe": "health", "detail": .string(result.detail)])
+                let recovered = ProbeResultEvent(probe: "health", detail: result.detail)
+                bus.publish(EventType.probeRecovered, source: "supervisor", subject: s.name, payload: recovered.json)
             case .failed:
-                publish(
-                    EventType.probeFailed,
-                    s,
-                    [
-                        "probe": "health", "target": .string(probe.target), "detail": .string(result.detail),
-                        "consecutive": .int(tracker.consecutiveFailures),
-                    ]
+                let failed = ProbeResultEvent(
+                    probe: "health",
+                    target: probe.target,
+                    detail: result.detail,
+                    consecutive: tracker.consecutiveFailures
                 )
+                bus.publish(failed, source: "supervisor", subject: s.name)
                 perform(s.machine.unhealthy("health check failed: \(result.detail)", now: now), for: s)
             }
         }

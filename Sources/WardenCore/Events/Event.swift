@@ -48,32 +48,6 @@ public struct EventDraft: Sendable, Hashable {
     }
 }
 
-/// The event types Warden itself publishes. Others (from the API) are free-form but dotted.
-public enum EventType {
-    public static let serviceStarting = "service.starting"
-    public static let serviceStarted = "service.started"
-    public static let serviceReady = "service.ready"
-    public static let serviceExited = "service.exited"
-    public static let serviceRestarting = "service.restarting"
-    public static let serviceFailed = "service.failed"
-    public static let serviceStopping = "service.stopping"
-    public static let serviceStopped = "service.stopped"
-    public static let serviceKilled = "service.killed"
-    public static let serviceAdopted = "service.adopted"
-    public static let serviceDaemonized = "service.daemonized"
-    public static let serviceStatus = "service.status"
-    public static let serviceSpawnFailed = "service.spawn_failed"
-    public static let probeFailed = "probe.failed"
-    public static let probeRecovered = "probe.recovered"
-    public static let watchdogMissed = "watchdog.missed"
-    public static let wardenStarted = "warden.started"
-    public static let wardenStopping = "warden.stopping"
-    public static let wardenStopped = "warden.stopped"
-    public static let wardenReloaded = "warden.reloaded"
-    public static let wardenReloadFailed = "warden.reload_failed"
-    public static let busDropped = "bus.dropped"
-}
-
 /// Which events a reader wants: a time range, types, a subject, after an id, at most `limit`.
 public struct EventQuery: Sendable, Hashable {
     /// Only events at or after this time.
