@@ -294,6 +294,25 @@ struct SpecLoaderTests {
     }
 }
 
+@Suite("Spec: sections of the domains")
+struct DomainSectionTests {
+    /// A domain's section (`defense:`, `monitors:`) is read only by a loader given it: one that was
+    /// not given it refuses the key rather than ignoring what it says.
+    @Test(arguments: ["defense", "monitors"])
+    func aLoaderNotGivenASectionRefusesItsKey(key: String) {
+        do {
+            _ = try SpecLoader(environment: ["PATH": "/usr/bin:/bin"]).parse(
+                "services:\n  svc:\n    run: /bin/sleep 100\n\(key): {}\n",
+                file: "warden.yaml",
+                baseDir: "/tmp"
+            )
+            Issue.record("a loader without the \(key) section accepted it")
+        } catch {
+            #expect(error.issues.map(\.description).contains { $0.contains("unknown key '\(key)'") }, "\(error)")
+        }
+    }
+}
+
 @Suite("Spec: api and samples")
 struct SpecSectionsTests {
     @Test func readsTheAPIAndSamplesSections() throws {

@@ -95,20 +95,6 @@ struct DefenseSpecTests {
         #expect(d.analyst?.token.map { String(decoding: $0.bytes, as: UTF8.self) } == "sk-test")
     }
 
-    /// The section is Defense's own: a loader that was not given it does not know the key.
-    @Test func onlyALoaderGivenTheSectionReadsIt() {
-        do {
-            _ = try SpecLoader(environment: ["PATH": "/usr/bin:/bin"]).parse(
-                "services:\n  svc:\n    run: /bin/sleep 100\ndefense: {}\n",
-                file: "warden.yaml",
-                baseDir: "/tmp"
-            )
-            Issue.record("a loader without the defense section accepted it")
-        } catch {
-            #expect(error.issues.map(\.description).contains { $0.contains("unknown key 'defense'") }, "\(error)")
-        }
-    }
-
     @Test func noSectionNoDefense() throws {
         let spec = try loader.parse("services:\n  svc:\n    run: /bin/sleep 100\n", file: "w.yaml", baseDir: "/tmp")
         #expect(spec.defense == nil)

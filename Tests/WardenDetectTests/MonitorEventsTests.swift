@@ -27,6 +27,12 @@ struct MonitorEventsTests {
         #expect(MonitorScored(event("monitor.alert", #"{"probability":"high"}"#)) == nil, "another shape")
         #expect(event("anomaly.scored", json).decode(MonitorScored.self) != nil)
         #expect(event("monitor.alert", json).decode(MonitorScored.self) == nil, "decode wants the payload's own type")
+        // What healing reads of it, through Core's view.
+        let view = try #require(MonitorScoreView(event("monitor.alert", json)))
+        #expect(view.probability == 0.93)
+        #expect(view.series.keys.sorted() == ["service.cpu{service=\"api\"}"])
+        #expect(MonitorScoreView(event("monitor.trained", json)) == nil, "another type")
+        #expect(MonitorScoreView(event("monitor.alert", #"{"probability":0.5}"#)) == nil, "no series")
     }
 
     @Test func aPayloadIsWrittenWithItsWireKeysAndOptionalsLeftOut() {

@@ -73,18 +73,4 @@ struct MonitorSpecTests {
         let found = problems(yaml)
         #expect(found.contains { $0.contains(expected) && $0.hasPrefix("warden.yaml:") }, "\(found)")
     }
-
-    /// The section is Detect's own: a loader that was not given it does not know the key.
-    @Test func onlyALoaderGivenTheSectionReadsIt() {
-        do {
-            _ = try SpecLoader(environment: ["PATH": "/usr/bin:/bin"]).parse(
-                "services:\n  api:\n    run: [/bin/true]\nmonitors: {}\n",
-                file: "warden.yaml",
-                baseDir: "/tmp"
-            )
-            Issue.record("a loader without the monitors section accepted it")
-        } catch {
-            #expect(error.issues.map(\.description).contains { $0.contains("unknown key 'monitors'") }, "\(error)")
-        }
-    }
 }
