@@ -44,13 +44,11 @@ extension Supervisor {
                     ]
                 )
             case .readyTimedOut:
-                publish(
-                    EventType.probeFailed,
-                    s,
-                    [
-                        "probe": "ready",
-                        "detail": .string("not ready within \(DurationFormat.format(s.spec.ready?.within ?? .zero))"),
-                    ]
+                let within = DurationFormat.format(s.spec.ready?.within ?? .zero)
+                bus.publish(
+                    ProbeResultEvent(probe: "ready", detail: "not ready within \(within)"),
+                    source: "supervisor",
+                    subject: s.name
                 )
             case .watchdogMissed:
                 publish(
