@@ -43,7 +43,7 @@ struct SyslogHeader {
         self.line = line
         var words = 0
         var i = 0
-        while i < line.count && words < 6 {
+        while words < 6 {
             while i < line.count && line[i] == 32 { i += 1 }
             let start = i
             while i < line.count && line[i] != 32 { i += 1 }
@@ -205,7 +205,7 @@ extension SSHParser {
             func token(_ i: inout Int) -> Range<Int>? {
                 let s = i
                 while i < end && line[i] != 32 { i += 1 }
-                defer { if i < end { i += 1 } }
+                defer { i = min(i + 1, end) }
                 return i > s ? s..<i : nil
             }
             func isFingerprint(_ r: Range<Int>) -> Bool {

@@ -77,6 +77,11 @@ struct ParserTests {
                 "Nov 24 10:00:00 host sshd[812]: Invalid user x from 6.6.6.6 port 1 from 203.0.113.9 port 41000",
                 ["ssh.invalid_user 203.0.113.9"]
             ),
+            // Older OpenSSH wrote no port after the address.
+            (
+                "Nov 24 10:00:00 host sshd[812]: Did not receive identification string from 203.0.113.11",
+                ["ssh.preauth 203.0.113.11"]
+            ),
         ]
         for (line, expected) in cases {
             let r = run(p, line)
@@ -90,6 +95,20 @@ struct ParserTests {
         #expect(run(p, "Nov 24 10:00:00 host CRON[1]: pam_unix(cron:session): session opened").known)
         #expect(run(p, "2026-11-24T10:00:00.1+00:00 host kernel: eth0: link up").known)
         #expect(run(p, "Nov 24 10:00:00 host CRON[1]: session opened").signals.isEmpty)
+        // The tag is the first word that ends in ':', however short: another program ("a") whose
+        // message starts with an sshd tag is not sshd.
+        let forged = "Nov 24 10:00:00 host a: sshd[1]: Failed password for root from 203.0.113.5 port 1 ssh2"
+        #expect(run(p, forged).known)
+        #expect(run(p, forged).signals.isEmpty)
+        // A pid is at most ten digits; a longer one is no syslog tag.
+        #expect(
+            !run(p, "Nov 24 10:00:00 host sshd[12345678901]: Failed password for root from 203.0.113.5 port 1 ssh2")
+                .known
+        )
+        #expect(
+            run(p, "Nov 24 10:00:00 host sshd[1234567890]: Failed password for root from 203.0.113.5 port 1 ssh2")
+                .signals.count == 1
+        )
         #expect(!run(p, "garbage").known)
         #expect(!run(p, "2026-11-24 10:00:00,000 auth WARNING login failure src=203.0.113.1").known)
     }
