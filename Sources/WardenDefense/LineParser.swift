@@ -44,31 +44,11 @@ enum Bytes {
         return nil
     }
 
-    /// The last index of `needle` in `hay`.
-    static func findLast(_ hay: UnsafeBufferPointer<UInt8>, _ needle: StaticString) -> Int? {
-        let m = needle.utf8CodeUnitCount
-        guard m > 0, hay.count >= m, let base = hay.baseAddress else { return nil }
-        var i = hay.count - m
-        while i >= 0 {
-            if hay[i] == needle.utf8Start[0] && memcmp(base + i, needle.utf8Start, m) == 0 { return i }
-            i -= 1
-        }
-        return nil
-    }
-
     /// Whether `p` stands at `i` (false when it would start before the buffer or run past it).
     static func hasPrefix(_ hay: UnsafeBufferPointer<UInt8>, at i: Int, _ p: StaticString) -> Bool {
         let m = p.utf8CodeUnitCount
         guard let base = hay.baseAddress, i >= 0, hay.count - i >= m else { return false }
         return memcmp(base + i, p.utf8Start, m) == 0
-    }
-
-    /// The address in the token that ends right before `end` (after the previous space).
-    static func address(before end: Int, in line: UnsafeBufferPointer<UInt8>) -> IPAddress? {
-        var start = end
-        while start > 0 && line[start - 1] != 32 { start -= 1 }
-        guard end > start else { return nil }
-        return IPAddress(bytes: UnsafeBufferPointer(rebasing: line[start..<end]))
     }
 }
 
@@ -117,11 +97,7 @@ public struct AccessLogParser: LineParser {
         var e = p
         while e < requestEnd && line[e] != 32 && line[e] != UInt8(ascii: "?") { e += 1 }
         if e > p {
-            var lower = [UInt8](repeating: 0, count: min(e - p, 256))
-            for k in 0..<lower.count {
-                let c = line[p + k]
-                lower[k] = (65...90).contains(c) ? c + 32 : c
-            }
+            let lower = line[p..<min(e, p + 256)].map { c in (65...90).contains(c) ? c + 32 : c }
             let hit = lower.withUnsafeBufferPointer { path in
                 Self.scannerPaths.contains { Bytes.find(path, $0) != nil }
             }

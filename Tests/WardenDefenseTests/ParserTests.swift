@@ -1,6 +1,7 @@
 import Testing
 import WardenCore
-import WardenDefense
+
+@testable import WardenDefense
 
 @Suite("Log parsers")
 struct ParserTests {
@@ -240,6 +241,53 @@ struct ParserTests {
         #expect(run(p, "12:00 login failed for bob ip=198.51.100.23").signals == ["app.login_failed 198.51.100.23"])
         #expect(run(p, "12:00 login ok for bob ip=198.51.100.23").signals.isEmpty)
         #expect(run(p, "12:00 login failed for bob ip=not-an-address").signals.isEmpty)
+        // A pattern describes only what it looks for: every other line is still a known one.
+        #expect(run(p, "12:00 something else entirely").known)
+    }
+
+    /// Access-log edges: a one-digit first octet, a query string that names a scanner path, a
+    /// line cut short after the request.
+    @Test func accessLogEdges() {
+        let p = AccessLogParser()
+        let head = #"9.8.7.6 - - [24/Nov/2026:10:00:00 +0000] "#
+        #expect(run(p, head + #""GET /nope HTTP/1.1" 404 0"#).signals == ["http.4xx 9.8.7.6"])
+        // Only the path counts, not what its query string mentions.
+        #expect(run(p, head + #""GET /search?q=/wp-login.php HTTP/1.1" 200 5"#).signals.isEmpty)
+        #expect(run(p, head + #""GET /a/.git/config HTTP/1.1" 200 5"#).signals == ["http.scanner 9.8.7.6"])
+        // Cut short: no status after the request is no access-log line.
+        #expect(!run(p, head + #""GET / HTTP/1.1""#).known)
+        #expect(!run(p, head + #""GET / HTTP/1.1" 40"#).known)
+        #expect(run(p, head + #""GET / HTTP/1.1" 404"#).signals == ["http.4xx 9.8.7.6"])
+    }
+
+    /// The byte searches the parsers are built on, at their edges.
+    @Test func byteSearchesAtTheirEdges() {
+        func bytes(_ text: String, _ body: (UnsafeBufferPointer<UInt8>) -> Void) {
+            var t = text
+            t.withUTF8(body)
+        }
+        bytes("a:b") { b in
+            #expect(Bytes.find(b, ":") == 1, "a one-byte needle")
+            #expect(Bytes.find(b, "a:b") == 0, "the whole buffer")
+            #expect(Bytes.find(b, "b", from: 2) == 2)
+            #expect(Bytes.find(b, "a:b:") == nil)
+            #expect(Bytes.hasPrefix(b, at: 0, "a:"))
+            #expect(Bytes.hasPrefix(b, at: 2, "b"))
+            #expect(!Bytes.hasPrefix(b, at: 2, "b:"), "runs past the end")
+            #expect(!Bytes.hasPrefix(b, at: -1, "a"), "starts before the buffer")
+        }
+        // A search in the first part of a line never finds a match that runs past that part.
+        bytes("x ssh2: rest") { line in
+            let part = UnsafeBufferPointer(rebasing: line[0..<7])
+            #expect(Bytes.find(part, " ssh2: ") == nil)
+            #expect(Bytes.find(line, " ssh2: ") == 1)
+        }
+    }
+
+    @Test func aSourceIsBlindAfterTwoHundredUnknownLinesByDefault() {
+        var b = BlindnessDetector()
+        let reports = (0..<200).map { _ in b.observe(recognized: false) }
+        #expect(reports.firstIndex(of: true) == 199, "reported at the 200th unknown line")
     }
 
     @Test func aSourceThatStopsMatchingIsReportedOnce() {
