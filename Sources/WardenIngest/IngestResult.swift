@@ -44,11 +44,10 @@ public struct IngestResult: Sendable {
         var kept = SampleBatch()
         var keptOrigins: [Int32] = []
         var refused = 0
-        var map = [Int32](repeating: -1, count: batch.series.count)
+        var map = [Int32?](repeating: nil, count: batch.series.count)
         for (i, key) in batch.series.enumerated() where admitted[i] { map[i] = kept.seriesIndex(key) }
         for (k, p) in batch.points.enumerated() {
-            let target = map[Int(p.series)]
-            if target >= 0 {
+            if let target = map[Int(p.series)] {
                 kept.points.append(SampleBatch.Point(series: target, time: p.time, value: p.value))
                 keptOrigins.append(origins[k])
             } else {
@@ -118,15 +117,15 @@ public struct IngestRules: Sendable {
         value.isFinite ? nil : "the value must be a finite number"
     }
 
-    /// `seconds` since the epoch in microseconds, or nil when it is not finite or does not fit.
+    /// `seconds` since the epoch in microseconds, or nil when it is not finite or does not fit
+    /// (`Int64(exactly:)` refuses both, without trapping).
     static func micros(seconds: Double) -> Int64? {
-        guard seconds.isFinite, abs(seconds) < 9.2e12 else { return nil }
-        return Int64(exactly: (seconds * 1e6).rounded())
+        Int64(exactly: (seconds * 1e6).rounded())
     }
 
     /// `value` units of `unitMicros` microseconds (or of a thousandth of one, for nanoseconds),
     /// or nil on overflow.
-    static func micros(_ value: Int64, nanoseconds: Bool = false, unitMicros: Int64 = 1) -> Int64? {
+    static func micros(_ value: Int64, nanoseconds: Bool = false, unitMicros: Int64) -> Int64? {
         if nanoseconds {
             let (q, r) = value.quotientAndRemainder(dividingBy: 1000)
             return q + (r >= 500 ? 1 : (r <= -500 ? -1 : 0))
