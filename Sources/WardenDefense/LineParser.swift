@@ -68,7 +68,8 @@ public struct AccessLogParser: LineParser {
         // ADDRESS - USER [TIME] "METHOD PATH PROTO" STATUS SIZE …
         var sp = 0
         while sp < line.count && line[sp] != 32 { sp += 1 }
-        guard sp > 0, sp < line.count, let address = IPAddress(bytes: UnsafeBufferPointer(rebasing: line[0..<sp])),
+        // (An empty first field is no address, so that needs no check of its own.)
+        guard sp < line.count, let address = IPAddress(bytes: UnsafeBufferPointer(rebasing: line[0..<sp])),
             let open = Bytes.find(line, " [", from: sp), let close = Bytes.find(line, "] \"", from: open)
         else { return false }
         let requestStart = close + 3
@@ -96,13 +97,10 @@ public struct AccessLogParser: LineParser {
         p += 1
         var e = p
         while e < requestEnd && line[e] != 32 && line[e] != UInt8(ascii: "?") { e += 1 }
-        if e > p {
-            let lower = line[p..<min(e, p + 256)].map { c in (65...90).contains(c) ? c + 32 : c }
-            let hit = lower.withUnsafeBufferPointer { path in
-                Self.scannerPaths.contains { Bytes.find(path, $0) != nil }
-            }
-            if hit { emit("http.scanner", address) }
-        }
+        // (An empty path, e == p, matches no scanner path.)
+        let lower = line[p..<min(e, p + 256)].map { c in (65...90).contains(c) ? c + 32 : c }
+        let hit = lower.withUnsafeBufferPointer { path in Self.scannerPaths.contains { Bytes.find(path, $0) != nil } }
+        if hit { emit("http.scanner", address) }
         return true
     }
 }

@@ -258,6 +258,13 @@ struct ParserTests {
         #expect(!run(p, head + #""GET / HTTP/1.1""#).known)
         #expect(!run(p, head + #""GET / HTTP/1.1" 40"#).known)
         #expect(run(p, head + #""GET / HTTP/1.1" 404"#).signals == ["http.4xx 9.8.7.6"])
+        // Not access-log lines: no space at all, a request that never ends, a status that is not three digits.
+        #expect(!run(p, "garbage").known)
+        #expect(!run(p, head + #""GET / HTTP/1.1 404 0"#).known)
+        #expect(!run(p, head + #""GET / HTTP/1.1" 4x4 0"#).known)
+        #expect(!run(p, head + #""GET / HTTP/1.1" 44x 0"#).known)
+        // A request without a path asks for nothing a scanner asks for.
+        #expect(run(p, head + #""-" 400 0"#).signals == ["http.4xx 9.8.7.6"])
     }
 
     /// The byte searches the parsers are built on, at their edges.
