@@ -47,7 +47,9 @@ struct SyslogHeader {
             while i < line.count && line[i] == 32 { i += 1 }
             let start = i
             while i < line.count && line[i] != 32 { i += 1 }
-            if i > start + 1 && line[i - 1] == UInt8(ascii: ":") {
+            // The first word that ends in ':' is the tag, even a lone ':' (a program without a name,
+            // which is not sshd: what follows it is message text, whatever it looks like).
+            if i > start && line[i - 1] == UInt8(ascii: ":") {
                 var end = i - 1
                 var hasPID = false
                 if line[end - 1] == UInt8(ascii: "]"), let open = (start..<end).lastIndex(where: { line[$0] == 91 }) {

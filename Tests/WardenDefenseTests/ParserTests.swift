@@ -101,6 +101,24 @@ struct ParserTests {
         let forged = "Nov 24 10:00:00 host a: sshd[1]: Failed password for root from 203.0.113.5 port 1 ssh2"
         #expect(run(p, forged).known)
         #expect(run(p, forged).signals.isEmpty)
+        // A program without a name: its message may look like an sshd tag, it is still not sshd.
+        let nameless = "Nov 24 10:00:00 host : sshd[1]: Failed password for root from 203.0.113.5 port 1 ssh2"
+        #expect(run(p, nameless).known)
+        #expect(run(p, nameless).signals.isEmpty)
+        // The tag is within the first six words; an empty line has none.
+        #expect(!run(p, "a b c d e f sshd[1]: Failed password for root from 203.0.113.5 port 1 ssh2").known)
+        #expect(run(p, "a b c d e sshd[1]: Failed password for root from 203.0.113.5 port 1 ssh2").signals.count == 1)
+        #expect(!run(p, "").known)
+        #expect(!run(p, "   ").known)
+        // Five-digit ports.
+        #expect(
+            run(p, "Nov 24 10:00:00 host sshd[1]: Did not receive identification string from 203.0.113.5 port 65535")
+                .signals == ["ssh.preauth 203.0.113.5"]
+        )
+        #expect(
+            run(p, "Nov 24 10:00:00 host sshd[1]: Did not receive identification string from 203.0.113.5 port 655350")
+                .signals.isEmpty
+        )
         // A pid is at most ten digits; a longer one is no syslog tag.
         #expect(
             !run(p, "Nov 24 10:00:00 host sshd[12345678901]: Failed password for root from 203.0.113.5 port 1 ssh2")
