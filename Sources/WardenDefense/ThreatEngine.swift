@@ -45,15 +45,15 @@ public struct ThreatEngine: Sendable {
         var reported: UInt8 = 0
         /// The last eight scenarios that fired, one byte each, most recent in the low byte (+1).
         var fired: UInt64 = 0
-        /// The sequence number of its latest line in the evidence ring (-1: none).
-        var evidence: Int64 = -1
+        /// The sequence number of its latest line in the evidence ring.
+        var evidence: Int64?
     }
 
     struct EvidenceLine: Sendable {
         var seq: Int64
         var address: IPAddress
         var line: String
-        var previous: Int64
+        var previous: Int64?
     }
 
     public let threshold: Double
@@ -109,6 +109,8 @@ public struct ThreatEngine: Sendable {
             if t.score > 0 { t.score *= Float(Foundation.exp2(-elapsed / halfLife)) }
             t.time = now
         }
+        // Decayed below a quarter of the threshold: what was reported is history, a new offence is news.
+        if Double(t.score) < threshold / 4 { t.reported = 0 }
         var triggered = false
         var interesting = t.score > 0
         for i in indexes {
@@ -143,7 +145,6 @@ public struct ThreatEngine: Sendable {
         }
         var threat: Threat?
         let score = Double(t.score)
-        if score < threshold / 4 && t.reported > 0 { t.reported = 0 }
         if triggered {
             let level: UInt8 = score >= threshold ? 2 : (reportBorderline && score >= threshold / 2 ? 1 : 0)
             if level > t.reported {
@@ -168,7 +169,7 @@ public struct ThreatEngine: Sendable {
         var lowest = 0
         for k in 0..<8 {
             if t.slots[k] == index { return k }
-            if t.slots[k] == 0xFF && free == nil { free = k }
+            if t.slots[k] == 0xFF { free = free ?? k }
             if t.levels[k] < t.levels[lowest] { lowest = k }
         }
         let k = free ?? lowest
@@ -187,7 +188,7 @@ public struct ThreatEngine: Sendable {
         return names.reversed()
     }
 
-    mutating func remember(_ address: IPAddress, _ line: String, previous: Int64) -> Int64 {
+    mutating func remember(_ address: IPAddress, _ line: String, previous: Int64?) -> Int64 {
         let seq = nextSeq
         ring[Int(seq % Int64(ring.count))] = EvidenceLine(
             seq: seq,
@@ -200,20 +201,20 @@ public struct ThreatEngine: Sendable {
     }
 
     /// The last lines of `address` still in the ring, oldest first (at most 10).
-    func lines(from seq: Int64, of address: IPAddress) -> [String] {
+    func lines(from seq: Int64?, of address: IPAddress) -> [String] {
         var out: [String] = []
-        var s = seq
-        while s >= 0 && s >= nextSeq - Int64(ring.count) && out.count < 10 {
+        var next = seq
+        while let s = next, s >= nextSeq - Int64(ring.count), out.count < 10 {
             guard let e = ring[Int(s % Int64(ring.count))], e.seq == s, e.address == address else { break }
             out.append(e.line)
-            s = e.previous
+            next = e.previous
         }
         return out.reversed()
     }
 
     /// The current score of an address.
     public func score(of address: IPAddress, now: Double) -> Double {
-        guard let t = table[address], t.score > 0 else { return 0 }
+        guard let t = table[address] else { return 0 }
         return Double(t.score) * Foundation.exp2(-max(0, now - t.time) / halfLife)
     }
 

@@ -252,6 +252,54 @@ struct ThreatEngineTests {
         #expect(e.score(of: attacker, now: 0) == 0)
     }
 
+    /// A borderline report is one too: once the score has decayed below a quarter of the
+    /// threshold, the next borderline offence is reported again.
+    @Test func aBorderlineReportIsRenewedAfterTheScoreDecays() {
+        var e = ThreatEngine(
+            spec(
+                ScenarioSpec(
+                    name: "half",
+                    on: ["ssh.preauth"],
+                    kind: .bucket(capacity: 1, leakPerSecond: 0),
+                    score: 0.5
+                )
+            ),
+            reportBorderline: true
+        )
+        let s = DefenseSignal(address: attacker, name: "ssh.preauth", evidence: "x")
+        #expect(e.observe(s, now: 0)?.atThreshold == false)
+        // Two half-lives later the score is 0.125, below a quarter: a new offence (0.625) is news.
+        #expect(e.observe(s, now: 1200)?.atThreshold == false)
+    }
+
+    /// Evidence is bounded: the last ten lines of an address, each cut at 300 characters.
+    @Test func evidenceIsTheLastTenLinesEachCutShort() {
+        var e = ThreatEngine(
+            spec(
+                ScenarioSpec(name: "slow", on: ["ssh.preauth"], kind: .bucket(capacity: 12, leakPerSecond: 0), score: 1)
+            )
+        )
+        var last: Threat?
+        for i in 0..<12 {
+            let text = "line \(i) " + String(repeating: "x", count: 400)
+            last = e.observe(DefenseSignal(address: attacker, name: "ssh.preauth", evidence: text), now: Double(i))
+        }
+        let evidence = last?.evidence ?? []
+        #expect(evidence.count == 10)
+        #expect(evidence.first?.hasPrefix("line 2 ") == true, "the oldest two are left out")
+        #expect(evidence.allSatisfy { $0.count == 300 })
+    }
+
+    /// With twenty addresses a tenth is two: exactly the two seen longest ago go.
+    @Test func aFullTableOfTwentyForgetsTwo() {
+        var limited = DefenseSpec()
+        limited.maxAddresses = 20
+        var e = ThreatEngine(limited)
+        for i in 0..<21 { _ = e.observe(failure(IPAddress.v4(0xC633_6400 + UInt32(i))), now: Double(i)) }
+        #expect(e.evictions == 2)
+        #expect(e.tracked == 19)
+    }
+
     /// A full table forgets its least recently seen addresses: with ten, the oldest one.
     @Test func aFullTableForgetsTheAddressSeenLongestAgo() {
         var limited = DefenseSpec()
