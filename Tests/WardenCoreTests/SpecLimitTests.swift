@@ -117,6 +117,8 @@ struct SpecLimitTests {
             (bomb + "services: { s: { env: [*a9: x] } }\n", "warden.yaml:13:24:"),
             (bomb + "services:\n  *a10 : x\n", "warden.yaml:14:3:"),
             (bomb + "services:\n  ? *a10\n  : x\n", "warden.yaml:14:5:"),
+            // Found by the fuzzer: the parser takes `*a10  s` as one key.
+            (bomb + "services: { s: { env: [*a10  s: x] } }\n", "warden.yaml:13:24:"),
         ]
         for (yaml, place) in cases {
             let found = problems(yaml)

@@ -78,11 +78,23 @@ enum YAMLAliasGuard {
                     previous = c
                     continue
                 }
+                // A key if a ':' that ends a key follows on its line before the entry ends (the
+                // parser may take the alias and what follows it as one key: `*a  s: v`).
                 var j = i
-                while j < b.count && (b[j] == 32 || b[j] == 9) { j += 1 }
-                if isExplicitKey || (j < b.count && b[j] == UInt8(ascii: ":")) {
-                    return (line, start - lineStart + 1)
+                while j < b.count && b[j] != 10 && b[j] != UInt8(ascii: ",") && b[j] != UInt8(ascii: "]")
+                    && b[j] != UInt8(ascii: "}") && !(b[j] == UInt8(ascii: "#") && (b[j - 1] == 32 || b[j - 1] == 9))
+                {
+                    if b[j] == UInt8(ascii: ":") {
+                        let next = j + 1 < b.count ? b[j + 1] : 10
+                        if next == 32 || next == 9 || next == 10 || next == 13 || next == UInt8(ascii: ",")
+                            || next == UInt8(ascii: "]") || next == UInt8(ascii: "}")
+                        {
+                            return (line, start - lineStart + 1)
+                        }
+                    }
+                    j += 1
                 }
+                if isExplicitKey { return (line, start - lineStart + 1) }
                 previous = b[i - 1]
             default:
                 previous = c
