@@ -66,8 +66,7 @@ public struct AccessLogParser: LineParser {
 
     public func parse(_ line: UnsafeBufferPointer<UInt8>, emit: (String, IPAddress) -> Void) -> Bool {
         // ADDRESS - USER [TIME] "METHOD PATH PROTO" STATUS SIZE …
-        var sp = 0
-        while sp < line.count && line[sp] != 32 { sp += 1 }
+        let sp = line.firstIndex(of: 32) ?? line.count
         // (An empty first field is no address, so that needs no check of its own.)
         guard sp < line.count, let address = IPAddress(bytes: UnsafeBufferPointer(rebasing: line[0..<sp])),
             let open = Bytes.find(line, " [", from: sp), let close = Bytes.find(line, "] \"", from: open)

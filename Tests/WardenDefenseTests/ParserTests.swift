@@ -281,6 +281,10 @@ struct ParserTests {
         #expect(!run(p, head + #""GET / HTTP/1.1 404 0"#).known)
         #expect(!run(p, head + #""GET / HTTP/1.1" 4x4 0"#).known)
         #expect(!run(p, head + #""GET / HTTP/1.1" 44x 0"#).known)
+        // Paths are matched on their first 256 bytes.
+        let long = String(repeating: "a", count: 242)  // "/" + 242 + "/wp-login.php" = 256 bytes
+        #expect(run(p, head + "\"GET /\(long)/wp-login.php HTTP/1.1\" 200 5").signals == ["http.scanner 9.8.7.6"])
+        #expect(run(p, head + "\"GET /\(long)a/wp-login.php HTTP/1.1\" 200 5").signals.isEmpty)
         // A request without a path asks for nothing a scanner asks for.
         #expect(run(p, head + #""-" 400 0"#).signals == ["http.4xx 9.8.7.6"])
     }
@@ -300,6 +304,11 @@ struct ParserTests {
             #expect(Bytes.hasPrefix(b, at: 2, "b"))
             #expect(!Bytes.hasPrefix(b, at: 2, "b:"), "runs past the end")
             #expect(!Bytes.hasPrefix(b, at: -1, "a"), "starts before the buffer")
+        }
+        bytes("a:b:") { line in
+            let part = UnsafeBufferPointer(rebasing: line[0..<3])
+            #expect(!Bytes.hasPrefix(part, at: 2, "b:"), "runs past the part, though the line goes on")
+            #expect(Bytes.hasPrefix(line, at: 2, "b:"))
         }
         // A search in the first part of a line never finds a match that runs past that part.
         bytes("x ssh2: rest") { line in
