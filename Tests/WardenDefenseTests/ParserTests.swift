@@ -110,6 +110,11 @@ struct ParserTests {
         #expect(run(p, "a b c d e sshd[1]: Failed password for root from 203.0.113.5 port 1 ssh2").signals.count == 1)
         #expect(!run(p, "").known)
         #expect(!run(p, "   ").known)
+        // A port needs a number.
+        #expect(
+            run(p, "Nov 24 10:00:00 host sshd[1]: Did not receive identification string from 203.0.113.5 port ")
+                .signals.isEmpty
+        )
         // Five-digit ports.
         #expect(
             run(p, "Nov 24 10:00:00 host sshd[1]: Did not receive identification string from 203.0.113.5 port 65535")
