@@ -272,6 +272,25 @@ struct ThreatEngineTests {
         #expect(e.observe(s, now: 1200)?.atThreshold == false)
     }
 
+    /// "Decayed" means below a quarter of the threshold: at 0.22 a new borderline offence is news.
+    @Test func aQuarterOfTheThresholdIsTheLine() {
+        var e = ThreatEngine(
+            spec(
+                ScenarioSpec(
+                    name: "half",
+                    on: ["ssh.preauth"],
+                    kind: .bucket(capacity: 1, leakPerSecond: 0),
+                    score: 0.5
+                )
+            ),
+            reportBorderline: true
+        )
+        let s = DefenseSignal(address: attacker, name: "ssh.preauth", evidence: "x")
+        #expect(e.observe(s, now: 0) != nil)
+        // 710 s (half-life 600 s) later 0.5 has become about 0.22: below a quarter, above a fifth.
+        #expect(e.observe(s, now: 710) != nil)
+    }
+
     /// Evidence is bounded: the last ten lines of an address, each cut at 300 characters.
     @Test func evidenceIsTheLastTenLinesEachCutShort() {
         var e = ThreatEngine(
