@@ -105,6 +105,21 @@ struct ThreatEngineTests {
         return spec
     }
 
+    /// An engine with one scenario that fires with `score` at the first `ssh.preauth` signal.
+    func oneSignal(score: Double, reportBorderline: Bool) -> ThreatEngine {
+        ThreatEngine(
+            spec(
+                ScenarioSpec(
+                    name: "one",
+                    on: ["ssh.preauth"],
+                    kind: .bucket(capacity: 1, leakPerSecond: 0),
+                    score: score
+                )
+            ),
+            reportBorderline: reportBorderline
+        )
+    }
+
     /// Signals at one instant fill a bucket without any leak in between.
     @Test func signalsAtTheSameInstantDoNotLeak() {
         var e = ThreatEngine(
@@ -158,30 +173,11 @@ struct ThreatEngineTests {
 
     /// Borderline is exactly half the threshold and up.
     @Test func borderlineStartsAtExactlyHalfTheThreshold() {
-        var e = ThreatEngine(
-            spec(
-                ScenarioSpec(
-                    name: "half",
-                    on: ["ssh.preauth"],
-                    kind: .bucket(capacity: 1, leakPerSecond: 0),
-                    score: 0.5
-                )
-            ),
-            reportBorderline: true
-        )
+        var e = oneSignal(score: 0.5, reportBorderline: true)
         let t = e.observe(DefenseSignal(address: attacker, name: "ssh.preauth", evidence: "x"), now: 0)
         #expect(t?.atThreshold == false)
         #expect(t?.score == 0.5)
-        var quiet = ThreatEngine(
-            spec(
-                ScenarioSpec(
-                    name: "half",
-                    on: ["ssh.preauth"],
-                    kind: .bucket(capacity: 1, leakPerSecond: 0),
-                    score: 0.5
-                )
-            )
-        )
+        var quiet = oneSignal(score: 0.5, reportBorderline: false)
         #expect(quiet.observe(DefenseSignal(address: attacker, name: "ssh.preauth", evidence: "x"), now: 0) == nil)
     }
 
@@ -198,12 +194,7 @@ struct ThreatEngineTests {
 
     /// Below half the threshold nothing is reported, even for the analyst.
     @Test func belowHalfTheThresholdIsNotBorderline() {
-        var e = ThreatEngine(
-            spec(
-                ScenarioSpec(name: "low", on: ["ssh.preauth"], kind: .bucket(capacity: 1, leakPerSecond: 0), score: 0.4)
-            ),
-            reportBorderline: true
-        )
+        var e = oneSignal(score: 0.4, reportBorderline: true)
         #expect(e.observe(DefenseSignal(address: attacker, name: "ssh.preauth", evidence: "x"), now: 0) == nil)
         #expect(e.score(of: attacker, now: 0) > 0.39, "it fired")
     }
@@ -257,17 +248,7 @@ struct ThreatEngineTests {
     /// a fifth), the next borderline offence is reported again.
     @Test(arguments: [1200.0, 710.0])
     func aBorderlineReportIsRenewedAfterTheScoreDecays(later: Double) {
-        var e = ThreatEngine(
-            spec(
-                ScenarioSpec(
-                    name: "half",
-                    on: ["ssh.preauth"],
-                    kind: .bucket(capacity: 1, leakPerSecond: 0),
-                    score: 0.5
-                )
-            ),
-            reportBorderline: true
-        )
+        var e = oneSignal(score: 0.5, reportBorderline: true)
         let s = DefenseSignal(address: attacker, name: "ssh.preauth", evidence: "x")
         #expect(e.observe(s, now: 0)?.atThreshold == false)
         #expect(e.observe(s, now: later)?.atThreshold == false)
