@@ -111,6 +111,7 @@ let package = Package(
             name: "WardenHeal",
             dependencies: [
                 "WardenCore", "WardenStore", "WardenSupervisor",
+                .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -160,7 +161,7 @@ let package = Package(
         // driven by libFuzzer (Fuzz/, scripts/fuzz) and replayed over the corpus by the tests.
         .target(
             name: "WardenFuzzTargets",
-            dependencies: ["WardenCore", "WardenDefense", "WardenDetect", "WardenIngest"]
+            dependencies: ["WardenCore", "WardenDefense", "WardenDetect", "WardenHeal", "WardenIngest"]
         ),
         // Helpers shared by the test targets: temporary directories, free ports, event waiting,
         // running the built binaries, a supervised node over a test's spec.
@@ -175,7 +176,10 @@ let package = Package(
         .testTarget(name: "WardenStoreTests", dependencies: ["WardenStore", "WardenTestSupport"]),
         .testTarget(name: "WardenSupervisorTests", dependencies: ["WardenSupervisor", "WardenTestSupport"]),
         // Fixtures/ holds reference numbers produced by scikit-learn and NAB; tests read them by path.
-        .testTarget(name: "WardenHealTests", dependencies: ["WardenHeal", "WardenHTTP", "WardenTestSupport"]),
+        .testTarget(
+            name: "WardenHealTests",
+            dependencies: ["WardenHeal", "WardenDetect", "WardenHTTP", "WardenTestSupport"]
+        ),
         .testTarget(name: "WardenSimTests", dependencies: ["WardenSim"]),
         .testTarget(
             name: "WardenDefenseTests",
@@ -186,7 +190,7 @@ let package = Package(
         ),
         .testTarget(
             name: "WardenDetectTests",
-            dependencies: ["WardenDetect", "WardenTestSupport"],
+            dependencies: ["WardenDetect", "WardenHeal", "WardenTestSupport"],
             exclude: ["Fixtures"]
         ),
         .testTarget(

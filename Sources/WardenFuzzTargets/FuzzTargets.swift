@@ -2,6 +2,7 @@ import Foundation
 import WardenCore
 import WardenDefense
 import WardenDetect
+import WardenHeal
 import WardenIngest
 
 /// The entry points the fuzzer drives, one per parser of outside input. Each takes any bytes and
@@ -29,7 +30,7 @@ public enum FuzzTargets {
     public static func spec(_ bytes: [UInt8]) {
         let loader = SpecLoader(
             environment: ["PATH": "/usr/bin:/bin", "FUZZ_SECRET": "s3cret-token-value"],
-            sections: [MonitorsSection.self, DefenseSection.self]
+            sections: [MonitorsSection.self, DefenseSection.self, HealingSection.self]
         )
         _ = try? loader.parse(bytes: bytes, file: "fuzz.yaml", baseDir: "/nonexistent")
     }

@@ -89,7 +89,7 @@ struct SpecLimitTests {
     }
 
     /// Aliases that expand to a trillion nodes ("billion laughs") under every section.
-    @Test(arguments: ["run", "env", "after", "restart", "health", "ready", "rebuild", "heal", "stop", "logs"])
+    @Test(arguments: ["run", "env", "after", "restart", "health", "ready", "rebuild", "stop", "logs"])
     func anAliasBombIsNotExpanded(key: String) {
         var yaml = "x-a: &a [x, x, x, x, x, x, x, x, x, x]\n"
         for i in 1..<12 {
@@ -151,11 +151,9 @@ struct SpecLimitTests {
             for i in 0..<20_000 {
                 yaml += "  s\(i):\n    run: [/bin/sleep, \"100\"]\n"
                 if i > 0 { yaml += "    after: [s\(i - 1)]\n" }
-                if i % 100 == 0 { yaml += "    heal: [restart]\n" }
             }
             return try loader.parse(yaml, file: "warden.yaml", baseDir: "/tmp")
         }
         #expect(spec.services.count == 20_000)
-        #expect(spec.services.filter { $0.heal != nil }.count == 200)
     }
 }

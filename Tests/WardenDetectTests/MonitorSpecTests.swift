@@ -2,11 +2,15 @@ import Foundation
 import Testing
 import WardenCore
 import WardenDetect
+import WardenHeal
 
 /// The `monitors:` section, read by WardenDetect's ``MonitorsSection``.
 @Suite("The monitors section of the spec")
 struct MonitorSpecTests {
-    let loader = SpecLoader(environment: ["PATH": "/usr/bin:/bin"], sections: [MonitorsSection.self])
+    let loader = SpecLoader(
+        environment: ["PATH": "/usr/bin:/bin"],
+        sections: [MonitorsSection.self, HealingSection.self]
+    )
 
     func problems(_ yaml: String) -> [String] {
         do {

@@ -29,7 +29,13 @@ final class HealHarness: Sendable {
     /// `SAMPLE` is the warden-sample binary and `DIR` the test's directory; `clock` is the
     /// engine's (the supervisor keeps real time).
     init(_ yaml: String, clock: any WardenClock = SystemClock()) throws {
-        node = try SupervisedNode(yaml, prefix: "warden-heal", seed: 3, logLevel: .error)
+        node = try SupervisedNode(
+            yaml,
+            prefix: "warden-heal",
+            sections: [HealingSection.self],
+            seed: 3,
+            logLevel: .error
+        )
         store = try SQLiteStore(path: node.dir.file("state/warden.db"))
         engine = HealEngine(
             .init(

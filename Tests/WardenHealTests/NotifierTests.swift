@@ -94,7 +94,7 @@ struct NotifierTests {
     @Test func theSpecTakesHTTPSURLsAndACAFile() throws {
         let dir = TempDir("warden-notify-spec")
         let ca = dir.write("ca.pem", "-----BEGIN CERTIFICATE-----\n")
-        let spec = try SpecLoader().parse(
+        let spec = try SpecLoader(sections: [HealingSection.self]).parse(
             "notify:\n  chat: { url: \"https://hooks.example.com/T0/B0\", ca: ca.pem }\nservices: {}\n",
             file: "warden.yaml",
             baseDir: dir.path
@@ -107,7 +107,7 @@ struct NotifierTests {
             ("https://user:pw@h/", "credentials in the URL are not allowed; use a token"),
         ] {
             do {
-                _ = try SpecLoader().parse(
+                _ = try SpecLoader(sections: [HealingSection.self]).parse(
                     "notify:\n  chat: { url: \"\(url)\" }\nservices: {}\n",
                     file: "warden.yaml",
                     baseDir: dir.path

@@ -1,6 +1,6 @@
 import Foundation
 
-/// What a node runs and how it heals: the typed form of `warden.yaml`, validated.
+/// What a node runs and how: the typed form of `warden.yaml`, validated.
 ///
 /// Build one with ``SpecLoader``; a `Spec` that exists has passed validation (binaries exist,
 /// dependencies are acyclic, durations and sizes are in range). Relative paths have been resolved
@@ -22,13 +22,7 @@ public struct Spec: Sendable, Equatable {
     public var api: APISpec
     /// Telemetry retention.
     public var samples: SamplesSpec
-    /// Notification targets by name.
-    public var notify: [NotifySpec] = []
-    /// Healing policies: the `policies:` section, plus one for each `heal:` of a service or monitor.
-    public var policies: [PolicySpec] = []
-    /// Healing defaults and limits.
-    public var healing = HealingSpec()
-    /// What the domains' own sections (``SpecSection``) read, such as `defense:`.
+    /// What the domains' own sections (``SpecSection``) read, such as `defense:` and `healing:`.
     public var sections = SpecSections()
     /// How hard a commit is made to stick (`store: { durability: normal | full }`).
     public var durability: Durability = .normal
@@ -94,8 +88,6 @@ public struct ServiceSpec: Sendable, Hashable {
     public var logs: LogPolicy
     /// Commands that destroy and provision the service again (run in order by `rebuild`).
     public var rebuild: [CommandStep] = []
-    /// The healing ladder for this service's failures (`heal:`), if declared.
-    public var heal: [HealAction]?
 
     public init(
         name: String,

@@ -117,7 +117,7 @@ extension SpecLoader {
     }
 
     /// The values of a mapping by their (scalar) keys; the first of a repeated key wins.
-    static func byName(_ mapping: Node.Mapping) -> [String: Node] {
+    public static func byName(_ mapping: Node.Mapping) -> [String: Node] {
         var result: [String: Node] = [:]
         for (k, v) in mapping { if let name = k.scalar?.string, result[name] == nil { result[name] = v } }
         return result

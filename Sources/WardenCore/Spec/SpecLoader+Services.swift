@@ -17,7 +17,9 @@ extension SpecLoader {
         logs: LogPolicy,
         _ r: inout YAMLReader
     ) -> ServiceSpec? {
-        guard let f = r.mapping(node, key: key, allowed: Self.serviceKeys, required: ["run"]) else { return nil }
+        guard
+            let f = r.mapping(node, key: key, allowed: Self.serviceKeys + entryKeys(in: "services"), required: ["run"])
+        else { return nil }
         let before = r.issues.count
 
         var env: [String: String] = [:]

@@ -21,10 +21,13 @@ public struct SpecLoader: Sendable {
         self.sections = sections
     }
 
-    static let topKeys = [
-        "state_dir", "logs", "retention", "stats", "api", "samples", "services", "notify", "policies", "healing",
-        "store",
-    ]
+    static let topKeys = ["state_dir", "logs", "retention", "stats", "api", "samples", "services", "store"]
+
+    /// The keys that the registered sections read inside the entries of `section` (see
+    /// ``SpecSection/entryKeys``): the owner of those entries adds them to the keys it allows.
+    public func entryKeys(in section: String) -> [String] {
+        sections.flatMap { $0.entryKeys[section] ?? [] }
+    }
 
     static let apiKeys = [
         "listen", "anonymous_read", "tokens", "max_body", "rate", "burst", "idle_timeout", "query_timeout",
@@ -34,14 +37,9 @@ public struct SpecLoader: Sendable {
     static let samplesKeys = ["raw", "retention", "max_future", "max_series", "max_labels", "max_label_value"]
     static let serviceKeys = [
         "run", "env", "cwd", "user", "group", "after", "restart", "ready", "health", "watchdog", "stop", "logs",
-        "rebuild", "heal",
+        "rebuild",
     ]
     static let stepKeys = ["run", "timeout", "env", "cwd"]
-    static let notifyKeys = ["url", "timeout", "attempts", "ca"]
-    static let policyKeys = [
-        "when", "subject", "if", "then", "verify", "settle", "cooldown", "max", "dry_run", "approve",
-    ]
-    static let healingKeys = ["concurrency", "dry_run", "verify", "settle", "cooldown", "max", "escalate"]
     static let restartKeys = ["policy", "backoff", "jitter", "reset", "give_up"]
     static let probeKinds = ["http", "tcp", "exec"]
     static let healthKeys = probeKinds + ["every", "timeout", "failures", "successes", "grace"]
@@ -126,7 +124,13 @@ public struct SpecLoader: Sendable {
                 )
             ])
         }
-        guard let top = reader.mapping(root, key: "", allowed: Self.topKeys + sections.map { $0.key }) else {
+        guard
+            let top = reader.mapping(
+                root,
+                key: "",
+                allowed: Self.topKeys + sections.flatMap { [$0.key] + $0.otherKeys }
+            )
+        else {
             throw SpecErrors(reader.issues)
         }
 
@@ -214,10 +218,7 @@ public struct SpecLoader: Sendable {
             }
         }
         checkDependencies(declared, &reader)
-        readHealing(top, &spec, baseDir: baseDir, &reader)
-        for section in sections {
-            if let node = top[section.key] { read(section, node, into: &spec, baseDir: baseDir, &reader) }
-        }
+        for section in sections { read(section, top, into: &spec, baseDir: baseDir, &reader) }
 
         if !reader.issues.isEmpty {
             throw SpecErrors(reader.issues.sorted { ($0.line, $0.column) < ($1.line, $1.column) })
@@ -227,11 +228,11 @@ public struct SpecLoader: Sendable {
 
     private func read<S: SpecSection>(
         _ section: S.Type,
-        _ node: Node,
+        _ top: YAMLReader.Fields,
         into spec: inout Spec,
         baseDir: String,
         _ reader: inout YAMLReader
     ) {
-        spec.sections[section] = S.read(node, spec: spec, loader: self, baseDir: baseDir, &reader)
+        spec.sections[section] = S.read(top: top, spec: spec, loader: self, baseDir: baseDir, &reader)
     }
 }

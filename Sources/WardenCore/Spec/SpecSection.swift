@@ -10,6 +10,13 @@ public protocol SpecSection {
     associatedtype Value: Sendable & Equatable
     /// The section's top-level key, such as `defense`.
     static var key: String { get }
+    /// Other top-level keys the section reads (healing also reads `notify:` and `policies:`).
+    static var otherKeys: [String] { get }
+    /// Keys the section reads inside the named entries of other sections, by section: healing
+    /// reads `heal:` in `services:` and `monitors:` entries (`["services": ["heal"], ...]`).
+    /// The owner of those entries allows the keys only when a section that reads them is
+    /// registered, so a key nobody reads is an error, never silently ignored.
+    static var entryKeys: [String: [String]] { get }
     /// Reads the section's node, reporting every problem to `reader` (with nil when the section
     /// is unusable). Called after the core sections (services, api, monitors, healing), so that
     /// `spec` may be consulted; `loader` resolves secrets and `baseDir` relative paths.
@@ -20,6 +27,42 @@ public protocol SpecSection {
         baseDir: String,
         _ reader: inout YAMLReader
     ) -> Value?
+    /// Reads the section from the whole top-level mapping; called for every registered section,
+    /// even when its key is absent (healing must read the `heal:` of services without a
+    /// `healing:` key). By default, reads `key`'s node when present.
+    static func read(
+        top: YAMLReader.Fields,
+        spec: Spec,
+        loader: SpecLoader,
+        baseDir: String,
+        _ reader: inout YAMLReader
+    ) -> Value?
+}
+
+extension SpecSection {
+    public static var otherKeys: [String] { [] }
+    public static var entryKeys: [String: [String]] { [:] }
+
+    /// A section that reads the whole top level (``read(top:spec:loader:baseDir:_:)``) need not
+    /// read a single node.
+    public static func read(
+        _ node: Node,
+        spec: Spec,
+        loader: SpecLoader,
+        baseDir: String,
+        _ reader: inout YAMLReader
+    ) -> Value? { nil }
+
+    public static func read(
+        top: YAMLReader.Fields,
+        spec: Spec,
+        loader: SpecLoader,
+        baseDir: String,
+        _ reader: inout YAMLReader
+    ) -> Value? {
+        guard let node = top[key] else { return nil }
+        return read(node, spec: spec, loader: loader, baseDir: baseDir, &reader)
+    }
 }
 
 /// The values of the domain sections of one spec, by section.

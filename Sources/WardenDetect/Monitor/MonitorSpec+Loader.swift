@@ -4,12 +4,13 @@ import Yams
 
 /// The `monitors:` section of the spec, read next to the monitors it configures: give it to the
 /// loader (`SpecLoader(sections: [MonitorsSection.self])`) and read it back as `spec.monitors`.
-/// (A monitor's `heal:` ladder is read by the core healing section, which owns ladders.)
+/// (A monitor's `heal:` ladder is read by the healing section, which owns ladders and declares the
+/// key; the monitor keeps the ladder as written, for its alerts.)
 public enum MonitorsSection: SpecSection {
     public static let key = "monitors"
 
     static let monitorKeys = [
-        "series", "model", "train", "retrain", "threshold", "for", "nu", "standardize", "smoothing", "align", "heal",
+        "series", "model", "train", "retrain", "threshold", "for", "nu", "standardize", "smoothing", "align",
     ]
 
     public static func read(
@@ -30,16 +31,31 @@ public enum MonitorsSection: SpecSection {
                 )
                 continue
             }
-            if let monitor = readMonitor(name: name, node: value, services: spec.services.map(\.name), &reader) {
+            if let monitor = readMonitor(
+                name: name,
+                node: value,
+                services: spec.services.map(\.name),
+                otherKeys: loader.entryKeys(in: key),
+                &reader
+            ) {
                 monitors.append(monitor)
             }
         }
         return monitors
     }
 
-    static func readMonitor(name: String, node: Node, services: [String], _ r: inout YAMLReader) -> MonitorSpec? {
+    /// `otherKeys` are the keys other sections read in a monitor (healing's `heal:`).
+    static func readMonitor(
+        name: String,
+        node: Node,
+        services: [String],
+        otherKeys: [String] = [],
+        _ r: inout YAMLReader
+    ) -> MonitorSpec? {
         let key = "monitors.\(name)"
-        guard let f = r.mapping(node, key: key, allowed: monitorKeys, required: ["series"]) else { return nil }
+        guard let f = r.mapping(node, key: key, allowed: monitorKeys + otherKeys, required: ["series"]) else {
+            return nil
+        }
         let before = r.issues.count
         var monitor = MonitorSpec(name: name, series: [])
         if let n = f["series"], let list = r.stringList(n, key: "\(key).series", what: "series names") {
@@ -77,8 +93,10 @@ public enum MonitorsSection: SpecSection {
         if let n = f["standardize"], let b = r.bool(n, key: "\(key).standardize") { monitor.standardize = b }
         if let n = f["smoothing"], let v = r.int(n, key: "\(key).smoothing", range: 1...1000) { monitor.smoothing = v }
         if let n = f["align"], let d = r.duration(n, key: "\(key).align", min: .milliseconds(1)) { monitor.align = d }
-        if let n = f["heal"], let list = r.stringList(n, key: "\(key).heal", what: "actions such as 'rebuild api'") {
-            monitor.heal = list.joined(separator: ", ")
+        // The section that reads the ladder reports its problems; the monitor keeps it as written.
+        if let n = f["heal"] {
+            var quiet = YAMLReader(file: r.file)
+            monitor.heal = quiet.stringList(n, key: "", what: "")?.joined(separator: ", ")
         }
         return r.issues.count == before ? monitor : nil
     }

@@ -1,66 +1,120 @@
 import Foundation
+import WardenCore
 import Yams
 
-#if canImport(Glibc)
-import Glibc
-#endif
+/// The healing part of a spec: the `healing:` defaults, the `notify:` targets, and the policies of
+/// `policies:` and of every `heal:` ladder written in a service or monitor.
+public struct HealingConfig: Sendable, Equatable {
+    public var healing = HealingSpec()
+    public var notify: [NotifySpec] = []
+    /// The `policies:` section, plus one for each `heal:` of a service or monitor.
+    public var policies: [PolicySpec] = []
+    /// The `heal:` ladders of services, by service.
+    public var serviceLadders: [String: [HealAction]] = [:]
 
-/// The `notify:`, `healing:` and `policies:` sections, and the `heal:` ladders of services and monitors.
-extension SpecLoader {
-    // MARK: - Healing
+    public init() {}
+}
 
-    func readHealing(_ top: YAMLReader.Fields, _ spec: inout Spec, baseDir: String, _ r: inout YAMLReader) {
+extension Spec {
+    /// Healing defaults and limits (the defaults when the loader had no ``HealingSection``).
+    public var healing: HealingSpec { sections[HealingSection.self]?.healing ?? HealingSpec() }
+    /// Notification targets by name.
+    public var notify: [NotifySpec] { sections[HealingSection.self]?.notify ?? [] }
+    /// Healing policies: the `policies:` section, plus one for each `heal:` of a service or monitor.
+    public var policies: [PolicySpec] { sections[HealingSection.self]?.policies ?? [] }
+}
+
+/// The `healing:`, `notify:` and `policies:` sections, and the `heal:` ladders written inside
+/// `services:` and `monitors:` entries: give it to the loader (`SpecLoader(sections:)`) and read
+/// it back as `spec.healing`, `spec.notify` and `spec.policies`.
+public enum HealingSection: SpecSection {
+    public static let key = "healing"
+    public static let otherKeys = ["notify", "policies"]
+    public static let entryKeys = ["services": ["heal"], "monitors": ["heal"]]
+
+    static let notifyKeys = ["url", "timeout", "attempts", "ca"]
+    static let policyKeys = [
+        "when", "subject", "if", "then", "verify", "settle", "cooldown", "max", "dry_run", "approve",
+    ]
+    static let healingKeys = ["concurrency", "dry_run", "verify", "settle", "cooldown", "max", "escalate"]
+
+    public static func read(
+        top: YAMLReader.Fields,
+        spec: Spec,
+        loader: SpecLoader,
+        baseDir: String,
+        _ reader: inout YAMLReader
+    ) -> HealingConfig? {
+        var config = HealingConfig()
+        readHealing(top, &config, spec: spec, environment: loader.environment, baseDir: baseDir, &reader)
+        return config
+    }
+
+    static func readHealing(
+        _ top: YAMLReader.Fields,
+        _ config: inout HealingConfig,
+        spec: Spec,
+        environment: [String: String],
+        baseDir: String,
+        _ r: inout YAMLReader
+    ) {
         if let node = top["notify"], let entries = r.namedEntries(node, key: "notify", what: "notification targets") {
             for (name, _, value) in entries {
                 let key = "notify.\(name)"
                 guard let f = r.mapping(value, key: key, allowed: Self.notifyKeys, required: ["url"]) else { continue }
                 var target = NotifySpec(name: name, url: "")
                 if let n = f["url"],
-                    let url = Self.outboundURL(n, key: "\(key).url", example: "https://hooks.example.com/T0/B0", &r)
+                    let url = SpecLoader.outboundURL(
+                        n,
+                        key: "\(key).url",
+                        example: "https://hooks.example.com/T0/B0",
+                        &r
+                    )
                 {
                     target.url = url
                 }
-                if let n = f["ca"] { target.caFile = Self.caFile(n, key: "\(key).ca", baseDir: baseDir, &r) }
+                if let n = f["ca"] { target.caFile = SpecLoader.caFile(n, key: "\(key).ca", baseDir: baseDir, &r) }
                 if let n = f["timeout"], let d = r.duration(n, key: "\(key).timeout", min: .milliseconds(1)) {
                     target.timeout = d
                 }
                 if let n = f["attempts"], let v = r.int(n, key: "\(key).attempts", range: 1...100) {
                     target.attempts = v
                 }
-                spec.notify.append(target)
+                config.notify.append(target)
             }
         }
         if let node = top["healing"], let f = r.mapping(node, key: "healing", allowed: Self.healingKeys) {
             if let n = f["concurrency"], let v = r.int(n, key: "healing.concurrency", range: 1...1000) {
-                spec.healing.concurrency = v
+                config.healing.concurrency = v
             }
-            if let n = f["dry_run"], let b = r.bool(n, key: "healing.dry_run") { spec.healing.dryRun = b }
+            if let n = f["dry_run"], let b = r.bool(n, key: "healing.dry_run") { config.healing.dryRun = b }
             if let n = f["verify"], let d = r.duration(n, key: "healing.verify", min: .milliseconds(1)) {
-                spec.healing.verify = d
+                config.healing.verify = d
             }
-            if let n = f["settle"], let d = r.duration(n, key: "healing.settle") { spec.healing.settle = d }
-            if let n = f["cooldown"], let d = r.duration(n, key: "healing.cooldown") { spec.healing.cooldown = d }
-            if let n = f["max"], let g = r.countPerWindow(n, key: "healing.max") { spec.healing.max = g }
+            if let n = f["settle"], let d = r.duration(n, key: "healing.settle") { config.healing.settle = d }
+            if let n = f["cooldown"], let d = r.duration(n, key: "healing.cooldown") { config.healing.cooldown = d }
+            if let n = f["max"], let g = r.countPerWindow(n, key: "healing.max") { config.healing.max = g }
             if let n = f["escalate"], let name = r.string(n, key: "healing.escalate", what: "a notify target") {
-                if spec.notify.contains(where: { $0.name == name }) {
-                    spec.healing.escalate = name
+                if config.notify.contains(where: { $0.name == name }) {
+                    config.healing.escalate = name
                 } else {
-                    r.fail(n, "healing.escalate", unknown("notify target", name, spec.notify.map(\.name)))
+                    r.fail(n, "healing.escalate", unknown("notify target", name, config.notify.map(\.name)))
                 }
             }
         }
-        let h = spec.healing
+        let h = config.healing
+        let ladders = LadderContext(spec: spec, notify: config.notify.map(\.name), environment: environment)
         // `heal:` of services: their failures run the ladder.
         if let services = top["services"]?.mapping {
             // By name once: a mapping's own lookup is a scan, and this runs per service.
-            let byName = Self.byName(services)
-            for (i, s) in spec.services.enumerated() {
+            let byName = SpecLoader.byName(services)
+            for s in spec.services {
                 guard let node = byName[s.name]?.mapping?["heal"] else { continue }
                 let key = "services.\(s.name).heal"
-                guard let ladder = readLadder(node, key: key, defaultTarget: s.name, spec: spec, baseDir: s.cwd, &r)
+                guard let ladder = readLadder(node, key: key, defaultTarget: s.name, in: ladders, baseDir: s.cwd, &r)
                 else { continue }
-                spec.services[i].heal = ladder
-                spec.policies.append(
+                config.serviceLadders[s.name] = ladder
+                config.policies.append(
                     h.policy(
                         "service:\(s.name)",
                         when: [
@@ -79,13 +133,13 @@ extension SpecLoader {
         if let monitors = top["monitors"]?.mapping {
             var seen: Set<String> = []
             for (k, v) in monitors {
-                guard let name = k.scalar?.string, Self.isValidName(name), seen.insert(name).inserted,
+                guard let name = k.scalar?.string, SpecLoader.isValidName(name), seen.insert(name).inserted,
                     let node = v.mapping?["heal"]
                 else { continue }
                 let key = "monitors.\(name).heal"
-                guard let ladder = readLadder(node, key: key, defaultTarget: nil, spec: spec, baseDir: baseDir, &r)
+                guard let ladder = readLadder(node, key: key, defaultTarget: nil, in: ladders, baseDir: baseDir, &r)
                 else { continue }
-                spec.policies.append(
+                config.policies.append(
                     h.policy("monitor:\(name)", when: [EventType.monitorAlert], subject: name, then: ladder)
                 )
             }
@@ -153,7 +207,7 @@ extension SpecLoader {
                         n,
                         key: "\(key).then",
                         defaultTarget: policy.subject,
-                        spec: spec,
+                        in: ladders,
                         baseDir: baseDir,
                         &r
                     )
@@ -168,7 +222,7 @@ extension SpecLoader {
                 if let n = f["max"], let g = r.countPerWindow(n, key: "\(key).max") { policy.max = g }
                 if let n = f["dry_run"], let b = r.bool(n, key: "\(key).dry_run") { policy.dryRun = b || h.dryRun }
                 if let n = f["approve"], let b = r.bool(n, key: "\(key).approve") { policy.approve = b }
-                if !policy.then.isEmpty { spec.policies.append(policy) }
+                if !policy.then.isEmpty { config.policies.append(policy) }
             }
         }
     }
@@ -183,12 +237,19 @@ extension SpecLoader {
         return EventCondition(field: field, op: .eq, value: t)
     }
 
+    /// What the actions of a ladder may name: the spec's services and the `notify:` targets.
+    struct LadderContext {
+        var spec: Spec
+        var notify: [String]
+        var environment: [String: String]
+    }
+
     /// A ladder: one action or a list of them.
-    func readLadder(
+    static func readLadder(
         _ node: Node,
         key: String,
         defaultTarget: String?,
-        spec: Spec,
+        in context: LadderContext,
         baseDir: String,
         _ r: inout YAMLReader
     ) -> [HealAction]? {
@@ -206,7 +267,7 @@ extension SpecLoader {
                 key: k,
                 node: node,
                 defaultTarget: defaultTarget,
-                spec: spec,
+                in: context,
                 baseDir: baseDir,
                 &r
             ) {
@@ -216,12 +277,12 @@ extension SpecLoader {
         return r.issues.count == before ? ladder : nil
     }
 
-    func parseAction(
+    static func parseAction(
         _ text: String,
         key: String,
         node: Node,
         defaultTarget: String?,
-        spec: Spec,
+        in context: LadderContext,
         baseDir: String,
         _ r: inout YAMLReader
     ) -> HealAction? {
@@ -233,6 +294,7 @@ extension SpecLoader {
             )
             return nil
         }
+        let spec = context.spec
         let services = spec.services.map(\.name)
         func target() -> String? {
             guard let name = words.count > 1 ? words[1] : defaultTarget else {
@@ -269,7 +331,7 @@ extension SpecLoader {
             }
             let argv = Array(words.dropFirst())
             if !argv[0].contains("${"),
-                case .failure(let e) = Executables.resolve(argv[0], cwd: baseDir, path: environment["PATH"])
+                case .failure(let e) = Executables.resolve(argv[0], cwd: baseDir, path: context.environment["PATH"])
             {
                 r.fail(node, key, e.message)
                 return nil
@@ -280,15 +342,15 @@ extension SpecLoader {
                 r.fail(node, key, "'notify' needs a target from the notify: section")
                 return nil
             }
-            guard spec.notify.contains(where: { $0.name == words[1] }) else {
-                r.fail(node, key, unknown("notify target", words[1], spec.notify.map(\.name)))
+            guard context.notify.contains(words[1]) else {
+                r.fail(node, key, unknown("notify target", words[1], context.notify))
                 return nil
             }
             return .notify(words[1])
         }
     }
 
-    func unknown(_ what: String, _ name: String, _ known: [String]) -> String {
+    static func unknown(_ what: String, _ name: String, _ known: [String]) -> String {
         var message = "no \(what) named '\(name)'"
         if let guess = DidYouMean.suggest(name, from: known) { message += "; did you mean '\(guess)'?" }
         return message
