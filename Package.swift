@@ -49,6 +49,7 @@ let package = Package(
             dependencies: [
                 "WardenCore",
                 "CWardenSys",
+                .product(name: "Yams", package: "Yams"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
@@ -126,6 +127,7 @@ let package = Package(
                 "WardenSupervisor",
                 "WardenHeal",
                 "CWardenSys",
+                .product(name: "Yams", package: "Yams"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -161,7 +163,10 @@ let package = Package(
         // driven by libFuzzer (Fuzz/, scripts/fuzz) and replayed over the corpus by the tests.
         .target(
             name: "WardenFuzzTargets",
-            dependencies: ["WardenCore", "WardenDefense", "WardenDetect", "WardenHeal", "WardenIngest"]
+            dependencies: [
+                "WardenCore", "WardenDefense", "WardenDetect", "WardenHeal", "WardenIngest", "WardenServer",
+                "WardenStore",
+            ]
         ),
         // Helpers shared by the test targets: temporary directories, free ports, event waiting,
         // running the built binaries, a supervised node over a test's spec.

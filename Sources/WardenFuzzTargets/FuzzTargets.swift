@@ -4,6 +4,8 @@ import WardenDefense
 import WardenDetect
 import WardenHeal
 import WardenIngest
+import WardenServer
+import WardenStore
 
 /// The entry points the fuzzer drives, one per parser of outside input. Each takes any bytes and
 /// must neither crash nor hang; where a parser promises something about its result (every accepted
@@ -30,7 +32,9 @@ public enum FuzzTargets {
     public static func spec(_ bytes: [UInt8]) {
         let loader = SpecLoader(
             environment: ["PATH": "/usr/bin:/bin", "FUZZ_SECRET": "s3cret-token-value"],
-            sections: [MonitorsSection.self, DefenseSection.self, HealingSection.self]
+            sections: [
+                APISection.self, MonitorsSection.self, DefenseSection.self, HealingSection.self, StoreSection.self,
+            ]
         )
         _ = try? loader.parse(bytes: bytes, file: "fuzz.yaml", baseDir: "/nonexistent")
     }

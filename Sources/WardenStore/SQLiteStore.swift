@@ -8,11 +8,11 @@ import WardenCore
 /// (the default here) a commit survives the process being killed; `durability: .full` also
 /// survives a power cut at the cost of an fsync per transaction.
 public final class SQLiteStore: Store {
-    /// How hard a commit is made to stick.
-    public enum Durability: Sendable {
-        /// Survives a crash of Warden (WAL, synchronous=NORMAL).
+    /// What an acknowledged write survives (`store: { durability: normal | full }`).
+    public enum Durability: String, Sendable, Equatable, CaseIterable {
+        /// A crash of Warden (kill -9): WAL with synchronous=NORMAL.
         case normal
-        /// Survives a crash of the machine (synchronous=FULL).
+        /// A crash of the machine or a power loss too: synchronous=FULL, an fsync per commit.
         case full
     }
 

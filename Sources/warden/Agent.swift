@@ -49,7 +49,7 @@ struct Agent {
         WardenMetrics.bootstrap()
         let store = try SQLiteStore(
             path: stateDirectory.databasePath,
-            durability: spec.durability == .full ? .full : .normal
+            durability: spec.store.durability
         )
         let lastID = try store.lastEventIDSync()
         let bus = EventBus(firstID: lastID + 1)

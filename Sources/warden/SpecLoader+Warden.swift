@@ -2,13 +2,17 @@ import WardenCore
 import WardenDefense
 import WardenDetect
 import WardenHeal
+import WardenServer
+import WardenStore
 
 extension SpecLoader {
     /// The loader of the `warden` binary: the core sections and every domain's own.
     static func warden(environment: [String: String] = ProcessEnvironment.current()) -> SpecLoader {
         SpecLoader(
             environment: environment,
-            sections: [MonitorsSection.self, DefenseSection.self, HealingSection.self]
+            sections: [
+                APISection.self, MonitorsSection.self, DefenseSection.self, HealingSection.self, StoreSection.self,
+            ]
         )
     }
 }

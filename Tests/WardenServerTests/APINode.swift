@@ -71,7 +71,7 @@ final class APINode: Sendable {
             yaml,
             prefix: "warden-api",
             environment: env,
-            sections: [DefenseSection.self, HealingSection.self],
+            sections: [APISection.self, DefenseSection.self, HealingSection.self],
             logLevel: .error,
             supervise: false
         )

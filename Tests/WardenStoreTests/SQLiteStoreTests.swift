@@ -156,14 +156,15 @@ struct SQLiteStoreTests {
         let full = try SQLiteStore(path: dir.file("full.db"), durability: .full)
         #expect(try await full.synchronousLevel() == 2)
         try await full.close()
-        let spec = try SpecLoader().parse(
+        let loader = SpecLoader(sections: [StoreSection.self])
+        let spec = try loader.parse(
             "store: { durability: full }\nservices: {}\n",
             file: "w.yaml",
             baseDir: "/tmp"
         )
-        #expect(spec.durability == .full)
+        #expect(spec.store.durability == .full)
         do {
-            _ = try SpecLoader().parse(
+            _ = try loader.parse(
                 "store: { durability: paranoid }\nservices: {}\n",
                 file: "w.yaml",
                 baseDir: "/tmp"

@@ -18,22 +18,10 @@ public struct Spec: Sendable, Equatable {
     public var statsEvery: Duration
     /// The services, in the order they are declared.
     public var services: [ServiceSpec]
-    /// The HTTP API.
-    public var api: APISpec
     /// Telemetry retention.
     public var samples: SamplesSpec
     /// What the domains' own sections (``SpecSection``) read, such as `defense:` and `healing:`.
     public var sections = SpecSections()
-    /// How hard a commit is made to stick (`store: { durability: normal | full }`).
-    public var durability: Durability = .normal
-
-    /// What an acknowledged write survives.
-    public enum Durability: String, Sendable, Equatable, CaseIterable {
-        /// A crash of Warden (kill -9): SQLite in WAL mode with synchronous=NORMAL.
-        case normal
-        /// A crash of the machine or a power loss too: synchronous=FULL, an fsync per commit.
-        case full
-    }
 
     public init(
         path: String,
@@ -42,7 +30,6 @@ public struct Spec: Sendable, Equatable {
         retention: RetentionPolicy = RetentionPolicy(),
         statsEvery: Duration = .seconds(5),
         services: [ServiceSpec] = [],
-        api: APISpec = APISpec(),
         samples: SamplesSpec = SamplesSpec()
     ) {
         self.path = path
@@ -51,7 +38,6 @@ public struct Spec: Sendable, Equatable {
         self.retention = retention
         self.statsEvery = statsEvery
         self.services = services
-        self.api = api
         self.samples = samples
     }
 

@@ -21,7 +21,7 @@ public struct SpecLoader: Sendable {
         self.sections = sections
     }
 
-    static let topKeys = ["state_dir", "logs", "retention", "stats", "api", "samples", "services", "store"]
+    static let topKeys = ["state_dir", "logs", "retention", "stats", "samples", "services"]
 
     /// The keys that the registered sections read inside the entries of `section` (see
     /// ``SpecSection/entryKeys``): the owner of those entries adds them to the keys it allows.
@@ -29,11 +29,6 @@ public struct SpecLoader: Sendable {
         sections.flatMap { $0.entryKeys[section] ?? [] }
     }
 
-    static let apiKeys = [
-        "listen", "anonymous_read", "tokens", "max_body", "rate", "burst", "idle_timeout", "query_timeout",
-        "max_query_series", "max_query_points", "auth_failures",
-    ]
-    static let tokenKeys = ["name", "role", "secret"]
     static let samplesKeys = ["raw", "retention", "max_future", "max_series", "max_labels", "max_label_value"]
     static let serviceKeys = [
         "run", "env", "cwd", "user", "group", "after", "restart", "ready", "health", "watchdog", "stop", "logs",
@@ -147,16 +142,6 @@ public struct SpecLoader: Sendable {
         if let node = top["stats"], let f = reader.mapping(node, key: "stats", allowed: ["every"]) {
             if let n = f["every"], let d = reader.duration(n, key: "stats.every", min: .milliseconds(100)) {
                 spec.statsEvery = d
-            }
-        }
-        if let node = top["api"] { spec.api = readAPI(node, &reader) }
-        if let node = top["store"], let f = reader.mapping(node, key: "store", allowed: ["durability"]),
-            let n = f["durability"], let text = reader.string(n, key: "store.durability")
-        {
-            if let d = Spec.Durability(rawValue: text) {
-                spec.durability = d
-            } else {
-                reader.fail(n, "store.durability", "found '\(text)'; expected normal or full")
             }
         }
         if let node = top["samples"], let f = reader.mapping(node, key: "samples", allowed: Self.samplesKeys) {

@@ -1,4 +1,5 @@
 import Foundation
+import WardenCore
 
 /// The HTTP API: where it listens, who may use it, and its limits.
 public struct APISpec: Sendable, Equatable {
@@ -102,65 +103,5 @@ public struct TokenSpec: Sendable, Equatable {
         self.role = role
         self.reference = reference
         self.secret = secret
-    }
-}
-
-/// A secret value that never shows itself in descriptions, logs or dumps.
-public struct Secret: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
-    /// The bytes of the secret.
-    public let bytes: [UInt8]
-
-    public init(_ value: String) { bytes = Array(value.utf8) }
-
-    public var description: String { "<secret>" }
-    public var debugDescription: String { "<secret>" }
-    public var customMirror: Mirror { Mirror(self, children: []) }
-
-    /// Whether `candidate` is exactly the secret, compared in time that depends only on the
-    /// candidate's length: every candidate byte is compared (against the secret repeated), and the
-    /// whole length difference takes part, so a prefix or a longer or shorter guess never matches.
-    /// An empty secret matches nothing.
-    public func matches<C: Collection>(_ candidate: C) -> Bool where C.Element == UInt8 {
-        guard !bytes.isEmpty else { return false }
-        var difference = UInt(bitPattern: bytes.count) ^ UInt(bitPattern: candidate.count)
-        var i = 0
-        for byte in candidate {
-            difference |= UInt(bytes[i % bytes.count] ^ byte)
-            i += 1
-        }
-        return difference == 0
-    }
-}
-
-/// How long telemetry samples are kept, and how many series and labels ingest may create.
-public struct SamplesSpec: Sendable, Equatable {
-    /// Raw samples are kept this long; older ones survive only as 1-minute rollups.
-    public var raw: Duration
-    /// Rollups are kept this long.
-    public var retention: Duration
-    /// Samples stamped further in the future than this are rejected.
-    public var maxFuture: Duration
-    /// Ingest may create at most this many series in all; a sample of a new series beyond it is
-    /// refused (Warden's own series are not counted against it).
-    public var maxSeries: Int
-    /// At most this many labels per ingested sample.
-    public var maxLabels: Int
-    /// Ingested label values are at most this many bytes.
-    public var maxLabelValue: Int
-
-    public init(
-        raw: Duration = .seconds(86400),
-        retention: Duration = .seconds(30 * 86400),
-        maxFuture: Duration = .seconds(600),
-        maxSeries: Int = 100_000,
-        maxLabels: Int = SampleRules.maxLabels,
-        maxLabelValue: Int = SampleRules.maxLabelValue
-    ) {
-        self.raw = raw
-        self.retention = retention
-        self.maxFuture = maxFuture
-        self.maxSeries = maxSeries
-        self.maxLabels = maxLabels
-        self.maxLabelValue = maxLabelValue
     }
 }

@@ -1,15 +1,30 @@
 import Foundation
+import WardenCore
 import Yams
 
-#if canImport(Glibc)
-import Glibc
-#endif
+extension Spec {
+    /// The HTTP API (the defaults when the loader had no ``APISection``, or the spec no `api:`).
+    public var api: APISpec { sections[APISection.self] ?? APISpec() }
+}
 
-/// The `api:` section, and secret references.
-extension SpecLoader {
-    // MARK: - API
+/// The `api:` section of the spec, read next to the server it configures: give it to the loader
+/// (`SpecLoader(sections: [APISection.self])`) and read it back as `spec.api`.
+public enum APISection: SpecSection {
+    public static let key = "api"
 
-    func readAPI(_ node: Node, _ r: inout YAMLReader) -> APISpec {
+    static let apiKeys = [
+        "listen", "anonymous_read", "tokens", "max_body", "rate", "burst", "idle_timeout", "query_timeout",
+        "max_query_series", "max_query_points", "auth_failures",
+    ]
+    static let tokenKeys = ["name", "role", "secret"]
+
+    public static func read(
+        _ node: Node,
+        spec: Spec,
+        loader: SpecLoader,
+        baseDir: String,
+        _ r: inout YAMLReader
+    ) -> APISpec? {
         var api = APISpec()
         guard let f = r.mapping(node, key: "api", allowed: Self.apiKeys) else { return api }
         if let n = f["listen"], let text = r.string(n, key: "api.listen", what: "host:port") {
@@ -80,7 +95,7 @@ extension SpecLoader {
                 guard let secretNode = t["secret"], let reference = r.string(secretNode, key: "\(key).secret") else {
                     continue
                 }
-                switch resolveSecret(reference) {
+                switch loader.resolveSecret(reference) {
                 case .success(let secret):
                     api.tokens.append(TokenSpec(name: name, role: role, reference: reference, secret: secret))
                 case .failure(let problem): r.fail(secretNode, "\(key).secret", problem.message)
@@ -91,7 +106,7 @@ extension SpecLoader {
     }
 
     /// `10 in 1m` or `{ allow: 10, per: 1m, max_penalty: 15m }`.
-    func readAuthFailures(_ node: Node, into limit: inout AuthFailureLimit, _ r: inout YAMLReader) {
+    static func readAuthFailures(_ node: Node, into limit: inout AuthFailureLimit, _ r: inout YAMLReader) {
         let key = "api.auth_failures"
         if case .scalar(let s) = node {
             let parts = s.string.split(separator: " ").map(String.init)
@@ -113,43 +128,5 @@ extension SpecLoader {
         {
             limit.maxPenalty = d
         }
-    }
-
-    /// Resolves `env:NAME` or `file:PATH`; a literal secret in the spec is refused.
-    public func resolveSecret(_ reference: String) -> Result<Secret, SecretProblem> {
-        if reference.hasPrefix("env:") {
-            let name = String(reference.dropFirst(4))
-            guard let value = environment[name], !value.isEmpty else {
-                return .failure(
-                    SecretProblem(
-                        message:
-                            "the environment variable \(name) is not set (or empty); export it before starting Warden"
-                    )
-                )
-            }
-            return .success(Secret(value))
-        }
-        if reference.hasPrefix("file:") {
-            let path = String(reference.dropFirst(5))
-            guard let contents = BoundedFile.read(path, limit: 65536) else {
-                return .failure(SecretProblem(message: "cannot read the secret file \(path)"))
-            }
-            guard case .whole(let bytes) = contents else {
-                return .failure(
-                    SecretProblem(message: "the secret file \(path) is larger than 64KB; it must hold one secret")
-                )
-            }
-            let value = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            guard !value.isEmpty else { return .failure(SecretProblem(message: "the secret file \(path) is empty")) }
-            return .success(Secret(value))
-        }
-        return .failure(
-            SecretProblem(message: "secrets are referenced, never written in the spec: use env:NAME or file:PATH")
-        )
-    }
-
-    /// Why a secret reference could not be resolved (never contains the secret).
-    public struct SecretProblem: Error {
-        public var message: String
     }
 }
