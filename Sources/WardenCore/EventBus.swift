@@ -90,19 +90,14 @@ public final class EventBus: Sendable {
             return fresh
         }
         guard let fresh = report else { return }
-        let perSubscriber = JSONValue.object(
-            Dictionary(
-                stats().filter { $0.dropped > 0 }.map { ($0.name, JSONValue.int($0.dropped)) },
-                uniquingKeysWith: { a, _ in a }
-            )
+        let perSubscriber = Dictionary(
+            stats().filter { $0.dropped > 0 }.map { ($0.name, Int64($0.dropped)) },
+            uniquingKeysWith: { a, _ in a }
         )
         publish(
-            EventDraft(
-                type: EventType.busDropped,
-                source: "bus",
-                subject: "bus",
-                payload: ["dropped": .int(fresh), "total": .int(total), "subscribers": perSubscriber]
-            )
+            BusDropped(dropped: Int64(fresh), total: Int64(total), subscribers: perSubscriber),
+            source: "bus",
+            subject: "bus"
         )
         counters.withLock { $0.reporting = false }
     }

@@ -92,10 +92,9 @@ public actor BanManager {
             metadata: ["warden.firewall": "\(firewall.name)", "warden.error": "\(error.message)"]
         )
         bus.publish(
-            "firewall.failed",
+            FirewallFailed(error: error.message),
             source: "defense",
-            subject: firewall.name,
-            payload: ["error": .string(error.message), "now": "dry-run"]
+            subject: firewall.name
         )
         let fallback = DryRunFirewall()
         try? await fallback.prepare(changes)

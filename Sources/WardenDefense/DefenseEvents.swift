@@ -12,6 +12,10 @@ extension EventType {
     public static let banLifted = BanLifted.type
     public static let banExpired = BanExpired.type
     public static let banRestored = BansRestored.type
+    public static let defenseStarted = DefenseStarted.type
+    public static let defenseSourceFailed = DefenseSourceFailed.type
+    public static let defenseSourceBlind = DefenseSourceBlind.type
+    public static let firewallFailed = FirewallFailed.type
 }
 
 /// An address crossed the threat threshold (`threat.detected`), or was reviewed and let go
@@ -91,4 +95,46 @@ public struct BansRestored: EventPayload {
     public static let type = "ban.restored"
     public var count: Int
     public var firewall: String
+}
+
+/// Defense is watching: which firewall enforces its bans and how many logs and journals it reads.
+public struct DefenseStarted: EventPayload {
+    public static let type = "defense.started"
+    public var firewall: String
+    public var logs: Int
+    public var journals: Int
+}
+
+/// A log source cannot be read at all (`subject` names it, such as `journal:sshd`).
+public struct DefenseSourceFailed: EventPayload {
+    public static let type = "defense.source.failed"
+    public var error: String
+}
+
+/// A log source's lines stopped matching its parser: defense is blind to it until they match.
+public struct DefenseSourceBlind: EventPayload {
+    public static let type = "defense.source.blind"
+    public var parser: String
+    /// Lines in a row that the parser did not recognize.
+    public var unrecognizedLines: Int
+    /// The last of them (at most 300 bytes).
+    public var example: String
+
+    enum CodingKeys: String, CodingKey {
+        case parser, example
+        case unrecognizedLines = "unrecognized_lines"
+    }
+}
+
+/// The firewall refused a change: bans go on being recorded, but `now` (`dry-run`) they are not
+/// enforced (`subject` is the firewall).
+public struct FirewallFailed: EventPayload {
+    public static let type = "firewall.failed"
+    public var error: String
+    public var now: String
+
+    public init(error: String, now: String = "dry-run") {
+        self.error = error
+        self.now = now
+    }
 }

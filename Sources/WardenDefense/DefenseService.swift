@@ -108,10 +108,9 @@ public final class DefenseService: Service, Sendable {
                     metadata: ["warden.unit": "\(unit ?? "*")"]
                 )
                 d.bus.publish(
-                    "defense.source.failed",
+                    DefenseSourceFailed(error: "journalctl is not installed"),
                     source: "defense",
-                    subject: "journal:\(unit ?? "*")",
-                    payload: ["error": "journalctl is not installed"]
+                    subject: "journal:\(unit ?? "*")"
                 )
             }
         }
@@ -123,13 +122,9 @@ public final class DefenseService: Service, Sendable {
             for j in startingJournals { j.start() }
         }
         d.bus.publish(
-            "defense.started",
+            DefenseStarted(firewall: await d.bans.firewallName, logs: followers.count, journals: journals.count),
             source: "defense",
-            subject: "defense",
-            payload: [
-                "firewall": .string(await d.bans.firewallName), "logs": .int(Int64(followers.count)),
-                "journals": .int(Int64(journals.count)),
-            ]
+            subject: "defense"
         )
         let firewall = await d.bans.firewallName
         d.logger.info(
@@ -249,14 +244,13 @@ public final class DefenseService: Service, Sendable {
                     metadata: ["warden.source": "\(source)", "warden.parser": "\(name)"]
                 )
                 self.d.bus.publish(
-                    "defense.source.blind",
+                    DefenseSourceBlind(
+                        parser: name,
+                        unrecognizedLines: 200,
+                        example: String(decoding: line.prefix(300), as: UTF8.self)
+                    ),
                     source: "defense",
-                    subject: source,
-                    payload: [
-                        "parser": .string(name),
-                        "unrecognized_lines": .int(200),
-                        "example": .string(String(decoding: line.prefix(300), as: UTF8.self)),
-                    ]
+                    subject: source
                 )
             }
         }

@@ -23,13 +23,4 @@ public enum ExitStatus: Sendable, Hashable, CustomStringConvertible {
         case .unknown: return "exit status unknown"
         }
     }
-
-    /// The fields of `service.exited` events.
-    public var payload: [String: JSONValue] {
-        switch self {
-        case .exited(let code): return ["code": .int(Int64(code))]
-        case .signaled(let sig, let core): return ["signal": .string(Signals.name(sig)), "core_dumped": .bool(core)]
-        case .unknown: return ["unknown": true]
-        }
-    }
 }

@@ -57,12 +57,7 @@ public struct ReloadOnHangup: Service {
             problems = ["\(error)"]
         }
         logger.error("spec reload failed; keeping the running spec", metadata: ["warden.errors": "\(problems)"])
-        supervisor.bus.publish(
-            EventType.wardenReloadFailed,
-            source: "supervisor",
-            subject: "warden",
-            payload: ["errors": .array(problems.map { .string($0) })]
-        )
+        supervisor.bus.publish(WardenReloadFailed(errors: problems), source: "supervisor", subject: "warden")
         return .invalid(problems)
     }
 }

@@ -71,16 +71,15 @@ extension Supervisor {
             )
         }
 
-        var payload = status.payload
-        payload["pid"] = .int(pid)
-        payload["runtime_ms"] = .int(ranFor.milliseconds)
-        payload["expected"] = .bool(wasStopping)
         s.lastExit = status
         logger.info(
             "service exited",
             metadata: ["warden.service": "\(s.name)", "warden.pid": "\(pid)", "warden.status": "\(status)"]
         )
-        publish(EventType.serviceExited, s, payload)
+        publish(
+            ServiceExited(pid: Int64(pid), status: status, runtimeMs: ranFor.milliseconds, expected: wasStopping),
+            s
+        )
         s.exitsMetric.increment()
 
         // Whatever the main process left in its group goes with it.
@@ -115,7 +114,7 @@ extension Supervisor {
         killTagged(s)
         s.clearProcess()
         setState(s)
-        publish(EventType.serviceStopped, s, [:])
+        publish(ServiceStopped(), s)
 
         if s.removeWhenStopped {
             s.notify?.close()
@@ -167,6 +166,6 @@ extension Supervisor {
         }
         saveRecord(s, ready: isReady(s))
         logger.info("service daemonized", metadata: ["warden.service": "\(s.name)", "warden.pid": "\(daemon.pid)"])
-        publish(EventType.serviceDaemonized, s, ["pid": .int(daemon.pid), "previous_pid": .int(previous)])
+        publish(ServiceDaemonized(pid: Int64(daemon.pid), previousPid: previous.map(Int64.init)), s)
     }
 }

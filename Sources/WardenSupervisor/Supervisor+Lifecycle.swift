@@ -156,7 +156,7 @@ extension Supervisor {
         s.machine.adopted(now: clock.now())
         setState(s)
         logger.info("adopted running service", metadata: ["warden.service": "\(s.name)", "warden.pid": "\(pid)"])
-        publish(EventType.serviceAdopted, s, ["pid": .int(pid), "instance": .string(instance)])
+        publish(ServiceAdopted(pid: Int64(pid), instance: instance), s)
         startProbes(s)
     }
 
@@ -167,11 +167,7 @@ extension Supervisor {
         records.remove(s.name)
         s.wanted = true
         s.lastExit = .unknown
-        publish(
-            EventType.serviceExited,
-            s,
-            ["pid": .int(record.pid), "unknown": true, "while_down": true, "expected": false]
-        )
+        publish(ServiceExited(pid: Int64(record.pid), status: .unknown, expected: false, whileDown: true), s)
         s.machine.adopted(now: clock.now())
         let actions = s.machine.exited(.unknown, now: clock.now())
         setState(s)

@@ -102,7 +102,7 @@ extension Supervisor {
         let now = clock.now()
         if let text = message.status, text != s.statusText {
             s.statusText = text
-            publish(EventType.serviceStatus, s, ["status": .string(text)])
+            publish(ServiceStatusChanged(status: text), s)
             saveRecord(s, ready: isReady(s))
         }
         if let extra = message.extendTimeout { s.machine.extendTimeout(by: extra, now: now) }
@@ -114,7 +114,7 @@ extension Supervisor {
         if message.watchdog { s.machine.watchdogPing(now: now) }
         if message.ready, s.machine.ready(now: now) { becameReady(s) }
         if message.watchdogTrigger {
-            publish(EventType.watchdogMissed, s, ["trigger": true, "pid": .int(s.pid)])
+            publish(WatchdogMissed(pid: s.pid.map(Int64.init), trigger: true), s)
             perform(s.machine.unhealthy("the service triggered its watchdog", now: now), for: s)
         }
     }

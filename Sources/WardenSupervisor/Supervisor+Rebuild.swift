@@ -42,7 +42,7 @@ extension Supervisor {
     /// is started either way so that it is not left down (its health tells whether it worked).
     public func rebuild(_ name: String, logDirectory: String) async throws -> [StepResult] {
         let s = try service(name)
-        publish("service.rebuilding", s, ["steps": .int(Int64(s.spec.rebuild.count))])
+        publish(ServiceRebuilding(steps: s.spec.rebuild.count), s)
         s.wanted = false
         perform(s.machine.stop(now: clock.now()), for: s)
         if !s.machine.hasProcess { markStopped(s) }
@@ -67,21 +67,13 @@ extension Supervisor {
                 saveOutputs(name)
             }
             publish(
-                "service.rebuild_step",
-                s,
-                [
-                    "step": .int(Int64(index + 1)), "command": .string(step.run.joined(separator: " ")),
-                    "status": .string(result.status),
-                ]
+                ServiceRebuildStep(step: index + 1, command: step.run.joined(separator: " "), status: result.status),
+                s
             )
             if !result.ok { break }
         }
         let ok = results.allSatisfy(\.ok)
-        publish(
-            "service.rebuilt",
-            s,
-            ["ok": .bool(ok), "outputs": .object((outputs[name] ?? [:]).mapValues { .string($0) })]
-        )
+        publish(ServiceRebuilt(ok: ok, outputs: outputs[name] ?? [:]), s)
         if let current = services[name] {
             current.wanted = true
             startIfDependenciesReady(current, manual: true)

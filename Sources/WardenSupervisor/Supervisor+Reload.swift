@@ -60,14 +60,9 @@ extension Supervisor {
         order = new.services.map(\.name) + order.filter { !newNames.contains($0) }
         for name in summary.added { if let s = services[name] { startIfDependenciesReady(s, manual: false) } }
         bus.publish(
-            EventType.wardenReloaded,
+            WardenReloaded(added: summary.added, removed: summary.removed, changed: summary.changed),
             source: "supervisor",
-            subject: "warden",
-            payload: [
-                "added": .array(summary.added.map { .string($0) }),
-                "removed": .array(summary.removed.map { .string($0) }),
-                "changed": .array(summary.changed.map { .string($0) }),
-            ]
+            subject: "warden"
         )
         afterInput()
         return summary

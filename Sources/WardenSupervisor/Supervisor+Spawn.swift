@@ -21,28 +21,17 @@ extension Supervisor {
                     if sig != SIGKILL && sig != SIGCONT { signalGroup(pgid, SIGCONT, s) }
                 }
                 setState(s)
-                publish(EventType.serviceStopping, s, ["signal": .string(Signals.name(sig)), "pid": .int(s.pid)])
+                publish(ServiceStopping(signal: Signals.name(sig), pid: s.pid.map(Int64.init)), s)
             case .kill:
                 if let pgid = s.pgid { signalGroup(pgid, SIGKILL, s) }
             case .restartScheduled(let delay, let attempt, let reason):
                 s.restartsMetric.increment()
                 setState(s)
-                publish(
-                    EventType.serviceRestarting,
-                    s,
-                    ["delay_ms": .int(delay.milliseconds), "attempt": .int(attempt), "reason": .string(reason)]
-                )
+                publish(ServiceRestarting(delayMs: delay.milliseconds, attempt: attempt, reason: reason), s)
             case .gaveUp(let failures, let window, let reason):
                 setState(s)
                 logger.error("service failed", metadata: ["warden.service": "\(s.name)", "warden.reason": "\(reason)"])
-                publish(
-                    EventType.serviceFailed,
-                    s,
-                    [
-                        "failures": .int(failures), "window": .string(DurationFormat.format(window)),
-                        "reason": .string(reason),
-                    ]
-                )
+                publish(ServiceFailed(failures: failures, window: DurationFormat.format(window), reason: reason), s)
             case .readyTimedOut:
                 let within = DurationFormat.format(s.spec.ready?.within ?? .zero)
                 bus.publish(
@@ -51,20 +40,10 @@ extension Supervisor {
                     subject: s.name
                 )
             case .watchdogMissed:
-                publish(
-                    EventType.watchdogMissed,
-                    s,
-                    ["interval_ms": .int(s.spec.watchdog?.milliseconds ?? 0), "pid": .int(s.pid)]
-                )
+                publish(WatchdogMissed(pid: s.pid.map(Int64.init), intervalMs: s.spec.watchdog?.milliseconds ?? 0), s)
             case .stopTimedOut:
-                publish(
-                    EventType.serviceKilled,
-                    s,
-                    [
-                        "reason": .string("did not stop within \(DurationFormat.format(s.spec.stop.timeout))"),
-                        "pid": .int(s.pid),
-                    ]
-                )
+                let reason = "did not stop within \(DurationFormat.format(s.spec.stop.timeout))"
+                publish(ServiceKilled(reason: reason, pid: s.pid.map(Int64.init)), s)
             }
         }
     }
@@ -205,11 +184,7 @@ extension Supervisor {
         s.machine.spawned(now: now)
         setState(s)
         logger.info("service started", metadata: ["warden.service": "\(s.name)", "warden.pid": "\(pid)"])
-        publish(
-            EventType.serviceStarted,
-            s,
-            ["pid": .int(pid), "instance": .string(s.instance), "restarts": .int(s.machine.restarts)]
-        )
+        publish(ServiceStarted(pid: Int64(pid), instance: s.instance, restarts: s.machine.restarts), s)
         if isReady(s) {
             becameReady(s)
         } else {
@@ -222,7 +197,7 @@ extension Supervisor {
             "service could not be started",
             metadata: ["warden.service": "\(s.name)", "warden.reason": "\(reason)"]
         )
-        publish(EventType.serviceSpawnFailed, s, ["reason": .string(reason)])
+        publish(ServiceSpawnFailed(reason: reason), s)
         perform(s.machine.spawnFailed(now: now, reason: reason), for: s)
     }
 
@@ -230,7 +205,7 @@ extension Supervisor {
     func becameReady(_ s: ManagedService) {
         setState(s)
         saveRecord(s, ready: true)
-        publish(EventType.serviceReady, s, ["pid": .int(s.pid)])
+        publish(ServiceReady(pid: s.pid.map(Int64.init)), s)
         startProbes(s)
         startDependents(of: s)
     }

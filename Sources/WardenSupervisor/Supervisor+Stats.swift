@@ -30,7 +30,7 @@ extension Supervisor {
 
     func rotateLogs() {
         for s in services.values where s.log.rotateIfNeeded() {
-            publish("service.log_rotated", s, ["path": .string(s.log.path)])
+            publish(ServiceLogRotated(path: s.log.path), s)
         }
     }
 

@@ -237,8 +237,8 @@ public actor Supervisor: Service {
         return s
     }
 
-    func publish(_ type: String, _ s: ManagedService, _ payload: [String: JSONValue] = [:]) {
-        bus.publish(type, source: "supervisor", subject: s.name, payload: .object(payload))
+    func publish<P: EventPayload>(_ payload: P, _ s: ManagedService) {
+        bus.publish(payload, source: "supervisor", subject: s.name)
     }
 
     func snapshot(_ s: ManagedService) -> ServiceStatus {

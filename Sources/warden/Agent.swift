@@ -103,13 +103,14 @@ struct Agent {
             )
         }
         bus.publish(
-            EventType.wardenStarted,
+            WardenStarted(
+                pid: Int64(getpid()),
+                spec: spec.path,
+                services: spec.services.count,
+                api: "\(spec.api.host):\(spec.api.port)"
+            ),
             source: "warden",
-            subject: "warden",
-            payload: [
-                "pid": .int(getpid()), "spec": .string(spec.path), "services": .int(spec.services.count),
-                "api": .string("\(spec.api.host):\(spec.api.port)"),
-            ]
+            subject: "warden"
         )
         // Started in this order, stopped in reverse: the API stops first, the recorders last.
         let group = ServiceGroup(
@@ -157,10 +158,9 @@ struct Agent {
                 metadata: ["warden.firewall": "\(spec.firewall.rawValue)", "warden.error": "\(error.message)"]
             )
             bus.publish(
-                "firewall.failed",
+                FirewallFailed(error: error.message),
                 source: "defense",
-                subject: spec.firewall.rawValue,
-                payload: ["error": .string(error.message), "now": "dry-run"]
+                subject: spec.firewall.rawValue
             )
         }
         let safety = BanSafety(

@@ -17,6 +17,10 @@ public enum EventType {
     public static let serviceDaemonized = "service.daemonized"
     public static let serviceStatus = "service.status"
     public static let serviceSpawnFailed = "service.spawn_failed"
+    public static let serviceRebuilding = "service.rebuilding"
+    public static let serviceRebuildStep = "service.rebuild_step"
+    public static let serviceRebuilt = "service.rebuilt"
+    public static let serviceLogRotated = "service.log_rotated"
     public static let probeFailed = "probe.failed"
     public static let probeRecovered = "probe.recovered"
     public static let watchdogMissed = "watchdog.missed"
@@ -45,4 +49,30 @@ public struct ProbeResultEvent: EventPayload {
         self.detail = detail
         self.consecutive = consecutive
     }
+}
+
+/// Warden started (`warden.started`): its process, spec, how many services and where the API is.
+public struct WardenStarted: EventPayload {
+    public static let type = EventType.wardenStarted
+    public var pid: Int64
+    public var spec: String
+    public var services: Int
+    /// `host:port`.
+    public var api: String
+
+    public init(pid: Int64, spec: String, services: Int, api: String) {
+        self.pid = pid
+        self.spec = spec
+        self.services = services
+        self.api = api
+    }
+}
+
+/// Subscribers too slow to keep up lost events (`bus.dropped`): how many since the last report,
+/// in all, and by subscriber.
+public struct BusDropped: EventPayload {
+    public static let type = EventType.busDropped
+    public var dropped: Int64
+    public var total: Int64
+    public var subscribers: [String: Int64]
 }
