@@ -319,17 +319,8 @@ struct JSONValueParser {
                 }
                 switch e {
                 case UInt8(ascii: "u"):
-                    guard var scalar = hex4() else { return nil }
-                    if (0xD800...0xDBFF).contains(scalar) {
-                        guard i + 1 < b.count, b[i] == UInt8(ascii: "\\"), b[i + 1] == UInt8(ascii: "u") else {
-                            return nil
-                        }
-                        i += 2
-                        guard let low = hex4(), (0xDC00...0xDFFF).contains(low) else { return nil }
-                        scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
-                    }
-                    guard let u = Unicode.Scalar(scalar) else { return nil }
-                    out.append(contentsOf: Array(String(Character(u)).utf8))
+                    guard case .success(let next) = JSONEscape.unicode(b, at: i, into: &out) else { return nil }
+                    i = next
                 default: return nil
                 }
             default:
@@ -338,23 +329,6 @@ struct JSONValueParser {
             }
         }
         return nil
-    }
-
-    mutating func hex4() -> UInt32? {
-        guard i + 4 <= b.count else { return nil }
-        var v: UInt32 = 0
-        for _ in 0..<4 {
-            let c = b[i]
-            i += 1
-            v <<= 4
-            switch c {
-            case 48...57: v |= UInt32(c - 48)
-            case 97...102: v |= UInt32(c - 87)
-            case 65...70: v |= UInt32(c - 55)
-            default: return nil
-            }
-        }
-        return v
     }
 }
 
@@ -373,5 +347,70 @@ public enum JSONEscape {
         case UInt8(ascii: "t"): 0x09
         default: nil
         }
+    }
+
+    /// Why a `\u` escape is not one.
+    public enum UnicodeProblem: Error, Sendable {
+        case short, badHexDigit, loneSurrogate, badSurrogatePair, notAScalar
+
+        public var message: String {
+            switch self {
+            case .short: "short \\u escape"
+            case .badHexDigit: "bad hex digit in \\u escape"
+            case .loneSurrogate: "lone surrogate"
+            case .badSurrogatePair: "bad surrogate pair"
+            case .notAScalar: "bad \\u escape"
+            }
+        }
+    }
+
+    /// Decodes a `\u` escape whose four hex digits start at `i` (with the low surrogate's
+    /// `\uXXXX` that must follow a high one), appends the character's UTF-8 to `out`, and returns
+    /// the index after the escape.
+    @inlinable
+    public static func unicode<C: RandomAccessCollection<UInt8>>(
+        _ bytes: C,
+        at i: Int,
+        into out: inout [UInt8]
+    ) -> Result<Int, UnicodeProblem> where C.Index == Int {
+        guard case .success(var scalar) = hex4(bytes, at: i) else { return .failure(hex4Problem(bytes, at: i)) }
+        var next = i + 4
+        if (0xD800...0xDBFF).contains(scalar) {
+            guard next + 1 < bytes.endIndex, bytes[next] == UInt8(ascii: "\\"), bytes[next + 1] == UInt8(ascii: "u")
+            else { return .failure(.loneSurrogate) }
+            guard case .success(let low) = hex4(bytes, at: next + 2) else {
+                return .failure(hex4Problem(bytes, at: next + 2))
+            }
+            guard (0xDC00...0xDFFF).contains(low) else { return .failure(.badSurrogatePair) }
+            scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+            next += 6
+        }
+        guard let u = Unicode.Scalar(scalar) else { return .failure(.notAScalar) }
+        out.append(contentsOf: String(Character(u)).utf8)
+        return .success(next)
+    }
+
+    @inlinable
+    static func hex4<C: RandomAccessCollection<UInt8>>(_ bytes: C, at i: Int) -> Result<UInt32, UnicodeProblem>
+    where C.Index == Int {
+        guard i >= bytes.startIndex, i + 4 <= bytes.endIndex else { return .failure(.short) }
+        var v: UInt32 = 0
+        for c in bytes[i..<(i + 4)] {
+            v <<= 4
+            switch c {
+            case 48...57: v |= UInt32(c - 48)
+            case 97...102: v |= UInt32(c - 87)
+            case 65...70: v |= UInt32(c - 55)
+            default: return .failure(.badHexDigit)
+            }
+        }
+        return .success(v)
+    }
+
+    @inlinable
+    static func hex4Problem<C: RandomAccessCollection<UInt8>>(_ bytes: C, at i: Int) -> UnicodeProblem
+    where C.Index == Int {
+        if case .failure(let problem) = hex4(bytes, at: i) { return problem }
+        return .short
     }
 }

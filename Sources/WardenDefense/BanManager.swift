@@ -87,18 +87,20 @@ public actor BanManager {
     }
 
     func fail(_ error: FirewallError, _ changes: [FirewallChange]) async {
-        logger.critical(
-            "firewall failed; bans are recorded but not enforced (dry-run)",
-            metadata: ["warden.firewall": "\(firewall.name)", "warden.error": "\(error.message)"]
-        )
-        bus.publish(
-            FirewallFailed(error: error.message),
-            source: "defense",
-            subject: firewall.name
-        )
+        Self.reportFailure(error, firewall: firewall.name, bus: bus, logger: logger)
         let fallback = DryRunFirewall()
         try? await fallback.prepare(changes)
         firewall = fallback
+    }
+
+    /// Says loudly that `firewall` cannot be used (a critical log line and `firewall.failed`):
+    /// bans go on being recorded, but in dry-run.
+    public static func reportFailure(_ error: FirewallError, firewall: String, bus: EventBus, logger: Logger) {
+        logger.critical(
+            "the firewall failed; bans are recorded but not enforced (dry-run)",
+            metadata: ["warden.firewall": "\(firewall)", "warden.error": "\(error.message)"]
+        )
+        bus.publish(FirewallFailed(error: error.message), source: "defense", subject: firewall)
     }
 
     /// Bans `address` unless safety forbids it. `duration` nil: by the escalation rule.

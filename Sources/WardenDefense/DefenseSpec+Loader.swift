@@ -7,14 +7,8 @@ import Yams
 public enum DefenseSection: SpecSection {
     public static let key = "defense"
 
-    public static func read(
-        _ node: Node,
-        spec: Spec,
-        loader: SpecLoader,
-        baseDir: String,
-        _ reader: inout YAMLReader
-    ) -> DefenseSpec? {
-        readDefense(node, loader: loader, baseDir: baseDir, &reader)
+    public static func read(_ node: Node, _ context: SpecContext, _ reader: inout YAMLReader) -> DefenseSpec? {
+        readDefense(node, loader: context.loader, baseDir: context.baseDir, &reader)
     }
 
     static let defenseKeys = [

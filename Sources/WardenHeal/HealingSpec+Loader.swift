@@ -40,24 +40,21 @@ public enum HealingSection: SpecSection {
 
     public static func read(
         top: YAMLReader.Fields,
-        spec: Spec,
-        loader: SpecLoader,
-        baseDir: String,
+        _ context: SpecContext,
         _ reader: inout YAMLReader
     ) -> HealingConfig? {
         var config = HealingConfig()
-        readHealing(top, &config, spec: spec, environment: loader.environment, baseDir: baseDir, &reader)
+        readHealing(top, &config, context, &reader)
         return config
     }
 
     static func readHealing(
         _ top: YAMLReader.Fields,
         _ config: inout HealingConfig,
-        spec: Spec,
-        environment: [String: String],
-        baseDir: String,
+        _ context: SpecContext,
         _ r: inout YAMLReader
     ) {
+        let (spec, baseDir) = (context.spec, context.baseDir)
         if let node = top["notify"], let entries = r.namedEntries(node, key: "notify", what: "notification targets") {
             for (name, _, value) in entries {
                 let key = "notify.\(name)"
@@ -103,7 +100,11 @@ public enum HealingSection: SpecSection {
             }
         }
         let h = config.healing
-        let ladders = LadderContext(spec: spec, notify: config.notify.map(\.name), environment: environment)
+        let ladders = LadderContext(
+            spec: spec,
+            notify: config.notify.map(\.name),
+            environment: context.loader.environment
+        )
         // `heal:` of services: their failures run the ladder.
         if let services = top["services"]?.mapping {
             // By name once: a mapping's own lookup is a scan, and this runs per service.

@@ -27,15 +27,7 @@ public enum InfluxLineParser {
         rules: IngestRules
     ) -> IngestResult {
         var result = IngestResult()
-        var line = 0
-        var start = 0
-        while start < bytes.count {
-            var end = start
-            while end < bytes.count && bytes[end] != 0x0A { end += 1 }
-            line += 1
-            parseLine(UnsafeRawBufferPointer(rebasing: bytes[start..<end]), line: line, precision, &result, rules)
-            start = end + 1
-        }
+        IngestLines.forEach(in: bytes) { text, line in parseLine(text, line: line, precision, &result, rules) }
         return result
     }
 

@@ -178,3 +178,19 @@ public struct MalformedBody: Error, Sendable, CustomStringConvertible {
         self.field = field
     }
 }
+
+/// The lines of a line-oriented format (Prometheus text, Influx line protocol).
+enum IngestLines {
+    /// Calls `body` with each line of `bytes`, without its newline, and its number from 1.
+    static func forEach(in bytes: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer, Int) -> Void) {
+        var line = 0
+        var start = 0
+        while start < bytes.count {
+            var end = start
+            while end < bytes.count && bytes[end] != 0x0A { end += 1 }
+            line += 1
+            body(UnsafeRawBufferPointer(rebasing: bytes[start..<end]), line)
+            start = end + 1
+        }
+    }
+}

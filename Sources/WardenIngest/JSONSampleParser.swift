@@ -388,17 +388,10 @@ struct JSONScanner {
                 }
                 switch e {
                 case UInt8(ascii: "u"):
-                    var scalar = try hex4()
-                    if (0xD800...0xDBFF).contains(scalar) {
-                        guard peek == UInt8(ascii: "\\") else { throw error("lone surrogate") }
-                        i += 1
-                        try expect(UInt8(ascii: "u"))
-                        let low = try hex4()
-                        guard (0xDC00...0xDFFF).contains(low) else { throw error("bad surrogate pair") }
-                        scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                    switch JSONEscape.unicode(bytes, at: i, into: &out) {
+                    case .success(let next): i = next
+                    case .failure(let problem): throw error(problem.message)
                     }
-                    guard let u = Unicode.Scalar(scalar) else { throw error("bad \\u escape") }
-                    out.append(contentsOf: Array(String(Character(u)).utf8))
                 default:
                     throw error("bad escape")
                 }
@@ -408,23 +401,6 @@ struct JSONScanner {
             }
         }
         throw error("unterminated string")
-    }
-
-    private mutating func hex4() throws(MalformedBody) -> UInt32 {
-        guard i + 4 <= bytes.count else { throw error("short \\u escape") }
-        var v: UInt32 = 0
-        for _ in 0..<4 {
-            let b = bytes[i]
-            i += 1
-            v <<= 4
-            switch b {
-            case 48...57: v |= UInt32(b - 48)
-            case 97...102: v |= UInt32(b - 87)
-            case 65...70: v |= UInt32(b - 55)
-            default: throw error("bad hex digit in \\u escape")
-            }
-        }
-        return v
     }
 
     /// A number, or nil (nothing consumed) when the next value is not a number.

@@ -9,16 +9,7 @@ import WardenCore
 public enum PrometheusTextParser {
     public static func parse(_ bytes: UnsafeRawBufferPointer, rules: IngestRules) -> IngestResult {
         var result = IngestResult()
-        var line = 0
-        var start = 0
-        while start < bytes.count {
-            var end = start
-            while end < bytes.count && bytes[end] != 0x0A { end += 1 }
-            line += 1
-            let text = UnsafeRawBufferPointer(rebasing: bytes[start..<end])
-            start = end + 1
-            parseLine(text, line: line, &result, rules)
-        }
+        IngestLines.forEach(in: bytes) { text, line in parseLine(text, line: line, &result, rules) }
         return result
     }
 

@@ -18,13 +18,7 @@ public enum APISection: SpecSection {
     ]
     static let tokenKeys = ["name", "role", "secret"]
 
-    public static func read(
-        _ node: Node,
-        spec: Spec,
-        loader: SpecLoader,
-        baseDir: String,
-        _ r: inout YAMLReader
-    ) -> APISpec? {
+    public static func read(_ node: Node, _ context: SpecContext, _ r: inout YAMLReader) -> APISpec? {
         var api = APISpec()
         guard let f = r.mapping(node, key: "api", allowed: Self.apiKeys) else { return api }
         if let n = f["listen"], let text = r.string(n, key: "api.listen", what: "host:port") {
@@ -95,7 +89,7 @@ public enum APISection: SpecSection {
                 guard let secretNode = t["secret"], let reference = r.string(secretNode, key: "\(key).secret") else {
                     continue
                 }
-                switch loader.resolveSecret(reference) {
+                switch context.loader.resolveSecret(reference) {
                 case .success(let secret):
                     api.tokens.append(TokenSpec(name: name, role: role, reference: reference, secret: secret))
                 case .failure(let problem): r.fail(secretNode, "\(key).secret", problem.message)

@@ -58,13 +58,17 @@ public final class SimulationRunner: Sendable {
     let post: @Sendable (_ reading: VitalsReading, _ wall: Double) -> Void
     let log: @Sendable (_ line: String) -> Void
     let running = Atomic<Bool>(true)
+    /// Where the readings' times come from.
+    let clock: any WardenClock
 
     public init(
         _ options: Options,
+        clock: any WardenClock = SystemClock(),
         post: @escaping @Sendable (VitalsReading, Double) -> Void,
         log: @escaping @Sendable (String) -> Void
     ) {
         self.options = options
+        self.clock = clock
         self.post = post
         self.log = log
     }
@@ -77,11 +81,11 @@ public final class SimulationRunner: Sendable {
         link?.clearCritical()
         _ = link?.takeRepaired()
         let tick = options.step / options.speed
-        var next = Date().timeIntervalSince1970
+        var next = clock.wallTime().timeIntervalSince1970
         var crashClearAt: Double?
         while running.load(ordering: .relaxed) {
             if let d = options.duration, sim.time >= d { break }
-            let now = Date().timeIntervalSince1970
+            let now = clock.wallTime().timeIntervalSince1970
             if let link, link.takeRepaired() {
                 if let e = sim.repair() { report(e, sim.time) }
                 link.clearCritical()
@@ -101,8 +105,12 @@ public final class SimulationRunner: Sendable {
             }
             post(reading, now)
             next += tick
-            let wait = next - Date().timeIntervalSince1970
-            if wait > 0 { usleep(useconds_t(min(wait, 1) * 1e6)) } else { next = Date().timeIntervalSince1970 }
+            let wait = next - clock.wallTime().timeIntervalSince1970
+            if wait > 0 {
+                usleep(useconds_t(min(wait, 1) * 1e6))
+            } else {
+                next = clock.wallTime().timeIntervalSince1970
+            }
         }
     }
 

@@ -21,13 +21,7 @@ extension Spec {
 public enum StoreSection: SpecSection {
     public static let key = "store"
 
-    public static func read(
-        _ node: Node,
-        spec: Spec,
-        loader: SpecLoader,
-        baseDir: String,
-        _ r: inout YAMLReader
-    ) -> StoreSpec? {
+    public static func read(_ node: Node, _ context: SpecContext, _ r: inout YAMLReader) -> StoreSpec? {
         var store = StoreSpec()
         guard let f = r.mapping(node, key: key, allowed: ["durability"]) else { return nil }
         if let n = f["durability"], let text = r.string(n, key: "store.durability") {

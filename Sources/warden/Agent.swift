@@ -153,15 +153,7 @@ struct Agent {
             case .dryRun: break
             }
         } catch {
-            logger.critical(
-                "the firewall cannot be used; bans are recorded but not enforced (dry-run)",
-                metadata: ["warden.firewall": "\(spec.firewall.rawValue)", "warden.error": "\(error.message)"]
-            )
-            bus.publish(
-                FirewallFailed(error: error.message),
-                source: "defense",
-                subject: spec.firewall.rawValue
-            )
+            BanManager.reportFailure(error, firewall: spec.firewall.rawValue, bus: bus, logger: logger)
         }
         let safety = BanSafety(
             allow: spec.allow,

@@ -9,14 +9,7 @@ import WardenTestSupport
 struct SpecLimitTests {
     let loader = SpecLoader(environment: ["PATH": "/usr/bin:/bin", "HOME": "/root"])
 
-    func problems(_ yaml: String) -> [String] {
-        do {
-            _ = try loader.parse(yaml, file: "warden.yaml", baseDir: "/tmp")
-            return []
-        } catch {
-            return error.issues.map(\.description)
-        }
-    }
+    func problems(_ yaml: String) -> [String] { loader.problems(yaml) }
 
     /// Invalid UTF-8 used to say only "cannot be read".
     @Test func bytesThatAreNotUTF8AreLocated() throws {
@@ -88,12 +81,7 @@ struct SpecLimitTests {
     /// Aliases that expand to a trillion nodes ("billion laughs") under every section.
     @Test(arguments: ["run", "env", "after", "restart", "health", "ready", "rebuild", "stop", "logs"])
     func anAliasBombIsNotExpanded(key: String) {
-        var yaml = "x-a: &a [x, x, x, x, x, x, x, x, x, x]\n"
-        for i in 1..<12 {
-            let previous = i == 1 ? "a" : "a\(i - 1)"
-            yaml += "x-a\(i): &a\(i) [" + Array(repeating: "*\(previous)", count: 10).joined(separator: ", ") + "]\n"
-        }
-        yaml += "services:\n  s:\n"
+        var yaml = aliasBomb() + "services:\n  s:\n"
         if key != "run" { yaml += "    run: [/bin/sleep, \"1\"]\n" }
         yaml += "    \(key): *a11\n"
         let found = problems(yaml)
@@ -105,11 +93,7 @@ struct SpecLimitTests {
     /// ten minutes for a 774-byte spec). Such keys are refused before the YAML is composed; aliases
     /// as values still work.
     @Test func anAliasUsedAsAKeyIsRefusedBeforeComposing() throws {
-        var bomb = "x: &a [x, x, x, x, x, x, x, x, x, x]\n"
-        for i in 1..<12 {
-            let previous = i == 1 ? "a" : "a\(i - 1)"
-            bomb += "y\(i): &a\(i) [" + Array(repeating: "*\(previous)", count: 10).joined(separator: ", ") + "]\n"
-        }
+        let bomb = aliasBomb()
         let cases: [(String, String)] = [
             (bomb + "services: { s: { env: [*a9: x] } }\n", "warden.yaml:13:24:"),
             (bomb + "services:\n  *a10 : x\n", "warden.yaml:14:3:"),

@@ -12,14 +12,7 @@ struct SpecLoaderTests {
     }
 
     /// The problems a spec has, as printed.
-    func problems(_ yaml: String) -> [String] {
-        do {
-            _ = try load(yaml)
-            return []
-        } catch {
-            return error.issues.map(\.description)
-        }
-    }
+    func problems(_ yaml: String) -> [String] { loader.problems(yaml) }
 
     @Test func readsEveryFieldOfAService() throws {
         let spec = try load(

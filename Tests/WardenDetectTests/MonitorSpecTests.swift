@@ -3,6 +3,7 @@ import Testing
 import WardenCore
 import WardenDetect
 import WardenHeal
+import WardenTestSupport
 
 /// The `monitors:` section, read by WardenDetect's ``MonitorsSection``.
 @Suite("The monitors section of the spec")
@@ -12,18 +13,7 @@ struct MonitorSpecTests {
         sections: [MonitorsSection.self, HealingSection.self]
     )
 
-    func problems(_ yaml: String) -> [String] {
-        do {
-            _ = try loader.parse(
-                "services:\n  api:\n    run: [/bin/true]\n" + yaml,
-                file: "warden.yaml",
-                baseDir: "/tmp"
-            )
-            return []
-        } catch {
-            return error.issues.map(\.description)
-        }
-    }
+    func problems(_ yaml: String) -> [String] { loader.problems("services:\n  api:\n    run: [/bin/true]\n" + yaml) }
 
     @Test func readsTheMonitorsAndTheirHealLadder() throws {
         let spec = try loader.parse(

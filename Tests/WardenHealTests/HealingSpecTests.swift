@@ -14,14 +14,7 @@ struct HealingSpecTests {
         sections: [MonitorsSection.self, HealingSection.self]
     )
 
-    func problems(_ yaml: String, loader: SpecLoader? = nil) -> [String] {
-        do {
-            _ = try (loader ?? self.loader).parse(yaml, file: "warden.yaml", baseDir: "/tmp")
-            return []
-        } catch {
-            return error.issues.map(\.description)
-        }
-    }
+    func problems(_ yaml: String, loader: SpecLoader? = nil) -> [String] { (loader ?? self.loader).problems(yaml) }
 
     /// A service's ladder becomes its ladder and a policy on its failures; a monitor's, a policy on
     /// its alerts; `policies:` get the `healing:` defaults they do not override.
@@ -118,12 +111,7 @@ struct HealingSpecTests {
 
     /// Aliases that expand to a trillion nodes under `heal:` are not expanded.
     @Test func anAliasBombUnderHealIsNotExpanded() {
-        var yaml = "x-a: &a [x, x, x, x, x, x, x, x, x, x]\n"
-        for i in 1..<12 {
-            let previous = i == 1 ? "a" : "a\(i - 1)"
-            yaml += "x-a\(i): &a\(i) [" + Array(repeating: "*\(previous)", count: 10).joined(separator: ", ") + "]\n"
-        }
-        yaml += "services:\n  s:\n    run: [/bin/sleep, \"1\"]\n    heal: *a11\n"
+        let yaml = aliasBomb() + "services:\n  s:\n    run: [/bin/sleep, \"1\"]\n    heal: *a11\n"
         let found = problems(yaml)
         #expect(!found.isEmpty)
         #expect(found.count < 100, "one problem per key, not per expanded node")

@@ -51,23 +51,6 @@ public struct ProbeResultEvent: EventPayload {
     }
 }
 
-/// Warden started (`warden.started`): its process, spec, how many services and where the API is.
-public struct WardenStarted: EventPayload {
-    public static let type = EventType.wardenStarted
-    public var pid: Int64
-    public var spec: String
-    public var services: Int
-    /// `host:port`.
-    public var api: String
-
-    public init(pid: Int64, spec: String, services: Int, api: String) {
-        self.pid = pid
-        self.spec = spec
-        self.services = services
-        self.api = api
-    }
-}
-
 /// Subscribers too slow to keep up lost events (`bus.dropped`): how many since the last report,
 /// in all, and by subscriber.
 public struct BusDropped: EventPayload {

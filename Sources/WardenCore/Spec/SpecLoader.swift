@@ -218,6 +218,6 @@ public struct SpecLoader: Sendable {
         baseDir: String,
         _ reader: inout YAMLReader
     ) {
-        spec.sections[section] = S.read(top: top, spec: spec, loader: self, baseDir: baseDir, &reader)
+        spec.sections[section] = S.read(top: top, SpecContext(spec: spec, loader: self, baseDir: baseDir), &reader)
     }
 }

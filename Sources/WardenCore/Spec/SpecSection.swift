@@ -18,50 +18,33 @@ public protocol SpecSection {
     /// registered, so a key nobody reads is an error, never silently ignored.
     static var entryKeys: [String: [String]] { get }
     /// Reads the section's node, reporting every problem to `reader` (with nil when the section
-    /// is unusable). Called after the core sections (services, api, monitors, healing), so that
-    /// `spec` may be consulted; `loader` resolves secrets and `baseDir` relative paths.
-    static func read(
-        _ node: Node,
-        spec: Spec,
-        loader: SpecLoader,
-        baseDir: String,
-        _ reader: inout YAMLReader
-    ) -> Value?
+    /// is unusable).
+    static func read(_ node: Node, _ context: SpecContext, _ reader: inout YAMLReader) -> Value?
     /// Reads the section from the whole top-level mapping; called for every registered section,
     /// even when its key is absent (healing must read the `heal:` of services without a
     /// `healing:` key). By default, reads `key`'s node when present.
-    static func read(
-        top: YAMLReader.Fields,
-        spec: Spec,
-        loader: SpecLoader,
-        baseDir: String,
-        _ reader: inout YAMLReader
-    ) -> Value?
+    static func read(top: YAMLReader.Fields, _ context: SpecContext, _ reader: inout YAMLReader) -> Value?
+}
+
+/// What a section may consult while it reads: the spec's core sections (services, samples, …)
+/// and the sections registered before it, the loader (secret references, the environment) and
+/// the directory relative paths resolve against.
+public struct SpecContext: Sendable {
+    public var spec: Spec
+    public var loader: SpecLoader
+    public var baseDir: String
 }
 
 extension SpecSection {
     public static var otherKeys: [String] { [] }
     public static var entryKeys: [String: [String]] { [:] }
 
-    /// A section that reads the whole top level (``read(top:spec:loader:baseDir:_:)``) need not
-    /// read a single node.
-    public static func read(
-        _ node: Node,
-        spec: Spec,
-        loader: SpecLoader,
-        baseDir: String,
-        _ reader: inout YAMLReader
-    ) -> Value? { nil }
+    /// A section that reads the whole top level (``read(top:_:_:)``) need not read a single node.
+    public static func read(_ node: Node, _ context: SpecContext, _ reader: inout YAMLReader) -> Value? { nil }
 
-    public static func read(
-        top: YAMLReader.Fields,
-        spec: Spec,
-        loader: SpecLoader,
-        baseDir: String,
-        _ reader: inout YAMLReader
-    ) -> Value? {
+    public static func read(top: YAMLReader.Fields, _ context: SpecContext, _ reader: inout YAMLReader) -> Value? {
         guard let node = top[key] else { return nil }
-        return read(node, spec: spec, loader: loader, baseDir: baseDir, &reader)
+        return read(node, context, &reader)
     }
 }
 

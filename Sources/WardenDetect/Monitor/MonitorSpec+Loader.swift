@@ -13,13 +13,7 @@ public enum MonitorsSection: SpecSection {
         "series", "model", "train", "retrain", "threshold", "for", "nu", "standardize", "smoothing", "align",
     ]
 
-    public static func read(
-        _ node: Node,
-        spec: Spec,
-        loader: SpecLoader,
-        baseDir: String,
-        _ reader: inout YAMLReader
-    ) -> [MonitorSpec]? {
+    public static func read(_ node: Node, _ context: SpecContext, _ reader: inout YAMLReader) -> [MonitorSpec]? {
         guard let entries = reader.namedEntries(node, key: "monitors", what: "monitors") else { return nil }
         var monitors: [MonitorSpec] = []
         for (name, keyNode, value) in entries {
@@ -34,8 +28,8 @@ public enum MonitorsSection: SpecSection {
             if let monitor = readMonitor(
                 name: name,
                 node: value,
-                services: spec.services.map(\.name),
-                otherKeys: loader.entryKeys(in: key),
+                services: context.spec.services.map(\.name),
+                otherKeys: context.loader.entryKeys(in: key),
                 &reader
             ) {
                 monitors.append(monitor)
