@@ -9,6 +9,7 @@ let package = Package(
         .executable(name: "warden-sample", targets: ["warden-sample"]),
         .library(name: "WardenCore", targets: ["WardenCore"]),
         .library(name: "WardenStore", targets: ["WardenStore"]),
+        .library(name: "WardenPostgres", targets: ["WardenPostgres"]),
         .library(name: "WardenSupervisor", targets: ["WardenSupervisor"]),
         .library(name: "WardenServer", targets: ["WardenServer"]),
         .library(name: "WardenIngest", targets: ["WardenIngest"]),
@@ -24,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: []),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
@@ -54,6 +56,16 @@ let package = Package(
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // The store on PostgreSQL, for the fleet: apart from WardenStore so that a node (and the
+        // fuzzer) builds without the PostgreSQL client.
+        .target(
+            name: "WardenPostgres",
+            dependencies: [
+                "WardenCore", "WardenStore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .target(
@@ -178,7 +190,7 @@ let package = Package(
         .testTarget(name: "WardenCoreTests", dependencies: ["WardenCore", "WardenTestSupport"]),
         .testTarget(name: "WardenIngestTests", dependencies: ["WardenIngest"]),
         .testTarget(name: "WardenFuzzTests", dependencies: ["WardenFuzzTargets", "WardenTestSupport"]),
-        .testTarget(name: "WardenStoreTests", dependencies: ["WardenStore", "WardenTestSupport"]),
+        .testTarget(name: "WardenStoreTests", dependencies: ["WardenStore", "WardenPostgres", "WardenTestSupport"]),
         .testTarget(name: "WardenSupervisorTests", dependencies: ["WardenSupervisor", "WardenTestSupport"]),
         // Fixtures/ holds reference numbers produced by scikit-learn and NAB; tests read them by path.
         .testTarget(

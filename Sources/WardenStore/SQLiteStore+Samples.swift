@@ -10,7 +10,7 @@ import WardenCore
 ///
 /// A new series admitted by ``admit(_:limit:)`` is reserved (it counts against the limit) until
 /// the writer commits it or its write fails. Memory is returned when series are pruned.
-final class SeriesCache: Sendable {
+package final class SeriesCache: Sendable {
     private struct State {
         var ids: [SeriesKey: Int64] = [:]
         var reserved: Set<SeriesKey> = []
@@ -20,13 +20,15 @@ final class SeriesCache: Sendable {
 
     private let state = Mutex(State())
 
-    func id(_ key: SeriesKey) -> Int64? { state.withLock { $0.ids[key] } }
+    package init() {}
+
+    package func id(_ key: SeriesKey) -> Int64? { state.withLock { $0.ids[key] } }
 
     /// Series stored or reserved.
-    var count: Int { state.withLock { $0.ids.count + $0.reserved.count } }
+    package var count: Int { state.withLock { $0.ids.count + $0.reserved.count } }
 
     /// Records committed series.
-    func commit(_ new: [(SeriesKey, Int64)]) {
+    package func commit(_ new: [(SeriesKey, Int64)]) {
         guard !new.isEmpty else { return }
         state.withLock { s in
             for (key, id) in new {
@@ -38,13 +40,13 @@ final class SeriesCache: Sendable {
     }
 
     /// Drops the reservations of series whose write failed.
-    func unreserve(_ keys: some Sequence<SeriesKey>) {
+    package func unreserve(_ keys: some Sequence<SeriesKey>) {
         state.withLock { s in for key in keys where s.ids[key] == nil { s.reserved.remove(key) } }
     }
 
     /// One flag per key: known series always pass; a new one passes (and is reserved) while fewer
     /// than `limit` series are stored or reserved.
-    func admit(_ keys: [SeriesKey], limit: Int) -> [Bool] {
+    package func admit(_ keys: [SeriesKey], limit: Int) -> [Bool] {
         state.withLock { s in
             keys.map { key in
                 if s.ids[key] != nil || s.reserved.contains(key) { return true }
@@ -57,7 +59,7 @@ final class SeriesCache: Sendable {
 
     /// Forgets pruned series; when the table has shrunk to a quarter of its peak it is rebuilt, so
     /// that its memory goes back to the allocator.
-    func remove(_ keys: [SeriesKey]) {
+    package func remove(_ keys: [SeriesKey]) {
         guard !keys.isEmpty else { return }
         let shrunk = state.withLock { s -> Bool in
             for key in keys { s.ids.removeValue(forKey: key) }
@@ -127,16 +129,9 @@ extension SQLiteStore {
     }
 
     /// Labels as stored: canonical JSON with sorted keys.
-    static func labelsText(_ key: SeriesKey) -> String {
-        JSONValue.object(
-            Dictionary(key.labels.map { ($0.name, JSONValue.string($0.value)) }, uniquingKeysWith: { a, _ in a })
-        ).jsonText
-    }
+    static func labelsText(_ key: SeriesKey) -> String { StoreValues.labelsText(key) }
 
-    static func labels(fromText text: String) -> [SeriesKey.Label] {
-        guard case .object(let o)? = JSONValue.parse(text) else { return [] }
-        return o.compactMap { k, v in v.stringValue.map { SeriesKey.Label(k, $0) } }
-    }
+    static func labels(fromText text: String) -> [SeriesKey.Label] { StoreValues.labels(fromText: text) }
 
     static func loadSeries(into cache: SeriesCache, _ db: Database) throws {
         for row in try Row.fetchAll(db, sql: "SELECT id, name, labels FROM series") {
@@ -224,17 +219,7 @@ extension SQLiteStore {
                     )
                     for r in rows { merge(&buckets, r) }
                 }
-                let ordered = buckets.keys.sorted().map { b -> SeriesBucket in
-                    let p = buckets[b]!
-                    return SeriesBucket(
-                        start: Self.date(from + b * step),
-                        min: p.min,
-                        max: p.max,
-                        avg: p.sum / Double(max(1, p.count)),
-                        last: p.last,
-                        count: p.count
-                    )
-                }
+                let ordered = Partial.buckets(buckets, from: from, step: step)
                 results.append(SeriesResult(key: SeriesKey(name: q.name, labels: labels), buckets: ordered))
             }
             return results
@@ -316,30 +301,10 @@ extension SQLiteStore {
     }
 }
 
-/// A bucket being assembled from raw and rolled-up parts.
-struct Partial {
-    var min: Double
-    var max: Double
-    var sum: Double
-    var count: Int
-    var last: Double
-    var lastT: Int64
-}
-
 private func merge(_ buckets: inout [Int64: Partial], _ r: Row) {
-    let b: Int64 = r[0]
-    let p = Partial(min: r[1], max: r[2], sum: r[3], count: r[4], last: r[5], lastT: r[6])
-    if var existing = buckets[b] {
-        existing.min = min(existing.min, p.min)
-        existing.max = max(existing.max, p.max)
-        existing.sum += p.sum
-        existing.count += p.count
-        if p.lastT >= existing.lastT {
-            existing.last = p.last
-            existing.lastT = p.lastT
-        }
-        buckets[b] = existing
-    } else {
-        buckets[b] = p
-    }
+    Partial.merge(
+        Partial(min: r[1], max: r[2], sum: r[3], count: r[4], last: r[5], lastT: r[6]),
+        at: r[0],
+        into: &buckets
+    )
 }

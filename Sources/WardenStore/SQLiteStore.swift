@@ -254,9 +254,9 @@ public final class SQLiteStore: Store {
         return m
     }
 
-    static func micros(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1_000_000).rounded()) }
+    static func micros(_ date: Date) -> Int64 { StoreValues.micros(date) }
 
-    static func date(_ micros: Int64) -> Date { Date(timeIntervalSince1970: Double(micros) / 1_000_000) }
+    static func date(_ micros: Int64) -> Date { StoreValues.date(micros) }
 
     static func insert(_ events: [Event], _ db: Database) throws {
         let statement = try db.cachedStatement(

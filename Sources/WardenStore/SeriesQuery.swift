@@ -48,6 +48,8 @@ public struct SeriesQueryLimit: Error, Sendable, CustomStringConvertible {
     /// How many series the query was allowed.
     public var limit: Int
     public var description: String { "more than \(limit) series match" }
+
+    public init(limit: Int) { self.limit = limit }
 }
 
 /// The values of one step: min, max, average and last, and how many samples they summarise.
@@ -87,4 +89,62 @@ public struct RollupReport: Sendable, Hashable {
     public var rollupsDeleted: Int
     /// Series deleted because neither raw samples nor rollups of them were left.
     public var seriesDeleted: Int = 0
+
+    public init(rolledUpTo: Date, rawDeleted: Int, rollupsDeleted: Int, seriesDeleted: Int = 0) {
+        self.rolledUpTo = rolledUpTo
+        self.rawDeleted = rawDeleted
+        self.rollupsDeleted = rollupsDeleted
+        self.seriesDeleted = seriesDeleted
+    }
+}
+
+/// A bucket being assembled from raw and rolled-up parts.
+package struct Partial {
+    package var min: Double
+    package var max: Double
+    package var sum: Double
+    package var count: Int
+    package var last: Double
+    package var lastT: Int64
+
+    package init(min: Double, max: Double, sum: Double, count: Int, last: Double, lastT: Int64) {
+        self.min = min
+        self.max = max
+        self.sum = sum
+        self.count = count
+        self.last = last
+        self.lastT = lastT
+    }
+
+    /// Adds `p` to bucket `b` of `buckets`.
+    package static func merge(_ p: Partial, at b: Int64, into buckets: inout [Int64: Partial]) {
+        guard var existing = buckets[b] else {
+            buckets[b] = p
+            return
+        }
+        existing.min = Swift.min(existing.min, p.min)
+        existing.max = Swift.max(existing.max, p.max)
+        existing.sum += p.sum
+        existing.count += p.count
+        if p.lastT >= existing.lastT {
+            existing.last = p.last
+            existing.lastT = p.lastT
+        }
+        buckets[b] = existing
+    }
+
+    /// The buckets in order, each starting at `from + b * step` (microseconds).
+    package static func buckets(_ parts: [Int64: Partial], from: Int64, step: Int64) -> [SeriesBucket] {
+        parts.keys.sorted().map { b in
+            let p = parts[b]!
+            return SeriesBucket(
+                start: StoreValues.date(from + b * step),
+                min: p.min,
+                max: p.max,
+                avg: p.sum / Double(Swift.max(1, p.count)),
+                last: p.last,
+                count: p.count
+            )
+        }
+    }
 }

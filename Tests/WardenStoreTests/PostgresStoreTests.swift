@@ -1,0 +1,84 @@
+import Foundation
+import PostgresNIO
+import Testing
+import WardenCore
+import WardenPostgres
+import WardenStore
+import WardenTestSupport
+
+/// What only the PostgreSQL store has to do: share one database between nodes, migrate safely
+/// when several processes open it at once, and explain a database it cannot reach.
+@Suite("PostgreSQL store", .timeLimit(.minutes(2)))
+struct PostgresStoreTests {
+    func event(_ id: Int64, _ subject: String) -> Event {
+        Event(id: id, time: Date(timeIntervalSince1970: 1_800_000_000), type: "t.x", source: "s", subject: subject)
+    }
+
+    /// Two nodes write the same event ids, series and addresses into one database: nothing
+    /// collides, and each reads back only its own.
+    @Test func nodesShareADatabaseWithoutColliding() async throws {
+        let place = try await StorePlace(.postgres)
+        // Both open (and migrate) at once.
+        async let first = place.open(node: "a")
+        async let second = place.open(node: "b")
+        let (a, b) = try await (first, second)
+        try await a.append((1...3).map { event($0, "from-a") })
+        try await b.append((1...5).map { event($0, "from-b") })
+        #expect(try await a.events(matching: EventQuery()).map(\.subject) == ["from-a", "from-a", "from-a"])
+        #expect(try await b.events(matching: EventQuery()).count == 5)
+        #expect(try await a.lastEventID() == 3)
+        #expect(try await b.lastEventID() == 5)
+        var batch = SampleBatch()
+        batch.append(SeriesKey(name: "cpu"), time: 1_800_000_000_000_000, value: 1)
+        try await a.appendSamples(batch)
+        #expect(try await a.series(prefix: nil, limit: 10).count == 1)
+        #expect(try await b.series(prefix: nil, limit: 10).isEmpty)
+        let address = try #require(IPAddress("198.51.100.9"))
+        _ = try await a.saveBan(
+            Ban(
+                address: address,
+                reason: "r",
+                source: "s",
+                createdAt: Date(timeIntervalSince1970: 1_800_000_000),
+                expiresAt: Date(timeIntervalSince1970: 1_800_000_600),
+                offence: 1
+            )
+        )
+        #expect(try await a.banCount(of: address) == 1)
+        #expect(try await b.banCount(of: address) == 0)
+        // Migrating twice more changes nothing.
+        let c = try await place.open(node: "a")
+        #expect(try await c.lastEventID() == 3)
+        let versions = try await server(place).psql("SELECT COUNT(*) FROM warden_schema", database: "warden")
+        #expect(versions == "1", "each step of the schema is applied once")
+        for store in [a, b, c] { try await store.close() }
+        await place.stop()
+    }
+
+    /// A database that cannot be reached is named in the error, with what went wrong.
+    @Test func anUnreachableDatabaseIsExplained() async throws {
+        let port = freePort()
+        let configuration = PostgresClient.Configuration(
+            host: "127.0.0.1",
+            port: port,
+            username: "warden",
+            password: nil,
+            database: "warden",
+            tls: .disable
+        )
+        do {
+            let store = try await PostgresStore.open(configuration, node: "a", timeout: .seconds(2))
+            try await store.close()
+            Issue.record("opened a database nobody serves")
+        } catch let error as WardenError {
+            #expect(error.code == .store)
+            #expect(
+                error.message.contains("cannot open the PostgreSQL database at 127.0.0.1:\(port)/warden"),
+                "\(error)"
+            )
+            #expect(error.message.contains("no answer within 2s"), "\(error)")
+        }
+    }
+
+    func server(_ place: StorePlace) throws -> PostgresServer { try #require(place.server) }
+}
