@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "WardenCore", targets: ["WardenCore"]),
         .library(name: "WardenStore", targets: ["WardenStore"]),
         .library(name: "WardenPostgres", targets: ["WardenPostgres"]),
+        .library(name: "WardenFleet", targets: ["WardenFleet"]),
         .library(name: "WardenSupervisor", targets: ["WardenSupervisor"]),
         .library(name: "WardenServer", targets: ["WardenServer"]),
         .library(name: "WardenIngest", targets: ["WardenIngest"]),
@@ -66,6 +67,17 @@ let package = Package(
                 "WardenCore", "WardenStore",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The fleet: the agent's uplink (its event log is the outbox), the wire format and the
+        // `fleet:` section. The control plane's routes are in WardenServer.
+        .target(
+            name: "WardenFleet",
+            dependencies: [
+                "WardenCore",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .target(
@@ -152,6 +164,19 @@ let package = Package(
             ],
             resources: [.embedInCode("openapi.yaml"), .embedInCode("dashboard.html")]
         ),
+        // The fleet's control plane: agents' batches into PostgreSQL, the fleet API. Apart from
+        // WardenServer so that a node's server (and the fuzzer) builds without PostgreSQL.
+        .target(
+            name: "WardenControl",
+            dependencies: [
+                "WardenCore", "WardenServer", "WardenFleet", "WardenPostgres",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .executableTarget(
             name: "warden",
             dependencies: [
@@ -165,6 +190,9 @@ let package = Package(
                 "WardenDefense",
                 "WardenSim",
                 "WardenHTTP",
+                "WardenFleet",
+                "WardenPostgres",
+                "WardenControl",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -176,8 +204,8 @@ let package = Package(
         .target(
             name: "WardenFuzzTargets",
             dependencies: [
-                "WardenCore", "WardenDefense", "WardenDetect", "WardenHeal", "WardenIngest", "WardenServer",
-                "WardenStore",
+                "WardenCore", "WardenDefense", "WardenDetect", "WardenFleet", "WardenHeal", "WardenIngest",
+                "WardenServer", "WardenStore",
             ]
         ),
         // Helpers shared by the test targets: temporary directories, free ports, event waiting,
@@ -198,6 +226,7 @@ let package = Package(
             dependencies: ["WardenHeal", "WardenDetect", "WardenHTTP", "WardenTestSupport"]
         ),
         .testTarget(name: "WardenSimTests", dependencies: ["WardenSim"]),
+        .testTarget(name: "WardenFleetTests", dependencies: ["WardenFleet", "WardenTestSupport"]),
         .testTarget(
             name: "WardenDefenseTests",
             dependencies: [
@@ -225,7 +254,7 @@ let package = Package(
             name: "WardenIntegrationTests",
             dependencies: [
                 "warden", "warden-sample", "WardenCore", "WardenStore", "WardenSupervisor", "WardenServer",
-                "WardenHTTP",
+                "WardenHTTP", "WardenFleet",
                 "WardenTestSupport",
             ]
         ),

@@ -2,6 +2,7 @@ import Foundation
 import WardenCore
 import WardenDefense
 import WardenDetect
+import WardenFleet
 import WardenHeal
 import WardenIngest
 import WardenServer
@@ -34,6 +35,7 @@ public enum FuzzTargets {
             environment: ["PATH": "/usr/bin:/bin", "FUZZ_SECRET": "s3cret-token-value"],
             sections: [
                 APISection.self, MonitorsSection.self, DefenseSection.self, HealingSection.self, StoreSection.self,
+                FleetSection.self,
             ]
         )
         _ = try? loader.parse(bytes: bytes, file: "fuzz.yaml", baseDir: "/nonexistent")

@@ -87,7 +87,19 @@ extension PostgresStore {
             CREATE INDEX bans_node_address ON bans (node, address, created);
             CREATE INDEX bans_node_expires ON bans (node, expires);
             """
-        )
+        ),
+        (
+            2,
+            """
+            CREATE TABLE nodes (
+                name TEXT PRIMARY KEY,
+                labels TEXT NOT NULL,
+                first_seen BIGINT NOT NULL,
+                last_contact BIGINT NOT NULL,
+                address TEXT NOT NULL
+            )
+            """
+        ),
     ]
 
     /// Applies the steps the database has not had, in one transaction under an advisory lock:

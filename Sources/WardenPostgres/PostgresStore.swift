@@ -105,6 +105,12 @@ public final class PostgresStore: Store, BanStore, IncidentStore {
     // MARK: - Events
 
     public func append(_ events: [Event]) async throws {
+        try await append(events, node: node)
+    }
+
+    /// Records events of `node` (the control plane stores what each agent ships); a replayed
+    /// event (the same node and id) replaces itself, so shipping twice stores once.
+    public func append(_ events: [Event], node: String) async throws {
         guard !events.isEmpty else { return }
         let ids = events.map(\.id)
         let times = events.map { StoreValues.micros($0.time) }
@@ -126,6 +132,11 @@ public final class PostgresStore: Store, BanStore, IncidentStore {
     }
 
     public func events(matching q: EventQuery) async throws -> [Event] {
+        try await events(matching: q, node: node)
+    }
+
+    /// The events of `node`.
+    public func events(matching q: EventQuery, node: String) async throws -> [Event] {
         var sql = "SELECT id, time, type, source, subject, payload FROM events WHERE node = $1"
         var binds = PostgresBindings()
         binds.append(node)
@@ -169,6 +180,11 @@ public final class PostgresStore: Store, BanStore, IncidentStore {
     }
 
     public func lastEventID() async throws -> Int64 {
+        try await lastEventID(node: node)
+    }
+
+    /// The highest event id stored for `node`, or 0.
+    public func lastEventID(node: String) async throws -> Int64 {
         try await one("SELECT COALESCE(MAX(id), 0)::bigint FROM events WHERE node = \(node)", Int64.self) ?? 0
     }
 

@@ -167,7 +167,7 @@ extension APIServer {
         )
     }
 
-    static func intParameter(
+    package static func intParameter(
         _ params: Parameters,
         _ name: String,
         default value: Int,

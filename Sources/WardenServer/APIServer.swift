@@ -125,7 +125,7 @@ public struct APIServer: Sendable {
 
     // MARK: - Helpers shared by the routes
 
-    static func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {
+    package static func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {
         let data = try APICoding.encoder().encode(value)
         return Response(
             status: status,
@@ -134,7 +134,7 @@ public struct APIServer: Sendable {
         )
     }
 
-    static func text(_ text: String, contentType: String, status: HTTPResponse.Status = .ok) -> Response {
+    package static func text(_ text: String, contentType: String, status: HTTPResponse.Status = .ok) -> Response {
         Response(
             status: status,
             headers: [.contentType: contentType],

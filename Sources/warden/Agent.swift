@@ -4,6 +4,7 @@ import ServiceLifecycle
 import WardenCore
 import WardenDefense
 import WardenDetect
+import WardenFleet
 import WardenHTTP
 import WardenHeal
 import WardenServer
@@ -112,25 +113,30 @@ struct Agent {
             source: "warden",
             subject: "warden"
         )
-        // Started in this order, stopped in reverse: the API stops first, the recorders last.
-        let group = ServiceGroup(
-            configuration: .init(
-                services: [
-                    .init(service: recorder),
-                    .init(service: samples),
-                    .init(service: supervisor),
-                ] + monitors.map { .init(service: $0) } + [
-                    .init(service: heal)
-                ] + (defense.map { [.init(service: $0.service)] } ?? []) + [
-
-                    .init(service: reloader),
-                    .init(service: RetentionService(store: store, keep: spec.retention.events, logger: logger)),
-                    .init(service: SampleMaintenance(store: store, spec: spec.samples, logger: logger)),
-                    .init(service: api.application()),
-                ],
-                gracefulShutdownSignals: [.sigterm, .sigint],
+        // With a `fleet:` section, the node's event log is shipped to the control plane.
+        let uplink = spec.fleet.map {
+            Uplink(
+                spec: $0,
+                source: SQLiteUplinkSource(store: store),
+                transport: AsyncHTTPTransport.shared,
                 logger: logger
             )
+        }
+        // Started in this order, stopped in reverse: the API stops first, then the recorders, and
+        // the uplink last, so that its final shipment has every event up to warden.stopped.
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = uplink.map { [.init(service: $0)] } ?? []
+        services += [.init(service: recorder), .init(service: samples), .init(service: supervisor)]
+        services += monitors.map { .init(service: $0) }
+        services.append(.init(service: heal))
+        if let defense { services.append(.init(service: defense.service)) }
+        services += [
+            .init(service: reloader),
+            .init(service: RetentionService(store: store, keep: spec.retention.events, logger: logger)),
+            .init(service: SampleMaintenance(store: store, spec: spec.samples, logger: logger)),
+            .init(service: api.application()),
+        ]
+        let group = ServiceGroup(
+            configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         )
         return Agent(group: group, stateDirectory: stateDirectory, store: store)
     }

@@ -1,6 +1,7 @@
 import WardenCore
 import WardenDefense
 import WardenDetect
+import WardenFleet
 import WardenHeal
 import WardenServer
 import WardenStore
@@ -12,6 +13,7 @@ extension SpecLoader {
             environment: environment,
             sections: [
                 APISection.self, MonitorsSection.self, DefenseSection.self, HealingSection.self, StoreSection.self,
+                FleetSection.self,
             ]
         )
     }

@@ -1,0 +1,147 @@
+import Foundation
+import Hummingbird
+import HummingbirdCore
+import Logging
+import NIOCore
+import ServiceLifecycle
+import WardenCore
+import WardenFleet
+import WardenPostgres
+import WardenServer
+
+/// The fleet's control plane: a stateless HTTP server over one PostgreSQL database. Agents ship
+/// their events to it; people read every node from it. Any number of replicas may serve the same
+/// database behind any load balancer (or be listed in each agent's spec): a replica keeps nothing
+/// that another needs.
+public struct ControlPlane: Sendable {
+    public struct Settings: Sendable {
+        public var host: String
+        public var port: Int
+        /// The credential agents ship with.
+        public var agentToken: Secret
+        /// Tokens of the people (and tools) that read the fleet.
+        public var tokens: [TokenSpec]
+        /// The largest batch body accepted.
+        public var maxBody = 16 << 20
+
+        public init(host: String, port: Int, agentToken: Secret, tokens: [TokenSpec]) {
+            self.host = host
+            self.port = port
+            self.agentToken = agentToken
+            self.tokens = tokens
+        }
+    }
+
+    /// The name agents are known by in the audit trail and in 403s.
+    static let agentIdentity = "agents"
+
+    public let settings: Settings
+    public let store: PostgresStore
+    public let clock: any WardenClock
+    public let logger: Logger
+
+    public init(settings: Settings, store: PostgresStore, clock: any WardenClock = SystemClock(), logger: Logger) {
+        self.settings = settings
+        self.store = store
+        self.clock = clock
+        self.logger = logger
+    }
+
+    public func router() -> Router<APIContext> {
+        let router = Router(context: APIContext.self)
+        router.add(middleware: MethodNotAllowedMiddleware())
+        let agents = TokenSpec(
+            name: Self.agentIdentity,
+            role: .operator,
+            reference: "agent token",
+            secret: settings.agentToken
+        )
+        router.add(
+            middleware: AuthMiddleware(tokens: [agents] + settings.tokens, anonymousRead: false, clock: clock)
+        )
+        router.get("/healthz") { _, _ in APIServer.text("ok\n", contentType: "text/plain") }
+        router.post("/v1/fleet/events") { request, context -> Response in
+            let who = try context.require(.operator, write: true)
+            guard who.name == Self.agentIdentity else {
+                throw APIError(.forbidden, "forbidden", "only agents ship events (with the agent token)")
+            }
+            let body = try await collect(request)
+            let batch: FleetBatch
+            do {
+                batch = try JSONDecoder().decode(FleetBatch.self, from: Data(buffer: body))
+            } catch {
+                let (field, message) = Self.describe(error)
+                throw APIError.badRequest("the body is not a fleet batch: \(message)", field: field)
+            }
+            let now = clock.wallTime()
+            if let (field, message) = batch.problem(now: now) { throw APIError.badRequest(message, field: field) }
+            try await store.recordContact(
+                node: batch.node,
+                labels: batch.labels,
+                address: context.remoteAddress,
+                at: now
+            )
+            try await store.append(batch.events.map(\.event), node: batch.node)
+            let ack = FleetAck(stored: batch.events.count, lastID: batch.events.last?.id ?? 0)
+            return try APIServer.json(ack)
+        }
+        router.get("/v1/nodes") { _, context -> Response in
+            _ = try context.require(.viewer)
+            return try APIServer.json(["nodes": try await store.nodes()])
+        }
+        router.get("/v1/fleet/events") { request, context -> Response in
+            _ = try context.require(.viewer)
+            let params = request.uri.queryParameters
+            guard let node = params["node"].map(String.init), FleetNames.isValid(node) else {
+                throw APIError.badRequest("give the node: ?node=NAME", field: "node")
+            }
+            var query = EventQuery()
+            query.limit = try APIServer.intParameter(params, "limit", default: 100, range: 1...10_000)
+            if let after = params["after"] {
+                guard let id = Int64(after), id >= 0 else {
+                    throw APIError.badRequest("found '\(after.prefix(40))'; expected an event id", field: "after")
+                }
+                query.afterID = id
+            }
+            return try APIServer.json(["events": try await store.events(matching: query, node: node)])
+        }
+        return router
+    }
+
+    /// The field at fault in a body that did not decode, and what was wrong.
+    static func describe(_ error: any Error) -> (field: String?, message: String) {
+        func path(_ keys: [any CodingKey]) -> String {
+            keys.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
+                .trimmingCharacters(in: CharacterSet(charactersIn: "."))
+                .replacingOccurrences(of: ".[", with: "[")
+        }
+        switch error as? DecodingError {
+        case .keyNotFound(let key, let c)?: return (path(c.codingPath + [key]), "missing")
+        case .typeMismatch(_, let c)?, .valueNotFound(_, let c)?:
+            return (path(c.codingPath), "the wrong type: \(c.debugDescription)")
+        case .dataCorrupted(let c)?: return (c.codingPath.isEmpty ? nil : path(c.codingPath), "not JSON")
+        default: return (nil, "not JSON")
+        }
+    }
+
+    func collect(_ request: Request) async throws -> ByteBuffer {
+        do {
+            return try await request.body.collect(upTo: settings.maxBody)
+        } catch {
+            throw APIError(
+                .contentTooLarge,
+                "too_large",
+                "the batch is larger than \(ByteSize.format(Int64(settings.maxBody)))"
+            )
+        }
+    }
+
+    /// The control plane as a Service, listening where its settings say.
+    public func application() -> some ApplicationProtocol & Service {
+        Application(
+            router: router(),
+            configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "warden-control"),
+            logger: logger
+        )
+    }
+}

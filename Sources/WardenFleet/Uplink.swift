@@ -1,0 +1,149 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+import WardenCore
+
+/// What the uplink reads and remembers on its node: the node's own event log is the outbox
+/// (durable, in id order), and the position is the last id the control plane acknowledged.
+public protocol UplinkSource: Sendable {
+    /// Up to `limit` events with ids above `afterID`, oldest first.
+    func events(after afterID: Int64, limit: Int) async throws -> [Event]
+    /// The last acknowledged id (0 before the first acknowledgement).
+    func shippedPosition() async throws -> Int64
+    /// Remembers the last acknowledged id, durably.
+    func setShippedPosition(_ id: Int64) async throws
+}
+
+/// Ships the node's events to the control plane, at least once and in order.
+///
+/// Every `every`, the events after the acknowledged position go out in batches; the position
+/// moves only when a control plane answers 200, so nothing is lost when the control plane, the
+/// network or this process dies, and a batch sent twice is stored once (events are keyed by node
+/// and id). The control planes of the spec are tried in turn; failures back off (up to 30 s). A
+/// batch the control plane refuses (4xx: a bad credential, a batch it finds wrong) is logged
+/// loudly and retried with the same back-off, never skipped.
+public final class Uplink: Service, Sendable {
+    let spec: FleetSpec
+    let source: any UplinkSource
+    let transport: any HTTPTransport
+    let clock: any WardenClock
+    let logger: Logger
+    private let state = Mutex(State())
+
+    struct State {
+        var shipped: Int64 = 0
+        var failures = 0
+        var lastError: String?
+        var target = 0
+    }
+
+    public init(
+        spec: FleetSpec,
+        source: any UplinkSource,
+        transport: any HTTPTransport,
+        clock: any WardenClock = SystemClock(),
+        logger: Logger
+    ) {
+        self.spec = spec
+        self.source = source
+        self.transport = transport
+        self.clock = clock
+        self.logger = logger
+    }
+
+    /// The last id the control plane acknowledged.
+    public var shipped: Int64 { state.withLock { $0.shipped } }
+    /// Why the last attempt failed, while it is failing.
+    public var lastError: String? { state.withLock { $0.lastError } }
+
+    public func run() async throws {
+        let start = try await source.shippedPosition()
+        state.withLock { $0.shipped = start }
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            let delay: Duration
+            do {
+                try await shipAll()
+                state.withLock {
+                    $0.failures = 0
+                    $0.lastError = nil
+                }
+                delay = spec.every
+            } catch {
+                let failures = state.withLock { s -> Int in
+                    s.failures += 1
+                    s.lastError = "\(error)"
+                    s.target += 1
+                    return s.failures
+                }
+                if failures == 1 || failures % 30 == 0 {
+                    logger.warning(
+                        "cannot ship to the control plane; keeping the events and trying again",
+                        metadata: ["warden.error": "\(error)", "warden.failures": "\(failures)"]
+                    )
+                }
+                delay = Self.backoff(failures: failures, every: spec.every)
+            }
+            try? await cancelWhenGracefulShutdown { try await self.clock.sleep(for: delay) }
+        }
+        // One last try at shutdown, so a clean stop leaves nothing behind that could be sent.
+        try? await shipAll()
+    }
+
+    /// `every` doubled per failure in a row, at most 30 s.
+    package static func backoff(failures: Int, every: Duration) -> Duration {
+        let factor = 1 << min(failures, 10)
+        return min(every * factor, .seconds(30))
+    }
+
+    /// Ships batches until nothing new is left.
+    func shipAll() async throws {
+        while true {
+            let after = state.withLock { $0.shipped }
+            let events = try await source.events(after: after, limit: spec.batch)
+            if events.isEmpty { return }
+            let ack = try await send(
+                FleetBatch(node: spec.node, labels: spec.labels, events: events.map(FleetEvent.init))
+            )
+            guard ack.lastID >= events.last!.id else {
+                throw UplinkError("the control plane acknowledged up to \(ack.lastID), not \(events.last!.id)")
+            }
+            try await source.setShippedPosition(events.last!.id)
+            state.withLock { $0.shipped = events.last!.id }
+            if events.count < spec.batch { return }
+        }
+    }
+
+    func send(_ batch: FleetBatch) async throws -> FleetAck {
+        let index = state.withLock { $0.target } % spec.control.count
+        let base = spec.control[index].hasSuffix("/") ? String(spec.control[index].dropLast()) : spec.control[index]
+        var request = OutboundRequest(url: base + "/v1/fleet/events")
+        request.headers = [
+            ("content-type", "application/json"),
+            ("authorization", "Bearer " + String(decoding: spec.token.bytes, as: UTF8.self)),
+        ]
+        request.body = Array(try JSONEncoder().encode(batch))
+        request.timeout = .seconds(10)
+        request.caFile = spec.caFile
+        let response: OutboundResponse
+        do {
+            response = try await transport.send(request)
+        } catch {
+            throw UplinkError("\(base): \(error.message)")
+        }
+        guard response.status == 200 else {
+            let text = String(decoding: response.body.prefix(300), as: UTF8.self)
+            throw UplinkError("\(base) answered \(response.status): \(text)")
+        }
+        guard let ack = try? JSONDecoder().decode(FleetAck.self, from: Data(response.body)) else {
+            throw UplinkError("\(base) answered 200 without an acknowledgement")
+        }
+        return ack
+    }
+}
+
+/// Why a batch was not acknowledged.
+public struct UplinkError: Error, CustomStringConvertible {
+    public var description: String
+    init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,127 @@
+import ArgumentParser
+import Foundation
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+import WardenControl
+import WardenCore
+import WardenPostgres
+import WardenServer
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct ControlCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "control",
+        abstract: "Run the fleet's control plane over a PostgreSQL database.",
+        discussion: """
+            Agents (warden run with a fleet: section) ship their events to it; the fleet API
+            (/v1/nodes, /v1/fleet/events) reads every node. It keeps nothing of its own: run as
+            many as you like over the same database, behind a load balancer or listed in each
+            agent's fleet.control. Secrets are referenced, never written: env:NAME or file:PATH.
+            """
+    )
+
+    @Option(help: "Where to listen, host:port.")
+    var listen: String = "127.0.0.1:7080"
+
+    @Option(help: "The database: postgres://USER@HOST:PORT/DATABASE (the password is --database-password).")
+    var database: String
+
+    @Option(name: .customLong("database-password"), help: "The database password: env:NAME or file:PATH.")
+    var databasePassword: String?
+
+    @Option(name: .customLong("agent-token"), help: "The credential agents ship with: env:NAME or file:PATH.")
+    var agentToken: String
+
+    @Option(name: .customLong("token"), help: "A reader's token (admin): env:NAME or file:PATH. Repeatable.")
+    var tokens: [String] = []
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: String = "info"
+
+    func run() async throws {
+        signal(SIGPIPE, SIG_IGN)
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = label == "warden.postgres" ? max(level, .warning) : level
+            return handler
+        }
+        let logger = Logger(label: "warden.control")
+        let loader = SpecLoader()
+        func secret(_ reference: String, _ option: String) throws -> Secret {
+            switch loader.resolveSecret(reference) {
+            case .success(let s): return s
+            case .failure(let problem):
+                printError("warden control: \(option): \(problem.message)")
+                throw ExitCode(1)
+            }
+        }
+        guard let (host, port) = HostPort.parse(listen) else {
+            printError("warden control: --listen: found '\(listen)'; expected host:port such as 127.0.0.1:7080")
+            throw ExitCode(1)
+        }
+        guard var configuration = Self.configuration(database) else {
+            printError(
+                "warden control: --database: found '\(database.prefix(200))'; expected postgres://USER@HOST:PORT/DATABASE"
+            )
+            throw ExitCode(1)
+        }
+        if let reference = databasePassword {
+            configuration.password = String(decoding: try secret(reference, "--database-password").bytes, as: UTF8.self)
+        }
+        let agents = try secret(agentToken, "--agent-token")
+        let readers = try tokens.enumerated().map { i, reference in
+            TokenSpec(
+                name: "reader\(i + 1)",
+                role: .admin,
+                reference: reference,
+                secret: try secret(reference, "--token")
+            )
+        }
+        let store: PostgresStore
+        do {
+            store = try await PostgresStore.open(configuration, node: "control")
+        } catch {
+            printError("warden control: \(error)")
+            throw ExitCode(1)
+        }
+        let plane = ControlPlane(
+            settings: .init(host: host, port: port, agentToken: agents, tokens: readers),
+            store: store,
+            logger: logger
+        )
+        logger.info("control plane listening", metadata: ["warden.listen": "\(host):\(port)"])
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: plane.application())],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+        )
+        try await group.run()
+        try await store.close()
+    }
+
+    /// `postgres://USER@HOST:PORT/DATABASE` (or `postgresql://`), without TLS on loopback and
+    /// preferring it elsewhere.
+    static func configuration(_ url: String) -> PostgresClient.Configuration? {
+        guard let c = URLComponents(string: url), c.scheme == "postgres" || c.scheme == "postgresql",
+            let host = c.host, !host.isEmpty, let user = c.user, !user.isEmpty
+        else { return nil }
+        let database = c.path.hasPrefix("/") ? String(c.path.dropFirst()) : c.path
+        guard !database.isEmpty, c.password == nil else { return nil }
+        let loopback = host == "127.0.0.1" || host == "localhost" || host == "::1"
+        return PostgresClient.Configuration(
+            host: host,
+            port: c.port ?? 5432,
+            username: user,
+            password: nil,
+            database: database,
+            tls: loopback ? .disable : .prefer(.makeClientConfiguration())
+        )
+    }
+}

@@ -1,0 +1,200 @@
+import Foundation
+import Testing
+import WardenCore
+import WardenFleet
+import WardenHTTP
+import WardenStore
+import WardenSupervisor
+import WardenTestSupport
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A `warden control` over a PostgreSQL server of the test's own, with a real agent shipping to
+/// it: the fleet's copy of a node's events is exactly the node's, across a control plane that
+/// dies and comes back.
+@Suite("The fleet, live", .timeLimit(.minutes(5)))
+struct FleetLiveTests {
+    init() { becomeSubreaper() }
+
+    static let agentToken = "agent-secret-0123456789"
+    static let readerToken = "reader-secret-0123456789"
+
+    /// A `warden control` process.
+    final class Control: Sendable {
+        let child: ChildProcess
+        let port: Int
+        let dir = TempDir("warden-control")
+
+        init(database: String, port: Int) throws {
+            self.port = port
+            var env = ProcessInfo.processInfo.environment
+            env["AGENT_TOKEN"] = FleetLiveTests.agentToken
+            env["READER_TOKEN"] = FleetLiveTests.readerToken
+            let argv = [
+                Binaries.warden, "control", "--listen", "127.0.0.1:\(port)", "--database", database,
+                "--agent-token", "env:AGENT_TOKEN", "--token", "env:READER_TOKEN",
+            ]
+            let fd = open(dir.file("control.log"), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+            defer { close(fd) }
+            var request = SpawnRequest(executable: argv[0], arguments: argv, environment: env)
+            request.stdout = fd
+            request.stderr = fd
+            child = try ChildProcess.spawn(request)
+        }
+
+        var log: String { (try? String(contentsOfFile: dir.file("control.log"), encoding: .utf8)) ?? "" }
+
+        func client(_ token: String = FleetLiveTests.readerToken) -> WardenAPIClient {
+            WardenAPIClient(host: "127.0.0.1", port: port, token: token)
+        }
+
+        /// The highest event id the control plane holds for `node` (nil before it called).
+        func lastEventID(of node: String) async throws -> Int64? {
+            let r = try await client().send("GET", "/v1/nodes")
+            guard r.status == 200, case .object(let o)? = JSONValue.parse(String(decoding: r.body, as: UTF8.self)),
+                case .array(let nodes)? = o["nodes"]
+            else { return nil }
+            return nodes.first { $0["name"]?.stringValue == node }?["last_event_id"]?.intValue
+        }
+
+        /// Every event the control plane holds for `node`, page by page.
+        func events(of node: String) async throws -> [Event] {
+            var all: [Event] = []
+            while true {
+                let r = try await client().send(
+                    "GET",
+                    "/v1/fleet/events?node=\(node)&after=\(all.last?.id ?? 0)&limit=500"
+                )
+                guard r.status == 200 else { throw TimedOut(what: "the fleet's events: \(r.errorMessage)", seen: []) }
+                let page = try JSONDecoder.iso.decode([String: [Event]].self, from: r.body)["events"] ?? []
+                all += page
+                if page.count < 500 { return all }
+            }
+        }
+
+        func kill(_ sig: Int32) async {
+            _ = Glibc.kill(child.pid, sig)
+            _ = await child.wait()
+        }
+    }
+
+    /// The agent ships while the control plane is up, keeps its events while it is killed, and
+    /// catches up when it is back: the fleet then holds exactly the node's events, none missing,
+    /// none twice, each as the node stored it.
+    @Test func aNodesEventsReachTheFleetExactlyOnceAcrossAControlPlaneCrash() async throws {
+        let pg = try await PostgresServer()
+        try await pg.createDatabase("fleet")
+        let database = "postgres://\(pg.user)@127.0.0.1:\(pg.port)/fleet"
+        let controlPort = freePort()
+        var control = try Control(database: database, port: controlPort)
+
+        setenv("WARDEN_TEST_AGENT_TOKEN", Self.agentToken, 1)
+        // A service that fails every few hundred milliseconds keeps events coming.
+        let f = Fixture(
+            """
+            fleet:
+              control: [http://127.0.0.1:\(controlPort)]
+              node: edge-1
+              labels: { dc: test }
+              token: env:WARDEN_TEST_AGENT_TOKEN
+              every: 200ms
+            services:
+              flappy:
+                run: [/bin/sh, -c, "sleep 0.2; exit 3"]
+                restart: { policy: always, backoff: 100ms..100ms, jitter: 0%, give_up: never }
+            """
+        )
+        let agent = try f.start()
+        try await eventually("the control plane has the node's first 20 events", timeout: .seconds(60)) {
+            (try await control.lastEventID(of: "edge-1") ?? 0) >= 20
+        }
+        // The control plane dies; the node goes on recording (and keeps what it could not ship).
+        await control.kill(SIGKILL)
+        let atCrash = try await f.events().last?.id ?? 0
+        try await eventually("the node records 30 more events", timeout: .seconds(60)) {
+            (try await f.events().last?.id ?? 0) >= atCrash + 30
+        }
+        control = try Control(database: database, port: controlPort)
+        let target = try await f.events().last?.id ?? 0
+        try await eventually("the control plane catches up", timeout: .seconds(60)) {
+            (try await control.lastEventID(of: "edge-1") ?? 0) >= target
+        }
+        // A clean stop ships the last events.
+        #expect(try await agent.stop() == .exited(0))
+        let store = try SQLiteStore(path: f.stateDir + "/warden.db", readOnly: true)
+        let local = try await store.events(matching: EventQuery(limit: 1_000_000))
+        try await store.close()
+        try await eventually("the fleet holds every event of the node") {
+            (try await control.lastEventID(of: "edge-1") ?? 0) == local.last?.id
+        }
+        let fleet = try await control.events(of: "edge-1")
+        #expect(fleet.count == local.count, "no event missing, none twice")
+        #expect(fleet.map(\.id) == local.map(\.id))
+        // Each as the node stored it: the database's rows, to the microsecond, payload and all
+        // (the API's times are milliseconds).
+        let rows = try await pg.psql(
+            "SELECT id || '|' || time || '|' || type || '|' || subject || '|' || payload FROM events WHERE node = 'edge-1' ORDER BY id",
+            database: "fleet"
+        ).split(separator: "\n").map(String.init)
+        let expected = local.map {
+            "\($0.id)|\(Int64(($0.time.timeIntervalSince1970 * 1_000_000).rounded()))|\($0.type)|\($0.subject)|\($0.payload.jsonText)"
+        }
+        #expect(rows == expected)
+        await control.kill(SIGTERM)
+        await pg.stop()
+    }
+
+    /// What the control plane refuses, each with the field at fault; and a batch sent twice is
+    /// stored once.
+    @Test func theControlPlaneRefusesBadBatchesAndStoresRepeatsOnce() async throws {
+        let pg = try await PostgresServer()
+        try await pg.createDatabase("fleet")
+        let control = try Control(database: "postgres://\(pg.user)@127.0.0.1:\(pg.port)/fleet", port: freePort())
+        let agent = control.client(Self.agentToken)
+        try await eventually("the control plane is up") {
+            (try? await agent.send("GET", "/healthz"))?.status == 200
+        }
+        func post(_ json: String, as client: WardenAPIClient? = nil) async throws -> WardenAPIClient.Response {
+            try await (client ?? agent).send("POST", "/v1/fleet/events", body: Data(json.utf8))
+        }
+        let now = Int64(Date().timeIntervalSince1970 * 1_000_000)
+        func batch(node: String = "n1", ids: [Int64], time: Int64? = nil) -> String {
+            let events = ids.map {
+                #"{"id":\#($0),"time_us":\#(time ?? now),"type":"t.x","source":"s","subject":"x","payload":{"i":\#($0)}}"#
+            }
+            return #"{"node":"\#(node)","labels":{},"events":[\#(events.joined(separator: ","))]}"#
+        }
+        // Readers may not ship; a wrong credential is 401.
+        #expect(try await post(batch(ids: [1]), as: control.client()).status == 403)
+        #expect(try await post(batch(ids: [1]), as: control.client("wrong-token")).status == 401)
+        let cases: [(String, String)] = [
+            (batch(node: "bad name!", ids: [1]), "node"),
+            (batch(ids: [2, 1]), "events[1].id"),
+            (batch(ids: [1], time: now + 3_600_000_000), "events[0].time_us"),
+            (#"{"node":"n1","labels":{},"events":[{"id":1}]}"#, "events[0]."),
+            (#"{"node":"n1","labels":{},"events":"#, ""),
+        ]
+        for (body, field) in cases {
+            let r = try await post(body)
+            #expect(r.status == 400, "\(body): \(r.status) \(r.errorMessage)")
+            if !field.isEmpty {
+                let error = JSONValue.parse(String(decoding: r.body, as: UTF8.self))?["error"]
+                #expect(
+                    error?["field"]?.stringValue?.hasPrefix(field) == true,
+                    "\(body): \(String(decoding: r.body, as: UTF8.self))"
+                )
+            }
+        }
+        let tooMany = batch(ids: (1...Int64(FleetBatch.maxEvents + 1)).map { $0 })
+        #expect(try await post(tooMany).status == 400)
+        // The same batch twice: stored once.
+        #expect(try await post(batch(ids: [1, 2, 3])).status == 200)
+        #expect(try await post(batch(ids: [1, 2, 3])).status == 200)
+        #expect(try await control.events(of: "n1").map(\.id) == [1, 2, 3])
+        #expect(try await control.lastEventID(of: "n1") == 3)
+        await control.kill(SIGTERM)
+        await pg.stop()
+    }
+}
