@@ -46,6 +46,9 @@ struct FleetLiveTests {
 
         var log: String { (try? String(contentsOfFile: dir.file("control.log"), encoding: .utf8)) ?? "" }
 
+        /// A test that fails half-way must not leave its control plane running.
+        deinit { _ = Glibc.kill(child.pid, SIGKILL) }
+
         func client(_ token: String = FleetLiveTests.readerToken) -> WardenAPIClient {
             WardenAPIClient(host: "127.0.0.1", port: port, token: token)
         }
