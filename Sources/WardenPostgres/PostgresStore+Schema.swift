@@ -102,6 +102,9 @@ extension PostgresStore {
         ),
     ]
 
+    /// The schema's version once every step is applied.
+    public static var schemaVersion: Int { migrations.map(\.version).max() ?? 0 }
+
     /// Applies the steps the database has not had, in one transaction under an advisory lock:
     /// processes that open the database together apply each step once.
     func migrate() async throws {
