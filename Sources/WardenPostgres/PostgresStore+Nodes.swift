@@ -20,22 +20,6 @@ public struct NodeRecord: Sendable, Hashable, Codable {
         case lastContact = "last_contact"
         case lastEventID = "last_event_id"
     }
-
-    public init(
-        name: String,
-        labels: [String: String],
-        firstSeen: Date,
-        lastContact: Date,
-        address: String,
-        lastEventID: Int64
-    ) {
-        self.name = name
-        self.labels = labels
-        self.firstSeen = firstSeen
-        self.lastContact = lastContact
-        self.address = address
-        self.lastEventID = lastEventID
-    }
 }
 
 /// The fleet's nodes: who has called, when last and from where.

@@ -43,13 +43,7 @@ struct ControlCommand: AsyncParsableCommand {
     var logLevel: String = "info"
 
     func run() async throws {
-        signal(SIGPIPE, SIG_IGN)
-        let level = Logger.Level(rawValue: logLevel) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = label == "warden.postgres" ? max(level, .warning) : level
-            return handler
-        }
+        startLogging(logLevel, default: .info)
         let logger = Logger(label: "warden.control")
         let loader = SpecLoader()
         func secret(_ reference: String, _ option: String) throws -> Secret {

@@ -38,14 +38,8 @@ struct DemoCommand: AsyncParsableCommand {
     var logLevel: String = "warning"
 
     func run() async throws {
-        signal(SIGPIPE, SIG_IGN)
         warden_stdout_line_buffered()
-        let level = Logger.Level(rawValue: logLevel) ?? .warning
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        startLogging(logLevel, default: .warning)
         let logger = Logger(label: "warden")
         let dir: String
         if let stateDir {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 
 #if canImport(Glibc)
 import Glibc
@@ -52,4 +53,17 @@ struct SpecOptions: ParsableArguments {
 /// Prints to standard error.
 func printError(_ text: String) {
     FileHandle.standardError.write(Data((text + "\n").utf8))
+}
+
+/// What every long-running command does first: a closed pipe is an error, not a signal, and logs
+/// go to standard error at `level` (`fallback` when it is not a level's name). The PostgreSQL
+/// client's retries of a failing connection are information: it logs at warning and above.
+func startLogging(_ level: String, default fallback: Logger.Level) {
+    signal(SIGPIPE, SIG_IGN)
+    let level = Logger.Level(rawValue: level) ?? fallback
+    LoggingSystem.bootstrap { label in
+        var handler = StreamLogHandler.standardError(label: label)
+        handler.logLevel = label == "warden.postgres" ? max(level, .warning) : level
+        return handler
+    }
 }
