@@ -36,13 +36,13 @@ public struct ControlPlane: Sendable {
     static let agentIdentity = "agents"
 
     public let settings: Settings
-    public let store: PostgresStore
+    public let database: FailoverStore
     public let clock: any WardenClock
     public let logger: Logger
 
-    public init(settings: Settings, store: PostgresStore, clock: any WardenClock = SystemClock(), logger: Logger) {
+    public init(settings: Settings, database: FailoverStore, clock: any WardenClock = SystemClock(), logger: Logger) {
         self.settings = settings
-        self.store = store
+        self.database = database
         self.clock = clock
         self.logger = logger
     }
@@ -75,19 +75,17 @@ public struct ControlPlane: Sendable {
             }
             let now = clock.wallTime()
             if let (field, message) = batch.problem(now: now) { throw APIError.badRequest(message, field: field) }
-            try await store.recordContact(
-                node: batch.node,
-                labels: batch.labels,
-                address: context.remoteAddress,
-                at: now
-            )
-            try await store.append(batch.events.map(\.event), node: batch.node)
+            let address = context.remoteAddress
+            try await stored {
+                try await $0.recordContact(node: batch.node, labels: batch.labels, address: address, at: now)
+                try await $0.append(batch.events.map(\.event), node: batch.node)
+            }
             let ack = FleetAck(stored: batch.events.count, lastID: batch.events.last?.id ?? 0)
             return try APIServer.json(ack)
         }
         router.get("/v1/nodes") { _, context -> Response in
             _ = try context.require(.viewer)
-            return try APIServer.json(["nodes": try await store.nodes()])
+            return try APIServer.json(["nodes": try await stored { try await $0.nodes() }])
         }
         router.get("/v1/fleet/events") { request, context -> Response in
             _ = try context.require(.viewer)
@@ -103,9 +101,21 @@ public struct ControlPlane: Sendable {
                 }
                 query.afterID = id
             }
-            return try APIServer.json(["events": try await store.events(matching: query, node: node)])
+            let events = try await stored { [query] in try await $0.events(matching: query, node: node) }
+            return try APIServer.json(["events": events])
         }
         return router
+    }
+
+    /// Runs `work` on the database; when no writable host can be found in time, the answer is
+    /// 503 (agents keep their events and try again).
+    func stored<T: Sendable>(_ work: @escaping @Sendable (PostgresStore) async throws -> T) async throws -> T {
+        do {
+            return try await database.run(work)
+        } catch let error as WardenError where error.code == .store {
+            logger.error("the database is unavailable", metadata: ["warden.error": "\(error.message)"])
+            throw APIError(.serviceUnavailable, "unavailable", "the fleet's database is unavailable; try again")
+        }
     }
 
     /// The field at fault in a body that did not decode, and what was wrong.

@@ -94,7 +94,7 @@ public final class PostgresStore: Store, BanStore, IncidentStore {
     }
 
     /// What PostgreSQL said, without the binding details of the query.
-    static func describe(_ error: any Error) -> String {
+    package static func describe(_ error: any Error) -> String {
         if let e = error as? PSQLError {
             if let message = e.serverInfo?[.message] { return message }
             return "\(e.code)"

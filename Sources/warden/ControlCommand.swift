@@ -27,7 +27,10 @@ struct ControlCommand: AsyncParsableCommand {
     @Option(help: "Where to listen, host:port.")
     var listen: String = "127.0.0.1:7080"
 
-    @Option(help: "The database: postgres://USER@HOST:PORT/DATABASE (the password is --database-password).")
+    @Option(
+        help:
+            "The database: postgres://USER@HOST:PORT[,HOST:PORT…]/DATABASE; with several hosts (a primary and its standbys) the writable one is used. The password is --database-password."
+    )
     var database: String
 
     @Option(name: .customLong("database-password"), help: "The database password: env:NAME or file:PATH.")
@@ -58,14 +61,15 @@ struct ControlCommand: AsyncParsableCommand {
             printError("warden control: --listen: found '\(listen)'; expected host:port such as 127.0.0.1:7080")
             throw ExitCode(1)
         }
-        guard var configuration = Self.configuration(database) else {
-            printError(
-                "warden control: --database: found '\(database.prefix(200))'; expected postgres://USER@HOST:PORT/DATABASE"
-            )
+        let url: PostgresURL
+        switch PostgresURL.parse(database) {
+        case .success(let parsed): url = parsed
+        case .failure(let problem):
+            printError("warden control: --database: found '\(database.prefix(200))': \(problem)")
             throw ExitCode(1)
         }
-        if let reference = databasePassword {
-            configuration.password = String(decoding: try secret(reference, "--database-password").bytes, as: UTF8.self)
+        let password = try databasePassword.map {
+            String(decoding: try secret($0, "--database-password").bytes, as: UTF8.self)
         }
         let agents = try secret(agentToken, "--agent-token")
         let readers = try tokens.enumerated().map { i, reference in
@@ -76,16 +80,23 @@ struct ControlCommand: AsyncParsableCommand {
                 secret: try secret(reference, "--token")
             )
         }
-        let store: PostgresStore
+        // The database must answer before the control plane listens (and migrates it once).
+        let database = FailoverStore(
+            url: url,
+            password: password,
+            node: "control",
+            searchFor: .seconds(15),
+            logger: Logger(label: "warden.control")
+        )
         do {
-            store = try await PostgresStore.open(configuration, node: "control")
+            _ = try await database.run { $0.node }
         } catch {
             printError("warden control: \(error)")
             throw ExitCode(1)
         }
         let plane = ControlPlane(
             settings: .init(host: host, port: port, agentToken: agents, tokens: readers),
-            store: store,
+            database: database,
             logger: logger
         )
         logger.info("control plane listening", metadata: ["warden.listen": "\(host):\(port)"])
@@ -97,25 +108,6 @@ struct ControlCommand: AsyncParsableCommand {
             )
         )
         try await group.run()
-        try await store.close()
-    }
-
-    /// `postgres://USER@HOST:PORT/DATABASE` (or `postgresql://`), without TLS on loopback and
-    /// preferring it elsewhere.
-    static func configuration(_ url: String) -> PostgresClient.Configuration? {
-        guard let c = URLComponents(string: url), c.scheme == "postgres" || c.scheme == "postgresql",
-            let host = c.host, !host.isEmpty, let user = c.user, !user.isEmpty
-        else { return nil }
-        let database = c.path.hasPrefix("/") ? String(c.path.dropFirst()) : c.path
-        guard !database.isEmpty, c.password == nil else { return nil }
-        let loopback = host == "127.0.0.1" || host == "localhost" || host == "::1"
-        return PostgresClient.Configuration(
-            host: host,
-            port: c.port ?? 5432,
-            username: user,
-            password: nil,
-            database: database,
-            tls: loopback ? .disable : .prefer(.makeClientConfiguration())
-        )
+        await database.close()
     }
 }

@@ -41,6 +41,57 @@ public final class PostgresServer: Sendable {
         )
     }
 
+    /// A streaming-replication standby of `primary`: a base backup of it, started on a port of
+    /// its own, following it (the primary makes its commits wait for it when
+    /// `synchronous` is set, so that a promoted standby has every acknowledged record).
+    public init(standbyOf primary: PostgresServer, synchronous: Bool = true) async throws {
+        dir = TempDir("warden-pg-standby")
+        dataDir = dir.file("data")
+        port = freePort()
+        try await Self.run("/bin/chown", ["postgres:postgres", dir.path])
+        try await Self.asPostgres(
+            Self.bin("pg_basebackup"),
+            [
+                "-h", "127.0.0.1", "-p", "\(primary.port)", "-U", primary.user, "-D", dataDir, "-R", "-X", "stream",
+                "-c", "fast",
+            ],
+            chown: nil
+        )
+        let options = Self.settings.map { "-c \($0)" }.joined(separator: " ")
+        try await Self.asPostgres(
+            Self.bin("pg_ctl"),
+            [
+                "-D", dataDir, "-l", dir.file("server.log"), "-w", "-t", "60",
+                "-o", "-p \(port) -h 127.0.0.1 -k \(dataDir) \(options)", "start",
+            ],
+            chown: dir.path
+        )
+        if synchronous {
+            try await primary.psql("ALTER SYSTEM SET synchronous_standby_names = '*'")
+            try await primary.psql("SELECT pg_reload_conf()")
+            // Wait until the primary counts the standby as synchronous.
+            for _ in 0..<200 {
+                let state = try await primary.psql("SELECT sync_state FROM pg_stat_replication")
+                if state == "sync" { return }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            throw WardenError(.store, "the standby never became synchronous")
+        }
+    }
+
+    /// Makes a standby the primary.
+    public func promote() async throws {
+        try await Self.asPostgres(Self.bin("pg_ctl"), ["-D", dataDir, "-w", "promote"], chown: nil)
+    }
+
+    /// Kills the server as a crash would: SIGKILL to the postmaster, then to what it leaves.
+    public func crash() {
+        let pid = pidFromFile()
+        guard pid > 1 else { return }
+        // Its backends notice the postmaster's death within moments and exit.
+        _ = kill(pid, SIGKILL)
+    }
+
     /// A new, empty database on this server.
     public func createDatabase(_ name: String) async throws {
         _ = try await psql("CREATE DATABASE \(name)", database: "postgres")

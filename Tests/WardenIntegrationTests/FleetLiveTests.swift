@@ -201,3 +201,65 @@ struct FleetLiveTests {
         await pg.stop()
     }
 }
+
+/// The database primary dies under load: the control plane finds the promoted standby, and the
+/// fleet's copy of the node's events is still exactly the node's.
+@Suite("The fleet across a database failover", .timeLimit(.minutes(5)))
+struct FleetFailoverTests {
+    init() { becomeSubreaper() }
+
+    @Test func nothingAcknowledgedIsLostWhenThePrimaryDies() async throws {
+        let primary = try await PostgresServer("warden-pg-primary")
+        try await primary.createDatabase("fleet")
+        let standby = try await PostgresServer(standbyOf: primary)
+        let database = "postgres://\(primary.user)@127.0.0.1:\(primary.port),127.0.0.1:\(standby.port)/fleet"
+        let control = try FleetLiveTests.Control(database: database, port: freePort())
+        setenv("WARDEN_TEST_AGENT_TOKEN", FleetLiveTests.agentToken, 1)
+        let f = Fixture(
+            """
+            fleet:
+              control: [http://127.0.0.1:\(control.port)]
+              node: edge-1
+              token: env:WARDEN_TEST_AGENT_TOKEN
+              every: 100ms
+            services:
+              flappy:
+                run: [/bin/sh, -c, "sleep 0.1; exit 3"]
+                restart: { policy: always, backoff: 50ms..50ms, jitter: 0%, give_up: never }
+            """
+        )
+        let agent = try f.start()
+        try await eventually("the control plane has the node's first 40 events", timeout: .seconds(60)) {
+            (try await control.lastEventID(of: "edge-1") ?? 0) >= 40
+        }
+        // The primary dies mid-stream; the standby (synchronous: it has every commit) takes over.
+        primary.crash()
+        try await standby.promote()
+        let atFailover = try await f.events().last?.id ?? 0
+        try await eventually("the node records 40 more events", timeout: .seconds(60)) {
+            (try await f.events().last?.id ?? 0) >= atFailover + 40
+        }
+        let target = try await f.events().last?.id ?? 0
+        try await eventually("the control plane ships on to the new primary", timeout: .seconds(90)) {
+            (try await control.lastEventID(of: "edge-1") ?? 0) >= target
+        }
+        #expect(try await agent.stop() == .exited(0))
+        let store = try SQLiteStore(path: f.stateDir + "/warden.db", readOnly: true)
+        let local = try await store.events(matching: EventQuery(limit: 1_000_000))
+        try await store.close()
+        try await eventually("the fleet holds every event of the node") {
+            (try await control.lastEventID(of: "edge-1") ?? 0) == local.last?.id
+        }
+        let rows = try await standby.psql(
+            "SELECT id || '|' || time || '|' || type FROM events WHERE node = 'edge-1' ORDER BY id",
+            database: "fleet"
+        ).split(separator: "\n").map(String.init)
+        let expected = local.map {
+            "\($0.id)|\(Int64(($0.time.timeIntervalSince1970 * 1_000_000).rounded()))|\($0.type)"
+        }
+        #expect(rows.count == expected.count, "no event missing, none twice")
+        #expect(rows == expected)
+        await control.kill(SIGTERM)
+        await standby.stop()
+    }
+}

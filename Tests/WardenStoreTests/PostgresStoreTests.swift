@@ -86,3 +86,30 @@ struct PostgresStoreTests {
 
     func server(_ place: StorePlace) throws -> PostgresServer { try #require(place.server) }
 }
+
+/// Database URLs as libpq writes them, with several hosts for a primary and its standbys.
+@Suite("PostgreSQL URLs")
+struct PostgresURLTests {
+    @Test func hostsPortsAndDatabase() throws {
+        let url = try PostgresURL.parse("postgres://warden@10.0.0.1:5433,db2,[::1]:6000/fleet?sslmode=prefer").get()
+        #expect(url.user == "warden" && url.database == "fleet")
+        #expect(url.hosts.map(\.description) == ["10.0.0.1:5433", "db2:5432", "[::1]:6000"])
+    }
+
+    @Test(arguments: [
+        ("mysql://u@h/db", "must start with postgres://"),
+        ("postgres://h/db", "give the user"),
+        ("postgres://u:secret@h/db", "no password in the URL"),
+        ("postgres://u@h", "give the database"),
+        ("postgres://u@h:99999/db", "is not HOST or HOST:PORT"),
+        ("postgres://u@h,,h2/db", "is not HOST or HOST:PORT"),
+        ("postgres://u@h x/db", "is not HOST or HOST:PORT"),
+    ])
+    func badURLsAreExplained(text: String, expected: String) {
+        guard case .failure(let problem) = PostgresURL.parse(text) else {
+            Issue.record("accepted \(text)")
+            return
+        }
+        #expect(problem.description.contains(expected), "\(problem)")
+    }
+}
