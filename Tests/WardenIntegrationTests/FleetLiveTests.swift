@@ -263,3 +263,52 @@ struct FleetFailoverTests {
         await standby.stop()
     }
 }
+
+/// Two control-plane replicas over one database: one is killed under load, and the agent carries
+/// on with the other.
+@Suite("The fleet across a control-plane replica's death", .timeLimit(.minutes(5)))
+struct FleetReplicaTests {
+    init() { becomeSubreaper() }
+
+    @Test func anAgentCarriesOnWithAnotherReplica() async throws {
+        let pg = try await PostgresServer()
+        try await pg.createDatabase("fleet")
+        let database = "postgres://\(pg.user)@127.0.0.1:\(pg.port)/fleet"
+        let first = try FleetLiveTests.Control(database: database, port: freePort())
+        let second = try FleetLiveTests.Control(database: database, port: freePort())
+        setenv("WARDEN_TEST_AGENT_TOKEN", FleetLiveTests.agentToken, 1)
+        let f = Fixture(
+            """
+            fleet:
+              control: [http://127.0.0.1:\(first.port), http://127.0.0.1:\(second.port)]
+              node: edge-1
+              token: env:WARDEN_TEST_AGENT_TOKEN
+              every: 100ms
+            services:
+              flappy:
+                run: [/bin/sh, -c, "sleep 0.1; exit 3"]
+                restart: { policy: always, backoff: 50ms..50ms, jitter: 0%, give_up: never }
+            """
+        )
+        let agent = try f.start()
+        try await eventually("the fleet has the node's first 30 events", timeout: .seconds(60)) {
+            (try await second.lastEventID(of: "edge-1") ?? 0) >= 30
+        }
+        // The replica the agent talks to first dies; the other serves the same database.
+        await first.kill(SIGKILL)
+        let atDeath = try await f.events().last?.id ?? 0
+        try await eventually("the fleet has 40 events more, through the other replica", timeout: .seconds(60)) {
+            (try await second.lastEventID(of: "edge-1") ?? 0) >= atDeath + 40
+        }
+        #expect(try await agent.stop() == .exited(0))
+        let store = try SQLiteStore(path: f.stateDir + "/warden.db", readOnly: true)
+        let local = try await store.events(matching: EventQuery(limit: 1_000_000))
+        try await store.close()
+        try await eventually("the fleet holds every event of the node") {
+            (try await second.lastEventID(of: "edge-1") ?? 0) == local.last?.id
+        }
+        #expect(try await second.events(of: "edge-1").map(\.id) == local.map(\.id), "none missing, none twice")
+        await second.kill(SIGTERM)
+        await pg.stop()
+    }
+}
