@@ -76,11 +76,29 @@ public struct ControlPlane: Sendable {
             let now = clock.wallTime()
             if let (field, message) = batch.problem(now: now) { throw APIError.badRequest(message, field: field) }
             let address = context.remoteAddress
-            try await stored {
-                try await $0.recordContact(node: batch.node, labels: batch.labels, address: address, at: now)
-                try await $0.append(batch.events.map(\.event), node: batch.node)
+            let events = batch.events.map(\.event)
+            let decisions = try await stored { store in
+                try await store.recordContact(node: batch.node, labels: batch.labels, address: address, at: now)
+                try await store.append(events, node: batch.node)
+                // A ban (or lift) this node decided becomes every other node's; and this node
+                // gets what the others decided since it last asked.
+                try await store.recordDecisions(from: events, node: batch.node)
+                return try await store.decisions(after: batch.decisionsAfter ?? 0, for: batch.node, now: now)
             }
-            let ack = FleetAck(stored: batch.events.count, lastID: batch.events.last?.id ?? 0)
+            let ack = FleetAck(
+                stored: batch.events.count,
+                lastID: batch.events.last?.id ?? 0,
+                decisions: decisions.map {
+                    FleetDecision(
+                        id: $0.id,
+                        kind: $0.kind == "lift" ? .lift : .ban,
+                        address: $0.address,
+                        seconds: $0.until.map { max(1, Int64($0.timeIntervalSince(now).rounded(.up))) },
+                        reason: $0.reason,
+                        origin: $0.origin
+                    )
+                }
+            )
             return try APIServer.json(ack)
         }
         router.get("/v1/nodes") { _, context -> Response in

@@ -7,11 +7,19 @@ public struct FleetBatch: Sendable, Codable, Equatable {
     public var node: String
     public var labels: [String: String]
     public var events: [FleetEvent]
+    /// The last fleet decision this node has applied: the answer carries the ones after it.
+    public var decisionsAfter: Int64?
 
-    public init(node: String, labels: [String: String], events: [FleetEvent]) {
+    enum CodingKeys: String, CodingKey {
+        case node, labels, events
+        case decisionsAfter = "decisions_after"
+    }
+
+    public init(node: String, labels: [String: String], events: [FleetEvent], decisionsAfter: Int64? = nil) {
         self.node = node
         self.labels = labels
         self.events = events
+        self.decisionsAfter = decisionsAfter
     }
 
     /// The most events one batch may carry.
@@ -84,20 +92,59 @@ public struct FleetEvent: Sendable, Codable, Equatable {
     }
 }
 
-/// The control plane's answer to a batch: every event up to `last_id` is stored.
+/// The control plane's answer to a batch: every event up to `last_id` is stored, and these are
+/// the fleet's decisions the node has not had yet.
 public struct FleetAck: Sendable, Codable, Equatable {
     public var stored: Int
     public var lastID: Int64
+    public var decisions: [FleetDecision]
 
     enum CodingKeys: String, CodingKey {
-        case stored
+        case stored, decisions
         case lastID = "last_id"
     }
 
-    public init(stored: Int, lastID: Int64) {
+    public init(stored: Int, lastID: Int64, decisions: [FleetDecision] = []) {
         self.stored = stored
         self.lastID = lastID
+        self.decisions = decisions
     }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        stored = try c.decode(Int.self, forKey: .stored)
+        lastID = try c.decode(Int64.self, forKey: .lastID)
+        decisions = try c.decodeIfPresent([FleetDecision].self, forKey: .decisions) ?? []
+    }
+}
+
+/// What one node decided that every node applies: a ban of an address (for what is left of it)
+/// or the lift of one. Each node's own safety rules still win (loopback, its allowlist, its own
+/// addresses are never banned).
+public struct FleetDecision: Sendable, Codable, Equatable {
+    public enum Kind: String, Sendable, Codable { case ban, lift }
+    /// Increasing across the fleet: a node asks for those after the last it applied.
+    public var id: Int64
+    public var kind: Kind
+    public var address: String
+    /// For a ban: how long it still runs.
+    public var seconds: Int64?
+    public var reason: String
+    /// The node that decided.
+    public var origin: String
+
+    public init(id: Int64, kind: Kind, address: String, seconds: Int64?, reason: String, origin: String) {
+        self.id = id
+        self.kind = kind
+        self.address = address
+        self.seconds = seconds
+        self.reason = reason
+        self.origin = origin
+    }
+
+    /// Who a node's ban or lift is by when the fleet made it: such bans and lifts are not
+    /// decisions of their own (or they would echo around the fleet).
+    public static let by = "fleet"
 }
 
 /// Node and label names.

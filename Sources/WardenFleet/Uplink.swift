@@ -13,9 +13,17 @@ public protocol UplinkSource: Sendable {
     func shippedPosition() async throws -> Int64
     /// Remembers the last acknowledged id, durably.
     func setShippedPosition(_ id: Int64) async throws
+    /// The last fleet decision applied (0 before the first).
+    func decisionPosition() async throws -> Int64
+    /// Remembers the last fleet decision applied, durably.
+    func setDecisionPosition(_ id: Int64) async throws
 }
 
-/// Ships the node's events to the control plane, at least once and in order.
+/// Ships the node's events to the control plane, at least once and in order, and applies the
+/// fleet's decisions (bans decided on other nodes) that come back with each answer.
+///
+/// It calls every `every` even with nothing to ship, so that decisions arrive within about that
+/// time.
 ///
 /// Every `every`, the events after the acknowledged position go out in batches; the position
 /// moves only when a control plane answers 200, so nothing is lost when the control plane, the
@@ -29,10 +37,12 @@ public final class Uplink: Service, Sendable {
     let transport: any HTTPTransport
     let clock: any WardenClock
     let logger: Logger
+    let apply: @Sendable ([FleetDecision]) async -> Void
     private let state = Mutex(State())
 
     struct State {
         var shipped: Int64 = 0
+        var decided: Int64 = 0
         var failures = 0
         var lastError: String?
         var target = 0
@@ -43,8 +53,10 @@ public final class Uplink: Service, Sendable {
         source: any UplinkSource,
         transport: any HTTPTransport,
         clock: any WardenClock = SystemClock(),
-        logger: Logger
+        logger: Logger,
+        apply: @escaping @Sendable ([FleetDecision]) async -> Void = { _ in }
     ) {
+        self.apply = apply
         self.spec = spec
         self.source = source
         self.transport = transport
@@ -59,7 +71,11 @@ public final class Uplink: Service, Sendable {
 
     public func run() async throws {
         let start = try await source.shippedPosition()
-        state.withLock { $0.shipped = start }
+        let decided = try await source.decisionPosition()
+        state.withLock {
+            $0.shipped = start
+            $0.decided = decided
+        }
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             let delay: Duration
             do {
@@ -96,20 +112,31 @@ public final class Uplink: Service, Sendable {
         return min(every * factor, .seconds(30))
     }
 
-    /// Ships batches until nothing new is left.
+    /// Ships batches until nothing new is left (at least one call: it brings the decisions).
     func shipAll() async throws {
         while true {
-            let after = state.withLock { $0.shipped }
+            let (after, decided) = state.withLock { ($0.shipped, $0.decided) }
             let events = try await source.events(after: after, limit: spec.batch)
-            if events.isEmpty { return }
-            let ack = try await send(
-                FleetBatch(node: spec.node, labels: spec.labels, events: events.map(FleetEvent.init))
+            let batch = FleetBatch(
+                node: spec.node,
+                labels: spec.labels,
+                events: events.map(FleetEvent.init),
+                decisionsAfter: decided
             )
-            guard ack.lastID >= events.last!.id else {
-                throw UplinkError("the control plane acknowledged up to \(ack.lastID), not \(events.last!.id)")
+            let ack = try await send(batch)
+            if let last = events.last {
+                guard ack.lastID >= last.id else {
+                    throw UplinkError("the control plane acknowledged up to \(ack.lastID), not \(last.id)")
+                }
+                try await source.setShippedPosition(last.id)
+                state.withLock { $0.shipped = last.id }
             }
-            try await source.setShippedPosition(events.last!.id)
-            state.withLock { $0.shipped = events.last!.id }
+            let fresh = ack.decisions.filter { $0.id > decided }
+            if let newest = fresh.map(\.id).max() {
+                await apply(fresh)
+                try await source.setDecisionPosition(newest)
+                state.withLock { $0.decided = newest }
+            }
             if events.count < spec.batch { return }
         }
     }

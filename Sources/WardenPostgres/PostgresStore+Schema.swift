@@ -100,6 +100,22 @@ extension PostgresStore {
             )
             """
         ),
+        (
+            3,
+            """
+            CREATE TABLE fleet_decisions (
+                id BIGSERIAL PRIMARY KEY,
+                kind TEXT NOT NULL,
+                address TEXT NOT NULL,
+                until BIGINT NOT NULL,
+                reason TEXT NOT NULL,
+                origin TEXT NOT NULL,
+                origin_event BIGINT NOT NULL,
+                created BIGINT NOT NULL,
+                UNIQUE (origin, origin_event)
+            )
+            """
+        ),
     ]
 
     /// The schema's version once every step is applied.

@@ -114,12 +114,17 @@ struct Agent {
             subject: "warden"
         )
         // With a `fleet:` section, the node's event log is shipped to the control plane.
+        let bans = defense?.bans
         let uplink = spec.fleet.map {
             Uplink(
                 spec: $0,
                 source: SQLiteUplinkSource(store: store),
                 transport: AsyncHTTPTransport.shared,
-                logger: logger
+                logger: logger,
+                apply: { decisions in
+                    guard let bans else { return }
+                    await FleetBans.apply(decisions, to: bans)
+                }
             )
         }
         // Started in this order, stopped in reverse: the API stops first, then the recorders, and

@@ -8,17 +8,26 @@ import WardenStore
 struct SQLiteUplinkSource: UplinkSource {
     let store: SQLiteStore
     static let positionKey = "fleet.shipped"
+    static let decisionKey = "fleet.decided"
 
     func events(after afterID: Int64, limit: Int) async throws -> [Event] {
         try await store.events(matching: EventQuery(afterID: afterID, limit: limit))
     }
 
-    func shippedPosition() async throws -> Int64 {
-        guard let data = try await store.blob(Self.positionKey) else { return 0 }
+    func shippedPosition() async throws -> Int64 { try await position(Self.positionKey) }
+
+    func setShippedPosition(_ id: Int64) async throws { try await setPosition(Self.positionKey, id) }
+
+    func decisionPosition() async throws -> Int64 { try await position(Self.decisionKey) }
+
+    func setDecisionPosition(_ id: Int64) async throws { try await setPosition(Self.decisionKey, id) }
+
+    private func position(_ key: String) async throws -> Int64 {
+        guard let data = try await store.blob(key) else { return 0 }
         return Int64(String(decoding: data, as: UTF8.self)) ?? 0
     }
 
-    func setShippedPosition(_ id: Int64) async throws {
-        try await store.setBlob(Self.positionKey, Data(String(id).utf8))
+    private func setPosition(_ key: String, _ id: Int64) async throws {
+        try await store.setBlob(key, Data(String(id).utf8))
     }
 }

@@ -153,23 +153,26 @@ public final class PostgresServer: Sendable {
 
     static func bin(_ name: String) throws -> String { try binDirectory() + "/" + name }
 
-    private static let templateDir = Mutex<String?>(nil)
     private static let templateOwner = TempDir("warden-pg-template")
+    private static let templateTask = Mutex<Task<String, any Error>?>(nil)
 
-    /// `initdb` once per test process.
+    /// `initdb` once per test process: the first caller starts it, the others wait for the same.
     static func template() async throws -> String {
-        if let done = templateDir.withLock({ $0 }) { return done }
-        let data = templateOwner.file("data-\(getpid())-\(UInt64.random(in: 0...UInt64.max))")
-        try await asPostgres(
-            bin("initdb"),
-            ["-D", data, "-U", "warden", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync"],
-            chown: templateOwner.path
-        )
-        return templateDir.withLock { existing in
-            if let existing { return existing }
-            existing = data
-            return data
+        let task = templateTask.withLock { task in
+            if let task { return task }
+            let started = Task<String, any Error> {
+                let data = templateOwner.file("data")
+                try await asPostgres(
+                    bin("initdb"),
+                    ["-D", data, "-U", "warden", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync"],
+                    chown: templateOwner.path
+                )
+                return data
+            }
+            task = started
+            return started
         }
+        return try await task.value
     }
 
     /// Runs a program as the `postgres` user, after handing it `chown` (recursively).

@@ -3,6 +3,7 @@ import Testing
 import WardenCore
 import WardenFleet
 import WardenHTTP
+import WardenServer
 import WardenStore
 import WardenSupervisor
 import WardenTestSupport
@@ -309,6 +310,94 @@ struct FleetReplicaTests {
         }
         #expect(try await second.events(of: "edge-1").map(\.id) == local.map(\.id), "none missing, none twice")
         await second.kill(SIGTERM)
+        await pg.stop()
+    }
+}
+
+/// A ban decided on one node is applied on the others within about a second, each node's own
+/// allowlist still wins, and lifting it on the node that decided lifts it everywhere.
+@Suite("Fleet bans", .timeLimit(.minutes(5)))
+struct FleetBanTests {
+    init() { becomeSubreaper() }
+
+    func client(_ f: Fixture) throws -> WardenAPIClient {
+        guard let token = LocalToken.read(in: f.stateDir + "/run") else {
+            throw TimedOut(what: "the local CLI token of \(f.stateDir)", seen: [])
+        }
+        return WardenAPIClient(host: "127.0.0.1", port: f.port, token: token)
+    }
+
+    /// The addresses banned on a node now.
+    func banned(_ f: Fixture) async throws -> [String] {
+        let r = try await client(f).send("GET", "/v1/bans")
+        guard r.status == 200, let bans = JSONValue.parse(String(decoding: r.body, as: UTF8.self))?["bans"],
+            case .array(let list) = bans
+        else { return [] }
+        return list.compactMap { $0["address"]?.stringValue }
+    }
+
+    @Test func aBanOnOneNodeReachesTheOthersAndItsLiftToo() async throws {
+        let pg = try await PostgresServer()
+        try await pg.createDatabase("fleet")
+        let control = try FleetLiveTests.Control(
+            database: "postgres://\(pg.user)@127.0.0.1:\(pg.port)/fleet",
+            port: freePort()
+        )
+        setenv("WARDEN_TEST_AGENT_TOKEN", FleetLiveTests.agentToken, 1)
+        func node(_ name: String, allow: String = "[]") -> Fixture {
+            Fixture(
+                """
+                fleet:
+                  control: [http://127.0.0.1:\(control.port)]
+                  node: \(name)
+                  token: env:WARDEN_TEST_AGENT_TOKEN
+                  every: 200ms
+                defense: { firewall: dry-run, allow: \(allow) }
+                services: {}
+                """
+            )
+        }
+        let a = node("edge-a")
+        let b = node("edge-b")
+        // edge-c allows the address: its own allowlist wins over the fleet.
+        let c = node("edge-c", allow: "[198.51.100.0/24]")
+        let processes = try [a.start(), b.start(), c.start()]
+        for f in [a, b, c] {
+            try await eventually("\(f.config) is up") { (try? await client(f).send("GET", "/healthz"))?.status == 200 }
+        }
+        for name in ["edge-a", "edge-b", "edge-c"] {
+            try await eventually("\(name) has called the control plane") {
+                try await control.lastEventID(of: name) != nil
+            }
+        }
+        // A person bans an address on edge-a.
+        let body = Data(#"{"address": "198.51.100.7", "for": "1h", "reason": "scanning"}"#.utf8)
+        let banned = try await client(a).send("POST", "/v1/bans", body: body)
+        #expect(banned.status == 200 || banned.status == 201, "\(banned.errorMessage)")
+        let start = ContinuousClock.now
+        try await eventually("edge-b bans it too", timeout: .seconds(20)) {
+            try await self.banned(b).contains("198.51.100.7")
+        }
+        let propagation = ContinuousClock.now - start
+        #expect(propagation < .seconds(3), "a fleet ban arrives within a few shipping intervals: \(propagation)")
+        let onB = try await client(b).send("GET", "/v1/bans")
+        #expect(String(decoding: onB.body, as: UTF8.self).contains("decided on edge-a"))
+        // edge-c refuses it (its allowlist), and says so.
+        try await eventually("edge-c refuses it") {
+            try await c.events("--type", "ban.refused").contains { $0.subject == "198.51.100.7" }
+        }
+        #expect(try await self.banned(c).isEmpty)
+        // Lifting on edge-a lifts it on edge-b.
+        #expect(try await client(a).send("DELETE", "/v1/bans/198.51.100.7").status == 200)
+        try await eventually("edge-b lifts it", timeout: .seconds(20)) {
+            try await !self.banned(b).contains("198.51.100.7")
+        }
+        // The fleet's ban and lift on edge-b are not decisions of their own: edge-a is not banned
+        // again by its own echo.
+        try await Task.sleep(for: .seconds(1))
+        #expect(try await self.banned(a).isEmpty)
+        for p in processes { #expect(try await p.stop() == .exited(0)) }
+        await control.kill(SIGTERM)
         await pg.stop()
     }
 }
