@@ -17,6 +17,9 @@ public struct FleetSpec: Sendable, Equatable {
     public var batch: Int = 1000
     /// Certificate authorities to trust for https control planes.
     public var caFile: String?
+    /// At most this many unshipped events are kept past the event retention while the control
+    /// plane is away; beyond that the oldest are dropped, loudly.
+    public var outbox: Int64 = 1_000_000
 
     public init(control: [String], node: String, token: Secret) {
         self.control = control
@@ -33,7 +36,7 @@ extension Spec {
 /// The `fleet:` section: give it to the loader and read it back as `spec.fleet`.
 public enum FleetSection: SpecSection {
     public static let key = "fleet"
-    static let keys = ["control", "node", "labels", "token", "every", "batch", "ca"]
+    static let keys = ["control", "node", "labels", "token", "every", "batch", "ca", "outbox"]
 
     public static func read(_ node: Node, _ context: SpecContext, _ r: inout YAMLReader) -> FleetSpec? {
         guard let f = r.mapping(node, key: key, allowed: keys, required: ["control", "node", "token"]) else {
@@ -96,6 +99,9 @@ public enum FleetSection: SpecSection {
             spec.every = d
         }
         if let n = f["batch"], let v = r.int(n, key: "fleet.batch", range: 1...FleetBatch.maxEvents) { spec.batch = v }
+        if let n = f["outbox"], let v = r.int(n, key: "fleet.outbox", range: 1000...1_000_000_000) {
+            spec.outbox = Int64(v)
+        }
         if let n = f["ca"] { spec.caFile = SpecLoader.caFile(n, key: "fleet.ca", baseDir: context.baseDir, &r) }
         return r.issues.count == before ? spec : nil
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Metrics
 import ServiceLifecycle
 import Synchronization
 import WardenCore
@@ -9,6 +10,8 @@ import WardenCore
 public protocol UplinkSource: Sendable {
     /// Up to `limit` events with ids above `afterID`, oldest first.
     func events(after afterID: Int64, limit: Int) async throws -> [Event]
+    /// The highest id recorded.
+    func lastEventID() async throws -> Int64
     /// The last acknowledged id (0 before the first acknowledgement).
     func shippedPosition() async throws -> Int64
     /// Remembers the last acknowledged id, durably.
@@ -112,11 +115,22 @@ public final class Uplink: Service, Sendable {
         return min(every * factor, .seconds(30))
     }
 
+    /// Unshipped events, and how long the oldest of them has waited.
+    let outboxDepth = Gauge(label: "warden_fleet_outbox_events")
+    let outboxAge = Gauge(label: "warden_fleet_outbox_age_seconds")
+
     /// Ships batches until nothing new is left (at least one call: it brings the decisions).
     func shipAll() async throws {
+        var first = true
         while true {
             let (after, decided) = state.withLock { ($0.shipped, $0.decided) }
             let events = try await source.events(after: after, limit: spec.batch)
+            if first {
+                first = false
+                let last = try await source.lastEventID()
+                outboxDepth.record(max(0, last - after))
+                outboxAge.record(events.first.map { max(0, clock.wallTime().timeIntervalSince($0.time)) } ?? 0)
+            }
             let batch = FleetBatch(
                 node: spec.node,
                 labels: spec.labels,

@@ -188,10 +188,13 @@ public final class PostgresStore: Store, BanStore, IncidentStore {
         try await one("SELECT COALESCE(MAX(id), 0)::bigint FROM events WHERE node = \(node)", Int64.self) ?? 0
     }
 
-    public func deleteEvents(before cutoff: Date) async throws -> Int {
+    public func deleteEvents(before cutoff: Date, upTo: Int64?) async throws -> Int {
         try await one(
             """
-            WITH gone AS (DELETE FROM events WHERE node = \(node) AND time < \(StoreValues.micros(cutoff)) RETURNING 1)
+            WITH gone AS (
+                DELETE FROM events WHERE node = \(node) AND time < \(StoreValues.micros(cutoff))
+                    AND id <= \(upTo ?? Int64.max) RETURNING 1
+            )
             SELECT COUNT(*)::bigint FROM gone
             """,
             Int64.self

@@ -12,8 +12,9 @@ public protocol Store: Sendable {
     func events(matching query: EventQuery) async throws -> [Event]
     /// The highest event id recorded, or 0.
     func lastEventID() async throws -> Int64
-    /// Deletes events older than `cutoff`; returns how many.
-    func deleteEvents(before cutoff: Date) async throws -> Int
+    /// Deletes events older than `cutoff` whose id is at most `upTo` (all when nil); returns how
+    /// many. (A node of a fleet keeps what the control plane has not acknowledged.)
+    func deleteEvents(before cutoff: Date, upTo: Int64?) async throws -> Int
     /// Records telemetry; returns once it is committed. Series are created as they first appear.
     func appendSamples(_ batch: SampleBatch) async throws
     /// Which of `keys` may be written when the store may hold at most `limit` series: a stored
@@ -33,4 +34,11 @@ public protocol Store: Sendable {
     func rollUp(upTo: Date, rawBefore: Date, rollupsBefore: Date) async throws -> RollupReport
     /// Waits for pending writes and releases the database.
     func close() async throws
+}
+
+extension Store {
+    /// Deletes every event older than `cutoff`; returns how many.
+    public func deleteEvents(before cutoff: Date) async throws -> Int {
+        try await deleteEvents(before: cutoff, upTo: nil)
+    }
 }

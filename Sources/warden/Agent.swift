@@ -136,7 +136,16 @@ struct Agent {
         if let defense { services.append(.init(service: defense.service)) }
         services += [
             .init(service: reloader),
-            .init(service: RetentionService(store: store, keep: spec.retention.events, logger: logger)),
+            .init(
+                service: RetentionService(
+                    store: store,
+                    keep: spec.retention.events,
+                    outbox: uplink.map { uplink in
+                        .init(shipped: { uplink.shipped }, limit: spec.fleet?.outbox ?? 0, bus: bus)
+                    },
+                    logger: logger
+                )
+            ),
             .init(service: SampleMaintenance(store: store, spec: spec.samples, logger: logger)),
             .init(service: api.application()),
         ]

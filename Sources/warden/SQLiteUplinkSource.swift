@@ -14,6 +14,8 @@ struct SQLiteUplinkSource: UplinkSource {
         try await store.events(matching: EventQuery(afterID: afterID, limit: limit))
     }
 
+    func lastEventID() async throws -> Int64 { try await store.lastEventID() }
+
     func shippedPosition() async throws -> Int64 { try await position(Self.positionKey) }
 
     func setShippedPosition(_ id: Int64) async throws { try await setPosition(Self.positionKey, id) }
