@@ -133,6 +133,20 @@ struct FleetLiveTests {
         try await eventually("the fleet holds every event of the node") {
             (try await control.lastEventID(of: "edge-1") ?? 0) == local.last?.id
         }
+        // The CLI's view of the fleet.
+        setenv("WARDEN_TEST_READER_TOKEN", Self.readerToken, 1)
+        let nodes = try await warden(
+            "nodes",
+            "--control",
+            "127.0.0.1:\(control.port)",
+            "--token",
+            "env:WARDEN_TEST_READER_TOKEN"
+        )
+        #expect(nodes.exitCode == 0, "\(nodes.stderr)")
+        #expect(nodes.stdout.contains("edge-1") && nodes.stdout.contains("dc=test"), "\(nodes.stdout)")
+        #expect(nodes.stdout.contains(" \(local.last?.id ?? -1) "), "\(nodes.stdout)")
+        let refused = try await warden("nodes", "--control", "127.0.0.1:\(control.port)", "--token", "env:HOME")
+        #expect(refused.exitCode == 1 && refused.stderr.contains("answered 401"), "\(refused.stderr)")
         let fleet = try await control.events(of: "edge-1")
         #expect(fleet.count == local.count, "no event missing, none twice")
         #expect(fleet.map(\.id) == local.map(\.id))
