@@ -67,22 +67,20 @@ public struct ControlPlane: Sendable {
             }
             let body = try await collect(request)
             let batch: FleetBatch
-            do {
-                batch = try JSONDecoder().decode(FleetBatch.self, from: Data(buffer: body))
-            } catch {
-                let (field, message) = Self.describe(error)
-                throw APIError.badRequest("the body is not a fleet batch: \(message)", field: field)
+            switch FleetBatch.parse(Array(buffer: body)) {
+            case .success(let parsed): batch = parsed
+            case .failure(let problem):
+                throw APIError.badRequest("the body is not a fleet batch: \(problem.message)", field: problem.field)
             }
             let now = clock.wallTime()
             if let (field, message) = batch.problem(now: now) { throw APIError.badRequest(message, field: field) }
             let address = context.remoteAddress
             let events = batch.events.map(\.event)
             let decisions = try await stored { store in
-                try await store.recordContact(node: batch.node, labels: batch.labels, address: address, at: now)
-                try await store.append(events, node: batch.node)
-                // A ban (or lift) this node decided becomes every other node's; and this node
-                // gets what the others decided since it last asked.
-                try await store.recordDecisions(from: events, node: batch.node)
+                // One transaction: the contact, the events, and the fleet decisions among them (a
+                // ban or lift this node decided becomes every other node's). Then this node gets
+                // what the others decided since it last asked.
+                try await store.ingest(events, node: batch.node, labels: batch.labels, address: address, at: now)
                 return try await store.decisions(after: batch.decisionsAfter ?? 0, for: batch.node, now: now)
             }
             let ack = FleetAck(
@@ -133,22 +131,6 @@ public struct ControlPlane: Sendable {
         } catch let error as WardenError where error.code == .store {
             logger.error("the database is unavailable", metadata: ["warden.error": "\(error.message)"])
             throw APIError(.serviceUnavailable, "unavailable", "the fleet's database is unavailable; try again")
-        }
-    }
-
-    /// The field at fault in a body that did not decode, and what was wrong.
-    static func describe(_ error: any Error) -> (field: String?, message: String) {
-        func path(_ keys: [any CodingKey]) -> String {
-            keys.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
-                .trimmingCharacters(in: CharacterSet(charactersIn: "."))
-                .replacingOccurrences(of: ".[", with: "[")
-        }
-        switch error as? DecodingError {
-        case .keyNotFound(let key, let c)?: return (path(c.codingPath + [key]), "missing")
-        case .typeMismatch(_, let c)?, .valueNotFound(_, let c)?:
-            return (path(c.codingPath), "the wrong type: \(c.debugDescription)")
-        case .dataCorrupted(let c)?: return (c.codingPath.isEmpty ? nil : path(c.codingPath), "not JSON")
-        default: return (nil, "not JSON")
         }
     }
 

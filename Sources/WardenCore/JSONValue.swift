@@ -180,8 +180,11 @@ extension JSONValue {
     }
 
     /// Parses JSON text; nil when it is not valid JSON.
-    public static func parse(_ text: String) -> JSONValue? {
-        var parser = JSONValueParser(Array(text.utf8))
+    public static func parse(_ text: String) -> JSONValue? { parse(bytes: Array(text.utf8)) }
+
+    /// Parses JSON bytes (UTF-8); nil when they are not valid JSON.
+    public static func parse(bytes: [UInt8]) -> JSONValue? {
+        var parser = JSONValueParser(bytes)
         guard let value = parser.value(depth: 0) else { return nil }
         parser.skipSpace()
         // Not `atEnd ? value : nil`: that nil would become JSONValue.null.

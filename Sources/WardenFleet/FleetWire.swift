@@ -27,6 +27,67 @@ public struct FleetBatch: Sendable, Codable, Equatable {
     /// How far in the future an event may be stamped (clocks drift; a year ahead is a bug).
     public static let maxFuture = Duration.seconds(600)
 
+    /// Reads a batch from its JSON, or says which field is wrong. (Faster than `JSONDecoder` for
+    /// the control plane's largest bodies, and as strict: every field of the wire format is
+    /// checked for its type; unknown fields are ignored.)
+    public static func parse(_ bytes: [UInt8]) -> Result<FleetBatch, FleetBatchProblem> {
+        guard let root = JSONValue.parse(bytes: bytes), case .object(let o) = root else {
+            return .failure(FleetBatchProblem(field: nil, message: "not a JSON object"))
+        }
+        guard let node = o["node"]?.stringValue else { return .failure(.init(field: "node", message: "missing")) }
+        var labels: [String: String] = [:]
+        if let l = o["labels"], l != .null {
+            guard case .object(let m) = l else { return .failure(.init(field: "labels", message: "not an object")) }
+            for (k, v) in m {
+                guard let text = v.stringValue else {
+                    return .failure(.init(field: "labels.\(k.prefix(80))", message: "not a string"))
+                }
+                labels[k] = text
+            }
+        }
+        guard case .array(let items)? = o["events"] else {
+            return .failure(.init(field: "events", message: "missing or not an array"))
+        }
+        var events: [FleetEvent] = []
+        events.reserveCapacity(items.count)
+        for (i, item) in items.enumerated() {
+            guard case .object(let e) = item else {
+                return .failure(.init(field: "events[\(i)]", message: "not an object"))
+            }
+            guard let id = e["id"]?.intValue else {
+                return .failure(.init(field: "events[\(i)].id", message: "missing"))
+            }
+            guard let time = e["time_us"]?.intValue else {
+                return .failure(.init(field: "events[\(i)].time_us", message: "missing"))
+            }
+            var text: [String] = []
+            for key in ["type", "source", "subject"] {
+                guard let value = e[key]?.stringValue else {
+                    return .failure(.init(field: "events[\(i)].\(key)", message: "missing"))
+                }
+                text.append(value)
+            }
+            events.append(
+                FleetEvent(
+                    id: id,
+                    timeUs: time,
+                    type: text[0],
+                    source: text[1],
+                    subject: text[2],
+                    payload: e["payload"] ?? [:]
+                )
+            )
+        }
+        var after: Int64?
+        if let d = o["decisions_after"], d != .null {
+            guard let v = d.intValue else {
+                return .failure(.init(field: "decisions_after", message: "not an integer"))
+            }
+            after = v
+        }
+        return .success(FleetBatch(node: node, labels: labels, events: events, decisionsAfter: after))
+    }
+
     /// The first problem of this batch, as the field at fault and what is wrong; nil when it is
     /// fine. `now` is the control plane's time.
     public func problem(now: Date) -> (field: String, message: String)? {
@@ -69,6 +130,15 @@ public struct FleetEvent: Sendable, Codable, Equatable {
     enum CodingKeys: String, CodingKey {
         case id, type, source, subject, payload
         case timeUs = "time_us"
+    }
+
+    public init(id: Int64, timeUs: Int64, type: String, source: String, subject: String, payload: JSONValue) {
+        self.id = id
+        self.timeUs = timeUs
+        self.type = type
+        self.source = source
+        self.subject = subject
+        self.payload = payload
     }
 
     public init(_ event: Event) {
@@ -151,4 +221,10 @@ public struct FleetDecision: Sendable, Codable, Equatable {
 public enum FleetNames {
     /// Letters, digits, '-', '_' and '.', 1 to 64 of them, starting with a letter or digit.
     public static func isValid(_ name: String) -> Bool { SpecLoader.isValidName(name) }
+}
+
+/// What is wrong with a batch's JSON: the field at fault (nil for the whole body) and why.
+public struct FleetBatchProblem: Error, Sendable, Equatable {
+    public var field: String?
+    public var message: String
 }

@@ -18,7 +18,7 @@ public enum FuzzTargets {
     public static let all: [(name: String, run: @Sendable ([UInt8]) -> Void)] = [
         ("spec", spec), ("json-ingest", jsonIngest), ("prometheus", prometheus), ("influx", influx),
         ("sshd", sshd), ("access-log", accessLog), ("token", token), ("json-value", jsonValue),
-        ("address", address),
+        ("address", address), ("fleet-batch", fleetBatch),
     ]
 
     /// The target called `name`.
@@ -55,6 +55,24 @@ public enum FuzzTargets {
         let precisions = InfluxLineParser.Precision.allCases
         let precision = precisions[Int(bytes.first ?? 0) % precisions.count]
         check(bytes.dropFirst().withUnsafeBytes { InfluxLineParser.parse($0, precision: precision, rules: rules) })
+    }
+
+    /// A control plane's reading of an agent's batch: parsed or refused with a field, and an
+    /// accepted batch keeps its promises (ids increasing, nothing from the far future).
+    public static func fleetBatch(_ bytes: [UInt8]) {
+        guard case .success(let batch) = FleetBatch.parse(bytes) else { return }
+        if batch.problem(now: now) == nil {
+            var previous: Int64 = 0
+            for e in batch.events {
+                precondition(e.id > previous, "ids not increasing in an accepted batch")
+                previous = e.id
+                precondition(
+                    e.timeUs <= Int64((now.timeIntervalSince1970 + 600) * 1_000_000),
+                    "an event from the future"
+                )
+            }
+            precondition(batch.events.count <= FleetBatch.maxEvents, "too many events accepted")
+        }
     }
 
     /// Every accepted sample obeys the rules, whatever the format.

@@ -112,6 +112,29 @@ public final class PostgresStore: Store, BanStore, IncidentStore {
     /// event (the same node and id) replaces itself, so shipping twice stores once.
     public func append(_ events: [Event], node: String) async throws {
         guard !events.isEmpty else { return }
+        try await client.query(Self.appendQuery(events, node: node), logger: logger)
+    }
+
+    /// Records what an agent shipped, in one transaction: its contact, its events, and the fleet
+    /// decisions among them (one commit per batch, not three).
+    public func ingest(
+        _ events: [Event],
+        node: String,
+        labels: [String: String],
+        address: String,
+        at time: Date
+    ) async throws {
+        let contact = Self.contactQuery(node: node, labels: labels, address: address, at: time)
+        let decisions = Self.decisionsQuery(from: events, node: node, at: clock.wallTime())
+        let logger = self.logger
+        try await client.withTransaction(logger: logger) { connection in
+            try await connection.query(contact, logger: logger)
+            if !events.isEmpty { try await connection.query(Self.appendQuery(events, node: node), logger: logger) }
+            if let decisions { try await connection.query(decisions, logger: logger) }
+        }
+    }
+
+    static func appendQuery(_ events: [Event], node: String) -> PostgresQuery {
         let ids = events.map(\.id)
         let times = events.map { StoreValues.micros($0.time) }
         let types = events.map(\.type)
@@ -119,16 +142,13 @@ public final class PostgresStore: Store, BanStore, IncidentStore {
         let subjects = events.map(\.subject)
         let payloads = events.map(\.payload.jsonText)
         // One statement for the whole batch; a replayed event (the same node and id) replaces itself.
-        try await client.query(
-            """
+        return """
             INSERT INTO events (node, id, time, type, source, subject, payload)
             SELECT \(node), * FROM unnest(\(ids)::bigint[], \(times)::bigint[], \(types)::text[], \(sources)::text[],
                 \(subjects)::text[], \(payloads)::text[])
             ON CONFLICT (node, id) DO UPDATE SET time = excluded.time, type = excluded.type, source = excluded.source,
                 subject = excluded.subject, payload = excluded.payload
-            """,
-            logger: logger
-        )
+            """
     }
 
     public func events(matching q: EventQuery) async throws -> [Event] {
