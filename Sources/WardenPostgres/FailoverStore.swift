@@ -47,7 +47,7 @@ public actor FailoverStore {
     public func run<T: Sendable>(_ work: @escaping @Sendable (PostgresStore) async throws -> T) async throws -> T {
         let (store, seen) = try await writable()
         do {
-            return try await Self.withTimeout(workTimeout) { try await work(store) }
+            return try await watched { try await work(store) }
         } catch  where Self.isHostFailure(error) {
             logger.warning(
                 "the database host failed; looking for the writable one",
@@ -55,7 +55,7 @@ public actor FailoverStore {
             )
             await drop(generation: seen)
             let (again, _) = try await writable()
-            return try await Self.withTimeout(workTimeout) { try await work(again) }
+            return try await watched { try await work(again) }
         }
     }
 
@@ -139,7 +139,7 @@ public actor FailoverStore {
     /// Whether `error` means the host is gone or cannot take writes, rather than that the work
     /// itself was wrong.
     static func isHostFailure(_ error: any Error) -> Bool {
-        if error is TimedOut { return true }
+        if error is TimedOut || error is HostDown { return true }
         guard let e = error as? PSQLError else { return false }
         switch e.code {
         case .server:
@@ -155,6 +155,42 @@ public actor FailoverStore {
 
     struct TimedOut: Error, CustomStringConvertible {
         var description: String { "the database did not answer in time" }
+    }
+
+    struct HostDown: Error, CustomStringConvertible {
+        var description: String { "the database host stopped answering, or became read-only" }
+    }
+
+    /// Runs `work` on the host in use, and meanwhile asks that host every second whether it is
+    /// still there and writable: work waiting on a dead primary (a pool retrying its connection)
+    /// fails within about a second instead of at the timeout.
+    private func watched<T: Sendable>(_ work: @escaping @Sendable () async throws -> T) async throws -> T {
+        let configuration = url.configuration(current?.host ?? url.hosts[0], password: password)
+        let (timeout, logger) = (workTimeout, self.logger)
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await work() }
+            group.addTask {
+                let deadline = ContinuousClock.now + timeout
+                while true {
+                    try await Task.sleep(for: .seconds(1))
+                    if ContinuousClock.now >= deadline { throw TimedOut() }
+                    let alive: Bool
+                    do {
+                        alive = try await Self.isWritable(configuration, logger: logger)
+                    } catch is CancellationError {
+                        throw CancellationError()
+                    } catch {
+                        alive = false
+                    }
+                    if !alive { throw HostDown() }
+                }
+            }
+            defer { group.cancelAll() }
+            while let result = try await group.next() {
+                if let result { return result }
+            }
+            throw TimedOut()
+        }
     }
 
     static func withTimeout<T: Sendable>(

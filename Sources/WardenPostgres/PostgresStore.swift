@@ -208,12 +208,14 @@ public final class PostgresStore: Store, BanStore, IncidentStore {
         try await one("SELECT COALESCE(MAX(id), 0)::bigint FROM events WHERE node = \(node)", Int64.self) ?? 0
     }
 
-    public func deleteEvents(before cutoff: Date, upTo: Int64?) async throws -> Int {
-        try await one(
+    public func deleteEvents(before cutoff: Date, upTo: Int64?, sparingRecords: Bool) async throws -> Int {
+        let spared = sparingRecords ? RecordKinds.all : []
+        return try await one(
             """
             WITH gone AS (
                 DELETE FROM events WHERE node = \(node) AND time < \(StoreValues.micros(cutoff))
-                    AND id <= \(upTo ?? Int64.max) RETURNING 1
+                    AND id <= \(upTo ?? Int64.max) AND NOT (split_part(type, '.', 1) = ANY(\(spared)::text[]))
+                RETURNING 1
             )
             SELECT COUNT(*)::bigint FROM gone
             """,

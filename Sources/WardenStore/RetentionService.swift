@@ -7,8 +7,8 @@ import WardenCore
 ///
 /// On a node of a fleet, events the control plane has not acknowledged are its outbox: they are
 /// kept past the retention period (`outbox.shipped` is the last acknowledged id), up to
-/// `outbox.limit` of them; beyond that the oldest go, and that is said loudly (an error in the
-/// log and a `fleet.outbox.dropped` event).
+/// `outbox.limit` of them; beyond that the oldest go, except records (incidents, bans, audit),
+/// and that is said loudly (an error in the log and a `fleet.outbox.dropped` event).
 public struct RetentionService: Service {
     let store: any Store
     let keep: Duration
@@ -60,7 +60,8 @@ public struct RetentionService: Service {
         let keepFrom = max(shipped, last - outbox.limit)
         var deleted = try await store.deleteEvents(before: cutoff, upTo: shipped)
         if keepFrom > shipped {
-            let dropped = try await store.deleteEvents(before: .distantFuture, upTo: keepFrom)
+            // Records (incidents, bans, audit) are kept whatever the limit.
+            let dropped = try await store.deleteEvents(before: .distantFuture, upTo: keepFrom, sparingRecords: true)
             if dropped > 0 {
                 deleted += dropped
                 logger.error(

@@ -114,15 +114,17 @@ public final class SQLiteStore: Store {
         try await pool.read { db in try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM events") ?? 0 }
     }
 
-    public func deleteEvents(before cutoff: Date, upTo: Int64?) async throws -> Int {
+    public func deleteEvents(before cutoff: Date, upTo: Int64?, sparingRecords: Bool) async throws -> Int {
         let micros = Self.micros(cutoff)
         let last = upTo ?? Int64.max
+        let kinds = RecordKinds.all.map { "'\($0)'" }.joined(separator: ", ")
+        let spare = sparingRecords ? " AND substr(type, 1, instr(type || '.', '.') - 1) NOT IN (\(kinds))" : ""
         var total = 0
         while true {
             let deleted = try await pool.write { db -> Int in
                 try db.execute(
                     sql:
-                        "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE time < ? AND id <= ? ORDER BY id LIMIT 10000)",
+                        "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE time < ? AND id <= ?\(spare) ORDER BY id LIMIT 10000)",
                     arguments: [micros, last]
                 )
                 return db.changesCount

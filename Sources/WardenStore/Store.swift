@@ -12,9 +12,10 @@ public protocol Store: Sendable {
     func events(matching query: EventQuery) async throws -> [Event]
     /// The highest event id recorded, or 0.
     func lastEventID() async throws -> Int64
-    /// Deletes events older than `cutoff` whose id is at most `upTo` (all when nil); returns how
+    /// Deletes events older than `cutoff` whose id is at most `upTo` (all when nil), except, when
+    /// `sparingRecords`, those of the kinds in ``RecordKinds`` (incidents, bans, audit); returns how
     /// many. (A node of a fleet keeps what the control plane has not acknowledged.)
-    func deleteEvents(before cutoff: Date, upTo: Int64?) async throws -> Int
+    func deleteEvents(before cutoff: Date, upTo: Int64?, sparingRecords: Bool) async throws -> Int
     /// Records telemetry; returns once it is committed. Series are created as they first appear.
     func appendSamples(_ batch: SampleBatch) async throws
     /// Which of `keys` may be written when the store may hold at most `limit` series: a stored
@@ -39,6 +40,16 @@ public protocol Store: Sendable {
 extension Store {
     /// Deletes every event older than `cutoff`; returns how many.
     public func deleteEvents(before cutoff: Date) async throws -> Int {
-        try await deleteEvents(before: cutoff, upTo: nil)
+        try await deleteEvents(before: cutoff, upTo: nil, sparingRecords: false)
     }
+
+    public func deleteEvents(before cutoff: Date, upTo: Int64?) async throws -> Int {
+        try await deleteEvents(before: cutoff, upTo: upTo, sparingRecords: false)
+    }
+}
+
+/// The event kinds that are records, never telemetry: a full fleet outbox drops other events
+/// first and these never (their type's first word).
+public enum RecordKinds {
+    public static let all = ["incident", "ban", "audit"]
 }

@@ -14,8 +14,19 @@ struct OutboxRetentionTests {
         try await withStore(backend) { store, _ in
             // A hundred events, all long past the retention period.
             let old = Date(timeIntervalSince1970: 1_000_000_000)
+            // Every tenth is a record (an incident's, a ban's or an audit event), which the outbox
+            // never drops.
+            let kinds = ["incident.opened", "ban.applied", "audit.request"]
             try await store.append(
-                (1...100).map { Event(id: $0, time: old, type: "t.x", source: "s", subject: "x") }
+                (1...100).map {
+                    Event(
+                        id: $0,
+                        time: old,
+                        type: $0 % 10 == 0 ? kinds[Int($0 / 10) % 3] : "t.x",
+                        source: "s",
+                        subject: "x"
+                    )
+                }
             )
             let bus = EventBus()
             let dropped = EventLog(bus.subscribe(name: "test"))
@@ -32,12 +43,12 @@ struct OutboxRetentionTests {
             #expect(try await retention(limit: 1000).prune() == 40)
             #expect(try await store.events(matching: EventQuery()).map(\.id) == Array(41...100))
             #expect(dropped.events(OutboxDropped.type).isEmpty)
-            // Over the limit: the oldest unshipped go, and that is announced.
-            #expect(try await retention(limit: 10).prune() == 50)
-            #expect(try await store.events(matching: EventQuery()).map(\.id) == Array(91...100))
+            // Over the limit: the oldest unshipped go (but records), and that is announced.
+            #expect(try await retention(limit: 10).prune() == 45)
+            #expect(try await store.events(matching: EventQuery()).map(\.id) == [50, 60, 70, 80, 90] + Array(91...100))
             _ = try await dropped.wait(for: OutboxDropped.type)
             let event = try #require(dropped.events(OutboxDropped.type).first)
-            #expect(event.decode(OutboxDropped.self) == OutboxDropped(dropped: 50, limit: 10, upTo: 90))
+            #expect(event.decode(OutboxDropped.self) == OutboxDropped(dropped: 45, limit: 10, upTo: 90))
         }
     }
 }
