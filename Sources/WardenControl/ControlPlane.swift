@@ -17,23 +17,35 @@ public struct ControlPlane: Sendable {
     public struct Settings: Sendable {
         public var host: String
         public var port: Int
-        /// The credential agents ship with.
-        public var agentToken: Secret
+        /// A credential any node may ship with (nil: only the nodes' own).
+        public var agentToken: Secret?
+        /// Each node's own credential: with it, a node ships only as itself, and a node that
+        /// has none may not ship with another's.
+        public var nodeTokens: [String: Secret]
         /// Tokens of the people (and tools) that read the fleet.
         public var tokens: [TokenSpec]
         /// The largest batch body accepted.
         public var maxBody = 16 << 20
 
-        public init(host: String, port: Int, agentToken: Secret, tokens: [TokenSpec]) {
+        public init(
+            host: String,
+            port: Int,
+            agentToken: Secret?,
+            nodeTokens: [String: Secret] = [:],
+            tokens: [TokenSpec]
+        ) {
             self.host = host
             self.port = port
             self.agentToken = agentToken
+            self.nodeTokens = nodeTokens
             self.tokens = tokens
         }
     }
 
-    /// The name agents are known by in the audit trail and in 403s.
+    /// The name the shared agent credential is known by in the audit trail and in 403s.
     static let agentIdentity = "agents"
+    /// The prefix of a node's own credential's name: `agent:edge-1`.
+    static let nodePrefix = "agent:"
 
     public let settings: Settings
     public let database: FailoverStore
@@ -50,20 +62,22 @@ public struct ControlPlane: Sendable {
     public func router() -> Router<APIContext> {
         let router = Router(context: APIContext.self)
         router.add(middleware: MethodNotAllowedMiddleware())
-        let agents = TokenSpec(
-            name: Self.agentIdentity,
-            role: .operator,
-            reference: "agent token",
-            secret: settings.agentToken
-        )
+        var agents = settings.nodeTokens.sorted { $0.key < $1.key }.map { node, secret in
+            TokenSpec(name: Self.nodePrefix + node, role: .operator, reference: "node token", secret: secret)
+        }
+        if let shared = settings.agentToken {
+            agents.append(
+                TokenSpec(name: Self.agentIdentity, role: .operator, reference: "agent token", secret: shared)
+            )
+        }
         router.add(
-            middleware: AuthMiddleware(tokens: [agents] + settings.tokens, anonymousRead: false, clock: clock)
+            middleware: AuthMiddleware(tokens: agents + settings.tokens, anonymousRead: false, clock: clock)
         )
         router.get("/healthz") { _, _ in APIServer.text("ok\n", contentType: "text/plain") }
         router.post("/v1/fleet/events") { request, context -> Response in
             let who = try context.require(.operator, write: true)
-            guard who.name == Self.agentIdentity else {
-                throw APIError(.forbidden, "forbidden", "only agents ship events (with the agent token)")
+            guard who.name == Self.agentIdentity || who.name.hasPrefix(Self.nodePrefix) else {
+                throw APIError(.forbidden, "forbidden", "only agents ship events (with an agent or node token)")
             }
             let body = try await collect(request)
             let batch: FleetBatch
@@ -74,6 +88,26 @@ public struct ControlPlane: Sendable {
             }
             let now = clock.wallTime()
             if let (field, message) = batch.problem(now: now) { throw APIError.badRequest(message, field: field) }
+            // A node's own credential ships only as that node; the shared one not as a node that
+            // has a credential of its own.
+            if who.name.hasPrefix(Self.nodePrefix) {
+                let owner = String(who.name.dropFirst(Self.nodePrefix.count))
+                guard owner == batch.node else {
+                    throw APIError(
+                        .forbidden,
+                        "forbidden",
+                        "this credential belongs to node '\(owner)', not '\(batch.node.prefix(80))'",
+                        field: "node"
+                    )
+                }
+            } else if settings.nodeTokens[batch.node] != nil {
+                throw APIError(
+                    .forbidden,
+                    "forbidden",
+                    "node '\(batch.node)' has a credential of its own; ship with it",
+                    field: "node"
+                )
+            }
             let address = context.remoteAddress
             let events = batch.events.map(\.event)
             let decisions = try await stored { store in

@@ -36,8 +36,14 @@ struct ControlCommand: AsyncParsableCommand {
     @Option(name: .customLong("database-password"), help: "The database password: env:NAME or file:PATH.")
     var databasePassword: String?
 
-    @Option(name: .customLong("agent-token"), help: "The credential agents ship with: env:NAME or file:PATH.")
-    var agentToken: String
+    @Option(name: .customLong("agent-token"), help: "A credential any node may ship with: env:NAME or file:PATH.")
+    var agentToken: String?
+
+    @Option(
+        name: .customLong("node-token"),
+        help: "A node's own credential, NODE=env:NAME or NODE=file:PATH: that node ships only with it. Repeatable."
+    )
+    var nodeTokens: [String] = []
 
     @Option(name: .customLong("token"), help: "A reader's token (admin): env:NAME or file:PATH. Repeatable.")
     var tokens: [String] = []
@@ -71,7 +77,22 @@ struct ControlCommand: AsyncParsableCommand {
         let password = try databasePassword.map {
             String(decoding: try secret($0, "--database-password").bytes, as: UTF8.self)
         }
-        let agents = try secret(agentToken, "--agent-token")
+        let agents = try agentToken.map { try secret($0, "--agent-token") }
+        var nodes: [String: Secret] = [:]
+        for item in nodeTokens {
+            let parts = item.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, SpecLoader.isValidName(parts[0]), nodes[parts[0]] == nil else {
+                printError(
+                    "warden control: --node-token: found '\(item.prefix(100))'; expected NODE=env:NAME, each node once"
+                )
+                throw ExitCode(1)
+            }
+            nodes[parts[0]] = try secret(parts[1], "--node-token \(parts[0])")
+        }
+        guard agents != nil || !nodes.isEmpty else {
+            printError("warden control: give --agent-token or --node-token: agents need a credential to ship")
+            throw ExitCode(1)
+        }
         let readers = try tokens.enumerated().map { i, reference in
             TokenSpec(
                 name: "reader\(i + 1)",
@@ -95,7 +116,7 @@ struct ControlCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         let plane = ControlPlane(
-            settings: .init(host: host, port: port, agentToken: agents, tokens: readers),
+            settings: .init(host: host, port: port, agentToken: agents, nodeTokens: nodes, tokens: readers),
             database: database,
             logger: logger
         )

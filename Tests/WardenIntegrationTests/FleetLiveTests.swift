@@ -28,15 +28,20 @@ struct FleetLiveTests {
         let port: Int
         let dir = TempDir("warden-control")
 
-        init(database: String, port: Int) throws {
+        /// With `nodeTokens`, those nodes get credentials of their own.
+        init(database: String, port: Int, nodeTokens: [String: String] = [:]) throws {
             self.port = port
             var env = ProcessInfo.processInfo.environment
             env["AGENT_TOKEN"] = FleetLiveTests.agentToken
             env["READER_TOKEN"] = FleetLiveTests.readerToken
-            let argv = [
+            var argv = [
                 Binaries.warden, "control", "--listen", "127.0.0.1:\(port)", "--database", database,
                 "--agent-token", "env:AGENT_TOKEN", "--token", "env:READER_TOKEN",
             ]
+            for (i, (node, token)) in nodeTokens.sorted(by: { $0.key < $1.key }).enumerated() {
+                env["NODE_TOKEN_\(i)"] = token
+                argv += ["--node-token", "\(node)=env:NODE_TOKEN_\(i)"]
+            }
             let fd = open(dir.file("control.log"), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
             defer { close(fd) }
             var request = SpawnRequest(executable: argv[0], arguments: argv, environment: env)
@@ -169,7 +174,11 @@ struct FleetLiveTests {
     @Test func theControlPlaneRefusesBadBatchesAndStoresRepeatsOnce() async throws {
         let pg = try await PostgresServer()
         try await pg.createDatabase("fleet")
-        let control = try Control(database: "postgres://\(pg.user)@127.0.0.1:\(pg.port)/fleet", port: freePort())
+        let control = try Control(
+            database: "postgres://\(pg.user)@127.0.0.1:\(pg.port)/fleet",
+            port: freePort(),
+            nodeTokens: ["n9": "node-nine-secret-0123456789"]
+        )
         let agent = control.client(Self.agentToken)
         try await eventually("the control plane is up") {
             (try? await agent.send("GET", "/healthz"))?.status == 200
@@ -207,6 +216,13 @@ struct FleetLiveTests {
         }
         let tooMany = batch(ids: (1...Int64(FleetBatch.maxEvents + 1)).map { $0 })
         #expect(try await post(tooMany).status == 400)
+        // A node's own credential ships only as that node; the shared one not as a node that has
+        // its own.
+        let nine = control.client("node-nine-secret-0123456789")
+        #expect(try await post(batch(node: "n9", ids: [1]), as: nine).status == 200)
+        let impersonating = try await post(batch(node: "n1", ids: [7]), as: nine)
+        #expect(impersonating.status == 403 && impersonating.errorMessage.contains("belongs to node 'n9'"))
+        #expect(try await post(batch(node: "n9", ids: [2])).status == 403)
         // The same batch twice: stored once.
         #expect(try await post(batch(ids: [1, 2, 3])).status == 200)
         #expect(try await post(batch(ids: [1, 2, 3])).status == 200)
