@@ -151,6 +151,22 @@ public struct ControlPlane: Sendable {
                 }
                 query.afterID = id
             }
+            if let order = params["order"] {
+                guard order == "asc" || order == "desc" else {
+                    throw APIError.badRequest("found '\(order.prefix(40))'; expected asc or desc", field: "order")
+                }
+                query.newestFirst = order == "desc"
+            }
+            if let subject = params["subject"] {
+                guard subject.utf8.count <= 256 else {
+                    throw APIError.badRequest("at most 256 bytes", field: "subject")
+                }
+                query.subject = String(subject)
+            }
+            query.types = params.getAll("type").map { String($0) }
+            guard query.types.count <= 20, query.types.allSatisfy({ $0.utf8.count <= 256 }) else {
+                throw APIError.badRequest("at most 20 types of at most 256 bytes", field: "type")
+            }
             let events = try await stored { [query] in try await $0.events(matching: query, node: node) }
             return try APIServer.json(["events": events])
         }

@@ -176,8 +176,11 @@ struct EventsCommand: AsyncParsableCommand {
     @Option(help: "At most this many stored events.") var limit: Int = 50
     @Flag(help: "Keep printing new events as they happen.") var follow = false
     @Flag(help: "One JSON object per line.") var json = false
+    @Option(help: "A node of the fleet: its events as the control plane (--control) holds them.") var node: String?
+    @Option(help: "The fleet's control plane, host:port (with --node).") var control: String = "127.0.0.1:7080"
 
     func run() async throws {
+        if let node { return try await fleetEvents(of: node) }
         // Followed events go out as they come, also into a pipe (`warden events --follow | grep`).
         if follow { warden_stdout_line_buffered() }
         let target = try Target(spec)
@@ -250,6 +253,48 @@ struct EventsCommand: AsyncParsableCommand {
             for e in events { emit(e) }
             if let id = events.last?.id { last = id }
         }
+    }
+
+    /// The events of a fleet node, from the control plane (stored ones; no --follow).
+    func fleetEvents(of node: String) async throws {
+        guard !follow else {
+            printError("warden events: --follow reads a node's own API; with --node, leave it out")
+            throw ExitCode(1)
+        }
+        // The reader's token: --token (or $WARDEN_TOKEN), which may also be env:NAME or file:PATH.
+        guard let (host, port) = HostPort.parse(control),
+            let token = spec.token ?? ProcessInfo.processInfo.environment["WARDEN_TOKEN"]
+        else {
+            printError("warden events: --node needs --control host:port and --token (or $WARDEN_TOKEN)")
+            throw ExitCode(1)
+        }
+        let secret: Secret
+        if token.hasPrefix("env:") || token.hasPrefix("file:") {
+            guard case .success(let resolved) = SpecLoader().resolveSecret(token) else {
+                printError("warden events: --token \(token.prefix(80)): cannot be read")
+                throw ExitCode(1)
+            }
+            secret = resolved
+        } else {
+            secret = Secret(token)
+        }
+        var params = ["node=\(queryValue(node))", "order=desc", "limit=\(limit)"]
+        if let service { params.append("subject=\(queryValue(service))") }
+        for t in types { params.append("type=\(queryValue(t))") }
+        let client = WardenAPIClient(host: host, port: port, token: String(decoding: secret.bytes, as: UTF8.self))
+        let response: WardenAPIClient.Response
+        do {
+            response = try await client.send("GET", "/v1/fleet/events?" + params.joined(separator: "&"))
+        } catch {
+            printError("warden events: cannot reach the control plane at \(host):\(port): \(error.message)")
+            throw ExitCode(1)
+        }
+        guard response.status == 200 else {
+            printError("warden events: the control plane answered \(response.status): \(response.errorMessage)")
+            throw ExitCode(1)
+        }
+        let events = try APICoding.decoder().decode([String: [Event]].self, from: response.body)["events"] ?? []
+        for e in events.reversed() { emit(e) }
     }
 
     func emit(_ e: Event) {

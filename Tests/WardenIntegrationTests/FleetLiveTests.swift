@@ -150,6 +150,23 @@ struct FleetLiveTests {
         #expect(nodes.exitCode == 0, "\(nodes.stderr)")
         #expect(nodes.stdout.contains("edge-1") && nodes.stdout.contains("dc=test"), "\(nodes.stdout)")
         #expect(nodes.stdout.contains(" \(local.last?.id ?? -1) "), "\(nodes.stdout)")
+        let exits = try await warden(
+            "events",
+            "--node",
+            "edge-1",
+            "--control",
+            "127.0.0.1:\(control.port)",
+            "--token",
+            "env:WARDEN_TEST_READER_TOKEN",
+            "--type",
+            "service.exited",
+            "--limit",
+            "5",
+            "--json"
+        )
+        #expect(exits.exitCode == 0, "\(exits.stderr)")
+        let exitIDs = exits.stdout.split(separator: "\n").compactMap { JSONValue.parse(String($0))?["id"]?.intValue }
+        #expect(exitIDs == Array(local.filter { $0.type == "service.exited" }.suffix(5).map(\.id)), "\(exits.stdout)")
         let refused = try await warden("nodes", "--control", "127.0.0.1:\(control.port)", "--token", "env:HOME")
         #expect(refused.exitCode == 1 && refused.stderr.contains("answered 401"), "\(refused.stderr)")
         let fleet = try await control.events(of: "edge-1")
