@@ -89,6 +89,35 @@ struct FleetLiveTests {
         }
     }
 
+    /// A node named `edge-1` that ships to `controls` every `every`, with a service that fails
+    /// every `every` or so (events keep coming).
+    static func flappingNode(_ controls: [Int], labels: String = "{}", every: String = "100ms") -> Fixture {
+        setenv("WARDEN_TEST_AGENT_TOKEN", agentToken, 1)
+        let urls = controls.map { "http://127.0.0.1:\($0)" }.joined(separator: ", ")
+        return Fixture(
+            """
+            fleet:
+              control: [\(urls)]
+              node: edge-1
+              labels: \(labels)
+              token: env:WARDEN_TEST_AGENT_TOKEN
+              every: \(every)
+            services:
+              flappy:
+                run: [/bin/sh, -c, "sleep 0.1; exit 3"]
+                restart: { policy: always, backoff: 50ms..50ms, jitter: 0%, give_up: never }
+            """
+        )
+    }
+
+    /// Every event a stopped node recorded, from its SQLite file.
+    static func recorded(_ f: Fixture) async throws -> [Event] {
+        let store = try SQLiteStore(path: f.stateDir + "/warden.db", readOnly: true)
+        let local = try await store.events(matching: EventQuery(limit: 1_000_000))
+        try await store.close()
+        return local
+    }
+
     /// The agent ships while the control plane is up, keeps its events while it is killed, and
     /// catches up when it is back: the fleet then holds exactly the node's events, none missing,
     /// none twice, each as the node stored it.
@@ -99,22 +128,8 @@ struct FleetLiveTests {
         let controlPort = freePort()
         var control = try Control(database: database, port: controlPort)
 
-        setenv("WARDEN_TEST_AGENT_TOKEN", Self.agentToken, 1)
         // A service that fails every few hundred milliseconds keeps events coming.
-        let f = Fixture(
-            """
-            fleet:
-              control: [http://127.0.0.1:\(controlPort)]
-              node: edge-1
-              labels: { dc: test }
-              token: env:WARDEN_TEST_AGENT_TOKEN
-              every: 200ms
-            services:
-              flappy:
-                run: [/bin/sh, -c, "sleep 0.2; exit 3"]
-                restart: { policy: always, backoff: 100ms..100ms, jitter: 0%, give_up: never }
-            """
-        )
+        let f = Self.flappingNode([controlPort], labels: "{ dc: test }", every: "200ms")
         let agent = try f.start()
         try await eventually("the control plane has the node's first 20 events", timeout: .seconds(60)) {
             (try await control.lastEventID(of: "edge-1") ?? 0) >= 20
@@ -132,9 +147,7 @@ struct FleetLiveTests {
         }
         // A clean stop ships the last events.
         #expect(try await agent.stop() == .exited(0))
-        let store = try SQLiteStore(path: f.stateDir + "/warden.db", readOnly: true)
-        let local = try await store.events(matching: EventQuery(limit: 1_000_000))
-        try await store.close()
+        let local = try await FleetLiveTests.recorded(f)
         try await eventually("the fleet holds every event of the node") {
             (try await control.lastEventID(of: "edge-1") ?? 0) == local.last?.id
         }
@@ -262,20 +275,7 @@ struct FleetFailoverTests {
         let standby = try await PostgresServer(standbyOf: primary)
         let database = "postgres://\(primary.user)@127.0.0.1:\(primary.port),127.0.0.1:\(standby.port)/fleet"
         let control = try FleetLiveTests.Control(database: database, port: freePort())
-        setenv("WARDEN_TEST_AGENT_TOKEN", FleetLiveTests.agentToken, 1)
-        let f = Fixture(
-            """
-            fleet:
-              control: [http://127.0.0.1:\(control.port)]
-              node: edge-1
-              token: env:WARDEN_TEST_AGENT_TOKEN
-              every: 100ms
-            services:
-              flappy:
-                run: [/bin/sh, -c, "sleep 0.1; exit 3"]
-                restart: { policy: always, backoff: 50ms..50ms, jitter: 0%, give_up: never }
-            """
-        )
+        let f = FleetLiveTests.flappingNode([control.port])
         let agent = try f.start()
         try await eventually("the control plane has the node's first 40 events", timeout: .seconds(60)) {
             (try await control.lastEventID(of: "edge-1") ?? 0) >= 40
@@ -292,9 +292,7 @@ struct FleetFailoverTests {
             (try await control.lastEventID(of: "edge-1") ?? 0) >= target
         }
         #expect(try await agent.stop() == .exited(0))
-        let store = try SQLiteStore(path: f.stateDir + "/warden.db", readOnly: true)
-        let local = try await store.events(matching: EventQuery(limit: 1_000_000))
-        try await store.close()
+        let local = try await FleetLiveTests.recorded(f)
         try await eventually("the fleet holds every event of the node") {
             (try await control.lastEventID(of: "edge-1") ?? 0) == local.last?.id
         }
@@ -324,20 +322,7 @@ struct FleetReplicaTests {
         let database = "postgres://\(pg.user)@127.0.0.1:\(pg.port)/fleet"
         let first = try FleetLiveTests.Control(database: database, port: freePort())
         let second = try FleetLiveTests.Control(database: database, port: freePort())
-        setenv("WARDEN_TEST_AGENT_TOKEN", FleetLiveTests.agentToken, 1)
-        let f = Fixture(
-            """
-            fleet:
-              control: [http://127.0.0.1:\(first.port), http://127.0.0.1:\(second.port)]
-              node: edge-1
-              token: env:WARDEN_TEST_AGENT_TOKEN
-              every: 100ms
-            services:
-              flappy:
-                run: [/bin/sh, -c, "sleep 0.1; exit 3"]
-                restart: { policy: always, backoff: 50ms..50ms, jitter: 0%, give_up: never }
-            """
-        )
+        let f = FleetLiveTests.flappingNode([first.port, second.port])
         let agent = try f.start()
         try await eventually("the fleet has the node's first 30 events", timeout: .seconds(60)) {
             (try await second.lastEventID(of: "edge-1") ?? 0) >= 30
@@ -349,9 +334,7 @@ struct FleetReplicaTests {
             (try await second.lastEventID(of: "edge-1") ?? 0) >= atDeath + 40
         }
         #expect(try await agent.stop() == .exited(0))
-        let store = try SQLiteStore(path: f.stateDir + "/warden.db", readOnly: true)
-        let local = try await store.events(matching: EventQuery(limit: 1_000_000))
-        try await store.close()
+        let local = try await FleetLiveTests.recorded(f)
         try await eventually("the fleet holds every event of the node") {
             (try await second.lastEventID(of: "edge-1") ?? 0) == local.last?.id
         }

@@ -8,14 +8,7 @@ import WardenTestSupport
 @Suite("SQLite store", .timeLimit(.minutes(1)))
 struct SQLiteStoreTests {
     func event(_ id: Int64, _ type: String, _ subject: String, at seconds: Double, payload: JSONValue = [:]) -> Event {
-        Event(
-            id: id,
-            time: Date(timeIntervalSince1970: 1_800_000_000 + seconds),
-            type: type,
-            source: "test",
-            subject: subject,
-            payload: payload
-        )
+        testEvent(id, type, subject, at: seconds, payload: payload)
     }
 
     @Test func aDatabaseThatCannotBeOpenedIsExplained() {

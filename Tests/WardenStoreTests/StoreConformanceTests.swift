@@ -21,14 +21,7 @@ struct StoreConformanceTests {
     }
 
     func event(_ id: Int64, _ type: String, _ subject: String, at seconds: Double, payload: JSONValue = [:]) -> Event {
-        Event(
-            id: id,
-            time: Date(timeIntervalSince1970: 1_800_000_000 + seconds),
-            type: type,
-            source: "test",
-            subject: subject,
-            payload: payload
-        )
+        testEvent(id, type, subject, at: seconds, payload: payload)
     }
 
     // MARK: - Events

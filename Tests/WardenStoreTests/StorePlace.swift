@@ -73,3 +73,15 @@ func withStore(
     try await store.close()
     await place.stop()
 }
+
+/// An event of the store tests, `seconds` after 2027-01-15 08:00:00 UTC.
+func testEvent(_ id: Int64, _ type: String, _ subject: String, at seconds: Double, payload: JSONValue = [:]) -> Event {
+    Event(
+        id: id,
+        time: Date(timeIntervalSince1970: 1_800_000_000 + seconds),
+        type: type,
+        source: "test",
+        subject: subject,
+        payload: payload
+    )
+}
