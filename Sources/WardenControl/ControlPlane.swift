@@ -49,6 +49,8 @@ public struct ControlPlane: Sendable {
 
     public let settings: Settings
     public let database: FailoverStore
+    let bell = DecisionBell()
+    let cache = DecisionCache()
     public let clock: any WardenClock
     public let logger: Logger
 
@@ -88,50 +90,58 @@ public struct ControlPlane: Sendable {
             }
             let now = clock.wallTime()
             if let (field, message) = batch.problem(now: now) { throw APIError.badRequest(message, field: field) }
-            // A node's own credential ships only as that node; the shared one not as a node that
-            // has a credential of its own.
-            if who.name.hasPrefix(Self.nodePrefix) {
-                let owner = String(who.name.dropFirst(Self.nodePrefix.count))
-                guard owner == batch.node else {
-                    throw APIError(
-                        .forbidden,
-                        "forbidden",
-                        "this credential belongs to node '\(owner)', not '\(batch.node.prefix(80))'",
-                        field: "node"
-                    )
-                }
-            } else if settings.nodeTokens[batch.node] != nil {
-                throw APIError(
-                    .forbidden,
-                    "forbidden",
-                    "node '\(batch.node)' has a credential of its own; ship with it",
-                    field: "node"
-                )
-            }
+            try authorize(who, as: batch.node)
             let address = context.remoteAddress
             let events = batch.events.map(\.event)
-            let decisions = try await stored { store in
+            let decisions: [StoredDecision] = try await stored { store in
                 // One transaction: the contact, the events, and the fleet decisions among them (a
                 // ban or lift this node decided becomes every other node's). Then this node gets
                 // what the others decided since it last asked.
                 try await store.ingest(events, node: batch.node, labels: batch.labels, address: address, at: now)
-                return try await store.decisions(after: batch.decisionsAfter ?? 0, for: batch.node, now: now)
+                // (An agent that long-polls /v1/fleet/decisions asks for none here.)
+                guard let after = batch.decisionsAfter else { return [StoredDecision]() }
+                return try await store.decisions(after: after, for: batch.node, now: now)
             }
             let ack = FleetAck(
                 stored: batch.events.count,
                 lastID: batch.events.last?.id ?? 0,
-                decisions: decisions.map {
-                    FleetDecision(
-                        id: $0.id,
-                        kind: $0.kind == "lift" ? .lift : .ban,
-                        address: $0.address,
-                        seconds: $0.until.map { max(1, Int64($0.timeIntervalSince(now).rounded(.up))) },
-                        reason: $0.reason,
-                        origin: $0.origin
-                    )
-                }
+                decisions: decisions.map { Self.wire($0, now: now) }
             )
             return try APIServer.json(ack)
+        }
+        // A node's decisions, held open until there is one (or `wait` seconds pass): a ban made
+        // on one node reaches the others as soon as it is stored, whichever replica they wait on.
+        router.get("/v1/fleet/decisions") { request, context -> Response in
+            let who = try context.require(.operator)
+            let params = request.uri.queryParameters
+            guard let node = params["node"].map(String.init), FleetNames.isValid(node) else {
+                throw APIError.badRequest("give the node: ?node=NAME", field: "node")
+            }
+            try authorize(who, as: node)
+            var after: Int64 = 0
+            if let text = params["after"] {
+                guard let id = Int64(text), id >= 0 else {
+                    throw APIError.badRequest("found '\(text.prefix(40))'; expected a decision id", field: "after")
+                }
+                after = id
+            }
+            let wait = try APIServer.intParameter(params, "wait", default: 0, range: 0...60)
+            let since = after
+            let deadline = ContinuousClock.now + .seconds(wait)
+            while true {
+                let seen = bell.version
+                let now = clock.wallTime()
+                // One read per ring for every agent asking after the same id; each gets the others'.
+                let all = try await cache.decisions(after: since, version: seen) {
+                    try await stored { try await $0.decisions(after: since, for: nil, now: now) }
+                }
+                let found = all.filter { $0.origin != node }
+                let remaining = deadline - ContinuousClock.now
+                if !found.isEmpty || remaining <= .zero || bell.isClosed {
+                    return try APIServer.json(["decisions": found.map { Self.wire($0, now: now) }])
+                }
+                await bell.wait(after: seen, timeout: remaining)
+            }
         }
         router.get("/v1/nodes") { _, context -> Response in
             _ = try context.require(.viewer)
@@ -173,6 +183,42 @@ public struct ControlPlane: Sendable {
         return router
     }
 
+    /// A node's own credential speaks only for that node; the shared one not for a node that has
+    /// a credential of its own.
+    func authorize(_ who: Identity, as node: String) throws {
+        if who.name.hasPrefix(Self.nodePrefix) {
+            let owner = String(who.name.dropFirst(Self.nodePrefix.count))
+            guard owner == node else {
+                throw APIError(
+                    .forbidden,
+                    "forbidden",
+                    "this credential belongs to node '\(owner)', not '\(node.prefix(80))'",
+                    field: "node"
+                )
+            }
+        } else if who.name != Self.agentIdentity {
+            throw APIError(
+                .forbidden,
+                "forbidden",
+                "only agents ship and fetch decisions (with an agent or node token)"
+            )
+        } else if settings.nodeTokens[node] != nil {
+            throw APIError(.forbidden, "forbidden", "node '\(node)' has a credential of its own; use it", field: "node")
+        }
+    }
+
+    /// A stored decision as agents receive it: a ban for what is left of it.
+    static func wire(_ d: StoredDecision, now: Date) -> FleetDecision {
+        FleetDecision(
+            id: d.id,
+            kind: d.kind == "lift" ? .lift : .ban,
+            address: d.address,
+            seconds: d.until.map { max(1, Int64($0.timeIntervalSince(now).rounded(.up))) },
+            reason: d.reason,
+            origin: d.origin
+        )
+    }
+
     /// Runs `work` on the database; when no writable host can be found in time, the answer is
     /// 503 (agents keep their events and try again).
     func stored<T: Sendable>(_ work: @escaping @Sendable (PostgresStore) async throws -> T) async throws -> T {
@@ -195,6 +241,11 @@ public struct ControlPlane: Sendable {
             )
         }
     }
+
+    /// What runs besides the server: the listener that wakes long-polling agents. Put it after
+    /// the server in a service group, so that it stops first and ends the long polls before the
+    /// server waits for its open requests.
+    public func listener() -> some Service { DecisionListener(database: database, bell: bell, logger: logger) }
 
     /// The control plane as a Service, listening where its settings say.
     public func application() -> some ApplicationProtocol & Service {

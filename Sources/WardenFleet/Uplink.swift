@@ -23,10 +23,10 @@ public protocol UplinkSource: Sendable {
 }
 
 /// Ships the node's events to the control plane, at least once and in order, and applies the
-/// fleet's decisions (bans decided on other nodes) that come back with each answer.
+/// fleet's decisions (bans decided on other nodes) as soon as they are made: a request to
+/// `/v1/fleet/decisions` is kept open for them (a long poll), and made again when it answers.
 ///
-/// It calls every `every` even with nothing to ship, so that decisions arrive within about that
-/// time.
+/// It calls every `every` even with nothing to ship: the control plane knows the node is alive.
 ///
 /// Every `every`, the events after the acknowledged position go out in batches; the position
 /// moves only when a control plane answers 200, so nothing is lost when the control plane, the
@@ -79,6 +79,8 @@ public final class Uplink: Service, Sendable {
             $0.shipped = start
             $0.decided = decided
         }
+        let poller = Task { await self.pollDecisions() }
+        defer { poller.cancel() }
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             let delay: Duration
             do {
@@ -123,7 +125,7 @@ public final class Uplink: Service, Sendable {
     func shipAll() async throws {
         var first = true
         while true {
-            let (after, decided) = state.withLock { ($0.shipped, $0.decided) }
+            let after = state.withLock { $0.shipped }
             let events = try await source.events(after: after, limit: spec.batch)
             if first {
                 first = false
@@ -131,12 +133,8 @@ public final class Uplink: Service, Sendable {
                 outboxDepth.record(max(0, last - after))
                 outboxAge.record(events.first.map { max(0, clock.wallTime().timeIntervalSince($0.time)) } ?? 0)
             }
-            let batch = FleetBatch(
-                node: spec.node,
-                labels: spec.labels,
-                events: events.map(FleetEvent.init),
-                decisionsAfter: decided
-            )
+            // Decisions come by the long poll, not with the answer.
+            let batch = FleetBatch(node: spec.node, labels: spec.labels, events: events.map(FleetEvent.init))
             let ack = try await send(batch)
             if let last = events.last {
                 guard ack.lastID >= last.id else {
@@ -145,14 +143,69 @@ public final class Uplink: Service, Sendable {
                 try await source.setShippedPosition(last.id)
                 state.withLock { $0.shipped = last.id }
             }
-            let fresh = ack.decisions.filter { $0.id > decided }
-            if let newest = fresh.map(\.id).max() {
-                await apply(fresh)
-                try await source.setDecisionPosition(newest)
-                state.withLock { $0.decided = newest }
-            }
             if events.count < spec.batch { return }
         }
+    }
+
+    /// Waits for the fleet's decisions on the control plane, applies them in order and remembers
+    /// the last; again and again, with a back-off when the control plane cannot be reached.
+    func pollDecisions() async {
+        var failures = 0
+        while !Task.isCancelled {
+            do {
+                let decided = state.withLock { $0.decided }
+                let decisions = try await fetchDecisions(after: decided)
+                failures = 0
+                let fresh = decisions.filter { $0.id > decided }.sorted { $0.id < $1.id }
+                if let newest = fresh.last?.id {
+                    await apply(fresh)
+                    try await source.setDecisionPosition(newest)
+                    state.withLock { $0.decided = newest }
+                }
+            } catch {
+                failures += 1
+                if failures == 1 || failures % 30 == 0 {
+                    logger.warning(
+                        "cannot fetch the fleet's decisions; trying again",
+                        metadata: ["warden.error": "\(error)", "warden.failures": "\(failures)"]
+                    )
+                }
+                try? await clock.sleep(for: Self.backoff(failures: failures, every: spec.every))
+            }
+        }
+    }
+
+    /// How long a decisions request is held open by the control plane.
+    static let pollWait = 20
+
+    func fetchDecisions(after: Int64) async throws -> [FleetDecision] {
+        let index = state.withLock { $0.target } % spec.control.count
+        let base = spec.control[index].hasSuffix("/") ? String(spec.control[index].dropLast()) : spec.control[index]
+        let node = spec.node.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? spec.node
+        var request = OutboundRequest(
+            url: base + "/v1/fleet/decisions?node=\(node)&after=\(after)&wait=\(Self.pollWait)"
+        )
+        request.method = "GET"
+        request.headers = [("authorization", "Bearer " + String(decoding: spec.token.bytes, as: UTF8.self))]
+        request.timeout = .seconds(Int64(Self.pollWait) + 15)
+        request.caFile = spec.caFile
+        let response: OutboundResponse
+        do {
+            response = try await transport.send(request)
+        } catch {
+            state.withLock { $0.target += 1 }
+            throw UplinkError("\(base): \(error.message)")
+        }
+        guard response.status == 200 else {
+            throw UplinkError(
+                "\(base) answered \(response.status): \(String(decoding: response.body.prefix(300), as: UTF8.self))"
+            )
+        }
+        guard let list = JSONValue.parse(bytes: response.body)?["decisions"],
+            let data = try? JSONEncoder().encode(list),
+            let decisions = try? JSONDecoder().decode([FleetDecision].self, from: data)
+        else { throw UplinkError("\(base) answered 200 without decisions") }
+        return decisions
     }
 
     func send(_ batch: FleetBatch) async throws -> FleetAck {

@@ -40,6 +40,30 @@ public actor FailoverStore {
         self.logger = logger
     }
 
+    /// The settings of a single connection to the writable host (for LISTEN).
+    public func connectionConfiguration() async throws -> PostgresConnection.Configuration {
+        _ = try await writable()
+        let c = url.configuration(current?.host ?? url.hosts[0], password: password)
+        return Self.connectionConfiguration(c)
+    }
+
+    static func connectionConfiguration(
+        _ configuration: PostgresClient.Configuration
+    ) -> PostgresConnection.Configuration {
+        let host = configuration.host ?? "127.0.0.1"
+        let loopback = host == "127.0.0.1" || host == "localhost" || host == "::1"
+        var c = PostgresConnection.Configuration(
+            host: host,
+            port: configuration.port ?? 5432,
+            username: configuration.username,
+            password: configuration.password,
+            database: configuration.database,
+            tls: loopback ? .disable : .prefer((try? .init(configuration: .makeClientConfiguration()))!)
+        )
+        c.options.connectTimeout = .seconds(2)
+        return c
+    }
+
     /// The host in use, if one was found.
     public var host: PostgresURL.Host? { current?.host }
 
@@ -75,6 +99,18 @@ public actor FailoverStore {
     /// The store of the writable host, searching the hosts in turn until one answers that it is
     /// not in recovery.
     private func writable() async throws -> (PostgresStore, Int) {
+        if let c = current { return (c.store, c.generation) }
+        // One search at a time: the others wait for its result.
+        if let searching { return try await searching.value }
+        let search = Task { try await self.search() }
+        searching = search
+        defer { searching = nil }
+        return try await search.value
+    }
+
+    private var searching: Task<(PostgresStore, Int), any Error>?
+
+    private func search() async throws -> (PostgresStore, Int) {
         if let c = current { return (c.store, c.generation) }
         let deadline = ContinuousClock.now + searchFor
         var problems: [String] = []
@@ -112,18 +148,7 @@ public actor FailoverStore {
 
     /// Whether the server at `configuration` accepts writes (is not a standby).
     static func isWritable(_ configuration: PostgresClient.Configuration, logger: Logger) async throws -> Bool {
-        let host = configuration.host ?? "127.0.0.1"
-        let loopback = host == "127.0.0.1" || host == "localhost" || host == "::1"
-        var c = PostgresConnection.Configuration(
-            host: host,
-            port: configuration.port ?? 5432,
-            username: configuration.username,
-            password: configuration.password,
-            database: configuration.database,
-            tls: loopback ? .disable : .prefer(try .init(configuration: .makeClientConfiguration()))
-        )
-        c.options.connectTimeout = .seconds(2)
-        let settings = c
+        let settings = connectionConfiguration(configuration)
         return try await withTimeout(.seconds(3)) {
             let connection = try await PostgresConnection.connect(configuration: settings, id: 1, logger: logger)
             defer { Task { try? await connection.close() } }

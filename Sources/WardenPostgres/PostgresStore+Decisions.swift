@@ -58,11 +58,11 @@ extension PostgresStore {
             """
     }
 
-    /// The decisions after `afterID` that `node` did not make itself, oldest first; bans that
+    /// The decisions after `afterID` that `node` did not make itself (every node's when nil), oldest first; bans that
     /// have ended by `now` are left out.
     public func decisions(
         after afterID: Int64,
-        for node: String,
+        for node: String?,
         now: Date,
         limit: Int = 1000
     ) async throws
@@ -72,7 +72,7 @@ extension PostgresStore {
         let rows = try await client.query(
             """
             SELECT id, kind, address, until, reason, origin FROM fleet_decisions
-            WHERE id > \(afterID) AND origin <> \(node) AND (kind = 'lift' OR until > \(StoreValues.micros(now)))
+            WHERE id > \(afterID) AND origin <> \(node ?? "") AND (kind = 'lift' OR until > \(StoreValues.micros(now)))
             ORDER BY id LIMIT \(Int64(max(1, limit)))
             """,
             logger: logger

@@ -130,9 +130,16 @@ public final class PostgresStore: Store, BanStore, IncidentStore {
         try await client.withTransaction(logger: logger) { connection in
             try await connection.query(contact, logger: logger)
             if !events.isEmpty { try await connection.query(Self.appendQuery(events, node: node), logger: logger) }
-            if let decisions { try await connection.query(decisions, logger: logger) }
+            if let decisions {
+                try await connection.query(decisions, logger: logger)
+                // Delivered at commit to every control plane listening (DecisionListener).
+                try await connection.query("SELECT pg_notify(\(Self.decisionChannel), '')", logger: logger)
+            }
         }
     }
+
+    /// The channel on which new fleet decisions are announced.
+    public static let decisionChannel = "warden_decisions"
 
     static func appendQuery(_ events: [Event], node: String) -> PostgresQuery {
         let ids = events.map(\.id)

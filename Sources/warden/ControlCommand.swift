@@ -123,7 +123,7 @@ struct ControlCommand: AsyncParsableCommand {
         logger.info("control plane listening", metadata: ["warden.listen": "\(host):\(port)"])
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: plane.application())],
+                services: [.init(service: plane.application()), .init(service: plane.listener())],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )
