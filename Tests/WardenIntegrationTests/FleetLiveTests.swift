@@ -246,6 +246,18 @@ struct FleetLiveTests {
         }
         let tooMany = batch(ids: (1...Int64(FleetBatch.maxEvents + 1)).map { $0 })
         #expect(try await post(tooMany).status == 400)
+        // A body over 16 MB is refused before it is read whole.
+        let huge = #"{"node":"n1","labels":{},"events":[],"pad":""# + String(repeating: "x", count: 17 << 20) + #""}"#
+        #expect(try await post(huge).status == 413)
+        // The decisions' long poll checks what it is given.
+        for (query, field) in [("", "node"), ("node=n1&after=-1", "after"), ("node=n1&wait=600", "wait")] {
+            let r = try await agent.send("GET", "/v1/fleet/decisions?\(query)")
+            let error = JSONValue.parse(String(decoding: r.body, as: UTF8.self))?["error"]
+            #expect(r.status == 400 && error?["field"]?.stringValue == field, "\(query): \(r.status)")
+        }
+        #expect(try await control.client().send("GET", "/v1/fleet/decisions?node=n1").status == 403, "readers do not")
+        let none = try await agent.send("GET", "/v1/fleet/decisions?node=n1&after=0&wait=0")
+        #expect(none.status == 200 && String(decoding: none.body, as: UTF8.self).contains(#""decisions":[]"#))
         // A node's own credential ships only as that node; the shared one not as a node that has
         // its own.
         let nine = control.client("node-nine-secret-0123456789")
