@@ -228,6 +228,7 @@ let package = Package(
         ),
         .testTarget(name: "WardenSimTests", dependencies: ["WardenSim"]),
         .testTarget(name: "WardenFleetTests", dependencies: ["WardenFleet", "WardenTestSupport"]),
+        .testTarget(name: "WardenControlTests", dependencies: ["WardenControl"]),
         .testTarget(
             name: "WardenDefenseTests",
             dependencies: [

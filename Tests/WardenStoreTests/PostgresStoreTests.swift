@@ -113,3 +113,50 @@ struct PostgresURLTests {
         #expect(problem.description.contains(expected), "\(problem)")
     }
 }
+
+/// Fleet decisions drawn from the events nodes ship.
+@Suite("Fleet decisions in PostgreSQL", .timeLimit(.minutes(2)))
+struct FleetDecisionStoreTests {
+    @Test func bansAndLiftsBecomeDecisionsOnceAndNeverEcho() async throws {
+        let place = try await StorePlace(.postgres)
+        let store = try #require(try await place.open(node: "control") as? PostgresStore)
+        let base = Date().addingTimeInterval(-60)
+        func ban(_ id: Int64, _ address: String, by: String, seconds: Int64, at offset: Double = 0) -> Event {
+            Event(
+                id: id,
+                time: base.addingTimeInterval(offset),
+                type: "ban.applied",
+                source: "defense",
+                subject: address,
+                payload: ["by": .string(by), "seconds": .int(seconds), "reason": "ssh"]
+            )
+        }
+        let events = [
+            ban(1, "203.0.113.5", by: "scenario", seconds: 3600),
+            ban(2, "203.0.113.6", by: "fleet", seconds: 3600),  // made by the fleet: no echo
+            ban(3, "203.0.113.7", by: "alice", seconds: 10),  // over before now
+            ban(4, "not an address", by: "scenario", seconds: 3600),
+            Event(
+                id: 5,
+                time: base,
+                type: "ban.lifted",
+                source: "defense",
+                subject: "203.0.113.8",
+                payload: ["by": "bob"]
+            ),
+            Event(id: 6, time: base, type: "service.exited", source: "supervisor", subject: "api"),
+        ]
+        try await store.recordDecisions(from: events, node: "edge-a")
+        try await store.recordDecisions(from: events, node: "edge-a")  // shipped twice
+        let now = Date()
+        let forB = try await store.decisions(after: 0, for: "edge-b", now: now)
+        #expect(forB.map(\.address) == ["203.0.113.5", "203.0.113.8"])
+        #expect(forB.map(\.kind) == ["ban", "lift"] && forB.allSatisfy { $0.origin == "edge-a" })
+        #expect(forB[0].until.map { abs($0.timeIntervalSince(base.addingTimeInterval(3600))) < 0.001 } == true)
+        #expect(try await store.decisions(after: 0, for: "edge-a", now: now).isEmpty, "not back to its origin")
+        #expect(try await store.decisions(after: forB[0].id, for: "edge-b", now: now).map(\.kind) == ["lift"])
+        #expect(try await store.decisions(after: 0, for: nil, now: now).count == 2)
+        try await store.close()
+        await place.stop()
+    }
+}
