@@ -93,20 +93,12 @@ public struct ControlPlane: Sendable {
             try authorize(who, as: batch.node)
             let address = context.remoteAddress
             let events = batch.events.map(\.event)
-            let decisions: [StoredDecision] = try await stored { store in
-                // One transaction: the contact, the events, and the fleet decisions among them (a
-                // ban or lift this node decided becomes every other node's). Then this node gets
-                // what the others decided since it last asked.
+            // One transaction: the contact, the events, and the fleet decisions among them (a ban
+            // or lift this node decided becomes every other node's, fetched by their long polls).
+            try await stored { store in
                 try await store.ingest(events, node: batch.node, labels: batch.labels, address: address, at: now)
-                // (An agent that long-polls /v1/fleet/decisions asks for none here.)
-                guard let after = batch.decisionsAfter else { return [StoredDecision]() }
-                return try await store.decisions(after: after, for: batch.node, now: now)
             }
-            let ack = FleetAck(
-                stored: batch.events.count,
-                lastID: batch.events.last?.id ?? 0,
-                decisions: decisions.map { Self.wire($0, now: now) }
-            )
+            let ack = FleetAck(stored: batch.events.count, lastID: batch.events.last?.id ?? 0)
             return try APIServer.json(ack)
         }
         // A node's decisions, held open until there is one (or `wait` seconds pass): a ban made

@@ -7,19 +7,11 @@ public struct FleetBatch: Sendable, Codable, Equatable {
     public var node: String
     public var labels: [String: String]
     public var events: [FleetEvent]
-    /// The last fleet decision this node has applied: the answer carries the ones after it.
-    public var decisionsAfter: Int64?
 
-    enum CodingKeys: String, CodingKey {
-        case node, labels, events
-        case decisionsAfter = "decisions_after"
-    }
-
-    public init(node: String, labels: [String: String], events: [FleetEvent], decisionsAfter: Int64? = nil) {
+    public init(node: String, labels: [String: String], events: [FleetEvent]) {
         self.node = node
         self.labels = labels
         self.events = events
-        self.decisionsAfter = decisionsAfter
     }
 
     /// The most events one batch may carry.
@@ -78,14 +70,7 @@ public struct FleetBatch: Sendable, Codable, Equatable {
                 )
             )
         }
-        var after: Int64?
-        if let d = o["decisions_after"], d != .null {
-            guard let v = d.intValue else {
-                return .failure(.init(field: "decisions_after", message: "not an integer"))
-            }
-            after = v
-        }
-        return .success(FleetBatch(node: node, labels: labels, events: events, decisionsAfter: after))
+        return .success(FleetBatch(node: node, labels: labels, events: events))
     }
 
     /// The first problem of this batch, as the field at fault and what is wrong; nil when it is
@@ -162,29 +147,20 @@ public struct FleetEvent: Sendable, Codable, Equatable {
     }
 }
 
-/// The control plane's answer to a batch: every event up to `last_id` is stored, and these are
-/// the fleet's decisions the node has not had yet.
+/// The control plane's answer to a batch: every event up to `last_id` is stored. (The fleet's
+/// decisions come by their own long poll, `/v1/fleet/decisions`.)
 public struct FleetAck: Sendable, Codable, Equatable {
     public var stored: Int
     public var lastID: Int64
-    public var decisions: [FleetDecision]
 
     enum CodingKeys: String, CodingKey {
-        case stored, decisions
+        case stored
         case lastID = "last_id"
     }
 
-    public init(stored: Int, lastID: Int64, decisions: [FleetDecision] = []) {
+    public init(stored: Int, lastID: Int64) {
         self.stored = stored
         self.lastID = lastID
-        self.decisions = decisions
-    }
-
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        stored = try c.decode(Int.self, forKey: .stored)
-        lastID = try c.decode(Int64.self, forKey: .lastID)
-        decisions = try c.decodeIfPresent([FleetDecision].self, forKey: .decisions) ?? []
     }
 }
 

@@ -179,16 +179,10 @@ public final class Uplink: Service, Sendable {
     static let pollWait = 20
 
     func fetchDecisions(after: Int64) async throws -> [FleetDecision] {
-        let index = state.withLock { $0.target } % spec.control.count
-        let base = spec.control[index].hasSuffix("/") ? String(spec.control[index].dropLast()) : spec.control[index]
         let node = spec.node.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? spec.node
-        var request = OutboundRequest(
-            url: base + "/v1/fleet/decisions?node=\(node)&after=\(after)&wait=\(Self.pollWait)"
-        )
+        var (request, base) = request("/v1/fleet/decisions?node=\(node)&after=\(after)&wait=\(Self.pollWait)")
         request.method = "GET"
-        request.headers = [("authorization", "Bearer " + String(decoding: spec.token.bytes, as: UTF8.self))]
         request.timeout = .seconds(Int64(Self.pollWait) + 15)
-        request.caFile = spec.caFile
         let response: OutboundResponse
         do {
             response = try await transport.send(request)
@@ -208,17 +202,22 @@ public final class Uplink: Service, Sendable {
         return decisions
     }
 
+    /// A request to `path` of the control plane in turn, with the credential and CA file; and
+    /// that control plane's base URL, for messages.
+    func request(_ path: String) -> (OutboundRequest, String) {
+        let url = spec.control[state.withLock { $0.target } % spec.control.count]
+        let base = url.hasSuffix("/") ? String(url.dropLast()) : url
+        var request = OutboundRequest(url: base + path)
+        request.headers = [("authorization", "Bearer " + String(decoding: spec.token.bytes, as: UTF8.self))]
+        request.caFile = spec.caFile
+        return (request, base)
+    }
+
     func send(_ batch: FleetBatch) async throws -> FleetAck {
-        let index = state.withLock { $0.target } % spec.control.count
-        let base = spec.control[index].hasSuffix("/") ? String(spec.control[index].dropLast()) : spec.control[index]
-        var request = OutboundRequest(url: base + "/v1/fleet/events")
-        request.headers = [
-            ("content-type", "application/json"),
-            ("authorization", "Bearer " + String(decoding: spec.token.bytes, as: UTF8.self)),
-        ]
+        var (request, base) = request("/v1/fleet/events")
+        request.headers.append(("content-type", "application/json"))
         request.body = Array(try JSONEncoder().encode(batch))
         request.timeout = .seconds(10)
-        request.caFile = spec.caFile
         let response: OutboundResponse
         do {
             response = try await transport.send(request)
