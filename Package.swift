@@ -70,7 +70,7 @@ let package = Package(
             ]
         ),
         // The fleet: the agent's uplink (its event log is the outbox), the wire format and the
-        // `fleet:` section. The control plane's routes are in WardenServer.
+        // `fleet:` section. The control plane is WardenControl.
         .target(
             name: "WardenFleet",
             dependencies: [
@@ -170,13 +170,14 @@ let package = Package(
         .target(
             name: "WardenControl",
             dependencies: [
-                "WardenCore", "WardenServer", "WardenFleet", "WardenPostgres",
+                "WardenCore", "WardenServer", "WardenFleet", "WardenPostgres", "WardenStore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ]
+            ],
+            resources: [.embedInCode("fleet.html"), .embedInCode("control-openapi.yaml")]
         ),
         .executableTarget(
             name: "warden",

@@ -8,6 +8,7 @@ import WardenCore
 import WardenFleet
 import WardenPostgres
 import WardenServer
+import WardenStore
 
 /// The fleet's control plane: a stateless HTTP server over one PostgreSQL database. Agents ship
 /// their events to it; people read every node from it. Any number of replicas may serve the same
@@ -26,6 +27,9 @@ public struct ControlPlane: Sendable {
         public var tokens: [TokenSpec]
         /// The largest batch body accepted.
         public var maxBody = 16 << 20
+        /// A series query reads at most this many series, and this many points in all.
+        public var maxQuerySeries = 1000
+        public var maxQueryPoints = 500_000
 
         public init(
             host: String,
@@ -93,12 +97,25 @@ public struct ControlPlane: Sendable {
             try authorize(who, as: batch.node)
             let address = context.remoteAddress
             let events = batch.events.map(\.event)
-            // One transaction: the contact, the events, and the fleet decisions among them (a ban
-            // or lift this node decided becomes every other node's, fetched by their long polls).
-            try await stored { store in
-                try await store.ingest(events, node: batch.node, labels: batch.labels, address: address, at: now)
+            let samples = batch.samples?.rows
+            // One transaction: the contact, the events with the states and fleet decisions among
+            // them (a ban or lift this node decided becomes every other node's, fetched by their
+            // long polls), and the telemetry.
+            let position = try await stored { store in
+                try await store.ingest(
+                    events,
+                    samples: samples,
+                    node: batch.node,
+                    labels: batch.labels,
+                    address: address,
+                    at: now
+                )
             }
-            let ack = FleetAck(stored: batch.events.count, lastID: batch.events.last?.id ?? 0)
+            let ack = FleetAck(
+                stored: batch.events.count,
+                lastID: batch.events.last?.id ?? 0,
+                samplesLastID: samples == nil ? nil : position
+            )
             return try APIServer.json(ack)
         }
         // A node's decisions, held open until there is one (or `wait` seconds pass): a ban made
@@ -135,43 +152,7 @@ public struct ControlPlane: Sendable {
                 await bell.wait(after: seen, timeout: remaining)
             }
         }
-        router.get("/v1/nodes") { _, context -> Response in
-            _ = try context.require(.viewer)
-            return try APIServer.json(["nodes": try await stored { try await $0.nodes() }])
-        }
-        router.get("/v1/fleet/events") { request, context -> Response in
-            _ = try context.require(.viewer)
-            let params = request.uri.queryParameters
-            guard let node = params["node"].map(String.init), FleetNames.isValid(node) else {
-                throw APIError.badRequest("give the node: ?node=NAME", field: "node")
-            }
-            var query = EventQuery()
-            query.limit = try APIServer.intParameter(params, "limit", default: 100, range: 1...10_000)
-            if let after = params["after"] {
-                guard let id = Int64(after), id >= 0 else {
-                    throw APIError.badRequest("found '\(after.prefix(40))'; expected an event id", field: "after")
-                }
-                query.afterID = id
-            }
-            if let order = params["order"] {
-                guard order == "asc" || order == "desc" else {
-                    throw APIError.badRequest("found '\(order.prefix(40))'; expected asc or desc", field: "order")
-                }
-                query.newestFirst = order == "desc"
-            }
-            if let subject = params["subject"] {
-                guard subject.utf8.count <= 256 else {
-                    throw APIError.badRequest("at most 256 bytes", field: "subject")
-                }
-                query.subject = String(subject)
-            }
-            query.types = params.getAll("type").map { String($0) }
-            guard query.types.count <= 20, query.types.allSatisfy({ $0.utf8.count <= 256 }) else {
-                throw APIError.badRequest("at most 20 types of at most 256 bytes", field: "type")
-            }
-            let events = try await stored { [query] in try await $0.events(matching: query, node: node) }
-            return try APIServer.json(["events": events])
-        }
+        addReadRoutes(router)
         return router
     }
 
@@ -245,6 +226,16 @@ public struct ControlPlane: Sendable {
             router: router(),
             configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "warden-control"),
             logger: logger
+        )
+    }
+}
+
+extension FleetSamples {
+    /// The points as the store takes them.
+    var rows: SequencedSamples {
+        SequencedSamples(
+            series: series,
+            points: points.map { .init(series: $0.series, id: $0.id, time: $0.timeUs, value: $0.value) }
         )
     }
 }

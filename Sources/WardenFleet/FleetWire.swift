@@ -1,17 +1,20 @@
 import Foundation
 import WardenCore
 
-/// What an agent ships to the control plane in one request: who it is, and a run of its events
-/// in id order. Shipping the same batch twice stores it once (an event is keyed by node and id).
+/// What an agent ships to the control plane in one request: who it is, a run of its events in id
+/// order, and a run of its telemetry. Shipping the same batch twice stores it once (an event is
+/// keyed by node and id, a point by node and sequence number).
 public struct FleetBatch: Sendable, Codable, Equatable {
     public var node: String
     public var labels: [String: String]
     public var events: [FleetEvent]
+    public var samples: FleetSamples?
 
-    public init(node: String, labels: [String: String], events: [FleetEvent]) {
+    public init(node: String, labels: [String: String], events: [FleetEvent], samples: FleetSamples? = nil) {
         self.node = node
         self.labels = labels
         self.events = events
+        self.samples = samples
     }
 
     /// The most events one batch may carry.
@@ -70,7 +73,14 @@ public struct FleetBatch: Sendable, Codable, Equatable {
                 )
             )
         }
-        return .success(FleetBatch(node: node, labels: labels, events: events))
+        var samples: FleetSamples?
+        if let value = o["samples"], value != .null {
+            switch FleetSamples.parse(value) {
+            case .success(let parsed): samples = parsed
+            case .failure(let problem): return .failure(problem)
+            }
+        }
+        return .success(FleetBatch(node: node, labels: labels, events: events, samples: samples))
     }
 
     /// The first problem of this batch, as the field at fault and what is wrong; nil when it is
@@ -99,7 +109,7 @@ public struct FleetBatch: Sendable, Codable, Equatable {
                 return ("events[\(i)].\(name)", "must be 1 to 256 bytes")
             }
         }
-        return nil
+        return samples?.problem(latest: latest)
     }
 }
 
@@ -147,20 +157,25 @@ public struct FleetEvent: Sendable, Codable, Equatable {
     }
 }
 
-/// The control plane's answer to a batch: every event up to `last_id` is stored. (The fleet's
-/// decisions come by their own long poll, `/v1/fleet/decisions`.)
+/// The control plane's answer to a batch: every event up to `last_id` is stored, and every point
+/// up to `samples_last_id`. (The fleet's decisions come by their own long poll,
+/// `/v1/fleet/decisions`.)
 public struct FleetAck: Sendable, Codable, Equatable {
     public var stored: Int
     public var lastID: Int64
+    /// The highest point id stored for the node (nil when the batch had no points).
+    public var samplesLastID: Int64?
 
     enum CodingKeys: String, CodingKey {
         case stored
         case lastID = "last_id"
+        case samplesLastID = "samples_last_id"
     }
 
-    public init(stored: Int, lastID: Int64) {
+    public init(stored: Int, lastID: Int64, samplesLastID: Int64? = nil) {
         self.stored = stored
         self.lastID = lastID
+        self.samplesLastID = samplesLastID
     }
 }
 

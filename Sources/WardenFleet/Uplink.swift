@@ -20,9 +20,15 @@ public protocol UplinkSource: Sendable {
     func decisionPosition() async throws -> Int64
     /// Remembers the last fleet decision applied, durably.
     func setDecisionPosition(_ id: Int64) async throws
+    /// Up to `limit` points with sequence numbers above `afterID`, in order.
+    func samples(after afterID: Int64, limit: Int) async throws -> FleetSamples
+    /// The last acknowledged point (0 before the first acknowledgement).
+    func samplesPosition() async throws -> Int64
+    /// Remembers the last acknowledged point, durably.
+    func setSamplesPosition(_ id: Int64) async throws
 }
 
-/// Ships the node's events to the control plane, at least once and in order, and applies the
+/// Ships the node's events and telemetry to the control plane, at least once and in order, and applies the
 /// fleet's decisions (bans decided on other nodes) as soon as they are made: a request to
 /// `/v1/fleet/decisions` is kept open for them (a long poll), and made again when it answers.
 ///
@@ -41,10 +47,12 @@ public final class Uplink: Service, Sendable {
     let clock: any WardenClock
     let logger: Logger
     let apply: @Sendable ([FleetDecision]) async -> Void
+    let onSamplesDropped: @Sendable (Int64) -> Void
     private let state = Mutex(State())
 
     struct State {
         var shipped: Int64 = 0
+        var samplesShipped: Int64 = 0
         var decided: Int64 = 0
         var failures = 0
         var lastError: String?
@@ -57,9 +65,11 @@ public final class Uplink: Service, Sendable {
         transport: any HTTPTransport,
         clock: any WardenClock = SystemClock(),
         logger: Logger,
-        apply: @escaping @Sendable ([FleetDecision]) async -> Void = { _ in }
+        apply: @escaping @Sendable ([FleetDecision]) async -> Void = { _ in },
+        onSamplesDropped: @escaping @Sendable (Int64) -> Void = { _ in }
     ) {
         self.apply = apply
+        self.onSamplesDropped = onSamplesDropped
         self.spec = spec
         self.source = source
         self.transport = transport
@@ -74,9 +84,11 @@ public final class Uplink: Service, Sendable {
 
     public func run() async throws {
         let start = try await source.shippedPosition()
+        let samplesStart = try await source.samplesPosition()
         let decided = try await source.decisionPosition()
         state.withLock {
             $0.shipped = start
+            $0.samplesShipped = samplesStart
             $0.decided = decided
         }
         let poller = Task { await self.pollDecisions() }
@@ -121,20 +133,41 @@ public final class Uplink: Service, Sendable {
     let outboxDepth = Gauge(label: "warden_fleet_outbox_events")
     let outboxAge = Gauge(label: "warden_fleet_outbox_age_seconds")
 
-    /// Ships batches until nothing new is left (at least one call: it brings the decisions).
+    /// Points dropped by the node's retention before they could be shipped.
+    let samplesDropped = Counter(label: "warden_fleet_outbox_samples_dropped")
+    /// The most points one batch carries.
+    static let samplesPerBatch = 10_000
+
+    /// Ships batches until nothing new is left (at least one call: it says the node is alive).
     func shipAll() async throws {
         var first = true
         while true {
-            let after = state.withLock { $0.shipped }
+            let (after, samplesAfter) = state.withLock { ($0.shipped, $0.samplesShipped) }
             let events = try await source.events(after: after, limit: spec.batch)
+            let samples = try await source.samples(after: samplesAfter, limit: Self.samplesPerBatch)
             if first {
                 first = false
                 let last = try await source.lastEventID()
                 outboxDepth.record(max(0, last - after))
                 outboxAge.record(events.first.map { max(0, clock.wallTime().timeIntervalSince($0.time)) } ?? 0)
             }
+            if let firstPoint = samples.points.first, firstPoint.id > samplesAfter + 1, samplesAfter > 0 {
+                // Rows grow by one; a gap is what retention deleted before it could be shipped.
+                let gap = firstPoint.id - samplesAfter - 1
+                samplesDropped.increment(by: Int(gap))
+                logger.error(
+                    "the node's retention (samples.raw) dropped telemetry before it could be shipped",
+                    metadata: ["warden.dropped": "\(gap)"]
+                )
+                onSamplesDropped(gap)
+            }
             // Decisions come by the long poll, not with the answer.
-            let batch = FleetBatch(node: spec.node, labels: spec.labels, events: events.map(FleetEvent.init))
+            let batch = FleetBatch(
+                node: spec.node,
+                labels: spec.labels,
+                events: events.map(FleetEvent.init),
+                samples: samples.isEmpty ? nil : samples
+            )
             let ack = try await send(batch)
             if let last = events.last {
                 guard ack.lastID >= last.id else {
@@ -143,7 +176,16 @@ public final class Uplink: Service, Sendable {
                 try await source.setShippedPosition(last.id)
                 state.withLock { $0.shipped = last.id }
             }
-            if events.count < spec.batch { return }
+            if let last = samples.points.last {
+                guard let stored = ack.samplesLastID, stored >= last.id else {
+                    throw UplinkError(
+                        "the control plane acknowledged points up to \(ack.samplesLastID ?? 0), not \(last.id)"
+                    )
+                }
+                try await source.setSamplesPosition(last.id)
+                state.withLock { $0.samplesShipped = last.id }
+            }
+            if events.count < spec.batch && samples.points.count < Self.samplesPerBatch { return }
         }
     }
 

@@ -72,6 +72,23 @@ public enum FuzzTargets {
                 )
             }
             precondition(batch.events.count <= FleetBatch.maxEvents, "too many events accepted")
+            if let samples = batch.samples {
+                precondition(samples.points.count <= FleetSamples.maxPoints, "too many points accepted")
+                precondition(samples.series.count <= FleetSamples.maxSeries, "too many series accepted")
+                previous = 0
+                for p in samples.points {
+                    precondition(p.series >= 0 && p.series < samples.series.count, "a point of no series")
+                    precondition(p.id > previous, "point ids not increasing in an accepted batch")
+                    previous = p.id
+                    precondition(p.timeUs >= 0, "a point before 1970")
+                    precondition(p.timeUs <= Int64((now.timeIntervalSince1970 + 600) * 1_000_000), "a future point")
+                }
+                for key in samples.series {
+                    precondition(SampleRules.isValidSeriesName(key.name), "an invalid series name")
+                    precondition(key.labels.count <= SampleRules.maxLabels, "too many labels")
+                    for l in key.labels { precondition(SampleRules.isValidLabelName(l.name), "an invalid label name") }
+                }
+            }
         }
     }
 

@@ -70,6 +70,11 @@ extension PostgresStore {
     }
 
     public func series(prefix: String?, limit: Int) async throws -> [SeriesInfo] {
+        try await series(prefix: prefix, limit: limit, node: node)
+    }
+
+    /// The series of `node` (the control plane reads every node's).
+    public func series(prefix: String?, limit: Int, node: String) async throws -> [SeriesInfo] {
         let from = prefix ?? ""
         let rows = try await client.query(
             """
@@ -94,10 +99,15 @@ extension PostgresStore {
     }
 
     public func query(_ q: SeriesQuery) async throws -> [SeriesResult] {
+        try await query(q, node: node)
+    }
+
+    /// A query of `node`'s series (the control plane reads every node's).
+    public func query(_ q: SeriesQuery, node: String) async throws -> [SeriesResult] {
         let from = StoreValues.micros(q.from)
         let to = StoreValues.micros(q.to)
         let step = max(1, q.step.nanoseconds / 1000)
-        let rawCutoff = try await meta("raw_cutoff") ?? Int64.min
+        let rawCutoff = try await meta("raw_cutoff", node: node) ?? Int64.min
         // The label filter runs in SQL, and no more series than allowed are read.
         var sql = "SELECT id, labels FROM series WHERE node = $1 AND name = $2"
         var binds = PostgresBindings()
@@ -173,9 +183,14 @@ extension PostgresStore {
 
     /// Rolls up, then applies retention, for this node's series; rollups are idempotent per minute.
     public func rollUp(upTo: Date, rawBefore: Date, rollupsBefore: Date) async throws -> RollupReport {
+        try await rollUp(upTo: upTo, rawBefore: rawBefore, rollupsBefore: rollupsBefore, node: node)
+    }
+
+    /// Rolls up, then applies retention, for `node`'s series (the control plane does it for the
+    /// telemetry its agents ship).
+    public func rollUp(upTo: Date, rawBefore: Date, rollupsBefore: Date, node: String) async throws -> RollupReport {
         let minute: Int64 = 60_000_000
         let target = (StoreValues.micros(upTo) / minute) * minute
-        let node = self.node
         let logger = self.logger
         let (report, gone) = try await client.withTransaction(logger: logger) {
             connection -> (RollupReport, [SeriesKey]) in
@@ -272,12 +287,12 @@ extension PostgresStore {
             )
             return (report, gone)
         }
-        seriesCache.remove(gone)
+        if node == self.node { seriesCache.remove(gone) }
         return report
     }
 
     /// A value this node keeps in `meta`.
-    func meta(_ key: String) async throws -> Int64? {
-        try await one("SELECT value FROM meta WHERE node = \(node) AND key = \(key)", Int64.self)
+    func meta(_ key: String, node: String? = nil) async throws -> Int64? {
+        try await one("SELECT value FROM meta WHERE node = \(node ?? self.node) AND key = \(key)", Int64.self)
     }
 }

@@ -116,6 +116,30 @@ extension PostgresStore {
             )
             """
         ),
+        (
+            4,
+            """
+            CREATE TABLE fleet_state (
+                node TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                key TEXT NOT NULL,
+                subject TEXT NOT NULL,
+                type TEXT NOT NULL,
+                since BIGINT NOT NULL,
+                time BIGINT NOT NULL,
+                event_id BIGINT NOT NULL,
+                until BIGINT NOT NULL,
+                detail TEXT NOT NULL,
+                PRIMARY KEY (node, kind, key)
+            );
+            CREATE TABLE fleet_positions (
+                node TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                position BIGINT NOT NULL,
+                PRIMARY KEY (node, kind)
+            )
+            """
+        ),
     ]
 
     /// The schema's version once every step is applied.

@@ -115,26 +115,38 @@ public final class PostgresStore: Store, BanStore, IncidentStore {
         try await client.query(Self.appendQuery(events, node: node), logger: logger)
     }
 
-    /// Records what an agent shipped, in one transaction: its contact, its events, and the fleet
-    /// decisions among them (one commit per batch, not three).
+    /// Records what an agent shipped, in one transaction: its contact, its events with the
+    /// states and fleet decisions they make, and its telemetry (one commit per batch).
+    ///
+    /// - Returns: the highest point id stored for `node` (0 before its first); points at or
+    ///   below it were stored before and are skipped.
+    @discardableResult
     public func ingest(
         _ events: [Event],
+        samples: SequencedSamples? = nil,
         node: String,
         labels: [String: String],
         address: String,
         at time: Date
-    ) async throws {
+    ) async throws -> Int64 {
         let contact = Self.contactQuery(node: node, labels: labels, address: address, at: time)
         let decisions = Self.decisionsQuery(from: events, node: node, at: clock.wallTime())
+        let states = Self.stateQuery(from: events, node: node)
         let logger = self.logger
-        try await client.withTransaction(logger: logger) { connection in
+        return try await client.withTransaction(logger: logger) { connection in
             try await connection.query(contact, logger: logger)
             if !events.isEmpty { try await connection.query(Self.appendQuery(events, node: node), logger: logger) }
+            if let states { try await connection.query(states, logger: logger) }
+            var position: Int64 = 0
+            if let samples {
+                position = try await Self.storeSamples(samples, node: node, on: connection, logger: logger)
+            }
             if let decisions {
                 try await connection.query(decisions, logger: logger)
                 // Delivered at commit to every control plane listening (DecisionListener).
                 try await connection.query("SELECT pg_notify(\(Self.decisionChannel), '')", logger: logger)
             }
+            return position
         }
     }
 
@@ -216,6 +228,12 @@ public final class PostgresStore: Store, BanStore, IncidentStore {
     }
 
     public func deleteEvents(before cutoff: Date, upTo: Int64?, sparingRecords: Bool) async throws -> Int {
+        try await deleteEvents(before: cutoff, upTo: upTo, sparingRecords: sparingRecords, node: node)
+    }
+
+    /// Deletes `node`'s events (the control plane applies the fleet's retention to every node's).
+    public func deleteEvents(before cutoff: Date, upTo: Int64?, sparingRecords: Bool, node: String) async throws -> Int
+    {
         let spared = sparingRecords ? RecordKinds.all : []
         return try await one(
             """

@@ -13,7 +13,7 @@ extension Parameters {
 
 extension APIContext {
     /// A path parameter, percent-decoded.
-    func pathParameter(_ name: String) throws -> String {
+    package func pathParameter(_ name: String) throws -> String {
         let raw = try parameters.require(name)
         return raw.removingPercentEncoding ?? raw
     }

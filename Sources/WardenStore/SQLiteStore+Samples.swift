@@ -264,8 +264,18 @@ extension SQLiteStore {
             }
             // Raw samples may only go once they are rolled up.
             let rawCutoff = min(Self.micros(rawBefore), max(target, watermark))
-            try db.execute(sql: "DELETE FROM samples WHERE t < ?", arguments: [rawCutoff])
+            let lastRow = try Int64.fetchOne(db, sql: "SELECT MAX(rowid) FROM samples") ?? 0
+            try db.execute(sql: "DELETE FROM samples WHERE t < ? AND series_id >= 0", arguments: [rawCutoff])
             let rawDeleted = db.changesCount
+            // Rows must keep growing (a fleet node ships its samples by row), and an emptied table
+            // would start them again at 1: a placeholder of no series holds the last row.
+            try db.execute(sql: "DELETE FROM samples WHERE series_id < 0")
+            if lastRow > 0, try Int64.fetchOne(db, sql: "SELECT 1 FROM samples LIMIT 1") == nil {
+                try db.execute(
+                    sql: "INSERT INTO samples (rowid, series_id, t, v) VALUES (?, -1, 0, 0)",
+                    arguments: [lastRow]
+                )
+            }
             let previous =
                 try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'raw_cutoff'").flatMap { $0 }
                 ?? Int64.min
@@ -307,4 +317,46 @@ private func merge(_ buckets: inout [Int64: Partial], _ r: Row) {
         at: r[0],
         into: &buckets
     )
+}
+
+extension SQLiteStore {
+    /// Up to `limit` raw samples stored after row `afterRow`, in the order they were stored,
+    /// each with its row as its sequence number: the telemetry a fleet node has yet to ship.
+    ///
+    /// Rows only grow: retention leaves a placeholder when it empties the table (which would
+    /// start them again at 1), and the store never vacuums (which could renumber them). Rows missing between
+    /// two shipped ones were dropped by retention (`samples.raw`) before they could be shipped.
+    public func samples(afterRow: Int64, limit: Int) async throws -> SequencedSamples {
+        try await pool.read { db in
+            var result = SequencedSamples()
+            var index: [Int64: Int] = [:]
+            let rows = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT s.rowid, s.series_id, s.t, s.v, k.name, k.labels FROM samples s
+                    JOIN series k ON k.id = s.series_id
+                    WHERE s.rowid > ? ORDER BY s.rowid LIMIT ?
+                    """,
+                arguments: [afterRow, max(0, limit)]
+            )
+            for row in rows {
+                let seriesID: Int64 = row[1]
+                let i: Int
+                if let known = index[seriesID] {
+                    i = known
+                } else {
+                    i = result.series.count
+                    index[seriesID] = i
+                    result.series.append(SeriesKey(name: row[4], labels: Self.labels(fromText: row[5])))
+                }
+                result.points.append(.init(series: i, id: row[0], time: row[2], value: row[3]))
+            }
+            return result
+        }
+    }
+
+    /// The highest sample row (0 when there is none).
+    public func lastSampleRow() async throws -> Int64 {
+        try await pool.read { db in try Int64.fetchOne(db, sql: "SELECT MAX(rowid) FROM samples") ?? 0 }
+    }
 }

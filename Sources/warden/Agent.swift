@@ -124,6 +124,9 @@ struct Agent {
                 apply: { decisions in
                     guard let bans else { return }
                     await FleetBans.apply(decisions, to: bans)
+                },
+                onSamplesDropped: { dropped in
+                    bus.publish(OutboxSamplesDropped(dropped: dropped), source: "fleet", subject: "outbox")
                 }
             )
         }

@@ -14,8 +14,10 @@ struct BansCommand: AsyncParsableCommand {
     @Flag(help: "Every ban, expired and lifted ones too, newest first.") var all = false
     @Option(help: "At most this many.") var limit: Int = 100
     @Flag(help: "Print JSON.") var json = false
+    @OptionGroup var fleet: FleetOptions
 
     func run() async throws {
+        if let node = fleet.node { return try await fleetBans(of: node) }
         let target = try Target(spec)
         var rows: [JSONValue] = []
         if target.isRunning {
@@ -45,6 +47,33 @@ struct BansCommand: AsyncParsableCommand {
                 r["address"]?.stringValue ?? "", state, r["expires_at"]?.stringValue ?? "",
                 left > 0 ? DurationFormat.format(.seconds(left)) : "-", String(r["offence"]?.intValue ?? 0),
                 r["source"]?.stringValue ?? "", r["reason"]?.stringValue ?? "",
+            ])
+        }
+        print(table.render())
+    }
+
+    /// A fleet node's bans in force as the control plane last heard of them.
+    func fleetBans(of node: String) async throws {
+        guard !all else {
+            printError("warden bans: with --node, the bans in force are listed; leave --all out")
+            throw ExitCode(1)
+        }
+        let rows = Array(
+            (try await FleetReader("bans", fleet, spec).node(node)["bans"]?.arrayValue ?? []).prefix(limit)
+        )
+        if json {
+            print(JSONValue.array(rows).jsonText)
+            return
+        }
+        if rows.isEmpty {
+            print("no bans in force on \(node)")
+            return
+        }
+        var table = Table(header: ["ADDRESS", "SINCE", "UNTIL", "REASON"])
+        for r in rows {
+            table.rows.append([
+                r["address"]?.stringValue ?? "", r["since"]?.stringValue ?? "", r["until"]?.stringValue ?? "",
+                r["reason"]?.stringValue ?? "",
             ])
         }
         print(table.render())

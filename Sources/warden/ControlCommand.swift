@@ -17,8 +17,9 @@ struct ControlCommand: AsyncParsableCommand {
         commandName: "control",
         abstract: "Run the fleet's control plane over a PostgreSQL database.",
         discussion: """
-            Agents (warden run with a fleet: section) ship their events to it; the fleet API
-            (/v1/nodes, /v1/fleet/events) reads every node. It keeps nothing of its own: run as
+            Agents (warden run with a fleet: section) ship their events and telemetry to it; the
+            fleet API (/v1/nodes, /v1/fleet/events, /v1/fleet/series) and the dashboard at / show
+            every node. It keeps nothing of its own: run as
             many as you like over the same database, behind a load balancer or listed in each
             agent's fleet.control. Secrets are referenced, never written: env:NAME or file:PATH.
             """
@@ -48,6 +49,12 @@ struct ControlCommand: AsyncParsableCommand {
     @Option(name: .customLong("token"), help: "A reader's token (admin): env:NAME or file:PATH. Repeatable.")
     var tokens: [String] = []
 
+    @Option(help: "How long the fleet keeps events and 1-minute rollups of telemetry, such as 30d.")
+    var retention: String = "30d"
+
+    @Option(name: .customLong("raw"), help: "How long the fleet keeps raw telemetry samples, such as 1d.")
+    var raw: String = "1d"
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
 
@@ -67,6 +74,20 @@ struct ControlCommand: AsyncParsableCommand {
             printError("warden control: --listen: found '\(listen)'; expected host:port such as 127.0.0.1:7080")
             throw ExitCode(1)
         }
+        func duration(_ text: String, _ option: String) throws -> Duration {
+            guard let d = DurationFormat.parse(text), d >= .seconds(60) else {
+                printError(
+                    "warden control: \(option): found '\(text.prefix(40))'; expected a duration of at least 1m, such as 30d"
+                )
+                throw ExitCode(1)
+            }
+            return d
+        }
+        let keep = FleetMaintenance.Retention(
+            raw: try duration(raw, "--raw"),
+            rollups: try duration(retention, "--retention"),
+            events: try duration(retention, "--retention")
+        )
         let url: PostgresURL
         switch PostgresURL.parse(database) {
         case .success(let parsed): url = parsed
@@ -123,7 +144,10 @@ struct ControlCommand: AsyncParsableCommand {
         logger.info("control plane listening", metadata: ["warden.listen": "\(host):\(port)"])
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: plane.application()), .init(service: plane.listener())],
+                services: [
+                    .init(service: FleetMaintenance(database: database, retention: keep, logger: logger)),
+                    .init(service: plane.application()), .init(service: plane.listener()),
+                ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )

@@ -19,8 +19,10 @@ struct IncidentsCommand: AsyncParsableCommand {
     var status: [String] = []
     @Option(help: "At most this many.") var limit: Int = 50
     @Flag(help: "Print JSON.") var json = false
+    @OptionGroup var fleet: FleetOptions
 
     func run() async throws {
+        if let node = fleet.node { return try await fleetIncidents(of: node) }
         let target = try Target(spec)
         var rows: [JSONValue] = []
         if target.isRunning {
@@ -50,6 +52,33 @@ struct IncidentsCommand: AsyncParsableCommand {
                 r["opened_at"]?.stringValue ?? "",
                 r["mttr_ms"]?.intValue.map { DurationFormat.format(.milliseconds($0)) } ?? "-",
                 String(r["actions"]?.intValue ?? 0), r["title"]?.stringValue ?? "",
+            ])
+        }
+        print(table.render())
+    }
+
+    /// A fleet node's open incidents as the control plane last heard of them.
+    func fleetIncidents(of node: String) async throws {
+        guard status.isEmpty else {
+            printError("warden incidents: with --node, the open incidents are listed; leave --status out")
+            throw ExitCode(1)
+        }
+        let rows = Array(
+            (try await FleetReader("incidents", fleet, spec).node(node)["incidents"]?.arrayValue ?? []).prefix(limit)
+        )
+        if json {
+            print(JSONValue.array(rows).jsonText)
+            return
+        }
+        if rows.isEmpty {
+            print("no open incidents on \(node)")
+            return
+        }
+        var table = Table(header: ["ID", "STATUS", "TARGET", "OPENED", "TITLE"])
+        for r in rows {
+            table.rows.append([
+                r["id"]?.stringValue ?? "", r["status"]?.stringValue ?? "", r["target"]?.stringValue ?? "",
+                r["opened"]?.stringValue ?? "", r["title"]?.stringValue ?? "",
             ])
         }
         print(table.render())

@@ -11,36 +11,13 @@ struct NodesCommand: AsyncParsableCommand {
     )
 
     @Option(help: "The control plane, host:port.") var control: String = "127.0.0.1:7080"
-    @Option(help: "A reader's token: env:NAME or file:PATH.") var token: String
+    @Option(help: "A reader's token, env:NAME or file:PATH (default: $WARDEN_TOKEN).") var token: String?
     @Flag(help: "Print JSON.") var json = false
 
     func run() async throws {
-        guard let (host, port) = HostPort.parse(control) else {
-            printError(
-                "warden nodes: --control: found '\(control.prefix(200))'; expected host:port such as 127.0.0.1:7080"
-            )
-            throw ExitCode(1)
-        }
-        let secret: Secret
-        switch SpecLoader().resolveSecret(token) {
-        case .success(let s): secret = s
-        case .failure(let problem):
-            printError("warden nodes: --token: \(problem.message)")
-            throw ExitCode(1)
-        }
-        let client = WardenAPIClient(host: host, port: port, token: String(decoding: secret.bytes, as: UTF8.self))
-        let response: WardenAPIClient.Response
-        do {
-            response = try await client.send("GET", "/v1/nodes")
-        } catch {
-            printError("warden nodes: cannot reach the control plane at \(host):\(port): \(error.message)")
-            throw ExitCode(1)
-        }
-        guard response.status == 200 else {
-            printError("warden nodes: the control plane answered \(response.status): \(response.errorMessage)")
-            throw ExitCode(1)
-        }
-        let nodes = JSONValue.parse(String(decoding: response.body, as: UTF8.self))?["nodes"]?.arrayValue ?? []
+        let nodes =
+            try await FleetReader("nodes", control: control, token: token).json("/v1/nodes")["nodes"]?
+            .arrayValue ?? []
         if json {
             print(JSONValue.array(nodes).jsonText)
             return
@@ -50,14 +27,18 @@ struct NodesCommand: AsyncParsableCommand {
             return
         }
         let now = Date()
-        var table = Table(header: ["NODE", "LAST CONTACT", "EVENTS", "ADDRESS", "LABELS"])
+        var table = Table(header: [
+            "NODE", "LAST CONTACT", "SERVICES", "FAILED", "INCIDENTS", "BANS", "EVENTS", "ADDRESS", "LABELS",
+        ])
         for n in nodes {
             let contact = n["last_contact"]?.stringValue.flatMap(ISOTime.parse)
             let ago = contact.map { DurationFormat.format(.seconds(Int64(max(0, now.timeIntervalSince($0))))) + " ago" }
             let labels = (n["labels"]?.objectValue ?? [:]).sorted { $0.key < $1.key }
                 .map { "\($0.key)=\($0.value.stringValue ?? "")" }.joined(separator: ",")
             table.rows.append([
-                n["name"]?.stringValue ?? "", ago ?? "-", String(n["last_event_id"]?.intValue ?? 0),
+                n["name"]?.stringValue ?? "", ago ?? "-", String(n["services"]?.intValue ?? 0),
+                String(n["failed"]?.intValue ?? 0), String(n["open_incidents"]?.intValue ?? 0),
+                String(n["active_bans"]?.intValue ?? 0), String(n["last_event_id"]?.intValue ?? 0),
                 n["address"]?.stringValue ?? "", labels,
             ])
         }

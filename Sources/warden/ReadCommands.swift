@@ -88,15 +88,41 @@ func queryValue(_ text: String) -> String {
 }
 
 struct StatusCommand: AsyncParsableCommand {
+    /// A fleet node's services as the control plane last heard of them.
+    func fleetStatus(of node: String) async throws {
+        let detail = try await FleetReader("status", fleet, spec).node(node)
+        let services = detail["services"]?.arrayValue ?? []
+        if json {
+            print(JSONValue.array(services).jsonText)
+            return
+        }
+        let contact = detail["last_contact"]?.stringValue.flatMap(ISOTime.parse)
+        let ago = contact.map { DurationFormat.format(.seconds(Int64(max(0, Date().timeIntervalSince($0))))) }
+        print("node \(node), last contact \(ago.map { $0 + " ago" } ?? "unknown"):\n")
+        var table = Table(header: ["SERVICE", "STATE", "SINCE", "EVENT"])
+        for s in services {
+            let since = s["since"]?.stringValue.flatMap(ISOTime.parse).map {
+                DurationFormat.format(.seconds(Int64(max(0, Date().timeIntervalSince($0))))) + " ago"
+            }
+            table.rows.append([
+                s["name"]?.stringValue ?? "", s["state"]?.stringValue ?? "", since ?? "-",
+                s["event"]?.stringValue ?? "",
+            ])
+        }
+        print(table.render())
+    }
+
     static let configuration = CommandConfiguration(
         commandName: "status",
         abstract: "Show every service: state, pid, uptime, restarts, CPU and memory."
     )
 
     @OptionGroup var spec: SpecOptions
+    @OptionGroup var fleet: FleetOptions
     @Flag(help: "Print JSON instead of a table.") var json = false
 
     func run() async throws {
+        if let node = fleet.node { return try await fleetStatus(of: node) }
         let target = try Target(spec)
         var services: [ServiceStatus]
         var live = true
@@ -176,11 +202,10 @@ struct EventsCommand: AsyncParsableCommand {
     @Option(help: "At most this many stored events.") var limit: Int = 50
     @Flag(help: "Keep printing new events as they happen.") var follow = false
     @Flag(help: "One JSON object per line.") var json = false
-    @Option(help: "A node of the fleet: its events as the control plane (--control) holds them.") var node: String?
-    @Option(help: "The fleet's control plane, host:port (with --node).") var control: String = "127.0.0.1:7080"
+    @OptionGroup var fleet: FleetOptions
 
     func run() async throws {
-        if let node { return try await fleetEvents(of: node) }
+        if let node = fleet.node { return try await fleetEvents(of: node) }
         // Followed events go out as they come, also into a pipe (`warden events --follow | grep`).
         if follow { warden_stdout_line_buffered() }
         let target = try Target(spec)
@@ -261,39 +286,12 @@ struct EventsCommand: AsyncParsableCommand {
             printError("warden events: --follow reads a node's own API; with --node, leave it out")
             throw ExitCode(1)
         }
-        // The reader's token: --token (or $WARDEN_TOKEN), which may also be env:NAME or file:PATH.
-        guard let (host, port) = HostPort.parse(control),
-            let token = spec.token ?? ProcessInfo.processInfo.environment["WARDEN_TOKEN"]
-        else {
-            printError("warden events: --node needs --control host:port and --token (or $WARDEN_TOKEN)")
-            throw ExitCode(1)
-        }
-        let secret: Secret
-        if token.hasPrefix("env:") || token.hasPrefix("file:") {
-            guard case .success(let resolved) = SpecLoader().resolveSecret(token) else {
-                printError("warden events: --token \(token.prefix(80)): cannot be read")
-                throw ExitCode(1)
-            }
-            secret = resolved
-        } else {
-            secret = Secret(token)
-        }
+        let reader = try FleetReader("events", fleet, spec)
         var params = ["node=\(queryValue(node))", "order=desc", "limit=\(limit)"]
         if let service { params.append("subject=\(queryValue(service))") }
         for t in types { params.append("type=\(queryValue(t))") }
-        let client = WardenAPIClient(host: host, port: port, token: String(decoding: secret.bytes, as: UTF8.self))
-        let response: WardenAPIClient.Response
-        do {
-            response = try await client.send("GET", "/v1/fleet/events?" + params.joined(separator: "&"))
-        } catch {
-            printError("warden events: cannot reach the control plane at \(host):\(port): \(error.message)")
-            throw ExitCode(1)
-        }
-        guard response.status == 200 else {
-            printError("warden events: the control plane answered \(response.status): \(response.errorMessage)")
-            throw ExitCode(1)
-        }
-        let events = try APICoding.decoder().decode([String: [Event]].self, from: response.body)["events"] ?? []
+        let body = try await reader.get("/v1/fleet/events?" + params.joined(separator: "&"))
+        let events = try APICoding.decoder().decode([String: [Event]].self, from: body)["events"] ?? []
         for e in events.reversed() { emit(e) }
     }
 

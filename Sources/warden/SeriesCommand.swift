@@ -18,10 +18,12 @@ struct SeriesCommand: AsyncParsableCommand {
     @Option(name: .customLong("label"), help: "Only series with this label, as NAME=VALUE. Repeatable.") var labels:
         [String] = []
     @Flag(help: "Print JSON.") var json = false
+    @OptionGroup var fleet: FleetOptions
 
     func run() async throws {
-        let target = try Target(spec)
-        guard let name else { return try await list(target) }
+        let reader = try fleet.node.map { _ in try FleetReader("series", fleet, spec) }
+        let target = reader == nil ? try Target(spec) : nil
+        guard let name else { return try await list(target, reader) }
         let now = Date()
         guard let from = Self.time(since, now: now) else {
             printError("warden: --since: found '\(since)'; expected a duration such as 1h or an ISO 8601 time")
@@ -48,23 +50,12 @@ struct SeriesCommand: AsyncParsableCommand {
             filter[kv[0]] = kv[1]
         }
         var results: [(labels: [String: String], points: [SeriesBucket])] = []
-        if target.isRunning {
-            var params = [
-                "since=\(queryValue(APICoding.format(from)))", "until=\(queryValue(APICoding.format(to)))",
-                "step=\(queryValue(DurationFormat.format(stepDuration)))",
-            ]
-            for (k, v) in filter.sorted(by: { $0.key < $1.key }) { params.append("label=\(queryValue("\(k)=\(v)"))") }
-            let response = try await target.call(
-                "GET",
-                "/v1/series/\(queryValue(name))?" + params.joined(separator: "&")
-            )
-            if json {
-                print(String(decoding: response.body, as: UTF8.self))
-                return
-            }
-            let answer = try APICoding.decoder().decode(SeriesBody.self, from: response.body)
-            results = answer.series.map { ($0.labels, $0.points) }
-        } else {
+        var params = [
+            "since=\(queryValue(APICoding.format(from)))", "until=\(queryValue(APICoding.format(to)))",
+            "step=\(queryValue(DurationFormat.format(stepDuration)))",
+        ]
+        for (k, v) in filter.sorted(by: { $0.key < $1.key }) { params.append("label=\(queryValue("\(k)=\(v)"))") }
+        if let target, !target.isRunning {
             let store = try target.store()
             let found = try await store.query(
                 SeriesQuery(name: name, labels: filter, from: from, to: to, step: stepDuration)
@@ -75,6 +66,20 @@ struct SeriesCommand: AsyncParsableCommand {
                 return
             }
             results = found.map { ($0.key.labelDictionary, $0.buckets) }
+        } else {
+            let body: Data
+            if let reader, let node = fleet.node {
+                params.append("node=\(queryValue(node))")
+                body = try await reader.get("/v1/fleet/series/\(queryValue(name))?" + params.joined(separator: "&"))
+            } else {
+                body = try await target!.call("GET", "/v1/series/\(queryValue(name))?" + params.joined(separator: "&"))
+                    .body
+            }
+            if json {
+                print(String(decoding: body, as: UTF8.self))
+                return
+            }
+            results = try APICoding.decoder().decode(SeriesBody.self, from: body).series.map { ($0.labels, $0.points) }
         }
         if results.isEmpty {
             print("no series named \(name)\(filter.isEmpty ? "" : " with those labels")")
@@ -94,26 +99,31 @@ struct SeriesCommand: AsyncParsableCommand {
         }
     }
 
-    func list(_ target: Target) async throws {
+    func list(_ target: Target?, _ reader: FleetReader?) async throws {
         var rows: [[String]] = []
-        if target.isRunning {
-            let response = try await target.call("GET", "/v1/series")
-            if json {
-                print(String(decoding: response.body, as: UTF8.self))
-                return
-            }
-            for s in try APICoding.decoder().decode(SeriesListBody.self, from: response.body).series {
-                rows.append([
-                    SeriesKey(name: s.name, labels: s.labels).text, s.lastValue.map(Self.number) ?? "-",
-                    s.lastTime.map(APICoding.format) ?? "-",
-                ])
-            }
-        } else {
+        if let target, !target.isRunning {
             let store = try target.store()
             for s in try await store.series(prefix: nil, limit: 10_000) {
                 rows.append([s.key.text, s.lastValue.map(Self.number) ?? "-", s.lastTime.map(APICoding.format) ?? "-"])
             }
             try await store.close()
+        } else {
+            let body: Data
+            if let reader, let node = fleet.node {
+                body = try await reader.get("/v1/fleet/series?limit=10000&node=\(queryValue(node))")
+            } else {
+                body = try await target!.call("GET", "/v1/series").body
+            }
+            if json {
+                print(String(decoding: body, as: UTF8.self))
+                return
+            }
+            for s in try APICoding.decoder().decode(SeriesListBody.self, from: body).series {
+                rows.append([
+                    SeriesKey(name: s.name, labels: s.labels).text, s.lastValue.map(Self.number) ?? "-",
+                    s.lastTime.map(APICoding.format) ?? "-",
+                ])
+            }
         }
         var table = Table(header: ["SERIES", "LAST VALUE", "LAST TIME"])
         table.rows = rows
