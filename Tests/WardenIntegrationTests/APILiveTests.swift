@@ -18,21 +18,13 @@ import Glibc
 struct APILiveTests {
     init() { becomeSubreaper() }
 
-    /// The local CLI token of a running fixture.
-    func client(_ f: Fixture) throws -> WardenAPIClient {
-        guard let token = LocalToken.read(in: f.stateDir + "/run") else {
-            throw TimedOut(what: "the local CLI token of \(f.stateDir)", seen: [])
-        }
-        return WardenAPIClient(host: "127.0.0.1", port: f.port, token: token)
-    }
-
     @Test func everyAcknowledgedSampleSurvivesKill9() async throws {
         let f = Fixture("services: {}\n")
         let w = try f.start()
         try await eventually("the API is up") {
-            (try? await client(f).send("GET", "/healthz"))?.status == 200
+            (try? await f.client().send("GET", "/healthz"))?.status == 200
         }
-        let api = try client(f)
+        let api = try f.client()
         let stop = StopFlag()
         let progress = Counters(4)
         // Several writers post batches as fast as they can; each records the batches acknowledged.
@@ -71,7 +63,7 @@ struct APILiveTests {
         // A new Warden (or the store directly) has every acknowledged batch, complete.
         let second = try f.start()
         try await eventually("the API is up again") {
-            (try? await client(f).send("GET", "/healthz"))?.status == 200
+            (try? await f.client().send("GET", "/healthz"))?.status == 200
         }
         #expect(try await second.stop() == .exited(0))
         let store = try SQLiteStore(path: f.stateDir + "/warden.db", readOnly: true)
@@ -109,7 +101,7 @@ struct APILiveTests {
         try text.write(toFile: f.config, atomically: true, encoding: .utf8)
         let w = try f.start()
         try await eventually("the API is up") {
-            (try? await client(f).send("GET", "/healthz"))?.status == 200
+            (try? await f.client().send("GET", "/healthz"))?.status == 200
         }
         let port = f.port
         let closedAfter = try await onThread { () -> Double in
@@ -133,9 +125,9 @@ struct APILiveTests {
         let f = Fixture("services: {}\n")
         let w = try f.start()
         try await eventually("the API is up") {
-            (try? await client(f).send("GET", "/healthz"))?.status == 200
+            (try? await f.client().send("GET", "/healthz"))?.status == 200
         }
-        let api = try client(f)
+        let api = try f.client()
         let now = Int(Date().timeIntervalSince1970)
         let lines = (0..<60).map { "room,site=lab temp=\(20 + $0 % 3) \(now - 60 + $0)" }.joined(separator: "\n")
         let r = try await api.send(
@@ -164,7 +156,7 @@ struct APILiveTests {
         let f = Fixture("services:\n  svc:\n    run: [SAMPLE]\ndefense: { firewall: dry-run }\n")
         let w = try f.start()
         try await eventually("the API is up") {
-            (try? await client(f).send("GET", "/healthz"))?.status == 200
+            (try? await f.client().send("GET", "/healthz"))?.status == 200
         }
         let token = try #require(LocalToken.read(in: f.stateDir + "/run"))
         let schemathesis = try #require(

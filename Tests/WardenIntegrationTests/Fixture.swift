@@ -1,5 +1,6 @@
 import Foundation
 import WardenCore
+import WardenHTTP
 import WardenServer
 import WardenSupervisor
 import WardenTestSupport
@@ -34,6 +35,14 @@ final class Fixture: Sendable {
     }
 
     func start() throws -> WardenProcess { try WardenProcess(config: config) }
+
+    /// A client of the running fixture's API with its local CLI token (admin).
+    func client() throws -> WardenAPIClient {
+        guard let token = LocalToken.read(in: stateDir + "/run") else {
+            throw TimedOut(what: "the local CLI token of \(stateDir)", seen: [])
+        }
+        return WardenAPIClient(host: "127.0.0.1", port: port, token: token)
+    }
 
     /// `warden status --json` for this fixture.
     func status() async throws -> [ServiceStatus] {

@@ -362,16 +362,9 @@ struct FleetReplicaTests {
 struct FleetBanTests {
     init() { becomeSubreaper() }
 
-    func client(_ f: Fixture) throws -> WardenAPIClient {
-        guard let token = LocalToken.read(in: f.stateDir + "/run") else {
-            throw TimedOut(what: "the local CLI token of \(f.stateDir)", seen: [])
-        }
-        return WardenAPIClient(host: "127.0.0.1", port: f.port, token: token)
-    }
-
     /// The addresses banned on a node now.
     func banned(_ f: Fixture) async throws -> [String] {
-        let r = try await client(f).send("GET", "/v1/bans")
+        let r = try await f.client().send("GET", "/v1/bans")
         guard r.status == 200, let bans = JSONValue.parse(String(decoding: r.body, as: UTF8.self))?["bans"],
             case .array(let list) = bans
         else { return [] }
@@ -405,7 +398,7 @@ struct FleetBanTests {
         let c = node("edge-c", allow: "[198.51.100.0/24]")
         let processes = try [a.start(), b.start(), c.start()]
         for f in [a, b, c] {
-            try await eventually("\(f.config) is up") { (try? await client(f).send("GET", "/healthz"))?.status == 200 }
+            try await eventually("\(f.config) is up") { (try? await f.client().send("GET", "/healthz"))?.status == 200 }
         }
         for name in ["edge-a", "edge-b", "edge-c"] {
             try await eventually("\(name) has called the control plane") {
@@ -414,13 +407,13 @@ struct FleetBanTests {
         }
         // A person bans an address on edge-a.
         let body = Data(#"{"address": "198.51.100.7", "for": "1h", "reason": "scanning"}"#.utf8)
-        let banned = try await client(a).send("POST", "/v1/bans", body: body)
+        let banned = try await a.client().send("POST", "/v1/bans", body: body)
         #expect(banned.status == 200 || banned.status == 201, "\(banned.errorMessage)")
         // (How fast is measured by bench/fleet, not here.)
         try await eventually("edge-b bans it too", timeout: .seconds(30)) {
             try await self.banned(b).contains("198.51.100.7")
         }
-        let onB = try await client(b).send("GET", "/v1/bans")
+        let onB = try await b.client().send("GET", "/v1/bans")
         #expect(String(decoding: onB.body, as: UTF8.self).contains("decided on edge-a"))
         // edge-c refuses it (its allowlist), and says so.
         try await eventually("edge-c refuses it") {
@@ -428,7 +421,7 @@ struct FleetBanTests {
         }
         #expect(try await self.banned(c).isEmpty)
         // Lifting on edge-a lifts it on edge-b.
-        #expect(try await client(a).send("DELETE", "/v1/bans/198.51.100.7").status == 200)
+        #expect(try await a.client().send("DELETE", "/v1/bans/198.51.100.7").status == 200)
         try await eventually("edge-b lifts it", timeout: .seconds(20)) {
             try await !self.banned(b).contains("198.51.100.7")
         }
