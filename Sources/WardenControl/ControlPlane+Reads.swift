@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import NIOCore
 import WardenCore
@@ -70,25 +71,93 @@ extension ControlPlane {
                 }
                 query.newestFirst = order == "desc"
             }
-            if let subject = params["subject"] {
-                guard subject.utf8.count <= 256 else {
-                    throw APIError.badRequest("at most 256 bytes", field: "subject")
-                }
-                query.subject = String(subject)
-            }
-            query.types = params.getAll("type").map { String($0) }
-            guard query.types.count <= 20, query.types.allSatisfy({ $0.utf8.count <= 256 }) else {
-                throw APIError.badRequest("at most 20 types of at most 256 bytes", field: "type")
-            }
+            if let subject = params["subject"] { query.subject = try Self.text(subject, field: "subject") }
+            query.types = try params.getAll("type").map { try Self.text($0, field: "type") }
+            guard query.types.count <= 20 else { throw APIError.badRequest("at most 20 types", field: "type") }
             let events = try await stored { [query] in try await $0.events(matching: query, node: node) }
             return try APIServer.json(["events": events])
+        }
+        // A node's events as they arrive (server-sent events, resumable with Last-Event-ID): at
+        // once when this replica stored them, within a second when another did.
+        router.get("/v1/fleet/events/stream") { request, context -> Response in
+            _ = try context.require(.viewer)
+            let params = request.uri.queryParameters
+            let node = try Self.node(params)
+            let filter = try APIServer.eventFilter(params, now: clock.wallTime())
+            _ = try filter.subject.map { try Self.text($0, field: "subject") }
+            var resume: Int64?
+            if let text = request.headers[HTTPField.Name("Last-Event-ID")!] ?? params["last_event_id"].map(String.init)
+            {
+                guard let id = Int64(text), id >= 0 else {
+                    throw APIError.badRequest(
+                        "found '\(text.prefix(40))'; Last-Event-ID is the id of the last event received",
+                        field: "Last-Event-ID"
+                    )
+                }
+                resume = id
+            }
+            guard let bell = followers.bell(for: node) else {
+                throw APIError(.serviceUnavailable, "unavailable", "too many nodes are followed on this replica")
+            }
+            let start: Int64
+            if let resume { start = resume } else { start = try await stored { try await $0.lastEventID(node: node) } }
+            let body = ResponseBody { writer in
+                try await writer.write(ByteBuffer(string: "retry: 1000\n\n"))
+                var last = start
+                var spoke = ContinuousClock.now
+                while !Task.isCancelled && !bell.isClosed {
+                    let seen = bell.version
+                    // A node's ids become visible in order (its batches are shipped one after
+                    // another), so everything up to the head read first is there to be read.
+                    do {
+                        let head = try await stored { try await $0.lastEventID(node: node) }
+                        var query = filter
+                        query.limit = 1000
+                        while head > last {
+                            query.afterID = last
+                            query.beforeID = head + 1
+                            let page = try await stored { [query] in try await $0.events(matching: query, node: node) }
+                            for event in page { try await writer.write(APIServer.sse(event)) }
+                            if page.count < query.limit {
+                                last = head
+                            } else if let id = page.last?.id {
+                                last = id
+                            }
+                            spoke = ContinuousClock.now
+                        }
+                    } catch let error as APIError where error.status == .serviceUnavailable {
+                        // The database is away: keep the stream, and look again.
+                    }
+                    if ContinuousClock.now - spoke >= .seconds(15) {
+                        try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
+                        spoke = ContinuousClock.now
+                    }
+                    await bell.wait(after: seen, timeout: .seconds(1))
+                }
+                try await writer.finish(nil)
+            }
+            return Response(
+                status: .ok,
+                headers: [
+                    .contentType: "text/event-stream", .cacheControl: "no-cache", .init("X-Accel-Buffering")!: "no",
+                ],
+                body: body
+            )
         }
         router.get("/v1/fleet/series") { request, context -> Response in
             _ = try context.require(.viewer)
             let params = request.uri.queryParameters
             let node = try Self.node(params)
             let limit = try APIServer.intParameter(params, "limit", default: 1000, range: 1...10_000)
-            let prefix = params["prefix"].map(String.init)
+            let prefix = try params["prefix"].map { text -> String in
+                guard text.utf8.count <= 200, text.isEmpty || SampleRules.isValidSeriesName(text + "x") else {
+                    throw APIError.badRequest(
+                        "found '\(text.prefix(80))'; expected the start of a series name",
+                        field: "prefix"
+                    )
+                }
+                return String(text)
+            }
             let list = try await stored { try await $0.series(prefix: prefix, limit: limit, node: node) }
             return try APIServer.json(["series": list.map(SeriesSummary.init)])
         }
@@ -103,6 +172,9 @@ extension ControlPlane {
                 maxSeries: settings.maxQuerySeries,
                 maxPoints: settings.maxQueryPoints
             )
+            for value in query.labels.values {
+                _ = try Self.text(value, field: "label", max: SampleRules.maxLabelValue)
+            }
             do {
                 let results = try await stored { try await $0.query(query, node: node) }
                 return try APIServer.seriesAnswer(query, results)
@@ -110,6 +182,14 @@ extension ControlPlane {
                 throw APIServer.tooManySeries(limit, steps: steps, maxSeries: settings.maxQuerySeries)
             }
         }
+    }
+
+    /// A text parameter as the database can take it: no NUL byte, at most `max` bytes.
+    static func text(_ value: some StringProtocol, field: String, max: Int = 256) throws -> String {
+        guard value.utf8.count <= max, !value.utf8.contains(0) else {
+            throw APIError.badRequest("at most \(max) bytes, without NUL", field: field)
+        }
+        return String(value)
     }
 
     /// The `node` query parameter, which every fleet read of one node needs.

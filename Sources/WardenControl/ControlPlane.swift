@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdCore
 import Logging
 import NIOCore
+import PostgresNIO
 import ServiceLifecycle
 import WardenCore
 import WardenFleet
@@ -55,6 +56,7 @@ public struct ControlPlane: Sendable {
     public let database: FailoverStore
     let bell = DecisionBell()
     let cache = DecisionCache()
+    let followers = NodeBells()
     public let clock: any WardenClock
     public let logger: Logger
 
@@ -111,6 +113,7 @@ public struct ControlPlane: Sendable {
                     at: now
                 )
             }
+            if !events.isEmpty { followers.ring(batch.node) }
             let ack = FleetAck(
                 stored: batch.events.count,
                 lastID: batch.events.last?.id ?? 0,
@@ -197,6 +200,10 @@ public struct ControlPlane: Sendable {
     func stored<T: Sendable>(_ work: @escaping @Sendable (PostgresStore) async throws -> T) async throws -> T {
         do {
             return try await database.run(work)
+        } catch let error as PSQLError where error.serverInfo?[.sqlState]?.hasPrefix("22") == true {
+            // A data exception: a value the database cannot take (what the routes check should
+            // have refused it first).
+            throw APIError.badRequest("a value the database cannot take: \(PostgresStore.describe(error))")
         } catch let error as WardenError where error.code == .store {
             logger.error("the database is unavailable", metadata: ["warden.error": "\(error.message)"])
             throw APIError(.serviceUnavailable, "unavailable", "the fleet's database is unavailable; try again")
@@ -218,7 +225,9 @@ public struct ControlPlane: Sendable {
     /// What runs besides the server: the listener that wakes long-polling agents. Put it after
     /// the server in a service group, so that it stops first and ends the long polls before the
     /// server waits for its open requests.
-    public func listener() -> some Service { DecisionListener(database: database, bell: bell, logger: logger) }
+    public func listener() -> some Service {
+        DecisionListener(database: database, bell: bell, followers: followers, logger: logger)
+    }
 
     /// The control plane as a Service, listening where its settings say.
     public func application() -> some ApplicationProtocol & Service {

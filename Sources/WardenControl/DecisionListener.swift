@@ -12,6 +12,8 @@ import WardenPostgres
 struct DecisionListener: Service {
     let database: FailoverStore
     let bell: DecisionBell
+    /// Closed at shutdown with the bell, so that event streams end too.
+    let followers: NodeBells
     let logger: Logger
 
     func run() async throws {
@@ -26,6 +28,7 @@ struct DecisionListener: Service {
         try? await gracefulShutdown()
         // Long polls answer now, so that the server's graceful shutdown does not wait for them.
         bell.close()
+        followers.closeAll()
         ticker.cancel()
         listener.cancel()
     }

@@ -132,7 +132,7 @@ extension APIServer {
         }
     }
 
-    static func sse(_ event: Event) throws -> ByteBuffer {
+    package static func sse(_ event: Event) throws -> ByteBuffer {
         let data = try APICoding.encoder().encode(event)
         var buffer = ByteBuffer(string: "id: \(event.id)\nevent: \(event.type)\ndata: ")
         buffer.writeBytes(data)
@@ -141,7 +141,7 @@ extension APIServer {
     }
 
     /// `type`, `subject`, `since` and `until` from a query string.
-    static func eventFilter(_ params: Parameters, now: Date) throws -> EventQuery {
+    package static func eventFilter(_ params: Parameters, now: Date) throws -> EventQuery {
         var q = EventQuery()
         q.types = params.values("type").flatMap { $0.split(separator: ",").map(String.init) }
         for t in q.types where t != "*" && !t.allSatisfy({ $0.isLetter || $0.isNumber || "._-*".contains($0) }) {

@@ -280,19 +280,41 @@ struct EventsCommand: AsyncParsableCommand {
         }
     }
 
-    /// The events of a fleet node, from the control plane (stored ones; no --follow).
+    /// The events of a fleet node, from the control plane; with --follow, then as they arrive.
     func fleetEvents(of node: String) async throws {
-        guard !follow else {
-            printError("warden events: --follow reads a node's own API; with --node, leave it out")
-            throw ExitCode(1)
-        }
+        if follow { warden_stdout_line_buffered() }
         let reader = try FleetReader("events", fleet, spec)
-        var params = ["node=\(queryValue(node))", "order=desc", "limit=\(limit)"]
-        if let service { params.append("subject=\(queryValue(service))") }
-        for t in types { params.append("type=\(queryValue(t))") }
+        var filter: [String] = []
+        if let service { filter.append("subject=\(queryValue(service))") }
+        for t in types { filter.append("type=\(queryValue(t))") }
+        let params = ["node=\(queryValue(node))", "order=desc", "limit=\(limit)"] + filter
         let body = try await reader.get("/v1/fleet/events?" + params.joined(separator: "&"))
         let events = try APICoding.decoder().decode([String: [Event]].self, from: body)["events"] ?? []
         for e in events.reversed() { emit(e) }
+        guard follow else { return }
+        // Resumes after the newest event printed, or from now when none was.
+        var lastSeen = events.first?.id
+        let path = "/v1/fleet/events/stream?" + (["node=\(queryValue(node))"] + filter).joined(separator: "&")
+        while true {
+            do {
+                let status = try await reader.client.stream(path, lastEventID: lastSeen) { id, data in
+                    if let event = try? APICoding.decoder().decode(Event.self, from: Data(data.utf8)) {
+                        emit(event)
+                        lastSeen = event.id
+                    } else if let id {
+                        lastSeen = id
+                    }
+                    return true
+                }
+                if status != 200 {
+                    printError("warden events: the control plane's event stream answered HTTP \(status)")
+                    throw ExitCode(1)
+                }
+            } catch let failure as OutboundError {
+                printError("warden events: lost the control plane's event stream (\(failure.message)); reconnecting")
+            }
+            try await Task.sleep(for: .seconds(1))
+        }
     }
 
     func emit(_ e: Event) {

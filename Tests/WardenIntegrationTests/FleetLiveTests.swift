@@ -256,6 +256,18 @@ struct FleetLiveTests {
             #expect(r.status == 400 && error?["field"]?.stringValue == field, "\(query): \(r.status)")
         }
         #expect(try await control.client().send("GET", "/v1/fleet/decisions?node=n1").status == 403, "readers do not")
+        // Reads refuse what the database cannot take (a NUL byte), naming the parameter.
+        for (path, field) in [
+            ("/v1/fleet/events?node=n1&subject=a%00b", "subject"), ("/v1/fleet/events?node=n1&type=a%00", "type"),
+            ("/v1/fleet/series?node=n1&prefix=cpu%00", "prefix"), ("/v1/fleet/series?node=n1&prefix=9", "prefix"),
+            ("/v1/fleet/series/cpu?node=n1&label=a=%00", "label"),
+            ("/v1/fleet/events/stream?node=n1&subject=%00", "subject"),
+            ("/v1/nodes/n%00", "node"), ("/v1/fleet/series?prefix=cpu", "node"),
+        ] {
+            let r = try await control.client().send("GET", path)
+            let error = JSONValue.parse(String(decoding: r.body, as: UTF8.self))?["error"]
+            #expect(r.status == 400 && error?["field"]?.stringValue == field, "\(path): \(r.status) \(r.errorMessage)")
+        }
         let none = try await agent.send("GET", "/v1/fleet/decisions?node=n1&after=0&wait=0")
         #expect(none.status == 200 && String(decoding: none.body, as: UTF8.self).contains(#""decisions":[]"#))
         // A node's own credential ships only as that node; the shared one not as a node that has
@@ -270,8 +282,18 @@ struct FleetLiveTests {
         #expect(try await post(batch(ids: [1, 2, 3])).status == 200)
         #expect(try await control.events(of: "n1").map(\.id) == [1, 2, 3])
         #expect(try await control.lastEventID(of: "n1") == 3)
-        await control.kill(SIGTERM)
+        // With the database gone, a batch is a 503 (the agent keeps it and tries again), not an
+        // acknowledgement.
         await pg.stop()
+        let patient = WardenAPIClient(
+            host: "127.0.0.1",
+            port: control.port,
+            token: Self.agentToken,
+            timeout: .seconds(90)
+        )
+        let down = try await post(batch(ids: [4]), as: patient)
+        #expect(down.status == 503 && down.errorMessage.contains("unavailable"), "\(down.status) \(down.errorMessage)")
+        await control.kill(SIGTERM)
     }
 }
 

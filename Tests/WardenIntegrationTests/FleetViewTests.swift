@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 import WardenCore
 import WardenHTTP
@@ -8,6 +9,13 @@ import WardenTestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
+
+/// Events gathered by a stream reader.
+final class Events: Sendable {
+    private let events = Mutex<[Event]>([])
+    func add(_ e: Event) { events.withLock { $0.append(e) } }
+    var all: [Event] { events.withLock { $0 } }
+}
 
 /// The fleet as people see it: a real agent ships to a `warden control` over PostgreSQL, and its
 /// services, ban and telemetry are read back through the fleet API, the CLI's `--node`, the
@@ -59,6 +67,20 @@ struct FleetViewTests {
             body: Data(("[" + items.joined(separator: ",") + "]").utf8)
         )
         #expect(ingest.status == 200, "\(ingest.errorMessage)")
+        // A follower of the node's bans, through the control plane's event stream.
+        let followed = Events()
+        let follower = Task {
+            try await eventually("the control plane is up") {
+                (try? await control.client().send("GET", "/healthz"))?.status == 200
+            }
+            _ = try? await control.client().stream("/v1/fleet/events/stream?node=edge-1&type=ban.*", lastEventID: 0) {
+                _,
+                data in
+                if let e = try? JSONDecoder.iso.decode(Event.self, from: Data(data.utf8)) { followed.add(e) }
+                return !Task.isCancelled
+            }
+        }
+        defer { follower.cancel() }
         let ban = try await f.client().send(
             "POST",
             "/v1/bans",
@@ -83,6 +105,34 @@ struct FleetViewTests {
                 && d["bans"]?.arrayValue?.first?["address"]?.stringValue == "203.0.113.9"
         }
         #expect(detail["bans"]?.arrayValue?.first?["reason"]?.stringValue == "seen scanning")
+        try await eventually("the stream delivers the ban") {
+            followed.all.contains { $0.type == "ban.applied" && $0.subject == "203.0.113.9" }
+        }
+        #expect(followed.all.allSatisfy { $0.type.hasPrefix("ban.") }, "only what the filter asks for")
+        // `warden events --node --follow` prints what arrives after it started.
+        let followPath = f.dir.file("follow.out")
+        let followOut = open(followPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        var followRequest = SpawnRequest(
+            executable: Binaries.warden,
+            arguments: [
+                Binaries.warden, "events", "--follow", "--json", "--limit", "1", "--type", "audit.*", "--node",
+                "edge-1",
+                "--control", "127.0.0.1:\(control.port)", "--token", "env:WARDEN_TEST_READER_TOKEN",
+            ],
+            environment: ProcessInfo.processInfo.environment
+        )
+        followRequest.stdout = followOut
+        followRequest.stderr = followOut
+        let followCLI = try ChildProcess.spawn(followRequest)
+        close(followOut)
+        defer { followCLI.signalGroup(SIGKILL) }
+        try await Task.sleep(for: .milliseconds(500))
+        // Something the node audits: a lift of a ban that does not exist is still a request.
+        _ = try await f.client().send("DELETE", "/v1/bans/198.51.100.99")
+        try await eventually("warden events --follow prints the new audit event", timeout: .seconds(30)) {
+            let text = (try? String(contentsOfFile: followPath, encoding: .utf8)) ?? ""
+            return text.contains("198.51.100.99")
+        }
         #expect(detail["incidents"]?.arrayValue?.isEmpty == true)
         let listed = try await reader.send("GET", "/v1/nodes")
         let node = JSONValue.parse(bytes: Array(listed.body))?["nodes"]?.arrayValue?.first
@@ -169,6 +219,8 @@ struct FleetViewTests {
                 "run", "http://127.0.0.1:\(control.port)/v1/openapi.yaml",
                 "--checks",
                 "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
+                // The stream never ends (it is tested above).
+                "--exclude-path", "/v1/fleet/events/stream",
                 "--header", "Authorization: Bearer \(FleetLiveTests.readerToken)",
                 "--max-examples", "30", "--workers", "1",
             ],
