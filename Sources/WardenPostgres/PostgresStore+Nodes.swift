@@ -24,25 +24,6 @@ public struct NodeRecord: Sendable, Hashable, Codable {
 
 /// The fleet's nodes: who has called, when last and from where.
 extension PostgresStore {
-    /// Records a call from `node` (created at its first).
-    public func recordContact(node: String, labels: [String: String], address: String, at time: Date) async throws {
-        try await client.query(
-            Self.contactQuery(node: node, labels: labels, address: address, at: time),
-            logger: logger
-        )
-    }
-
-    static func contactQuery(node: String, labels: [String: String], address: String, at time: Date) -> PostgresQuery {
-        let text = StoreValues.labelsText(SeriesKey(name: node, labels: labels))
-        let micros = StoreValues.micros(time)
-        return """
-            INSERT INTO nodes (name, labels, first_seen, last_contact, address)
-            VALUES (\(node), \(text), \(micros), \(micros), \(address))
-            ON CONFLICT (name) DO UPDATE SET labels = excluded.labels, address = excluded.address,
-                last_contact = GREATEST(nodes.last_contact, excluded.last_contact)
-            """
-    }
-
     /// Every node, by name, with the highest event id stored for each.
     public func nodes() async throws -> [NodeRecord] {
         var result: [NodeRecord] = []

@@ -115,41 +115,6 @@ public final class PostgresStore: Store, BanStore, IncidentStore {
         try await client.query(Self.appendQuery(events, node: node), logger: logger)
     }
 
-    /// Records what an agent shipped, in one transaction: its contact, its events with the
-    /// states and fleet decisions they make, and its telemetry (one commit per batch).
-    ///
-    /// - Returns: the highest point id stored for `node` (0 before its first); points at or
-    ///   below it were stored before and are skipped.
-    @discardableResult
-    public func ingest(
-        _ events: [Event],
-        samples: SequencedSamples? = nil,
-        node: String,
-        labels: [String: String],
-        address: String,
-        at time: Date
-    ) async throws -> Int64 {
-        let contact = Self.contactQuery(node: node, labels: labels, address: address, at: time)
-        let decisions = Self.decisionsQuery(from: events, node: node, at: clock.wallTime())
-        let states = Self.stateQuery(from: events, node: node)
-        let logger = self.logger
-        return try await client.withTransaction(logger: logger) { connection in
-            try await connection.query(contact, logger: logger)
-            if !events.isEmpty { try await connection.query(Self.appendQuery(events, node: node), logger: logger) }
-            if let states { try await connection.query(states, logger: logger) }
-            var position: Int64 = 0
-            if let samples {
-                position = try await Self.storeSamples(samples, node: node, on: connection, logger: logger)
-            }
-            if let decisions {
-                try await connection.query(decisions, logger: logger)
-                // Delivered at commit to every control plane listening (DecisionListener).
-                try await connection.query("SELECT pg_notify(\(Self.decisionChannel), '')", logger: logger)
-            }
-            return position
-        }
-    }
-
     /// The channel on which new fleet decisions are announced.
     public static let decisionChannel = "warden_decisions"
 

@@ -146,8 +146,9 @@ struct FleetDecisionStoreTests {
             ),
             Event(id: 6, time: base, type: "service.exited", source: "supervisor", subject: "api"),
         ]
-        try await store.recordDecisions(from: events, node: "edge-a")
-        try await store.recordDecisions(from: events, node: "edge-a")  // shipped twice
+        for _ in 0..<2 {  // shipped twice
+            try await store.ingest(events, node: "edge-a", labels: [:], address: "127.0.0.1", at: Date())
+        }
         let now = Date()
         let forB = try await store.decisions(after: 0, for: "edge-b", now: now)
         #expect(forB.map(\.address) == ["203.0.113.5", "203.0.113.8"])
