@@ -291,6 +291,17 @@ extension PostgresStore {
         return report
     }
 
+    /// The nodes that have telemetry stored.
+    public func nodesWithTelemetry() async throws -> [String] {
+        var nodes: [String] = []
+        for try await node in try await client.query("SELECT DISTINCT node FROM series ORDER BY node", logger: logger)
+            .decode(String.self)
+        {
+            nodes.append(node)
+        }
+        return nodes
+    }
+
     /// A value this node keeps in `meta`.
     func meta(_ key: String, node: String? = nil) async throws -> Int64? {
         try await one("SELECT value FROM meta WHERE node = \(node ?? self.node) AND key = \(key)", Int64.self)

@@ -192,13 +192,18 @@ public final class PostgresStore: Store, BanStore, IncidentStore {
         try await one("SELECT COALESCE(MAX(id), 0)::bigint FROM events WHERE node = \(node)", Int64.self) ?? 0
     }
 
-    public func deleteEvents(before cutoff: Date, upTo: Int64?, sparingRecords: Bool) async throws -> Int {
-        try await deleteEvents(before: cutoff, upTo: upTo, sparingRecords: sparingRecords, node: node)
+    /// Deletes every node's events older than `cutoff` (the fleet's retention), in one statement.
+    public func deleteEventsOfEveryNode(before cutoff: Date) async throws -> Int {
+        try await one(
+            """
+            WITH gone AS (DELETE FROM events WHERE time < \(StoreValues.micros(cutoff)) RETURNING 1)
+            SELECT COUNT(*)::bigint FROM gone
+            """,
+            Int64.self
+        ).map(Int.init) ?? 0
     }
 
-    /// Deletes `node`'s events (the control plane applies the fleet's retention to every node's).
-    public func deleteEvents(before cutoff: Date, upTo: Int64?, sparingRecords: Bool, node: String) async throws -> Int
-    {
+    public func deleteEvents(before cutoff: Date, upTo: Int64?, sparingRecords: Bool) async throws -> Int {
         let spared = sparingRecords ? RecordKinds.all : []
         return try await one(
             """
