@@ -217,14 +217,16 @@ public final class Uplink: Service, Sendable {
         }
     }
 
-    /// How long a decisions request is held open by the control plane.
-    static let pollWait = 20
+    /// How long a decisions request is held open by the control plane: 15 to 25 s, drawn per
+    /// request, so that agents started together do not all renew their polls at once.
+    static let pollWait = 15...25
 
     func fetchDecisions(after: Int64) async throws -> [FleetDecision] {
         let node = spec.node.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? spec.node
-        var (request, base) = request("/v1/fleet/decisions?node=\(node)&after=\(after)&wait=\(Self.pollWait)")
+        let wait = Int.random(in: Self.pollWait)
+        var (request, base) = request("/v1/fleet/decisions?node=\(node)&after=\(after)&wait=\(wait)")
         request.method = "GET"
-        request.timeout = .seconds(Int64(Self.pollWait) + 15)
+        request.timeout = .seconds(Int64(wait) + 15)
         let response: OutboundResponse
         do {
             response = try await transport.send(request)
