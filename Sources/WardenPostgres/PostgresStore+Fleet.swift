@@ -181,8 +181,8 @@ extension PostgresStore {
         }
         let fresh = samples.points.filter { $0.id > position }
         guard let last = fresh.last?.id else { return position }
-        // The rollup's lock: the watermark read below stays true until commit.
-        try await connection.query("SELECT pg_advisory_xact_lock(7070002, hashtext(\(node)))", logger: logger)
+        // Shared with other appends, exclusive with the rollup: the watermark holds until commit.
+        try await connection.query("SELECT pg_advisory_xact_lock_shared(7070002, hashtext(\(node)))", logger: logger)
         let used = Set(fresh.map(\.series)).sorted()
         let names = used.map { samples.series[$0].name }
         let labels = used.map { StoreValues.labelsText(samples.series[$0]) }
@@ -225,25 +225,9 @@ extension PostgresStore {
             """,
             logger: logger
         )
-        // Points older than the node's rollup watermark (a node that was away ships late) go into
-        // the 1-minute rollups now: the rollup pass has gone past their minute.
-        let minute: Int64 = 60_000_000
+        // A node that was away ships points of minutes the control plane has rolled up already.
         try await connection.query(
-            """
-            INSERT INTO samples_1m (series_id, bucket, min, max, sum, count, last, last_t)
-            SELECT s, bucket, MIN(v), MAX(v), SUM(v), COUNT(*), MAX(CASE WHEN rn = 1 THEN v END), MAX(t)
-            FROM (
-                SELECT s, (t / \(minute)) * \(minute) AS bucket, t, v,
-                    ROW_NUMBER() OVER (PARTITION BY s, t / \(minute) ORDER BY t DESC) AS rn
-                FROM unnest(\(seriesIDs)::bigint[], \(times)::bigint[], \(values)::float8[]) AS p(s, t, v)
-                WHERE t < (SELECT value FROM meta WHERE node = \(node) AND key = 'rollup_watermark')
-            ) r GROUP BY s, bucket
-            ON CONFLICT (series_id, bucket) DO UPDATE SET
-                min = LEAST(samples_1m.min, excluded.min), max = GREATEST(samples_1m.max, excluded.max),
-                sum = samples_1m.sum + excluded.sum, count = samples_1m.count + excluded.count,
-                last = CASE WHEN excluded.last_t >= samples_1m.last_t THEN excluded.last ELSE samples_1m.last END,
-                last_t = GREATEST(samples_1m.last_t, excluded.last_t)
-            """,
+            PostgresStore.lateRollupQuery(seriesIDs: seriesIDs, times: times, values: values, node: node),
             logger: logger
         )
         try await connection.query(

@@ -10,6 +10,11 @@ extension PostgresStore {
         var created: [(SeriesKey, Int64)] = []
         do {
             try await client.withTransaction(logger: logger) { connection in
+                // Shared with other appends, exclusive with the rollup: the watermark holds until commit.
+                try await connection.query(
+                    "SELECT pg_advisory_xact_lock_shared(7070002, hashtext(\(node)))",
+                    logger: logger
+                )
                 var ids = [Int64](repeating: 0, count: batch.series.count)
                 var fresh: [(SeriesKey, Int64)] = []
                 for (i, key) in batch.series.enumerated() {
@@ -42,6 +47,10 @@ extension PostgresStore {
                     INSERT INTO samples (series_id, t, v)
                     SELECT * FROM unnest(\(series)::bigint[], \(times)::bigint[], \(values)::float8[])
                     """,
+                    logger: logger
+                )
+                try await connection.query(
+                    Self.lateRollupQuery(seriesIDs: series, times: times, values: values, node: node),
                     logger: logger
                 )
                 created = fresh
@@ -104,10 +113,14 @@ extension PostgresStore {
 
     /// A query of `node`'s series (the control plane reads every node's).
     public func query(_ q: SeriesQuery, node: String) async throws -> [SeriesResult] {
-        let from = StoreValues.micros(q.from)
-        let to = StoreValues.micros(q.to)
-        let step = max(1, q.step.nanoseconds / 1000)
-        let rawCutoff = try await meta("raw_cutoff", node: node) ?? Int64.min
+        let plan = SeriesPlan(
+            from: StoreValues.micros(q.from),
+            to: StoreValues.micros(q.to),
+            step: max(1, q.step.nanoseconds / 1000),
+            watermark: try await meta("rollup_watermark", node: node),
+            rawCutoff: try await meta("raw_cutoff", node: node)
+        )
+        let (origin, step) = (plan.origin, plan.step)
         // The label filter runs in SQL, and no more series than allowed are read.
         var sql = "SELECT id, labels FROM series WHERE node = $1 AND name = $2"
         var binds = PostgresBindings()
@@ -131,29 +144,30 @@ extension PostgresStore {
         for (id, labels) in matching {
             try Task.checkCancellation()
             var parts: [Int64: Partial] = [:]
-            // Older than the raw cutoff: from the 1-minute rollups.
-            if from < rawCutoff {
-                try await collect(
+            if let range = plan.rollups {
+                let rows = try await client.query(
                     """
-                    SELECT b, MIN(min), MAX(max), SUM(sum), SUM(count)::bigint, MAX(CASE WHEN rn = 1 THEN last END),
-                        MAX(last_t)
-                    FROM (
-                        SELECT (bucket - \(from)) / \(step) AS b, min, max, sum, count, last, last_t,
-                            ROW_NUMBER() OVER (PARTITION BY (bucket - \(from)) / \(step) ORDER BY last_t DESC) AS rn
-                        FROM samples_1m WHERE series_id = \(id) AND bucket >= \(from) AND bucket < \(min(to, rawCutoff))
-                    ) r GROUP BY b
+                    SELECT bucket, min, max, sum, count, last, last_t FROM samples_1m
+                    WHERE series_id = \(id) AND bucket >= \(range.lowerBound) AND bucket < \(range.upperBound)
                     """,
-                    into: &parts
+                    logger: logger
                 )
+                for try await (bucket, lo, hi, sum, count, last, lastT) in rows.decode(
+                    (Int64, Double, Double, Double, Int64, Double, Int64).self
+                ) {
+                    let part = Partial(min: lo, max: hi, sum: sum, count: Int(count), last: last, lastT: lastT)
+                    Partial.merge(part, at: plan.index(bucket), into: &parts)
+                }
             }
-            if to > rawCutoff {
+            if let range = plan.raw {
+                // Raw times are at or after the origin: the division is a floor.
                 try await collect(
                     """
                     SELECT b, MIN(v), MAX(v), SUM(v), COUNT(*)::bigint, MAX(CASE WHEN rn = 1 THEN v END), MAX(t)
                     FROM (
-                        SELECT (t - \(from)) / \(step) AS b, t, v,
-                            ROW_NUMBER() OVER (PARTITION BY (t - \(from)) / \(step) ORDER BY t DESC) AS rn
-                        FROM samples WHERE series_id = \(id) AND t >= \(max(from, rawCutoff)) AND t < \(to)
+                        SELECT (t - \(origin)) / \(step) AS b, t, v,
+                            ROW_NUMBER() OVER (PARTITION BY (t - \(origin)) / \(step) ORDER BY t DESC) AS rn
+                        FROM samples WHERE series_id = \(id) AND t >= \(range.lowerBound) AND t < \(range.upperBound)
                     ) r GROUP BY b
                     """,
                     into: &parts
@@ -162,7 +176,7 @@ extension PostgresStore {
             results.append(
                 SeriesResult(
                     key: SeriesKey(name: q.name, labels: StoreValues.labels(fromText: labels)),
-                    buckets: Partial.buckets(parts, from: from, step: step)
+                    buckets: Partial.buckets(parts, from: origin, step: step)
                 )
             )
         }
@@ -289,6 +303,28 @@ extension PostgresStore {
         }
         if node == self.node { seriesCache.remove(gone) }
         return report
+    }
+
+    /// Adds the points of minutes `node` has rolled up already (they came late) to their rollups:
+    /// queries read rolled-up minutes from the rollups. Run it under the rollup's lock (the
+    /// watermark must not move before commit).
+    static func lateRollupQuery(seriesIDs: [Int64], times: [Int64], values: [Double], node: String) -> PostgresQuery {
+        let minute = SeriesPlan.minute
+        return """
+            INSERT INTO samples_1m (series_id, bucket, min, max, sum, count, last, last_t)
+            SELECT s, bucket, MIN(v), MAX(v), SUM(v), COUNT(*), MAX(CASE WHEN rn = 1 THEN v END), MAX(t)
+            FROM (
+                SELECT s, (t / \(minute)) * \(minute) AS bucket, t, v,
+                    ROW_NUMBER() OVER (PARTITION BY s, t / \(minute) ORDER BY t DESC) AS rn
+                FROM unnest(\(seriesIDs)::bigint[], \(times)::bigint[], \(values)::float8[]) AS p(s, t, v)
+                WHERE t < (SELECT value FROM meta WHERE node = \(node) AND key = 'rollup_watermark')
+            ) r GROUP BY s, bucket
+            ON CONFLICT (series_id, bucket) DO UPDATE SET
+                min = LEAST(samples_1m.min, excluded.min), max = GREATEST(samples_1m.max, excluded.max),
+                sum = samples_1m.sum + excluded.sum, count = samples_1m.count + excluded.count,
+                last = CASE WHEN excluded.last_t >= samples_1m.last_t THEN excluded.last ELSE samples_1m.last END,
+                last_t = GREATEST(samples_1m.last_t, excluded.last_t)
+            """
     }
 
     /// The nodes that have telemetry stored.

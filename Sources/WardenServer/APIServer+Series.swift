@@ -52,7 +52,10 @@ extension APIServer {
         let to = try APIServer.time(params, "until", now: now) ?? now
         let from = try APIServer.time(params, "since", now: now) ?? to.addingTimeInterval(-3600)
         guard from < to else { throw APIError.badRequest("since must be before until", field: "since") }
-        var step = Duration.seconds(max(1, Int64((to.timeIntervalSince(from) / 300).rounded(.up))))
+        // About 300 steps; from a minute up, whole minutes (answered from the 1-minute rollups).
+        var seconds = max(1, Int64((to.timeIntervalSince(from) / 300).rounded(.up)))
+        if seconds >= 60 { seconds = (seconds + 59) / 60 * 60 }
+        var step = Duration.seconds(seconds)
         if let text = params.value("step") {
             guard let s = DurationFormat.parse(text), s >= .milliseconds(1) else {
                 throw APIError.badRequest(

@@ -93,6 +93,12 @@ extension SQLiteStore {
         let findSeries = try db.cachedStatement(sql: "SELECT id FROM series WHERE name = ? AND labels = ?")
         let insertPoint = try db.cachedStatement(sql: "INSERT INTO samples (series_id, t, v) VALUES (?, ?, ?)")
         let raw = insertPoint.sqliteStatement
+        // Minutes before the watermark are rolled up already: a late point goes into its rollup
+        // too (queries read rolled-up minutes from the rollups).
+        let watermark =
+            try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'rollup_watermark'").flatMap { $0 }
+            ?? Int64.min
+        var late: [(series: Int64, time: Int64, value: Double)] = []
         var created: [SeriesKey: Int64] = [:]
         for batch in batches {
             var ids = [Int64](repeating: 0, count: batch.series.count)
@@ -123,6 +129,23 @@ extension SQLiteStore {
                         message: String(cString: sqlite3_errmsg(db.sqliteConnection))
                     )
                 }
+                if p.time < watermark { late.append((ids[Int(p.series)], p.time, p.value)) }
+            }
+        }
+        if !late.isEmpty {
+            let rollIn = try db.cachedStatement(
+                sql: """
+                    INSERT INTO samples_1m (series_id, bucket, min, max, sum, count, last, last_t)
+                    VALUES (?1, ?2, ?3, ?3, ?3, 1, ?3, ?4)
+                    ON CONFLICT (series_id, bucket) DO UPDATE SET
+                        min = MIN(min, excluded.min), max = MAX(max, excluded.max), sum = sum + excluded.sum,
+                        count = count + 1,
+                        last = CASE WHEN excluded.last_t >= last_t THEN excluded.last ELSE last END,
+                        last_t = MAX(last_t, excluded.last_t)
+                    """
+            )
+            for p in late {
+                try rollIn.execute(arguments: [p.series, SeriesPlan.floor(p.time, SeriesPlan.minute), p.value, p.time])
             }
         }
         return created.map { ($0.key, $0.value) }
@@ -169,9 +192,16 @@ extension SQLiteStore {
         let to = Self.micros(q.to)
         let step = max(1, q.step.nanoseconds / 1000)
         return try await pool.read { db in
-            let rawCutoff =
-                try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'raw_cutoff'").flatMap { $0 }
-                ?? Int64.min
+            func meta(_ key: String) throws -> Int64? {
+                try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = ?", arguments: [key]).flatMap { $0 }
+            }
+            let plan = SeriesPlan(
+                from: from,
+                to: to,
+                step: step,
+                watermark: try meta("rollup_watermark"),
+                rawCutoff: try meta("raw_cutoff")
+            )
             var results: [SeriesResult] = []
             // The label filter runs in SQL, and no more series than allowed are read.
             var sql = "SELECT id, labels FROM series WHERE name = ?"
@@ -184,43 +214,57 @@ extension SQLiteStore {
             arguments.append(q.maxSeries + 1)
             let matching = try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments))
             if matching.count > q.maxSeries { throw SeriesQueryLimit(limit: q.maxSeries) }
+            let rolledUp = try db.cachedStatement(
+                sql: """
+                    SELECT bucket, min, max, sum, count, last, last_t FROM samples_1m
+                    WHERE series_id = ? AND bucket >= ? AND bucket < ?
+                    """
+            )
+            let raw = try db.cachedStatement(
+                sql: "SELECT t, v FROM samples WHERE series_id = ? AND t >= ? AND t < ? ORDER BY t"
+            )
             for row in matching {
-                let labels = Self.labels(fromText: row[1])
                 let id: Int64 = row[0]
-                var buckets: [Int64: Partial] = [:]
-                // Older than the raw cutoff: from the 1-minute rollups.
-                if from < rawCutoff {
-                    let rows = try Row.fetchAll(
-                        db,
-                        sql: """
-                            SELECT b, MIN(min), MAX(max), SUM(sum), SUM(count), MAX(CASE WHEN rn = 1 THEN last END), MAX(last_t)
-                            FROM (
-                                SELECT (bucket - ?1) / ?2 AS b, min, max, sum, count, last, last_t,
-                                    ROW_NUMBER() OVER (PARTITION BY (bucket - ?1) / ?2 ORDER BY last_t DESC) AS rn
-                                FROM samples_1m WHERE series_id = ?3 AND bucket >= ?1 AND bucket < ?4
-                            ) GROUP BY b
-                            """,
-                        arguments: [from, step, id, min(to, rawCutoff)]
-                    )
-                    for r in rows { merge(&buckets, r) }
+                var parts: [Int64: Partial] = [:]
+                if let range = plan.rollups {
+                    let rows = try Row.fetchCursor(rolledUp, arguments: [id, range.lowerBound, range.upperBound])
+                    while let r = try rows.next() {
+                        let part = Partial(min: r[1], max: r[2], sum: r[3], count: r[4], last: r[5], lastT: r[6])
+                        Partial.merge(part, at: plan.index(r[0]), into: &parts)
+                    }
                 }
-                if to > rawCutoff {
-                    let rows = try Row.fetchAll(
-                        db,
-                        sql: """
-                            SELECT b, MIN(v), MAX(v), SUM(v), COUNT(*), MAX(CASE WHEN rn = 1 THEN v END), MAX(t)
-                            FROM (
-                                SELECT (t - ?1) / ?2 AS b, t, v,
-                                    ROW_NUMBER() OVER (PARTITION BY (t - ?1) / ?2 ORDER BY t DESC) AS rn
-                                FROM samples WHERE series_id = ?3 AND t >= ?4 AND t < ?5
-                            ) GROUP BY b
-                            """,
-                        arguments: [from, step, id, max(from, rawCutoff), to]
-                    )
-                    for r in rows { merge(&buckets, r) }
+                if let range = plan.raw {
+                    // In time order (the series_id, t index), straight from SQLite: no row objects.
+                    let c = raw.sqliteStatement
+                    sqlite3_reset(c)
+                    sqlite3_bind_int64(c, 1, id)
+                    sqlite3_bind_int64(c, 2, range.lowerBound)
+                    sqlite3_bind_int64(c, 3, range.upperBound)
+                    defer { sqlite3_reset(c) }
+                    var rc = sqlite3_step(c)
+                    while rc == SQLITE_ROW {
+                        let t = sqlite3_column_int64(c, 0)
+                        let v = sqlite3_column_double(c, 1)
+                        Partial.merge(
+                            Partial(min: v, max: v, sum: v, count: 1, last: v, lastT: t),
+                            at: plan.index(t),
+                            into: &parts
+                        )
+                        rc = sqlite3_step(c)
+                    }
+                    guard rc == SQLITE_DONE else {
+                        throw DatabaseError(
+                            resultCode: ResultCode(rawValue: rc),
+                            message: String(cString: sqlite3_errmsg(db.sqliteConnection))
+                        )
+                    }
                 }
-                let ordered = Partial.buckets(buckets, from: from, step: step)
-                results.append(SeriesResult(key: SeriesKey(name: q.name, labels: labels), buckets: ordered))
+                results.append(
+                    SeriesResult(
+                        key: SeriesKey(name: q.name, labels: Self.labels(fromText: row[1])),
+                        buckets: Partial.buckets(parts, from: plan.origin, step: plan.step)
+                    )
+                )
             }
             return results
         }
@@ -309,14 +353,6 @@ extension SQLiteStore {
             )
         }
     }
-}
-
-private func merge(_ buckets: inout [Int64: Partial], _ r: Row) {
-    Partial.merge(
-        Partial(min: r[1], max: r[2], sum: r[3], count: r[4], last: r[5], lastT: r[6]),
-        at: r[0],
-        into: &buckets
-    )
 }
 
 extension SQLiteStore {

@@ -21,7 +21,8 @@ struct APITests {
 
     @Test func ingestedSamplesAreCommittedAndQueryable() async throws {
         let node = try APINode()
-        let now = Date().timeIntervalSince1970
+        // On a whole minute: with a step of whole minutes, steps start on whole minutes.
+        let now = (Date().timeIntervalSince1970 / 60).rounded(.down) * 60
         try await node.test { client in
             var batch: [String] = []
             for i in 0..<600 {

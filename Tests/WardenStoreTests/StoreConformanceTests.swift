@@ -236,6 +236,41 @@ struct StoreConformanceTests {
         }
     }
 
+    /// Whole-minute steps start on whole minutes and read rolled-up minutes from the rollups; a
+    /// point that arrives after its minute was rolled up is counted all the same.
+    @Test(arguments: Backend.allCases)
+    func minuteStepsAreAnsweredFromRollupsAndLatePointsCount(_ backend: Backend) async throws {
+        try await withStore(backend) { store, _ in
+            let key = SeriesKey(name: "load")
+            try await store.appendSamples(ramp(key, seconds: 600))  // ten minutes, 0…599
+            let query = SeriesQuery(
+                name: "load",
+                from: base.addingTimeInterval(7),  // not on a minute
+                to: base.addingTimeInterval(600),
+                step: .seconds(60)
+            )
+            let raw = try await store.query(query)
+            #expect(raw.first?.buckets.first?.start == base, "the first step starts on the minute")
+            #expect(raw.first?.buckets.map(\.count) == Array(repeating: 60, count: 10))
+            // Eight minutes rolled up; raw samples kept.
+            _ = try await store.rollUp(
+                upTo: base.addingTimeInterval(480),
+                rawBefore: base.addingTimeInterval(-3600),
+                rollupsBefore: base.addingTimeInterval(-3600)
+            )
+            #expect(try await store.query(query) == raw, "the same answer from rollups and raw samples")
+            // A point of minute 2 arrives now.
+            var late = SampleBatch()
+            late.append(key, time: micros(150.5), value: 1000)
+            try await store.appendSamples(late)
+            let after = try await store.query(query)
+            let minute2 = after.first?.buckets[2]
+            #expect(minute2?.count == 61 && minute2?.max == 1000)
+            #expect(minute2?.last == 179, "the last value is still the latest point's")
+            #expect(after.first?.buckets.map(\.count).reduce(0, +) == 601)
+        }
+    }
+
     @Test(arguments: Backend.allCases)
     func concurrentSampleAppendsAreAllCommitted(_ backend: Backend) async throws {
         try await withStore(backend) { store, _ in
