@@ -12,24 +12,8 @@ import WardenStore
 /// and its telemetry, and the page that shows them.
 extension ControlPlane {
     func addReadRoutes(_ router: Router<APIContext>) {
-        router.get("/") { _, _ in
-            Response(
-                status: .ok,
-                headers: [
-                    .contentType: "text/html; charset=utf-8",
-                    .init("Content-Security-Policy")!:
-                        "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' data:",
-                ],
-                body: .init(byteBuffer: ByteBuffer(bytes: PackageResources.fleet_html))
-            )
-        }
-        router.get("/v1/openapi.yaml") { _, _ in
-            Response(
-                status: .ok,
-                headers: [.contentType: "application/yaml"],
-                body: .init(byteBuffer: ByteBuffer(bytes: PackageResources.control_openapi_yaml))
-            )
-        }
+        router.get("/") { _, _ in APIServer.page(PackageResources.fleet_html) }
+        router.get("/v1/openapi.yaml") { _, _ in APIServer.document(PackageResources.control_openapi_yaml) }
         router.get("/v1/nodes") { _, context -> Response in
             _ = try context.require(.viewer)
             let now = clock.wallTime()
@@ -136,13 +120,7 @@ extension ControlPlane {
                 }
                 try await writer.finish(nil)
             }
-            return Response(
-                status: .ok,
-                headers: [
-                    .contentType: "text/event-stream", .cacheControl: "no-cache", .init("X-Accel-Buffering")!: "no",
-                ],
-                body: body
-            )
+            return APIServer.eventStream(body)
         }
         router.get("/v1/fleet/series") { request, context -> Response in
             _ = try context.require(.viewer)

@@ -95,13 +95,7 @@ extension APIServer {
                 subscription.cancel()
                 try await writer.finish(nil)
             }
-            return Response(
-                status: .ok,
-                headers: [
-                    .contentType: "text/event-stream", .cacheControl: "no-cache", .init("X-Accel-Buffering")!: "no",
-                ],
-                body: body
-            )
+            return APIServer.eventStream(body)
         }
     }
 

@@ -32,24 +32,8 @@ extension APIServer {
         }
         // Mission Control: one self-contained page (no CDN, no build step); it asks for a viewer
         // token unless anonymous reads are on.
-        router.get("/") { _, _ in
-            Response(
-                status: .ok,
-                headers: [
-                    .contentType: "text/html; charset=utf-8",
-                    .init("Content-Security-Policy")!:
-                        "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' data:",
-                ],
-                body: .init(byteBuffer: ByteBuffer(bytes: PackageResources.dashboard_html))
-            )
-        }
-        router.get("/v1/openapi.yaml") { _, _ in
-            Response(
-                status: .ok,
-                headers: [.contentType: "application/yaml"],
-                body: .init(byteBuffer: ByteBuffer(bytes: PackageResources.openapi_yaml))
-            )
-        }
+        router.get("/") { _, _ in APIServer.page(PackageResources.dashboard_html) }
+        router.get("/v1/openapi.yaml") { _, _ in APIServer.document(PackageResources.openapi_yaml) }
         router.post("/v1/reload") { _, context -> Response in
             _ = try context.require(.admin, write: true)
             switch await d.reload() {
@@ -62,5 +46,40 @@ extension APIServer {
                 )
             }
         }
+    }
+}
+
+extension APIServer {
+    /// A self-contained page (inline script and style only, nothing from elsewhere).
+    package static func page(_ html: [UInt8]) -> Response {
+        Response(
+            status: .ok,
+            headers: [
+                .contentType: "text/html; charset=utf-8",
+                .init("Content-Security-Policy")!:
+                    "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' data:",
+            ],
+            body: .init(byteBuffer: ByteBuffer(bytes: html))
+        )
+    }
+
+    /// An OpenAPI document.
+    package static func document(_ yaml: [UInt8]) -> Response {
+        Response(
+            status: .ok,
+            headers: [.contentType: "application/yaml"],
+            body: .init(byteBuffer: ByteBuffer(bytes: yaml))
+        )
+    }
+
+    /// A stream of server-sent events written by `body`.
+    package static func eventStream(_ body: ResponseBody) -> Response {
+        Response(
+            status: .ok,
+            headers: [
+                .contentType: "text/event-stream", .cacheControl: "no-cache", .init("X-Accel-Buffering")!: "no",
+            ],
+            body: body
+        )
     }
 }

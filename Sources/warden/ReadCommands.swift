@@ -236,27 +236,7 @@ struct EventsCommand: AsyncParsableCommand {
             for t in types { streamParams.append("type=\(queryValue(t))") }
             let last = max(headID, stored.last?.id ?? 0)
             let path = "/v1/events/stream" + (streamParams.isEmpty ? "" : "?" + streamParams.joined(separator: "&"))
-            var lastSeen = last
-            while true {
-                do {
-                    let status = try await target.client.stream(path, lastEventID: lastSeen) { id, data in
-                        if let event = try? APICoding.decoder().decode(Event.self, from: Data(data.utf8)) {
-                            emit(event)
-                            lastSeen = event.id
-                        } else if let id {
-                            lastSeen = id
-                        }
-                        return true
-                    }
-                    if status != 200 {
-                        printError("warden: the event stream answered HTTP \(status)")
-                        throw ExitCode(1)
-                    }
-                } catch let failure as OutboundError {
-                    printError("warden: lost the event stream (\(failure.message)); reconnecting")
-                }
-                try await Task.sleep(for: .seconds(1))
-            }
+            try await followStream(target.client, path, after: last, what: "the event stream")
         }
         // Warden is down: read the store; with --follow, keep polling it.
         let store = try target.store()
@@ -293,11 +273,17 @@ struct EventsCommand: AsyncParsableCommand {
         for e in events.reversed() { emit(e) }
         guard follow else { return }
         // Resumes after the newest event printed, or from now when none was.
-        var lastSeen = events.first?.id
         let path = "/v1/fleet/events/stream?" + (["node=\(queryValue(node))"] + filter).joined(separator: "&")
+        try await followStream(reader.client, path, after: events.first?.id, what: "the control plane's event stream")
+    }
+
+    /// Prints the events of the stream at `path` as they come, resuming after the last one seen
+    /// when the connection is lost; never returns but on an answer that is not 200.
+    func followStream(_ client: WardenAPIClient, _ path: String, after: Int64?, what: String) async throws {
+        var lastSeen = after
         while true {
             do {
-                let status = try await reader.client.stream(path, lastEventID: lastSeen) { id, data in
+                let status = try await client.stream(path, lastEventID: lastSeen) { id, data in
                     if let event = try? APICoding.decoder().decode(Event.self, from: Data(data.utf8)) {
                         emit(event)
                         lastSeen = event.id
@@ -307,11 +293,11 @@ struct EventsCommand: AsyncParsableCommand {
                     return true
                 }
                 if status != 200 {
-                    printError("warden events: the control plane's event stream answered HTTP \(status)")
+                    printError("warden events: \(what) answered HTTP \(status)")
                     throw ExitCode(1)
                 }
             } catch let failure as OutboundError {
-                printError("warden events: lost the control plane's event stream (\(failure.message)); reconnecting")
+                printError("warden events: lost \(what) (\(failure.message)); reconnecting")
             }
             try await Task.sleep(for: .seconds(1))
         }

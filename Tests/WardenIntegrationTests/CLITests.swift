@@ -68,7 +68,9 @@ struct CLITests {
     @Test func aTakenPortIsReportedBeforeAnythingStarts() async throws {
         let port = freePort()
         // Something else (this test) listens on the port the service's probe would use.
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        // Close-on-exec: a process another test forks meanwhile must not hold it too (it would be
+        // reported as the owner).
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         defer { close(fd) }
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))

@@ -110,6 +110,33 @@ struct FleetLiveTests {
         )
     }
 
+    /// A node called `name` that ships to `control` every 200 ms, with the rest of its spec.
+    static func agent(_ name: String, of control: Control, _ rest: String) -> Fixture {
+        setenv("WARDEN_TEST_AGENT_TOKEN", agentToken, 1)
+        return Fixture(
+            """
+            fleet:
+              control: [http://127.0.0.1:\(control.port)]
+              node: \(name)
+              token: env:WARDEN_TEST_AGENT_TOKEN
+              every: 200ms
+
+            """ + rest
+        )
+    }
+
+    /// A PostgreSQL server of the test's own with a database `fleet`, and a control plane over it.
+    static func fleet(nodeTokens: [String: String] = [:]) async throws -> (PostgresServer, Control) {
+        let pg = try await PostgresServer()
+        try await pg.createDatabase("fleet")
+        let control = try Control(
+            database: "postgres://\(pg.user)@127.0.0.1:\(pg.port)/fleet",
+            port: freePort(),
+            nodeTokens: nodeTokens
+        )
+        return (pg, control)
+    }
+
     /// Every event a stopped node recorded, from its SQLite file.
     static func recorded(_ f: Fixture) async throws -> [Event] {
         let store = try SQLiteStore(path: f.stateDir + "/warden.db", readOnly: true)
@@ -202,13 +229,7 @@ struct FleetLiveTests {
     /// What the control plane refuses, each with the field at fault; and a batch sent twice is
     /// stored once.
     @Test func theControlPlaneRefusesBadBatchesAndStoresRepeatsOnce() async throws {
-        let pg = try await PostgresServer()
-        try await pg.createDatabase("fleet")
-        let control = try Control(
-            database: "postgres://\(pg.user)@127.0.0.1:\(pg.port)/fleet",
-            port: freePort(),
-            nodeTokens: ["n9": "node-nine-secret-0123456789"]
-        )
+        let (pg, control) = try await Self.fleet(nodeTokens: ["n9": "node-nine-secret-0123456789"])
         let agent = control.client(Self.agentToken)
         try await eventually("the control plane is up") {
             (try? await agent.send("GET", "/healthz"))?.status == 200
@@ -394,25 +415,9 @@ struct FleetBanTests {
     }
 
     @Test func aBanOnOneNodeReachesTheOthersAndItsLiftToo() async throws {
-        let pg = try await PostgresServer()
-        try await pg.createDatabase("fleet")
-        let control = try FleetLiveTests.Control(
-            database: "postgres://\(pg.user)@127.0.0.1:\(pg.port)/fleet",
-            port: freePort()
-        )
-        setenv("WARDEN_TEST_AGENT_TOKEN", FleetLiveTests.agentToken, 1)
+        let (pg, control) = try await FleetLiveTests.fleet()
         func node(_ name: String, allow: String = "[]") -> Fixture {
-            Fixture(
-                """
-                fleet:
-                  control: [http://127.0.0.1:\(control.port)]
-                  node: \(name)
-                  token: env:WARDEN_TEST_AGENT_TOKEN
-                  every: 200ms
-                defense: { firewall: dry-run, allow: \(allow) }
-                services: {}
-                """
-            )
+            FleetLiveTests.agent(name, of: control, "defense: { firewall: dry-run, allow: \(allow) }\nservices: {}\n")
         }
         let a = node("edge-a")
         let b = node("edge-b")

@@ -29,21 +29,12 @@ struct FleetViewTests {
         .deletingLastPathComponent().path
 
     @Test func aNodesServicesBansAndTelemetryAreSeenAtTheControlPlane() async throws {
-        let pg = try await PostgresServer()
-        try await pg.createDatabase("fleet")
-        let control = try FleetLiveTests.Control(
-            database: "postgres://\(pg.user)@127.0.0.1:\(pg.port)/fleet",
-            port: freePort()
-        )
-        setenv("WARDEN_TEST_AGENT_TOKEN", FleetLiveTests.agentToken, 1)
+        let (pg, control) = try await FleetLiveTests.fleet()
         setenv("WARDEN_TEST_READER_TOKEN", FleetLiveTests.readerToken, 1)
-        let f = Fixture(
+        let f = FleetLiveTests.agent(
+            "edge-1",
+            of: control,
             """
-            fleet:
-              control: [http://127.0.0.1:\(control.port)]
-              node: edge-1
-              token: env:WARDEN_TEST_AGENT_TOKEN
-              every: 200ms
             defense: { firewall: dry-run }
             services:
               api:
@@ -209,22 +200,11 @@ struct FleetViewTests {
         }
 
         // The control plane's answers conform to its OpenAPI document.
-        let schemathesis = try #require(
-            findExecutable("schemathesis"),
-            "schemathesis is not installed (pip install schemathesis); .ci/run installs it"
-        )
-        let conformance = try await runCommand(
-            schemathesis,
-            [
-                "run", "http://127.0.0.1:\(control.port)/v1/openapi.yaml",
-                "--checks",
-                "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
-                // The stream never ends (it is tested above).
-                "--exclude-path", "/v1/fleet/events/stream",
-                "--header", "Authorization: Bearer \(FleetLiveTests.readerToken)",
-                "--max-examples", "30", "--workers", "1",
-            ],
-            timeout: .seconds(240)
+        // (The stream never ends: it is tested above.)
+        let conformance = try await schemathesis(
+            port: control.port,
+            token: FleetLiveTests.readerToken,
+            excluding: ["/v1/fleet/events/stream"]
         )
         #expect(
             conformance.exitCode == 0,

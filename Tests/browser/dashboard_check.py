@@ -95,21 +95,26 @@ class Page:
             self.proc.wait(10)
 
 
-def main():
-    url, out = sys.argv[1], sys.argv[2]
-    incident_timeout = float(sys.argv[sys.argv.index("--incident-timeout") + 1]) if "--incident-timeout" in sys.argv else 150
-    os.makedirs(out, exist_ok=True)
-    # The page must be served before the browser goes there (a browser error page has no errors).
+def wait_served(url, timeout=60):
+    """Waits until `url` answers: the page must be served before the browser goes there (a
+    browser's error page has no errors)."""
     import urllib.request
-    deadline = time.time() + 60
+    deadline = time.time() + timeout
     while True:
         try:
             urllib.request.urlopen(url, timeout=2).read()
-            break
+            return
         except OSError:
             if time.time() > deadline:
                 raise SystemExit(f"{url} does not answer")
             time.sleep(0.5)
+
+
+def main():
+    url, out = sys.argv[1], sys.argv[2]
+    incident_timeout = float(sys.argv[sys.argv.index("--incident-timeout") + 1]) if "--incident-timeout" in sys.argv else 150
+    os.makedirs(out, exist_ok=True)
+    wait_served(url)
     page = Page(url)
     checks = {}
     try:

@@ -11,23 +11,14 @@ import json
 import os
 import sys
 import time
-import urllib.request
 
-from dashboard_check import Page
+from dashboard_check import Page, wait_served
 
 
 def main():
     url, token, out, node, service, failed, address, series = sys.argv[1:9]
     os.makedirs(out, exist_ok=True)
-    deadline = time.time() + 60
-    while True:
-        try:
-            urllib.request.urlopen(url, timeout=2).read()
-            break
-        except OSError:
-            if time.time() > deadline:
-                raise SystemExit(f"{url} does not answer")
-            time.sleep(0.5)
+    wait_served(url)
     page = Page(url)
     checks = {}
     try:
