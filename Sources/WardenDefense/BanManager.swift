@@ -28,6 +28,8 @@ public actor BanManager {
     let clock: any WardenClock
     let logger: Logger
     var bans: [IPAddress: Ban] = [:]
+    /// The bans by when they end (so that expiring them does not scan every ban).
+    var expiries = ExpiryQueue()
     var recent: [Instant] = []
     var pending: [(FirewallChange, CheckedContinuation<Void, Never>)] = []
     var flushing = false
@@ -70,6 +72,7 @@ public actor BanManager {
                 continue
             }
             bans[ban.address] = ban
+            expiries.insert(ban.address, at: ban.expiresAt)
             changes.append(.add(ban.address, seconds: Int(ban.expiresAt.timeIntervalSince(now).rounded(.up))))
         }
         do {
@@ -152,6 +155,8 @@ public actor BanManager {
             logger.error("cannot store a ban", metadata: ["warden.address": "\(address)", "warden.error": "\(error)"])
         }
         bans[address] = ban
+        expiries.insert(address, at: ban.expiresAt)
+        compactExpiries()
         await enqueue(.add(address, seconds: Int(length.seconds.rounded(.up))))
         let applied = BanApplied(
             reason: reason,
@@ -193,13 +198,14 @@ public actor BanManager {
     /// What the firewall holds.
     public func firewallEntries() async throws(FirewallError) -> [IPAddress: Int] { try await firewall.list() }
 
-    /// Records the bans that ran out (the kernel already dropped them); returns how many.
+    /// Records the bans that ran out (the kernel already dropped them); returns how many. Costs
+    /// what is due, not what is held.
     @discardableResult
     public func expireDue() -> Int {
         let now = clock.wallTime()
         var count = 0
-        for (address, ban) in bans where !ban.isActive(at: now) {
-            bans[address] = nil
+        for address in expiries.due(by: now, current: { bans[$0]?.expiresAt }) {
+            guard let ban = bans.removeValue(forKey: address) else { continue }
             count += 1
             bus.publish(
                 BanExpired(reason: ban.reason, offence: ban.offence),
@@ -211,7 +217,16 @@ public actor BanManager {
     }
 
     /// When the next ban runs out.
-    public func nextExpiry() -> Date? { bans.values.map(\.expiresAt).min() }
+    public func nextExpiry() -> Date? { expiries.next(current: { bans[$0]?.expiresAt }) }
+
+    /// Entries of lifted or replaced bans wait in the queue until their time; when they are most
+    /// of it, it is built again from the bans in force.
+    func compactExpiries() {
+        guard expiries.count > 2 * bans.count + 1024 else { return }
+        var fresh = ExpiryQueue()
+        for (address, ban) in bans { fresh.insert(address, at: ban.expiresAt) }
+        expiries = fresh
+    }
 
     // MARK: - Batching
 
