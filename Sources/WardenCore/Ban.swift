@@ -66,6 +66,8 @@ public struct Ban: Sendable, Hashable {
 public protocol BanStore: Sendable {
     /// Inserts (id nil) or updates a ban; returns its id.
     @discardableResult func saveBan(_ ban: Ban) async throws -> Int64
+    /// Inserts new bans (ids nil) in one transaction; returns their ids, in order.
+    func insertBans(_ bans: [Ban]) async throws -> [Int64]
     /// The bans in force at `now`, one per address (the latest).
     func activeBans(at now: Date) async throws -> [Ban]
     /// How many bans this address has had.

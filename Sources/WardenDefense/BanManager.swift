@@ -31,7 +31,7 @@ public actor BanManager {
     /// The bans by when they end (so that expiring them does not scan every ban).
     var expiries = ExpiryQueue()
     var recent: [Instant] = []
-    var pending: [(FirewallChange, CheckedContinuation<Void, Never>)] = []
+    var pending: [([FirewallChange], CheckedContinuation<Void, Never>)] = []
     var flushing = false
     public private(set) var capped = 0
 
@@ -171,6 +171,91 @@ public actor BanManager {
         return .banned(ban)
     }
 
+    /// What a list of addresses banned at once came to.
+    public struct ListOutcome: Sendable, Equatable {
+        /// Newly banned.
+        public var banned = 0
+        /// Banned already (their bans in force are kept).
+        public var already = 0
+        /// Refused by the safety rules, with why (loopback, allowlisted, own).
+        public var refused: [(address: IPAddress, why: String)] = []
+
+        public static func == (a: Self, b: Self) -> Bool {
+            a.banned == b.banned && a.already == b.already
+                && a.refused.map { "\($0.address) \($0.why)" } == b.refused.map { "\($0.address) \($0.why)" }
+        }
+    }
+
+    /// Bans a list of addresses for `duration` (a blocklist, a person's list): every one the safety
+    /// rules allow and that is not banned already, stored in one transaction and put in the
+    /// firewall as one batch, however long the list. Like a ban by hand, it is not capped by
+    /// `max_bans` and does not escalate; it is announced by one `ban.list` event, not one per
+    /// address (nor does it become a fleet decision).
+    public func banList(
+        _ addresses: [IPAddress],
+        duration: Duration,
+        reason: String,
+        source: String
+    ) async -> ListOutcome {
+        let now = clock.wallTime()
+        var outcome = ListOutcome()
+        var fresh: [Ban] = []
+        var seen = Set<IPAddress>()
+        for address in addresses where seen.insert(address).inserted {
+            if let why = safety.refusal(address) {
+                outcome.refused.append((address, why))
+                continue
+            }
+            if let current = bans[address], current.isActive(at: now) {
+                outcome.already += 1
+                continue
+            }
+            fresh.append(
+                Ban(
+                    address: address,
+                    reason: reason,
+                    source: source,
+                    createdAt: now,
+                    expiresAt: now.addingTimeInterval(duration.seconds),
+                    offence: 1
+                )
+            )
+        }
+        do {
+            let ids = try await store.insertBans(fresh)
+            for i in fresh.indices where i < ids.count { fresh[i].id = ids[i] }
+        } catch {
+            logger.error(
+                "cannot store a list of bans",
+                metadata: ["warden.count": "\(fresh.count)", "warden.error": "\(error)"]
+            )
+        }
+        let seconds = Int(duration.seconds.rounded(.up))
+        for ban in fresh {
+            bans[ban.address] = ban
+            expiries.insert(ban.address, at: ban.expiresAt)
+        }
+        compactExpiries()
+        outcome.banned = fresh.count
+        if !fresh.isEmpty {
+            await enqueueAll(fresh.map { .add($0.address, seconds: seconds) })
+        }
+        bus.publish(
+            BanList(
+                banned: outcome.banned,
+                already: outcome.already,
+                refused: outcome.refused.count,
+                seconds: Int64(seconds),
+                reason: reason,
+                by: source,
+                firewall: firewall.name
+            ),
+            source: "defense",
+            subject: "list"
+        )
+        return outcome
+    }
+
     /// Lifts the ban in force on `address`; nil when there is none.
     public func unban(_ address: IPAddress, by who: String) async -> Ban? {
         let now = clock.wallTime()
@@ -232,9 +317,12 @@ public actor BanManager {
 
     /// Queues a change; returns once it is in the firewall. Changes queued while a batch is being
     /// applied go in together as the next batch.
-    func enqueue(_ change: FirewallChange) async {
+    func enqueue(_ change: FirewallChange) async { await enqueueAll([change]) }
+
+    /// Queues changes that go in together; returns once they are in the firewall.
+    func enqueueAll(_ changes: [FirewallChange]) async {
         await withCheckedContinuation { c in
-            pending.append((change, c))
+            pending.append((changes, c))
             if !flushing {
                 flushing = true
                 Task { await self.flush() }
@@ -247,7 +335,7 @@ public actor BanManager {
             let batch = pending
             pending = []
             do {
-                try await firewall.apply(batch.map(\.0))
+                try await firewall.apply(batch.flatMap(\.0))
             } catch {
                 await fail(
                     error,

@@ -1,7 +1,7 @@
 import WardenCore
 
 /// The events of defense: threats seen and bans applied, refused and ended. Each is about an
-/// address, except `ban.restored` (about the firewall).
+/// address, except `ban.restored` (about the firewall) and `ban.list` (about a list).
 extension EventType {
     public static let threatDetected = ThreatSeen.type
     /// An analyst looked at a threat and it was not banned: ``ThreatSeen`` with `banned` false.
@@ -12,6 +12,7 @@ extension EventType {
     public static let banLifted = BanLifted.type
     public static let banExpired = BanExpired.type
     public static let banRestored = BansRestored.type
+    public static let banList = BanList.type
     public static let defenseStarted = DefenseStarted.type
     public static let defenseSourceFailed = DefenseSourceFailed.type
     public static let defenseSourceBlind = DefenseSourceBlind.type
@@ -75,6 +76,20 @@ public struct BanCapped: EventPayload {
     public var reason: String
     /// The limit, such as `10 in 1m`.
     public var limit: String
+}
+
+/// A list of addresses was banned at once (`BanManager.banList`): how many, for how long, why.
+public struct BanList: EventPayload {
+    public static let type = "ban.list"
+    public var banned: Int
+    /// Banned already: their bans in force were kept.
+    public var already: Int
+    /// Refused by the safety rules (loopback, allowlisted, own addresses).
+    public var refused: Int
+    public var seconds: Int64
+    public var reason: String
+    public var by: String
+    public var firewall: String
 }
 
 /// A person lifted a ban.

@@ -64,20 +64,32 @@ public final class NFTablesFirewall: Firewall {
 
     static func set(_ a: IPAddress) -> String { a.isV4 ? "ban4" : "ban6" }
 
+    /// The batch as a few commands per set, whatever its size (a blocklist of 100,000 addresses
+    /// is six commands, not 300,000): what the batch leaves each address in (its last change) is
+    /// what is applied. An added address is added with a 1 s timeout, deleted and added with its
+    /// own, so that its timeout is set whether or not it was in the set; a removed one is added
+    /// (so that the delete cannot fail) and deleted.
     func commands(_ changes: [FirewallChange]) -> String {
-        var out = ""
+        var last: [IPAddress: Int?] = [:]
+        var order: [IPAddress] = []
         for c in changes {
             switch c {
             case .add(let a, let s):
-                // add (exists now) + delete + add: sets the new timeout whether or not it was there.
-                let set = Self.set(a)
-                out += "add element inet \(table) \(set) { \(a) timeout 1s }\n"
-                out += "delete element inet \(table) \(set) { \(a) }\n"
-                out += "add element inet \(table) \(set) { \(a) timeout \(max(1, s))s }\n"
+                if last.updateValue(max(1, s), forKey: a) == nil { order.append(a) }
             case .remove(let a):
-                let set = Self.set(a)
-                out += "add element inet \(table) \(set) { \(a) timeout 1s }\n"
-                out += "delete element inet \(table) \(set) { \(a) }\n"
+                if last.updateValue(Int?.none, forKey: a) == nil { order.append(a) }
+            }
+        }
+        var out = ""
+        for set in ["ban4", "ban6"] {
+            let here = order.filter { Self.set($0) == set }
+            guard !here.isEmpty else { continue }
+            let adds = here.compactMap { a in last[a]!.map { (a, $0) } }
+            func element(_ list: [String]) -> String { "{ " + list.joined(separator: ", ") + " }" }
+            out += "add element inet \(table) \(set) \(element(here.map { "\($0) timeout 1s" }))\n"
+            out += "delete element inet \(table) \(set) \(element(here.map { "\($0)" }))\n"
+            if !adds.isEmpty {
+                out += "add element inet \(table) \(set) \(element(adds.map { "\($0.0) timeout \($0.1)s" }))\n"
             }
         }
         return out

@@ -18,7 +18,7 @@ public enum FuzzTargets {
     public static let all: [(name: String, run: @Sendable ([UInt8]) -> Void)] = [
         ("spec", spec), ("json-ingest", jsonIngest), ("prometheus", prometheus), ("influx", influx),
         ("sshd", sshd), ("access-log", accessLog), ("token", token), ("json-value", jsonValue),
-        ("address", address), ("fleet-batch", fleetBatch),
+        ("address", address), ("fleet-batch", fleetBatch), ("address-list", addressList),
     ]
 
     /// The target called `name`.
@@ -89,6 +89,18 @@ public enum FuzzTargets {
                     for l in key.labels { precondition(SampleRules.isValidLabelName(l.name), "an invalid label name") }
                 }
             }
+        }
+    }
+
+    /// A list read is at most the limit, and written back out it reads the same.
+    public static func addressList(_ bytes: [UInt8]) {
+        guard let text = String(validating: bytes, as: UTF8.self),
+            case .success(let list) = AddressList.parse(text)
+        else { return }
+        precondition(list.count <= AddressList.maxAddresses, "too many addresses accepted")
+        let again = AddressList.parse(list.map(\.description).joined(separator: "\n"))
+        guard case .success(let same) = again, same == list else {
+            preconditionFailure("a list written back out does not read the same")
         }
     }
 

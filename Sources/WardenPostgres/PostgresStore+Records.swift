@@ -85,6 +85,34 @@ extension PostgresStore {
         ) ?? 0
     }
 
+    public func insertBans(_ bans: [Ban]) async throws -> [Int64] {
+        guard !bans.isEmpty else { return [] }
+        let addresses = bans.map(\.address.description)
+        let reasons = bans.map(\.reason)
+        let sources = bans.map(\.source)
+        let created = bans.map { StoreValues.micros($0.createdAt) }
+        let expires = bans.map { StoreValues.micros($0.expiresAt) }
+        let offences = bans.map { Int64($0.offence) }
+        let evidence = bans.map(\.evidence.jsonText)
+        var ids: [Int64] = []
+        ids.reserveCapacity(bans.count)
+        for try await id in try await client.query(
+            """
+            INSERT INTO bans (node, address, reason, source, created, expires, offence, evidence)
+            SELECT \(node), a, r, s, c, e, o, v FROM unnest(\(addresses)::text[], \(reasons)::text[], \(sources)::text[],
+                \(created)::bigint[], \(expires)::bigint[], \(offences)::int[], \(evidence)::text[])
+                WITH ORDINALITY AS b(a, r, s, c, e, o, v, n)
+            ORDER BY n
+            RETURNING id
+            """,
+            logger: logger
+        ).decode(Int64.self) {
+            ids.append(id)
+        }
+        // Ids are drawn in the order the rows go in (the ordinality): sorted, they are in order.
+        return ids.sorted()
+    }
+
     public func activeBans(at now: Date) async throws -> [Ban] {
         try await banRows(
             """

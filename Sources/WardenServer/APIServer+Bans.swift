@@ -75,6 +75,47 @@ extension APIServer {
                 throw APIError(.conflict, "refused", "too many bans", field: "address")
             }
         }
+        // A list of addresses banned at once (a blocklist): one per line, `#` comments.
+        router.post("/v1/bans/list") { request, context -> Response in
+            let who = try context.require(.operator, write: true)
+            let params = request.uri.queryParameters
+            guard let text = params.get("for") else {
+                throw APIError.badRequest("give how long: ?for=1d (1s to 365d)", field: "for")
+            }
+            guard let duration = DurationFormat.parse(text), duration >= .seconds(1), duration <= .seconds(365 * 86_400)
+            else {
+                throw APIError.badRequest(
+                    "found '\(text.prefix(40))'; expected a duration from 1s to 365d",
+                    field: "for"
+                )
+            }
+            let reason = params.get("reason") ?? "list banned by \(who.name)"
+            guard reason.count <= 500 else { throw APIError.badRequest("at most 500 characters", field: "reason") }
+            let buffer = try await self.body(request)
+            let addresses: [IPAddress]
+            switch AddressList.parse(String(buffer: buffer)) {
+            case .success(let list): addresses = list
+            case .failure(let problem):
+                throw APIError.badRequest("line \(problem.line): \(problem.message)", field: "body")
+            }
+            let outcome = await bans.banList(
+                addresses,
+                duration: duration,
+                reason: reason,
+                source: "list:\(who.name)"
+            )
+            return APIServer.jsonValue([
+                "banned": .int(Int64(outcome.banned)),
+                "already": .int(Int64(outcome.already)),
+                "refused": .array(
+                    outcome.refused.prefix(100).map {
+                        .object(["address": .string($0.address.description), "reason": .string($0.why)])
+                    }
+                ),
+                "refused_count": .int(Int64(outcome.refused.count)),
+                "firewall": .string(await bans.firewallName),
+            ])
+        }
         router.delete("/v1/bans/{address}") { _, context -> Response in
             let who = try context.require(.operator, write: true)
             let text = try context.pathParameter("address")

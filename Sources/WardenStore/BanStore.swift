@@ -32,6 +32,24 @@ extension SQLiteStore: BanStore {
         }
     }
 
+    public func insertBans(_ bans: [Ban]) async throws -> [Int64] {
+        try await pool.write { db in
+            let insert = try db.cachedStatement(
+                sql: """
+                    INSERT INTO bans (address, reason, source, created, expires, offence, evidence)
+                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    """
+            )
+            return try bans.map { ban in
+                try insert.execute(arguments: [
+                    ban.address.description, ban.reason, ban.source, Self.micros(ban.createdAt),
+                    Self.micros(ban.expiresAt), Int64(ban.offence), ban.evidence.jsonText,
+                ])
+                return db.lastInsertedRowID
+            }
+        }
+    }
+
     public func activeBans(at now: Date) async throws -> [Ban] {
         try await pool.read { db in
             try Row.fetchAll(

@@ -83,16 +83,58 @@ struct BansCommand: AsyncParsableCommand {
 struct BanCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ban",
-        abstract: "Ban an address now (never loopback, allowlisted or this node's own addresses)."
+        abstract: "Ban an address, or a list of them, now (never loopback, allowlisted or this node's own addresses).",
+        discussion: """
+            With --file, every address of the file (one per line, # comments, as blocklists are
+            published; - for standard input) is banned for --for, in one transaction and one
+            firewall batch.
+            """
     )
     @OptionGroup var spec: SpecOptions
-    @Argument(help: "An IPv4 or IPv6 address.") var address: String
-    @Option(name: .customLong("for"), help: "How long (1s to 365d); default: the spec's ban.first, escalating.")
+    @Argument(help: "An IPv4 or IPv6 address.") var address: String?
+    @Option(help: "A file of addresses to ban at once (- for standard input).") var file: String?
+    @Option(
+        name: .customLong("for"),
+        help: "How long (1s to 365d); default: the spec's ban.first, escalating (required with --file)."
+    )
     var duration: String?
     @Option(help: "Why, for the record.") var reason: String?
 
     func run() async throws {
+        guard (address == nil) != (file == nil) else {
+            printError("warden ban: give an address or --file, not both")
+            throw ExitCode(1)
+        }
         let target = try Target(spec)
+        if let file {
+            guard let duration else {
+                printError("warden ban: --file needs --for (how long the list is banned)")
+                throw ExitCode(1)
+            }
+            let data: Data
+            if file == "-" {
+                data = FileHandle.standardInput.readDataToEndOfFile()
+            } else {
+                guard let read = FileManager.default.contents(atPath: file) else {
+                    printError("warden ban: cannot read \(file)")
+                    throw ExitCode(1)
+                }
+                data = read
+            }
+            var params = ["for=\(queryValue(duration))"]
+            if let reason { params.append("reason=\(queryValue(reason))") }
+            let response = try await target.call("POST", "/v1/bans/list?" + params.joined(separator: "&"), raw: data)
+            let answer = JSONValue.parse(String(decoding: response.body, as: UTF8.self))
+            print(
+                "\(answer?["banned"]?.intValue ?? 0) banned, \(answer?["already"]?.intValue ?? 0) already banned, "
+                    + "\(answer?["refused_count"]?.intValue ?? 0) refused"
+            )
+            for r in answer?["refused"]?.arrayValue ?? [] {
+                print("  \(r["address"]?.stringValue ?? ""): \(r["reason"]?.stringValue ?? "")")
+            }
+            return
+        }
+        let address = address ?? ""
         var body: [String: JSONValue] = ["address": .string(address)]
         if let duration { body["for"] = .string(duration) }
         if let reason { body["reason"] = .string(reason) }

@@ -53,10 +53,15 @@ struct Target {
     var isRunning: Bool { StateDirectory.runningWarden(at: stateDir) != nil }
 
     /// Sends a request to the running Warden; exits with a clear message on an error answer.
-    func call(_ method: String, _ path: String, body: JSONValue? = nil) async throws -> WardenAPIClient.Response {
+    func call(
+        _ method: String,
+        _ path: String,
+        body: JSONValue? = nil,
+        raw: Data? = nil
+    ) async throws -> WardenAPIClient.Response {
         let response: WardenAPIClient.Response
         do {
-            response = try await client.send(method, path, body: body.map { Data($0.jsonText.utf8) })
+            response = try await client.send(method, path, body: raw ?? body.map { Data($0.jsonText.utf8) })
         } catch {
             printError("warden: \(error.message)")
             throw ExitCode(1)

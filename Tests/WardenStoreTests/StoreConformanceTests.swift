@@ -372,6 +372,28 @@ struct StoreConformanceTests {
             #expect(all.count == 3 && all.first?.address == b)
             #expect(all.first { $0.id == second }?.liftedBy == "alice")
             #expect(try await store.bans(limit: 1).count == 1)
+            // A list goes in at once, each with its id, in order.
+            let list = (0..<500).map { i in
+                Ban(
+                    address: IPAddress("45.0.\(i / 250).\(i % 250 + 1)")!,
+                    reason: "blocklist",
+                    source: "list:ops",
+                    createdAt: base.addingTimeInterval(300),
+                    expiresAt: base.addingTimeInterval(3900),
+                    offence: 1
+                )
+            }
+            let ids = try await store.insertBans(list)
+            #expect(ids.count == 500 && ids == ids.sorted() && Set(ids).count == 500 && ids[0] > second)
+            let stored = try await store.bans(limit: 1000).filter { $0.source == "list:ops" }
+            #expect(
+                Dictionary(uniqueKeysWithValues: stored.map { ($0.id!, $0.address) })
+                    == Dictionary(
+                        uniqueKeysWithValues: zip(ids, list.map(\.address))
+                    )
+            )
+            #expect(try await store.activeBans(at: base.addingTimeInterval(400)).count == 501)
+            #expect(try await store.insertBans([]).isEmpty)
         }
     }
 }
