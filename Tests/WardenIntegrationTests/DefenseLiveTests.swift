@@ -242,6 +242,34 @@ struct DefenseLiveTests {
         }
     }
 
+    /// A blocklist of 20,000 addresses, the attacker's among them, goes into the kernel's set in
+    /// one batch: the attacker is dropped, and the set holds every address.
+    @Test func aListOfAddressesIsBannedInTheKernelInOneGo() async throws {
+        try await withLab { lab in
+            let f = Fixture("")
+            f.write(spec(lab, f, defense: "  firewall: nftables\n"))
+            let warden = try lab.startWarden(f.config)
+            do {
+                try await waitUp(lab, f)
+                #expect(try await lab.attackerCanConnect(8080))
+                let others = (0..<19_999).map { "45.0.\($0 / 250).\($0 % 250 + 1)" }
+                let list = f.dir.file("blocklist.txt")
+                try ("# test list\n" + (others + [lab.attackerIP]).joined(separator: "\n") + "\n")
+                    .write(toFile: list, atomically: true, encoding: .utf8)
+                let ban = try await lab.warden("ban", "--file", list, "--for", "1h", "--reason", "list", "-c", f.config)
+                #expect(ban.exitCode == 0, "\(ban.stderr)")
+                #expect(ban.stdout.contains("20000 banned"), "\(ban.stdout)")
+                #expect(try await !lab.attackerCanConnect(8080))
+                let set = try await lab.inDefended(["nft", "list", "set", "inet", "warden", "ban4"]).stdout
+                #expect(set.components(separatedBy: "expires").count - 1 == 20_000)
+                #expect(set.contains(others[others.count - 1]) && set.contains(lab.attackerIP))
+                _ = try await lab.warden("unban", lab.attackerIP, "-c", f.config)
+                #expect(try await lab.attackerCanConnect(8080))
+                #expect(try await warden.stop() == .exited(0))
+            }
+        }
+    }
+
     @Test func aFirewallThatFailsIsReportedAndWardenGoesOnInDryRun() async throws {
         try await withLab { lab in
             let f = Fixture("")
