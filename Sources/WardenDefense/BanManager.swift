@@ -1,3 +1,4 @@
+import CWardenSys
 import Foundation
 import Logging
 import WardenCore
@@ -240,6 +241,8 @@ public actor BanManager {
         if !fresh.isEmpty {
             await enqueueAll(fresh.map { .add($0.address, seconds: seconds) })
         }
+        // A long list leaves megabytes of parsing and batching behind: give them back.
+        if addresses.count >= 10_000 { warden_release_free_memory() }
         bus.publish(
             BanList(
                 banned: outcome.banned,
@@ -285,21 +288,37 @@ public actor BanManager {
 
     /// Records the bans that ran out (the kernel already dropped them); returns how many. Costs
     /// what is due, not what is held.
+    ///
+    /// Each is announced by a `ban.expired` event, up to ``expiryEventsPerPass`` of them in one
+    /// pass; beyond that (a list banned together ends together) by one `ban.list.expired` event
+    /// that counts them.
     @discardableResult
     public func expireDue() -> Int {
         let now = clock.wallTime()
         var count = 0
+        var unannounced = 0
         for address in expiries.due(by: now, current: { bans[$0]?.expiresAt }) {
             guard let ban = bans.removeValue(forKey: address) else { continue }
             count += 1
+            guard count <= Self.expiryEventsPerPass else {
+                unannounced += 1
+                continue
+            }
             bus.publish(
                 BanExpired(reason: ban.reason, offence: ban.offence),
                 source: "defense",
                 subject: address.description
             )
         }
+        if unannounced > 0 {
+            bus.publish(BansExpired(count: unannounced), source: "defense", subject: "list")
+        }
+        if count >= 10_000 { warden_release_free_memory() }
         return count
     }
+
+    /// The most `ban.expired` events one expiry pass publishes.
+    static let expiryEventsPerPass = 100
 
     /// When the next ban runs out.
     public func nextExpiry() -> Date? { expiries.next(current: { bans[$0]?.expiresAt }) }

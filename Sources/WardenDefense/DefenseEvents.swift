@@ -13,6 +13,7 @@ extension EventType {
     public static let banExpired = BanExpired.type
     public static let banRestored = BansRestored.type
     public static let banList = BanList.type
+    public static let banListExpired = BansExpired.type
     public static let defenseStarted = DefenseStarted.type
     public static let defenseSourceFailed = DefenseSourceFailed.type
     public static let defenseSourceBlind = DefenseSourceBlind.type
@@ -103,6 +104,13 @@ public struct BanExpired: EventPayload {
     public static let type = "ban.expired"
     public var reason: String
     public var offence: Int
+}
+
+/// More bans ran out at once than are announced one by one (a list banned together).
+public struct BansExpired: EventPayload {
+    public static let type = "ban.list.expired"
+    /// How many, beyond those announced by `ban.expired`.
+    public var count: Int
 }
 
 /// At start, the bans in force were put back in the firewall.

@@ -38,6 +38,32 @@ struct BanManagerTests {
 
     let attacker = IPAddress("203.0.113.5")!
 
+    /// A list ends together: a hundred `ban.expired` events, then one that counts the rest; the
+    /// next expiry is the list's, and a ban replaced since expires at its new time.
+    @Test func aListThatEndsTogetherIsAnnouncedOnce() async throws {
+        let n = try Node()
+        await n.bans.start()
+        let list = (0..<150).map { IPAddress("45.0.0.\($0 + 1)")! }
+        let outcome = await n.bans.banList(list, duration: .seconds(60), reason: "feed", source: "list:ops")
+        #expect(outcome.banned == 150)
+        #expect(try await n.firewall.list().count == 150)
+        // One of them is banned again by hand for longer: its old expiry is stale.
+        _ = await n.bans.ban(list[0], reason: "again", source: "manual:ops", duration: .seconds(600), manual: true)
+        let next = try #require(await n.bans.nextExpiry())
+        #expect(abs(next.timeIntervalSince(n.clock.wallTime()) - 60) < 1)
+        n.clock.advance(by: .seconds(61))
+        #expect(await n.bans.expireDue() == 149)
+        #expect(await n.bans.isBanned(list[0]))
+        try await n.log.wait(for: "ban.expired", count: 100)
+        let rest = try await n.log.wait(for: "ban.list.expired")
+        #expect(rest.first?.payload["count"]?.intValue == 49)
+        let listed = try await n.log.wait(for: "ban.list")
+        #expect(listed.first?.payload["banned"]?.intValue == 150)
+        #expect(await n.bans.expireDue() == 0)
+        n.clock.advance(by: .seconds(600))
+        #expect(await n.bans.expireDue() == 1)
+    }
+
     @Test func repeatOffendersAreBannedLongerUpToTheMaximum() async throws {
         var spec = DefenseSpec()
         spec.ban = BanSpec(first: .seconds(600), multiplier: 4, max: .seconds(86_400))
