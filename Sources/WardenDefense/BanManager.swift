@@ -31,6 +31,12 @@ public actor BanManager {
     var bans: [IPAddress: Ban] = [:]
     /// The bans by when they end (so that expiring them does not scan every ban).
     var expiries = ExpiryQueue()
+    /// Addresses whose ban ended lately: the kernel may hold them a moment longer (its timeout is
+    /// rounded up to the second), so they are not known to be out of the set.
+    var ended: [IPAddress: Date] = [:]
+    /// The same, oldest first, to forget them in order.
+    var endedOrder: [(at: Date, address: IPAddress)] = []
+    var endedHead = 0
     var recent: [Instant] = []
     var pending: [([FirewallChange], CheckedContinuation<Void, Never>)] = []
     var flushing = false
@@ -74,7 +80,8 @@ public actor BanManager {
             }
             bans[ban.address] = ban
             expiries.insert(ban.address, at: ban.expiresAt)
-            changes.append(.add(ban.address, seconds: Int(ban.expiresAt.timeIntervalSince(now).rounded(.up))))
+            // The table is made afresh: nothing is in it yet.
+            changes.append(.addNew(ban.address, seconds: Int(ban.expiresAt.timeIntervalSince(now).rounded(.up))))
         }
         do {
             try await firewall.prepare(changes)
@@ -239,7 +246,12 @@ public actor BanManager {
         compactExpiries()
         outcome.banned = fresh.count
         if !fresh.isEmpty {
-            await enqueueAll(fresh.map { .add($0.address, seconds: seconds) })
+            await enqueueAll(
+                fresh.map {
+                    mayBeInFirewall($0.address, now: now)
+                        ? .add($0.address, seconds: seconds) : .addNew($0.address, seconds: seconds)
+                }
+            )
         }
         // A long list leaves megabytes of parsing and batching behind: give them back.
         if addresses.count >= 10_000 { warden_release_free_memory() }
@@ -299,6 +311,8 @@ public actor BanManager {
         var unannounced = 0
         for address in expiries.due(by: now, current: { bans[$0]?.expiresAt }) {
             guard let ban = bans.removeValue(forKey: address) else { continue }
+            ended[address] = now
+            endedOrder.append((now, address))
             count += 1
             guard count <= Self.expiryEventsPerPass else {
                 unannounced += 1
@@ -310,11 +324,36 @@ public actor BanManager {
                 subject: address.description
             )
         }
+        forgetEnded(now: now)
         if unannounced > 0 {
             bus.publish(BansExpired(count: unannounced), source: "defense", subject: "list")
         }
         if count >= 10_000 { warden_release_free_memory() }
         return count
+    }
+
+    /// How long after its ban ended an address may still be in the kernel's set.
+    static let endedMargin: TimeInterval = 10
+
+    /// Forgets the addresses that ended long enough ago (in order: costs what it forgets).
+    func forgetEnded(now: Date) {
+        while endedHead < endedOrder.count, now.timeIntervalSince(endedOrder[endedHead].at) >= Self.endedMargin {
+            let (at, address) = endedOrder[endedHead]
+            if ended[address] == at { ended[address] = nil }
+            endedHead += 1
+        }
+        if endedHead > 1024, endedHead * 2 > endedOrder.count {
+            endedOrder.removeFirst(endedHead)
+            endedHead = 0
+        }
+    }
+
+    /// Whether `address` may be in the firewall's set: banned now (by Warden's count), or ended
+    /// less than ``endedMargin`` ago.
+    func mayBeInFirewall(_ address: IPAddress, now: Date) -> Bool {
+        if bans[address] != nil { return true }
+        guard let at = ended[address] else { return false }
+        return now.timeIntervalSince(at) < Self.endedMargin
     }
 
     /// The most `ban.expired` events one expiry pass publishes.

@@ -11,6 +11,10 @@ import Glibc
 public enum FirewallChange: Sendable, Hashable {
     /// Ban for `seconds` (the kernel drops the entry by itself when it runs out).
     case add(IPAddress, seconds: Int)
+    /// The same, for an address known not to be in the set (never put there since the table was
+    /// made, lifted, or ended long enough ago): it goes in without first clearing its place,
+    /// which makes long lists several times cheaper.
+    case addNew(IPAddress, seconds: Int)
     case remove(IPAddress)
 }
 
@@ -51,7 +55,7 @@ public final class DryRunFirewall: Firewall {
         entries.withLock { e in
             for c in changes {
                 switch c {
-                case .add(let a, let s): e[a] = now + .seconds(s)
+                case .add(let a, let s), .addNew(let a, let s): e[a] = now + .seconds(s)
                 case .remove(let a): e[a] = nil
                 }
             }

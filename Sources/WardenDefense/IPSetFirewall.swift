@@ -52,7 +52,7 @@ public final class IPSetFirewall: Firewall {
         var script = ""
         for c in changes {
             switch c {
-            case .add(let a, let s): script += "add \(set(a)) \(a) timeout \(max(1, s))\n"
+            case .add(let a, let s), .addNew(let a, let s): script += "add \(set(a)) \(a) timeout \(max(1, s))\n"
             case .remove(let a): script += "del \(set(a)) \(a)\n"
             }
         }

@@ -65,32 +65,52 @@ public final class NFTablesFirewall: Firewall {
     static func set(_ a: IPAddress) -> String { a.isV4 ? "ban4" : "ban6" }
 
     /// The batch as a few commands per set, whatever its size (a blocklist of 100,000 addresses
-    /// is six commands, not 300,000): what the batch leaves each address in (its last change) is
+    /// is a few commands, not 300,000): what the batch leaves each address in (its last change) is
     /// what is applied. An added address is added with a 1 s timeout, deleted and added with its
-    /// own, so that its timeout is set whether or not it was in the set; a removed one is added
-    /// (so that the delete cannot fail) and deleted.
+    /// own, so that its timeout is set whether or not it was in the set; a new one (``FirewallChange/addNew(_:seconds:)``)
+    /// is just added; a removed one is added (so that the delete cannot fail) and deleted.
     func commands(_ changes: [FirewallChange]) -> String {
-        var last: [IPAddress: Int?] = [:]
+        enum Last {
+            case add(Int)
+            case new(Int)
+            case remove
+        }
+        var last: [IPAddress: Last] = [:]
         var order: [IPAddress] = []
         for c in changes {
+            var (a, state): (IPAddress, Last)
             switch c {
-            case .add(let a, let s):
-                if last.updateValue(max(1, s), forKey: a) == nil { order.append(a) }
-            case .remove(let a):
-                if last.updateValue(Int?.none, forKey: a) == nil { order.append(a) }
+            case .add(let address, let s): (a, state) = (address, .add(max(1, s)))
+            case .addNew(let address, let s): (a, state) = (address, .new(max(1, s)))
+            case .remove(let address): (a, state) = (address, .remove)
             }
+            if last[a] == nil {
+                order.append(a)
+            } else if case .new(let s) = state {
+                // Changed before in the same batch: not known to be absent any more.
+                state = .add(s)
+            }
+            last[a] = state
         }
         var out = ""
+        func element(_ list: [String]) -> String { "{ " + list.joined(separator: ", ") + " }" }
         for set in ["ban4", "ban6"] {
-            let here = order.filter { Self.set($0) == set }
-            guard !here.isEmpty else { continue }
-            let adds = here.compactMap { a in last[a]!.map { (a, $0) } }
-            func element(_ list: [String]) -> String { "{ " + list.joined(separator: ", ") + " }" }
-            out += "add element inet \(table) \(set) \(element(here.map { "\($0) timeout 1s" }))\n"
-            out += "delete element inet \(table) \(set) \(element(here.map { "\($0)" }))\n"
-            if !adds.isEmpty {
-                out += "add element inet \(table) \(set) \(element(adds.map { "\($0.0) timeout \($0.1)s" }))\n"
+            var cleared: [IPAddress] = []
+            var added: [String] = []
+            for a in order where Self.set(a) == set {
+                switch last[a]! {
+                case .add(let s):
+                    cleared.append(a)
+                    added.append("\(a) timeout \(s)s")
+                case .new(let s): added.append("\(a) timeout \(s)s")
+                case .remove: cleared.append(a)
+                }
             }
+            if !cleared.isEmpty {
+                out += "add element inet \(table) \(set) \(element(cleared.map { "\($0) timeout 1s" }))\n"
+                out += "delete element inet \(table) \(set) \(element(cleared.map { "\($0)" }))\n"
+            }
+            if !added.isEmpty { out += "add element inet \(table) \(set) \(element(added))\n" }
         }
         return out
     }

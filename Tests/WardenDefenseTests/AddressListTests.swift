@@ -36,9 +36,29 @@ struct AddressListTests {
 
                 """
         )
+        // New addresses go straight in; one changed before in the same batch is cleared first.
+        let d = try #require(IPAddress("198.51.100.4"))
+        let e = try #require(IPAddress("198.51.100.5"))
+        let f = try #require(IPAddress("198.51.100.6"))
+        let fresh = firewall.commands([
+            .addNew(d, seconds: 45), .addNew(e, seconds: 45), .remove(e), .add(f, seconds: 10), .addNew(f, seconds: 20),
+        ])
+        #expect(
+            fresh == """
+                add element inet warden ban4 { 198.51.100.5 timeout 1s, 198.51.100.6 timeout 1s }
+                delete element inet warden ban4 { 198.51.100.5, 198.51.100.6 }
+                add element inet warden ban4 { 198.51.100.4 timeout 45s, 198.51.100.6 timeout 20s }
+
+                """
+        )
         let many = (0..<100_000).map { i in
             FirewallChange.add(IPAddress("45.\(i / 65_536).\(i / 256 % 256).\(i % 256)")!, seconds: 60)
         }
         #expect(firewall.commands(many).split(separator: "\n").count == 3)
+        let manyNew = many.map { change -> FirewallChange in
+            guard case .add(let a, let s) = change else { return change }
+            return .addNew(a, seconds: s)
+        }
+        #expect(firewall.commands(manyNew).split(separator: "\n").count == 1)
     }
 }

@@ -2,9 +2,10 @@ import Foundation
 import Logging
 import Testing
 import WardenCore
-import WardenDefense
 import WardenStore
 import WardenTestSupport
+
+@testable import WardenDefense
 
 /// Bans over a real SQLite store, with the dry-run firewall (the real ones are exercised inside
 /// network namespaces by the integration tests).
@@ -60,6 +61,13 @@ struct BanManagerTests {
         let listed = try await n.log.wait(for: "ban.list")
         #expect(listed.first?.payload["banned"]?.intValue == 150)
         #expect(await n.bans.expireDue() == 0)
+        // Just ended: the kernel may still hold them; ten seconds on, they are known to be gone.
+        #expect(await n.bans.mayBeInFirewall(list[1], now: n.clock.wallTime()))
+        #expect(await !n.bans.mayBeInFirewall(IPAddress("45.0.1.1")!, now: n.clock.wallTime()))
+        n.clock.advance(by: .seconds(11))
+        #expect(await n.bans.expireDue() == 0)
+        #expect(await !n.bans.mayBeInFirewall(list[1], now: n.clock.wallTime()))
+        #expect(await n.bans.mayBeInFirewall(list[0], now: n.clock.wallTime()), "banned again by hand")
         n.clock.advance(by: .seconds(600))
         #expect(await n.bans.expireDue() == 1)
     }
