@@ -7,8 +7,9 @@ import WardenPostgres
 /// Listens on the database for new fleet decisions (`LISTEN warden_decisions`; the control plane
 /// that stores one notifies in the same transaction) and rings the bell, so that every replica's
 /// long-polling agents hear of a decision made through any replica. A lost connection is made
-/// again (and the bell rung, since a notification may have been missed); the bell also rings
-/// every few seconds, so that a missed notification costs seconds, not a ban.
+/// again (and the bell rung, since a notification may have been missed); every few seconds it
+/// also looks for a decision newer than the last it saw, so that a missed notification costs
+/// seconds, not a ban.
 struct DecisionListener: Service {
     let database: FailoverStore
     let bell: DecisionBell
@@ -17,10 +18,15 @@ struct DecisionListener: Service {
     let logger: Logger
 
     func run() async throws {
+        // The safety net for a missed notification: every few seconds, one look at the newest
+        // decision, and a ring only when there is a new one (a ring wakes every waiting agent).
         let ticker = Task {
+            var newest: Int64?
             while !Task.isCancelled {
                 try? await Task.sleep(for: .seconds(5))
-                bell.ring()
+                guard let latest = try? await database.run({ try await $0.newestDecisionID() }) else { continue }
+                if let seen = newest, latest != seen { bell.ring() }
+                newest = latest
             }
         }
         let listener = Task { await listen() }

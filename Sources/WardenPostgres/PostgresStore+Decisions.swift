@@ -18,6 +18,11 @@ public struct StoredDecision: Sendable, Hashable {
 /// the node decided itself (not one the fleet made it apply) becomes a decision for every other
 /// node. Shipping the same event twice records the decision once.
 extension PostgresStore {
+    /// The id of the newest decision (0 when there is none).
+    public func newestDecisionID() async throws -> Int64 {
+        try await one("SELECT COALESCE(MAX(id), 0)::bigint FROM fleet_decisions", Int64.self) ?? 0
+    }
+
     /// The decisions after `afterID` that `node` did not make itself (every node's when nil), oldest first; bans that
     /// have ended by `now` are left out.
     public func decisions(
