@@ -14,6 +14,11 @@ extension ControlPlane {
     func addReadRoutes(_ router: Router<APIContext>) {
         router.get("/") { _, _ in APIServer.page(PackageResources.fleet_html) }
         router.get("/v1/openapi.yaml") { _, _ in APIServer.document(PackageResources.control_openapi_yaml) }
+        // The control plane's own metrics: requests by route with their durations.
+        router.get("/metrics") { _, context -> Response in
+            _ = try context.require(.viewer)
+            return APIServer.metricsText()
+        }
         router.get("/v1/nodes") { _, context -> Response in
             _ = try context.require(.viewer)
             let now = clock.wallTime()

@@ -69,6 +69,7 @@ public struct ControlPlane: Sendable {
 
     public func router() -> Router<APIContext> {
         let router = Router(context: APIContext.self)
+        router.add(middleware: MetricsMiddleware())
         router.add(middleware: MethodNotAllowedMiddleware())
         var agents = settings.nodeTokens.sorted { $0.key < $1.key }.map { node, secret in
             TokenSpec(name: Self.nodePrefix + node, role: .operator, reference: "node token", secret: secret)

@@ -24,11 +24,7 @@ extension APIServer {
             metrics.servicesFailed.record(services.filter { $0.state == "failed" }.count)
             metrics.busDropped.record(d.bus.totalDropped)
             metrics.eventsCommitted.record(d.recorder.committedID)
-            return Response(
-                status: .ok,
-                headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                body: .init(byteBuffer: ByteBuffer(bytes: WardenMetrics.render()))
-            )
+            return APIServer.metricsText()
         }
         // Mission Control: one self-contained page (no CDN, no build step); it asks for a viewer
         // token unless anonymous reads are on.
@@ -60,6 +56,15 @@ extension APIServer {
                     "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' data:",
             ],
             body: .init(byteBuffer: ByteBuffer(bytes: html))
+        )
+    }
+
+    /// The process's metrics in Prometheus's text format (``WardenMetrics``).
+    package static func metricsText() -> Response {
+        Response(
+            status: .ok,
+            headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(bytes: WardenMetrics.render()))
         )
     }
 

@@ -60,6 +60,7 @@ struct ControlCommand: AsyncParsableCommand {
 
     func run() async throws {
         startLogging(logLevel, default: .info)
+        WardenMetrics.bootstrap()
         let logger = Logger(label: "warden.control")
         let loader = SpecLoader()
         func secret(_ reference: String, _ option: String) throws -> Secret {

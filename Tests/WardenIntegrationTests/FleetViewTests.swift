@@ -130,6 +130,17 @@ struct FleetViewTests {
         #expect(node?["services"]?.intValue == 2 && node?["failed"]?.intValue == 1)
         #expect(node?["active_bans"]?.intValue == 1 && node?["open_incidents"]?.intValue == 0)
         #expect(try await reader.send("GET", "/v1/nodes/edge-2").status == 404)
+        // The control plane's own metrics time what agents ship.
+        let metrics = try await reader.send("GET", "/metrics")
+        let metricsText = String(decoding: metrics.body, as: UTF8.self)
+        #expect(metrics.status == 200)
+        #expect(
+            metricsText.split(separator: "\n").contains {
+                $0.hasPrefix("http_server_request_duration_seconds_count{")
+                    && $0.contains(#"http_route="/v1/fleet/events""#) && $0.contains(#"http_request_method="POST""#)
+            },
+            "\(metricsText.prefix(2000))"
+        )
         #expect(try await reader.send("GET", "/v1/nodes/bad%20name").status == 400)
 
         // The telemetry, point for point.
