@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import HummingbirdCore
 import Logging
+import Metrics
 import NIOCore
 import PostgresNIO
 import ServiceLifecycle
@@ -196,9 +197,14 @@ public struct ControlPlane: Sendable {
         )
     }
 
+    /// How long the routes' work on the database takes (`warden_control_database_seconds`).
+    static let databaseTime = Metrics.Timer(label: "warden_control_database_seconds")
+
     /// Runs `work` on the database; when no writable host can be found in time, the answer is
     /// 503 (agents keep their events and try again).
     func stored<T: Sendable>(_ work: @escaping @Sendable (PostgresStore) async throws -> T) async throws -> T {
+        let start = ContinuousClock.now
+        defer { Self.databaseTime.recordNanoseconds((ContinuousClock.now - start).nanoseconds) }
         do {
             return try await database.run(work)
         } catch let error as PSQLError where error.serverInfo?[.sqlState]?.hasPrefix("22") == true {

@@ -42,6 +42,7 @@ public enum WardenMetrics {
         "hb_requests_total": "HTTP requests answered, by route, method and status.",
         "hb_request_errors_total": "HTTP requests that ended in an error, by route, method and status.",
         "http_server_request_duration_seconds": "Time to answer an HTTP request, by route, method and status.",
+        "warden_control_database_seconds": "Time the control plane's routes spend on the database.",
         "http_server_active_requests": "HTTP requests being answered.",
     ]
 
