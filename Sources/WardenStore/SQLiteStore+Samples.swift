@@ -252,6 +252,8 @@ extension SQLiteStore {
                         )
                         rc = sqlite3_step(c)
                     }
+                    // Interrupted: the query's task was cancelled (its client went away, or time ran out).
+                    if rc == SQLITE_INTERRUPT { throw CancellationError() }
                     guard rc == SQLITE_DONE else {
                         throw DatabaseError(
                             resultCode: ResultCode(rawValue: rc),
