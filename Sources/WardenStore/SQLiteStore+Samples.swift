@@ -234,30 +234,17 @@ extension SQLiteStore {
                     }
                 }
                 if let range = plan.raw {
-                    // In time order (the series_id, t index), straight from SQLite: no row objects.
+                    // In time order (the series_id, t index). GRDB steps (so that a cancelled
+                    // query stops); the two columns are read straight from the statement.
+                    let rows = try Row.fetchCursor(raw, arguments: [id, range.lowerBound, range.upperBound])
                     let c = raw.sqliteStatement
-                    sqlite3_reset(c)
-                    sqlite3_bind_int64(c, 1, id)
-                    sqlite3_bind_int64(c, 2, range.lowerBound)
-                    sqlite3_bind_int64(c, 3, range.upperBound)
-                    defer { sqlite3_reset(c) }
-                    var rc = sqlite3_step(c)
-                    while rc == SQLITE_ROW {
+                    while try rows.next() != nil {
                         let t = sqlite3_column_int64(c, 0)
                         let v = sqlite3_column_double(c, 1)
                         Partial.merge(
                             Partial(min: v, max: v, sum: v, count: 1, last: v, lastT: t),
                             at: plan.index(t),
                             into: &parts
-                        )
-                        rc = sqlite3_step(c)
-                    }
-                    // Interrupted: the query's task was cancelled (its client went away, or time ran out).
-                    if rc == SQLITE_INTERRUPT { throw CancellationError() }
-                    guard rc == SQLITE_DONE else {
-                        throw DatabaseError(
-                            resultCode: ResultCode(rawValue: rc),
-                            message: String(cString: sqlite3_errmsg(db.sqliteConnection))
                         )
                     }
                 }
