@@ -77,10 +77,13 @@ public struct PostgresURL: Sendable, Equatable {
         return Host(name: String(name), port: port)
     }
 
+    /// Connections to the writable host kept open at all times.
+    public static let warmConnections = 8
+
     /// The client settings for one of the hosts: without TLS on loopback, preferring it elsewhere.
     public func configuration(_ host: Host, password: String?) -> PostgresClient.Configuration {
         let loopback = host.name == "127.0.0.1" || host.name == "localhost" || host.name == "::1"
-        return PostgresClient.Configuration(
+        var configuration = PostgresClient.Configuration(
             host: host.name,
             port: host.port,
             username: user,
@@ -88,6 +91,10 @@ public struct PostgresURL: Sendable, Equatable {
             database: database,
             tls: loopback ? .disable : .prefer(.makeClientConfiguration())
         )
+        // Connections kept open whatever the demand: a burst does not wait for new ones (a
+        // server process each) to be made.
+        configuration.options.minimumConnections = Self.warmConnections
+        return configuration
     }
 }
 
