@@ -69,9 +69,14 @@ def wait_until(condition, timeout, what):
 
 
 def stop(process, timeout=30):
+    """SIGTERM, then SIGKILL after `timeout` seconds (said, since a killed Warden leaves its services
+    running by design, for the next one to adopt); returns how long it took."""
+    start = time.time()
     process.terminate()
     try:
         process.wait(timeout)
     except subprocess.TimeoutExpired:
+        log(f"pid {process.pid} did not stop within {timeout} s of SIGTERM: killed")
         process.kill()
         process.wait()
+    return time.time() - start
