@@ -163,7 +163,7 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            resources: [.embedInCode("openapi.yaml"), .embedInCode("dashboard.html")]
+            resources: [.embedInCode("openapi.yaml"), .embedInCode("dashboard.html"), .embedInCode("ui.css")]
         ),
         // The fleet's control plane: agents' batches into PostgreSQL, the fleet API. Apart from
         // WardenServer so that a node's server (and the fuzzer) builds without PostgreSQL.

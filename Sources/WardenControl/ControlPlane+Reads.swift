@@ -13,6 +13,7 @@ import WardenStore
 extension ControlPlane {
     func addReadRoutes(_ router: Router<APIContext>) {
         router.get("/") { _, _ in APIServer.page(PackageResources.fleet_html) }
+        router.get("/ui.css") { _, _ in APIServer.styleSheet() }
         router.get("/v1/openapi.yaml") { _, _ in APIServer.document(PackageResources.control_openapi_yaml) }
         // The control plane's own metrics: requests by route with their durations.
         router.get("/metrics") { _, context -> Response in

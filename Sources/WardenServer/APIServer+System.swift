@@ -29,6 +29,7 @@ extension APIServer {
         // Mission Control: one self-contained page (no CDN, no build step); it asks for a viewer
         // token unless anonymous reads are on.
         router.get("/") { _, _ in APIServer.page(PackageResources.dashboard_html) }
+        router.get("/ui.css") { _, _ in APIServer.styleSheet() }
         router.get("/v1/openapi.yaml") { _, _ in APIServer.document(PackageResources.openapi_yaml) }
         router.post("/v1/reload") { _, context -> Response in
             _ = try context.require(.admin, write: true)
@@ -53,7 +54,7 @@ extension APIServer {
             headers: [
                 .contentType: "text/html; charset=utf-8",
                 .init("Content-Security-Policy")!:
-                    "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' data:",
+                    "default-src 'self'; script-src 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' data:",
             ],
             body: .init(byteBuffer: ByteBuffer(bytes: html))
         )
@@ -65,6 +66,15 @@ extension APIServer {
             status: .ok,
             headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
             body: .init(byteBuffer: ByteBuffer(bytes: WardenMetrics.render()))
+        )
+    }
+
+    /// The style sheet every page of Warden shares (`/ui.css`).
+    package static func styleSheet() -> Response {
+        Response(
+            status: .ok,
+            headers: [.contentType: "text/css; charset=utf-8", .cacheControl: "max-age=300"],
+            body: .init(byteBuffer: ByteBuffer(bytes: PackageResources.ui_css))
         )
     }
 

@@ -26,6 +26,7 @@ struct AuthTests {
         Route(method: .get, path: "/healthz", role: nil),
         Route(method: .get, path: "/readyz", role: nil),
         Route(method: .get, path: "/v1/openapi.yaml", role: nil),
+        Route(method: .get, path: "/ui.css", role: nil),
         Route(method: .get, path: "/metrics", role: .viewer),
         Route(method: .get, path: "/v1/services", role: .viewer),
         Route(method: .get, path: "/v1/services/svc", role: .viewer),
