@@ -111,15 +111,20 @@ struct BanCommand: AsyncParsableCommand {
                 printError("warden ban: --file needs --for (how long the list is banned)")
                 throw ExitCode(1)
             }
-            let data: Data
-            if file == "-" {
-                data = FileHandle.standardInput.readDataToEndOfFile()
-            } else {
-                guard let read = FileManager.default.contents(atPath: file) else {
-                    printError("warden ban: cannot read \(file)")
-                    throw ExitCode(1)
-                }
-                data = read
+            // At most 64 MiB (a million addresses fit in a quarter of it): `--file /dev/zero` is
+            // refused, not read for ever.
+            let limit = 64 << 20
+            guard let handle = file == "-" ? FileHandle.standardInput : FileHandle(forReadingAtPath: file) else {
+                printError("warden ban: cannot read \(file)")
+                throw ExitCode(1)
+            }
+            var data = Data()
+            while data.count <= limit, let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
+                data.append(chunk)
+            }
+            guard data.count <= limit else {
+                printError("warden ban: \(file) is larger than 64 MiB; split the list")
+                throw ExitCode(1)
             }
             var params = ["for=\(queryValue(duration))"]
             if let reason { params.append("reason=\(queryValue(reason))") }

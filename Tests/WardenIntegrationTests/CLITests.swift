@@ -33,6 +33,17 @@ struct CLITests {
         #expect(result.stdout.contains("2 problems"))
     }
 
+    /// A list of addresses is read up to a limit: an endless file is refused, not read for ever.
+    @Test func anEndlessBanListIsRefused() async throws {
+        let f = Fixture("services: {}\n")
+        let endless = try await warden("ban", "--file", "/dev/zero", "--for", "1h", "-c", f.config)
+        #expect(endless.exitCode == 1 && endless.stderr.contains("larger than 64 MiB"), "\(endless.stderr)")
+        let both = try await warden("ban", "203.0.113.5", "--file", "/dev/null", "-c", f.config)
+        #expect(both.exitCode == 1 && both.stderr.contains("not both"), "\(both.stderr)")
+        let noTime = try await warden("ban", "--file", "/dev/null", "-c", f.config)
+        #expect(noTime.exitCode == 1 && noTime.stderr.contains("--file needs --for"), "\(noTime.stderr)")
+    }
+
     @Test func anInvalidSpecStartsNothing() async throws {
         let f = Fixture("services:\n  a:\n    run: [SAMPLE]\n  b:\n    run: [/no/such/binary]\n")
         let result = try await runCommand(Binaries.warden, ["run", "-c", f.config])
