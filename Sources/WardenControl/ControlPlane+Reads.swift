@@ -38,7 +38,7 @@ extension ControlPlane {
             }
             let now = clock.wallTime()
             let (node, state) = try await stored { store in
-                (try await store.nodes().first { $0.name == name }, try await store.state(of: name, now: now))
+                (try await store.node(name), try await store.state(of: name, now: now))
             }
             guard let node else { throw APIError(.notFound, "not_found", "no node '\(name)' has called") }
             return try APIServer.json(NodeDetail(node: node, state: state))

@@ -26,12 +26,22 @@ public struct NodeRecord: Sendable, Hashable, Codable {
 extension PostgresStore {
     /// Every node, by name, with the highest event id stored for each.
     public func nodes() async throws -> [NodeRecord] {
+        try await nodeRows(nil)
+    }
+
+    /// One node; nil when it has never called.
+    public func node(_ name: String) async throws -> NodeRecord? {
+        try await nodeRows(name).first
+    }
+
+    /// The nodes called `name` (every node when nil).
+    private func nodeRows(_ name: String?) async throws -> [NodeRecord] {
         var result: [NodeRecord] = []
         for try await (name, labels, first, last, address, lastID) in try await client.query(
             """
             SELECT n.name, n.labels, n.first_seen, n.last_contact, n.address,
                 COALESCE((SELECT MAX(id) FROM events e WHERE e.node = n.name), 0)::bigint
-            FROM nodes n ORDER BY n.name
+            FROM nodes n WHERE \(name == nil) OR n.name = \(name ?? "") ORDER BY n.name
             """,
             logger: logger
         ).decode((String, String, Int64, Int64, String, Int64).self) {
