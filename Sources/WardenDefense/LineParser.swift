@@ -64,6 +64,7 @@ public struct AccessLogParser: LineParser {
         "/.ds_store", "/config.json", "/server-status", "/owa/", "/autodiscover", "/shell", "/eval-stdin.php",
     ]
 
+    @_optimize(speed)
     public func parse(_ line: UnsafeBufferPointer<UInt8>, emit: (String, IPAddress) -> Void) -> Bool {
         // ADDRESS - USER [TIME] "METHOD PATH PROTO" STATUS SIZE …
         let sp = line.firstIndex(of: 32) ?? line.count

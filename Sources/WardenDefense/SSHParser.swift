@@ -18,6 +18,7 @@ import WardenCore
 public struct SSHParser: LineParser {
     public init() {}
 
+    @_optimize(speed)
     public func parse(_ line: UnsafeBufferPointer<UInt8>, emit: (String, IPAddress) -> Void) -> Bool {
         guard let tag = SyslogHeader(line) else { return false }
         guard tag.isProgram(["sshd", "sshd-session", "sshd-auth"]), tag.hasPID else { return true }

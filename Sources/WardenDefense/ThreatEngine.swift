@@ -26,11 +26,13 @@ public struct Threat: Sendable, Hashable {
 /// per address, and a bounded table of addresses. Pure: the caller gives the time (seconds on
 /// any monotonic scale).
 ///
-/// Memory stays flat under an attack from many addresses: at most `maxAddresses` are tracked (80
-/// bytes each, no allocation per address), the least recently seen tenth is evicted (and
-/// counted) when the table is full, and the evidence lines live in one ring shared by all
-/// addresses.
+/// Memory stays flat under an attack from many addresses: at most `maxAddresses` are tracked
+/// (about 140 bytes each with the index, no allocation per address), the least recently seen
+/// tenth is evicted (and counted) when the table is full, and the evidence lines live in one
+/// ring shared by all addresses. Which addresses are evicted depends only on the signals fed in
+/// (and their times), never on hashing: the same log gives the same result on every run.
 public struct ThreatEngine: Sendable {
+    /// 80 bytes (the fields are ordered so that nothing is padded but the end).
     struct Tracked: Sendable {
         /// Bucket levels of up to eight scenarios this address touched, by slot.
         var levels = SIMD8<Float>()
@@ -38,15 +40,17 @@ public struct ThreatEngine: Sendable {
         var slots = SIMD8<UInt8>(repeating: 0xFF)
         /// When it was last seen; the levels have leaked and the score decayed up to here.
         var time: Double
+        /// The last eight scenarios that fired, one byte each, most recent in the low byte (+1).
+        var fired: UInt64 = 0
+        /// The sequence number of its latest line in the evidence ring (-1: none).
+        var evidence: Int64 = -1
         var score: Float = 0
         /// When a gauge scenario last fired for this address (one per minute, all gauges).
         var gaugeFired: Float = -1e9
         /// 0: nothing reported; 1: reported as borderline; 2: reported at the threshold.
         var reported: UInt8 = 0
-        /// The last eight scenarios that fired, one byte each, most recent in the low byte (+1).
-        var fired: UInt64 = 0
-        /// The sequence number of its latest line in the evidence ring.
-        var evidence: Int64?
+
+        var evidenceSeq: Int64? { evidence < 0 ? nil : evidence }
     }
 
     struct EvidenceLine: Sendable {
@@ -64,7 +68,7 @@ public struct ThreatEngine: Sendable {
     let scenarios: [ScenarioSpec]
     /// Scenario indexes by signal name.
     let bySignal: [String: [Int]]
-    var table: [IPAddress: Tracked] = [:]
+    var table: AddressTable<Tracked>
     public private(set) var evictions = 0
     /// Recent evidence lines of every address, newest overwriting oldest.
     var ring: [EvidenceLine?]
@@ -82,22 +86,24 @@ public struct ThreatEngine: Sendable {
         }
         bySignal = map
         ring = Array(repeating: nil, count: max(16, evidenceLines))
-        table.reserveCapacity(min(maxAddresses, 1 << 16))
+        table = AddressTable(reserving: min(maxAddresses, 1 << 16))
     }
 
     /// Addresses tracked now.
     public var tracked: Int { table.count }
 
     /// Feeds one signal; returns a threat when the address's score crosses a reporting level.
+    @_optimize(speed)
     public mutating func observe(_ signal: DefenseSignal, now: Double) -> Threat? {
         guard let indexes = bySignal[signal.name] else { return nil }
-        var t: Tracked
-        if let existing = table[signal.address] {
-            t = existing
+        let p: Int
+        if let existing = table.position(of: signal.address) {
+            p = existing
         } else {
             if table.count >= maxAddresses { evictOldest() }
-            t = Tracked(time: now)
+            p = table.append(signal.address, Tracked(time: now))
         }
+        var t = table.values[p]
         // Leak every bucket and decay the score since it was last seen.
         let elapsed = max(0, now - t.time)
         if elapsed > 0 {
@@ -141,7 +147,7 @@ public struct ThreatEngine: Sendable {
         // Lines are kept for addresses that may matter: every signal of a bucketed scenario, or
         // of an address with a score (not, say, one concurrent connection of every client).
         if triggered || interesting {
-            t.evidence = remember(signal.address, signal.evidence, previous: t.evidence)
+            t.evidence = remember(signal.address, signal.evidence, previous: t.evidenceSeq)
         }
         var threat: Threat?
         let score = Double(t.score)
@@ -153,12 +159,12 @@ public struct ThreatEngine: Sendable {
                     address: signal.address,
                     score: score,
                     scenarios: firedNames(t.fired),
-                    evidence: lines(from: t.evidence, of: signal.address),
+                    evidence: lines(from: t.evidenceSeq, of: signal.address),
                     atThreshold: level == 2
                 )
             }
         }
-        table[signal.address] = t
+        table.values[p] = t
         return threat
     }
 
@@ -218,28 +224,27 @@ public struct ThreatEngine: Sendable {
         return Double(t.score) * Foundation.exp2(-max(0, now - t.time) / halfLife)
     }
 
-    /// Forgets an address (after a ban: its next offence starts from nothing).
-    public mutating func forget(_ address: IPAddress) { table[address] = nil }
+    /// Whether the address is in the table now.
+    func isTracked(_ address: IPAddress) -> Bool { table.position(of: address) != nil }
 
-    /// Drops the least recently seen tenth of the table (at least one address; about a tenth when
-    /// many were last seen at the same time, since the cut-off is a time).
+    /// Forgets an address (after a ban: its next offence starts from nothing).
+    public mutating func forget(_ address: IPAddress) { table.remove(address) }
+
+    /// Drops the least recently seen tenth of the table: the `count / 10` (at least one)
+    /// addresses seen longest ago, and any seen at the same moment as the last of them. O(n) per
+    /// pass, a pass per tenth of the table filled: constant time per address on average.
     mutating func evictOldest() {
         let count = table.count
+        guard count > 0 else { return }
         let drop = max(1, count / 10)
-        // The cut-off from a sample of last-seen times: O(n) per eviction pass.
-        var sample: [Double] = []
-        sample.reserveCapacity(1024)
-        let stride = max(1, count / 1024)
-        for (i, t) in table.values.enumerated() where i.isMultiple(of: stride) { sample.append(t.time) }
-        sample.sort()
-        // The drop-th oldest of the sample (drop <= count, so the index is in range): everything
-        // seen then or earlier goes.
-        let cut = sample[max(0, sample.count * drop / count - 1)]
-        let before = table.count
-        table = table.filter { $0.value.time > cut }
-        if table.count == before, let oldest = table.min(by: { $0.value.time < $1.value.time }) {
-            table[oldest.key] = nil
+        var times = table.values.map(\.time)
+        let cut = kthSmallest(&times, drop - 1)
+        times = []
+        var p = count - 1
+        while p >= 0 {
+            if table.values[p].time <= cut { table.remove(at: p) }
+            p -= 1
         }
-        evictions += before - table.count
+        evictions += count - table.count
     }
 }

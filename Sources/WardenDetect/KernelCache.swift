@@ -68,6 +68,7 @@ final class KernelCache {
     /// Returns column `index` with room for `length` entries and the position from which the caller
     /// must fill it (`length` or more when it is already complete).
     @inline(__always)
+    @_optimize(speed)
     func column(_ index: Int, length: Int) -> (UnsafeMutablePointer<Float>, Int) {
         let old = lengths[index]
         if old > 0 { unlink(index) }

@@ -70,6 +70,7 @@ final class OneClassQMatrix {
         return data
     }
 
+    @_optimize(speed)
     private func fill(_ i: Int, _ out: UnsafeMutablePointer<Float>, from start: Int, to end: Int) {
         for f in 0..<dimension { row[f] = x[f * count + i] }
         // dot(x_i, x_j) summed feature by feature, as libsvm's loop does for each j.

@@ -73,6 +73,7 @@ final class OneClassSMO {
         status[i] = alpha[i] >= 1.0 ? .upperBound : (alpha[i] <= 0 ? .lowerBound : .free)
     }
 
+    @_optimize(speed)
     func solve() -> Solution {
         for i in 0..<l {
             updateStatus(i)
@@ -119,6 +120,7 @@ final class OneClassSMO {
     }
 
     /// One SMO step on the pair (i, j): both have y = +1, so αᵢ + αⱼ is kept.
+    @_optimize(speed)
     @inline(__always) private func takeStep(_ i: Int, _ j: Int) {
         var qi = q.column(i, length: activeSize)
         var qj = q.column(j, length: activeSize)
@@ -183,6 +185,7 @@ final class OneClassSMO {
     }
 
     /// The maximal-violating i and the second-order best j; nil when optimal within `eps`.
+    @_optimize(speed)
     @inline(__always) private func selectWorkingSet() -> (Int, Int)? {
         var gmax = -Double.infinity
         var gmax2 = -Double.infinity
@@ -230,6 +233,7 @@ final class OneClassSMO {
         }
     }
 
+    @_optimize(speed)
     private func doShrinking() {
         var gmax1 = -Double.infinity
         var gmax2 = -Double.infinity
@@ -267,6 +271,7 @@ final class OneClassSMO {
         swap(&gradientBar[i], &gradientBar[j])
     }
 
+    @_optimize(speed)
     private func reconstructGradient() {
         if activeSize == l { return }
         for j in activeSize..<l { gradient[j] = gradientBar[j] + 0 }

@@ -27,6 +27,7 @@ extension OneClassSVM {
     /// Decision values of every row.
     ///
     /// The support vectors, coefficients and scratch space are set up once for the whole batch.
+    @_optimize(speed)
     public func decisions(_ data: FeatureMatrix) -> [Double] {
         precondition(data.columns == features, "expected \(features) features, got \(data.columns)")
         var out = [Double](repeating: 0, count: data.rows)
@@ -58,6 +59,7 @@ extension OneClassSVM {
         decisions(data).map { $0 + rho }
     }
 
+    @_optimize(speed)
     private func kernelSum(_ raw: UnsafeBufferPointer<Double>) -> Double {
         precondition(raw.count == features, "expected \(features) features, got \(raw.count)")
         let d = features
@@ -79,6 +81,7 @@ extension OneClassSVM {
     /// Σ αᵢ K(svᵢ, x), chunk by chunk: a vectorisable pass per feature, then the kernel and the sum
     /// in support-vector order (as libsvm sums them).
     @inline(__always)
+    @_optimize(speed)
     private func accumulate(
         _ x: UnsafeMutablePointer<Double>,
         _ t: UnsafeMutablePointer<Double>,

@@ -13,6 +13,7 @@ enum VectorExp {
     static let vectorised = warden_has_avx2_fma() != 0
 
     /// Replaces every `x[i]` (i < count) with `exp(x[i])`.
+    @_optimize(speed)
     static func apply(_ x: UnsafeMutablePointer<Double>, count: Int) {
         if vectorised {
             warden_exp_avx2(x, count)
@@ -22,6 +23,7 @@ enum VectorExp {
     }
 
     /// ``apply(_:count:)`` without the vector kernel.
+    @_optimize(speed)
     static func applyScalar(_ x: UnsafeMutablePointer<Double>, count: Int) {
         table.withUnsafeBufferPointer { t in
             let t = t.baseAddress!

@@ -21,7 +21,15 @@ struct DefenseScanCommand: AsyncParsableCommand {
 
     @Argument(help: "The log file.") var file: String
     @Option(help: "sshd, nginx or apache.") var parser: String = "sshd"
+    @Option(help: "Addresses tracked at once (100...10000000), as defense.max_addresses.")
+    var maxAddresses: Int = DefenseSpec().maxAddresses
     @Flag(help: "Print one JSON object.") var json = false
+
+    func validate() throws {
+        guard (100...10_000_000).contains(maxAddresses) else {
+            throw ValidationError("--max-addresses: found \(maxAddresses); expected 100 to 10000000")
+        }
+    }
 
     func run() async throws {
         guard let p = LineParsers.make(parser, patterns: []) else {
@@ -32,7 +40,9 @@ struct DefenseScanCommand: AsyncParsableCommand {
             printError("warden: cannot read \(file)")
             throw ExitCode(1)
         }
-        var engine = ThreatEngine(DefenseSpec())
+        var spec = DefenseSpec()
+        spec.maxAddresses = maxAddresses
+        var engine = ThreatEngine(spec)
         var lines = 0
         var recognized = 0
         var signals = 0

@@ -1,8 +1,9 @@
 import Foundation
 import Testing
 import WardenCore
-import WardenDefense
 import WardenTestSupport
+
+@testable import WardenDefense
 
 @Suite("Threat scenarios")
 struct ThreatEngineTests {
@@ -280,6 +281,47 @@ struct ThreatEngineTests {
         for i in 0..<21 { _ = e.observe(failure(IPAddress.v4(0xC633_6400 + UInt32(i))), now: Double(i)) }
         #expect(e.evictions == 2)
         #expect(e.tracked == 19)
+    }
+
+    /// Which addresses a full table forgets depends on when they were seen, not on the order
+    /// they came in nor on hashing: fed the same addresses and times in two different orders,
+    /// two tables forget the same ones, exactly the tenth seen longest ago.
+    @Test func evictionDependsOnlyOnWhenAddressesWereSeen() {
+        var limited = DefenseSpec()
+        limited.maxAddresses = 1000
+        var rng = SplitMix64(seed: 11)
+        // 1,000 addresses, each with a distinct time; then one more, which makes room.
+        var seen = (0..<1000).map { (IPAddress.v4(0x0A00_0000 + UInt32($0)), Double($0)) }
+        seen.shuffle(using: &rng)
+        var shuffledAgain = seen
+        shuffledAgain.shuffle(using: &rng)
+        var results: [Set<IPAddress>] = []
+        for order in [seen, shuffledAgain] {
+            var e = ThreatEngine(limited)
+            for (a, t) in order { _ = e.observe(failure(a), now: t) }
+            _ = e.observe(failure(attacker), now: 5000)
+            #expect(e.evictions == 100)
+            #expect(e.tracked == 901)
+            results.append(Set(order.map(\.0).filter { e.isTracked($0) }))
+        }
+        #expect(results[0] == results[1])
+        let expected = Set((100..<1000).map { IPAddress.v4(0x0A00_0000 + UInt32($0)) })
+        #expect(results[0] == expected, "the hundred seen first are the ones forgotten")
+    }
+
+    /// The selection behind eviction agrees with sorting, with runs of equal values too.
+    @Test func theKthSmallestAgreesWithSorting() {
+        var rng = SplitMix64(seed: 5)
+        for size in [1, 2, 3, 10, 1000, 5000] {
+            for distinct in [1, 3, size] {
+                let values = (0..<size).map { _ in Double(Int(rng.next() % UInt64(distinct))) }
+                let sorted = values.sorted()
+                for k in Set([0, size / 10, size / 2, size - 1]) {
+                    var scratch = values
+                    #expect(kthSmallest(&scratch, k) == sorted[k], "size \(size), \(distinct) distinct, k \(k)")
+                }
+            }
+        }
     }
 
     /// A full table forgets its least recently seen addresses: with ten, the oldest one.

@@ -33,6 +33,35 @@ struct CLITests {
         #expect(result.stdout.contains("2 problems"))
     }
 
+    /// `defense scan` on one log gives one result: which addresses a full table forgets depends
+    /// on the log alone, not on the process's hash seed (it once changed from run to run).
+    @Test func aScanOfOneLogGivesOneResultEveryRun() async throws {
+        let dir = TempDir("warden-scan")
+        var rng = SplitMix64(seed: 3)
+        var log = ""
+        for _ in 0..<20_000 {
+            let a = "10.0.\(rng.next() % 6).\(rng.next() % 256)"
+            log += "Nov 30 10:00:00 host sshd[123]: Failed password for root from \(a) port 22 ssh2\n"
+        }
+        let file = dir.file("auth.log")
+        try log.write(toFile: file, atomically: true, encoding: .utf8)
+        var outputs: Set<String> = []
+        for _ in 0..<3 {
+            let r = try await warden("defense", "scan", file, "--max-addresses", "1000", "--json")
+            #expect(r.exitCode == 0, "\(r.stderr)")
+            let j = try #require(JSONValue.parse(r.stdout))
+            #expect(j["lines"]?.intValue == 20_000)
+            #expect((j["evicted"]?.intValue ?? 0) > 1000, "the table was full many times over")
+            #expect((j["threats"]?.intValue ?? 0) > 0)
+            outputs.insert(
+                "\(j["threats"]?.intValue ?? -1) \(j["tracked"]?.intValue ?? -1) \(j["evicted"]?.intValue ?? -1)"
+            )
+        }
+        #expect(outputs.count == 1, "\(outputs)")
+        let bad = try await warden("defense", "scan", file, "--max-addresses", "5")
+        #expect(bad.exitCode != 0 && bad.stderr.contains("--max-addresses"), "\(bad.stderr)")
+    }
+
     /// A list of addresses is read up to a limit: an endless file is refused, not read for ever.
     @Test func anEndlessBanListIsRefused() async throws {
         let f = Fixture("services: {}\n")
