@@ -33,32 +33,138 @@ public enum ProcFS {
     public static let pageSize = Int64(max(1, warden_page_size()))
 
     /// Reads /proc/`pid`/stat; nil when the process is gone.
+    ///
+    /// Allocation-free but for a long command name: the stats pass reads this for every process
+    /// on the host every `stats.every`, which is most of what an idle Warden does.
     public static func stat(_ pid: pid_t) -> ProcStat? {
-        guard let text = readSmallFile("/proc/\(pid)/stat") else { return nil }
-        return parseStat(text)
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 1024) { buffer in
+            // "/proc/<pid>/stat\0" written by hand: an interpolated String allocates.
+            var path: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+            return withUnsafeMutableBytes(of: &path) { raw -> ProcStat? in
+                var n = 0
+                for c in "/proc/".utf8 {
+                    raw[n] = c
+                    n += 1
+                }
+                n += writeDecimal(UInt64(max(0, pid)), into: UnsafeMutableRawBufferPointer(rebasing: raw[n...]))
+                for c in "/stat".utf8 {
+                    raw[n] = c
+                    n += 1
+                }
+                raw[n] = 0
+                let fd = open(raw.baseAddress!.assumingMemoryBound(to: CChar.self), O_RDONLY | O_CLOEXEC)
+                guard fd >= 0 else { return nil }
+                defer { close(fd) }
+                var total = 0
+                while total < buffer.count {
+                    let got = read(fd, buffer.baseAddress! + total, buffer.count - total)
+                    if got < 0 && errno == EINTR { continue }
+                    if got <= 0 { break }
+                    total += got
+                }
+                return parseStat(UnsafeBufferPointer(rebasing: buffer[..<total]))
+            }
+        }
+    }
+
+    /// Writes `value` in decimal; returns the number of bytes written.
+    static func writeDecimal(_ value: UInt64, into out: UnsafeMutableRawBufferPointer) -> Int {
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        return withUnsafeMutableBytes(of: &digits) { tmp in
+            var v = value
+            var k = 0
+            repeat {
+                tmp[k] = UInt8(ascii: "0") + UInt8(v % 10)
+                v /= 10
+                k += 1
+            } while v > 0
+            for i in 0..<k { out[i] = tmp[k - 1 - i] }
+            return k
+        }
     }
 
     /// Parses the text of a /proc/PID/stat file.
     public static func parseStat(_ text: String) -> ProcStat? {
-        guard let open = text.firstIndex(of: "("), let close = text.lastIndex(of: ")") else { return nil }
-        guard let pid = pid_t(text[..<open].trimmingCharacters(in: .whitespaces)) else { return nil }
-        let command = String(text[text.index(after: open)..<close])
-        let fields = text[text.index(after: close)...].split(separator: " ", omittingEmptySubsequences: true)
-        // fields[0] is field 3 (state) of proc(5).
-        guard fields.count >= 22, let state = fields[0].first else { return nil }
-        func num<T: FixedWidthInteger>(_ i: Int) -> T { T(fields[i - 3]) ?? 0 }
+        var copy = text
+        return copy.withUTF8 { parseStat($0) }
+    }
+
+    /// Parses the bytes of a /proc/PID/stat file: `pid (comm) state ppid pgrp session … utime
+    /// stime … starttime vsize rss …` (proc(5)); the command may hold spaces and parentheses, so
+    /// it ends at the last ')'.
+    public static func parseStat(_ bytes: UnsafeBufferPointer<UInt8>) -> ProcStat? {
+        guard let open = bytes.firstIndex(of: UInt8(ascii: "(")),
+            let close = bytes.lastIndex(of: UInt8(ascii: ")")), close > open
+        else { return nil }
+        var i = 0
+        while i < open && bytes[i] == 32 { i += 1 }
+        guard let pid = number(bytes, &i, end: open).flatMap({ pid_t(exactly: $0) }) else { return nil }
+        // Fields from 3 (state) on, separated by spaces.
+        var state: UInt8 = 0
+        var ppid: UInt64 = 0
+        var pgrp: UInt64 = 0
+        var session: UInt64 = 0
+        var utime: UInt64 = 0
+        var stime: UInt64 = 0
+        var startTime: UInt64 = 0
+        var rss: UInt64 = 0
+        var field = 3
+        i = close + 1
+        while i < bytes.count && field <= 24 {
+            while i < bytes.count && bytes[i] == 32 { i += 1 }
+            guard i < bytes.count else { break }
+            let start = i
+            while i < bytes.count && bytes[i] != 32 { i += 1 }
+            var j = start
+            switch field {
+            case 3: state = bytes[start]
+            case 4: ppid = number(bytes, &j, end: i) ?? 0
+            case 5: pgrp = number(bytes, &j, end: i) ?? 0
+            case 6: session = number(bytes, &j, end: i) ?? 0
+            case 14: utime = number(bytes, &j, end: i) ?? 0
+            case 15: stime = number(bytes, &j, end: i) ?? 0
+            case 22: startTime = number(bytes, &j, end: i) ?? 0
+            case 24: rss = number(bytes, &j, end: i) ?? 0
+            default: break
+            }
+            field += 1
+        }
+        guard field > 24, state != 0 else { return nil }
+        func pidField(_ v: UInt64) -> pid_t { pid_t(truncatingIfNeeded: Int64(bitPattern: v)) }
         return ProcStat(
             pid: pid,
-            command: command,
-            state: state,
-            ppid: num(4),
-            pgrp: num(5),
-            session: num(6),
-            utime: num(14),
-            stime: num(15),
-            startTime: num(22),
-            rssPages: num(24)
+            command: String(decoding: UnsafeBufferPointer(rebasing: bytes[(open + 1)..<close]), as: UTF8.self),
+            state: Character(Unicode.Scalar(state)),
+            ppid: pidField(ppid),
+            pgrp: pidField(pgrp),
+            session: pidField(session),
+            utime: utime,
+            stime: stime,
+            startTime: startTime,
+            rssPages: Int64(bitPattern: rss)
         )
+    }
+
+    /// The decimal number at `i` (an optional leading '-', as in negative fields), up to the first
+    /// byte that is not a digit; nil when there is no digit or it overflows 64 bits.
+    static func number(_ bytes: UnsafeBufferPointer<UInt8>, _ i: inout Int, end: Int) -> UInt64? {
+        var negative = false
+        if i < end && bytes[i] == UInt8(ascii: "-") {
+            negative = true
+            i += 1
+        }
+        var v: UInt64 = 0
+        var any = false
+        while i < end, bytes[i] >= 48, bytes[i] <= 57 {
+            let (m, o1) = v.multipliedReportingOverflow(by: 10)
+            let (a, o2) = m.addingReportingOverflow(UInt64(bytes[i] - 48))
+            guard !o1 && !o2 else { return nil }
+            v = a
+            any = true
+            i += 1
+        }
+        guard any else { return nil }
+        return negative ? UInt64(bitPattern: -Int64(truncatingIfNeeded: v)) : v
     }
 
     /// Every pid in /proc.
@@ -66,11 +172,20 @@ public enum ProcFS {
         guard let dir = opendir("/proc") else { return [] }
         defer { closedir(dir) }
         var pids: [pid_t] = []
+        pids.reserveCapacity(512)
         while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
+            let pid = withUnsafeBytes(of: entry.pointee.d_name) { raw -> pid_t? in
+                var v: Int32 = 0
+                var any = false
+                for c in raw {
+                    if c == 0 { break }
+                    guard c >= 48, c <= 57, v < 100_000_000 else { return nil }
+                    v = v * 10 + Int32(c - 48)
+                    any = true
+                }
+                return any ? v : nil
             }
-            if let pid = pid_t(name) { pids.append(pid) }
+            if let pid { pids.append(pid) }
         }
         return pids
     }

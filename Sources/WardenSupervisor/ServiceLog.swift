@@ -30,6 +30,12 @@ public struct ServiceLog: Sendable {
         return fd
     }
 
+    /// The file's size now (-1 when it cannot be read).
+    public func size() -> Int64 {
+        var st = stat()
+        return stat(path, &st) == 0 ? Int64(st.st_size) : -1
+    }
+
     /// Rotates when the file is larger than the policy allows. Returns whether it rotated.
     @discardableResult
     public func rotateIfNeeded() -> Bool {

@@ -7,7 +7,12 @@ import Glibc
 
 extension Supervisor {
     /// Samples CPU and RSS of every service's process group from /proc every `stats.every`, and
-    /// rotates log files that grew too large (checked every second).
+    /// rotates log files that grew too large.
+    ///
+    /// Idle costs little: the task sleeps until the next thing is due, and a log that did not grow
+    /// since its last check is checked after twice as long (up to 8 s), one that grew after a
+    /// second. A service that starts writing after a quiet spell can so overshoot its `max_size`
+    /// by at most 8 seconds of output before the rotation.
     func startStats() {
         statsTask?.cancel()
         let clock = self.clock
@@ -16,22 +21,45 @@ extension Supervisor {
             while !Task.isCancelled {
                 guard let self else { return }
                 let every = await self.spec.statsEvery
-                await self.rotateLogs()
+                let nextLog = await self.rotateLogs(now: clock.now())
                 if clock.now() - lastStats >= every {
                     lastStats = clock.now()
                     let groups = await self.runningGroups()
                     let usage = Self.measure(groups: groups)
                     await self.record(usage: usage, at: clock.now())
                 }
-                try? await clock.sleep(for: min(.seconds(1), every))
+                let due = min(nextLog, lastStats + every)
+                let wait = max(.milliseconds(50), min(due - clock.now(), .seconds(8)))
+                try? await clock.sleep(for: wait)
             }
         }
     }
 
-    func rotateLogs() {
-        for s in services.values where s.log.rotateIfNeeded() {
-            publish(ServiceLogRotated(path: s.log.path), s)
+    /// Checks the logs that are due; returns when the next check is due.
+    func rotateLogs(now: Instant) -> Instant {
+        var next = now + .seconds(8)
+        for s in services.values {
+            if let due = s.logCheckDue, due > now {
+                next = min(next, due)
+                continue
+            }
+            let size = s.log.size()
+            if size > s.log.policy.maxSize {
+                s.log.rotate()
+                publish(ServiceLogRotated(path: s.log.path), s)
+                s.logCheckInterval = .seconds(1)
+                s.logSize = 0
+            } else if size == s.logSize {
+                s.logCheckInterval = min(s.logCheckInterval * 2, .seconds(8))
+            } else {
+                s.logCheckInterval = .seconds(1)
+                s.logSize = size
+            }
+            let due = now + s.logCheckInterval
+            s.logCheckDue = due
+            next = min(next, due)
         }
+        return next
     }
 
     func runningGroups() -> [pid_t: String] {
