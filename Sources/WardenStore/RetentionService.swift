@@ -81,9 +81,11 @@ public struct RetentionService: Service {
     public func run() async throws {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
-                let deleted = try await prune()
+                // Interrupted by shutdown (a long pass would hold up the services stopped after it).
+                let deleted = try await cancelWhenGracefulShutdown { try await self.prune() }
                 if deleted > 0 { logger.info("old events deleted", metadata: ["warden.deleted": "\(deleted)"]) }
             } catch {
+                if Task.isShuttingDownGracefully { return }
                 logger.warning("retention pass failed", metadata: ["warden.error": "\(error)"])
             }
             try? await cancelWhenGracefulShutdown { try await clock.sleep(for: every) }

@@ -261,17 +261,31 @@ extension SQLiteStore {
 
     /// Rolls up, then applies retention. Rollups are idempotent per minute: a minute is rolled up
     /// once all of it is older than `upTo`.
+    ///
+    /// The rollup goes ten minutes of samples per transaction (skipping stretches with none), so
+    /// the write lock is never held for long while ingest waits, and a cancelled pass (shutdown)
+    /// keeps what it committed; the rest is rolled up by the next pass.
     public func rollUp(upTo: Date, rawBefore: Date, rollupsBefore: Date) async throws -> RollupReport {
         let minute: Int64 = 60_000_000
         let target = (Self.micros(upTo) / minute) * minute
         let cache = seriesCache
-        return try await pool.write { db in
-            let watermark =
-                try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'rollup_watermark'").flatMap { $0 }
-                ?? (try Int64.fetchOne(db, sql: "SELECT MIN(t) FROM samples").flatMap { $0 }.map {
-                    ($0 / minute) * minute
-                } ?? target)
-            if target > watermark {
+        while true {
+            try Task.checkCancellation()
+            let done = try await pool.write { db -> Bool in
+                let stored = try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'rollup_watermark'")
+                    .flatMap { $0 }
+                var from = stored ?? Int64.min
+                // Skip to the minute of the first sample not rolled up yet (none: nothing to do).
+                guard
+                    let first = try Int64.fetchOne(
+                        db,
+                        sql: "SELECT MIN(t) FROM samples WHERE t >= ? AND series_id >= 0",
+                        arguments: [from]
+                    ).flatMap({ $0 })
+                else { return true }
+                from = max(from, (first / minute) * minute)
+                guard target > from else { return true }
+                let end = min(target, from + 10 * minute)
                 try db.execute(
                     sql: """
                         INSERT INTO samples_1m (series_id, bucket, min, max, sum, count, last, last_t)
@@ -279,7 +293,7 @@ extension SQLiteStore {
                         FROM (
                             SELECT series_id, (t / ?1) * ?1 AS bucket, t, v,
                                 ROW_NUMBER() OVER (PARTITION BY series_id, t / ?1 ORDER BY t DESC) AS rn
-                            FROM samples WHERE t >= ?2 AND t < ?3
+                            FROM samples WHERE t >= ?2 AND t < ?3 AND series_id >= 0
                         ) WHERE true GROUP BY series_id, bucket
                         ON CONFLICT (series_id, bucket) DO UPDATE SET
                             min = MIN(min, excluded.min), max = MAX(max, excluded.max), sum = sum + excluded.sum,
@@ -287,16 +301,23 @@ extension SQLiteStore {
                             last = CASE WHEN excluded.last_t >= last_t THEN excluded.last ELSE last END,
                             last_t = MAX(last_t, excluded.last_t)
                         """,
-                    arguments: [minute, watermark, target]
+                    arguments: [minute, from, end]
                 )
                 try db.execute(
                     sql:
                         "INSERT INTO meta (key, value) VALUES ('rollup_watermark', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                    arguments: [target]
+                    arguments: [end]
                 )
+                return end >= target
             }
+            if done { break }
+        }
+        return try await pool.write { db in
+            let watermark =
+                try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'rollup_watermark'").flatMap { $0 }
+                ?? target
             // Raw samples may only go once they are rolled up.
-            let rawCutoff = min(Self.micros(rawBefore), max(target, watermark))
+            let rawCutoff = min(Self.micros(rawBefore), watermark)
             let lastRow = try Int64.fetchOne(db, sql: "SELECT MAX(rowid) FROM samples") ?? 0
             try db.execute(sql: "DELETE FROM samples WHERE t < ? AND series_id >= 0", arguments: [rawCutoff])
             let rawDeleted = db.changesCount

@@ -65,12 +65,19 @@ public struct SampleMaintenance: Service {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             let now = clock.wallTime()
             do {
-                // Late samples have two minutes to arrive before their minute is rolled up.
-                let report = try await store.rollUp(
-                    upTo: now.addingTimeInterval(-120),
-                    rawBefore: now.addingTimeInterval(-spec.raw.seconds),
-                    rollupsBefore: now.addingTimeInterval(-spec.retention.seconds)
-                )
+                // Late samples have two minutes to arrive before their minute is rolled up. A
+                // pass over millions of samples takes a while: shutdown interrupts it (what was
+                // not committed is rolled up at the next start), since the services stop in
+                // reverse order and the supervisor, which stops the services, waits behind this.
+                let store = self.store
+                let spec = self.spec
+                let report = try await cancelWhenGracefulShutdown {
+                    try await store.rollUp(
+                        upTo: now.addingTimeInterval(-120),
+                        rawBefore: now.addingTimeInterval(-spec.raw.seconds),
+                        rollupsBefore: now.addingTimeInterval(-spec.retention.seconds)
+                    )
+                }
                 if report.rawDeleted > 0 || report.rollupsDeleted > 0 {
                     logger.debug(
                         "samples rolled up",
@@ -81,6 +88,7 @@ public struct SampleMaintenance: Service {
                     )
                 }
             } catch {
+                if Task.isShuttingDownGracefully { return }
                 logger.warning("sample maintenance failed", metadata: ["warden.error": "\(error)"])
             }
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(60)) }

@@ -9,7 +9,9 @@ import WardenCore
 /// commit also waits for the copy and the fsyncs. Here a background thread runs passive
 /// checkpoints every `interval` instead: they never block the writer or readers, and the writer
 /// starts the WAL over once everything in it has been copied. The writer keeps a large
-/// automatic threshold only as a safety net.
+/// automatic threshold only as a safety net. While nothing is written the pause doubles, up to
+/// 4 s (an idle Warden should not wake four times a second for nothing); the first checkpoint
+/// that finds new frames brings it back to `interval`.
 final class WALCheckpointer: Sendable {
     private struct State {
         var running = true
@@ -32,14 +34,19 @@ final class WALCheckpointer: Sendable {
         sqlite3_busy_timeout(db, 1000)
         let connection = UncheckedConnection(db)
         let thread = Thread { [self] in
-            let pause = DispatchTimeInterval.microseconds(Int(max(1000, interval.nanoseconds / 1000)))
+            let busy = Int(max(1000, interval.nanoseconds / 1000))
+            let idle = max(busy, 4_000_000)
+            var pause = busy
+            var lastFrames: Int32 = -1
             while state.withLock({ $0.running }) {
-                // Sleeps `interval`, or less when stop() wakes it.
-                _ = wake.wait(timeout: .now() + pause)
+                // Sleeps the pause, or less when stop() wakes it.
+                _ = wake.wait(timeout: .now() + .microseconds(pause))
                 if !state.withLock({ $0.running }) { break }
                 var logFrames: Int32 = 0
                 var checkpointed: Int32 = 0
                 sqlite3_wal_checkpoint_v2(connection.db, nil, SQLITE_CHECKPOINT_PASSIVE, &logFrames, &checkpointed)
+                pause = logFrames == lastFrames ? min(idle, pause * 2) : busy
+                lastFrames = logFrames
             }
             sqlite3_close(connection.db)
             done.signal()

@@ -39,7 +39,8 @@ extension Supervisor {
     func rotateLogs(now: Instant) -> Instant {
         var next = now + .seconds(8)
         for s in services.values {
-            if let due = s.logCheckDue, due > now {
+            // Checks due within the next 100 ms are made now: they coalesce into one wake-up.
+            if let due = s.logCheckDue, due > now + .milliseconds(100) {
                 next = min(next, due)
                 continue
             }
@@ -55,7 +56,10 @@ extension Supervisor {
                 s.logCheckInterval = .seconds(1)
                 s.logSize = size
             }
-            let due = now + s.logCheckInterval
+            // Due times fall on whole seconds of the clock, so that the logs' checks share
+            // wake-ups instead of each waking the task at its own moment.
+            let second: Int64 = 1_000_000_000
+            let due = Instant(nanoseconds: ((now + s.logCheckInterval).nanoseconds / second) * second)
             s.logCheckDue = due
             next = min(next, due)
         }

@@ -52,8 +52,11 @@ struct DefenseScanCommand: AsyncParsableCommand {
             let all = raw.bindMemory(to: UInt8.self)
             var i = 0
             while i < all.count {
-                var end = i
-                while end < all.count && all[end] != 10 { end += 1 }
+                let rest = all.count - i
+                let end =
+                    memchr(all.baseAddress! + i, 10, rest).map {
+                        all.baseAddress!.distance(to: $0.assumingMemoryBound(to: UInt8.self))
+                    } ?? all.count
                 let line = UnsafeBufferPointer(rebasing: all[i..<end])
                 lines += 1
                 let known = p.parse(line) { name, address in
