@@ -5,22 +5,27 @@ import WardenCore
 import WardenPostgres
 
 /// Keeps the fleet's telemetry and events bounded, every minute: each node's raw samples are
-/// rolled up into 1-minute buckets and go after `raw`, the rollups after `rollups`, and events
-/// after `events`. Several replicas may run it over one database: a node's rollup runs under a
+/// rolled up into 1-minute buckets (and whole hours of those into 1-hour buckets) and go after
+/// `raw`, the 1-minute rollups after `rollups`, the 1-hour ones after `hours`, and events after
+/// `events`. Several replicas may run it over one database: a node's rollup runs under a
 /// lock and is idempotent.
 public struct FleetMaintenance: Service {
     public struct Retention: Sendable {
         public var raw: Duration
         public var rollups: Duration
+        /// 1-hour rollups (never less than `rollups`).
+        public var hours: Duration
         public var events: Duration
 
         public init(
             raw: Duration = .seconds(86_400),
             rollups: Duration = .seconds(30 * 86_400),
+            hours: Duration = .seconds(365 * 86_400),
             events: Duration = .seconds(30 * 86_400)
         ) {
             self.raw = raw
             self.rollups = rollups
+            self.hours = max(hours, rollups)
             self.events = events
         }
     }
@@ -50,6 +55,7 @@ public struct FleetMaintenance: Service {
                     upTo: now.addingTimeInterval(-120),
                     rawBefore: now.addingTimeInterval(-retention.raw.seconds),
                     rollupsBefore: now.addingTimeInterval(-retention.rollups.seconds),
+                    hoursBefore: now.addingTimeInterval(-retention.hours.seconds),
                     node: node
                 )
             }

@@ -226,10 +226,18 @@ extension PostgresStore {
             logger: logger
         )
         // A node that was away ships points of minutes the control plane has rolled up already.
-        try await connection.query(
-            PostgresStore.lateRollupQuery(seriesIDs: seriesIDs, times: times, values: values, node: node),
-            logger: logger
-        )
+        for hourly in [false, true] {
+            try await connection.query(
+                PostgresStore.lateRollupQuery(
+                    seriesIDs: seriesIDs,
+                    times: times,
+                    values: values,
+                    node: node,
+                    hourly: hourly
+                ),
+                logger: logger
+            )
+        }
         try await connection.query(
             "UPDATE fleet_positions SET position = \(last) WHERE node = \(node) AND kind = 'samples'",
             logger: logger

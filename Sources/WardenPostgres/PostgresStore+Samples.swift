@@ -49,10 +49,18 @@ extension PostgresStore {
                     """,
                     logger: logger
                 )
-                try await connection.query(
-                    Self.lateRollupQuery(seriesIDs: series, times: times, values: values, node: node),
-                    logger: logger
-                )
+                for hourly in [false, true] {
+                    try await connection.query(
+                        Self.lateRollupQuery(
+                            seriesIDs: series,
+                            times: times,
+                            values: values,
+                            node: node,
+                            hourly: hourly
+                        ),
+                        logger: logger
+                    )
+                }
                 created = fresh
             }
         } catch {
@@ -118,7 +126,8 @@ extension PostgresStore {
             to: StoreValues.micros(q.to),
             step: max(1, q.step.nanoseconds / 1000),
             watermark: try await meta("rollup_watermark", node: node),
-            rawCutoff: try await meta("raw_cutoff", node: node)
+            rawCutoff: try await meta("raw_cutoff", node: node),
+            hourWatermark: try await meta("rollup_watermark_1h", node: node)
         )
         let (origin, step) = (plan.origin, plan.step)
         // The label filter runs in SQL, and no more series than allowed are read.
@@ -144,12 +153,22 @@ extension PostgresStore {
         for (id, labels) in matching {
             try Task.checkCancellation()
             var parts: [Int64: Partial] = [:]
-            if let range = plan.rollups {
+            for (table, range) in [("samples_1h", plan.hours), ("samples_1m", plan.rollups)] {
+                guard let range else { continue }
                 let rows = try await client.query(
-                    """
-                    SELECT bucket, min, max, sum, count, last, last_t FROM samples_1m
-                    WHERE series_id = \(id) AND bucket >= \(range.lowerBound) AND bucket < \(range.upperBound)
-                    """,
+                    PostgresQuery(
+                        unsafeSQL: """
+                            SELECT bucket, min, max, sum, count, last, last_t FROM \(table)
+                            WHERE series_id = $1 AND bucket >= $2 AND bucket < $3
+                            """,
+                        binds: {
+                            var b = PostgresBindings()
+                            b.append(id)
+                            b.append(range.lowerBound)
+                            b.append(range.upperBound)
+                            return b
+                        }()
+                    ),
                     logger: logger
                 )
                 for try await (bucket, lo, hi, sum, count, last, lastT) in rows.decode(
@@ -196,13 +215,33 @@ extension PostgresStore {
     }
 
     /// Rolls up, then applies retention, for this node's series; rollups are idempotent per minute.
-    public func rollUp(upTo: Date, rawBefore: Date, rollupsBefore: Date) async throws -> RollupReport {
-        try await rollUp(upTo: upTo, rawBefore: rawBefore, rollupsBefore: rollupsBefore, node: node)
+    public func rollUp(
+        upTo: Date,
+        rawBefore: Date,
+        rollupsBefore: Date,
+        hoursBefore: Date
+    ) async throws
+        -> RollupReport
+    {
+        try await rollUp(
+            upTo: upTo,
+            rawBefore: rawBefore,
+            rollupsBefore: rollupsBefore,
+            hoursBefore: hoursBefore,
+            node: node
+        )
     }
 
     /// Rolls up, then applies retention, for `node`'s series (the control plane does it for the
     /// telemetry its agents ship).
-    public func rollUp(upTo: Date, rawBefore: Date, rollupsBefore: Date, node: String) async throws -> RollupReport {
+    public func rollUp(
+        upTo: Date,
+        rawBefore: Date,
+        rollupsBefore: Date,
+        hoursBefore: Date? = nil,
+        node: String
+    ) async throws -> RollupReport {
+        let hoursBefore = min(hoursBefore ?? rollupsBefore, rollupsBefore)
         let minute: Int64 = 60_000_000
         let target = (StoreValues.micros(upTo) / minute) * minute
         let logger = self.logger
@@ -250,6 +289,50 @@ extension PostgresStore {
                     logger: logger
                 )
             }
+            // Whole hours of rolled-up minutes into the 1-hour rollups.
+            let hour = SeriesPlan.hour
+            let hoursTarget = SeriesPlan.floor(max(target, watermark), hour)
+            var storedHours = try await scalar(
+                "SELECT value FROM meta WHERE node = \(node) AND key = 'rollup_watermark_1h'"
+            )
+            if storedHours == nil {
+                storedHours =
+                    try await scalar(
+                        """
+                        SELECT MIN(bucket) FROM samples_1m
+                        WHERE series_id IN (SELECT id FROM series WHERE node = \(node))
+                        """
+                    ).map { SeriesPlan.floor($0, hour) }
+            }
+            let hoursFrom = storedHours ?? hoursTarget
+            if hoursTarget > hoursFrom {
+                try await connection.query(
+                    """
+                    INSERT INTO samples_1h (series_id, bucket, min, max, sum, count, last, last_t)
+                    SELECT series_id, hb, MIN(min), MAX(max), SUM(sum), SUM(count), MAX(CASE WHEN rn = 1 THEN last END), MAX(last_t)
+                    FROM (
+                        SELECT series_id, (bucket / \(hour)) * \(hour) AS hb, min, max, sum, count, last, last_t,
+                            ROW_NUMBER() OVER (PARTITION BY series_id, bucket / \(hour) ORDER BY last_t DESC) AS rn
+                        FROM samples_1m
+                        WHERE series_id IN (SELECT id FROM series WHERE node = \(node))
+                          AND bucket >= \(hoursFrom) AND bucket < \(hoursTarget)
+                    ) r GROUP BY series_id, hb
+                    ON CONFLICT (series_id, bucket) DO UPDATE SET
+                        min = LEAST(samples_1h.min, excluded.min), max = GREATEST(samples_1h.max, excluded.max),
+                        sum = samples_1h.sum + excluded.sum, count = samples_1h.count + excluded.count,
+                        last = CASE WHEN excluded.last_t >= samples_1h.last_t THEN excluded.last ELSE samples_1h.last END,
+                        last_t = GREATEST(samples_1h.last_t, excluded.last_t)
+                    """,
+                    logger: logger
+                )
+                try await connection.query(
+                    """
+                    INSERT INTO meta (node, key, value) VALUES (\(node), 'rollup_watermark_1h', \(hoursTarget))
+                    ON CONFLICT (node, key) DO UPDATE SET value = excluded.value
+                    """,
+                    logger: logger
+                )
+            }
             // Raw samples may only go once they are rolled up.
             let rawCutoff = min(StoreValues.micros(rawBefore), max(target, watermark))
             let rawDeleted =
@@ -268,12 +351,21 @@ extension PostgresStore {
                 """,
                 logger: logger
             )
-            let rollupsDeleted =
+            var rollupsDeleted =
                 try await scalar(
                     """
                     WITH gone AS (
                         DELETE FROM samples_1m WHERE series_id IN (SELECT id FROM series WHERE node = \(node))
                             AND bucket < \(StoreValues.micros(rollupsBefore)) RETURNING 1
+                    ) SELECT COUNT(*)::bigint FROM gone
+                    """
+                ) ?? 0
+            rollupsDeleted +=
+                try await scalar(
+                    """
+                    WITH gone AS (
+                        DELETE FROM samples_1h WHERE series_id IN (SELECT id FROM series WHERE node = \(node))
+                            AND bucket < \(StoreValues.micros(hoursBefore)) RETURNING 1
                     ) SELECT COUNT(*)::bigint FROM gone
                     """
                 ) ?? 0
@@ -286,6 +378,7 @@ extension PostgresStore {
                     WHERE node = \(node)
                       AND NOT EXISTS (SELECT 1 FROM samples WHERE series_id = series.id)
                       AND NOT EXISTS (SELECT 1 FROM samples_1m WHERE series_id = series.id)
+                      AND NOT EXISTS (SELECT 1 FROM samples_1h WHERE series_id = series.id)
                     RETURNING name, labels
                     """,
                     logger: logger
@@ -307,24 +400,42 @@ extension PostgresStore {
 
     /// Adds the points of minutes `node` has rolled up already (they came late) to their rollups:
     /// queries read rolled-up minutes from the rollups. Run it under the rollup's lock (the
-    /// watermark must not move before commit).
-    static func lateRollupQuery(seriesIDs: [Int64], times: [Int64], values: [Double], node: String) -> PostgresQuery {
-        let minute = SeriesPlan.minute
-        return """
-            INSERT INTO samples_1m (series_id, bucket, min, max, sum, count, last, last_t)
-            SELECT s, bucket, MIN(v), MAX(v), SUM(v), COUNT(*), MAX(CASE WHEN rn = 1 THEN v END), MAX(t)
-            FROM (
-                SELECT s, (t / \(minute)) * \(minute) AS bucket, t, v,
-                    ROW_NUMBER() OVER (PARTITION BY s, t / \(minute) ORDER BY t DESC) AS rn
-                FROM unnest(\(seriesIDs)::bigint[], \(times)::bigint[], \(values)::float8[]) AS p(s, t, v)
-                WHERE t < (SELECT value FROM meta WHERE node = \(node) AND key = 'rollup_watermark')
-            ) r GROUP BY s, bucket
-            ON CONFLICT (series_id, bucket) DO UPDATE SET
-                min = LEAST(samples_1m.min, excluded.min), max = GREATEST(samples_1m.max, excluded.max),
-                sum = samples_1m.sum + excluded.sum, count = samples_1m.count + excluded.count,
-                last = CASE WHEN excluded.last_t >= samples_1m.last_t THEN excluded.last ELSE samples_1m.last END,
-                last_t = GREATEST(samples_1m.last_t, excluded.last_t)
-            """
+    /// watermark must not move before commit). `hourly`: the same for the 1-hour rollups.
+    static func lateRollupQuery(
+        seriesIDs: [Int64],
+        times: [Int64],
+        values: [Double],
+        node: String,
+        hourly: Bool = false
+    ) -> PostgresQuery {
+        let unit = hourly ? SeriesPlan.hour : SeriesPlan.minute
+        let table = hourly ? "samples_1h" : "samples_1m"
+        let key = hourly ? "rollup_watermark_1h" : "rollup_watermark"
+        return PostgresQuery(
+            unsafeSQL: """
+                INSERT INTO \(table) (series_id, bucket, min, max, sum, count, last, last_t)
+                SELECT s, bucket, MIN(v), MAX(v), SUM(v), COUNT(*), MAX(CASE WHEN rn = 1 THEN v END), MAX(t)
+                FROM (
+                    SELECT s, (t / \(unit)) * \(unit) AS bucket, t, v,
+                        ROW_NUMBER() OVER (PARTITION BY s, t / \(unit) ORDER BY t DESC) AS rn
+                    FROM unnest($1::bigint[], $2::bigint[], $3::float8[]) AS p(s, t, v)
+                    WHERE t < (SELECT value FROM meta WHERE node = $4 AND key = '\(key)')
+                ) r GROUP BY s, bucket
+                ON CONFLICT (series_id, bucket) DO UPDATE SET
+                    min = LEAST(\(table).min, excluded.min), max = GREATEST(\(table).max, excluded.max),
+                    sum = \(table).sum + excluded.sum, count = \(table).count + excluded.count,
+                    last = CASE WHEN excluded.last_t >= \(table).last_t THEN excluded.last ELSE \(table).last END,
+                    last_t = GREATEST(\(table).last_t, excluded.last_t)
+                """,
+            binds: {
+                var b = PostgresBindings()
+                b.append(seriesIDs)
+                b.append(times)
+                b.append(values)
+                b.append(node)
+                return b
+            }()
+        )
     }
 
     /// The nodes that have telemetry stored.

@@ -140,6 +140,23 @@ extension PostgresStore {
             )
             """
         ),
+        (
+            5,
+            // 1-hour rollups, filled from samples_1m by the next rollup, history included.
+            """
+            CREATE TABLE samples_1h (
+                series_id BIGINT NOT NULL,
+                bucket BIGINT NOT NULL,
+                min DOUBLE PRECISION NOT NULL,
+                max DOUBLE PRECISION NOT NULL,
+                sum DOUBLE PRECISION NOT NULL,
+                count BIGINT NOT NULL,
+                last DOUBLE PRECISION NOT NULL,
+                last_t BIGINT NOT NULL,
+                PRIMARY KEY (series_id, bucket)
+            )
+            """
+        ),
     ]
 
     /// The schema's version once every step is applied.

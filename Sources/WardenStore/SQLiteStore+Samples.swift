@@ -133,22 +133,33 @@ extension SQLiteStore {
             }
         }
         if !late.isEmpty {
-            let rollIn = try db.cachedStatement(
-                sql: """
-                    INSERT INTO samples_1m (series_id, bucket, min, max, sum, count, last, last_t)
-                    VALUES (?1, ?2, ?3, ?3, ?3, 1, ?3, ?4)
-                    ON CONFLICT (series_id, bucket) DO UPDATE SET
-                        min = MIN(min, excluded.min), max = MAX(max, excluded.max), sum = sum + excluded.sum,
-                        count = count + 1,
-                        last = CASE WHEN excluded.last_t >= last_t THEN excluded.last ELSE last END,
-                        last_t = MAX(last_t, excluded.last_t)
-                    """
-            )
+            let rollIn = try db.cachedStatement(sql: rollInSQL(table: "samples_1m"))
             for p in late {
                 try rollIn.execute(arguments: [p.series, SeriesPlan.floor(p.time, SeriesPlan.minute), p.value, p.time])
             }
+            // A point of an hour already rolled up goes into that hour too.
+            let hours =
+                try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'rollup_watermark_1h'").flatMap { $0 }
+                ?? Int64.min
+            let hourIn = try db.cachedStatement(sql: rollInSQL(table: "samples_1h"))
+            for p in late where p.time < hours {
+                try hourIn.execute(arguments: [p.series, SeriesPlan.floor(p.time, SeriesPlan.hour), p.value, p.time])
+            }
         }
         return created.map { ($0.key, $0.value) }
+    }
+
+    /// Adds one late point (?1 series, ?2 bucket, ?3 value, ?4 time) to a rollup table.
+    static func rollInSQL(table: String) -> String {
+        """
+        INSERT INTO \(table) (series_id, bucket, min, max, sum, count, last, last_t)
+        VALUES (?1, ?2, ?3, ?3, ?3, 1, ?3, ?4)
+        ON CONFLICT (series_id, bucket) DO UPDATE SET
+            min = MIN(min, excluded.min), max = MAX(max, excluded.max), sum = sum + excluded.sum,
+            count = count + 1,
+            last = CASE WHEN excluded.last_t >= last_t THEN excluded.last ELSE last END,
+            last_t = MAX(last_t, excluded.last_t)
+        """
     }
 
     /// Labels as stored: canonical JSON with sorted keys.
@@ -200,7 +211,8 @@ extension SQLiteStore {
                 to: to,
                 step: step,
                 watermark: try meta("rollup_watermark"),
-                rawCutoff: try meta("raw_cutoff")
+                rawCutoff: try meta("raw_cutoff"),
+                hourWatermark: try meta("rollup_watermark_1h")
             )
             var results: [SeriesResult] = []
             // The label filter runs in SQL, and no more series than allowed are read.
@@ -220,12 +232,25 @@ extension SQLiteStore {
                     WHERE series_id = ? AND bucket >= ? AND bucket < ?
                     """
             )
+            let hourly = try db.cachedStatement(
+                sql: """
+                    SELECT bucket, min, max, sum, count, last, last_t FROM samples_1h
+                    WHERE series_id = ? AND bucket >= ? AND bucket < ?
+                    """
+            )
             let raw = try db.cachedStatement(
                 sql: "SELECT t, v FROM samples WHERE series_id = ? AND t >= ? AND t < ? ORDER BY t"
             )
             for row in matching {
                 let id: Int64 = row[0]
                 var parts: [Int64: Partial] = [:]
+                if let range = plan.hours {
+                    let rows = try Row.fetchCursor(hourly, arguments: [id, range.lowerBound, range.upperBound])
+                    while let r = try rows.next() {
+                        let part = Partial(min: r[1], max: r[2], sum: r[3], count: r[4], last: r[5], lastT: r[6])
+                        Partial.merge(part, at: plan.index(r[0]), into: &parts)
+                    }
+                }
                 if let range = plan.rollups {
                     let rows = try Row.fetchCursor(rolledUp, arguments: [id, range.lowerBound, range.upperBound])
                     while let r = try rows.next() {
@@ -265,7 +290,14 @@ extension SQLiteStore {
     /// The rollup goes ten minutes of samples per transaction (skipping stretches with none), so
     /// the write lock is never held for long while ingest waits, and a cancelled pass (shutdown)
     /// keeps what it committed; the rest is rolled up by the next pass.
-    public func rollUp(upTo: Date, rawBefore: Date, rollupsBefore: Date) async throws -> RollupReport {
+    public func rollUp(
+        upTo: Date,
+        rawBefore: Date,
+        rollupsBefore: Date,
+        hoursBefore: Date
+    ) async throws
+        -> RollupReport
+    {
         let minute: Int64 = 60_000_000
         let target = (Self.micros(upTo) / minute) * minute
         let cache = seriesCache
@@ -312,6 +344,57 @@ extension SQLiteStore {
             }
             if done { break }
         }
+        // Whole hours of minutes into the 1-hour rollups, a day per transaction.
+        while true {
+            try Task.checkCancellation()
+            let done = try await pool.write { db -> Bool in
+                let hour = SeriesPlan.hour
+                guard
+                    let minutes = try Int64.fetchOne(
+                        db,
+                        sql: "SELECT value FROM meta WHERE key = 'rollup_watermark'"
+                    ).flatMap({ $0 })
+                else { return true }
+                let target = SeriesPlan.floor(minutes, hour)
+                var from =
+                    try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'rollup_watermark_1h'")
+                    .flatMap { $0 } ?? Int64.min
+                guard
+                    let first = try Int64.fetchOne(
+                        db,
+                        sql: "SELECT MIN(bucket) FROM samples_1m WHERE bucket >= ?",
+                        arguments: [from]
+                    ).flatMap({ $0 })
+                else { return true }
+                from = max(from, SeriesPlan.floor(first, hour))
+                guard target > from else { return true }
+                let end = min(target, from + 24 * hour)
+                try db.execute(
+                    sql: """
+                        INSERT INTO samples_1h (series_id, bucket, min, max, sum, count, last, last_t)
+                        SELECT series_id, hb, MIN(min), MAX(max), SUM(sum), SUM(count), MAX(CASE WHEN rn = 1 THEN last END), MAX(last_t)
+                        FROM (
+                            SELECT series_id, (bucket / ?1) * ?1 AS hb, min, max, sum, count, last, last_t,
+                                ROW_NUMBER() OVER (PARTITION BY series_id, bucket / ?1 ORDER BY last_t DESC) AS rn
+                            FROM samples_1m WHERE bucket >= ?2 AND bucket < ?3
+                        ) WHERE true GROUP BY series_id, hb
+                        ON CONFLICT (series_id, bucket) DO UPDATE SET
+                            min = MIN(min, excluded.min), max = MAX(max, excluded.max), sum = sum + excluded.sum,
+                            count = count + excluded.count,
+                            last = CASE WHEN excluded.last_t >= last_t THEN excluded.last ELSE last END,
+                            last_t = MAX(last_t, excluded.last_t)
+                        """,
+                    arguments: [hour, from, end]
+                )
+                try db.execute(
+                    sql:
+                        "INSERT INTO meta (key, value) VALUES ('rollup_watermark_1h', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    arguments: [end]
+                )
+                return end >= target
+            }
+            if done { break }
+        }
         return try await pool.write { db in
             let watermark =
                 try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'rollup_watermark'").flatMap { $0 }
@@ -339,7 +422,12 @@ extension SQLiteStore {
                 arguments: [max(previous, rawCutoff)]
             )
             try db.execute(sql: "DELETE FROM samples_1m WHERE bucket < ?", arguments: [Self.micros(rollupsBefore)])
-            let rollupsDeleted = db.changesCount
+            var rollupsDeleted = db.changesCount
+            try db.execute(
+                sql: "DELETE FROM samples_1h WHERE bucket < ?",
+                arguments: [min(Self.micros(hoursBefore), Self.micros(rollupsBefore))]
+            )
+            rollupsDeleted += db.changesCount
             // Series left with neither samples nor rollups go, and so does their memory.
             var seriesDeleted = 0
             if rawDeleted > 0 || rollupsDeleted > 0 {
@@ -349,6 +437,7 @@ extension SQLiteStore {
                         DELETE FROM series
                         WHERE NOT EXISTS (SELECT 1 FROM samples WHERE series_id = series.id)
                           AND NOT EXISTS (SELECT 1 FROM samples_1m WHERE series_id = series.id)
+                          AND NOT EXISTS (SELECT 1 FROM samples_1h WHERE series_id = series.id)
                         RETURNING name, labels
                         """
                 ).map { row in SeriesKey(name: row[0], labels: Self.labels(fromText: row[1])) }

@@ -254,6 +254,24 @@ public final class SQLiteStore: Store {
                     """
             )
         }
+        m.registerMigration("v6-hourly") { db in
+            // Filled from samples_1m by the next rollup, history included.
+            try db.execute(
+                sql: """
+                    CREATE TABLE samples_1h (
+                        series_id INTEGER NOT NULL,
+                        bucket INTEGER NOT NULL,
+                        min REAL NOT NULL,
+                        max REAL NOT NULL,
+                        sum REAL NOT NULL,
+                        count INTEGER NOT NULL,
+                        last REAL NOT NULL,
+                        last_t INTEGER NOT NULL,
+                        PRIMARY KEY (series_id, bucket)
+                    ) WITHOUT ROWID;
+                    """
+            )
+        }
         return m
     }
 

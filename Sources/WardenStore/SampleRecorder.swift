@@ -47,7 +47,8 @@ public final class SampleRecorder: Service {
     }
 }
 
-/// Rolls raw samples up into 1-minute buckets and applies sample retention, every minute.
+/// Rolls raw samples up into 1-minute buckets (and whole hours into 1-hour ones) and applies
+/// sample retention, every minute.
 public struct SampleMaintenance: Service {
     let store: any Store
     let spec: SamplesSpec
@@ -75,7 +76,8 @@ public struct SampleMaintenance: Service {
                     try await store.rollUp(
                         upTo: now.addingTimeInterval(-120),
                         rawBefore: now.addingTimeInterval(-spec.raw.seconds),
-                        rollupsBefore: now.addingTimeInterval(-spec.retention.seconds)
+                        rollupsBefore: now.addingTimeInterval(-spec.retention.seconds),
+                        hoursBefore: now.addingTimeInterval(-spec.hourly.seconds)
                     )
                 }
                 if report.rawDeleted > 0 || report.rollupsDeleted > 0 {

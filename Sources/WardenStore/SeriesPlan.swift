@@ -10,12 +10,19 @@ import WardenCore
 /// and only the minutes not yet rolled up are read raw. A last partial minute is read raw while
 /// raw samples of it are kept, else its whole minute from the rollups. With any other step, the
 /// rollups are read only where raw samples are gone (each minute counted in the step it starts in).
+///
+/// When the step is a whole number of hours, steps start on whole hours, and every hour already
+/// rolled up into the 1-hour rollups is read from them (one row an hour); the minutes after them
+/// as above.
 package struct SeriesPlan: Sendable, Equatable {
     package static let minute: Int64 = 60_000_000
+    package static let hour: Int64 = 3_600_000_000
 
     /// Where step 0 starts (µs).
     package var origin: Int64
     package var step: Int64
+    /// The hours read from the 1-hour rollups: buckets in this range.
+    package var hours: Range<Int64>?
     /// The minutes read from the rollups: buckets in this range.
     package var rollups: Range<Int64>?
     /// The times read from raw samples.
@@ -24,7 +31,9 @@ package struct SeriesPlan: Sendable, Equatable {
     /// - Parameters:
     ///   - watermark: every minute before it is rolled up (nil before the first rollup).
     ///   - rawCutoff: raw samples before it are gone (nil when none was deleted).
-    package init(from: Int64, to: Int64, step: Int64, watermark: Int64?, rawCutoff: Int64?) {
+    ///   - hourWatermark: every hour before it is in the 1-hour rollups (nil before the first).
+    package init(from: Int64, to: Int64, step: Int64, watermark: Int64?, rawCutoff: Int64?, hourWatermark: Int64? = nil)
+    {
         let minute = Self.minute
         let step = max(1, step)
         self.step = step
@@ -37,15 +46,24 @@ package struct SeriesPlan: Sendable, Equatable {
             raw = start < to ? start..<to : nil
             return
         }
-        origin = Self.floor(from, minute)
+        var first = Self.floor(from, minute)
+        if step % Self.hour == 0 {
+            first = Self.floor(from, Self.hour)
+            let hoursEnd = min(hourWatermark ?? Int64.min, Self.floor(to, Self.hour))
+            if first < hoursEnd {
+                hours = first..<hoursEnd
+            }
+        }
+        origin = first
+        let minutesFrom = max(first, hours?.upperBound ?? first)
         let lastMinute = Self.floor(to, minute)
         var end = min(rolled, lastMinute)
         // A partial last minute whose raw samples are gone: its whole minute, if rolled up.
         if end == lastMinute, to > lastMinute, rawFrom > lastMinute, lastMinute + minute <= rolled {
             end = lastMinute + minute
         }
-        rollups = origin < end ? origin..<end : nil
-        let start = max(origin, end, rawFrom)
+        rollups = minutesFrom < end ? minutesFrom..<end : nil
+        let start = max(minutesFrom, end, rawFrom)
         raw = start < to ? start..<to : nil
     }
 

@@ -30,9 +30,10 @@ public protocol Store: Sendable {
     /// are still kept and from 1-minute rollups before that. Throws ``SeriesQueryLimit`` when more
     /// than `query.maxSeries` series match; a cancelled task stops the query (and its SQL).
     func query(_ query: SeriesQuery) async throws -> [SeriesResult]
-    /// Rolls raw samples up into 1-minute buckets up to `upTo`, then deletes raw samples older than
-    /// `rawBefore`, rollups older than `rollupsBefore`, and series left with neither.
-    func rollUp(upTo: Date, rawBefore: Date, rollupsBefore: Date) async throws -> RollupReport
+    /// Rolls raw samples up into 1-minute buckets up to `upTo`, and whole hours of those into
+    /// 1-hour buckets, then deletes raw samples older than `rawBefore`, 1-minute rollups older
+    /// than `rollupsBefore`, 1-hour rollups older than `hoursBefore`, and series left with none.
+    func rollUp(upTo: Date, rawBefore: Date, rollupsBefore: Date, hoursBefore: Date) async throws -> RollupReport
     /// Waits for pending writes and releases the database.
     func close() async throws
 }
@@ -52,4 +53,11 @@ extension Store {
 /// first and these never (their type's first word).
 public enum RecordKinds {
     public static let all = ["incident", "ban", "audit"]
+}
+
+extension Store {
+    /// ``rollUp(upTo:rawBefore:rollupsBefore:hoursBefore:)`` keeping both rollups alike.
+    public func rollUp(upTo: Date, rawBefore: Date, rollupsBefore: Date) async throws -> RollupReport {
+        try await rollUp(upTo: upTo, rawBefore: rawBefore, rollupsBefore: rollupsBefore, hoursBefore: rollupsBefore)
+    }
 }

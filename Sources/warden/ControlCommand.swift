@@ -55,6 +55,9 @@ struct ControlCommand: AsyncParsableCommand {
     @Option(name: .customLong("raw"), help: "How long the fleet keeps raw telemetry samples, such as 1d.")
     var raw: String = "1d"
 
+    @Option(help: "How long the fleet keeps 1-hour rollups of telemetry (at least --retention), such as 365d.")
+    var hourly: String = "365d"
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
 
@@ -87,6 +90,7 @@ struct ControlCommand: AsyncParsableCommand {
         let keep = FleetMaintenance.Retention(
             raw: try duration(raw, "--raw"),
             rollups: try duration(retention, "--retention"),
+            hours: try duration(hourly, "--hourly"),
             events: try duration(retention, "--retention")
         )
         let url: PostgresURL

@@ -215,6 +215,14 @@ struct SpecLoaderTests {
             "samples: { raw: 2d, retention: 1d }\n",
             "samples.retention: rollups must be kept at least as long as raw samples (2d)"
         ),
+        (
+            "samples: { retention: 30d, hourly: 7d }\n",
+            "samples.hourly: 1-hour rollups must be kept at least as long as 1-minute ones (30d)"
+        ),
+        (
+            "samples: { hourly: 10m }\n",
+            "samples.hourly: found 10m"
+        ),
     ])
 
     func badSpecsAreExplained(yaml: String, expected: String) {

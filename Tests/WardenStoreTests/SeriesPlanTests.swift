@@ -27,6 +27,41 @@ struct SeriesPlanTests {
         )
     }
 
+    /// Whole-hour steps start on the hour and read every rolled-up hour from the hourly rollups,
+    /// then minutes, then raw samples; minute steps never read hours.
+    @Test func wholeHourStepsReadRolledUpHoursFromTheHourlyRollups() {
+        let h = 60 * m
+        // 30 days at 1-hour steps, hours rolled up to the last whole hour before the minutes.
+        let now = 10_000 * h + 25 * m + 17 * s
+        let plan = SeriesPlan(
+            from: now - 720 * h,
+            to: now,
+            step: h,
+            watermark: now - 17 * s - 2 * m,
+            rawCutoff: now - 24 * h,
+            hourWatermark: 10_000 * h
+        )
+        #expect(plan.origin == 10_000 * h - 720 * h, "steps start on the hour")
+        #expect(plan.hours == plan.origin..<(10_000 * h))
+        #expect(plan.rollups == (10_000 * h)..<(now - 17 * s - 2 * m))
+        #expect(plan.raw == (now - 17 * s - 2 * m)..<now)
+        // Before any hour is rolled up: minutes as before.
+        let early = SeriesPlan(from: now - 2 * h, to: now, step: h, watermark: now - 17 * s, rawCutoff: nil)
+        #expect(early.hours == nil)
+        #expect(early.rollups == (10_000 * h - 2 * h)..<(now - 17 * s))
+        // A minute step does not read hours.
+        let minutes = SeriesPlan(
+            from: now - 2 * h,
+            to: now,
+            step: m,
+            watermark: now - 17 * s,
+            rawCutoff: nil,
+            hourWatermark: 10_000 * h
+        )
+        #expect(minutes.hours == nil)
+        #expect(minutes.rollups == (now - 17 * s - 2 * h)..<(now - 17 * s))
+    }
+
     @Test func aPartialLastMinuteIsReadRawWhileItsSamplesAreKept() {
         let plan = SeriesPlan(from: 100 * m, to: 110 * m + 30 * s, step: 5 * m, watermark: 200 * m, rawCutoff: 50 * m)
         #expect(plan.rollups == (100 * m)..<(110 * m))

@@ -236,6 +236,56 @@ struct StoreConformanceTests {
         }
     }
 
+    /// Whole hours are rolled up into 1-hour rollups, which answer whole-hour steps once raw
+    /// samples and 1-minute rollups of those hours are gone; a late point reaches its hour, and
+    /// the hours have a retention of their own.
+    @Test(arguments: Backend.allCases)
+    func hourStepsAreAnsweredFromHourlyRollups(_ backend: Backend) async throws {
+        try await withStore(backend) { store, _ in
+            let key = SeriesKey(name: "load")
+            let seconds = 3 * 3600 + 600
+            try await store.appendSamples(ramp(key, seconds: seconds))
+            let end = base.addingTimeInterval(Double(seconds))
+            let query = SeriesQuery(name: "load", from: base.addingTimeInterval(100), to: end, step: .seconds(3600))
+            let raw = try await store.query(query)
+            #expect(raw.first?.buckets.first?.start == base, "the first step starts on the hour")
+            #expect(raw.first?.buckets.map(\.count) == [3600, 3600, 3600, 600])
+            // Roll everything up, then drop the raw samples and the minutes of the first three hours.
+            _ = try await store.rollUp(
+                upTo: end,
+                rawBefore: base.addingTimeInterval(3 * 3600),
+                rollupsBefore: base.addingTimeInterval(3 * 3600),
+                hoursBefore: base.addingTimeInterval(-3600)
+            )
+            let fromHours = try await store.query(query)
+            #expect(fromHours == raw, "the same answer from the hours as from the raw samples")
+            // A minute-step query of those hours finds nothing left at that resolution.
+            let minutes = try await store.query(
+                SeriesQuery(name: "load", from: base, to: base.addingTimeInterval(3600), step: .seconds(60))
+            )
+            #expect(minutes.first?.buckets.isEmpty ?? true)
+            // A point of hour 1 arrives late.
+            var late = SampleBatch()
+            late.append(key, time: micros(3600 + 5.5), value: 100_000)
+            try await store.appendSamples(late)
+            let after = try await store.query(query)
+            #expect(after.first?.buckets[1].count == 3601)
+            #expect(after.first?.buckets[1].max == 100_000)
+            #expect(after.first?.buckets[1].last == 7199, "the last value is still the latest point's")
+            // Hours have their own retention.
+            let gone = try await store.rollUp(
+                upTo: end,
+                rawBefore: base.addingTimeInterval(3 * 3600),
+                rollupsBefore: base.addingTimeInterval(3 * 3600),
+                hoursBefore: base.addingTimeInterval(2 * 3600)
+            )
+            #expect(gone.rollupsDeleted == 3, "hours 0 and 1, and the minute the late point went into")
+            let left = try await store.query(query)
+            #expect(left.first?.buckets.map(\.count) == [3600, 600])
+            #expect(left.first?.buckets.first?.start == base.addingTimeInterval(2 * 3600))
+        }
+    }
+
     /// Whole-minute steps start on whole minutes and read rolled-up minutes from the rollups; a
     /// point that arrives after its minute was rolled up is counted all the same.
     @Test(arguments: Backend.allCases)

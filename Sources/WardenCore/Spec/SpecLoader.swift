@@ -29,7 +29,9 @@ public struct SpecLoader: Sendable {
         sections.flatMap { $0.entryKeys[section] ?? [] }
     }
 
-    static let samplesKeys = ["raw", "retention", "max_future", "max_series", "max_labels", "max_label_value"]
+    static let samplesKeys = [
+        "raw", "retention", "hourly", "max_future", "max_series", "max_labels", "max_label_value",
+    ]
     static let serviceKeys = [
         "run", "env", "cwd", "user", "group", "after", "restart", "ready", "health", "watchdog", "stop", "logs",
         "rebuild",
@@ -151,6 +153,10 @@ public struct SpecLoader: Sendable {
             if let n = f["retention"], let d = reader.duration(n, key: "samples.retention", min: .seconds(60)) {
                 spec.samples.retention = d
             }
+            var hourly: Duration?
+            if let n = f["hourly"], let d = reader.duration(n, key: "samples.hourly", min: .seconds(3600)) {
+                hourly = d
+            }
             if let n = f["max_future"], let d = reader.duration(n, key: "samples.max_future") {
                 spec.samples.maxFuture = d
             }
@@ -172,6 +178,14 @@ public struct SpecLoader: Sendable {
                     "rollups must be kept at least as long as raw samples (\(DurationFormat.format(spec.samples.raw)))"
                 )
             }
+            if let hourly, hourly < spec.samples.retention {
+                reader.fail(
+                    f["hourly"] ?? node,
+                    "samples.hourly",
+                    "1-hour rollups must be kept at least as long as 1-minute ones (\(DurationFormat.format(spec.samples.retention)))"
+                )
+            }
+            spec.samples.hourly = max(hourly ?? spec.samples.hourly, spec.samples.retention)
         }
         var serviceKeyNodes: [String: Node] = [:]
         var declared: [(name: String, after: [String], node: Node?)] = []
