@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Metrics
 import ServiceLifecycle
 import WardenCore
 
@@ -48,8 +49,11 @@ public final class SampleRecorder: Service {
 }
 
 /// Rolls raw samples up into 1-minute buckets (and whole hours into 1-hour ones) and applies
-/// sample retention, every minute.
+/// sample retention, every minute. `warden_samples_rolled_up_to_seconds` is the time (Unix
+/// seconds) up to which every minute is rolled up: how far behind the rollups are.
 public struct SampleMaintenance: Service {
+    static let rolledUpTo = Gauge(label: "warden_samples_rolled_up_to_seconds")
+
     let store: any Store
     let spec: SamplesSpec
     let clock: any WardenClock
@@ -80,6 +84,7 @@ public struct SampleMaintenance: Service {
                         hoursBefore: now.addingTimeInterval(-spec.hourly.seconds)
                     )
                 }
+                Self.rolledUpTo.record(report.rolledUpTo.timeIntervalSince1970)
                 if report.rawDeleted > 0 || report.rollupsDeleted > 0 {
                     logger.debug(
                         "samples rolled up",
