@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PostgresNIO
+import Synchronization
 import WardenCore
 
 /// A PostgreSQL database served by a primary and its standbys: work goes to the writable host;
@@ -186,35 +187,59 @@ public actor FailoverStore {
         var description: String { "the database host stopped answering, or became read-only" }
     }
 
-    /// Runs `work` on the host in use, and meanwhile asks that host every second whether it is
-    /// still there and writable: work waiting on a dead primary (a pool retrying its connection)
-    /// fails within about a second instead of at the timeout.
+    /// A piece of work in flight: when it started, and how to stop it with a reason.
+    private struct InFlight {
+        var started: ContinuousClock.Instant
+        var fail: @Sendable (any Error) -> Void
+    }
+
+    private var inFlight: [UInt64: InFlight] = [:]
+    private var nextCall: UInt64 = 0
+    private var watcher: Task<Void, Never>?
+
+    /// Runs `work` on the host in use. While any work has been waiting for more than a second,
+    /// one watcher (for all of them, not one per call: the control plane runs a thousand calls a
+    /// second) asks that host every second whether it is still there and writable, and fails
+    /// the work when it is not: work waiting on a dead primary (a pool retrying its connection)
+    /// fails within about a second instead of at the timeout. Work running longer than
+    /// `workTimeout` fails with ``TimedOut``.
     private func watched<T: Sendable>(_ work: @escaping @Sendable () async throws -> T) async throws -> T {
-        let configuration = url.configuration(current?.host ?? url.hosts[0], password: password)
-        let (timeout, logger) = (workTimeout, self.logger)
-        return try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask { try await work() }
-            group.addTask {
-                let deadline = ContinuousClock.now + timeout
-                while true {
-                    try await Task.sleep(for: .seconds(1))
-                    if ContinuousClock.now >= deadline { throw TimedOut() }
-                    let alive: Bool
-                    do {
-                        alive = try await Self.isWritable(configuration, logger: logger)
-                    } catch is CancellationError {
-                        throw CancellationError()
-                    } catch {
-                        alive = false
-                    }
-                    if !alive { throw HostDown() }
-                }
+        let id = nextCall
+        nextCall &+= 1
+        let failure = FailureBox()
+        let task = Task { try await work() }
+        inFlight[id] = InFlight(started: .now) { error in
+            failure.set(error)
+            task.cancel()
+        }
+        if watcher == nil { watcher = Task { await self.watch() } }
+        defer { inFlight[id] = nil }
+        do {
+            return try await withTaskCancellationHandler {
+                try await task.value
+            } onCancel: {
+                task.cancel()
             }
-            defer { group.cancelAll() }
-            while let result = try await group.next() {
-                if let result { return result }
+        } catch {
+            // Stopped by the watcher: its reason, not the cancellation it caused.
+            if let reason = failure.get() { throw reason }
+            throw error
+        }
+    }
+
+    /// Watches the work in flight once a second until there is none.
+    private func watch() async {
+        defer { watcher = nil }
+        while !inFlight.isEmpty {
+            try? await Task.sleep(for: .seconds(1))
+            let now = ContinuousClock.now
+            for call in inFlight.values where now - call.started >= workTimeout { call.fail(TimedOut()) }
+            guard let oldest = inFlight.values.map(\.started).min(), now - oldest >= .seconds(1) else { continue }
+            let configuration = url.configuration(current?.host ?? url.hosts[0], password: password)
+            let alive = (try? await Self.isWritable(configuration, logger: logger)) ?? false
+            if !alive {
+                for call in inFlight.values { call.fail(HostDown()) }
             }
-            throw TimedOut()
         }
     }
 
@@ -233,4 +258,12 @@ public actor FailoverStore {
             return first
         }
     }
+}
+
+/// The reason a watched piece of work was stopped, set once by the watcher.
+private final class FailureBox: Sendable {
+    private let reason = Mutex<(any Error)?>(nil)
+
+    func set(_ error: any Error) { reason.withLock { if $0 == nil { $0 = error } } }
+    func get() -> (any Error)? { reason.withLock { $0 } }
 }
