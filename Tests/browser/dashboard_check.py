@@ -83,7 +83,21 @@ class Page:
         return None
 
     def screenshot(self, path):
-        data = self.call("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True}, session=True)["data"]
+        # While a page lays itself out again (a re-render, a navigation), Chromium can report a
+        # content size of 0 and refuse a full-page capture: wait for the layout, and in the end
+        # take the viewport alone (a screenshot is a record, not a check).
+        data = None
+        for _ in range(20):
+            try:
+                data = self.call("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True},
+                                 session=True)["data"]
+                break
+            except RuntimeError as e:
+                if "0 width" not in str(e) and "0 height" not in str(e):
+                    raise
+                time.sleep(0.25)
+        if data is None:
+            data = self.call("Page.captureScreenshot", {"format": "png"}, session=True)["data"]
         with open(path, "wb") as f:
             f.write(base64.b64decode(data))
 

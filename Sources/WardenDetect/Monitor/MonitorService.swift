@@ -112,7 +112,7 @@ public final class MonitorService: Service {
         guard let states else { return state }
         do {
             if let data = try await states.loadMonitor(spec.name) {
-                let saved = try JSONDecoder().decode(Saved.self, from: data)
+                let saved = try Self.decoder().decode(Saved.self, from: data)
                 if saved.specDigest == digest {
                     state.monitor = saved.monitor
                     state.lastTrained = saved.lastTrained
@@ -134,10 +134,32 @@ public final class MonitorService: Service {
         return state
     }
 
+    /// JSON has no NaN or infinity, and detectors use NaN for "not known yet" (a seasonal
+    /// detector's phase width before it has seen 16 intervals): they are written as strings.
+    static func encoder() -> JSONEncoder {
+        let e = JSONEncoder()
+        e.nonConformingFloatEncodingStrategy = .convertToString(
+            positiveInfinity: "+inf",
+            negativeInfinity: "-inf",
+            nan: "nan"
+        )
+        return e
+    }
+
+    static func decoder() -> JSONDecoder {
+        let d = JSONDecoder()
+        d.nonConformingFloatDecodingStrategy = .convertFromString(
+            positiveInfinity: "+inf",
+            negativeInfinity: "-inf",
+            nan: "nan"
+        )
+        return d
+    }
+
     private func save(_ state: RunState) async {
         guard let states else { return }
         do {
-            let data = try JSONEncoder().encode(
+            let data = try Self.encoder().encode(
                 Saved(specDigest: digest, monitor: state.monitor, lastTrained: state.lastTrained)
             )
             try await states.saveMonitor(spec.name, data)
