@@ -69,7 +69,10 @@ public actor BanManager {
         let now = clock.wallTime()
         let stored = (try? await store.activeBans(at: now)) ?? []
         var changes: [FirewallChange] = []
-        for ban in stored {
+        var previous: Ban?
+        for var ban in stored {
+            if let previous { ban.shareNotes(with: previous) }
+            previous = ban
             // A spec change may have allowlisted an address since it was banned.
             if let why = safety.refusal(ban.address) {
                 var lifted = ban
@@ -209,6 +212,15 @@ public actor BanManager {
         var outcome = ListOutcome()
         var fresh: [Ban] = []
         var seen = Set<IPAddress>()
+        // Every ban of the list is a copy of this one: they share its reason and source.
+        let template = Ban(
+            address: .v4(0),
+            reason: reason,
+            source: source,
+            createdAt: now,
+            expiresAt: now.addingTimeInterval(duration.seconds),
+            offence: 1
+        )
         for address in addresses where seen.insert(address).inserted {
             if let why = safety.refusal(address) {
                 outcome.refused.append((address, why))
@@ -218,16 +230,9 @@ public actor BanManager {
                 outcome.already += 1
                 continue
             }
-            fresh.append(
-                Ban(
-                    address: address,
-                    reason: reason,
-                    source: source,
-                    createdAt: now,
-                    expiresAt: now.addingTimeInterval(duration.seconds),
-                    offence: 1
-                )
-            )
+            var ban = template
+            ban.address = address
+            fresh.append(ban)
         }
         do {
             let ids = try await store.insertBans(fresh)
