@@ -273,11 +273,7 @@ extension PostgresStore {
                         WHERE series_id IN (SELECT id FROM series WHERE node = \(node))
                           AND t >= \(watermark) AND t < \(target)
                     ) r GROUP BY series_id, bucket
-                    ON CONFLICT (series_id, bucket) DO UPDATE SET
-                        min = LEAST(samples_1m.min, excluded.min), max = GREATEST(samples_1m.max, excluded.max),
-                        sum = samples_1m.sum + excluded.sum, count = samples_1m.count + excluded.count,
-                        last = CASE WHEN excluded.last_t >= samples_1m.last_t THEN excluded.last ELSE samples_1m.last END,
-                        last_t = GREATEST(samples_1m.last_t, excluded.last_t)
+                    \(unescaped: Self.mergeRollup("samples_1m"))
                     """,
                     logger: logger
                 )
@@ -317,11 +313,7 @@ extension PostgresStore {
                         WHERE series_id IN (SELECT id FROM series WHERE node = \(node))
                           AND bucket >= \(hoursFrom) AND bucket < \(hoursTarget)
                     ) r GROUP BY series_id, hb
-                    ON CONFLICT (series_id, bucket) DO UPDATE SET
-                        min = LEAST(samples_1h.min, excluded.min), max = GREATEST(samples_1h.max, excluded.max),
-                        sum = samples_1h.sum + excluded.sum, count = samples_1h.count + excluded.count,
-                        last = CASE WHEN excluded.last_t >= samples_1h.last_t THEN excluded.last ELSE samples_1h.last END,
-                        last_t = GREATEST(samples_1h.last_t, excluded.last_t)
+                    \(unescaped: Self.mergeRollup("samples_1h"))
                     """,
                     logger: logger
                 )
@@ -398,6 +390,18 @@ extension PostgresStore {
         return report
     }
 
+    /// How a rollup row of `table` (a minute's or an hour's) takes in more of its bucket: min,
+    /// max, sum, count, and the last value by time.
+    static func mergeRollup(_ table: String) -> String {
+        """
+        ON CONFLICT (series_id, bucket) DO UPDATE SET
+            min = LEAST(\(table).min, excluded.min), max = GREATEST(\(table).max, excluded.max),
+            sum = \(table).sum + excluded.sum, count = \(table).count + excluded.count,
+            last = CASE WHEN excluded.last_t >= \(table).last_t THEN excluded.last ELSE \(table).last END,
+            last_t = GREATEST(\(table).last_t, excluded.last_t)
+        """
+    }
+
     /// Adds the points of minutes `node` has rolled up already (they came late) to their rollups:
     /// queries read rolled-up minutes from the rollups. Run it under the rollup's lock (the
     /// watermark must not move before commit). `hourly`: the same for the 1-hour rollups.
@@ -421,11 +425,7 @@ extension PostgresStore {
                     FROM unnest($1::bigint[], $2::bigint[], $3::float8[]) AS p(s, t, v)
                     WHERE t < (SELECT value FROM meta WHERE node = $4 AND key = '\(key)')
                 ) r GROUP BY s, bucket
-                ON CONFLICT (series_id, bucket) DO UPDATE SET
-                    min = LEAST(\(table).min, excluded.min), max = GREATEST(\(table).max, excluded.max),
-                    sum = \(table).sum + excluded.sum, count = \(table).count + excluded.count,
-                    last = CASE WHEN excluded.last_t >= \(table).last_t THEN excluded.last ELSE \(table).last END,
-                    last_t = GREATEST(\(table).last_t, excluded.last_t)
+                \(Self.mergeRollup(table))
                 """,
             binds: {
                 var b = PostgresBindings()

@@ -4,6 +4,23 @@ import WardenStore
 
 /// The schema, in numbered steps applied once each, in order.
 extension PostgresStore {
+    /// A rollup table (1-minute or 1-hour): one row per series and bucket.
+    static func rollupTable(_ name: String) -> String {
+        """
+        CREATE TABLE \(name) (
+            series_id BIGINT NOT NULL,
+            bucket BIGINT NOT NULL,
+            min DOUBLE PRECISION NOT NULL,
+            max DOUBLE PRECISION NOT NULL,
+            sum DOUBLE PRECISION NOT NULL,
+            count BIGINT NOT NULL,
+            last DOUBLE PRECISION NOT NULL,
+            last_t BIGINT NOT NULL,
+            PRIMARY KEY (series_id, bucket)
+        )
+        """
+    }
+
     static let migrations: [(version: Int, sql: String)] = [
         (
             1,
@@ -35,17 +52,7 @@ extension PostgresStore {
             );
             CREATE INDEX samples_series_t ON samples (series_id, t);
             CREATE INDEX samples_t ON samples (t);
-            CREATE TABLE samples_1m (
-                series_id BIGINT NOT NULL,
-                bucket BIGINT NOT NULL,
-                min DOUBLE PRECISION NOT NULL,
-                max DOUBLE PRECISION NOT NULL,
-                sum DOUBLE PRECISION NOT NULL,
-                count BIGINT NOT NULL,
-                last DOUBLE PRECISION NOT NULL,
-                last_t BIGINT NOT NULL,
-                PRIMARY KEY (series_id, bucket)
-            );
+            \(rollupTable("samples_1m"));
             CREATE TABLE meta (
                 node TEXT NOT NULL,
                 key TEXT NOT NULL,
@@ -144,17 +151,7 @@ extension PostgresStore {
             5,
             // 1-hour rollups, filled from samples_1m by the next rollup, history included.
             """
-            CREATE TABLE samples_1h (
-                series_id BIGINT NOT NULL,
-                bucket BIGINT NOT NULL,
-                min DOUBLE PRECISION NOT NULL,
-                max DOUBLE PRECISION NOT NULL,
-                sum DOUBLE PRECISION NOT NULL,
-                count BIGINT NOT NULL,
-                last DOUBLE PRECISION NOT NULL,
-                last_t BIGINT NOT NULL,
-                PRIMARY KEY (series_id, bucket)
-            )
+            \(rollupTable("samples_1h"))
             """
         ),
     ]

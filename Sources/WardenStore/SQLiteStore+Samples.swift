@@ -149,16 +149,22 @@ extension SQLiteStore {
         return created.map { ($0.key, $0.value) }
     }
 
+    /// How a rollup row (a minute's or an hour's) takes in more of its bucket: min, max, sum,
+    /// count, and the last value by time.
+    static let mergeRollup = """
+        ON CONFLICT (series_id, bucket) DO UPDATE SET
+            min = MIN(min, excluded.min), max = MAX(max, excluded.max), sum = sum + excluded.sum,
+            count = count + excluded.count,
+            last = CASE WHEN excluded.last_t >= last_t THEN excluded.last ELSE last END,
+            last_t = MAX(last_t, excluded.last_t)
+        """
+
     /// Adds one late point (?1 series, ?2 bucket, ?3 value, ?4 time) to a rollup table.
     static func rollInSQL(table: String) -> String {
         """
         INSERT INTO \(table) (series_id, bucket, min, max, sum, count, last, last_t)
         VALUES (?1, ?2, ?3, ?3, ?3, 1, ?3, ?4)
-        ON CONFLICT (series_id, bucket) DO UPDATE SET
-            min = MIN(min, excluded.min), max = MAX(max, excluded.max), sum = sum + excluded.sum,
-            count = count + 1,
-            last = CASE WHEN excluded.last_t >= last_t THEN excluded.last ELSE last END,
-            last_t = MAX(last_t, excluded.last_t)
+        \(Self.mergeRollup)
         """
     }
 
@@ -327,11 +333,7 @@ extension SQLiteStore {
                                 ROW_NUMBER() OVER (PARTITION BY series_id, t / ?1 ORDER BY t DESC) AS rn
                             FROM samples WHERE t >= ?2 AND t < ?3 AND series_id >= 0
                         ) WHERE true GROUP BY series_id, bucket
-                        ON CONFLICT (series_id, bucket) DO UPDATE SET
-                            min = MIN(min, excluded.min), max = MAX(max, excluded.max), sum = sum + excluded.sum,
-                            count = count + excluded.count,
-                            last = CASE WHEN excluded.last_t >= last_t THEN excluded.last ELSE last END,
-                            last_t = MAX(last_t, excluded.last_t)
+                        \(Self.mergeRollup)
                         """,
                     arguments: [minute, from, end]
                 )
@@ -378,11 +380,7 @@ extension SQLiteStore {
                                 ROW_NUMBER() OVER (PARTITION BY series_id, bucket / ?1 ORDER BY last_t DESC) AS rn
                             FROM samples_1m WHERE bucket >= ?2 AND bucket < ?3
                         ) WHERE true GROUP BY series_id, hb
-                        ON CONFLICT (series_id, bucket) DO UPDATE SET
-                            min = MIN(min, excluded.min), max = MAX(max, excluded.max), sum = sum + excluded.sum,
-                            count = count + excluded.count,
-                            last = CASE WHEN excluded.last_t >= last_t THEN excluded.last ELSE last END,
-                            last_t = MAX(last_t, excluded.last_t)
+                        \(Self.mergeRollup)
                         """,
                     arguments: [hour, from, end]
                 )

@@ -161,6 +161,23 @@ public final class SQLiteStore: Store {
 
     // MARK: - SQL
 
+    /// A rollup table (1-minute or 1-hour): one row per series and bucket.
+    static func rollupTable(_ name: String) -> String {
+        """
+        CREATE TABLE \(name) (
+            series_id INTEGER NOT NULL,
+            bucket INTEGER NOT NULL,
+            min REAL NOT NULL,
+            max REAL NOT NULL,
+            sum REAL NOT NULL,
+            count INTEGER NOT NULL,
+            last REAL NOT NULL,
+            last_t INTEGER NOT NULL,
+            PRIMARY KEY (series_id, bucket)
+        ) WITHOUT ROWID;
+        """
+    }
+
     static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()
         m.registerMigration("v1-events") { db in
@@ -196,17 +213,7 @@ public final class SQLiteStore: Store {
                     );
                     CREATE INDEX samples_series_t ON samples(series_id, t);
                     CREATE INDEX samples_t ON samples(t);
-                    CREATE TABLE samples_1m (
-                        series_id INTEGER NOT NULL,
-                        bucket INTEGER NOT NULL,
-                        min REAL NOT NULL,
-                        max REAL NOT NULL,
-                        sum REAL NOT NULL,
-                        count INTEGER NOT NULL,
-                        last REAL NOT NULL,
-                        last_t INTEGER NOT NULL,
-                        PRIMARY KEY (series_id, bucket)
-                    ) WITHOUT ROWID;
+                    \(Self.rollupTable("samples_1m"))
                     CREATE TABLE meta (
                         key TEXT PRIMARY KEY,
                         value
@@ -258,17 +265,7 @@ public final class SQLiteStore: Store {
             // Filled from samples_1m by the next rollup, history included.
             try db.execute(
                 sql: """
-                    CREATE TABLE samples_1h (
-                        series_id INTEGER NOT NULL,
-                        bucket INTEGER NOT NULL,
-                        min REAL NOT NULL,
-                        max REAL NOT NULL,
-                        sum REAL NOT NULL,
-                        count INTEGER NOT NULL,
-                        last REAL NOT NULL,
-                        last_t INTEGER NOT NULL,
-                        PRIMARY KEY (series_id, bucket)
-                    ) WITHOUT ROWID;
+                    \(Self.rollupTable("samples_1h"))
                     """
             )
         }

@@ -17,7 +17,7 @@ extension EventPayload {
     public var json: JSONValue {
         // Encoding a plain struct of strings, numbers and JSON values cannot fail; a payload that
         // somehow does is published empty rather than not at all.
-        guard let data = try? PayloadCoding.encoder().encode(self),
+        guard let data = try? NonFiniteJSON.encoder().encode(self),
             let value = try? JSONDecoder().decode(JSONValue.self, from: data)
         else { return .object([:]) }
         return value
@@ -26,14 +26,16 @@ extension EventPayload {
     /// The payload of `json`, or nil when it does not have this payload's shape.
     public init?(json: JSONValue) {
         guard let data = try? JSONEncoder().encode(json),
-            let value = try? PayloadCoding.decoder().decode(Self.self, from: data)
+            let value = try? NonFiniteJSON.decoder().decode(Self.self, from: data)
         else { return nil }
         self = value
     }
 }
 
-enum PayloadCoding {
-    static func encoder() -> JSONEncoder {
+/// JSON coders for values that may hold NaN or an infinity (a detector's "not known yet", a
+/// score): JSON has neither, so they are written as the strings "nan", "inf" and "-inf".
+public enum NonFiniteJSON {
+    public static func encoder() -> JSONEncoder {
         let e = JSONEncoder()
         e.nonConformingFloatEncodingStrategy = .convertToString(
             positiveInfinity: "inf",
@@ -43,7 +45,7 @@ enum PayloadCoding {
         return e
     }
 
-    static func decoder() -> JSONDecoder {
+    public static func decoder() -> JSONDecoder {
         let d = JSONDecoder()
         d.nonConformingFloatDecodingStrategy = .convertFromString(
             positiveInfinity: "inf",

@@ -25,7 +25,7 @@ public struct MonitorScoreView: Decodable, Sendable, Equatable {
     public init?(_ event: Event) {
         let types = [EventType.anomalyScored, EventType.monitorAlert, EventType.monitorCleared]
         guard types.contains(event.type), let data = try? JSONEncoder().encode(event.payload),
-            let view = try? PayloadCoding.decoder().decode(Self.self, from: data)
+            let view = try? NonFiniteJSON.decoder().decode(Self.self, from: data)
         else { return nil }
         self = view
     }

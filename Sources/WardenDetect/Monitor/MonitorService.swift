@@ -136,25 +136,9 @@ public final class MonitorService: Service {
 
     /// JSON has no NaN or infinity, and detectors use NaN for "not known yet" (a seasonal
     /// detector's phase width before it has seen 16 intervals): they are written as strings.
-    static func encoder() -> JSONEncoder {
-        let e = JSONEncoder()
-        e.nonConformingFloatEncodingStrategy = .convertToString(
-            positiveInfinity: "+inf",
-            negativeInfinity: "-inf",
-            nan: "nan"
-        )
-        return e
-    }
+    static func encoder() -> JSONEncoder { NonFiniteJSON.encoder() }
 
-    static func decoder() -> JSONDecoder {
-        let d = JSONDecoder()
-        d.nonConformingFloatDecodingStrategy = .convertFromString(
-            positiveInfinity: "+inf",
-            negativeInfinity: "-inf",
-            nan: "nan"
-        )
-        return d
-    }
+    static func decoder() -> JSONDecoder { NonFiniteJSON.decoder() }
 
     private func save(_ state: RunState) async {
         guard let states else { return }
