@@ -175,45 +175,46 @@ struct MonitorServiceTests {
     @Test func aStateThatHoldsNaNIsSavedAndRestored() async throws {
         let states = MemoryStates()
         var rng = SplitMix64(seed: 3)
-        let feed = FanOut<SampleBatch>()
-        let bus = EventBus()
-        let log = EventLog(bus.subscribe(name: "test"))
-        let service = try MonitorService(
-            spec: spec("ensemble"),
-            feed: feed,
-            bus: bus,
-            states: states,
-            record: { _ in },
-            logger: Logger(label: "t")
-        )
-        let running = Task { try await service.run() }
-        feed.send(vitals(second: 0, rng: &rng))
-        try await log.wait(for: "monitor.training")
-        // Stopping saves the state.
-        running.cancel()
-        _ = try? await running.value
+        let first = try Running(spec("ensemble"), states: states)
+        first.feed.send(vitals(second: 0, rng: &rng))
+        try await first.log.wait(for: "monitor.training")
+        await first.stop()  // stopping saves the state
         let data = try #require(states.saved.withLock { $0["life-support"] })
         #expect(String(decoding: data, as: UTF8.self).contains("\"nan\""), "the NaN is in the saved state")
         // Restored by a new service with the same spec, it goes on where it was: it finishes the
         // training it began without announcing a new one (a service that could not restore it
         // announces "monitor.training" at its first sample).
-        let feed2 = FanOut<SampleBatch>()
-        let bus2 = EventBus()
-        let log2 = EventLog(bus2.subscribe(name: "test"))
-        let again = try MonitorService(
-            spec: spec("ensemble"),
-            feed: feed2,
-            bus: bus2,
-            states: states,
-            record: { _ in },
-            logger: Logger(label: "t")
-        )
-        let running2 = Task { try await again.run() }
-        for s in 1..<350 { feed2.send(vitals(second: s, rng: &rng)) }
-        try await log2.wait(for: "monitor.trained")
-        #expect(log2.events("monitor.training").isEmpty, "the saved state was restored")
-        running2.cancel()
-        _ = try? await running2.value
+        let second = try Running(spec("ensemble"), states: states)
+        for s in 1..<350 { second.feed.send(vitals(second: s, rng: &rng)) }
+        try await second.log.wait(for: "monitor.trained")
+        #expect(second.log.events("monitor.training").isEmpty, "the saved state was restored")
+        await second.stop()
+    }
+
+    /// A monitor service running on a feed and a bus of its own.
+    struct Running {
+        let feed = FanOut<SampleBatch>()
+        let log: EventLog
+        let task: Task<Void, any Error>
+
+        init(_ spec: MonitorSpec, states: MemoryStates) throws {
+            let bus = EventBus()
+            log = EventLog(bus.subscribe(name: "test"))
+            let service = try MonitorService(
+                spec: spec,
+                feed: feed,
+                bus: bus,
+                states: states,
+                record: { _ in },
+                logger: Logger(label: "t")
+            )
+            task = Task { try await service.run() }
+        }
+
+        func stop() async {
+            task.cancel()
+            _ = try? await task.value
+        }
     }
 
     /// The spec's model names and the engine's models agree both ways, name for name.
