@@ -23,7 +23,29 @@ struct AddressTable<Value: Sendable>: Sendable {
 
     func position(of address: IPAddress) -> Int? { positions[address].map(Int.init) }
 
-    subscript(address: IPAddress) -> Value? { positions[address].map { values[Int($0)] } }
+    /// The value of `address`; setting one adds or replaces it, setting nil removes it.
+    subscript(address: IPAddress) -> Value? {
+        get { positions[address].map { values[Int($0)] } }
+        set {
+            if let newValue {
+                if let p = positions[address] {
+                    values[Int(p)] = newValue
+                } else {
+                    _ = append(address, newValue)
+                }
+            } else {
+                remove(address)
+            }
+        }
+    }
+
+    /// Removes `address`; returns its value, if it was there.
+    mutating func removeValue(forKey address: IPAddress) -> Value? {
+        guard let p = positions[address] else { return nil }
+        let value = values[Int(p)]
+        remove(at: Int(p))
+        return value
+    }
 
     /// Adds an address that is not in the table; returns its position.
     mutating func append(_ address: IPAddress, _ value: Value) -> Int {

@@ -28,7 +28,7 @@ public actor BanManager {
     let bus: EventBus
     let clock: any WardenClock
     let logger: Logger
-    var bans: [IPAddress: Ban] = [:]
+    var bans = AddressTable<Ban>(reserving: 1024)
     /// The bans by when they end (so that expiring them does not scan every ban).
     var expiries = ExpiryQueue()
     /// Addresses whose ban ended lately: the kernel may hold them a moment longer (its timeout is
@@ -372,7 +372,7 @@ public actor BanManager {
     func compactExpiries() {
         guard expiries.count > 2 * bans.count + 1024 else { return }
         var fresh = ExpiryQueue()
-        for (address, ban) in bans { fresh.insert(address, at: ban.expiresAt) }
+        for (address, ban) in zip(bans.addresses, bans.values) { fresh.insert(address, at: ban.expiresAt) }
         expiries = fresh
     }
 
