@@ -218,26 +218,15 @@ extension PostgresStore {
             times.append(p.time)
             values.append(p.value)
         }
-        try await connection.query(
-            """
-            INSERT INTO samples (series_id, t, v)
-            SELECT * FROM unnest(\(seriesIDs)::bigint[], \(times)::bigint[], \(values)::float8[])
-            """,
+        // A node that was away ships points of minutes the control plane has rolled up already.
+        try await PostgresStore.insertPoints(
+            series: seriesIDs,
+            times: times,
+            values: values,
+            node: node,
+            on: connection,
             logger: logger
         )
-        // A node that was away ships points of minutes the control plane has rolled up already.
-        for hourly in [false, true] {
-            try await connection.query(
-                PostgresStore.lateRollupQuery(
-                    seriesIDs: seriesIDs,
-                    times: times,
-                    values: values,
-                    node: node,
-                    hourly: hourly
-                ),
-                logger: logger
-            )
-        }
         try await connection.query(
             "UPDATE fleet_positions SET position = \(last) WHERE node = \(node) AND kind = 'samples'",
             logger: logger

@@ -42,25 +42,14 @@ extension PostgresStore {
                 let series = batch.points.map { ids[Int($0.series)] }
                 let times = batch.points.map(\.time)
                 let values = batch.points.map(\.value)
-                try await connection.query(
-                    """
-                    INSERT INTO samples (series_id, t, v)
-                    SELECT * FROM unnest(\(series)::bigint[], \(times)::bigint[], \(values)::float8[])
-                    """,
+                try await Self.insertPoints(
+                    series: series,
+                    times: times,
+                    values: values,
+                    node: node,
+                    on: connection,
                     logger: logger
                 )
-                for hourly in [false, true] {
-                    try await connection.query(
-                        Self.lateRollupQuery(
-                            seriesIDs: series,
-                            times: times,
-                            values: values,
-                            node: node,
-                            hourly: hourly
-                        ),
-                        logger: logger
-                    )
-                }
                 created = fresh
             }
         } catch {
@@ -388,6 +377,32 @@ extension PostgresStore {
         }
         if node == self.node { seriesCache.remove(gone) }
         return report
+    }
+
+    /// Inserts raw points of `node`'s series, and adds those of minutes and hours already rolled
+    /// up (points that came late, such as from a node that was away) to their rollups: queries
+    /// read rolled-up minutes and hours from the rollups. Run it under the rollup's lock.
+    static func insertPoints(
+        series: [Int64],
+        times: [Int64],
+        values: [Double],
+        node: String,
+        on connection: PostgresConnection,
+        logger: Logger
+    ) async throws {
+        try await connection.query(
+            """
+            INSERT INTO samples (series_id, t, v)
+            SELECT * FROM unnest(\(series)::bigint[], \(times)::bigint[], \(values)::float8[])
+            """,
+            logger: logger
+        )
+        for hourly in [false, true] {
+            try await connection.query(
+                lateRollupQuery(seriesIDs: series, times: times, values: values, node: node, hourly: hourly),
+                logger: logger
+            )
+        }
     }
 
     /// How a rollup row of `table` (a minute's or an hour's) takes in more of its bucket: min,
