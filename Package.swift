@@ -35,6 +35,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
     ],
     targets: [
         // Linux system calls that must run between fork and exec, or that Glibc does not export.
@@ -58,6 +59,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         // The store on PostgreSQL, for the fleet: apart from WardenStore so that a node (and the
@@ -157,6 +159,9 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -224,7 +229,12 @@ let package = Package(
         .testTarget(name: "WardenCoreTests", dependencies: ["WardenCore", "WardenTestSupport"]),
         .testTarget(name: "WardenIngestTests", dependencies: ["WardenIngest"]),
         .testTarget(name: "WardenFuzzTests", dependencies: ["WardenFuzzTargets", "WardenTestSupport"]),
-        .testTarget(name: "WardenStoreTests", dependencies: ["WardenStore", "WardenPostgres", "WardenTestSupport"]),
+        .testTarget(
+            name: "WardenStoreTests",
+            dependencies: [
+                "WardenStore", "WardenPostgres", "WardenTestSupport", .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
         .testTarget(name: "WardenSupervisorTests", dependencies: ["WardenSupervisor", "WardenTestSupport"]),
         // Fixtures/ holds reference numbers produced by scikit-learn and NAB; tests read them by path.
         .testTarget(
@@ -262,7 +272,7 @@ let package = Package(
             dependencies: [
                 "warden", "warden-sample", "WardenCore", "WardenStore", "WardenSupervisor", "WardenServer",
                 "WardenHTTP", "WardenFleet",
-                "WardenTestSupport",
+                "WardenTestSupport", .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
     ],

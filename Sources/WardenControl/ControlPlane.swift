@@ -32,6 +32,8 @@ public struct ControlPlane: Sendable {
         /// A series query reads at most this many series, and this many points in all.
         public var maxQuerySeries = 1000
         public var maxQueryPoints = 500_000
+        /// HTTPS with this certificate and key (read again when they change), when set.
+        public var tls: TLSCertificates?
 
         public init(
             host: String,
@@ -238,8 +240,9 @@ public struct ControlPlane: Sendable {
 
     /// The control plane as a Service, listening where its settings say.
     public func application() -> some ApplicationProtocol & Service {
-        Application(
-            router: router(),
+        QuietApplication(
+            responder: router().buildResponder(),
+            server: .http1(configuration: .init(), tls: settings.tls),
             configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "warden-control"),
             logger: logger
         )

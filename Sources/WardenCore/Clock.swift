@@ -71,12 +71,8 @@ public struct SystemClock: WardenClock {
     public func wallTime() -> Date { Date() }
 
     public func sleep(until deadline: Instant) async throws {
-        let remaining = deadline - now()
-        if remaining > .zero {
-            try await Task.sleep(for: remaining)
-        } else {
-            try Task.checkCancellation()
-        }
+        // The same clock (CLOCK_MONOTONIC), without libdispatch's once-a-second timer.
+        try await Sleeper.shared.sleep(until: deadline.nanoseconds)
     }
 }
 
@@ -98,4 +94,16 @@ extension Duration {
 
     /// The duration in whole milliseconds.
     public var milliseconds: Int64 { nanoseconds / 1_000_000 }
+}
+
+extension Task where Failure == any Error {
+    /// The task's value; cancelling the caller cancels the task too (an unstructured task is not
+    /// cancelled with the one that awaits it otherwise).
+    public func valueCancellingWithCaller() async throws -> Success {
+        try await withTaskCancellationHandler {
+            try await value
+        } onCancel: {
+            cancel()
+        }
+    }
 }

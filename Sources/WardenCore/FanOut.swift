@@ -65,8 +65,32 @@ public final class FanOut<Element: Sendable>: Sendable {
         var wake: [CheckedContinuation<Void, Never>] = []
         let value = state.withLock { s -> Element in
             let value = build()
-            for key in s.subscribers.keys {
-                if s.subscribers[key]!.finished { continue }
+            Self.deliver(CollectionOfOne(value), in: &s, waking: &wake)
+            return value
+        }
+        for continuation in wake { continuation.resume() }
+        return value
+    }
+
+    /// Delivers `values`, in order, to every subscriber whose filter accepts them, waking each
+    /// reader once. Never blocks.
+    public func send(contentsOf values: [Element]) {
+        guard !values.isEmpty else { return }
+        var wake: [CheckedContinuation<Void, Never>] = []
+        state.withLock { s in Self.deliver(values, in: &s, waking: &wake) }
+        for continuation in wake { continuation.resume() }
+    }
+
+    /// Buffers `values` for every subscriber (counting what a full buffer drops) and collects the
+    /// readers to wake, under the lock.
+    private static func deliver(
+        _ values: some Collection<Element>,
+        in s: inout State,
+        waking wake: inout [CheckedContinuation<Void, Never>]
+    ) {
+        for key in s.subscribers.keys {
+            if s.subscribers[key]!.finished { continue }
+            for value in values {
                 if let filter = s.subscribers[key]!.filter, !filter(value) { continue }
                 if s.subscribers[key]!.buffer.count >= s.subscribers[key]!.capacity {
                     s.subscribers[key]!.dropped += 1
@@ -74,15 +98,12 @@ public final class FanOut<Element: Sendable>: Sendable {
                     continue
                 }
                 s.subscribers[key]!.buffer.append(value)
-                if let waiter = s.subscribers[key]!.waiter {
-                    s.subscribers[key]!.waiter = nil
-                    wake.append(waiter)
-                }
             }
-            return value
+            if !s.subscribers[key]!.buffer.isEmpty, let waiter = s.subscribers[key]!.waiter {
+                s.subscribers[key]!.waiter = nil
+                wake.append(waiter)
+            }
         }
-        for continuation in wake { continuation.resume() }
-        return value
     }
 
     /// Ends every subscription: readers get what is buffered, then nil.

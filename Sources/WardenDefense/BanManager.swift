@@ -28,9 +28,8 @@ public actor BanManager {
     let bus: EventBus
     let clock: any WardenClock
     let logger: Logger
-    var bans = AddressTable<Ban>(reserving: 1024)
-    /// The bans by when they end (so that expiring them does not scan every ban).
-    var expiries = ExpiryQueue()
+    /// The bans in force (and those ended but not yet expired by ``expireDue()``).
+    var bans = BanTable()
     /// Addresses whose ban ended lately: the kernel may hold them a moment longer (its timeout is
     /// rounded up to the second), so they are not known to be out of the set.
     var ended: [IPAddress: Date] = [:]
@@ -81,8 +80,7 @@ public actor BanManager {
                 _ = try? await store.saveBan(lifted)
                 continue
             }
-            bans[ban.address] = ban
-            expiries.insert(ban.address, at: ban.expiresAt)
+            bans.insert(ban)
             // The table is made afresh: nothing is in it yet.
             changes.append(.addNew(ban.address, seconds: Int(ban.expiresAt.timeIntervalSince(now).rounded(.up))))
         }
@@ -165,9 +163,7 @@ public actor BanManager {
         } catch {
             logger.error("cannot store a ban", metadata: ["warden.address": "\(address)", "warden.error": "\(error)"])
         }
-        bans[address] = ban
-        expiries.insert(address, at: ban.expiresAt)
-        compactExpiries()
+        bans.insert(ban)
         await enqueue(.add(address, seconds: Int(length.seconds.rounded(.up))))
         let applied = BanApplied(
             reason: reason,
@@ -226,7 +222,7 @@ public actor BanManager {
                 outcome.refused.append((address, why))
                 continue
             }
-            if let current = bans[address], current.isActive(at: now) {
+            if let end = bans.end(of: address), end > now {
                 outcome.already += 1
                 continue
             }
@@ -244,11 +240,8 @@ public actor BanManager {
             )
         }
         let seconds = Int(duration.seconds.rounded(.up))
-        for ban in fresh {
-            bans[ban.address] = ban
-            expiries.insert(ban.address, at: ban.expiresAt)
-        }
-        compactExpiries()
+        bans.reserve(fresh.count)
+        for ban in fresh { bans.insert(ban) }
         outcome.banned = fresh.count
         if !fresh.isEmpty {
             await enqueueAll(
@@ -283,7 +276,7 @@ public actor BanManager {
         ban.liftedAt = now
         ban.liftedBy = who
         _ = try? await store.saveBan(ban)
-        bans[address] = nil
+        bans.remove(address)
         await enqueue(.remove(address))
         bus.publish(BanLifted(by: who), source: "defense", subject: address.description)
         return ban
@@ -292,13 +285,13 @@ public actor BanManager {
     /// Bans in force, soonest to expire first.
     public func active() -> [Ban] {
         let now = clock.wallTime()
-        return bans.values.filter { $0.isActive(at: now) }.sorted { $0.expiresAt < $1.expiresAt }
+        return bans.all().filter { $0.isActive(at: now) }.sorted { $0.expiresAt < $1.expiresAt }
     }
 
     /// Every ban, newest first, from the store.
     public func history(limit: Int) async throws -> [Ban] { try await store.bans(limit: limit) }
 
-    public func isBanned(_ address: IPAddress) -> Bool { bans[address]?.isActive(at: clock.wallTime()) == true }
+    public func isBanned(_ address: IPAddress) -> Bool { bans.end(of: address).map { $0 > clock.wallTime() } == true }
 
     /// What the firewall holds.
     public func firewallEntries() async throws(FirewallError) -> [IPAddress: Int] { try await firewall.list() }
@@ -314,14 +307,13 @@ public actor BanManager {
         let now = clock.wallTime()
         var count = 0
         var unannounced = 0
-        for address in expiries.due(by: now, current: { bans[$0]?.expiresAt }) {
-            guard let ban = bans.removeValue(forKey: address) else { continue }
+        bans.expire(by: now, describing: Self.expiryEventsPerPass) { address, ban in
             ended[address] = now
             endedOrder.append((now, address))
             count += 1
-            guard count <= Self.expiryEventsPerPass else {
+            guard let ban else {
                 unannounced += 1
-                continue
+                return
             }
             bus.publish(
                 BanExpired(reason: ban.reason, offence: ban.offence),
@@ -356,7 +348,7 @@ public actor BanManager {
     /// Whether `address` may be in the firewall's set: banned now (by Warden's count), or ended
     /// less than ``endedMargin`` ago.
     func mayBeInFirewall(_ address: IPAddress, now: Date) -> Bool {
-        if bans[address] != nil { return true }
+        if bans.contains(address) { return true }
         guard let at = ended[address] else { return false }
         return now.timeIntervalSince(at) < Self.endedMargin
     }
@@ -365,16 +357,7 @@ public actor BanManager {
     static let expiryEventsPerPass = 100
 
     /// When the next ban runs out.
-    public func nextExpiry() -> Date? { expiries.next(current: { bans[$0]?.expiresAt }) }
-
-    /// Entries of lifted or replaced bans wait in the queue until their time; when they are most
-    /// of it, it is built again from the bans in force.
-    func compactExpiries() {
-        guard expiries.count > 2 * bans.count + 1024 else { return }
-        var fresh = ExpiryQueue()
-        for (address, ban) in zip(bans.addresses, bans.values) { fresh.insert(address, at: ban.expiresAt) }
-        expiries = fresh
-    }
+    public func nextExpiry() -> Date? { bans.nextEnd() }
 
     // MARK: - Batching
 

@@ -1,22 +1,37 @@
 import AsyncHTTPClient
 import Foundation
 import NIOCore
+import NIOSSL
 import Synchronization
 import WardenCore
 
 /// A client of a Warden's own API (the CLI, the simulator, tests), over AsyncHTTPClient: JSON
 /// requests with a bearer token, and the live event stream.
 public struct WardenAPIClient: Sendable {
-    /// `http://HOST:PORT` (an IPv6 host in brackets).
+    /// `http://HOST:PORT` or `https://HOST:PORT` (an IPv6 host in brackets).
     public let base: String
     public let token: String?
     public let timeout: Duration
+    /// Over TLS: the PEM file of what is trusted (and nothing else).
+    public let trust: String?
 
-    public init(host: String, port: Int, token: String?, timeout: Duration = .seconds(10)) {
-        base = "http://" + (host.contains(":") ? "[\(host)]" : host) + ":\(port)"
+    /// `trust`: HTTPS, trusting only the certificates in that PEM file (the API's own certificate
+    /// or its authority, `api.tls`); the name in the certificate is not checked against `host`,
+    /// which is where the spec says the API listens.
+    public init(host: String, port: Int, token: String?, timeout: Duration = .seconds(10), trust: String? = nil) {
+        base = (trust == nil ? "http://" : "https://") + (host.contains(":") ? "[\(host)]" : host) + ":\(port)"
         self.token = token
         self.timeout = timeout
+        self.trust = trust
     }
+
+    /// The client for this API: the shared one for plain HTTP, one per trust file for HTTPS.
+    func client() throws(OutboundError) -> HTTPClient {
+        guard let trust else { return HTTPClient.shared }
+        return try Self.clients.client(trusting: trust)
+    }
+
+    static let clients = TrustingClients()
 
     /// An answer.
     public struct Response: Sendable {
@@ -53,7 +68,7 @@ public struct WardenAPIClient: Sendable {
             request.body = .bytes(ByteBuffer(bytes: body))
         }
         do {
-            let response = try await HTTPClient.shared.execute(request, timeout: .nanoseconds(timeout.nanoseconds))
+            let response = try await client().execute(request, timeout: .nanoseconds(timeout.nanoseconds))
             let bytes = try await response.body.collect(upTo: 64 << 20)
             var headers: [String: String] = [:]
             for h in response.headers { headers[h.name.lowercased()] = h.value }
@@ -94,7 +109,7 @@ public struct WardenAPIClient: Sendable {
         request.headers.add(name: "accept", value: "text/event-stream")
         if let lastEventID { request.headers.add(name: "last-event-id", value: String(lastEventID)) }
         do {
-            let response = try await HTTPClient.shared.execute(request, timeout: .hours(24 * 365))
+            let response = try await client().execute(request, timeout: .hours(24 * 365))
             guard response.status == .ok else { return Int(response.status.code) }
             var parser = SSEParser()
             for try await buffer in response.body {
@@ -145,5 +160,29 @@ struct SSEParser {
             }
         }
         return events
+    }
+}
+
+/// HTTPS clients that trust one PEM file each, made on first use and kept for the process.
+final class TrustingClients: Sendable {
+    private let clients = Mutex<[String: HTTPClient]>([:])
+
+    func client(trusting file: String) throws(OutboundError) -> HTTPClient {
+        if let existing = clients.withLock({ $0[file] }) { return existing }
+        guard FileManager.default.isReadableFile(atPath: file) else {
+            throw OutboundError("cannot read \(file), the certificate the API is trusted by")
+        }
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.trustRoots = .file(file)
+        tls.certificateVerification = .noHostnameVerification
+        var configuration = HTTPClient.Configuration()
+        configuration.tlsConfiguration = tls
+        configuration.redirectConfiguration = .disallow
+        return clients.withLock { clients in
+            if let existing = clients[file] { return existing }
+            let made = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+            clients[file] = made
+            return made
+        }
     }
 }

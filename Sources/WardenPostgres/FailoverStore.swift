@@ -215,11 +215,7 @@ public actor FailoverStore {
         if watcher == nil { watcher = Task { await self.watch() } }
         defer { inFlight[id] = nil }
         do {
-            return try await withTaskCancellationHandler {
-                try await task.value
-            } onCancel: {
-                task.cancel()
-            }
+            return try await task.valueCancellingWithCaller()
         } catch {
             // Stopped by the watcher: its reason, not the cancellation it caused.
             if let reason = failure.get() { throw reason }

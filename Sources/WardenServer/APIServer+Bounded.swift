@@ -27,17 +27,13 @@ extension APIServer {
             work.cancel()
         }
         let timer = Task {
-            try await Task.sleep(for: timeout)
+            try await SystemClock().sleep(for: timeout)
             state.timedOut.store(true, ordering: .relaxed)
             work.cancel()
         }
         defer { timer.cancel() }
         do {
-            return try await withTaskCancellationHandler {
-                try await work.value
-            } onCancel: {
-                work.cancel()
-            }
+            return try await work.valueCancellingWithCaller()
         } catch {
             if state.timedOut.load(ordering: .relaxed) {
                 metrics.queriesTimedOut.increment()

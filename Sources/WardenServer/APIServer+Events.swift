@@ -107,7 +107,7 @@ extension APIServer {
                 return batch.isEmpty ? nil : batch
             }
             group.addTask {
-                try? await Task.sleep(for: heartbeat)
+                try? await SystemClock().sleep(for: heartbeat)
                 return []
             }
             var result: [Event]? = []

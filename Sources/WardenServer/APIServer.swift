@@ -103,17 +103,23 @@ public struct APIServer: Sendable {
     }
 
     /// HTTP/1.1 with the spec's idle timeout; a connection the client closed is closed at once (so
-    /// that its work is cancelled).
-    public var httpServer: HTTPServerBuilder {
+    /// that its work is cancelled). Over TLS when the spec has `api.tls` (the pair is read now).
+    public func httpServer() throws(WardenError) -> HTTPServerBuilder {
         let idle = TimeAmount.nanoseconds(dependencies.api.idleTimeout.nanoseconds)
-        return .http1(configuration: .init(additionalChannelHandlers: [ClientHangupHandler()], idleTimeout: idle))
+        let configuration = HTTP1Channel.Configuration(
+            additionalChannelHandlers: [ClientHangupHandler()],
+            idleTimeout: idle
+        )
+        guard let tls = dependencies.api.tls else { return .http1(configuration: configuration) }
+        let certificates = try TLSCertificates(cert: tls.cert, key: tls.key, logger: dependencies.logger)
+        return .http1(configuration: configuration, tls: certificates)
     }
 
     /// The server as a Service, listening where the spec says.
-    public func application() -> some ApplicationProtocol & Service {
-        Application(
-            router: router(),
-            server: httpServer,
+    public func application() throws(WardenError) -> some ApplicationProtocol & Service {
+        QuietApplication(
+            responder: router().buildResponder(),
+            server: try httpServer(),
             configuration: .init(
                 address: .hostname(dependencies.api.host, port: dependencies.api.port),
                 serverName: "warden"
@@ -171,7 +177,7 @@ struct AuditFlusher: Service {
 
     func run() async throws {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(10)) }
+            try? await cancelWhenGracefulShutdown { try await SystemClock().sleep(for: .seconds(10)) }
             ingest.flush()
             auth.flush()
         }

@@ -14,7 +14,7 @@ public enum APISection: SpecSection {
 
     static let apiKeys = [
         "listen", "anonymous_read", "tokens", "max_body", "rate", "burst", "idle_timeout", "query_timeout",
-        "max_query_series", "max_query_points", "auth_failures",
+        "max_query_series", "max_query_points", "auth_failures", "tls",
     ]
     static let tokenKeys = ["name", "role", "secret"]
 
@@ -96,7 +96,40 @@ public enum APISection: SpecSection {
                 }
             }
         }
+        if let n = f["tls"] { api.tls = readTLS(n, context, &r) }
         return api
+    }
+
+    /// `tls: { cert: PATH, key: PATH, ca: PATH }`: the pair must load and go together.
+    static func readTLS(_ node: Node, _ context: SpecContext, _ r: inout YAMLReader) -> APITLS? {
+        guard let f = r.mapping(node, key: "api.tls", allowed: ["cert", "key", "ca"], required: ["cert", "key"])
+        else { return nil }
+        func path(_ name: String) -> String? {
+            guard let n = f[name], let text = r.string(n, key: "api.tls.\(name)", what: "a file path") else {
+                return nil
+            }
+            guard !text.isEmpty, text.utf8.count <= 4096, !text.contains("\0") else {
+                r.fail(n, "api.tls.\(name)", "expected a file path of 1 to 4096 bytes")
+                return nil
+            }
+            let absolute = text.hasPrefix("/") ? text : context.baseDir + "/" + text
+            guard FileManager.default.isReadableFile(atPath: absolute) else {
+                r.fail(n, "api.tls.\(name)", "cannot read \(absolute); check that it exists and Warden may read it")
+                return nil
+            }
+            return absolute
+        }
+        let cert = path("cert")
+        let key = path("key")
+        let ca = f["ca"] == nil ? nil : path("ca")
+        guard let cert, let key, f["ca"] == nil || ca != nil else { return nil }
+        do {
+            _ = try TLSCertificates.context(cert: cert, key: key)
+        } catch {
+            r.fail(f["cert"], "api.tls.cert", error.message)
+            return nil
+        }
+        return APITLS(cert: cert, key: key, ca: ca)
     }
 
     /// `10 in 1m` or `{ allow: 10, per: 1m, max_penalty: 15m }`.

@@ -24,6 +24,8 @@ public struct APISpec: Sendable, Equatable {
     public var maxQueryPoints: Int
     /// Failed authentications an address may make (`allow` in `per`) before it must wait.
     public var authFailures: AuthFailureLimit
+    /// HTTPS instead of HTTP, when set.
+    public var tls: APITLS?
 
     public init(
         host: String = "127.0.0.1",
@@ -52,6 +54,27 @@ public struct APISpec: Sendable, Equatable {
         self.maxQueryPoints = maxQueryPoints
         self.authFailures = authFailures
     }
+}
+
+/// `api.tls`: the API and the dashboard over HTTPS. The certificate and key files are read again
+/// when they change on disk (a renewed certificate serves new connections; open ones go on).
+public struct APITLS: Sendable, Equatable {
+    /// PEM: the server's certificate, then any intermediates.
+    public var cert: String
+    /// PEM: its private key.
+    public var key: String
+    /// PEM: the authority Warden's own CLI trusts for this API (the certificate itself when nil,
+    /// as for a self-signed one).
+    public var ca: String?
+
+    public init(cert: String, key: String, ca: String? = nil) {
+        self.cert = cert
+        self.key = key
+        self.ca = ca
+    }
+
+    /// What the local CLI trusts when it calls this API.
+    public var trustFile: String { ca ?? cert }
 }
 
 /// How many wrong tokens an address may send before it has to wait: `allow` within `per` (the

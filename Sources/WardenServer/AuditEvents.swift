@@ -10,6 +10,7 @@ extension EventType {
     public static let auditBan = "audit.ban"
     public static let auditUnban = "audit.unban"
     public static let auditAuthFailed = AuthFailures.type
+    public static let auditSecretRead = SecretRead.type
 
     /// A command to a service, such as `audit.service.restart`.
     public static func auditService(_ verb: String) -> String { "audit.service.\(verb)" }
@@ -70,5 +71,21 @@ public struct AuthFailures: EventPayload {
     enum CodingKeys: String, CodingKey {
         case remote, failures, refused, unauthenticated, result, addresses, problem
         case waitMs = "wait_ms"
+    }
+}
+
+/// A secret the spec references was read (at start or at a reload): which reference, never the
+/// value.
+public struct SecretRead: EventPayload {
+    public static let type = "audit.secret.read"
+    /// `env:NAME` or `file:PATH`.
+    public var reference: String
+    /// `start` or `reload`.
+    public var when: String
+    public var result = "ok"
+
+    public init(reference: String, when: String) {
+        self.reference = reference
+        self.when = when
     }
 }

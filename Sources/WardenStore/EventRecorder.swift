@@ -45,7 +45,7 @@ public final class EventRecorder: Service {
                     if ready { c.resume() }
                 }
             }
-            group.addTask { try? await Task.sleep(for: timeout) }
+            group.addTask { try? await SystemClock().sleep(for: timeout) }
             await group.next()
             group.cancelAll()
             // The waiter (if still parked) is released by the next commit; release it now instead.
@@ -101,7 +101,7 @@ public final class EventRecorder: Service {
                     release(upTo: batch.last?.id ?? 0)
                     return
                 }
-                try? await Task.sleep(for: .milliseconds(100 * attempt))
+                try? await SystemClock().sleep(for: .milliseconds(100 * attempt))
             }
         }
     }

@@ -23,6 +23,7 @@ public final class SQLiteStore: Store {
     private let eventWriter: GroupCommit<Event>
     let sampleWriter: GroupCommit<SampleBatch>
     let seriesCache = SeriesCache()
+    let auditBell = AuditBell()
     private let checkpointer: WALCheckpointer?
 
     /// Opens (creating if needed) the database at `path` and migrates it to the current schema.
@@ -71,8 +72,9 @@ public final class SQLiteStore: Store {
             )
         }
         let pool = self.pool
+        let bell = auditBell
         eventWriter = GroupCommit(label: "warden.store.events") { events in
-            try pool.write { db in try Self.insert(events, db) }
+            if try pool.write({ db in try Self.insert(events, db) }) > 0 { bell.ring() }
         }
         let cache = seriesCache
         do {
@@ -120,6 +122,10 @@ public final class SQLiteStore: Store {
         let kinds = RecordKinds.all.map { "'\($0)'" }.joined(separator: ", ")
         let spare = sparingRecords ? " AND substr(type, 1, instr(type || '.', '.') - 1) NOT IN (\(kinds))" : ""
         var total = 0
+        if !sparingRecords && cutoff != .distantFuture {
+            // The chain's links go with the events they record; where it now begins is kept.
+            _ = try await pruneAuditChain(before: cutoff)
+        }
         while true {
             let deleted = try await pool.write { db -> Int in
                 try db.execute(
@@ -269,6 +275,26 @@ public final class SQLiteStore: Store {
                     """
             )
         }
+        m.registerMigration("v7-audit-chain") { db in
+            // The audit trail as a hash chain (see AuditLink); AUTOINCREMENT keeps the highest
+            // number ever written in sqlite_sequence, so a tail cut off shows.
+            try db.execute(
+                sql: """
+                    CREATE TABLE audit_chain (
+                        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                        event_id INTEGER NOT NULL UNIQUE,
+                        time INTEGER NOT NULL,
+                        type TEXT NOT NULL,
+                        source TEXT NOT NULL,
+                        subject TEXT NOT NULL,
+                        payload TEXT NOT NULL,
+                        previous BLOB NOT NULL,
+                        hash BLOB NOT NULL
+                    );
+                    CREATE TABLE audit_anchor (seq INTEGER NOT NULL, hash BLOB NOT NULL);
+                    """
+            )
+        }
         return m
     }
 
@@ -276,13 +302,17 @@ public final class SQLiteStore: Store {
 
     static func date(_ micros: Int64) -> Date { StoreValues.date(micros) }
 
-    static func insert(_ events: [Event], _ db: Database) throws {
+    /// Writes events, and a link of the audit chain for each `audit.*` one not chained yet;
+    /// returns how many links were added.
+    @discardableResult
+    static func insert(_ events: [Event], _ db: Database) throws -> Int {
         let statement = try db.cachedStatement(
             sql: "INSERT OR REPLACE INTO events (id, time, type, source, subject, payload) VALUES (?, ?, ?, ?, ?, ?)"
         )
         for e in events {
             try statement.execute(arguments: [e.id, micros(e.time), e.type, e.source, e.subject, e.payload.jsonText])
         }
+        return try chain(events.filter { $0.type.hasPrefix("audit.") }, db)
     }
 
     private static func fetch(_ q: EventQuery, _ db: Database) throws -> [Event] {

@@ -98,7 +98,8 @@ public struct SampleMaintenance: Service {
                 if Task.isShuttingDownGracefully { return }
                 logger.warning("sample maintenance failed", metadata: ["warden.error": "\(error)"])
             }
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(60)) }
+            let clock = self.clock
+            try? await cancelWhenGracefulShutdown { try await clock.sleep(for: .seconds(60)) }
         }
     }
 }

@@ -39,7 +39,7 @@ public final class ChildProcess: Sendable {
         let child = try spawn(request)
         guard let timeout else { return await child.wait() }
         let killer = Task {
-            try await Task.sleep(for: timeout)
+            try await SystemClock().sleep(for: timeout)
             child.signalGroup(SIGKILL)
         }
         let status = await child.wait()

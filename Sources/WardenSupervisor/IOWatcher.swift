@@ -1,6 +1,7 @@
 import CWardenSys
 import Foundation
 import Synchronization
+import WardenCore
 
 #if canImport(Glibc)
 import Glibc
@@ -80,7 +81,7 @@ public final class IOWatcher: Sendable {
                 }
                 waiter.token = token
                 Task { [self] in
-                    try? await Task.sleep(for: timeout)
+                    try? await SystemClock().sleep(for: timeout)
                     if waiter.finish(false) { self.remove(token) }
                 }
             }

@@ -48,8 +48,6 @@ final class ManagedService {
     /// The log's size at its last check, when the next check is due, and the interval that led
     /// there (1 s while it grows, doubling up to 8 s while it does not).
     var logSize: Int64 = -1
-    var logCheckDue: Instant?
-    var logCheckInterval: Duration = .seconds(1)
     let log: ServiceLog
     /// `warden_service_restarts_total{service=…}` and `warden_service_exits_total{service=…}`.
     let restartsMetric: Counter

@@ -27,11 +27,19 @@ public enum Probe {
         public var environment: [String: String]
         public var cwd: String
         public var identity: Accounts.Identity?
+        /// What an https:// check is sent with (certificates verified); nil: such checks fail.
+        public var transport: (any HTTPTransport)?
 
-        public init(environment: [String: String], cwd: String, identity: Accounts.Identity?) {
+        public init(
+            environment: [String: String],
+            cwd: String,
+            identity: Accounts.Identity?,
+            transport: (any HTTPTransport)? = nil
+        ) {
             self.environment = environment
             self.cwd = cwd
             self.identity = identity
+            self.transport = transport
         }
     }
 
@@ -43,6 +51,8 @@ public enum Probe {
         switch check {
         case .tcp(let host, let port):
             (ok, detail) = await tcp(host: host, port: port, timeout: timeout)
+        case .http(let target) where target.secure:
+            (ok, detail) = await https(target, timeout: timeout, transport: exec.transport)
         case .http(let target):
             (ok, detail) = await http(target, timeout: timeout)
         case .exec(let command, let executable):
@@ -58,6 +68,25 @@ public enum Probe {
             return (true, "connected")
         case .failure(let message):
             return (false, message.text)
+        }
+    }
+
+    /// An https:// check: a GET whose certificate must verify (against the target's CA file, else
+    /// the system's authorities); a 2xx or 3xx answer passes.
+    static func https(_ target: HTTPTarget, timeout: Duration, transport: (any HTTPTransport)?) async -> (Bool, String)
+    {
+        guard let transport else { return (false, "https checks are not available in this process") }
+        var request = OutboundRequest(url: target.url)
+        request.method = "GET"
+        request.headers = [("user-agent", "warden-probe"), ("accept", "*/*")]
+        request.timeout = timeout
+        request.caFile = target.caFile
+        request.maxResponse = 64 << 10
+        do {
+            let response = try await transport.send(request)
+            return ((200..<400).contains(response.status), "HTTP \(response.status)")
+        } catch {
+            return (false, error.message)
         }
     }
 

@@ -34,36 +34,48 @@ public enum ProcFS {
 
     /// Reads /proc/`pid`/stat; nil when the process is gone.
     ///
-    /// Allocation-free but for a long command name: the stats pass reads this for every process
-    /// on the host every `stats.every`, which is most of what an idle Warden does.
+    /// Allocation-free but for a long command name.
     public static func stat(_ pid: pid_t) -> ProcStat? {
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 1024) { buffer in
-            // "/proc/<pid>/stat\0" written by hand: an interpolated String allocates.
-            var path: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
-            return withUnsafeMutableBytes(of: &path) { raw -> ProcStat? in
-                var n = 0
-                for c in "/proc/".utf8 {
-                    raw[n] = c
-                    n += 1
-                }
-                n += writeDecimal(UInt64(max(0, pid)), into: UnsafeMutableRawBufferPointer(rebasing: raw[n...]))
-                for c in "/stat".utf8 {
-                    raw[n] = c
-                    n += 1
-                }
-                raw[n] = 0
-                let fd = open(raw.baseAddress!.assumingMemoryBound(to: CChar.self), O_RDONLY | O_CLOEXEC)
-                guard fd >= 0 else { return nil }
-                defer { close(fd) }
-                var total = 0
-                while total < buffer.count {
-                    let got = read(fd, buffer.baseAddress! + total, buffer.count - total)
-                    if got < 0 && errno == EINTR { continue }
-                    if got <= 0 { break }
-                    total += got
-                }
-                return parseStat(UnsafeBufferPointer(rebasing: buffer[..<total]))
+        let fd = openStat(pid)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        return stat(fd: fd)
+    }
+
+    /// Opens /proc/`pid`/stat to be read with `stat(fd:)`, as often as needed; -1 when the
+    /// process is gone. The descriptor stays bound to that process: once it has exited (and was
+    /// reaped), reading fails even if its pid is reused. The caller closes it.
+    public static func openStat(_ pid: pid_t) -> Int32 {
+        // "/proc/<pid>/stat\0" written by hand: an interpolated String allocates.
+        var path: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        return withUnsafeMutableBytes(of: &path) { raw -> Int32 in
+            var n = 0
+            for c in "/proc/".utf8 {
+                raw[n] = c
+                n += 1
             }
+            n += writeDecimal(UInt64(max(0, pid)), into: UnsafeMutableRawBufferPointer(rebasing: raw[n...]))
+            for c in "/stat".utf8 {
+                raw[n] = c
+                n += 1
+            }
+            raw[n] = 0
+            return open(raw.baseAddress!.assumingMemoryBound(to: CChar.self), O_RDONLY | O_CLOEXEC)
+        }
+    }
+
+    /// Reads a stat file opened by `openStat` afresh (from offset 0: the kernel writes it anew
+    /// for every read); nil when the process is gone.
+    public static func stat(fd: Int32) -> ProcStat? {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 1024) { buffer in
+            var total = 0
+            while total < buffer.count {
+                let got = pread(fd, buffer.baseAddress! + total, buffer.count - total, off_t(total))
+                if got < 0 && errno == EINTR { continue }
+                if got <= 0 { break }
+                total += got
+            }
+            return parseStat(UnsafeBufferPointer(rebasing: buffer[..<total]))
         }
     }
 
@@ -165,6 +177,25 @@ public enum ProcFS {
         }
         guard any else { return nil }
         return negative ? UInt64(bitPattern: -Int64(truncatingIfNeeded: v)) : v
+    }
+
+    /// The pid most recently handed out in this pid namespace (the last field of /proc/loadavg):
+    /// it moves whenever any process or thread is created. Nil when unreadable.
+    public static func lastPid() -> Int64? {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 128) { buffer -> Int64? in
+            let fd = open("/proc/loadavg", O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { return nil }
+            defer { close(fd) }
+            let got = read(fd, buffer.baseAddress!, buffer.count)
+            guard got > 0 else { return nil }
+            var end = got
+            while end > 0 && (buffer[end - 1] < 48 || buffer[end - 1] > 57) { end -= 1 }
+            var start = end
+            while start > 0 && buffer[start - 1] >= 48 && buffer[start - 1] <= 57 { start -= 1 }
+            guard start < end, start > 0, buffer[start - 1] == 32 else { return nil }
+            var i = start
+            return number(UnsafeBufferPointer(buffer), &i, end: end).flatMap { Int64(exactly: $0) }
+        }
     }
 
     /// Every pid in /proc.

@@ -91,7 +91,7 @@ extension Supervisor {
                     _ = kill(-record.pgid, SIGTERM)
                     let pgid = record.pgid
                     Task.detached {
-                        try? await Task.sleep(for: .seconds(10))
+                        try? await SystemClock().sleep(for: .seconds(10))
                         _ = kill(-pgid, SIGKILL)
                     }
                 }

@@ -32,7 +32,8 @@ extension Supervisor {
         let context = Probe.ExecContext(
             environment: environment(for: s, identity: identity(for: s.spec)),
             cwd: s.spec.cwd,
-            identity: identity(for: s.spec)
+            identity: identity(for: s.spec),
+            transport: options.transport
         )
         let check = probe.resolvedCheck(outputs[s.name] ?? [:])
         s.probeTask = Task {

@@ -9,61 +9,55 @@ extension Supervisor {
     /// Samples CPU and RSS of every service's process group from /proc every `stats.every`, and
     /// rotates log files that grew too large.
     ///
-    /// Idle costs little: the task sleeps until the next thing is due, and a log that did not grow
-    /// since its last check is checked after twice as long (up to 8 s), one that grew after a
-    /// second. A service that starts writing after a quiet spell can so overshoot its `max_size`
-    /// by at most 8 seconds of output before the rotation.
+    /// Idle costs little: the task sleeps until the next thing is due. The logs are checked in one
+    /// sweep (a `stat` each): a second after a sweep that found one grown, otherwise after twice
+    /// the last pause, up to 8 s; a sweep due before the next stats pass is made with the current
+    /// one, so that an idle Warden wakes once per `stats.every`. A service that starts writing
+    /// after a quiet spell can so overshoot its `max_size` by at most 8 seconds of output.
     func startStats() {
         statsTask?.cancel()
         let clock = self.clock
         statsTask = Task { [weak self] in
-            var lastStats = clock.now() - .seconds(3600)
             while !Task.isCancelled {
-                guard let self else { return }
-                let every = await self.spec.statsEvery
-                let nextLog = await self.rotateLogs(now: clock.now())
-                if clock.now() - lastStats >= every {
-                    lastStats = clock.now()
-                    let groups = await self.runningGroups()
-                    let usage = Self.measure(groups: groups)
-                    await self.record(usage: usage, at: clock.now())
-                }
-                let due = min(nextLog, lastStats + every)
-                let wait = max(.milliseconds(50), min(due - clock.now(), .seconds(8)))
+                guard let wait = await self?.statsPass() else { return }
                 try? await clock.sleep(for: wait)
             }
         }
     }
 
-    /// Checks the logs that are due; returns when the next check is due.
-    func rotateLogs(now: Instant) -> Instant {
-        var next = now + .seconds(8)
+    /// One wake-up of the stats task, on the actor (one hop): the log sweep when due, then the
+    /// processes' usage when `stats.every` has passed. Returns how long to sleep.
+    func statsPass() -> Duration {
+        let now = clock.now()
+        let every = spec.statsEvery
+        let statsDue = lastStatsPass.map { now - $0 >= every } ?? true
+        // A sweep due before the next stats pass rides along with this one.
+        if nextLogSweep.map({ now >= $0 || (statsDue && $0 < now + every) }) ?? true { sweepLogs(now: now) }
+        if statsDue {
+            lastStatsPass = now
+            record(usage: usageSampler.measure(groups: runningGroups()), at: clock.now())
+        }
+        let due = min(nextLogSweep ?? now, (lastStatsPass ?? now) + every)
+        return max(.milliseconds(50), min(due - clock.now(), .seconds(8)))
+    }
+
+    /// Checks every service's log; rotates those over their size; schedules the next sweep.
+    func sweepLogs(now: Instant) {
+        var grew = false
         for s in services.values {
-            // Checks due within the next 100 ms are made now: they coalesce into one wake-up.
-            if let due = s.logCheckDue, due > now + .milliseconds(100) {
-                next = min(next, due)
-                continue
-            }
             let size = s.log.size()
             if size > s.log.policy.maxSize {
                 s.log.rotate()
                 publish(ServiceLogRotated(path: s.log.path), s)
-                s.logCheckInterval = .seconds(1)
                 s.logSize = 0
-            } else if size == s.logSize {
-                s.logCheckInterval = min(s.logCheckInterval * 2, .seconds(8))
-            } else {
-                s.logCheckInterval = .seconds(1)
+                grew = true
+            } else if size != s.logSize {
                 s.logSize = size
+                grew = true
             }
-            // Due times fall on whole seconds of the clock, so that the logs' checks share
-            // wake-ups instead of each waking the task at its own moment.
-            let second: Int64 = 1_000_000_000
-            let due = Instant(nanoseconds: ((now + s.logCheckInterval).nanoseconds / second) * second)
-            s.logCheckDue = due
-            next = min(next, due)
         }
-        return next
+        logSweepPause = grew ? .seconds(1) : min(logSweepPause * 2, .seconds(8))
+        nextLogSweep = now + logSweepPause
     }
 
     func runningGroups() -> [pid_t: String] {
@@ -72,24 +66,10 @@ extension Supervisor {
         return groups
     }
 
-    /// Sums CPU ticks and resident bytes of the processes in each group.
-    nonisolated static func measure(groups: [pid_t: String]) -> [String: (ticks: UInt64, rss: Int64)] {
-        var usage: [String: (ticks: UInt64, rss: Int64)] = [:]
-        guard !groups.isEmpty else { return usage }
-        for pid in ProcFS.allPids() {
-            guard let st = ProcFS.stat(pid), let name = groups[st.pgrp] ?? groups[st.session], !st.isZombie else {
-                continue
-            }
-            var u = usage[name] ?? (0, 0)
-            u.ticks += st.utime + st.stime
-            u.rss += st.rssPages * ProcFS.pageSize
-            usage[name] = u
-        }
-        return usage
-    }
-
-    func record(usage: [String: (ticks: UInt64, rss: Int64)], at now: Instant) {
+    func record(usage: [String: GroupUsage], at now: Instant) {
         let wall = clock.wallTime()
+        var batch: [Sample] = []
+        batch.reserveCapacity(usage.count * 2)
         for (name, u) in usage {
             guard let s = services[name] else { continue }
             s.rssBytes = u.rss
@@ -99,10 +79,12 @@ extension Supervisor {
             }
             s.lastCPU = (u.ticks, now)
             let labels = ["service": name]
-            samples.send(Sample(series: "service.rss_bytes", labels: labels, time: wall, value: Double(u.rss)))
+            batch.append(Sample(series: "service.rss_bytes", labels: labels, time: wall, value: Double(u.rss)))
             if let cpu = s.cpuPercent {
-                samples.send(Sample(series: "service.cpu_percent", labels: labels, time: wall, value: cpu))
+                batch.append(Sample(series: "service.cpu_percent", labels: labels, time: wall, value: cpu))
             }
         }
+        // One delivery: the recorder wakes once and stores the pass in one transaction.
+        samples.send(contentsOf: batch)
     }
 }

@@ -24,10 +24,17 @@ public actor Supervisor: Service {
         public var seed: UInt64?
         /// The environment services inherit before their own `env` is applied.
         public var baseEnvironment: [String: String]
+        /// What https:// probes are sent with; without one they fail, saying so.
+        public var transport: (any HTTPTransport)?
 
-        public init(seed: UInt64? = nil, baseEnvironment: [String: String] = ProcessEnvironment.current()) {
+        public init(
+            seed: UInt64? = nil,
+            baseEnvironment: [String: String] = ProcessEnvironment.current(),
+            transport: (any HTTPTransport)? = nil
+        ) {
             self.seed = seed
             self.baseEnvironment = baseEnvironment
+            self.transport = transport
         }
     }
 
@@ -63,6 +70,13 @@ public actor Supervisor: Service {
     var tickerDeadline: Instant?
     var ticker: Task<Void, Never>?
     var statsTask: Task<Void, Never>?
+    /// The usage of the services' processes, read by the stats task (on the actor).
+    let usageSampler = GroupUsageSampler()
+    /// When the stats task last measured the processes.
+    var lastStatsPass: Instant?
+    /// When the logs are next checked for size, and the pause before that check.
+    var nextLogSweep: Instant?
+    var logSweepPause: Duration = .seconds(1)
     let records: RuntimeRecords
     let logDirectory: String
     let runDirectory: String

@@ -55,7 +55,13 @@ struct Agent {
         let lastID = try store.lastEventIDSync()
         let bus = EventBus(firstID: lastID + 1)
         let recorder = EventRecorder(bus: bus, store: store, logger: logger)
-        let supervisor = Supervisor(spec: spec, bus: bus, logger: logger)
+        Self.auditSecretReads(spec, when: "start", bus: bus)
+        let supervisor = Supervisor(
+            spec: spec,
+            bus: bus,
+            logger: logger,
+            options: .init(transport: AsyncHTTPTransport.shared)
+        )
         let sampleFeed = FanOut<SampleBatch>()
         let samples = SampleRecorder(source: supervisor.samples, store: store, feed: sampleFeed, logger: logger)
         let heal = HealEngine(
@@ -74,7 +80,10 @@ struct Agent {
             supervisor: supervisor,
             loader: .warden(),
             logger: logger,
-            others: { await heal.apply($0) }
+            others: { spec in
+                Self.auditSecretReads(spec, when: "reload", bus: bus)
+                await heal.apply(spec)
+            }
         )
         var apiDependencies = APIServer.Dependencies(
             api: apiSpec,
@@ -133,6 +142,9 @@ struct Agent {
         // Started in this order, stopped in reverse: the API stops first, then the recorders, and
         // the uplink last, so that its final shipment has every event up to warden.stopped.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = uplink.map { [.init(service: $0)] } ?? []
+        if spec.audit.shipsAnywhere {
+            services.append(.init(service: AuditShipper(store: store, spec: spec.audit, logger: logger)))
+        }
         services += [.init(service: recorder), .init(service: samples), .init(service: supervisor)]
         services += monitors.map { .init(service: $0) }
         services.append(.init(service: heal))
@@ -150,7 +162,7 @@ struct Agent {
                 )
             ),
             .init(service: SampleMaintenance(store: store, spec: spec.samples, logger: logger)),
-            .init(service: api.application()),
+            .init(service: try api.application()),
         ]
         let group = ServiceGroup(
             configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
@@ -160,6 +172,13 @@ struct Agent {
 
     /// The defense's parts: a firewall (dry-run, loudly, when the chosen one cannot work), the
     /// safety rules as they are at start, the ban manager and the watching service.
+    /// One `audit.secret.read` record for each secret reference the spec read.
+    static func auditSecretReads(_ spec: Spec, when: String, bus: EventBus) {
+        for reference in spec.secretsRead {
+            bus.publish(SecretRead(reference: reference, when: when), source: "warden", subject: reference)
+        }
+    }
+
     static func defense(
         _ spec: DefenseSpec,
         stateDirectory: StateDirectory,

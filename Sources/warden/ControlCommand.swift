@@ -27,6 +27,10 @@ struct ControlCommand: AsyncParsableCommand {
 
     @Option(help: "Where to listen, host:port.")
     var listen: String = "127.0.0.1:7080"
+    @Option(name: .customLong("tls-cert"), help: "HTTPS: the PEM certificate chain (read again when it changes).")
+    var tlsCert: String?
+    @Option(name: .customLong("tls-key"), help: "HTTPS: the PEM private key of --tls-cert.")
+    var tlsKey: String?
 
     @Option(
         help:
@@ -141,8 +145,28 @@ struct ControlCommand: AsyncParsableCommand {
             printError("warden control: \(error)")
             throw ExitCode(1)
         }
+        var settings = ControlPlane.Settings(
+            host: host,
+            port: port,
+            agentToken: agents,
+            nodeTokens: nodes,
+            tokens: readers
+        )
+        switch (tlsCert, tlsKey) {
+        case (nil, nil): break
+        case (let cert?, let key?):
+            do {
+                settings.tls = try TLSCertificates(cert: cert, key: key, logger: logger)
+            } catch {
+                printError("warden control: --tls-cert: \(error.message)")
+                throw ExitCode(1)
+            }
+        default:
+            printError("warden control: give --tls-cert and --tls-key together")
+            throw ExitCode(1)
+        }
         let plane = ControlPlane(
-            settings: .init(host: host, port: port, agentToken: agents, nodeTokens: nodes, tokens: readers),
+            settings: settings,
             database: database,
             logger: logger
         )

@@ -11,6 +11,8 @@ struct FleetOptions: ParsableArguments {
     var node: String?
     @Option(help: "The fleet's control plane, host:port (with --node).")
     var control: String = "127.0.0.1:7080"
+    @Option(help: "The control plane speaks HTTPS: trust this PEM authority (and nothing else).")
+    var ca: String?
 }
 
 /// Reads of the fleet's control plane for a CLI command: the reader's token is `--token` (or
@@ -21,7 +23,7 @@ struct FleetReader {
     let client: WardenAPIClient
     let place: String
 
-    init(_ command: String, control: String, token: String?) throws {
+    init(_ command: String, control: String, token: String?, ca: String? = nil) throws {
         self.command = command
         guard let (host, port) = HostPort.parse(control) else {
             printError(
@@ -44,12 +46,17 @@ struct FleetReader {
         } else {
             secret = Secret(token)
         }
-        client = WardenAPIClient(host: host, port: port, token: String(decoding: secret.bytes, as: UTF8.self))
+        client = WardenAPIClient(
+            host: host,
+            port: port,
+            token: String(decoding: secret.bytes, as: UTF8.self),
+            trust: ca
+        )
         place = "\(host):\(port)"
     }
 
     init(_ command: String, _ fleet: FleetOptions, _ spec: SpecOptions) throws {
-        try self.init(command, control: fleet.control, token: spec.token)
+        try self.init(command, control: fleet.control, token: spec.token, ca: fleet.ca)
     }
 
     /// The body of a 200 answer to `GET path`.

@@ -11,12 +11,13 @@ struct NodesCommand: AsyncParsableCommand {
     )
 
     @Option(help: "The control plane, host:port.") var control: String = "127.0.0.1:7080"
+    @Option(help: "The control plane speaks HTTPS: trust this PEM authority (and nothing else).") var ca: String?
     @Option(help: "A reader's token, env:NAME or file:PATH (default: $WARDEN_TOKEN).") var token: String?
     @Flag(help: "Print JSON.") var json = false
 
     func run() async throws {
         let nodes =
-            try await FleetReader("nodes", control: control, token: token).json("/v1/nodes")["nodes"]?
+            try await FleetReader("nodes", control: control, token: token, ca: ca).json("/v1/nodes")["nodes"]?
             .arrayValue ?? []
         if json {
             print(JSONValue.array(nodes).jsonText)

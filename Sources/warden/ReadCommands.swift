@@ -33,12 +33,15 @@ struct Target {
         }
         if let dir = options.stateDir { location.stateDir = dir }
         if let url = options.url {
+            let secure = url.hasPrefix("https://")
             let stripped =
-                url.replacingOccurrences(of: "http://", with: "").split(separator: "/").first.map(String.init) ?? ""
-            guard let (host, port) = HostPort.parse(stripped, defaultPort: 80) else {
-                printError("warden: --url: found '\(url)'; expected http://HOST:PORT")
+                url.replacingOccurrences(of: "https://", with: "").replacingOccurrences(of: "http://", with: "")
+                .split(separator: "/").first.map(String.init) ?? ""
+            guard let (host, port) = HostPort.parse(stripped, defaultPort: secure ? 443 : 80) else {
+                printError("warden: --url: found '\(url)'; expected http://HOST:PORT or https://HOST:PORT")
                 throw ExitCode(1)
             }
+            if !secure { location.trust = nil }
             location.host = host
             location.port = port
         }
@@ -46,7 +49,12 @@ struct Target {
         let token =
             options.token ?? ProcessInfo.processInfo.environment["WARDEN_TOKEN"]
             ?? LocalToken.read(in: StateDirectory.runDirectory(location.stateDir))
-        client = WardenAPIClient(host: location.host, port: location.port, token: token?.isEmpty == false ? token : nil)
+        client = WardenAPIClient(
+            host: location.host,
+            port: location.port,
+            token: token?.isEmpty == false ? token : nil,
+            trust: location.trust
+        )
     }
 
     /// Whether a Warden holds the state directory's lock (on this machine).

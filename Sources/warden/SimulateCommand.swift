@@ -73,7 +73,7 @@ struct SimulateCommand: AsyncParsableCommand {
             }
             return
         }
-        guard let target = HTTPTarget.parse(to) else {
+        guard let target = HTTPTarget.parse(to), !target.secure else {
             printError("warden: --to: found '\(to)'; expected an http:// URL such as http://127.0.0.1:7070")
             throw ExitCode(1)
         }

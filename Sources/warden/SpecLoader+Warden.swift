@@ -2,6 +2,7 @@ import WardenCore
 import WardenDefense
 import WardenDetect
 import WardenFleet
+import WardenHTTP
 import WardenHeal
 import WardenServer
 import WardenStore
@@ -9,12 +10,14 @@ import WardenStore
 extension SpecLoader {
     /// The loader of the `warden` binary: the core sections and every domain's own.
     static func warden(environment: [String: String] = ProcessEnvironment.current()) -> SpecLoader {
-        SpecLoader(
+        var loader = SpecLoader(
             environment: environment,
             sections: [
                 APISection.self, MonitorsSection.self, DefenseSection.self, HealingSection.self, StoreSection.self,
-                FleetSection.self,
+                FleetSection.self, AuditSection.self,
             ]
         )
+        loader.vaultHTTP = BlockingHTTPClient.shared
+        return loader
     }
 }

@@ -19,7 +19,7 @@ struct Warden: AsyncParsableCommand {
             SeriesCommand.self, StartCommand.self, StopCommand.self, RestartCommand.self, IncidentsCommand.self,
             IncidentCommand.self, ApproveCommand.self, CancelCommand.self, BansCommand.self, BanCommand.self,
             UnbanCommand.self, DefenseCommand.self, SimulateCommand.self, DemoCommand.self, NabCommand.self,
-            DetectCommand.self, ControlCommand.self, NodesCommand.self,
+            DetectCommand.self, ControlCommand.self, NodesCommand.self, AuditCommand.self,
         ]
     )
 }

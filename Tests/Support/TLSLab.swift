@@ -59,6 +59,11 @@ public final class TLSLab: Sendable {
                     self.send_header("Content-Length", "2")
                     self.end_headers()
                     self.wfile.write(b"ok")
+                def do_GET(self):
+                    self.send_response(\(status))
+                    self.send_header("Content-Length", "2")
+                    self.end_headers()
+                    self.wfile.write(b"ok")
                 def log_message(self, *args):
                     pass
             server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
@@ -100,5 +105,46 @@ public final class TLSLab: Sendable {
     /// The bodies the server received.
     public var bodies: [String] {
         ((try? String(contentsOfFile: received, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+    }
+}
+
+/// A certificate authority of the test's own (made with the `openssl` command) that issues server
+/// certificates for 127.0.0.1: for testing Warden's own HTTPS.
+public final class TestAuthority: Sendable {
+    public let dir: TempDir
+    /// The authority's certificate (PEM).
+    public let caFile: String
+    let openssl: String
+
+    public init() async throws {
+        guard let openssl = which("openssl") else { throw TLSLab.Missing(description: "openssl is not installed") }
+        self.openssl = openssl
+        dir = TempDir("warden-ca")
+        caFile = dir.file("ca.pem")
+        try await run([
+            openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=Warden test CA",
+            "-keyout", dir.file("ca.key"), "-out", caFile,
+        ])
+    }
+
+    private func run(_ argv: [String]) async throws {
+        let r = await ChildProcess.capture(argv)
+        if r.status != 0 { throw TLSLab.Missing(description: "\(argv.prefix(3).joined(separator: " ")): \(r.output)") }
+    }
+
+    /// A certificate for 127.0.0.1 made out to `name` (its common name), and its key: two PEM files.
+    public func issue(_ name: String) async throws -> (cert: String, key: String) {
+        let key = dir.file("\(name).key")
+        let cert = dir.file("\(name).pem")
+        try await run([
+            openssl, "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=\(name)", "-keyout", key, "-out",
+            dir.file("\(name).csr"),
+        ])
+        try await run([
+            openssl, "x509", "-req", "-in", dir.file("\(name).csr"), "-CA", caFile, "-CAkey", dir.file("ca.key"),
+            "-CAcreateserial", "-days", "2", "-out", cert, "-extfile",
+            dir.write("\(name).cnf", "subjectAltName=IP:127.0.0.1\n"),
+        ])
+        return (cert, key)
     }
 }

@@ -89,23 +89,32 @@ struct SpecLimitTests {
         #expect(found.count < 100, "one problem per key, not per expanded node")
     }
 
-    /// An alias as a key made the YAML library hash the whole aliased node (found by the fuzzer:
-    /// ten minutes for a 774-byte spec). Such keys are refused before the YAML is composed; aliases
-    /// as values still work.
-    @Test func anAliasUsedAsAKeyIsRefusedBeforeComposing() throws {
+    /// The YAML library hashes every mapping key whole, so a key built of aliases of aliases was
+    /// expanded into trillions of nodes there (found by the fuzzer twice: an alias key, then a key
+    /// a lexical check misread). Any text whose aliases expand it past the bound is refused before
+    /// it is composed, wherever the aliases stand, at the place the count passed the bound.
+    @Test func aliasesThatExpandPastTheBoundAreRefusedBeforeComposing() throws {
         let bomb = aliasBomb()
-        let cases: [(String, String)] = [
-            (bomb + "services: { s: { env: [*a9: x] } }\n", "warden.yaml:13:24:"),
-            (bomb + "services:\n  *a10 : x\n", "warden.yaml:14:3:"),
-            (bomb + "services:\n  ? *a10\n  : x\n", "warden.yaml:14:5:"),
-            // Found by the fuzzer: the parser takes `*a10  s` as one key.
-            (bomb + "services: { s: { env: [*a10  s: x] } }\n", "warden.yaml:13:24:"),
+        // `*a4` stands for 111,111 nodes: the tenth of them in `&a5` takes the count past 10^6.
+        let place = "warden.yaml:6:\(bomb.split(separator: "\n")[5].utf8.count - 3):"
+        let cases = [
+            bomb + "services: { s: { env: [*a9: x] } }\n",
+            bomb + "services:\n  *a10 : x\n",
+            bomb + "services:\n  ? *a10\n  : x\n",
+            bomb + "services: { s: { env: [*a10  s: x] } }\n",
+            bomb + "services: { [*a9, *a9]: x }\n",
+            // The fuzzer's: a quote inside a plain scalar (`x-"6`) hid what followed from a lexical check.
+            bomb.replacingOccurrences(of: "x-a6:", with: "x-\"6:") + "x-a12: [*a9, *a9  s:\n    run: *a11\n",
         ]
-        for (yaml, place) in cases {
+        for yaml in cases {
             let found = problems(yaml)
             #expect(found.count == 1)
-            #expect(found.first?.hasPrefix(place + " an alias may not be used as a key") == true, "\(found)")
+            #expect(found.first?.hasPrefix(place + " aliases expand this spec past 1000000 nodes") == true, "\(found)")
         }
+        // A key counts like a value: the root holds 39 nodes once `*a` (11 nodes) is expanded twice.
+        let small = "x: &a [x, x, x, x, x, x, x, x, x, x]\ny: { [*a, *a]: 1 }\n"
+        #expect(YAMLExpansionGuard.excess(in: small, limit: 39) == nil)
+        #expect(YAMLExpansionGuard.excess(in: small, limit: 38) == .init(line: 2, column: 18))
         // Values may be aliases; quotes and comments are text.
         let spec = try loader.parse(
             """

@@ -151,19 +151,41 @@ struct APILiveTests {
         #expect(offline.stdout.contains("COUNT"))
     }
 
+    /// With TLS on (`api.tls`), as a platform runs it.
     @Test func schemathesisFindsNoServerErrorAndNoResponseOutsideTheDocument() async throws {
+        let ca = try await TestAuthority()
+        let pair = try await ca.issue("warden-api")
+        let f = Fixture("services: {}\n")
         // Defense in dry-run, so that the ban routes exist and the host's firewall is not touched.
-        let f = Fixture("services:\n  svc:\n    run: [SAMPLE]\ndefense: { firewall: dry-run }\n")
+        try """
+        state_dir: \(f.stateDir)
+        api: { listen: 127.0.0.1:\(f.port), tls: { cert: \(pair.cert), key: \(pair.key), ca: \(ca.caFile) } }
+        services:
+          svc:
+            run: [\(Binaries.sample)]
+        defense: { firewall: dry-run }
+        """.write(toFile: f.config, atomically: true, encoding: .utf8)
         let w = try f.start()
-        try await eventually("the API is up") {
-            (try? await f.client().send("GET", "/healthz"))?.status == 200
+        try await eventually("the API is up over HTTPS") {
+            guard let token = LocalToken.read(in: f.stateDir + "/run") else { return false }
+            let client = WardenAPIClient(host: "127.0.0.1", port: f.port, token: token, trust: ca.caFile)
+            return (try? await client.send("GET", "/healthz"))?.status == 200
         }
         let token = try #require(LocalToken.read(in: f.stateDir + "/run"))
-        let result = try await schemathesis(port: f.port, token: token, excluding: ["/v1/events/stream", "/v1/reload"])
+        let result = try await schemathesis(
+            port: f.port,
+            token: token,
+            excluding: ["/v1/events/stream", "/v1/reload"],
+            ca: ca.caFile
+        )
         #expect(
             result.exitCode == 0,
             "schemathesis failed:\n\(result.stdout.suffix(6000))\n\(result.stderr.suffix(2000))"
         )
+        // Every selected operation was reached over HTTPS (`Selected: N/M` and `Tested: N`).
+        let selected = result.stdout.firstMatch(of: /Selected: (\d+)\//).map { String($0.1) }
+        let tested = result.stdout.firstMatch(of: /Tested: (\d+)/).map { String($0.1) }
+        #expect(selected != nil && selected == tested && (Int(tested ?? "") ?? 0) >= 20, "\(result.stdout.suffix(800))")
         #expect(try await w.stop() == .exited(0))
     }
 }
@@ -177,7 +199,9 @@ final class StopFlag: Sendable {
 
 /// schemathesis against the OpenAPI document served at `port`: no server error, and every status,
 /// content type and body as the document says.
-func schemathesis(port: Int, token: String, excluding paths: [String]) async throws -> CommandResult {
+/// With `ca`, over HTTPS verified against that authority.
+func schemathesis(port: Int, token: String, excluding paths: [String], ca: String? = nil) async throws -> CommandResult
+{
     let schemathesis = try #require(
         findExecutable("schemathesis"),
         "schemathesis is not installed (pip install schemathesis); .ci/run installs it"
@@ -185,13 +209,13 @@ func schemathesis(port: Int, token: String, excluding paths: [String]) async thr
     return try await runCommand(
         schemathesis,
         [
-            "run", "http://127.0.0.1:\(port)/v1/openapi.yaml",
+            "run", "\(ca == nil ? "http" : "https")://127.0.0.1:\(port)/v1/openapi.yaml",
             "--checks",
             "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
             "--header", "Authorization: Bearer \(token)",
             // One worker: hypothesis' lambda introspection is not thread-safe.
             "--max-examples", "30", "--workers", "1",
-        ] + paths.flatMap { ["--exclude-path", $0] },
+        ] + paths.flatMap { ["--exclude-path", $0] } + (ca.map { ["--tls-verify", $0] } ?? []),
         timeout: .seconds(240)
     )
 }

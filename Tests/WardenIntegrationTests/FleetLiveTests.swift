@@ -29,8 +29,18 @@ struct FleetLiveTests {
         let dir = TempDir("warden-control")
 
         /// With `nodeTokens`, those nodes get credentials of their own.
-        init(database: String, port: Int, nodeTokens: [String: String] = [:]) throws {
+        /// With `tls`, it speaks HTTPS with that pair; `trust` is what its clients here trust.
+        let trust: String?
+
+        init(
+            database: String,
+            port: Int,
+            nodeTokens: [String: String] = [:],
+            tls: (cert: String, key: String)? = nil,
+            trust: String? = nil
+        ) throws {
             self.port = port
+            self.trust = trust
             var env = ProcessInfo.processInfo.environment
             env["AGENT_TOKEN"] = FleetLiveTests.agentToken
             env["READER_TOKEN"] = FleetLiveTests.readerToken
@@ -38,6 +48,7 @@ struct FleetLiveTests {
                 Binaries.warden, "control", "--listen", "127.0.0.1:\(port)", "--database", database,
                 "--agent-token", "env:AGENT_TOKEN", "--token", "env:READER_TOKEN",
             ]
+            if let tls { argv += ["--tls-cert", tls.cert, "--tls-key", tls.key] }
             for (i, (node, token)) in nodeTokens.sorted(by: { $0.key < $1.key }).enumerated() {
                 env["NODE_TOKEN_\(i)"] = token
                 argv += ["--node-token", "\(node)=env:NODE_TOKEN_\(i)"]
@@ -56,7 +67,7 @@ struct FleetLiveTests {
         deinit { _ = Glibc.kill(child.pid, SIGKILL) }
 
         func client(_ token: String = FleetLiveTests.readerToken) -> WardenAPIClient {
-            WardenAPIClient(host: "127.0.0.1", port: port, token: token)
+            WardenAPIClient(host: "127.0.0.1", port: port, token: token, trust: trust)
         }
 
         /// The highest event id the control plane holds for `node` (nil before it called).
@@ -148,6 +159,73 @@ struct FleetLiveTests {
     /// The agent ships while the control plane is up, keeps its events while it is killed, and
     /// catches up when it is back: the fleet then holds exactly the node's events, none missing,
     /// none twice, each as the node stored it.
+    /// Agents and the control plane over TLS: a node that trusts the control plane's authority
+    /// ships (with its credential, now encrypted); one that trusts another authority refuses the
+    /// certificate and ships nothing; the CLI reads the fleet over HTTPS.
+    @Test func agentsShipOverTLSAndRefuseACertificateTheyDoNotTrust() async throws {
+        let ca = try await TestAuthority()
+        let stranger = try await TestAuthority()
+        let pair = try await ca.issue("control")
+        let pg = try await PostgresServer()
+        try await pg.createDatabase("fleet")
+        let control = try Control(
+            database: "postgres://\(pg.user)@127.0.0.1:\(pg.port)/fleet",
+            port: freePort(),
+            tls: pair,
+            trust: ca.caFile
+        )
+        setenv("WARDEN_TEST_AGENT_TOKEN", Self.agentToken, 1)
+        func node(_ name: String, trusting file: String) -> Fixture {
+            Fixture(
+                """
+                fleet:
+                  control: [https://127.0.0.1:\(control.port)]
+                  ca: \(file)
+                  node: \(name)
+                  token: env:WARDEN_TEST_AGENT_TOKEN
+                  every: 200ms
+                services:
+                  s:
+                    run: [SAMPLE]
+                """
+            )
+        }
+        let trusting = node("edge-tls", trusting: ca.caFile)
+        let doubting = node("edge-doubt", trusting: stranger.caFile)
+        let a = try trusting.start()
+        let b = try doubting.start()
+        try await eventually("the trusting node's events reach the fleet", timeout: .seconds(60)) {
+            (try await control.lastEventID(of: "edge-tls") ?? 0) >= 1
+        }
+        try await eventually("the doubting node says it cannot ship", timeout: .seconds(60)) {
+            b.output.contains("cannot ship to the control plane")
+        }
+        #expect(try await control.lastEventID(of: "edge-doubt") == nil, "nothing came from the doubting node")
+        // Plain HTTP to the control plane gets nothing.
+        let plain = WardenAPIClient(
+            host: "127.0.0.1",
+            port: control.port,
+            token: Self.readerToken,
+            timeout: .seconds(5)
+        )
+        await #expect(throws: OutboundError.self) { try await plain.send("GET", "/v1/nodes") }
+        setenv("WARDEN_TEST_READER_TOKEN", Self.readerToken, 1)
+        let nodes = try await warden(
+            "nodes",
+            "--control",
+            "127.0.0.1:\(control.port)",
+            "--ca",
+            ca.caFile,
+            "--token",
+            "env:WARDEN_TEST_READER_TOKEN"
+        )
+        #expect(nodes.exitCode == 0, "\(nodes.stderr)")
+        #expect(nodes.stdout.contains("edge-tls") && !nodes.stdout.contains("edge-doubt"), "\(nodes.stdout)")
+        #expect(try await a.stop() == .exited(0))
+        #expect(try await b.stop() == .exited(0))
+        _ = pg
+    }
+
     @Test func aNodesEventsReachTheFleetExactlyOnceAcrossAControlPlaneCrash() async throws {
         let pg = try await PostgresServer()
         try await pg.createDatabase("fleet")

@@ -125,9 +125,9 @@ final class APINode: Sendable {
         _ setup: TestingSetup = .router,
         _ body: @escaping @Sendable (any TestClientProtocol) async throws -> T
     ) async throws -> T {
-        let app = Application(
-            router: server.router(),
-            server: server.httpServer,
+        let app = QuietApplication(
+            responder: server.router().buildResponder(),
+            server: try server.httpServer(),
             configuration: .init(address: .hostname("127.0.0.1", port: 0)),
             services: [recorder, supervisor, heal],
             logger: Logger(label: "test-app")

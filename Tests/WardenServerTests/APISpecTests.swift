@@ -51,7 +51,7 @@ struct APISpecTests {
         ),
         (
             "api: { tokens: [{ name: ops, role: operator, secret: hunter2 }] }\n",
-            "api.tokens[0].secret: secrets are referenced, never written in the spec: use env:NAME or file:PATH"
+            "api.tokens[0].secret: secrets are referenced, never written in the spec: use env:NAME, file:PATH or vault:PATH#FIELD"
         ),
         (
             "api: { tokens: [{ name: ops, role: operator, secret: 'env:NO_SUCH_VARIABLE_SET' }] }\n",

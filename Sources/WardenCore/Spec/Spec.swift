@@ -22,6 +22,9 @@ public struct Spec: Sendable, Equatable {
     public var samples: SamplesSpec
     /// What the domains' own sections (``SpecSection``) read, such as `defense:` and `healing:`.
     public var sections = SpecSections()
+    /// The secret references (`env:NAME`, `file:PATH`) read while loading, never their values:
+    /// each becomes an `audit.secret.read` record when the spec is put in force.
+    public var secretsRead: [String] = []
 
     public init(
         path: String,
@@ -262,31 +265,39 @@ public struct ProbeSpec: Sendable, Hashable {
     }
 }
 
-/// A parsed `http://host:port/path` probe target.
+/// A parsed `http://host:port/path` or `https://host:port/path` probe target.
 public struct HTTPTarget: Sendable, Hashable {
     public var url: String
     public var host: String
     public var port: Int
     public var path: String
+    /// `https://`: the certificate is verified (against `caFile`, else the system's authorities).
+    public var secure: Bool
+    /// A PEM file of the authorities to trust instead of the system's (`ca:` beside the probe).
+    public var caFile: String?
 
-    public init(url: String, host: String, port: Int, path: String) {
+    public init(url: String, host: String, port: Int, path: String, secure: Bool = false, caFile: String? = nil) {
         self.url = url
         self.host = host
         self.port = port
         self.path = path
+        self.secure = secure
+        self.caFile = caFile
     }
 
-    /// Parses `http://host[:port][/path]`; nil for anything else (https is not supported).
+    /// Parses `http://host[:port][/path]` or `https://…` (port 80 or 443 by default); nil for
+    /// anything else.
     public static func parse(_ url: String) -> HTTPTarget? {
-        guard url.hasPrefix("http://") else { return nil }
-        var rest = url.dropFirst("http://".count)
+        let secure = url.hasPrefix("https://")
+        guard secure || url.hasPrefix("http://") else { return nil }
+        var rest = url.dropFirst(secure ? "https://".count : "http://".count)
         var path = "/"
         if let slash = rest.firstIndex(of: "/") {
             path = String(rest[slash...])
             rest = rest[..<slash]
         }
-        guard let (host, port) = HostPort.parse(String(rest), defaultPort: 80) else { return nil }
-        return HTTPTarget(url: url, host: host, port: port, path: path)
+        guard let (host, port) = HostPort.parse(String(rest), defaultPort: secure ? 443 : 80) else { return nil }
+        return HTTPTarget(url: url, host: host, port: port, path: path, secure: secure)
     }
 }
 

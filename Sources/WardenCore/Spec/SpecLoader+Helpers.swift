@@ -39,16 +39,18 @@ extension SpecLoader {
 
     // MARK: - Helpers
 
-    /// Composes the YAML tree, after refusing aliases used as keys (see ``YAMLAliasGuard``).
+    /// Composes the YAML tree, after refusing a text whose aliases expand it past
+    /// ``YAMLExpansionGuard/maxExpandedNodes`` nodes (see ``YAMLExpansionGuard``).
     static func compose(_ text: String, file: String) throws(SpecErrors) -> Node? {
-        if let (line, column) = YAMLAliasGuard.aliasKey(in: text) {
+        if let excess = YAMLExpansionGuard.excess(in: text) {
             throw SpecErrors([
                 SpecIssue(
                     file: file,
-                    line: line,
-                    column: column,
+                    line: excess.line,
+                    column: excess.column,
                     key: "",
-                    message: "an alias may not be used as a key; write the key out (aliases are fine as values)"
+                    message: "aliases expand this spec past \(YAMLExpansionGuard.maxExpandedNodes) nodes here; "
+                        + "write the repeated settings out, or alias smaller pieces"
                 )
             ])
         }

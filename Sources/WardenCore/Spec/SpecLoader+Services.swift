@@ -96,7 +96,7 @@ extension SpecLoader {
         if let n = f["restart"] { restart = readRestart(n, key: "\(key).restart", &r) }
 
         var ready: ReadySpec?
-        if let n = f["ready"] { ready = readReady(n, key: "\(key).ready", cwd: cwd, env: env, &r) }
+        if let n = f["ready"] { ready = readReady(n, key: "\(key).ready", cwd: cwd, env: env, baseDir: baseDir, &r) }
 
         var health: ProbeSpec?
         if let n = f["health"], let hf = r.mapping(n, key: "\(key).health", allowed: Self.healthKeys) {
@@ -105,6 +105,7 @@ extension SpecLoader {
                 key: "\(key).health",
                 cwd: cwd,
                 env: env,
+                baseDir: baseDir,
                 defaults: ProbeSpec(check: .tcp(host: "", port: 1)),
                 &r
             )
@@ -271,6 +272,7 @@ extension SpecLoader {
         key: String,
         cwd: String,
         env: [String: String],
+        baseDir: String,
         _ r: inout YAMLReader
     ) -> ReadySpec? {
         if case .scalar(let s) = node {
@@ -301,7 +303,9 @@ extension SpecLoader {
             failures: 1,
             successes: 1
         )
-        guard let probe = readProbe(f, key: key, cwd: cwd, env: env, defaults: defaults, &r) else { return nil }
+        guard let probe = readProbe(f, key: key, cwd: cwd, env: env, baseDir: baseDir, defaults: defaults, &r) else {
+            return nil
+        }
         return ReadySpec(kind: .probe(probe), within: within)
     }
 
@@ -310,6 +314,7 @@ extension SpecLoader {
         key: String,
         cwd: String,
         env: [String: String],
+        baseDir: String,
         defaults: ProbeSpec,
         _ r: inout YAMLReader
     ) -> ProbeSpec? {
@@ -333,13 +338,22 @@ extension SpecLoader {
             if let text = r.string(n, key: "\(key).http", what: "a URL") {
                 if text.contains("${outputs.") {
                     probe.template = ("http", text)
-                } else if let target = HTTPTarget.parse(text) {
+                } else if var target = HTTPTarget.parse(text) {
+                    if let c = f["ca"] {
+                        if target.secure {
+                            target.caFile = Self.caFile(c, key: "\(key).ca", baseDir: baseDir, &r)
+                            valid = valid && target.caFile != nil
+                        } else {
+                            r.fail(c, "\(key).ca", "a CA file is for an https:// target; this one is http://")
+                            valid = false
+                        }
+                    }
                     probe.check = .http(target)
                 } else {
                     r.fail(
                         n,
                         "\(key).http",
-                        "found '\(text)'; expected a URL such as http://127.0.0.1:9000/healthz (https is not supported)"
+                        "found '\(text)'; expected a URL such as http://127.0.0.1:9000/healthz or https://host/healthz"
                     )
                     valid = false
                 }

@@ -15,13 +15,18 @@ public struct SpecLoader: Sendable {
     public var environment: [String: String]
     /// The domains' sections this loader reads besides the core ones.
     public var sections: [any SpecSection.Type]
+    /// Where ``resolveSecret(_:)`` notes the references it read, during a parse.
+    var secretReads: SecretReads?
+    /// How `vault:` references are read (the spec's `vault:` section says where); without one, a
+    /// spec with a `vault:` section is refused.
+    public var vaultHTTP: (any BlockingHTTP)?
 
     public init(environment: [String: String] = ProcessEnvironment.current(), sections: [any SpecSection.Type] = []) {
         self.environment = environment
         self.sections = sections
     }
 
-    static let topKeys = ["state_dir", "logs", "retention", "stats", "samples", "services"]
+    static let topKeys = ["state_dir", "logs", "retention", "stats", "samples", "services", "vault"]
 
     /// The keys that the registered sections read inside the entries of `section` (see
     /// ``SpecSection/entryKeys``): the owner of those entries adds them to the keys it allows.
@@ -39,8 +44,8 @@ public struct SpecLoader: Sendable {
     static let stepKeys = ["run", "timeout", "env", "cwd"]
     static let restartKeys = ["policy", "backoff", "jitter", "reset", "give_up"]
     static let probeKinds = ["http", "tcp", "exec"]
-    static let healthKeys = probeKinds + ["every", "timeout", "failures", "successes", "grace"]
-    static let readyKeys = probeKinds + ["notify", "every", "timeout", "within"]
+    static let healthKeys = probeKinds + ["ca", "every", "timeout", "failures", "successes", "grace"]
+    static let readyKeys = probeKinds + ["ca", "notify", "every", "timeout", "within"]
     static let stopKeys = ["signal", "timeout"]
     static let logKeys = ["max_size", "keep"]
 
@@ -60,11 +65,14 @@ public struct SpecLoader: Sendable {
         public var stateDir: String
         public var host: String
         public var port: Int
+        /// With `api.tls`: the PEM file the API is trusted by (its `ca`, else its `cert`).
+        public var trust: String?
 
-        public init(stateDir: String, host: String, port: Int) {
+        public init(stateDir: String, host: String, port: Int, trust: String? = nil) {
             self.stateDir = stateDir
             self.host = host
             self.port = port
+            self.trust = trust
         }
     }
 
@@ -84,6 +92,10 @@ public struct SpecLoader: Sendable {
         {
             location.host = host == "0.0.0.0" ? "127.0.0.1" : (host == "::" ? "::1" : host)
             location.port = port
+        }
+        let tls = root?.mapping?["api"]?.mapping?["tls"]?.mapping
+        if let file = (tls?["ca"] ?? tls?["cert"])?.scalar?.string, !file.isEmpty {
+            location.trust = Self.absolute(file, base: baseDir)
         }
         return location
     }
@@ -106,8 +118,18 @@ public struct SpecLoader: Sendable {
         return try parse(String(decoding: bytes, as: UTF8.self), file: file, baseDir: baseDir)
     }
 
-    /// Parses spec text; relative paths resolve against `baseDir`.
+    /// Parses spec text; relative paths resolve against `baseDir`. The spec says which secret
+    /// references it read (``Spec/secretsRead``).
     public func parse(_ text: String, file: String, baseDir: String) throws(SpecErrors) -> Spec {
+        var recording = self
+        let reads = SecretReads()
+        recording.secretReads = reads
+        var spec = try recording.parseText(text, file: file, baseDir: baseDir)
+        spec.secretsRead = reads.all
+        return spec
+    }
+
+    private func parseText(_ text: String, file: String, baseDir: String) throws(SpecErrors) -> Spec {
         var reader = YAMLReader(file: file)
         let root = try Self.compose(text, file: file)
         guard let root, !YAMLReader.isNull(root) else {
@@ -132,6 +154,7 @@ public struct SpecLoader: Sendable {
         }
 
         var spec = Spec(path: file, stateDir: Self.defaultStateDir(environment: environment))
+        if let node = top["vault"] { secretReads?.vault = readVault(node, baseDir: baseDir, &reader) }
         if let node = top["state_dir"], let dir = reader.string(node, key: "state_dir", what: "a directory path") {
             spec.stateDir = Self.absolute(dir, base: baseDir)
         }

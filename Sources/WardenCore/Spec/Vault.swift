@@ -1,0 +1,165 @@
+import Foundation
+import Synchronization
+
+/// The `vault:` section: where `vault:PATH#FIELD` secret references are read (HashiCorp Vault or
+/// OpenBao, over their HTTP API), and how Warden logs in.
+public struct VaultSpec: Sendable, Equatable {
+    /// `http://host:port` or `https://host:port`.
+    public var address: String
+    /// A PEM file of the authorities to trust for an https address instead of the system's.
+    public var caFile: String?
+    public var auth: Auth
+
+    public enum Auth: Sendable, Equatable {
+        /// A token, itself a secret reference (`file:/etc/warden/vault-token`, `env:NAME`).
+        case token(Secret)
+        /// AppRole: a role id and a secret id (each a secret reference).
+        case appRole(roleID: Secret, secretID: Secret)
+    }
+
+    public init(address: String, caFile: String? = nil, auth: Auth) {
+        self.address = address
+        self.caFile = caFile
+        self.auth = auth
+    }
+}
+
+/// One blocking HTTP exchange, for code that must wait for the answer synchronously (the spec
+/// loader reading a secret). Implementations verify certificates.
+public protocol BlockingHTTP: Sendable {
+    /// The status and body of the answer (at most 1 MiB), or why there is none.
+    func exchange(
+        method: String,
+        url: String,
+        headers: [(String, String)],
+        body: [UInt8],
+        caFile: String?,
+        timeout: Duration
+    ) -> Result<(status: Int, body: [UInt8]), OutboundError>
+}
+
+/// Reads secrets from Vault for one load of the spec: logs in once (AppRole) and reads each path
+/// once. Every problem is said without the secret: the path, the field, what Vault answered.
+final class VaultSession: Sendable {
+    let spec: VaultSpec
+    let http: any BlockingHTTP
+    private let state = Mutex<(token: Secret?, documents: [String: JSONValue])>((nil, [:]))
+    static let timeout = Duration.seconds(10)
+
+    init(spec: VaultSpec, http: any BlockingHTTP) {
+        self.spec = spec
+        self.http = http
+    }
+
+    /// `vault:PATH#FIELD`: the field of the secret at PATH (KV version 2 paths such as
+    /// `secret/data/app`, or version 1 such as `kv/app`).
+    func read(_ reference: String) -> Result<Secret, SpecLoader.SecretProblem> {
+        let body = reference.dropFirst("vault:".count)
+        guard let hash = body.lastIndex(of: "#") else {
+            return .failure(.init(message: "expected vault:PATH#FIELD such as vault:secret/data/app#password"))
+        }
+        let path = String(body[..<hash])
+        let field = String(body[body.index(after: hash)...])
+        guard !path.isEmpty, !field.isEmpty, path.utf8.count <= 1024,
+            path.split(separator: "/", omittingEmptySubsequences: false).allSatisfy({
+                !$0.isEmpty && $0 != ".." && $0 != "."
+                    && $0.allSatisfy { c in c.isLetter || c.isNumber || "-_.".contains(c) }
+            })
+        else {
+            return .failure(
+                .init(message: "expected vault:PATH#FIELD with a path of letters, digits, '-', '_', '.' between '/'")
+            )
+        }
+        let document: JSONValue
+        switch self.document(path) {
+        case .success(let d): document = d
+        case .failure(let problem): return .failure(problem)
+        }
+        // KV version 2 nests the fields under data.data; version 1 under data.
+        let fields = document["data"]?["data"]?.objectValue != nil ? document["data"]?["data"] : document["data"]
+        guard let value = fields?[field] else {
+            return .failure(.init(message: "the secret at \(path) in Vault has no field '\(field)'"))
+        }
+        guard let text = value.stringValue, !text.isEmpty else {
+            return .failure(.init(message: "the field '\(field)' of \(path) in Vault is not a non-empty string"))
+        }
+        return .success(Secret(text))
+    }
+
+    private func document(_ path: String) -> Result<JSONValue, SpecLoader.SecretProblem> {
+        if let cached = state.withLock({ $0.documents[path] }) { return .success(cached) }
+        let token: Secret
+        switch login() {
+        case .success(let t): token = t
+        case .failure(let problem): return .failure(problem)
+        }
+        let answer = http.exchange(
+            method: "GET",
+            url: "\(spec.address)/v1/\(path)",
+            headers: [("X-Vault-Token", String(decoding: token.bytes, as: UTF8.self))],
+            body: [],
+            caFile: spec.caFile,
+            timeout: Self.timeout
+        )
+        switch answer {
+        case .failure(let error):
+            return .failure(.init(message: "cannot reach Vault at \(spec.address): \(error.message)"))
+        case .success(let (status, body)):
+            guard status == 200, let document = JSONValue.parse(String(decoding: body, as: UTF8.self)) else {
+                return .failure(.init(message: Self.explain(status, body, "reading \(path)", spec.address)))
+            }
+            state.withLock { $0.documents[path] = document }
+            return .success(document)
+        }
+    }
+
+    private func login() -> Result<Secret, SpecLoader.SecretProblem> {
+        if let token = state.withLock({ $0.token }) { return .success(token) }
+        switch spec.auth {
+        case .token(let token):
+            state.withLock { $0.token = token }
+            return .success(token)
+        case .appRole(let roleID, let secretID):
+            let body = JSONValue.object([
+                "role_id": .string(String(decoding: roleID.bytes, as: UTF8.self)),
+                "secret_id": .string(String(decoding: secretID.bytes, as: UTF8.self)),
+            ])
+            let answer = http.exchange(
+                method: "POST",
+                url: "\(spec.address)/v1/auth/approle/login",
+                headers: [("Content-Type", "application/json")],
+                body: Array(body.jsonText.utf8),
+                caFile: spec.caFile,
+                timeout: Self.timeout
+            )
+            switch answer {
+            case .failure(let error):
+                return .failure(.init(message: "cannot reach Vault at \(spec.address): \(error.message)"))
+            case .success(let (status, body)):
+                guard status == 200,
+                    let token = JSONValue.parse(String(decoding: body, as: UTF8.self))?["auth"]?["client_token"]?
+                        .stringValue, !token.isEmpty
+                else {
+                    return .failure(.init(message: Self.explain(status, body, "logging in with AppRole", spec.address)))
+                }
+                let secret = Secret(token)
+                state.withLock { $0.token = secret }
+                return .success(secret)
+            }
+        }
+    }
+
+    /// What Vault's refusal means, with its own error messages (which never hold a secret).
+    static func explain(_ status: Int, _ body: [UInt8], _ what: String, _ address: String) -> String {
+        let errors = (JSONValue.parse(String(decoding: body.prefix(4096), as: UTF8.self))?["errors"]?.arrayValue ?? [])
+            .compactMap(\.stringValue).map { String($0.prefix(200)) }.joined(separator: "; ")
+        let said = errors.isEmpty ? "" : " (\(errors))"
+        switch status {
+        case 503: return "Vault at \(address) is sealed or not ready\(said); unseal it and start Warden again"
+        case 403: return "Vault refused \(what)\(said); check the token's or the role's policy"
+        case 404: return "Vault has nothing at the path when \(what)\(said)"
+        case 400: return "Vault refused \(what)\(said)"
+        default: return "Vault answered HTTP \(status) when \(what)\(said)"
+        }
+    }
+}

@@ -1,0 +1,107 @@
+import Foundation
+import Testing
+import WardenCore
+import WardenHTTP
+import WardenTestSupport
+
+/// `vault:PATH#FIELD` secret references read from a real OpenBao server: with a token file and
+/// with AppRole; what Vault refuses (a wrong secret id, a missing field, a sealed or unreachable
+/// server) is a located spec error that names the reference, never the secret.
+@Suite("Secrets from OpenBao, live", .timeLimit(.minutes(2)))
+struct VaultLiveTests {
+    /// A spec whose API token is `vault:secret/data/warden#api`, logging in with `auth`.
+    func spec(_ f: Fixture, _ bao: OpenBao, auth: String, reference: String = "vault:secret/data/warden#api") -> String
+    {
+        """
+        state_dir: \(f.stateDir)
+        vault: { address: \(bao.address), \(auth) }
+        api: { listen: 127.0.0.1:\(f.port), tokens: [{ name: ops, role: operator, secret: "\(reference)" }] }
+        services:
+          s:
+            run: [\(Binaries.sample)]
+        """
+    }
+
+    @Test func anAPITokenFromOpenBaoWorksAndItsValueIsNowhere() async throws {
+        let bao = try await OpenBao()
+        let planted = "from-openbao-Z8k2Lq9Wv3Nx"
+        try await bao.put("warden", ["api": planted])
+        let f = Fixture("services: {}\n")
+        let tokenFile = f.dir.write("vault-token", bao.rootToken + "\n")
+        try spec(f, bao, auth: "token: file:\(tokenFile)").write(toFile: f.config, atomically: true, encoding: .utf8)
+        let valid = try await warden("validate", f.config)
+        #expect(valid.exitCode == 0, "\(valid.stdout)\(valid.stderr)")
+        let w = try f.start()
+        _ = try await f.waitRunning(["s"])
+        let ops = WardenAPIClient(host: "127.0.0.1", port: f.port, token: planted)
+        #expect(try await ops.send("POST", "/v1/services/s/restart").status == 202)
+        let reads = try await f.waitFor("audit.secret.read", "vault:secret/data/warden#api")
+        #expect(reads.first?.payload["when"]?.stringValue == "start")
+        #expect(try await w.stop() == .exited(0))
+        let events = try await warden("events", "-c", f.config, "--json", "--limit", "10000")
+        var places: [(String, [UInt8])] = [
+            ("the log", Array(w.output.utf8)), ("the events", Array(events.stdout.utf8)),
+        ]
+        for name in try FileManager.default.contentsOfDirectory(atPath: f.stateDir) where name.hasPrefix("warden.db") {
+            places.append((name, Array(try Data(contentsOf: URL(fileURLWithPath: f.stateDir + "/" + name)))))
+        }
+        for (place, bytes) in places {
+            #expect(bytes.firstRange(of: Array(planted.utf8)) == nil, "the secret is in \(place)")
+        }
+    }
+
+    @Test func appRoleLogsInAndEveryRefusalIsLocated() async throws {
+        let bao = try await OpenBao()
+        try await bao.put("warden", ["api": "approle-token-value-123"])
+        let (role, secret) = try await bao.appRole()
+        let f = Fixture("services: {}\n")
+        let roleFile = f.dir.write("role-id", role)
+        let secretFile = f.dir.write("secret-id", secret)
+        let approle = "approle: { role_id: file:\(roleFile), secret_id: file:\(secretFile) }"
+        func validate(_ text: String) async throws -> CommandResult {
+            try text.write(toFile: f.config, atomically: true, encoding: .utf8)
+            return try await warden("validate", f.config)
+        }
+        let ok = try await validate(spec(f, bao, auth: approle))
+        #expect(ok.exitCode == 0, "\(ok.stdout)")
+
+        let missing = try await validate(spec(f, bao, auth: approle, reference: "vault:secret/data/warden#nope"))
+        #expect(
+            missing.stdout.contains(
+                "api.tokens[0].secret: the secret at secret/data/warden in Vault has no field 'nope'"
+            ),
+            "\(missing.stdout)"
+        )
+        let nothing = try await validate(spec(f, bao, auth: approle, reference: "vault:secret/data/other#api"))
+        #expect(
+            nothing.stdout.contains("Vault has nothing at the path when reading secret/data/other"),
+            "\(nothing.stdout)"
+        )
+        let malformed = try await validate(spec(f, bao, auth: approle, reference: "vault:secret/../sys#x"))
+        #expect(malformed.stdout.contains("expected vault:PATH#FIELD"), "\(malformed.stdout)")
+
+        let wrongFile = f.dir.write("wrong-secret-id", "00000000-0000-0000-0000-000000000000")
+        let wrong = try await validate(
+            spec(f, bao, auth: "approle: { role_id: file:\(roleFile), secret_id: file:\(wrongFile) }")
+        )
+        #expect(wrong.exitCode == 1)
+        #expect(wrong.stdout.contains("Vault refused logging in with AppRole"), "\(wrong.stdout)")
+        #expect(!wrong.stdout.contains(role) && !wrong.stdout.contains(secret), "no credential in the message")
+
+        let literal = try await validate(spec(f, bao, auth: "token: \(bao.rootToken)"))
+        #expect(
+            literal.stdout.contains("vault.token: secrets are referenced, never written in the spec"),
+            "\(literal.stdout)"
+        )
+
+        let unreachable = try await validate(
+            spec(f, bao, auth: approle).replacingOccurrences(of: bao.address, with: "http://127.0.0.1:\(freePort())")
+        )
+        #expect(unreachable.stdout.contains("cannot reach Vault at http://127.0.0.1:"), "\(unreachable.stdout)")
+
+        try await bao.seal()
+        let sealed = try await validate(spec(f, bao, auth: approle))
+        #expect(sealed.exitCode == 1)
+        #expect(sealed.stdout.contains("Vault at \(bao.address) is sealed"), "\(sealed.stdout)")
+    }
+}
