@@ -36,6 +36,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.7.1"),
     ],
     targets: [
         // Linux system calls that must run between fork and exec, or that Glibc does not export.
@@ -145,10 +146,22 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // Single sign-on: ID tokens of OpenID providers (discovery, keys, claims, roles, MFA) and the
+        // dashboard's sign-in sessions. No HTTP server here; outbound calls through HTTPTransport.
+        .target(
+            name: "WardenIdentity",
+            dependencies: [
+                "WardenCore",
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
         .target(
             name: "WardenServer",
             dependencies: [
                 "WardenCore",
+                "WardenIdentity",
                 "WardenDefense",
                 "WardenIngest",
                 "WardenStore",
@@ -242,6 +255,10 @@ let package = Package(
             dependencies: ["WardenHeal", "WardenDetect", "WardenHTTP", "WardenTestSupport"]
         ),
         .testTarget(name: "WardenSimTests", dependencies: ["WardenSim"]),
+        .testTarget(
+            name: "WardenIdentityTests",
+            dependencies: ["WardenIdentity", "WardenTestSupport", .product(name: "JWTKit", package: "jwt-kit")]
+        ),
         .testTarget(name: "WardenFleetTests", dependencies: ["WardenFleet", "WardenTestSupport"]),
         .testTarget(name: "WardenControlTests", dependencies: ["WardenControl"]),
         .testTarget(
@@ -259,7 +276,7 @@ let package = Package(
         .testTarget(
             name: "WardenServerTests",
             dependencies: [
-                "WardenServer", "WardenHeal", "WardenDefense", "WardenHTTP", "WardenTestSupport",
+                "WardenServer", "WardenIdentity", "WardenHeal", "WardenDefense", "WardenHTTP", "WardenTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

@@ -3,6 +3,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import WardenCore
+import WardenIdentity
 
 /// Who is making a request.
 public struct Identity: Sendable, Hashable {
@@ -11,11 +12,24 @@ public struct Identity: Sendable, Hashable {
     public var role: Role
     /// A reader without a token (only when the spec allows anonymous reads).
     public var anonymous: Bool
+    /// Why the caller has less than their provider's groups grant (a second factor missing):
+    /// what a route needing more answers with its 403.
+    public var limitedBecause: String?
+    /// Signed in to the dashboard (a session cookie) rather than sending a bearer token.
+    public var session: Bool
 
-    public init(name: String, role: Role, anonymous: Bool = false) {
+    public init(
+        name: String,
+        role: Role,
+        anonymous: Bool = false,
+        limitedBecause: String? = nil,
+        session: Bool = false
+    ) {
         self.name = name
         self.role = role
         self.anonymous = anonymous
+        self.limitedBecause = limitedBecause
+        self.session = session
     }
 }
 
@@ -56,6 +70,7 @@ public struct APIContext: RequestContext {
                 .with(header: .wwwAuthenticate, "Bearer realm=\"warden\"")
         }
         guard identity.role >= role else {
+            if let why = identity.limitedBecause { throw APIError(.forbidden, "mfa_required", why) }
             throw APIError(
                 .forbidden,
                 "forbidden",

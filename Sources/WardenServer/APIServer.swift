@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 import ServiceLifecycle
 import WardenCore
+import WardenIdentity
 import WardenDefense
 import WardenHeal
 import WardenStore
@@ -35,6 +36,9 @@ public struct APIServer: Sendable {
         public var heal: HealEngine?
         /// The ban manager, for the ban routes (nil: no defense, no such routes).
         public var bans: BanManager?
+        /// Outbound HTTPS, for the OpenID providers of `api.oidc` (their keys, the sign-in's
+        /// token exchange). Required when the spec has `api.oidc`.
+        public var transport: (any HTTPTransport)?
 
         public init(
             api: APISpec,
@@ -65,6 +69,10 @@ public struct APIServer: Sendable {
     public let ingestAudit: IngestAudit
     public let authAudit: AuthAudit
     let metrics: APIMetrics
+    /// ID token checks, when the spec has `api.oidc`.
+    let oidc: OIDCVerifier?
+    /// The dashboard's sign-ins, when the spec has `api.oidc.login`.
+    let sessions: LoginSessions?
 
     public init(_ dependencies: Dependencies) {
         WardenMetrics.bootstrap()
@@ -72,6 +80,9 @@ public struct APIServer: Sendable {
         self.ingestAudit = IngestAudit(bus: dependencies.bus)
         self.authAudit = AuthAudit(bus: dependencies.bus)
         self.metrics = APIMetrics()
+        let transport = dependencies.transport ?? NoTransport()
+        self.oidc = dependencies.api.oidc.map { OIDCVerifier(spec: $0, transport: transport, clock: dependencies.clock) }
+        self.sessions = dependencies.api.oidc?.login == nil ? nil : LoginSessions(clock: dependencies.clock)
     }
 
     /// The router with every route and middleware.
@@ -87,7 +98,9 @@ public struct APIServer: Sendable {
                 anonymousRead: d.api.anonymousRead,
                 failures: d.api.authFailures,
                 audit: authAudit,
-                clock: d.clock
+                clock: d.clock,
+                oidc: oidc,
+                sessions: sessions
             )
         )
         router.add(middleware: RateLimitMiddleware(rate: d.api.rate, burst: d.api.burst, clock: d.clock))
@@ -99,6 +112,7 @@ public struct APIServer: Sendable {
         addSeriesRoutes(router)
         addIncidentRoutes(router)
         addBanRoutes(router)
+        addLoginRoutes(router)
         return router
     }
 
@@ -183,5 +197,12 @@ struct AuditFlusher: Service {
         }
         ingest.flush()
         auth.flush()
+    }
+}
+
+/// The transport of a server built without one: every call fails, saying so.
+struct NoTransport: HTTPTransport {
+    func send(_ request: OutboundRequest) async throws(OutboundError) -> OutboundResponse {
+        throw OutboundError("this server was built without outbound HTTP")
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import WardenCore
+import WardenIdentity
 import Yams
 
 extension Spec {
@@ -14,7 +15,7 @@ public enum APISection: SpecSection {
 
     static let apiKeys = [
         "listen", "anonymous_read", "tokens", "max_body", "rate", "burst", "idle_timeout", "query_timeout",
-        "max_query_series", "max_query_points", "auth_failures", "tls",
+        "max_query_series", "max_query_points", "auth_failures", "tls", "oidc",
     ]
     static let tokenKeys = ["name", "role", "secret"]
 
@@ -97,6 +98,7 @@ public enum APISection: SpecSection {
             }
         }
         if let n = f["tls"] { api.tls = readTLS(n, context, &r) }
+        if let n = f["oidc"] { api.oidc = OIDCSpecReader.read(n, context, hasTLS: f["tls"] != nil, &r) }
         return api
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import WardenCore
+import WardenIdentity
 
 /// The HTTP API: where it listens, who may use it, and its limits.
 public struct APISpec: Sendable, Equatable {
@@ -26,6 +27,8 @@ public struct APISpec: Sendable, Equatable {
     public var authFailures: AuthFailureLimit
     /// HTTPS instead of HTTP, when set.
     public var tls: APITLS?
+    /// Single sign-on: ID tokens of these OpenID providers, and the dashboard's sign-in.
+    public var oidc: OIDCSpec?
 
     public init(
         host: String = "127.0.0.1",
@@ -90,26 +93,6 @@ public struct AuthFailureLimit: Sendable, Equatable {
         self.per = per
         self.maxPenalty = maxPenalty
     }
-}
-
-/// What a token may do. Each role includes the ones below it.
-public enum Role: String, Sendable, Hashable, CaseIterable, Comparable, Codable {
-    /// Read everything.
-    case viewer
-    /// Also act on services and ingest telemetry.
-    case `operator`
-    /// Also change Warden itself (reload).
-    case admin
-
-    private var rank: Int {
-        switch self {
-        case .viewer: return 0
-        case .operator: return 1
-        case .admin: return 2
-        }
-    }
-
-    public static func < (lhs: Role, rhs: Role) -> Bool { lhs.rank < rhs.rank }
 }
 
 /// A bearer token declared in the spec. The secret itself is referenced (`env:NAME`,

@@ -89,3 +89,19 @@ public struct SecretRead: EventPayload {
         self.when = when
     }
 }
+
+/// A person signed in to the dashboard through an OpenID provider, or tried to.
+public struct LoginRecord: EventPayload {
+    public static let type = "audit.login"
+    /// Who (the provider's username claim), when known.
+    public var actor: String
+    public var issuer: String
+    /// The role granted.
+    public var role: String?
+    /// Whether the token showed a second factor.
+    public var mfa: Bool?
+    public var remote: String
+    /// `ok`, or `refused` with the reason.
+    public var result: String
+    public var problem: String?
+}

@@ -2,6 +2,7 @@ import HTTPTypes
 import Hummingbird
 import Synchronization
 import WardenCore
+import WardenIdentity
 
 /// Resolves the bearer token of each request to an ``Identity``, and makes addresses that keep
 /// sending wrong tokens wait.
@@ -23,6 +24,10 @@ public struct AuthMiddleware: RouterMiddleware {
     let throttle: Throttle
     let audit: AuthAudit?
     let clock: any WardenClock
+    /// ID tokens of the spec's OpenID providers (nil: static tokens only).
+    let oidc: OIDCVerifier?
+    /// The dashboard's sign-in sessions (nil: no sign-in).
+    let sessions: LoginSessions?
 
     /// The shared throttle table.
     final class Throttle: Sendable {
@@ -35,13 +40,17 @@ public struct AuthMiddleware: RouterMiddleware {
         anonymousRead: Bool,
         failures: AuthFailureLimit = AuthFailureLimit(),
         audit: AuthAudit? = nil,
-        clock: any WardenClock = SystemClock()
+        clock: any WardenClock = SystemClock(),
+        oidc: OIDCVerifier? = nil,
+        sessions: LoginSessions? = nil
     ) {
         self.tokens = tokens
         self.anonymousRead = anonymousRead
         self.throttle = Throttle(failures)
         self.audit = audit
         self.clock = clock
+        self.oidc = oidc
+        self.sessions = sessions
     }
 
     public func handle(
@@ -64,20 +73,68 @@ public struct AuthMiddleware: RouterMiddleware {
                 .with(header: .retryAfter, String(seconds))
             }
             let parts = header.split(separator: " ", maxSplits: 1)
+            var providerDown = false
             if parts.count == 2, parts[0].lowercased() == "bearer" {
-                context.identity = identify(Array(parts[1].utf8))
-                if context.identity == nil { context.authProblem = "the bearer token is not valid" }
+                let token = Array(parts[1].utf8)
+                context.identity = identify(token)
+                if context.identity == nil, let oidc, JWTShape.looksLikeJWT(token) {
+                    switch await oidc.verify(token) {
+                    case .success(let who):
+                        context.identity = Identity(name: who.name, role: who.role, limitedBecause: who.mfaProblem)
+                    case .failure(let rejection):
+                        context.authProblem = "the ID token is refused: \(rejection.message)"
+                        providerDown = rejection.kind == .keys
+                    }
+                } else if context.identity == nil {
+                    context.authProblem = "the bearer token is not valid"
+                }
             } else {
                 context.authProblem = "the Authorization header must be 'Bearer <token>'"
             }
-            if let problem = context.authProblem {
+            // A provider that cannot be reached is not the caller's fault: no penalty for it.
+            if let problem = context.authProblem, !providerDown {
                 let earned = throttle.table.withLock { $0.failed(key, now: now) }
                 audit?.failed(key, problem: problem, earned: earned)
             }
+        } else if let sessions, let id = SessionCookie.value(of: request.headers[values: .cookie]) {
+            guard let session = sessions.session(id) else {
+                context.authProblem = "the dashboard session has ended; sign in again at /auth/login"
+                return try await next(request, context)
+            }
+            if !Self.safe(request.method) { try Self.checkCSRF(request, session: session) }
+            context.identity = Identity(
+                name: session.identity.name,
+                role: session.identity.role,
+                limitedBecause: session.identity.mfaProblem,
+                session: true
+            )
         } else if anonymousRead {
             context.identity = Identity(name: "anonymous", role: .viewer, anonymous: true)
         }
         return try await next(request, context)
+    }
+
+    static func safe(_ method: HTTPRequest.Method) -> Bool {
+        method == .get || method == .head || method == .options
+    }
+
+    /// A browser's state-changing request must carry the session's CSRF token in `X-CSRF-Token`
+    /// (which a page of another site cannot read or set), and, when it says where it comes from,
+    /// come from this server's own origin.
+    static func checkCSRF(_ request: Request, session: LoginSessions.Session) throws {
+        let sent = request.headers[.csrfToken].map { Array($0.utf8) } ?? []
+        guard Secret(session.csrf).matches(sent) else {
+            throw APIError(
+                .forbidden,
+                "csrf",
+                "a signed-in request that changes something must carry the session's X-CSRF-Token (GET /v1/session gives it)"
+            )
+        }
+        if let origin = request.headers[.origin], let host = request.head.authority {
+            guard origin == "https://\(host)" else {
+                throw APIError(.forbidden, "csrf", "the request comes from another origin (\(origin.prefix(100)))")
+            }
+        }
     }
 
     func identify(_ candidate: [UInt8]) -> Identity? {
@@ -86,5 +143,37 @@ public struct AuthMiddleware: RouterMiddleware {
             if found == nil { found = token }
         }
         return found.map { Identity(name: $0.name, role: $0.role) }
+    }
+}
+
+extension HTTPField.Name {
+    static let csrfToken = HTTPField.Name("X-CSRF-Token")!
+}
+
+/// The dashboard's session cookie.
+enum SessionCookie {
+    static let name = "warden_session"
+    /// The sign-in's state, for the callback to check that it completes in the same browser.
+    static let loginName = "warden_login"
+
+    /// The cookie `name`'s value among the request's `Cookie` headers (nil when absent or odd).
+    static func value(of headers: [String], name: String = SessionCookie.name) -> String? {
+        for header in headers.prefix(10) where header.utf8.count <= 8192 {
+            for pair in header.split(separator: ";").prefix(50) {
+                let trimmed = pair.drop(while: { $0 == " " })
+                guard trimmed.hasPrefix(name + "=") else { continue }
+                let value = trimmed.dropFirst(name.count + 1)
+                guard !value.isEmpty, value.utf8.count <= 128,
+                    value.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" })
+                else { return nil }
+                return String(value)
+            }
+        }
+        return nil
+    }
+
+    /// `Set-Cookie` for a value that only this site's HTTPS requests carry, unseen by scripts.
+    static func set(_ name: String, _ value: String, maxAge: Int, sameSite: String) -> String {
+        "\(name)=\(value); Path=/; Max-Age=\(maxAge); HttpOnly; Secure; SameSite=\(sameSite)"
     }
 }

@@ -101,6 +101,7 @@ struct Agent {
             Self.defense($0, stateDirectory: stateDirectory, store: store, bus: bus, logger: logger)
         }
         apiDependencies.bans = defense?.bans
+        apiDependencies.transport = AsyncHTTPTransport.shared
         let api = APIServer(apiDependencies)
         let monitors = try spec.monitors.map { monitor in
             try MonitorService(

@@ -5,6 +5,7 @@ import HummingbirdTesting
 import NIOCore
 import Testing
 import WardenCore
+import WardenIdentity
 import WardenServer
 import WardenTestSupport
 
