@@ -3,11 +3,12 @@
     python3 login.py token ISSUER CA CLIENT_ID CLIENT_SECRET REDIRECT_URI USER
         The authorization code flow with PKCE, run by this script as the client: prints the ID
         token the provider issued (what a CLI would then send to Warden as a bearer token).
-    python3 login.py warden WARDEN_URL CA USER
+    python3 login.py warden WARDEN_URL CA USER SERVICE
         Signs in to Warden's dashboard (Warden is the client): follows Warden's redirect to the
         provider, fills in the provider's login form, follows the provider's redirect back to
-        Warden, and prints one JSON object: Warden's session cookie with its attributes, the
-        `GET /v1/session` answer, and the final status.
+        Warden, then acts as the dashboard would: restarts SERVICE without the CSRF token, with
+        it, with it from another origin, signs out and asks who it is. Prints one JSON object:
+        Warden's Set-Cookie, the `GET /v1/session` answer, and the status of each step.
 The password of each test user is its name.
 """
 
@@ -70,23 +71,32 @@ def token(issuer, ca, client_id, client_secret, redirect_uri, user):
     print(answer.json()["id_token"])
 
 
-def warden(url, ca, user):
+def warden(url, ca, user, service):
     s = requests.Session()
     response = s.get(url + "/auth/login", verify=ca, allow_redirects=False)
     page = follow(s, response, ca, url + "/auth/callback")
     if not isinstance(page, str):
         page = follow(s, sign_in(s, page, user, ca), ca, url + "/auth/callback")
     final = s.get(page, verify=ca, allow_redirects=False)
-    cookie = final.headers.get("Set-Cookie", "")
     session = s.get(url + "/v1/session", verify=ca)
-    print(json.dumps({
+    out = {
         "callbackStatus": final.status_code,
         "location": final.headers.get("Location"),
-        "setCookie": cookie,
-        "session": session.json() if session.headers.get("Content-Type", "").startswith("application/json") else None,
+        "setCookie": final.headers.get("Set-Cookie", ""),
+        "session": session.json() if session.status_code == 200 else session.text,
         "sessionStatus": session.status_code,
-        "cookies": {c.name: c.value for c in s.cookies},
-    }))
+    }
+    csrf = out["session"].get("csrf", "") if session.status_code == 200 else ""
+    restart = url + "/v1/services/" + service + "/restart"
+    out["restartWithoutCSRF"] = s.post(restart, verify=ca).status_code
+    out["restartWithCSRF"] = s.post(restart, verify=ca, headers={"X-CSRF-Token": csrf}).status_code
+    out["restartFromAnotherOrigin"] = s.post(
+        restart, verify=ca, headers={"X-CSRF-Token": csrf, "Origin": "https://evil.example"}).status_code
+    out["logout"] = s.post(url + "/auth/logout", verify=ca, headers={"X-CSRF-Token": csrf}).status_code
+    out["afterLogout"] = s.get(url + "/v1/session", verify=ca).status_code
+    # The provider's redirect replayed (by a browser without the sign-in's cookie): refused.
+    out["replayElsewhere"] = requests.get(page, verify=ca, allow_redirects=False).status_code
+    print(json.dumps(out))
 
 
 if __name__ == "__main__":

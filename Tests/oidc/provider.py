@@ -2,11 +2,11 @@
 over TLS on loopback.
 
     python3 provider.py setup STATE_DIR CLIENT_ID CLIENT_SECRET REDIRECT_URI
-    python3 provider.py serve STATE_DIR CERT KEY PORT_FILE
+    python3 provider.py serve STATE_DIR CERT KEY PORT_FILE [PORT]
 
 `setup` creates the provider's SQLite database, its signing key (`key.pem`), the confidential
-client (authorization code with PKCE) and the test users (below). `serve` runs gunicorn on a
-free loopback port and writes the port to PORT_FILE. A key rotation is `rotate STATE_DIR`: the
+client (authorization code with PKCE) and the test users (below). `serve` runs gunicorn on PORT (a
+free loopback port when not given) and writes the port to PORT_FILE. A key rotation is `rotate STATE_DIR`: the
 current key becomes inactive (still published in the JWKS) and a new one signs from then on
 (the server must be restarted to read it).
 
@@ -140,15 +140,16 @@ def rotate(state):
     new_key(os.path.join(keys, "active.pem"))
 
 
-def serve(state, cert, key, port_file):
+def serve(state, cert, key, port_file, port="0"):
     import socket
 
     cert, key, port_file = (os.path.abspath(p) for p in (cert, key, port_file))
-
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
+    port = int(port)
+    if port == 0:
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
     with open(port_file + ".tmp", "w") as out:
         out.write(str(port))
     os.rename(port_file + ".tmp", port_file)
@@ -185,6 +186,6 @@ if __name__ == "__main__":
     elif command == "rotate":
         rotate(state)
     elif command == "serve":
-        serve(state, *sys.argv[3:6])
+        serve(state, *sys.argv[3:7])
     else:
         sys.exit("unknown command " + command)
