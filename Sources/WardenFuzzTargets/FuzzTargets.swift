@@ -4,6 +4,7 @@ import WardenDefense
 import WardenDetect
 import WardenFleet
 import WardenHeal
+import WardenIdentity
 import WardenIngest
 import WardenServer
 import WardenStore
@@ -18,7 +19,7 @@ public enum FuzzTargets {
     public static let all: [(name: String, run: @Sendable ([UInt8]) -> Void)] = [
         ("spec", spec), ("json-ingest", jsonIngest), ("prometheus", prometheus), ("influx", influx),
         ("sshd", sshd), ("access-log", accessLog), ("token", token), ("json-value", jsonValue),
-        ("address", address), ("fleet-batch", fleetBatch), ("address-list", addressList),
+        ("address", address), ("fleet-batch", fleetBatch), ("address-list", addressList), ("jwt", jwt),
     ]
 
     /// The target called `name`.
@@ -171,5 +172,28 @@ public enum FuzzTargets {
         if let d = DurationFormat.parse(text) { precondition(d >= .zero, "a negative duration") }
         if let b = ByteSize.parse(text) { precondition(b >= 0, "a negative size") }
         _ = ISOTime.parse(text)
+    }
+
+    static let issuer = OIDCIssuerSpec(
+        issuer: "https://id.example/realms/ops",
+        audiences: ["warden"],
+        roles: RoleMapping(claim: "realm.groups", values: [.viewer: ["read"], .operator: ["ops"], .admin: ["root"]])
+    )
+
+    /// A bearer token as the API receives it (taken apart and its claims checked, as before any
+    /// key is fetched) and a `Cookie` header as the dashboard's session reads it. An accepted
+    /// shape names an accepted algorithm; an identity has a role its claims map to, and no more
+    /// than the operator's reading when it shows no second factor.
+    public static func jwt(_ bytes: [UInt8]) {
+        let cookie = SessionCookie.value(of: [String(decoding: bytes, as: UTF8.self)])
+        if let cookie {
+            precondition(cookie.utf8.count <= 128 && !cookie.contains(";"), "a session id out of bounds")
+        }
+        guard case .success(let shape) = JWTShape.parse(bytes) else { return }
+        precondition(JWTShape.acceptedAlgorithms.contains(shape.algorithm), "an algorithm that is not accepted")
+        guard case .success(let who) = ClaimCheck.check(shape.claims, against: issuer, now: 1.8e9) else { return }
+        let granted = ClaimCheck.strings(at: issuer.roles.claim, in: shape.claims)
+        precondition(issuer.roles.role(for: granted) == who.mappedRole, "a role the claims do not map to")
+        precondition(who.mfa || who.role == .viewer, "more than reading without a second factor")
     }
 }

@@ -16,6 +16,10 @@ extension APIServer {
     ///   and opens a session: a cookie that is HttpOnly, Secure and SameSite=Strict.
     /// - `POST /auth/logout` ends the session (it needs the CSRF token, as every signed-in write).
     func addLoginRoutes(_ router: Router<APIContext>) {
+        // Public: whether the dashboard offers single sign-on.
+        router.get("/auth") { _, _ -> Response in
+            try APIServer.json(JSONValue.object(["signIn": .bool(sessions != nil)]))
+        }
         router.get("/v1/session") { request, context -> Response in
             let identity = try context.require(.viewer)
             var answer: [String: JSONValue] = [
