@@ -16,7 +16,7 @@ struct OIDCLiveTests {
         let adminToken = "static-admin-token-\(UInt32.random(in: 0...UInt32.max))"
 
         /// `extra`: more keys of the issuer entry; `login`: the dashboard's sign-in too.
-        init(extra: String = "", login: Bool = false) async throws {
+        init(extra: String = "", login: Bool = false, defense: Bool = false) async throws {
             f = Fixture("services: {}\n")
             authority = try await TestAuthority()
             provider = try await OpenIDProvider(
@@ -51,7 +51,7 @@ struct OIDCLiveTests {
                 services:
                   s:
                     run: [\(Binaries.sample)]
-                """
+                """ + (defense ? "\ndefense: { firewall: dry-run }\n" : "")
             try spec.write(toFile: f.config, atomically: true, encoding: .utf8)
         }
 
@@ -175,6 +175,34 @@ struct OIDCLiveTests {
                 && $0.payload["mfa"]?.boolValue == true
         }, "\(logins)")
         #expect(logins.contains { $0.payload["result"]?.stringValue == "refused" })
+        #expect(try await w.stop() == .exited(0))
+    }
+
+    @Test func anOperatorSignsInInABrowserAndActsWithTheDashboardsButtons() async throws {
+        let s = try await Setup(login: true, defense: true)
+        let w = try s.start()
+        let before = try await s.f.waitRunning(["s"])
+        let python = try #require(which("python3"))
+        let out = s.f.dir.file("screenshots")
+        let result = try await runCommand(
+            python,
+            [DashboardTests.repository + "/Tests/browser/signin_check.py", "https://127.0.0.1:\(s.f.port)/", "operator", "s", out],
+            timeout: .seconds(150)
+        )
+        let checks = JSONValue.parse(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        #expect(result.exitCode == 0, "\(result.stdout)\n\(result.stderr.suffix(3000))")
+        for name in [
+            "sign_in_offered", "provider_login_form", "signed_in_as", "buttons_shown", "restart_button", "ban_form",
+            "unban_button", "signed_out", "no_console_errors",
+        ] {
+            #expect(checks?["checks"]?[name]?.boolValue == true, "\(name): \(result.stdout)")
+        }
+        // The restart button restarted the service: another process runs it now.
+        let after = try await s.f.waitRunning(["s"])
+        #expect(after["s"] != before["s"])
+        // What the buttons did is in the audit trail under the person's name.
+        let bans = try await s.f.events("--type", "audit.ban")
+        #expect(bans.contains { $0.payload["actor"]?.stringValue == "operator" }, "\(bans.map(\.payload))")
         #expect(try await w.stop() == .exited(0))
     }
 

@@ -19,12 +19,12 @@ import websocket  # pip install websocket-client
 
 
 class Page:
-    def __init__(self, url):
+    def __init__(self, url, extra_args=()):
         self.profile = tempfile.mkdtemp(prefix="warden-chromium-")
         self.proc = subprocess.Popen(
             ["chromium", "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
              "--remote-debugging-port=0", f"--user-data-dir={self.profile}", "--window-size=1280,1100",
-             "about:blank"],
+             *extra_args, "about:blank"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         ws_url = None
         deadline = time.time() + 30
