@@ -151,15 +151,28 @@ struct APILiveTests {
         #expect(offline.stdout.contains("COUNT"))
     }
 
-    /// With TLS on (`api.tls`), as a platform runs it.
+    /// With TLS and single sign-on on (`api.tls`, `api.oidc` with a real provider), as a platform
+    /// runs it: schemathesis calls with an admin's ID token from the provider.
     @Test func schemathesisFindsNoServerErrorAndNoResponseOutsideTheDocument() async throws {
         let ca = try await TestAuthority()
         let pair = try await ca.issue("warden-api")
         let f = Fixture("services: {}\n")
+        let provider = try await OpenIDProvider(authority: ca, redirect: "https://127.0.0.1:\(f.port)/auth/callback")
+        let secret = f.dir.write("client-secret", provider.clientSecret)
         // Defense in dry-run, so that the ban routes exist and the host's firewall is not touched.
         try """
         state_dir: \(f.stateDir)
-        api: { listen: 127.0.0.1:\(f.port), tls: { cert: \(pair.cert), key: \(pair.key), ca: \(ca.caFile) } }
+        api:
+          listen: 127.0.0.1:\(f.port)
+          tls: { cert: \(pair.cert), key: \(pair.key), ca: \(ca.caFile) }
+          oidc:
+            issuers:
+              - { url: \(provider.issuer), audience: warden, ca: \(ca.caFile), roles: { admin: [warden-admins] } }
+            login:
+              issuer: \(provider.issuer)
+              client_id: \(provider.clientID)
+              client_secret: file:\(secret)
+              redirect: https://127.0.0.1:\(f.port)/auth/callback
         services:
           svc:
             run: [\(Binaries.sample)]
@@ -171,7 +184,10 @@ struct APILiveTests {
             let client = WardenAPIClient(host: "127.0.0.1", port: f.port, token: token, trust: ca.caFile)
             return (try? await client.send("GET", "/healthz"))?.status == 200
         }
-        let token = try #require(LocalToken.read(in: f.stateDir + "/run"))
+        let token = try await provider.token(for: "admin")
+        let me = try await WardenAPIClient(host: "127.0.0.1", port: f.port, token: token, trust: ca.caFile)
+            .send("GET", "/v1/session")
+        #expect(JSONValue.parse(String(decoding: me.body, as: UTF8.self))?["role"]?.stringValue == "admin")
         let result = try await schemathesis(
             port: f.port,
             token: token,
