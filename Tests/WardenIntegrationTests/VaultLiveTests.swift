@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import WardenCore
 import WardenHTTP
+import WardenSupervisor
 import WardenTestSupport
 
 /// `vault:PATH#FIELD` secret references read from a real OpenBao server: with a token file and
@@ -47,6 +48,84 @@ struct VaultLiveTests {
         }
         for (place, bytes) in places {
             #expect(bytes.firstRange(of: Array(planted.utf8)) == nil, "the secret is in \(place)")
+        }
+    }
+
+    /// `env: { DB_PASSWORD: vault:… }`: the service waits (saying why) while Vault cannot be
+    /// reached and the rest start; it starts with the secret once Vault answers, and is restarted
+    /// with the new value when the secret changes. The values are nowhere Warden writes.
+    @Test func aServiceGetsItsSecretFromOpenBaoWaitsWhileItIsAwayAndRestartsWhenItRotates() async throws {
+        let f = Fixture("services: {}\n")
+        let port = freePort()
+        let tokenFile = f.dir.write("vault-token", "warden-test-root-token\n")
+        let out = f.dir.file("seen-password")
+        try """
+        state_dir: \(f.stateDir)
+        vault: { address: http://127.0.0.1:\(port), token: file:\(tokenFile), refresh: 1s }
+        api: { listen: 127.0.0.1:\(f.port) }
+        services:
+          client:
+            run: [/bin/sh, -c, 'printf %s "$DB_PASSWORD" > \(out).tmp && mv \(out).tmp \(out) && exec sleep 1000']
+            env: { DB_PASSWORD: "vault:secret/data/db#password", MODE: plain }
+          other:
+            run: [\(Binaries.sample)]
+        """.write(toFile: f.config, atomically: true, encoding: .utf8)
+        let w = try f.start()
+        _ = try await f.waitRunning(["other"])
+        // Vault is not there yet: the client waits and says for what; nothing was started.
+        var waiting: ServiceStatus?
+        try await eventually("the client waits for its secret") {
+            waiting = try await f.status().first { $0.name == "client" }
+            return waiting?.state == "waiting" && waiting?.waitingFor.first?.contains("cannot reach") == true
+        }
+        #expect(
+            waiting?.waitingFor.count == 1
+                && waiting?.waitingFor[0].hasPrefix(
+                    "secret vault:secret/data/db#password: cannot reach Vault at http://127.0.0.1:\(port)"
+                ) == true && waiting?.waitingFor[0].lowercased().contains("refused") == true,
+            "\(String(describing: waiting))"
+        )
+        #expect(!FileManager.default.fileExists(atPath: out))
+
+        let bao = try await OpenBao(port: port)
+        let first = "db-pass-one-Q7w2Ze"
+        try await bao.put("db", ["password": first])
+        let pids = try await f.waitRunning(["client"])
+        try await eventually("the client saw its password") {
+            (try? String(contentsOfFile: out, encoding: .utf8)) == first
+        }
+        let second = "db-pass-two-K4r9Xm"
+        try await bao.put("db", ["password": second])
+        let rotated = try await f.waitFor("secret.rotated", "client")
+        #expect(rotated.first?.payload["reference"]?.stringValue == "vault:secret/data/db#password")
+        try await eventually("the client was restarted with the new password") {
+            (try? String(contentsOfFile: out, encoding: .utf8)) == second
+        }
+        #expect(try await f.waitRunning(["client"])["client"] != pids["client"])
+
+        // Neither value is anywhere Warden writes or answers.
+        let status = try await warden("status", "-c", f.config, "--json")
+        let api = try await f.client().send("GET", "/v1/services/client")
+        #expect(try await w.stop() == .exited(0))
+        let events = try await warden("events", "-c", f.config, "--json", "--limit", "10000")
+        var places: [(String, [UInt8])] = [
+            ("warden's output", Array(w.output.utf8)), ("the events", Array(events.stdout.utf8)),
+            ("warden status", Array(status.stdout.utf8)), ("the API", Array(api.body)),
+        ]
+        let files = FileManager.default.enumerator(atPath: f.stateDir)?.compactMap { $0 as? String } ?? []
+        for name in files {
+            let path = f.stateDir + "/" + name
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue,
+                let data = FileManager.default.contents(atPath: path)
+            else { continue }
+            places.append((name, Array(data)))
+        }
+        #expect(places.count > 5)
+        for (place, bytes) in places {
+            for planted in [first, second] {
+                #expect(bytes.firstRange(of: Array(planted.utf8)) == nil, "a secret is in \(place)")
+            }
         }
     }
 

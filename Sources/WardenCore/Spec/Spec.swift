@@ -25,6 +25,9 @@ public struct Spec: Sendable, Equatable {
     /// The secret references (`env:NAME`, `file:PATH`) read while loading, never their values:
     /// each becomes an `audit.secret.read` record when the spec is put in force.
     public var secretsRead: [String] = []
+    /// The Vault the spec's `vault:` section names, for secrets read after the load (services'
+    /// secret environment).
+    public var vault: SpecVault?
 
     public init(
         path: String,
@@ -58,6 +61,10 @@ public struct ServiceSpec: Sendable, Hashable {
     public var executable: String
     /// Environment added to Warden's own (a value replaces an inherited one).
     public var env: [String: String]
+    /// Environment variables whose values are secrets, by reference (`vault:PATH#FIELD`,
+    /// `env:NAME`, `file:PATH`): read when the service starts (it waits while they cannot be) and
+    /// read again every `vault.refresh`; a changed value restarts the service.
+    public var secretEnv: [String: String] = [:]
     /// Working directory (absolute); the spec file's directory when not set.
     public var cwd: String
     /// User to run as (name or uid); needs Warden to run as root.
@@ -364,4 +371,12 @@ public struct RetentionPolicy: Sendable, Hashable {
     public init(events: Duration = .seconds(30 * 86400)) {
         self.events = events
     }
+}
+
+/// The spec's Vault and its session (compared by the section, not the session).
+public struct SpecVault: Sendable, Equatable {
+    public let session: VaultSession
+    public var spec: VaultSpec { session.spec }
+
+    public static func == (a: SpecVault, b: SpecVault) -> Bool { a.spec == b.spec }
 }

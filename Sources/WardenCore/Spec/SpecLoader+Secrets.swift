@@ -13,8 +13,18 @@ extension SpecLoader {
     }
 
     private func readSecret(_ reference: String) -> Result<Secret, SecretProblem> {
+        Self.read(reference, environment: environment, vault: secretReads?.vault)
+    }
+
+    /// Reads one secret reference (`vault:PATH#FIELD` with `vault`, `env:NAME` from
+    /// `environment`, `file:PATH`). Blocking for a Vault read.
+    public static func read(
+        _ reference: String,
+        environment: [String: String],
+        vault: VaultSession?
+    ) -> Result<Secret, SecretProblem> {
         if reference.hasPrefix("vault:") {
-            guard let vault = secretReads?.vault else {
+            guard let vault else {
                 return .failure(
                     SecretProblem(message: "a vault: reference needs the spec's vault: section (address and auth)")
                 )
@@ -79,7 +89,7 @@ final class SecretReads: Sendable {
 }
 
 extension SpecLoader {
-    static let vaultKeys = ["address", "ca", "token", "approle"]
+    static let vaultKeys = ["address", "ca", "token", "approle", "refresh"]
 
     /// `vault: { address, ca, token | approle: { role_id, secret_id } }`: the session the rest of
     /// the parse reads `vault:` references with.
@@ -144,6 +154,31 @@ extension SpecLoader {
             r.fail(node, "vault", "this program cannot reach Vault (no HTTP client was given to the spec loader)")
             return nil
         }
-        return VaultSession(spec: VaultSpec(address: trimmed, caFile: caFile, auth: auth), http: http)
+        var vault = VaultSpec(address: trimmed, caFile: caFile, auth: auth)
+        if let n = f["refresh"], let d = r.duration(n, key: "vault.refresh", min: .seconds(1), max: .seconds(86400)) {
+            vault.refresh = d
+        }
+        return VaultSession(spec: vault, http: http)
+    }
+}
+
+extension SpecLoader {
+    /// Whether `reference` is a well-formed secret reference, and what is wrong when it is not
+    /// (nothing is read: a service's secrets are read when it starts).
+    func checkReference(_ reference: String) -> String? {
+        if reference.hasPrefix("vault:") {
+            guard secretReads?.vault != nil else {
+                return "a vault: reference needs the spec's vault: section (address and auth)"
+            }
+            let body = reference.dropFirst(6)
+            guard let hash = body.lastIndex(of: "#"), hash != body.startIndex, body.index(after: hash) != body.endIndex,
+                body.utf8.count <= 1100
+            else { return "expected vault:PATH#FIELD such as vault:secret/data/app#password" }
+            return nil
+        }
+        if reference.hasPrefix("env:") || reference.hasPrefix("file:") {
+            return reference.count > 5 ? nil : "expected env:NAME or file:PATH"
+        }
+        return "expected a secret reference: vault:PATH#FIELD, env:NAME or file:PATH"
     }
 }

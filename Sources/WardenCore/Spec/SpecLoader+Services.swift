@@ -23,6 +23,7 @@ extension SpecLoader {
         let before = r.issues.count
 
         var env: [String: String] = [:]
+        var secretEnv: [String: String] = [:]
         if let n = f["env"] {
             if case .mapping(let m) = n {
                 for (k, v) in m {
@@ -34,10 +35,27 @@ extension SpecLoader {
                         )
                         continue
                     }
-                    if case .scalar(let s) = v {
+                    if case .scalar(let s) = v, s.string.hasPrefix("vault:") {
+                        // A Vault reference is a secret: read when the service starts, never here.
+                        if let problem = checkReference(s.string) {
+                            r.fail(v, "\(key).env.\(name)", problem)
+                        } else {
+                            secretEnv[name] = s.string
+                        }
+                    } else if case .mapping = v {
+                        // `{ secret: REF }`: any secret reference.
+                        guard let sf = r.mapping(v, key: "\(key).env.\(name)", allowed: ["secret"], required: ["secret"]),
+                            let rn = sf["secret"], let reference = r.string(rn, key: "\(key).env.\(name).secret")
+                        else { continue }
+                        if let problem = checkReference(reference) {
+                            r.fail(rn, "\(key).env.\(name).secret", problem)
+                        } else {
+                            secretEnv[name] = reference
+                        }
+                    } else if case .scalar(let s) = v {
                         env[name] = YAMLReader.isNull(v) ? "" : s.string
                     } else {
-                        r.fail(v, "\(key).env.\(name)", "expected a string value, found \(YAMLReader.describe(v))")
+                        r.fail(v, "\(key).env.\(name)", "expected a string value or { secret: REF }, found \(YAMLReader.describe(v))")
                     }
                 }
             } else if !YAMLReader.isNull(n) {
@@ -169,6 +187,7 @@ extension SpecLoader {
             logs: serviceLogs
         )
         service.rebuild = rebuild
+        service.secretEnv = secretEnv
         return service
     }
 

@@ -126,6 +126,7 @@ public struct SpecLoader: Sendable {
         recording.secretReads = reads
         var spec = try recording.parseText(text, file: file, baseDir: baseDir)
         spec.secretsRead = reads.all
+        spec.vault = reads.vault.map { SpecVault(session: $0) }
         return spec
     }
 

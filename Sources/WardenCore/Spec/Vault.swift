@@ -9,6 +9,8 @@ public struct VaultSpec: Sendable, Equatable {
     /// A PEM file of the authorities to trust for an https address instead of the system's.
     public var caFile: String?
     public var auth: Auth
+    /// How often secrets that services use are read again (`vault.refresh`).
+    public var refresh: Duration = .seconds(60)
 
     public enum Auth: Sendable, Equatable {
         /// A token, itself a secret reference (`file:/etc/warden/vault-token`, `env:NAME`).
@@ -38,22 +40,66 @@ public protocol BlockingHTTP: Sendable {
     ) -> Result<(status: Int, body: [UInt8]), OutboundError>
 }
 
-/// Reads secrets from Vault for one load of the spec: logs in once (AppRole) and reads each path
-/// once. Every problem is said without the secret: the path, the field, what Vault answered.
-final class VaultSession: Sendable {
-    let spec: VaultSpec
+/// Reads secrets from Vault: logs in (AppRole) when it has no token, reads each path once per
+/// pass (a spec load is one pass; ``beginPass()`` starts another), renews an AppRole token when
+/// half its lease is gone and logs in again when Vault no longer takes it. Every problem is said
+/// without the secret: the path, the field, what Vault answered. Blocking: call it off the
+/// cooperative pool.
+public final class VaultSession: Sendable {
+    public let spec: VaultSpec
     let http: any BlockingHTTP
-    private let state = Mutex<(token: Secret?, documents: [String: JSONValue])>((nil, [:]))
+    private struct State {
+        var token: Secret?
+        var documents: [String: JSONValue] = [:]
+        /// When the AppRole token was issued or renewed, and its lease.
+        var leaseStart: Instant?
+        var lease: Duration?
+    }
+    private let state = Mutex(State())
     static let timeout = Duration.seconds(10)
+    let clock: any WardenClock = SystemClock()
 
-    init(spec: VaultSpec, http: any BlockingHTTP) {
+    /// Starts a new pass: paths are read from Vault again, and the token is renewed when half its
+    /// lease is gone (or dropped, to log in again, when renewal is refused).
+    public func beginPass() {
+        let (token, due) = state.withLock { s -> (Secret?, Bool) in
+            s.documents = [:]
+            guard let start = s.leaseStart, let lease = s.lease else { return (s.token, false) }
+            return (s.token, clock.now() - start >= lease / 2)
+        }
+        guard let token, due, case .appRole = spec.auth else { return }
+        let answer = http.exchange(
+            method: "POST",
+            url: "\(spec.address)/v1/auth/token/renew-self",
+            headers: [("X-Vault-Token", String(decoding: token.bytes, as: UTF8.self)), ("Content-Type", "application/json")],
+            body: Array("{}".utf8),
+            caFile: spec.caFile,
+            timeout: Self.timeout
+        )
+        let lease: Int64? =
+            if case .success(let (status, body)) = answer, status == 200 {
+                JSONValue.parse(String(decoding: body, as: UTF8.self))?["auth"]?["lease_duration"]?.intValue
+            } else { nil }
+        let now = clock.now()
+        state.withLock { s in
+            if let lease, lease > 0 {
+                s.leaseStart = now
+                s.lease = .seconds(lease)
+            } else {
+                s.token = nil
+                s.leaseStart = nil
+            }
+        }
+    }
+
+    public init(spec: VaultSpec, http: any BlockingHTTP) {
         self.spec = spec
         self.http = http
     }
 
     /// `vault:PATH#FIELD`: the field of the secret at PATH (KV version 2 paths such as
     /// `secret/data/app`, or version 1 such as `kv/app`).
-    func read(_ reference: String) -> Result<Secret, SpecLoader.SecretProblem> {
+    public func read(_ reference: String) -> Result<Secret, SpecLoader.SecretProblem> {
         let body = reference.dropFirst("vault:".count)
         guard let hash = body.lastIndex(of: "#") else {
             return .failure(.init(message: "expected vault:PATH#FIELD such as vault:secret/data/app#password"))
@@ -86,7 +132,7 @@ final class VaultSession: Sendable {
         return .success(Secret(text))
     }
 
-    private func document(_ path: String) -> Result<JSONValue, SpecLoader.SecretProblem> {
+    private func document(_ path: String, retried: Bool = false) -> Result<JSONValue, SpecLoader.SecretProblem> {
         if let cached = state.withLock({ $0.documents[path] }) { return .success(cached) }
         let token: Secret
         switch login() {
@@ -105,6 +151,11 @@ final class VaultSession: Sendable {
         case .failure(let error):
             return .failure(.init(message: "cannot reach Vault at \(spec.address): \(error.message)"))
         case .success(let (status, body)):
+            // An AppRole token Vault no longer takes (expired, revoked): log in again, once.
+            if status == 403, !retried, case .appRole = spec.auth {
+                state.withLock { $0.token = nil }
+                return document(path, retried: true)
+            }
             guard status == 200, let document = JSONValue.parse(String(decoding: body, as: UTF8.self)) else {
                 return .failure(.init(message: Self.explain(status, body, "reading \(path)", spec.address)))
             }
@@ -136,14 +187,18 @@ final class VaultSession: Sendable {
             case .failure(let error):
                 return .failure(.init(message: "cannot reach Vault at \(spec.address): \(error.message)"))
             case .success(let (status, body)):
-                guard status == 200,
-                    let token = JSONValue.parse(String(decoding: body, as: UTF8.self))?["auth"]?["client_token"]?
-                        .stringValue, !token.isEmpty
-                else {
+                let auth = JSONValue.parse(String(decoding: body, as: UTF8.self))?["auth"]
+                guard status == 200, let token = auth?["client_token"]?.stringValue, !token.isEmpty else {
                     return .failure(.init(message: Self.explain(status, body, "logging in with AppRole", spec.address)))
                 }
                 let secret = Secret(token)
-                state.withLock { $0.token = secret }
+                let lease = auth?["lease_duration"]?.intValue
+                let now = clock.now()
+                state.withLock { s in
+                    s.token = secret
+                    s.leaseStart = lease.map { _ in now }
+                    s.lease = lease.flatMap { $0 > 0 ? .seconds($0) : nil }
+                }
                 return .success(secret)
             }
         }
@@ -155,7 +210,7 @@ final class VaultSession: Sendable {
             .compactMap(\.stringValue).map { String($0.prefix(200)) }.joined(separator: "; ")
         let said = errors.isEmpty ? "" : " (\(errors))"
         switch status {
-        case 503: return "Vault at \(address) is sealed or not ready\(said); unseal it and start Warden again"
+        case 503: return "Vault at \(address) is sealed or not ready\(said)"
         case 403: return "Vault refused \(what)\(said); check the token's or the role's policy"
         case 404: return "Vault has nothing at the path when \(what)\(said)"
         case 400: return "Vault refused \(what)\(said)"
