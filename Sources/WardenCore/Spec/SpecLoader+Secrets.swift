@@ -176,9 +176,8 @@ extension SpecLoader {
             else { return "expected vault:PATH#FIELD such as vault:secret/data/app#password" }
             return nil
         }
-        if reference.hasPrefix("env:") || reference.hasPrefix("file:") {
-            return reference.count > 5 ? nil : "expected env:NAME or file:PATH"
-        }
+        if reference.hasPrefix("env:") { return reference.count > 4 ? nil : "expected env:NAME" }
+        if reference.hasPrefix("file:") { return reference.count > 5 ? nil : "expected file:PATH" }
         return "expected a secret reference: vault:PATH#FIELD, env:NAME or file:PATH"
     }
 }
