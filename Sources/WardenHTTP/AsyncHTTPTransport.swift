@@ -9,40 +9,18 @@ import WardenCore
 /// (the system's authorities, or those of a request's `caFile` instead), connection pooling and a
 /// deadline per request.
 ///
-/// One client per set of trusted authorities, made on first use and kept for the life of the
-/// process (so it is never shut down while a request may still use it).
+/// Clients come from ``HTTPClients`` (one per set of trusted authorities, kept for the process).
 public final class AsyncHTTPTransport: HTTPTransport {
-    private let clients = Mutex<[String: AsyncHTTPClient.HTTPClient]>([:])
-
     /// The process-wide transport.
     public static let shared = AsyncHTTPTransport()
 
     private init() {}
 
-    func client(caFile: String?) throws(OutboundError) -> AsyncHTTPClient.HTTPClient {
-        guard let caFile else { return AsyncHTTPClient.HTTPClient.shared }
-        if let existing = clients.withLock({ $0[caFile] }) { return existing }
-        guard FileManager.default.isReadableFile(atPath: caFile) else {
-            throw OutboundError("cannot read the CA file \(caFile)")
-        }
-        var tls = TLSConfiguration.makeClientConfiguration()
-        tls.trustRoots = .file(caFile)
-        var configuration = AsyncHTTPClient.HTTPClient.Configuration()
-        configuration.tlsConfiguration = tls
-        configuration.redirectConfiguration = .disallow
-        return clients.withLock { clients in
-            if let existing = clients[caFile] { return existing }
-            let made = AsyncHTTPClient.HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-            clients[caFile] = made
-            return made
-        }
-    }
-
     public func send(_ request: OutboundRequest) async throws(OutboundError) -> OutboundResponse {
         guard request.url.hasPrefix("http://") || request.url.hasPrefix("https://") else {
             throw OutboundError("not an http:// or https:// URL: \(request.url)")
         }
-        let client = try client(caFile: request.caFile)
+        let client = try HTTPClients.shared.client(caFile: request.caFile)
         var outbound = HTTPClientRequest(url: request.url)
         outbound.method = .init(rawValue: request.method)
         for (name, value) in request.headers { outbound.headers.add(name: name, value: value) }

@@ -12,25 +12,7 @@ import WardenCore
 public final class BlockingHTTPClient: BlockingHTTP {
     public static let shared = BlockingHTTPClient()
 
-    private let clients = Mutex<[String: HTTPClient]>([:])
-
     private init() {}
-
-    func client(caFile: String?) -> HTTPClient {
-        let key = caFile ?? ""
-        if let existing = clients.withLock({ $0[key] }) { return existing }
-        var tls = TLSConfiguration.makeClientConfiguration()
-        if let caFile { tls.trustRoots = .file(caFile) }
-        var configuration = HTTPClient.Configuration()
-        configuration.tlsConfiguration = tls
-        configuration.redirectConfiguration = .disallow
-        return clients.withLock { clients in
-            if let existing = clients[key] { return existing }
-            let made = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-            clients[key] = made
-            return made
-        }
-    }
 
     public func exchange(
         method: String,
@@ -45,7 +27,8 @@ public final class BlockingHTTPClient: BlockingHTTP {
             for (name, value) in headers { request.headers.add(name: name, value: value) }
             if !body.isEmpty { request.body = .bytes(body) }
             let deadline = NIODeadline.now() + .nanoseconds(timeout.nanoseconds)
-            let response = try client(caFile: caFile).execute(request: request, deadline: deadline).wait()
+            let response = try HTTPClients.shared.client(caFile: caFile).execute(request: request, deadline: deadline)
+                .wait()
             var buffer = response.body ?? ByteBuffer()
             guard buffer.readableBytes <= 1 << 20 else {
                 return .failure(OutboundError("the answer from \(url) is larger than 1 MiB"))
@@ -53,6 +36,8 @@ public final class BlockingHTTPClient: BlockingHTTP {
             return .success((Int(response.status.code), buffer.readBytes(length: buffer.readableBytes) ?? []))
         } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
             return .failure(OutboundError("no answer within \(DurationFormat.format(timeout))"))
+        } catch let error as OutboundError {
+            return .failure(error)
         } catch let error as NIOSSLError {
             return .failure(OutboundError("TLS failed: \(error)"))
         } catch {

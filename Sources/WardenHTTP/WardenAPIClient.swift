@@ -27,11 +27,8 @@ public struct WardenAPIClient: Sendable {
 
     /// The client for this API: the shared one for plain HTTP, one per trust file for HTTPS.
     func client() throws(OutboundError) -> HTTPClient {
-        guard let trust else { return HTTPClient.shared }
-        return try Self.clients.client(trusting: trust)
+        try HTTPClients.shared.client(caFile: trust, checkName: trust == nil)
     }
-
-    static let clients = TrustingClients()
 
     /// An answer.
     public struct Response: Sendable {
@@ -160,29 +157,5 @@ struct SSEParser {
             }
         }
         return events
-    }
-}
-
-/// HTTPS clients that trust one PEM file each, made on first use and kept for the process.
-final class TrustingClients: Sendable {
-    private let clients = Mutex<[String: HTTPClient]>([:])
-
-    func client(trusting file: String) throws(OutboundError) -> HTTPClient {
-        if let existing = clients.withLock({ $0[file] }) { return existing }
-        guard FileManager.default.isReadableFile(atPath: file) else {
-            throw OutboundError("cannot read \(file), the certificate the API is trusted by")
-        }
-        var tls = TLSConfiguration.makeClientConfiguration()
-        tls.trustRoots = .file(file)
-        tls.certificateVerification = .noHostnameVerification
-        var configuration = HTTPClient.Configuration()
-        configuration.tlsConfiguration = tls
-        configuration.redirectConfiguration = .disallow
-        return clients.withLock { clients in
-            if let existing = clients[file] { return existing }
-            let made = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-            clients[file] = made
-            return made
-        }
     }
 }

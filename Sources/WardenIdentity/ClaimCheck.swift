@@ -4,6 +4,9 @@ import WardenCore
 public struct OIDCIdentity: Sendable, Equatable {
     /// The person, from the issuer's username claim (or `sub`).
     public var name: String
+    /// How Warden names them (in audit records, rate limits, `GET /v1/session`): `oidc:<name>`,
+    /// apart from the static tokens' names, which a person cannot choose to take.
+    public var qualifiedName: String { "oidc:" + name }
     public var subject: String
     public var issuer: String
     /// What the caller may do: the mapped role, or `viewer` when the mapped role needs a second
@@ -44,7 +47,8 @@ public enum ClaimCheck {
             return .failure(
                 .init(
                     kind: .audience,
-                    message: "the token is not meant for Warden: its audience (aud) names none of \(accepted.joined(separator: ", "))"
+                    message:
+                        "the token is not meant for Warden: its audience (aud) names none of \(accepted.joined(separator: ", "))"
                 )
             )
         }
@@ -128,5 +132,7 @@ public enum ClaimCheck {
 }
 
 extension Double {
-    fileprivate func clamped(to range: ClosedRange<Double>) -> Double { Swift.min(Swift.max(self, range.lowerBound), range.upperBound) }
+    fileprivate func clamped(to range: ClosedRange<Double>) -> Double {
+        Swift.min(Swift.max(self, range.lowerBound), range.upperBound)
+    }
 }

@@ -22,7 +22,7 @@ public actor IssuerKeys {
     private var freshness: KeyFreshness
     private var keys = JWTKeyCollection()
     /// Key id → (key type, the algorithm the key set names for it).
-    private var published: [String: (kty: String, alg: String?)] = [:]
+    private var published: [String: (kty: String, alg: String)] = [:]
     private var endpoints: OIDCEndpoints?
     private var inflight: Task<Void, Never>?
 
@@ -54,7 +54,10 @@ public actor IssuerKeys {
             case .refuse(let why):
                 if shape.keyID == nil, published.count > 1 {
                     return .failure(
-                        .init(kind: .signature, message: "the token names no key (kid) and the provider publishes several")
+                        .init(
+                            kind: .signature,
+                            message: "the token names no key (kid) and the provider publishes several"
+                        )
                     )
                 }
                 return .failure(.init(kind: .keys, message: why))
@@ -63,10 +66,9 @@ public actor IssuerKeys {
             }
             let kid = shape.keyID ?? published.keys.first ?? ""
             if let key = published[kid] {
-                guard Self.fits(kty: key.kty, algorithm: shape.algorithm), key.alg == nil || key.alg == shape.algorithm
-                else {
+                guard key.alg == shape.algorithm else {
                     return .failure(
-                        .init(kind: .algorithm, message: "the token's algorithm does not match its key's (\(key.alg ?? key.kty))")
+                        .init(kind: .algorithm, message: "the token's algorithm does not match its key's (\(key.alg))")
                     )
                 }
             }
@@ -81,9 +83,15 @@ public actor IssuerKeys {
 
     /// The issuer's endpoints (fetching its discovery document when not yet known).
     public func discovered() async -> Result<OIDCEndpoints, OIDCRejection> {
-        if endpoints == nil { await fetch() }
+        // Not known yet: fetch, but no more often than keys are (sign-ins cannot hammer the provider).
+        if endpoints == nil, freshness.decide(now: clock.now(), knownKey: false) == .fetch { await fetch() }
         guard let endpoints else {
-            return .failure(.init(kind: .keys, message: freshness.lastError ?? "the provider's discovery document could not be read"))
+            return .failure(
+                .init(
+                    kind: .keys,
+                    message: freshness.lastError ?? "the provider's discovery document could not be read"
+                )
+            )
         }
         return .success(endpoints)
     }
@@ -113,9 +121,11 @@ public actor IssuerKeys {
     }
 
     private func load() async -> Result<
-        (OIDCEndpoints, JWTKeyCollection, [String: (kty: String, alg: String?)]), OutboundError
+        (OIDCEndpoints, JWTKeyCollection, [String: (kty: String, alg: String)]), OutboundError
     > {
-        let discoveryURL = spec.issuer.hasSuffix("/") ? spec.issuer + ".well-known/openid-configuration"
+        let discoveryURL =
+            spec.issuer.hasSuffix("/")
+            ? spec.issuer + ".well-known/openid-configuration"
             : spec.issuer + "/.well-known/openid-configuration"
         let document: JSONValue
         switch await get(discoveryURL) {
@@ -142,16 +152,23 @@ public actor IssuerKeys {
             return .failure(OutboundError("the key set at \(endpoints.jwks) has no keys list"))
         }
         let collection = JWTKeyCollection()
-        var published: [String: (kty: String, alg: String?)] = [:]
+        var published: [String: (kty: String, alg: String)] = [:]
         for entry in entries.prefix(Self.maxKeys) {
             guard let kty = entry["kty"]?.stringValue, ["RSA", "EC", "OKP"].contains(kty),
                 let kid = entry["kid"]?.stringValue, !kid.isEmpty, kid.utf8.count <= 256,
                 entry["use"] == nil || entry["use"]?.stringValue == "sig"
             else { continue }
-            let alg = entry["alg"]?.stringValue
-            if let alg, !JWTShape.acceptedAlgorithms.contains(alg) { continue }
+            // A key that names no algorithm gets its type's usual one, fixed now: left open,
+            // the first token's header would choose it (and a junk token could pin a wrong one).
+            guard
+                let alg = entry["alg"]?.stringValue
+                    ?? Self.defaultAlgorithm(kty: kty, curve: entry["crv"]?.stringValue),
+                JWTShape.acceptedAlgorithms.contains(alg), Self.fits(kty: kty, algorithm: alg),
+                case .object(var fields) = entry
+            else { continue }
+            fields["alg"] = .string(alg)
             do {
-                let jwk = try JSONDecoder().decode(JWK.self, from: Data(entry.jsonText.utf8))
+                let jwk = try JSONDecoder().decode(JWK.self, from: Data(JSONValue.object(fields).jsonText.utf8))
                 try await collection.add(jwk: jwk)
                 published[kid] = (kty, alg)
             } catch {
@@ -180,6 +197,18 @@ public actor IssuerKeys {
             return .success(value)
         } catch {
             return .failure(OutboundError("\(url): \(error.message)"))
+        }
+    }
+
+    /// The algorithm a key that names none is used with.
+    static func defaultAlgorithm(kty: String, curve: String?) -> String? {
+        switch (kty, curve) {
+        case ("RSA", _): return "RS256"
+        case ("EC", "P-256"): return "ES256"
+        case ("EC", "P-384"): return "ES384"
+        case ("EC", "P-521"): return "ES512"
+        case ("OKP", "Ed25519"): return "EdDSA"
+        default: return nil
         }
     }
 

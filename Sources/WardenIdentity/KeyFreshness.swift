@@ -36,7 +36,8 @@ public struct KeyFreshness: Sendable, Equatable {
     public func decide(now: Instant, knownKey: Bool) -> Decision {
         let mayFetch = lastAttempt.map { now - $0 >= minInterval } ?? true
         guard let fetchedAt else {
-            return mayFetch ? .fetch : .refuse("the provider's signing keys could not be fetched: \(lastError ?? "no answer yet")")
+            return mayFetch
+                ? .fetch : .refuse("the provider's signing keys could not be fetched: \(lastError ?? "no answer yet")")
         }
         let age = now - fetchedAt
         if mayFetch, !knownKey || age >= refresh { return .fetch }

@@ -10,7 +10,8 @@ import WardenCore
 /// callback only completes in the browser that started it), a PKCE verifier and a nonce, kept for
 /// ten minutes. ``finish(_:)`` takes them back exactly once. A session is a random 256-bit id
 /// (the cookie) with the signed-in identity, its own CSRF token and an expiry. Both tables are
-/// bounded: past the limit the oldest entries go.
+/// bounded: past the limit the oldest entries go (sign-ins in the order they began, at a constant
+/// cost each; sessions, which only a signed-in person can add, by a scan).
 public final class LoginSessions: Sendable {
     public struct Pending: Sendable {
         public var verifier: String
@@ -29,7 +30,29 @@ public final class LoginSessions: Sendable {
 
     private struct State {
         var pending: [String: Pending] = [:]
+        /// Pending sign-ins in the order they began (some already finished), oldest at `head`.
+        var order: [String] = []
+        var head = 0
         var sessions: [String: Session] = [:]
+
+        /// Drops finished and expired sign-ins from the front, then the oldest while there are
+        /// more than `limit`: O(1) amortised, so a flood of sign-ins costs each one little.
+        mutating func trim(now: Instant, limit: Int) {
+            while head < order.count {
+                let id = order[head]
+                guard let p = pending[id] else {
+                    head += 1
+                    continue
+                }
+                guard now - p.created >= LoginSessions.pendingLifetime || pending.count > limit else { break }
+                pending[id] = nil
+                head += 1
+            }
+            if head > 1024 && head * 2 > order.count {
+                order.removeFirst(head)
+                head = 0
+            }
+        }
     }
 
     private let state = Mutex(State())
@@ -52,11 +75,9 @@ public final class LoginSessions: Sendable {
         let nonce = Self.randomToken()
         let now = clock.now()
         state.withLock { s in
-            s.pending = s.pending.filter { now - $0.value.created < Self.pendingLifetime }
-            if s.pending.count >= maxPending, let oldest = s.pending.min(by: { $0.value.created < $1.value.created }) {
-                s.pending[oldest.key] = nil
-            }
             s.pending[id] = Pending(verifier: verifier, nonce: nonce, created: now)
+            s.order.append(id)
+            s.trim(now: now, limit: maxPending)
         }
         return (id, verifier, Self.challenge(for: verifier), nonce)
     }

@@ -38,7 +38,11 @@ public enum OIDCSpecReader {
         var spec = OIDCSpec(issuers: [])
         if let n = f["issuers"] {
             guard case .sequence(let items) = n, !items.isEmpty, items.count <= 20 else {
-                r.fail(n, "api.oidc.issuers", "expected a list of 1 to 20 issuers like { url: https://…, audience: warden, roles: {…} }")
+                r.fail(
+                    n,
+                    "api.oidc.issuers",
+                    "expected a list of 1 to 20 issuers like { url: https://…, audience: warden, roles: {…} }"
+                )
                 return nil
             }
             for (i, item) in items.enumerated() {
@@ -55,7 +59,8 @@ public enum OIDCSpecReader {
         return spec
     }
 
-    static func readIssuer(_ node: Node, key: String, _ context: SpecContext, _ r: inout YAMLReader) -> OIDCIssuerSpec? {
+    static func readIssuer(_ node: Node, key: String, _ context: SpecContext, _ r: inout YAMLReader) -> OIDCIssuerSpec?
+    {
         guard let f = r.mapping(node, key: key, allowed: issuerKeys, required: ["url", "audience", "roles"]) else {
             return nil
         }
@@ -73,7 +78,9 @@ public enum OIDCSpecReader {
             spec.caFile = path
         }
         if let n = f["roles"], let roles = r.mapping(n, key: "\(key).roles", allowed: roleKeys) {
-            if let c = roles["claim"], let path = claimPath(c, key: "\(key).roles.claim", &r) { spec.roles.claim = path }
+            if let c = roles["claim"], let path = claimPath(c, key: "\(key).roles.claim", &r) {
+                spec.roles.claim = path
+            }
             for role in Role.allCases {
                 guard let v = roles[role.rawValue],
                     let values = r.stringList(v, key: "\(key).roles.\(role.rawValue)", what: "claim values")
@@ -81,7 +88,11 @@ public enum OIDCSpecReader {
                 spec.roles.values[role] = values
             }
             if spec.roles.values.values.allSatisfy(\.isEmpty) {
-                r.fail(n, "\(key).roles", "map at least one claim value to a role, e.g. { claim: groups, operator: [ops] }")
+                r.fail(
+                    n,
+                    "\(key).roles",
+                    "map at least one claim value to a role, e.g. { claim: groups, operator: [ops] }"
+                )
             }
         }
         if let n = f["mfa"], let m = r.mapping(n, key: "\(key).mfa", allowed: mfaKeys) {
@@ -96,14 +107,20 @@ public enum OIDCSpecReader {
                 } else if let role = Role(rawValue: text) {
                     spec.mfa.requiredFrom = role
                 } else {
-                    r.fail(v, "\(key).mfa.required_for", "found '\(text)'; expected viewer, operator, admin or none (the lowest role that needs a second factor)")
+                    r.fail(
+                        v,
+                        "\(key).mfa.required_for",
+                        "found '\(text)'; expected viewer, operator, admin or none (the lowest role that needs a second factor)"
+                    )
                 }
             }
         }
         if let n = f["username_claim"], let path = claimPath(n, key: "\(key).username_claim", &r) {
             spec.usernameClaim = path
         }
-        if let n = f["refresh"], let d = r.duration(n, key: "\(key).refresh", min: .seconds(10), max: .seconds(7 * 86400)) {
+        if let n = f["refresh"],
+            let d = r.duration(n, key: "\(key).refresh", min: .seconds(10), max: .seconds(7 * 86400))
+        {
             spec.refresh = d
         }
         if let n = f["keys_max_age"],
@@ -126,7 +143,12 @@ public enum OIDCSpecReader {
     ) -> OIDCLoginSpec? {
         let key = "api.oidc.login"
         guard
-            let f = r.mapping(node, key: key, allowed: loginKeys, required: ["issuer", "client_id", "client_secret", "redirect"])
+            let f = r.mapping(
+                node,
+                key: key,
+                allowed: loginKeys,
+                required: ["issuer", "client_id", "client_secret", "redirect"]
+            )
         else { return nil }
         guard hasTLS else {
             r.fail(node, key, "the dashboard's sign-in needs api.tls: its session cookie is only sent over HTTPS")
@@ -134,7 +156,11 @@ public enum OIDCSpecReader {
         }
         guard let issuerNode = f["issuer"], let issuer = r.string(issuerNode, key: "\(key).issuer") else { return nil }
         guard issuers.contains(where: { $0.issuer == issuer }) else {
-            r.fail(issuerNode, "\(key).issuer", "found '\(issuer)'; expected one of the issuers' urls: \(issuers.map(\.issuer).joined(separator: ", "))")
+            r.fail(
+                issuerNode,
+                "\(key).issuer",
+                "found '\(issuer)'; expected one of the issuers' urls: \(issuers.map(\.issuer).joined(separator: ", "))"
+            )
             return nil
         }
         guard let idNode = f["client_id"], let clientID = r.string(idNode, key: "\(key).client_id"),
@@ -153,18 +179,28 @@ public enum OIDCSpecReader {
             return nil
         }
         guard redirect.hasSuffix("/auth/callback") else {
-            r.fail(redirectNode, "\(key).redirect", "found '\(redirect)'; expected Warden's callback as the browser reaches it, ending in /auth/callback")
+            r.fail(
+                redirectNode,
+                "\(key).redirect",
+                "found '\(redirect)'; expected Warden's callback as the browser reaches it, ending in /auth/callback"
+            )
             return nil
         }
         var login = OIDCLoginSpec(issuer: issuer, clientID: clientID, clientSecret: secret, redirect: redirect)
         if let n = f["scopes"], let scopes = r.stringList(n, key: "\(key).scopes", what: "scopes") {
-            guard scopes.count <= 20, scopes.allSatisfy({ $0.utf8.count <= 64 && $0.allSatisfy { $0.isLetter || $0.isNumber || "_-.:".contains($0) } }) else {
+            guard scopes.count <= 20,
+                scopes.allSatisfy({
+                    $0.utf8.count <= 64 && $0.allSatisfy { $0.isLetter || $0.isNumber || "_-.:".contains($0) }
+                })
+            else {
                 r.fail(n, "\(key).scopes", "expected up to 20 scope names (letters, digits, _ - . :)")
                 return nil
             }
             login.scopes = scopes.filter { $0 != "openid" }
         }
-        if let n = f["session"], let d = r.duration(n, key: "\(key).session", min: .seconds(60), max: .seconds(30 * 86400)) {
+        if let n = f["session"],
+            let d = r.duration(n, key: "\(key).session", min: .seconds(60), max: .seconds(30 * 86400))
+        {
             login.session = d
         }
         return login
@@ -175,7 +211,11 @@ public enum OIDCSpecReader {
         guard text.hasPrefix("https://"), text.utf8.count > 8, text.utf8.count <= 2048,
             !text.contains(where: { $0.isWhitespace || $0 == "\0" || $0 == "#" || $0 == "?" })
         else {
-            r.fail(node, key, "found '\(text.prefix(100))'; expected an https:// URL without query or fragment (tokens and keys are only taken over HTTPS)")
+            r.fail(
+                node,
+                key,
+                "found '\(text.prefix(100))'; expected an https:// URL without query or fragment (tokens and keys are only taken over HTTPS)"
+            )
             return nil
         }
         return text
@@ -185,7 +225,11 @@ public enum OIDCSpecReader {
         guard let text = r.string(node, key: key, what: "a claim name") else { return nil }
         let parts = text.split(separator: ".", omittingEmptySubsequences: false)
         guard !text.isEmpty, text.utf8.count <= 256, parts.count <= 8, parts.allSatisfy({ !$0.isEmpty }) else {
-            r.fail(node, key, "found '\(text.prefix(100))'; expected a claim name or a dotted path such as realm_access.roles")
+            r.fail(
+                node,
+                key,
+                "found '\(text.prefix(100))'; expected a claim name or a dotted path such as realm_access.roles"
+            )
             return nil
         }
         return text

@@ -87,7 +87,9 @@ public struct MFARule: Sendable, Equatable {
     public var requiredFrom: Role?
 
     /// RFC 8176's names of second factors and of multi-factor authentication itself.
-    public static let defaultMethods = ["mfa", "otp", "hwk", "swk", "sms", "sc", "fpt", "face", "iris", "retina", "vbm"]
+    public static let defaultMethods = [
+        "mfa", "otp", "hwk", "swk", "sms", "sc", "fpt", "face", "iris", "retina", "vbm",
+    ]
 
     public init(claim: String = "amr", methods: [String] = MFARule.defaultMethods, requiredFrom: Role? = .operator) {
         self.claim = claim

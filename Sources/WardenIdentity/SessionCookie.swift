@@ -1,8 +1,10 @@
 /// The dashboard's session cookie.
 public enum SessionCookie {
-    public static let name = "warden_session"
+    /// `__Host-`: the browser takes it only from this very origin over HTTPS, with `Path=/` and
+    /// no `Domain`, so a sibling host or another port cannot plant one (RFC 6265bis).
+    public static let name = "__Host-warden_session"
     /// The sign-in's state, for the callback to check that it completes in the same browser.
-    public static let loginName = "warden_login"
+    public static let loginName = "__Host-warden_login"
 
     /// The cookie `name`'s value among the request's `Cookie` headers (nil when absent or odd).
     public static func value(of headers: [String], name: String = SessionCookie.name) -> String? {

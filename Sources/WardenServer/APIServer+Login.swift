@@ -42,6 +42,7 @@ extension APIServer {
             let keys = oidc.issuers[login.issuer]
         else { return }
         let bus = dependencies.bus
+        let logger = dependencies.logger
         let transport = dependencies.transport ?? NoTransport()
 
         router.get("/auth/login") { _, _ -> Response in
@@ -49,7 +50,12 @@ extension APIServer {
             switch await keys.discovered() {
             case .success(let e): endpoints = e
             case .failure(let rejection):
-                throw APIError(.serviceUnavailable, "provider_unavailable", "cannot reach the sign-in provider: \(rejection.message)")
+                logger.warning("cannot start a sign-in", metadata: ["warden.reason": "\(rejection.message)"])
+                throw APIError(
+                    .serviceUnavailable,
+                    "provider_unavailable",
+                    "cannot reach the sign-in provider; try again later"
+                )
             }
             let start = sessions.begin()
             let query = FormEncoding.encode([
@@ -84,6 +90,8 @@ extension APIServer {
             let params = request.uri.queryParameters
             let state = params["state"].map(String.init) ?? ""
             let cookie = SessionCookie.value(of: request.headers[values: .cookie], name: SessionCookie.loginName)
+            // Refusals after the state was found are sign-ins that failed: audited. One without a
+            // known state is only a bad request (not recorded, so it cannot flood the trail).
             func refuse(_ status: HTTPResponse.Status, _ code: String, _ message: String) -> APIError {
                 let record = LoginRecord(
                     actor: "unknown",
@@ -96,7 +104,11 @@ extension APIServer {
                 return APIError(status, code, message)
             }
             guard !state.isEmpty, state.utf8.count <= 128, cookie == state, let pending = sessions.finish(state) else {
-                throw refuse(.badRequest, "sign_in_unknown", "this sign-in is unknown, expired or from another browser; start again at /auth/login")
+                throw APIError(
+                    .badRequest,
+                    "sign_in_unknown",
+                    "this sign-in is unknown, expired or from another browser; start again at /auth/login"
+                )
             }
             if let error = params["error"] {
                 throw refuse(.unauthorized, "sign_in_refused", "the provider refused the sign-in: \(error.prefix(100))")
@@ -136,17 +148,25 @@ extension APIServer {
             guard answer.status == 200, let body = JSONValue.parse(bytes: answer.body),
                 let idToken = body["id_token"]?.stringValue
             else {
-                throw refuse(.badGateway, "token_exchange", "the provider's token endpoint answered HTTP \(answer.status) without an ID token")
+                throw refuse(
+                    .badGateway,
+                    "token_exchange",
+                    "the provider's token endpoint answered HTTP \(answer.status) without an ID token"
+                )
             }
             let identity: OIDCIdentity
             switch await oidc.verify(Array(idToken.utf8), audiences: [login.clientID], nonce: pending.nonce) {
-            case .success(let who): identity = who
+            case .success(let who) where who.issuer == login.issuer: identity = who
+            case .success:
+                throw refuse(.unauthorized, "id_token", "the ID token is not from the sign-in's provider")
             case .failure(let rejection):
                 throw refuse(.unauthorized, "id_token", "the provider's ID token is refused: \(rejection.message)")
             }
+            // A new sign-in ends the browser's earlier session.
+            if let earlier = SessionCookie.value(of: request.headers[values: .cookie]) { sessions.close(earlier) }
             let opened = sessions.open(identity, lifetime: login.session)
             let record = LoginRecord(
-                actor: identity.name,
+                actor: identity.qualifiedName,
                 issuer: identity.issuer,
                 role: identity.role.rawValue,
                 mfa: identity.mfa,
@@ -161,11 +181,19 @@ extension APIServer {
             headers.append(
                 HTTPField(
                     name: .setCookie,
-                    value: SessionCookie.set(SessionCookie.name, opened.id, maxAge: Int(login.session.seconds), sameSite: "Strict")
+                    value: SessionCookie.set(
+                        SessionCookie.name,
+                        opened.id,
+                        maxAge: Int(login.session.seconds),
+                        sameSite: "Strict"
+                    )
                 )
             )
             headers.append(
-                HTTPField(name: .setCookie, value: SessionCookie.set(SessionCookie.loginName, "", maxAge: 0, sameSite: "Lax"))
+                HTTPField(
+                    name: .setCookie,
+                    value: SessionCookie.set(SessionCookie.loginName, "", maxAge: 0, sameSite: "Lax")
+                )
             )
             return Response(status: .seeOther, headers: headers)
         }
@@ -177,7 +205,12 @@ extension APIServer {
             }
             sessions.close(id)
             var headers = HTTPFields()
-            headers.append(HTTPField(name: .setCookie, value: SessionCookie.set(SessionCookie.name, "", maxAge: 0, sameSite: "Strict")))
+            headers.append(
+                HTTPField(
+                    name: .setCookie,
+                    value: SessionCookie.set(SessionCookie.name, "", maxAge: 0, sameSite: "Strict")
+                )
+            )
             return Response(status: .noContent, headers: headers)
         }
     }

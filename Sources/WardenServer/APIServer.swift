@@ -6,9 +6,9 @@ import Logging
 import NIOCore
 import ServiceLifecycle
 import WardenCore
-import WardenIdentity
 import WardenDefense
 import WardenHeal
+import WardenIdentity
 import WardenStore
 import WardenSupervisor
 
@@ -81,7 +81,9 @@ public struct APIServer: Sendable {
         self.authAudit = AuthAudit(bus: dependencies.bus)
         self.metrics = APIMetrics()
         let transport = dependencies.transport ?? NoTransport()
-        self.oidc = dependencies.api.oidc.map { OIDCVerifier(spec: $0, transport: transport, clock: dependencies.clock) }
+        self.oidc = dependencies.api.oidc.map {
+            OIDCVerifier(spec: $0, transport: transport, clock: dependencies.clock)
+        }
         self.sessions = dependencies.api.oidc?.login == nil ? nil : LoginSessions(clock: dependencies.clock)
     }
 

@@ -80,7 +80,11 @@ public struct AuthMiddleware: RouterMiddleware {
                 if context.identity == nil, let oidc, JWTShape.looksLikeJWT(token) {
                     switch await oidc.verify(token) {
                     case .success(let who):
-                        context.identity = Identity(name: who.name, role: who.role, limitedBecause: who.mfaProblem)
+                        context.identity = Identity(
+                            name: who.qualifiedName,
+                            role: who.role,
+                            limitedBecause: who.mfaProblem
+                        )
                     case .failure(let rejection):
                         context.authProblem = "the ID token is refused: \(rejection.message)"
                         providerDown = rejection.kind == .keys
@@ -103,7 +107,7 @@ public struct AuthMiddleware: RouterMiddleware {
             }
             if !Self.safe(request.method) { try Self.checkCSRF(request, session: session) }
             context.identity = Identity(
-                name: session.identity.name,
+                name: session.identity.qualifiedName,
                 role: session.identity.role,
                 limitedBecause: session.identity.mfaProblem,
                 session: true

@@ -112,7 +112,10 @@ public struct AuditShipper: Service {
                     d.failing = false
                 }
                 d.position = last.seq
-                try? await store.setBlob(d.positionKey, Data(String(last.seq).utf8))
+                // What was sent is noted even when the shipper is being cancelled (the store's
+                // write would refuse to start in a cancelled task, and the records would go twice).
+                let (store, key) = (self.store, d.positionKey)
+                await Task { try? await store.setBlob(key, Data(String(last.seq).utf8)) }.value
             }
         }
     }
@@ -154,17 +157,11 @@ final class AuditFile: @unchecked Sendable {
             bytes += Array(link.json.jsonText.utf8)
             bytes.append(10)
         }
-        var written = 0
-        while written < bytes.count {
-            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + written, bytes.count - written) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                let why = String(cString: strerror(errno))
-                close(fd)
-                fd = -1
-                throw WardenError(.io, "cannot write \(path): \(why)")
-            }
-            written += n
+        let fd = self.fd
+        if let failed = WriteAll.write(bytes, { write(fd, $0, $1) }) {
+            close(fd)
+            self.fd = -1
+            throw WardenError(.io, "cannot write \(path): \(String(cString: strerror(failed)))")
         }
         guard fsync(fd) == 0 else {
             throw WardenError(.io, "cannot flush \(path): \(String(cString: strerror(errno)))")

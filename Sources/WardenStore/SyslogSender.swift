@@ -61,20 +61,16 @@ final class SyslogSender: @unchecked Sendable {
         for m in messages {
             var frame = m
             if target.transport == .tcp { frame = Array("\(m.count) ".utf8) + m }
-            var sent = 0
-            while sent < frame.count {
-                let n = frame.withUnsafeBytes {
-                    Glibc.send(fd, $0.baseAddress! + sent, frame.count - sent, Int32(MSG_NOSIGNAL))
-                }
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    let why = String(cString: strerror(errno))
-                    close(fd)
-                    fd = -1
-                    throw WardenError(.io, "cannot send to syslog at \(target): \(why)")
-                }
-                sent += n
-                if target.transport == .udp { break }
+            let fd = self.fd
+            // A datagram is one message, whole or not at all.
+            if let failed = WriteAll.write(
+                frame,
+                once: target.transport == .udp,
+                { Glibc.send(fd, $0, $1, Int32(MSG_NOSIGNAL)) }
+            ) {
+                close(fd)
+                self.fd = -1
+                throw WardenError(.io, "cannot send to syslog at \(target): \(String(cString: strerror(failed)))")
             }
         }
     }

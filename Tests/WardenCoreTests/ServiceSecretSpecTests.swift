@@ -48,6 +48,9 @@ struct ServiceSecretSpecTests {
             ),
             "\(found)"
         )
-        #expect(found.contains { $0.hasPrefix("warden.yaml:7:27: services.s.env.C.other: unknown key 'other'") }, "\(found)")
+        #expect(
+            found.contains { $0.hasPrefix("warden.yaml:7:27: services.s.env.C.other: unknown key 'other'") },
+            "\(found)"
+        )
     }
 }

@@ -51,10 +51,12 @@ struct TestIssuer {
     let documents = IssuerDocuments()
     var keys: [(kid: String, key: ES256PrivateKey)] = [("k1", ES256PrivateKey())]
 
-    func publish() {
+    /// `namingAlgorithms: false`: keys without `alg`, as some providers publish them.
+    func publish(namingAlgorithms: Bool = true) {
         let jwks = keys.map { entry -> String in
             let p = entry.key.publicKey.parameters!
-            return #"{"kty":"EC","crv":"P-256","x":"\#(p.x)","y":"\#(p.y)","kid":"\#(entry.kid)","alg":"ES256","use":"sig"}"#
+            let alg = namingAlgorithms ? #","alg":"ES256""# : ""
+            return #"{"kty":"EC","crv":"P-256","x":"\#(p.x)","y":"\#(p.y)","kid":"\#(entry.kid)"\#(alg),"use":"sig"}"#
         }
         documents.state.withLock {
             $0.documents[Self.url + "/.well-known/openid-configuration"] = """
@@ -183,6 +185,20 @@ struct OIDCVerifierTests {
         #expect(await v.verify(Array(good.utf8)).isSuccess)
     }
 
+    @Test func aKeyWithoutAnAlgorithmIsFixedToItsTypesOneAndAJunkTokenCannotChangeIt() async throws {
+        let issuer = TestIssuer()
+        issuer.publish(namingAlgorithms: false)
+        let v = verifier(issuer)
+        let good = try await issuer.sign(claims())
+        let parts = good.split(separator: ".")
+        // The same key id with another algorithm of the key's family, and a junk signature.
+        let junk =
+            Self.b64(#"{"alg":"ES384","kid":"k1"}"#) + "." + parts[1] + "."
+            + Self.b64(String(repeating: "x", count: 96))
+        #expect(await v.verify(Array(junk.utf8)).failure?.kind == .algorithm)
+        #expect(await v.verify(Array(good.utf8)).isSuccess)
+    }
+
     @Test func aRotatedKeyIsFetchedOnceAndMadeUpKeyIdsDoNotHammerTheProvider() async throws {
         var issuer = TestIssuer()
         issuer.publish()
@@ -272,7 +288,10 @@ struct KeyFreshnessTests {
         #expect(f.decide(now: t0 + .seconds(100), knownKey: true) == .fetch)
         f.failed(at: t0 + .seconds(100), "down")
         #expect(f.decide(now: t0 + .seconds(105), knownKey: true) == .use)
-        #expect(f.decide(now: t0 + .seconds(105), knownKey: false) == .refuse("the token was signed with a key the provider does not publish"))
+        #expect(
+            f.decide(now: t0 + .seconds(105), knownKey: false)
+                == .refuse("the token was signed with a key the provider does not publish")
+        )
         #expect(f.decide(now: t0 + .seconds(110), knownKey: true) == .fetch)
         f.failed(at: t0 + .seconds(300), "down")
         guard case .refuse(let why) = f.decide(now: t0 + .seconds(301), knownKey: true) else {
@@ -303,8 +322,14 @@ struct LoginSessionsTests {
         #expect(sessions.finish(first.state) == nil)
         #expect(sessions.finish(others[2].state) != nil)
         let who = OIDCIdentity(
-            name: "alice", subject: "1", issuer: "x", role: .operator, mappedRole: .operator, mfa: true,
-            mfaProblem: nil, expires: 0
+            name: "alice",
+            subject: "1",
+            issuer: "x",
+            role: .operator,
+            mappedRole: .operator,
+            mfa: true,
+            mfaProblem: nil,
+            expires: 0
         )
         let opened = sessions.open(who, lifetime: .seconds(60))
         #expect(sessions.session(opened.id)?.identity == who)

@@ -201,6 +201,15 @@ struct FleetLiveTests {
             b.output.contains("cannot ship to the control plane")
         }
         #expect(try await control.lastEventID(of: "edge-doubt") == nil, "nothing came from the doubting node")
+        // An administrative action on the node is an audit record, and reaches the control plane
+        // as the node's other events do.
+        _ = try await trusting.waitRunning(["s"])
+        #expect(try await trusting.client().send("POST", "/v1/services/s/restart").status == 202)
+        try await eventually("the node's audit record reaches the fleet", timeout: .seconds(60)) {
+            try await control.events(of: "edge-tls").contains {
+                $0.type == "audit.service.restart" && $0.payload["status"]?.intValue == 202
+            }
+        }
         // Plain HTTP to the control plane gets nothing.
         let plain = WardenAPIClient(
             host: "127.0.0.1",

@@ -80,7 +80,7 @@ final class OpenBao: Sendable {
     }
 
     /// An AppRole `warden` allowed to read `secret/data/*`: its role id and a secret id.
-    func appRole() async throws -> (roleID: String, secretID: String) {
+    func appRole(ttl: String = "1h") async throws -> (roleID: String, secretID: String) {
         try await call(
             "PUT",
             "/v1/sys/policies/acl/warden-read",
@@ -90,7 +90,10 @@ final class OpenBao: Sendable {
         try await call(
             "POST",
             "/v1/auth/approle/role/warden",
-            .object(["token_policies": .array([.string("warden-read")]), "token_ttl": .string("1h")])
+            .object([
+                "token_policies": .array([.string("warden-read")]), "token_ttl": .string(ttl),
+                "token_max_ttl": .string("1h"),
+            ])
         )
         let role = try await call("GET", "/v1/auth/approle/role/warden/role-id")?["data"]?["role_id"]?.stringValue
         let secret = try await call("POST", "/v1/auth/approle/role/warden/secret-id")?["data"]?["secret_id"]?
@@ -101,4 +104,22 @@ final class OpenBao: Sendable {
 
     /// Seals the server: every read is refused until it is unsealed.
     func seal() async throws { try await call("PUT", "/v1/sys/seal") }
+
+    /// The AppRole tokens alive now (role `warden`'s policy): whether each was renewed
+    /// (`last_renewal_time` > 0) and how many seconds it has lived.
+    func appRoleTokens() async throws -> [(renewed: Bool, age: Int64)] {
+        let keys = try await call("GET", "/v1/auth/token/accessors?list=true")?["data"]?["keys"]?.arrayValue ?? []
+        var renewed: [(renewed: Bool, age: Int64)] = []
+        let now = Int64(Date().timeIntervalSince1970)
+        for key in keys.compactMap(\.stringValue) {
+            let data = try await call("POST", "/v1/auth/token/lookup-accessor", .object(["accessor": .string(key)]))?[
+                "data"
+            ]
+            guard data?["policies"]?.arrayValue?.contains(.string("warden-read")) == true else { continue }
+            renewed.append(
+                ((data?["last_renewal_time"]?.intValue ?? 0) > 0, now - (data?["creation_time"]?.intValue ?? now))
+            )
+        }
+        return renewed
+    }
 }

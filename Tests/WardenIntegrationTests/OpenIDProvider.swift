@@ -76,7 +76,12 @@ final class OpenIDProvider: @unchecked Sendable {
         try await eventually("the provider answers", timeout: .seconds(60)) {
             let answer = await blockingWork {
                 BlockingHTTPClient.shared.exchange(
-                    method: "GET", url: url, headers: [], body: [], caFile: ca, timeout: .seconds(5)
+                    method: "GET",
+                    url: url,
+                    headers: [],
+                    body: [],
+                    caFile: ca,
+                    timeout: .seconds(5)
                 )
             }
             if case .success(let (status, _)) = answer { return status == 200 }

@@ -129,6 +129,41 @@ struct VaultLiveTests {
         }
     }
 
+    /// An AppRole token with a 4 s lease is renewed (renew-self) rather than lost, and the
+    /// service's secret still follows a rotation after many leases.
+    @Test func anAppRoleTokenIsRenewedBeforeItsLeaseEnds() async throws {
+        let bao = try await OpenBao()
+        try await bao.put("db", ["password": "renew-one-P3s8"])
+        let (role, secret) = try await bao.appRole(ttl: "4s")
+        let f = Fixture("services: {}\n")
+        let roleFile = f.dir.write("role-id", role)
+        let secretFile = f.dir.write("secret-id", secret)
+        let out = f.dir.file("seen")
+        try """
+        state_dir: \(f.stateDir)
+        vault: { address: \(bao.address), approle: { role_id: file:\(roleFile), secret_id: file:\(secretFile) }, refresh: 1s }
+        api: { listen: 127.0.0.1:\(f.port) }
+        services:
+          client:
+            run: [/bin/sh, -c, 'printf %s "$DB_PASSWORD" > \(out).tmp && mv \(out).tmp \(out) && exec sleep 1000']
+            env: { DB_PASSWORD: "vault:secret/data/db#password" }
+        """.write(toFile: f.config, atomically: true, encoding: .utf8)
+        let w = try f.start()
+        _ = try await f.waitRunning(["client"])
+        // One token, renewed, alive past three of its 4 s leases: not a new login each lease.
+        var tokens: [(renewed: Bool, age: Int64)] = []
+        try await eventually("Warden's AppRole token lives on, renewed", timeout: .seconds(40)) {
+            tokens = try await bao.appRoleTokens()
+            return tokens.contains { $0.renewed && $0.age >= 12 }
+        }
+        #expect(tokens.count == 1, "\(tokens)")
+        try await bao.put("db", ["password": "renew-two-M6q1"])
+        try await eventually("the rotated secret reached the service", timeout: .seconds(30)) {
+            (try? String(contentsOfFile: out, encoding: .utf8)) == "renew-two-M6q1"
+        }
+        #expect(try await w.stop() == .exited(0))
+    }
+
     @Test func appRoleLogsInAndEveryRefusalIsLocated() async throws {
         let bao = try await OpenBao()
         try await bao.put("warden", ["api": "approle-token-value-123"])

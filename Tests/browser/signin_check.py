@@ -34,7 +34,7 @@ def main():
             f"document.getElementById('id_password').value = {json.dumps(user)};"
             "document.querySelector('form').submit()")
         who = page.wait_for("location.pathname === '/' && document.getElementById('who').innerText", 30) or ""
-        checks["signed_in_as"] = who.startswith(f"{user} · operator")
+        checks["signed_in_as"] = who.startswith(f"oidc:{user} · operator")
         checks["buttons_shown"] = bool(page.wait_for("document.body.classList.contains('can-act')", 10))
         # What the provider's own pages logged (its missing favicon) is not the dashboard's.
         page.errors = []

@@ -44,7 +44,8 @@ extension SpecLoader {
                         }
                     } else if case .mapping = v {
                         // `{ secret: REF }`: any secret reference.
-                        guard let sf = r.mapping(v, key: "\(key).env.\(name)", allowed: ["secret"], required: ["secret"]),
+                        guard
+                            let sf = r.mapping(v, key: "\(key).env.\(name)", allowed: ["secret"], required: ["secret"]),
                             let rn = sf["secret"], let reference = r.string(rn, key: "\(key).env.\(name).secret")
                         else { continue }
                         if let problem = checkReference(reference) {
@@ -55,7 +56,11 @@ extension SpecLoader {
                     } else if case .scalar(let s) = v {
                         env[name] = YAMLReader.isNull(v) ? "" : s.string
                     } else {
-                        r.fail(v, "\(key).env.\(name)", "expected a string value or { secret: REF }, found \(YAMLReader.describe(v))")
+                        r.fail(
+                            v,
+                            "\(key).env.\(name)",
+                            "expected a string value or { secret: REF }, found \(YAMLReader.describe(v))"
+                        )
                     }
                 }
             } else if !YAMLReader.isNull(n) {

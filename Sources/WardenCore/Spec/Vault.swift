@@ -68,14 +68,7 @@ public final class VaultSession: Sendable {
             return (s.token, clock.now() - start >= lease / 2)
         }
         guard let token, due, case .appRole = spec.auth else { return }
-        let answer = http.exchange(
-            method: "POST",
-            url: "\(spec.address)/v1/auth/token/renew-self",
-            headers: [("X-Vault-Token", String(decoding: token.bytes, as: UTF8.self)), ("Content-Type", "application/json")],
-            body: Array("{}".utf8),
-            caFile: spec.caFile,
-            timeout: Self.timeout
-        )
+        let answer = call("POST", "auth/token/renew-self", token: token, body: Array("{}".utf8))
         let lease: Int64? =
             if case .success(let (status, body)) = answer, status == 200 {
                 JSONValue.parse(String(decoding: body, as: UTF8.self))?["auth"]?["lease_duration"]?.intValue
@@ -139,17 +132,8 @@ public final class VaultSession: Sendable {
         case .success(let t): token = t
         case .failure(let problem): return .failure(problem)
         }
-        let answer = http.exchange(
-            method: "GET",
-            url: "\(spec.address)/v1/\(path)",
-            headers: [("X-Vault-Token", String(decoding: token.bytes, as: UTF8.self))],
-            body: [],
-            caFile: spec.caFile,
-            timeout: Self.timeout
-        )
-        switch answer {
-        case .failure(let error):
-            return .failure(.init(message: "cannot reach Vault at \(spec.address): \(error.message)"))
+        switch call("GET", path, token: token) {
+        case .failure(let problem): return .failure(problem)
         case .success(let (status, body)):
             // An AppRole token Vault no longer takes (expired, revoked): log in again, once.
             if status == 403, !retried, case .appRole = spec.auth {
@@ -175,17 +159,8 @@ public final class VaultSession: Sendable {
                 "role_id": .string(String(decoding: roleID.bytes, as: UTF8.self)),
                 "secret_id": .string(String(decoding: secretID.bytes, as: UTF8.self)),
             ])
-            let answer = http.exchange(
-                method: "POST",
-                url: "\(spec.address)/v1/auth/approle/login",
-                headers: [("Content-Type", "application/json")],
-                body: Array(body.jsonText.utf8),
-                caFile: spec.caFile,
-                timeout: Self.timeout
-            )
-            switch answer {
-            case .failure(let error):
-                return .failure(.init(message: "cannot reach Vault at \(spec.address): \(error.message)"))
+            switch call("POST", "auth/approle/login", token: nil, body: Array(body.jsonText.utf8)) {
+            case .failure(let problem): return .failure(problem)
             case .success(let (status, body)):
                 let auth = JSONValue.parse(String(decoding: body, as: UTF8.self))?["auth"]
                 guard status == 200, let token = auth?["client_token"]?.stringValue, !token.isEmpty else {
@@ -202,6 +177,27 @@ public final class VaultSession: Sendable {
                 return .success(secret)
             }
         }
+    }
+
+    /// One call to Vault's HTTP API (`/v1/<path>`), with the token when given; no answer at all
+    /// is the problem "cannot reach Vault".
+    private func call(
+        _ method: String,
+        _ path: String,
+        token: Secret?,
+        body: [UInt8] = []
+    ) -> Result<(status: Int, body: [UInt8]), SpecLoader.SecretProblem> {
+        var headers: [(String, String)] = [("Content-Type", "application/json")]
+        if let token { headers.append(("X-Vault-Token", String(decoding: token.bytes, as: UTF8.self))) }
+        let answer = http.exchange(
+            method: method,
+            url: "\(spec.address)/v1/\(path)",
+            headers: headers,
+            body: body,
+            caFile: spec.caFile,
+            timeout: Self.timeout
+        )
+        return answer.mapError { .init(message: "cannot reach Vault at \(spec.address): \($0.message)") }
     }
 
     /// What Vault's refusal means, with its own error messages (which never hold a secret).
