@@ -67,24 +67,32 @@ public final class TempDir: Sendable {
     deinit { try? FileManager.default.removeItem(atPath: path) }
 }
 
-/// A TCP socket listening on 127.0.0.1 at a port the kernel chose: the fd and the port.
-public func loopbackListener(backlog: Int32 = 16) -> (fd: Int32, port: Int) {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+/// Binds `fd` to 127.0.0.1:`port` (0: a port the kernel chooses) with SO_REUSEADDR: the port
+/// bound, or nil (with `errno`) when the bind failed.
+public func bindLoopback(_ fd: Int32, port: Int) -> Int? {
     var one: Int32 = 1
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
     var addr = sockaddr_in()
     addr.sin_family = sa_family_t(AF_INET)
     addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-    addr.sin_port = 0
-    _ = withUnsafePointer(to: &addr) {
+    addr.sin_port = in_port_t(UInt16(port).bigEndian)
+    let bound = withUnsafePointer(to: &addr) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
     }
-    listen(fd, backlog)
+    guard bound == 0 else { return nil }
     var len = socklen_t(MemoryLayout<sockaddr_in>.size)
     _ = withUnsafeMutablePointer(to: &addr) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
     }
-    return (fd, Int(UInt16(bigEndian: addr.sin_port)))
+    return Int(UInt16(bigEndian: addr.sin_port))
+}
+
+/// A TCP socket listening on 127.0.0.1 at a port the kernel chose: the fd and the port.
+public func loopbackListener(backlog: Int32 = 16) -> (fd: Int32, port: Int) {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    let port = bindLoopback(fd, port: 0) ?? 0
+    listen(fd, backlog)
+    return (fd, port)
 }
 
 /// A blocking TCP connection to 127.0.0.1:`port` (the fd; check it for failure).
