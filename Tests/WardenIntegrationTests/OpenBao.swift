@@ -105,6 +105,16 @@ final class OpenBao: Sendable {
     /// Seals the server: every read is refused until it is unsealed.
     func seal() async throws { try await call("PUT", "/v1/sys/seal") }
 
+    /// Unseals it with the unseal key the dev server printed at start.
+    func unseal() async throws {
+        let log = (try? String(contentsOfFile: dir.file("bao.log"), encoding: .utf8)) ?? ""
+        guard let line = log.split(separator: "\n").first(where: { $0.hasPrefix("Unseal Key: ") }) else {
+            throw Missing(description: "the dev server printed no unseal key")
+        }
+        let key = String(line.dropFirst("Unseal Key: ".count)).trimmingCharacters(in: .whitespaces)
+        try await call("PUT", "/v1/sys/unseal", .object(["key": .string(key)]))
+    }
+
     /// The AppRole tokens alive now (role `warden`'s policy): whether each was renewed
     /// (`last_renewal_time` > 0) and how many seconds it has lived.
     func appRoleTokens() async throws -> [(renewed: Bool, age: Int64)] {

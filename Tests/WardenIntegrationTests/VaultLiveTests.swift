@@ -129,6 +129,46 @@ struct VaultLiveTests {
         }
     }
 
+    /// A Vault sealed when Warden starts: the service that needs a secret waits and says Vault is
+    /// sealed, the other runs; unsealed, the service starts with its secret.
+    @Test func aServiceWaitsWhileVaultIsSealedAndStartsOnceItIsUnsealed() async throws {
+        let bao = try await OpenBao()
+        try await bao.put("db", ["password": "sealed-then-open-T5v"])
+        try await bao.seal()
+        let f = Fixture("services: {}\n")
+        let tokenFile = f.dir.write("vault-token", bao.rootToken + "\n")
+        let out = f.dir.file("seen")
+        try """
+        state_dir: \(f.stateDir)
+        vault: { address: \(bao.address), token: file:\(tokenFile), refresh: 1s }
+        api: { listen: 127.0.0.1:\(f.port) }
+        services:
+          client:
+            run: [/bin/sh, -c, 'printf %s "$DB_PASSWORD" > \(out).tmp && mv \(out).tmp \(out) && exec sleep 1000']
+            env: { DB_PASSWORD: "vault:secret/data/db#password" }
+          other:
+            run: [\(Binaries.sample)]
+        """.write(toFile: f.config, atomically: true, encoding: .utf8)
+        let w = try f.start()
+        _ = try await f.waitRunning(["other"])
+        var waiting: [String] = []
+        try await eventually("the client waits, saying Vault is sealed") {
+            waiting = try await f.status().first { $0.name == "client" }?.waitingFor ?? []
+            return waiting.first?.contains("is sealed") == true
+        }
+        #expect(
+            waiting.count == 1
+                && waiting[0].hasPrefix("secret vault:secret/data/db#password: Vault at \(bao.address) is sealed"),
+            "\(waiting)"
+        )
+        try await bao.unseal()
+        _ = try await f.waitRunning(["client"])
+        try await eventually("the client saw its password") {
+            (try? String(contentsOfFile: out, encoding: .utf8)) == "sealed-then-open-T5v"
+        }
+        #expect(try await w.stop() == .exited(0))
+    }
+
     /// An AppRole token with a 4 s lease is renewed (renew-self) rather than lost, and the
     /// service's secret still follows a rotation after many leases.
     @Test func anAppRoleTokenIsRenewedBeforeItsLeaseEnds() async throws {
