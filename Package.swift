@@ -61,6 +61,7 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         // The store on PostgreSQL, for the fleet: apart from WardenStore so that a node (and the
@@ -290,6 +291,7 @@ let package = Package(
                 "warden", "warden-sample", "WardenCore", "WardenStore", "WardenSupervisor", "WardenServer",
                 "WardenHTTP", "WardenFleet",
                 "WardenTestSupport", .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
     ],

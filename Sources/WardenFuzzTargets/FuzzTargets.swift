@@ -20,6 +20,7 @@ public enum FuzzTargets {
         ("spec", spec), ("json-ingest", jsonIngest), ("prometheus", prometheus), ("influx", influx),
         ("sshd", sshd), ("access-log", accessLog), ("token", token), ("json-value", jsonValue),
         ("address", address), ("fleet-batch", fleetBatch), ("address-list", addressList), ("jwt", jwt),
+        ("hook", hook),
     ]
 
     /// The target called `name`.
@@ -195,5 +196,45 @@ public enum FuzzTargets {
         let granted = ClaimCheck.strings(at: issuer.roles.claim, in: shape.claims)
         precondition(issuer.roles.role(for: granted) == who.mappedRole, "a role the claims do not map to")
         precondition(who.mfa || who.role == .viewer, "more than reading without a second factor")
+    }
+
+    static let hooks: [HookSpec] = HookSpec.Format.allCases.map { format in
+        HookSpec(
+            name: format.rawValue,
+            verify: .timestamped(header: "Sig", secret: Secret("fuzz-secret"), tolerance: .seconds(300)),
+            format: format,
+            eventType: "hook.fuzz",
+            subjectPath: "data.object.id"
+        )
+    }
+
+    /// A webhook delivery: the first line is every header's value, the rest the body. Each
+    /// verification reads it (a signature it did not make is never verified) and each format maps
+    /// it (at most the alert limit of events, each of the format's own types).
+    public static func hook(_ bytes: [UInt8]) {
+        let cut = bytes.firstIndex(of: 10) ?? bytes.count
+        let value = String(decoding: bytes[..<cut], as: UTF8.self)
+        let body = Array(bytes[min(cut + 1, bytes.count)...])
+        let header = { (_: String) -> String? in value }
+        for verification in [
+            HookSpec.Verification.token(header: "Authorization", secret: Secret("fuzz-token")),
+            .github(secret: Secret("fuzz-secret")),
+            .timestamped(header: "Sig", secret: Secret("fuzz-secret"), tolerance: .seconds(300)),
+        ] {
+            if case .verified = HookVerifier.verify(verification, header: header, body: body, now: 1_800_000_000) {
+                // Only the token can be guessed by a fuzzer, and only by writing it.
+                guard case .token = verification else { preconditionFailure("a signature verified without the secret") }
+                precondition(value.contains("fuzz-token"), "a token verified that is not the token")
+            }
+        }
+        for spec in hooks {
+            guard case .success(let events) = HookMapper.events(spec, body: body, header: header) else { continue }
+            precondition(events.count <= HookMapper.maxAlerts, "more events than alerts allowed")
+            for e in events {
+                let prefix = spec.format == .github ? "github." : spec.format == .json ? "hook.fuzz" : "alert."
+                precondition(e.type.hasPrefix(prefix), "an event of another type: \(e.type)")
+                precondition(e.subject.utf8.count <= 800, "a subject out of bounds")
+            }
+        }
     }
 }

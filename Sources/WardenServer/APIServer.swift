@@ -39,6 +39,8 @@ public struct APIServer: Sendable {
         /// Outbound HTTPS, for the OpenID providers of `api.oidc` (their keys, the sign-in's
         /// token exchange). Required when the spec has `api.oidc`.
         public var transport: (any HTTPTransport)?
+        /// The spec's webhooks (`POST /v1/hooks/{name}`).
+        public var hooks: [String: HookSpec] = [:]
 
         public init(
             api: APISpec,
@@ -73,6 +75,8 @@ public struct APIServer: Sendable {
     let oidc: OIDCVerifier?
     /// The dashboard's sign-ins, when the spec has `api.oidc.login`.
     let sessions: LoginSessions?
+    /// Webhook deliveries already taken.
+    let replays = ReplayGuard()
 
     public init(_ dependencies: Dependencies) {
         WardenMetrics.bootstrap()
@@ -115,6 +119,7 @@ public struct APIServer: Sendable {
         addIncidentRoutes(router)
         addBanRoutes(router)
         addLoginRoutes(router)
+        addPublishRoutes(router)
         return router
     }
 
@@ -165,21 +170,22 @@ public struct APIServer: Sendable {
     }
 
     /// Collects a request body, refusing one over the spec's limit with 413.
-    func body(_ request: Request) async throws -> ByteBuffer {
+    func body(_ request: Request, limit: Int? = nil, limitKey: String = "api.max_body") async throws -> ByteBuffer {
+        let limit = limit ?? dependencies.api.maxBody
         do {
-            return try await request.body.collect(upTo: dependencies.api.maxBody)
+            return try await request.body.collect(upTo: limit)
         } catch let error as HTTPError where error.status == .contentTooLarge {
             _ = error
             throw APIError(
                 .contentTooLarge,
                 "too_large",
-                "the body is larger than \(ByteSize.format(Int64(dependencies.api.maxBody))) (api.max_body)"
+                "the body is larger than \(ByteSize.format(Int64(limit))) (\(limitKey))"
             )
         } catch is NIOTooManyBytesError {
             throw APIError(
                 .contentTooLarge,
                 "too_large",
-                "the body is larger than \(ByteSize.format(Int64(dependencies.api.maxBody))) (api.max_body)"
+                "the body is larger than \(ByteSize.format(Int64(limit))) (\(limitKey))"
             )
         }
     }

@@ -32,7 +32,10 @@ public struct AuditMiddleware: RouterMiddleware {
         guard request.method != .get, request.method != .head, request.method != .options else {
             return try await next(request, context)
         }
-        let actor = context.identity?.name ?? "unauthenticated"
+        let actor =
+            context.identity?.name
+            ?? (request.uri.path.hasPrefix("/v1/hooks/")
+                ? "hook:\(request.uri.path.dropFirst(10).prefix(64))" : "unauthenticated")
         let (type, subject) = Self.action(request.uri.path)
         do {
             let response = try await next(request, context)
@@ -86,6 +89,7 @@ public struct AuditMiddleware: RouterMiddleware {
         switch parts[1] {
         case "services" where parts.count == 4: return (EventType.auditService(parts[3]), parts[2])
         case "ingest": return (EventType.auditIngest, parts.count > 2 ? parts[2] : "json")
+        case "hooks": return (EventType.auditIngest, parts.count > 2 ? "hook:\(parts[2])" : "hooks")
         case "reload": return (EventType.auditReload, "warden")
         case "incidents" where parts.count == 4: return (EventType.auditIncident(parts[3]), parts[2])
         case "bans" where parts.count == 2: return (EventType.auditBan, "bans")

@@ -102,6 +102,7 @@ struct Agent {
         }
         apiDependencies.bans = defense?.bans
         apiDependencies.transport = AsyncHTTPTransport.shared
+        apiDependencies.hooks = spec.hooks
         let api = APIServer(apiDependencies)
         let monitors = try spec.monitors.map { monitor in
             try MonitorService(

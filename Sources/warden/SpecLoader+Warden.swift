@@ -14,7 +14,7 @@ extension SpecLoader {
             environment: environment,
             sections: [
                 APISection.self, MonitorsSection.self, DefenseSection.self, HealingSection.self, StoreSection.self,
-                FleetSection.self, AuditSection.self,
+                FleetSection.self, AuditSection.self, HooksSection.self,
             ]
         )
         loader.vaultHTTP = BlockingHTTPClient.shared
