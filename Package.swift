@@ -147,6 +147,17 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // Service level objectives: probe runs as good/bad events, windows counted from the store,
+        // multi-window burn-rate alerts as events.
+        .target(
+            name: "WardenSLO",
+            dependencies: [
+                "WardenCore", "WardenStore",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         // Single sign-on: ID tokens of OpenID providers (discovery, keys, claims, roles, MFA) and the
         // dashboard's sign-in sessions. No HTTP server here; outbound calls through HTTPTransport.
         .target(
@@ -163,6 +174,7 @@ let package = Package(
             dependencies: [
                 "WardenCore",
                 "WardenIdentity",
+                "WardenSLO",
                 "WardenDefense",
                 "WardenIngest",
                 "WardenStore",
@@ -210,6 +222,7 @@ let package = Package(
                 "WardenStore",
                 "WardenSupervisor",
                 "WardenServer",
+                "WardenSLO",
                 "WardenDetect",
                 "WardenHeal",
                 "WardenDefense",
@@ -256,6 +269,7 @@ let package = Package(
             dependencies: ["WardenHeal", "WardenDetect", "WardenHTTP", "WardenTestSupport"]
         ),
         .testTarget(name: "WardenSimTests", dependencies: ["WardenSim"]),
+        .testTarget(name: "WardenSLOTests", dependencies: ["WardenSLO", "WardenStore", "WardenTestSupport"]),
         .testTarget(
             name: "WardenIdentityTests",
             dependencies: ["WardenIdentity", "WardenTestSupport", .product(name: "JWTKit", package: "jwt-kit")]

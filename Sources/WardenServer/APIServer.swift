@@ -9,6 +9,7 @@ import WardenCore
 import WardenDefense
 import WardenHeal
 import WardenIdentity
+import WardenSLO
 import WardenStore
 import WardenSupervisor
 
@@ -41,6 +42,8 @@ public struct APIServer: Sendable {
         public var transport: (any HTTPTransport)?
         /// The spec's webhooks (`POST /v1/hooks/{name}`).
         public var hooks: [String: HookSpec] = [:]
+        /// The SLO engine, for `GET /v1/slos` (nil: the spec has no SLOs).
+        public var slos: SLOService?
 
         public init(
             api: APISpec,
@@ -120,6 +123,11 @@ public struct APIServer: Sendable {
         addBanRoutes(router)
         addLoginRoutes(router)
         addPublishRoutes(router)
+        let slos = d.slos
+        router.get("/v1/slos") { _, context -> Response in
+            _ = try context.require(.viewer)
+            return try APIServer.json(SLOList(slos: slos?.statuses ?? []))
+        }
         return router
     }
 
@@ -213,4 +221,9 @@ struct NoTransport: HTTPTransport {
     func send(_ request: OutboundRequest) async throws(OutboundError) -> OutboundResponse {
         throw OutboundError("this server was built without outbound HTTP")
     }
+}
+
+/// `GET /v1/slos`.
+struct SLOList: Encodable {
+    var slos: [SLOStatus]
 }

@@ -63,6 +63,13 @@ extension Supervisor {
     func handleProbe(name: String, generation: UInt64, kind: ProbeKind, result: ProbeResult) {
         guard let s = services[name], s.generation == generation else { return }
         let now = clock.now()
+        // Every probe's outcome and latency are telemetry (what SLOs are computed from).
+        let labels = ["service": name, "probe": kind == .ready ? "ready" : "health"]
+        let wall = clock.wallTime()
+        samples.send(contentsOf: [
+            Sample(series: "probe.up", labels: labels, time: wall, value: result.ok ? 1 : 0),
+            Sample(series: "probe.latency_seconds", labels: labels, time: wall, value: result.latency.seconds),
+        ])
         switch kind {
         case .ready:
             guard result.ok, s.machine.ready(now: now) else { return }

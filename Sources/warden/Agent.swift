@@ -7,6 +7,7 @@ import WardenDetect
 import WardenFleet
 import WardenHTTP
 import WardenHeal
+import WardenSLO
 import WardenServer
 import WardenStore
 import WardenSupervisor
@@ -103,6 +104,18 @@ struct Agent {
         apiDependencies.bans = defense?.bans
         apiDependencies.transport = AsyncHTTPTransport.shared
         apiDependencies.hooks = spec.hooks
+        let slos =
+            spec.slos.isEmpty
+            ? nil
+            : SLOService(
+                slos: spec.slos,
+                feed: sampleFeed,
+                store: store,
+                bus: bus,
+                every: SLOService.evaluationInterval(spec.slos),
+                logger: logger
+            )
+        apiDependencies.slos = slos
         let api = APIServer(apiDependencies)
         let monitors = try spec.monitors.map { monitor in
             try MonitorService(
@@ -160,6 +173,7 @@ struct Agent {
             services.append(.init(service: watcher))
         }
         services += monitors.map { .init(service: $0) }
+        if let slos { services.append(.init(service: slos)) }
         services.append(.init(service: heal))
         if let defense { services.append(.init(service: defense.service)) }
         services += [

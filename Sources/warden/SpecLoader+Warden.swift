@@ -4,6 +4,7 @@ import WardenDetect
 import WardenFleet
 import WardenHTTP
 import WardenHeal
+import WardenSLO
 import WardenServer
 import WardenStore
 
@@ -14,7 +15,7 @@ extension SpecLoader {
             environment: environment,
             sections: [
                 APISection.self, MonitorsSection.self, DefenseSection.self, HealingSection.self, StoreSection.self,
-                FleetSection.self, AuditSection.self, HooksSection.self,
+                FleetSection.self, AuditSection.self, HooksSection.self, SLOSection.self,
             ]
         )
         loader.vaultHTTP = BlockingHTTPClient.shared

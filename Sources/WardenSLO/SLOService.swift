@@ -1,0 +1,182 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+import WardenCore
+import WardenStore
+
+/// Computes the spec's SLOs and alerts when their error budget burns too fast.
+///
+/// Each run of an SLO's health probe is one event, good or bad, stored as a sample of
+/// `slo.events{slo=NAME}` (1 good, 0 bad) as it arrives from the sample feed: the store's rollups
+/// then count any window cheaply, and a restart loses nothing. Every `every` the windows of each
+/// SLO are counted, its status (SLI, budget left, each alert's burn over its long and short
+/// window) kept for `/v1/slos`, and each alert that starts or stops firing published as
+/// `slo.burn.firing` or `slo.burn.resolved`, which healing and people can act on.
+public final class SLOService: Service, Sendable {
+    let slos: [SLOSpec]
+    let store: any Store
+    let bus: EventBus
+    let clock: any WardenClock
+    let every: Duration
+    let logger: Logger
+    private let subscription: FanOutSubscription<SampleBatch>
+    private let state = Mutex<(statuses: [SLOStatus], firing: Set<String>)>(([], []))
+
+    public init(
+        slos: [SLOSpec],
+        feed: FanOut<SampleBatch>,
+        store: any Store,
+        bus: EventBus,
+        clock: any WardenClock = SystemClock(),
+        every: Duration = .seconds(30),
+        logger: Logger
+    ) {
+        self.slos = slos
+        self.store = store
+        self.bus = bus
+        self.clock = clock
+        self.every = every
+        self.logger = logger
+        self.subscription = feed.subscribe(name: "slo", capacity: 10_000)
+    }
+
+    /// How often to evaluate: a fifth of the shortest alert window, between 1 s and 30 s (the
+    /// workbook's 5-minute short window is looked at every 30 s).
+    public static func evaluationInterval(_ slos: [SLOSpec]) -> Duration {
+        let shortest = slos.flatMap(\.alerts).map(\.short).min() ?? .seconds(150)
+        return min(max(shortest / 5, .seconds(1)), .seconds(30))
+    }
+
+    /// The last evaluation of every SLO.
+    public var statuses: [SLOStatus] { state.withLock { $0.statuses } }
+
+    public func run() async throws {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.classify() }
+            group.addTask { await self.evaluateForever() }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    /// Turns probe samples into SLO events.
+    private func classify() async {
+        await withGracefulShutdownHandler {
+            while true {
+                let batches = await subscription.nextBatch(max: 1000)
+                if batches.isEmpty { return }
+                var out = SampleBatch()
+                for batch in batches { Self.events(of: batch, for: slos, into: &out) }
+                if !out.isEmpty {
+                    do { try await store.appendSamples(out) } catch {
+                        logger.error("cannot store SLO events", metadata: ["warden.error": "\(error)"])
+                    }
+                }
+            }
+        } onGracefulShutdown: {
+            self.subscription.finish()
+        }
+    }
+
+    /// The SLO events in `batch`: one per health-probe run of an SLO's service.
+    static func events(of batch: SampleBatch, for slos: [SLOSpec], into out: inout SampleBatch) {
+        struct Run {
+            var up: Double?
+            var latency: Double?
+        }
+        var runs: [String: [Int64: Run]] = [:]
+        for p in batch.points {
+            let key = batch.series[Int(p.series)]
+            guard key.name == "probe.up" || key.name == "probe.latency_seconds" else { continue }
+            let labels = key.labelDictionary
+            guard labels["probe"] == "health", let service = labels["service"] else { continue }
+            if key.name == "probe.up" {
+                runs[service, default: [:]][p.time, default: Run()].up = p.value
+            } else {
+                runs[service, default: [:]][p.time, default: Run()].latency = p.value
+            }
+        }
+        guard !runs.isEmpty else { return }
+        for slo in slos {
+            guard let mine = runs[slo.service] else { continue }
+            let key = SeriesKey(name: "slo.events", labels: [.init("slo", slo.name)])
+            for (time, run) in mine {
+                guard let up = run.up else { continue }
+                var good = up >= 1
+                if let limit = slo.latency, let latency = run.latency { good = good && latency <= limit.seconds }
+                out.append(key, time: time, value: good ? 1 : 0)
+            }
+        }
+    }
+
+    private func evaluateForever() async {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            await evaluate()
+            try? await cancelWhenGracefulShutdown { try await self.clock.sleep(for: self.every) }
+        }
+    }
+
+    /// Counts every SLO's windows and publishes the alerts that changed.
+    public func evaluate() async {
+        let now = clock.wallTime()
+        var statuses: [SLOStatus] = []
+        for slo in slos {
+            var counts: [Double: WindowCount] = [:]
+            for window in SLOStatus.windows(slo) {
+                counts[window.seconds] = await count(slo, over: window, until: now)
+            }
+            statuses.append(SLOStatus.evaluate(slo, counts: counts))
+        }
+        let changed = state.withLock { s -> [(SLOStatus, SLOStatus.AlertStatus, Bool)] in
+            var changed: [(SLOStatus, SLOStatus.AlertStatus, Bool)] = []
+            for status in statuses {
+                for alert in status.alerts {
+                    let id = "\(status.name) \(alert.severity) \(alert.longSeconds)/\(alert.shortSeconds)"
+                    if alert.firing, s.firing.insert(id).inserted { changed.append((status, alert, true)) }
+                    if !alert.firing, s.firing.remove(id) != nil { changed.append((status, alert, false)) }
+                }
+            }
+            s.statuses = statuses
+            return changed
+        }
+        for (status, alert, firing) in changed {
+            let event = SLOBurnEvent(
+                slo: status.name,
+                service: status.service,
+                severity: alert.severity,
+                burn: alert.longBurn,
+                threshold: alert.threshold,
+                long: DurationFormat.format(.seconds(alert.longSeconds)),
+                short: DurationFormat.format(.seconds(alert.shortSeconds)),
+                budgetLeft: status.budgetLeft
+            )
+            bus.publish(
+                firing ? "slo.burn.firing" : "slo.burn.resolved",
+                source: "slo",
+                subject: status.name,
+                payload: event.json
+            )
+        }
+    }
+
+    /// Good and total SLO events of `slo` over `window` up to `now`, from the store.
+    func count(_ slo: SLOSpec, over window: Duration, until now: Date) async -> WindowCount {
+        let query = SeriesQuery(
+            name: "slo.events",
+            labels: ["slo": slo.name],
+            from: now.addingTimeInterval(-window.seconds),
+            to: now,
+            step: window,
+            maxSeries: 1
+        )
+        guard let results = try? await store.query(query) else { return WindowCount(good: 0, total: 0) }
+        var good = 0.0
+        var total = 0.0
+        for bucket in results.flatMap(\.buckets) {
+            good += bucket.avg * Double(bucket.count)
+            total += Double(bucket.count)
+        }
+        return WindowCount(good: good, total: total)
+    }
+}
