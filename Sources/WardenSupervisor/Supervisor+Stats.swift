@@ -36,6 +36,7 @@ extension Supervisor {
         if statsDue {
             lastStatsPass = now
             record(usage: usageSampler.measure(groups: runningGroups()), at: clock.now())
+            if spec.hostMetrics { samples.send(contentsOf: HostMetrics.read(at: clock.wallTime())) }
         }
         let due = min(nextLogSweep ?? now, (lastStatsPass ?? now) + every)
         return max(.milliseconds(50), min(due - clock.now(), .seconds(8)))

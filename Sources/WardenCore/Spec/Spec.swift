@@ -16,6 +16,9 @@ public struct Spec: Sendable, Equatable {
     public var retention: RetentionPolicy
     /// How often each service's CPU and memory are sampled from /proc.
     public var statsEvery: Duration
+    /// Whether the node's own metrics (CPU, load, memory, disks, filesystems, network, pressure)
+    /// are recorded every `statsEvery` too (`stats: { host: true }`).
+    public var hostMetrics = false
     /// The services, in the order they are declared.
     public var services: [ServiceSpec]
     /// Telemetry retention.

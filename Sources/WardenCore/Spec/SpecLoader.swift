@@ -165,7 +165,8 @@ public struct SpecLoader: Sendable {
                 spec.retention.events = d
             }
         }
-        if let node = top["stats"], let f = reader.mapping(node, key: "stats", allowed: ["every"]) {
+        if let node = top["stats"], let f = reader.mapping(node, key: "stats", allowed: ["every", "host"]) {
+            if let n = f["host"], let b = reader.bool(n, key: "stats.host") { spec.hostMetrics = b }
             if let n = f["every"], let d = reader.duration(n, key: "stats.every", min: .milliseconds(100)) {
                 spec.statsEvery = d
             }
