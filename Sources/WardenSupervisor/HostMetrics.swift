@@ -76,7 +76,10 @@ public enum HostMetrics {
         for line in text.split(separator: "\n") {
             let parts = line.split(separator: " ", omittingEmptySubsequences: true)
             guard parts.count >= 2, parts[0].hasSuffix(":"), let value = Double(parts[1]) else { continue }
-            let field = parts[0].dropLast().replacingOccurrences(of: "(", with: "_").replacingOccurrences(of: ")", with: "")
+            let field = parts[0].dropLast().replacingOccurrences(of: "(", with: "_").replacingOccurrences(
+                of: ")",
+                with: ""
+            )
             let bytes = parts.count >= 3 && parts[2] == "kB" ? value * 1024 : value
             out.append(
                 Sample(
@@ -107,7 +110,12 @@ public enum HostMetrics {
                 Sample(series: "node_disk_reads_completed_total", labels: labels, time: time, value: reads),
                 Sample(series: "node_disk_writes_completed_total", labels: labels, time: time, value: writes),
                 Sample(series: "node_disk_read_bytes_total", labels: labels, time: time, value: readSectors * 512),
-                Sample(series: "node_disk_written_bytes_total", labels: labels, time: time, value: writtenSectors * 512),
+                Sample(
+                    series: "node_disk_written_bytes_total",
+                    labels: labels,
+                    time: time,
+                    value: writtenSectors * 512
+                ),
                 Sample(series: "node_disk_io_time_seconds_total", labels: labels, time: time, value: ioMillis / 1000),
             ]
         }
@@ -145,11 +153,21 @@ public enum HostMetrics {
             else { continue }
             if kind == "some" {
                 out.append(
-                    Sample(series: "node_pressure_\(resource)_waiting_seconds_total", labels: [:], time: time, value: micros / 1e6)
+                    Sample(
+                        series: "node_pressure_\(resource)_waiting_seconds_total",
+                        labels: [:],
+                        time: time,
+                        value: micros / 1e6
+                    )
                 )
             } else if kind == "full", resource != "cpu" {
                 out.append(
-                    Sample(series: "node_pressure_\(resource)_stalled_seconds_total", labels: [:], time: time, value: micros / 1e6)
+                    Sample(
+                        series: "node_pressure_\(resource)_stalled_seconds_total",
+                        labels: [:],
+                        time: time,
+                        value: micros / 1e6
+                    )
                 )
             }
         }

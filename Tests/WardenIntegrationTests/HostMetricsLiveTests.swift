@@ -19,7 +19,8 @@ struct HostMetricsLiveTests {
         let w = try f.start()
         _ = try await f.waitRunning(["s"])
         let meminfo = try String(contentsOfFile: "/proc/meminfo", encoding: .utf8)
-        let total = Double(meminfo.split(separator: "\n").first { $0.hasPrefix("MemTotal:") }!.split(separator: " ")[1])! * 1024
+        let total =
+            Double(meminfo.split(separator: "\n").first { $0.hasPrefix("MemTotal:") }!.split(separator: " ")[1])! * 1024
         var answer: JSONValue?
         try await eventually("node_memory_MemTotal_bytes is stored") {
             let r = try await f.client().send("GET", "/v1/series/node_memory_MemTotal_bytes?since=1m&step=1m")
@@ -35,7 +36,9 @@ struct HostMetricsLiveTests {
                 $0["name"]?.stringValue
             }
         )
-        for name in ["node_cpu_seconds_total", "node_load1", "node_network_receive_bytes_total", "node_filesystem_size_bytes"] {
+        for name in [
+            "node_cpu_seconds_total", "node_load1", "node_network_receive_bytes_total", "node_filesystem_size_bytes",
+        ] {
             #expect(names.contains(name), "\(names.sorted())")
         }
         #expect(try await w.stop() == .exited(0))

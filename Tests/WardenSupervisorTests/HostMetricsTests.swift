@@ -69,7 +69,13 @@ struct HostMetricsTests {
             space: { _ in (1000, 400, 300) }
         )
         #expect(fs.count == 6, "two storage filesystems, each mount point once, no /proc")
-        #expect(value(fs, "node_filesystem_avail_bytes", ["device": "/dev/sdb1", "fstype": "xfs", "mountpoint": "/mnt/my disk"]) == 300)
+        #expect(
+            value(
+                fs,
+                "node_filesystem_avail_bytes",
+                ["device": "/dev/sdb1", "fstype": "xfs", "mountpoint": "/mnt/my disk"]
+            ) == 300
+        )
     }
 
     @Test func theLiveReadingAgreesWithTheKernelsFiles() throws {
@@ -77,7 +83,9 @@ struct HostMetricsTests {
         let meminfo = try String(contentsOfFile: "/proc/meminfo", encoding: .utf8)
         let total = meminfo.split(separator: "\n").first { $0.hasPrefix("MemTotal:") }!.split(separator: " ")[1]
         #expect(value(samples, "node_memory_MemTotal_bytes") == Double(total)! * 1024)
-        #expect(samples.contains { $0.series == "node_cpu_seconds_total" && $0.labels == ["cpu": "0", "mode": "idle"] })
+        #expect(
+            samples.contains { $0.series == "node_cpu_seconds_total" && $0.labels == ["cpu": "0", "mode": "idle"] }
+        )
         #expect((value(samples, "node_network_receive_bytes_total", ["device": "lo"]) ?? -1) >= 0)
         #expect(samples.contains { $0.series == "node_load1" })
         let root = try FileManager.default.attributesOfFileSystem(forPath: "/")
