@@ -293,6 +293,7 @@ let package = Package(
             dependencies: [
                 "WardenServer", "WardenIdentity", "WardenHeal", "WardenDefense", "WardenHTTP", "WardenTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Yams", package: "Yams"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ]

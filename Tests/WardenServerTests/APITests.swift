@@ -4,6 +4,7 @@ import Hummingbird
 import HummingbirdTesting
 import NIOCore
 import Testing
+import Yams
 import WardenCore
 import WardenHTTP
 import WardenServer
@@ -232,11 +233,14 @@ struct APITests {
             try await client.execute(uri: "/v1/openapi.yaml", method: .get) { r in
                 let text = String(buffer: r.body)
                 #expect(text.hasPrefix("openapi: 3.1.0"))
+                // It is YAML (schemathesis refuses a document that is not), with every route.
+                let document = try Yams.load(yaml: text) as? [String: Any]
+                let paths = Set((document?["paths"] as? [String: Any])?.keys.map { $0 } ?? [])
                 for path in [
                     "/v1/services/{name}/restart", "/v1/events/stream", "/v1/ingest/influx", "/v1/series/{name}",
-                    "/metrics",
+                    "/metrics", "/v1/slos", "/v1/hooks/{name}", "/v1/session", "/auth", "/v1/events",
                 ] {
-                    #expect(text.contains("  \(path):"), "the document lacks \(path)")
+                    #expect(paths.contains(path), "the document lacks \(path)")
                 }
             }
         }
