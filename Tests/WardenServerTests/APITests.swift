@@ -4,13 +4,13 @@ import Hummingbird
 import HummingbirdTesting
 import NIOCore
 import Testing
-import Yams
 import WardenCore
 import WardenHTTP
 import WardenServer
 import WardenStore
 import WardenSupervisor
 import WardenTestSupport
+import Yams
 
 /// The routes, through HummingbirdTesting's router and live frameworks, over a real store.
 @Suite("API routes", .timeLimit(.minutes(2)))
