@@ -161,6 +161,19 @@ struct Agent {
             services.append(.init(service: AuditShipper(store: store, spec: spec.audit, logger: logger)))
         }
         services += [.init(service: recorder), .init(service: samples), .init(service: supervisor)]
+        // Under systemd (Type=notify): READY=1 once the services started, the watchdog fed.
+        if ProcessInfo.processInfo.environment["NOTIFY_SOCKET"] != nil {
+            services.append(
+                .init(
+                    service: SystemdNotifier(
+                        supervisor: supervisor,
+                        environment: ProcessInfo.processInfo.environment,
+                        logger: logger
+                    ),
+                    successTerminationBehavior: .ignore
+                )
+            )
+        }
         if spec.services.contains(where: { !$0.secretEnv.isEmpty }) {
             let watcher = SecretWatcher(
                 supervisor: supervisor,
