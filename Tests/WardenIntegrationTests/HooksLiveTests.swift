@@ -207,6 +207,49 @@ struct HooksLiveTests {
         #expect(try await w.stop() == .exited(0))
     }
 
+    /// From outside to action: an Alertmanager-shaped alert posted to the hook becomes an event a
+    /// healing policy acts on, and the incident records the runbook's output.
+    @Test func aWebhookAlertTriggersAHealingPolicy() async throws {
+        let f = Fixture("services: {}\n")
+        let token = f.dir.write("am-token", "am-hook-token-Vx2")
+        f.write(
+            """
+            healing: { verify: 5s, settle: 0s }
+            policies:
+              disk-pressure:
+                when: alert.firing
+                if: { subject: DiskFull }
+                then: [exec /bin/sh -c "echo rotating logs for db1"]
+            services:
+              s:
+                run: [SAMPLE]
+            hooks:
+              alertmanager:
+                format: alertmanager
+                verify: { token: file:\(token) }
+            """
+        )
+        let w = try f.start()
+        _ = try await f.waitRunning(["s"])
+        let alert =
+            #"{"version":"4","status":"firing","receiver":"warden","alerts":[{"status":"firing","labels":{"alertname":"DiskFull","instance":"db1"},"annotations":{},"startsAt":"2026-12-01T00:00:00Z"}]}"#
+        #expect(
+            try await post(f, "/v1/hooks/alertmanager", alert, ["Authorization": "Bearer am-hook-token-Vx2"]) == 202
+        )
+        let done = try await f.waitFor("incident.resolved")
+        #expect(done.count == 1)
+        let incidents = try await warden("incidents", "-c", f.config, "--json")
+        #expect(incidents.stdout.contains("disk-pressure"), "\(incidents.stdout)")
+        let id = try #require(
+            JSONValue.parse(incidents.stdout)?.arrayValue?.first?["id"]?.stringValue,
+            "\(incidents.stdout)"
+        )
+        let shown = try await warden("incident", id, "-c", f.config, "--json")
+        #expect(shown.stdout.contains("rotating logs for"), "the runbook's output is in the incident: \(shown.stdout)")
+        #expect(shown.stdout.contains("DiskFull"), "\(shown.stdout)")
+        #expect(try await w.stop() == .exited(0))
+    }
+
     /// POSTs `body` with `headers` to the fixture's API (no bearer token): the status.
     func post(_ f: Fixture, _ path: String, _ body: String, _ headers: [String: String]) async throws -> Int {
         let url = "http://127.0.0.1:\(f.port)\(path)"
