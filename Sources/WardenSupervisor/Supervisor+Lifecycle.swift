@@ -40,6 +40,10 @@ extension Supervisor {
             s.wanted = false
             if !s.machine.hasProcess {
                 _ = s.machine.stop(now: clock.now())
+            } else if case .stopping = s.machine.state {
+                // A restart (or an unhealthy stop) under way ends stopped: when its process exits,
+                // nothing is started again behind the shutdown's back.
+                _ = s.machine.stop(now: clock.now())
             }
         }
         continueShutdown()

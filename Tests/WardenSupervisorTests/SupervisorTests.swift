@@ -59,6 +59,30 @@ struct SupervisorTests {
         try await h.shutdown()
     }
 
+    /// A shutdown that arrives while a restart is under way (the old process still stopping) ends
+    /// with the service stopped: the restart does not start a process behind the shutdown's back.
+    @Test func aShutdownDuringARestartLeavesNothingRunning() async throws {
+        let h = try Harness(
+            """
+            services:
+              slow:
+                run: [SAMPLE, --ignore-sigterm, --ready-after, 0ms]
+                ready: notify
+                stop: { timeout: 1s }
+            """
+        )
+        // READY=1 comes after the sample has set SIGTERM aside: its stop takes the whole second.
+        try await h.log.wait(for: EventType.serviceReady, "slow")
+        let pid = try await h.pid("slow")
+        try await h.supervisor.restart("slow")
+        try await h.log.wait(for: EventType.serviceStopping, "slow")
+        #expect(processAlive(pid), "the old process is still stopping")
+        // Shut down now, with the restart half done; it completes, and nothing is left.
+        try await h.shutdown()
+        #expect(h.log.events(EventType.serviceStarted, "slow").count == 1, "no second start")
+        #expect(processesTagged(stateDir: h.spec.stateDir).isEmpty)
+    }
+
     @Test func aServiceIgnoringSIGTERMIsKilledAfterTheTimeout() async throws {
         let h = try Harness(
             """
