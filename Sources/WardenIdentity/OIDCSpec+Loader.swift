@@ -74,7 +74,7 @@ public enum OIDCSpecReader {
             spec.audiences = list
         }
         if let n = f["ca"] {
-            guard let path = file(n, key: "\(key).ca", context, &r) else { return nil }
+            guard let path = SpecLoader.caFile(n, key: "\(key).ca", baseDir: context.baseDir, &r) else { return nil }
             spec.caFile = path
         }
         if let n = f["roles"], let roles = r.mapping(n, key: "\(key).roles", allowed: roleKeys) {
@@ -233,19 +233,5 @@ public enum OIDCSpecReader {
             return nil
         }
         return text
-    }
-
-    static func file(_ node: Node, key: String, _ context: SpecContext, _ r: inout YAMLReader) -> String? {
-        guard let text = r.string(node, key: key, what: "a file path") else { return nil }
-        guard !text.isEmpty, text.utf8.count <= 4096, !text.contains("\0") else {
-            r.fail(node, key, "expected a file path of 1 to 4096 bytes")
-            return nil
-        }
-        let absolute = text.hasPrefix("/") ? text : context.baseDir + "/" + text
-        guard FileManager.default.isReadableFile(atPath: absolute) else {
-            r.fail(node, key, "cannot read \(absolute); check that it exists and Warden may read it")
-            return nil
-        }
-        return absolute
     }
 }
