@@ -154,6 +154,44 @@ extension PostgresStore {
             \(rollupTable("samples_1h"))
             """
         ),
+        (
+            6,
+            // The job queue (JobStore) and workflow runs (RunStore).
+            """
+            CREATE TABLE jobs (
+                id BIGSERIAL PRIMARY KEY,
+                node TEXT NOT NULL,
+                queue TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                payload TEXT NOT NULL,
+                priority BIGINT NOT NULL,
+                state TEXT NOT NULL,
+                attempts BIGINT NOT NULL,
+                max_attempts BIGINT NOT NULL,
+                key TEXT,
+                created BIGINT NOT NULL,
+                run_at BIGINT NOT NULL,
+                lease_owner TEXT,
+                lease_until BIGINT,
+                finished BIGINT,
+                error TEXT,
+                result TEXT
+            );
+            CREATE UNIQUE INDEX jobs_key ON jobs (node, queue, key) WHERE key IS NOT NULL;
+            CREATE INDEX jobs_ready ON jobs (node, queue, state, priority DESC, run_at, id);
+            CREATE TABLE runs (
+                node TEXT NOT NULL,
+                id TEXT NOT NULL,
+                workflow TEXT NOT NULL,
+                status TEXT NOT NULL,
+                created BIGINT NOT NULL,
+                updated BIGINT NOT NULL,
+                data TEXT NOT NULL,
+                PRIMARY KEY (node, id)
+            );
+            CREATE INDEX runs_status ON runs (node, status, created)
+            """
+        ),
     ]
 
     /// The schema's version once every step is applied.

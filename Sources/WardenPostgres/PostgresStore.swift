@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PostgresNIO
+import Synchronization
 import WardenCore
 import WardenStore
 
@@ -18,6 +19,10 @@ public final class PostgresStore: Store, BanStore, IncidentStore {
     private let running: Task<Void, Never>
     let seriesCache = SeriesCache()
     let clock: any WardenClock
+    /// Where the store connects (a listener for new jobs opens a connection of its own).
+    let configuration: PostgresClient.Configuration
+    let jobBell = JobBell()
+    let jobListener = Mutex<Task<Void, Never>?>(nil)
 
     /// Connects to the database of `configuration`, migrates it, and loads this node's series.
     ///
@@ -66,6 +71,7 @@ public final class PostgresStore: Store, BanStore, IncidentStore {
     ) {
         self.node = node
         self.clock = clock
+        self.configuration = configuration
         self.logger = logger
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.client = client
@@ -73,6 +79,7 @@ public final class PostgresStore: Store, BanStore, IncidentStore {
     }
 
     public func close() async throws {
+        jobListener.withLock { $0?.cancel() }
         running.cancel()
         _ = await running.value
     }

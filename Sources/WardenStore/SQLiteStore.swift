@@ -24,6 +24,7 @@ public final class SQLiteStore: Store {
     let sampleWriter: GroupCommit<SampleBatch>
     let seriesCache = SeriesCache()
     let auditBell = AuditBell()
+    let jobBell = JobBell()
     private let checkpointer: WALCheckpointer?
 
     /// Opens (creating if needed) the database at `path` and migrates it to the current schema.
@@ -292,6 +293,43 @@ public final class SQLiteStore: Store {
                         hash BLOB NOT NULL
                     );
                     CREATE TABLE audit_anchor (seq INTEGER NOT NULL, hash BLOB NOT NULL);
+                    """
+            )
+        }
+        m.registerMigration("v8-jobs") { db in
+            // The job queue (JobStore) and workflow runs (RunStore).
+            try db.execute(
+                sql: """
+                    CREATE TABLE jobs (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        queue TEXT NOT NULL,
+                        kind TEXT NOT NULL,
+                        payload TEXT NOT NULL,
+                        priority INTEGER NOT NULL,
+                        state TEXT NOT NULL,
+                        attempts INTEGER NOT NULL,
+                        max_attempts INTEGER NOT NULL,
+                        key TEXT,
+                        created INTEGER NOT NULL,
+                        run_at INTEGER NOT NULL,
+                        lease_owner TEXT,
+                        lease_until INTEGER,
+                        finished INTEGER,
+                        error TEXT,
+                        result TEXT
+                    );
+                    CREATE UNIQUE INDEX jobs_key ON jobs(queue, key) WHERE key IS NOT NULL;
+                    CREATE INDEX jobs_ready ON jobs(queue, state, priority DESC, run_at, id);
+                    CREATE TABLE runs (
+                        id TEXT PRIMARY KEY,
+                        workflow TEXT NOT NULL,
+                        status TEXT NOT NULL,
+                        created INTEGER NOT NULL,
+                        updated INTEGER NOT NULL,
+                        data TEXT NOT NULL
+                    );
+                    CREATE INDEX runs_status ON runs(status, created);
+                    CREATE INDEX runs_workflow ON runs(workflow, created);
                     """
             )
         }

@@ -12,7 +12,7 @@ enum Backend: String, CaseIterable, Sendable, CustomStringConvertible {
 }
 
 /// Everything a store of either backend does.
-typealias FullStore = Store & BanStore & IncidentStore
+typealias FullStore = Store & BanStore & IncidentStore & JobStore & RunStore
 
 /// Where a test's store keeps its data: a SQLite file in a temporary directory, or a database on
 /// a PostgreSQL server of the test's own (stopped by ``stop()``, or when the value goes).
