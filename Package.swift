@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "WardenHeal", targets: ["WardenHeal"]),
         .library(name: "WardenDefense", targets: ["WardenDefense"]),
         .library(name: "WardenSim", targets: ["WardenSim"]),
+        .library(name: "WardenFlow", targets: ["WardenFlow"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -60,7 +61,6 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
@@ -158,6 +158,17 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // Workflows: graphs of steps (model calls, HTTP, programs, healing, records, events,
+        // approvals) run from the store's durable job queue; the `workflows:` and `models:` sections.
+        .target(
+            name: "WardenFlow",
+            dependencies: [
+                "WardenCore", "WardenStore", "WardenSupervisor", "WardenHeal",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         // Single sign-on: ID tokens of OpenID providers (discovery, keys, claims, roles, MFA) and the
         // dashboard's sign-in sessions. No HTTP server here; outbound calls through HTTPTransport.
         .target(
@@ -175,6 +186,7 @@ let package = Package(
                 "WardenCore",
                 "WardenIdentity",
                 "WardenSLO",
+                "WardenFlow",
                 "WardenDefense",
                 "WardenIngest",
                 "WardenStore",
@@ -223,6 +235,7 @@ let package = Package(
                 "WardenSupervisor",
                 "WardenServer",
                 "WardenSLO",
+                "WardenFlow",
                 "WardenDetect",
                 "WardenHeal",
                 "WardenDefense",
@@ -269,6 +282,10 @@ let package = Package(
             dependencies: ["WardenHeal", "WardenDetect", "WardenHTTP", "WardenTestSupport"]
         ),
         .testTarget(name: "WardenSimTests", dependencies: ["WardenSim"]),
+        .testTarget(
+            name: "WardenFlowTests",
+            dependencies: ["WardenFlow", "WardenStore", "WardenHTTP", "WardenTestSupport"]
+        ),
         .testTarget(name: "WardenSLOTests", dependencies: ["WardenSLO", "WardenStore", "WardenTestSupport"]),
         .testTarget(
             name: "WardenIdentityTests",

@@ -1,7 +1,10 @@
+import Crypto
 import Foundation
 import HTTPTypes
 import Hummingbird
 import WardenCore
+import WardenFlow
+import WardenStore
 
 extension APIServer {
     /// Events from outside: `POST /v1/events` for callers with a token (operator), and the spec's
@@ -37,9 +40,12 @@ extension APIServer {
                     field: key
                 )
             }
+            let key = try APIServer.idempotencyKey(request)
             let event = d.bus.publish(type, source: "api:\(who.name)", subject: subject, payload: payload)
-            try await self.committed(event.id)
-            return try APIServer.json(JSONValue.object(["id": .int(event.id)]), status: .created)
+            let runs = try await self.record([event], key: key.map { "api:\(who.name):\($0)" })
+            var answer: [String: JSONValue] = ["id": .int(event.id)]
+            if !runs.isEmpty { answer["runs"] = .array(runs.map { .string($0) }) }
+            return try APIServer.json(JSONValue.object(answer), status: .created)
         }
 
         router.post("/v1/hooks/{name}") { request, context -> Response in
@@ -64,15 +70,56 @@ extension APIServer {
             if let replayKey, !self.replays.firstTime("\(name) \(replayKey)", now: d.clock.now()) {
                 return try APIServer.json(JSONValue.object(["duplicate": .bool(true), "events": .int(0)]))
             }
-            let ids = drafts.map { d.bus.publish($0).id }
-            if let last = ids.last { try await self.committed(last) }
-            return try APIServer.json(
-                JSONValue.object([
-                    "duplicate": .bool(false), "events": .int(Int64(ids.count)), "ids": .array(ids.map { .int($0) }),
-                ]),
-                status: .accepted
+            // A delivery is known by the caller's Idempotency-Key, else by what verified it, else
+            // by its body: the same delivery starts each workflow once.
+            let delivery =
+                try APIServer.idempotencyKey(request) ?? replayKey
+                ?? SHA256.hash(data: body).map { String(format: "%02x", $0) }.joined()
+            let events = drafts.map { d.bus.publish($0) }
+            let runs = try await self.record(events, key: "hook:\(name):\(delivery)")
+            var answer: [String: JSONValue] = [
+                "duplicate": .bool(false), "events": .int(Int64(events.count)),
+                "ids": .array(events.map { .int($0.id) }),
+            ]
+            if !runs.isEmpty { answer["runs"] = .array(runs.map { .string($0) }) }
+            return try APIServer.json(JSONValue.object(answer), status: .accepted)
+        }
+    }
+
+    /// Makes published events durable before the answer: with the runs they start queued in
+    /// the same transaction (the store's job queue), or, when they start none, by waiting for
+    /// the recorder. Returns the ids of the runs queued (a redelivery's are those of the first).
+    func record(_ events: [Event], key: String?) async throws -> [String] {
+        guard let last = events.last else { return [] }
+        if let flow = dependencies.flow {
+            var drafts: [JobDraft] = []
+            for (i, e) in events.enumerated() {
+                drafts += flow.drafts(for: e, key: key.map { events.count == 1 ? $0 : "\($0)#\(i)" })
+            }
+            if !drafts.isEmpty {
+                do {
+                    let queued = try await flow.store.enqueue(drafts, recording: events)
+                    return queued.map { WorkflowEngine.runID(job: $0.id) }
+                } catch {
+                    dependencies.logger.error("cannot queue runs", metadata: ["warden.error": "\(error)"])
+                    throw APIError(.serviceUnavailable, "not_stored", "the event was not stored; send it again")
+                }
+            }
+        }
+        try await committed(last.id)
+        return []
+    }
+
+    /// The `Idempotency-Key` header: 1 to 200 printable ASCII characters.
+    static func idempotencyKey(_ request: Request) throws -> String? {
+        guard let name = HTTPField.Name("Idempotency-Key"), let key = request.headers[name] else { return nil }
+        guard !key.isEmpty, key.utf8.count <= 200, key.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
+            throw APIError.badRequest(
+                "Idempotency-Key must be 1 to 200 printable ASCII characters",
+                field: "Idempotency-Key"
             )
         }
+        return key
     }
 
     /// Waits until the event `id` is in the store; 503 when it is not in time.

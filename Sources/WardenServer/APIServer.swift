@@ -7,6 +7,7 @@ import NIOCore
 import ServiceLifecycle
 import WardenCore
 import WardenDefense
+import WardenFlow
 import WardenHeal
 import WardenIdentity
 import WardenSLO
@@ -44,6 +45,9 @@ public struct APIServer: Sendable {
         public var hooks: [String: HookSpec] = [:]
         /// The SLO engine, for `GET /v1/slos` (nil: the spec has no SLOs).
         public var slos: SLOService?
+        /// The workflow engine: runs started by published events and webhooks, `/v1/runs`
+        /// (nil: the spec has no workflows).
+        public var flow: WorkflowEngine?
 
         public init(
             api: APISpec,
@@ -123,6 +127,7 @@ public struct APIServer: Sendable {
         addBanRoutes(router)
         addLoginRoutes(router)
         addPublishRoutes(router)
+        addRunRoutes(router)
         let slos = d.slos
         router.get("/v1/slos") { _, context -> Response in
             _ = try context.require(.viewer)

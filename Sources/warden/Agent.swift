@@ -5,6 +5,7 @@ import WardenCore
 import WardenDefense
 import WardenDetect
 import WardenFleet
+import WardenFlow
 import WardenHTTP
 import WardenHeal
 import WardenSLO
@@ -116,6 +117,25 @@ struct Agent {
                 logger: logger
             )
         apiDependencies.slos = slos
+        let flow =
+            spec.flow.workflows.isEmpty
+            ? nil
+            : WorkflowEngine(
+                .init(
+                    flow: spec.flow,
+                    store: store,
+                    bus: bus,
+                    transport: AsyncHTTPTransport.shared,
+                    services: supervisor,
+                    samples: { batch in
+                        try await store.appendSamples(batch)
+                        sampleFeed.send(batch)
+                    },
+                    directory: (stateDirectory.path as NSString).appendingPathComponent("runs"),
+                    logger: logger
+                )
+            )
+        apiDependencies.flow = flow
         let api = APIServer(apiDependencies)
         let monitors = try spec.monitors.map { monitor in
             try MonitorService(
@@ -188,6 +208,12 @@ struct Agent {
         services += monitors.map { .init(service: $0) }
         if let slos { services.append(.init(service: slos)) }
         services.append(.init(service: heal))
+        if let flow {
+            services += [
+                .init(service: WorkflowTriggers(engine: flow, bus: bus, logger: logger)),
+                .init(service: WorkflowWorker(engine: flow, logger: logger)),
+            ]
+        }
         if let defense { services.append(.init(service: defense.service)) }
         services += [
             .init(service: reloader),

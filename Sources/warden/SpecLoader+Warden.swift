@@ -2,6 +2,7 @@ import WardenCore
 import WardenDefense
 import WardenDetect
 import WardenFleet
+import WardenFlow
 import WardenHTTP
 import WardenHeal
 import WardenSLO
@@ -15,7 +16,7 @@ extension SpecLoader {
             environment: environment,
             sections: [
                 APISection.self, MonitorsSection.self, DefenseSection.self, HealingSection.self, StoreSection.self,
-                FleetSection.self, AuditSection.self, HooksSection.self, SLOSection.self,
+                FleetSection.self, AuditSection.self, HooksSection.self, SLOSection.self, FlowSection.self,
             ]
         )
         loader.vaultHTTP = BlockingHTTPClient.shared

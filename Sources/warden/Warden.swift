@@ -20,7 +20,8 @@ struct Warden: AsyncParsableCommand {
             IncidentCommand.self, ApproveCommand.self, CancelCommand.self, BansCommand.self, BanCommand.self,
             UnbanCommand.self, DefenseCommand.self, SimulateCommand.self, DemoCommand.self, NabCommand.self,
             DetectCommand.self, ControlCommand.self, NodesCommand.self, AuditCommand.self,
-            SLOCommand.self, InstallCommand.self,
+            SLOCommand.self, InstallCommand.self, RunsCommand.self, RunShowCommand.self, RunApproveCommand.self,
+            RunStartCommand.self,
         ]
     )
 }

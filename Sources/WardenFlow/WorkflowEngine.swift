@@ -1,0 +1,686 @@
+import Foundation
+import Logging
+import WardenCore
+import WardenHeal
+import WardenStore
+import WardenSupervisor
+
+/// Runs workflows: turns events into queued runs, and a claimed job into a run carried as far
+/// as it can go, every step's start and end saved as it happens.
+///
+/// A run is the job's unit of work, not a step: a Warden that dies mid-run leaves the job's
+/// lease to run out (or takes it back at start), and the run resumes at the step it was in
+/// (that step runs again: steps are at least once, so `exec`, `http` and `heal` steps should
+/// be safe to repeat). Waiting for a person or for time holds no worker: the job ends and a
+/// new one resumes the run.
+public final class WorkflowEngine: Sendable {
+    /// The queue workflow jobs are in.
+    public static let queue = "workflows"
+
+    public struct Dependencies: Sendable {
+        public var flow: FlowSpec
+        public var store: any JobStore & RunStore
+        public var bus: EventBus
+        public var models: ModelPool
+        /// For `heal` steps (nil: such steps fail).
+        public var services: (any ServiceControl)?
+        /// Where `store: { sample: … }` writes (nil: such steps fail).
+        public var samples: (@Sendable (SampleBatch) async throws -> Void)?
+        public var transport: any HTTPTransport
+        public var clock: any WardenClock
+        /// Where `exec` steps write their output (a folder per run and step).
+        public var directory: String
+        public var logger: Logger
+
+        public init(
+            flow: FlowSpec,
+            store: any JobStore & RunStore,
+            bus: EventBus,
+            transport: any HTTPTransport,
+            services: (any ServiceControl)?,
+            samples: (@Sendable (SampleBatch) async throws -> Void)?,
+            clock: any WardenClock = SystemClock(),
+            directory: String,
+            logger: Logger
+        ) {
+            self.flow = flow
+            self.store = store
+            self.bus = bus
+            self.models = ModelPool(flow.models, transport: transport)
+            self.services = services
+            self.samples = samples
+            self.transport = transport
+            self.clock = clock
+            self.directory = directory
+            self.logger = logger
+        }
+    }
+
+    public let d: Dependencies
+    public var flow: FlowSpec { d.flow }
+    public var store: any JobStore & RunStore { d.store }
+
+    public init(_ dependencies: Dependencies) { d = dependencies }
+
+    /// What a worker does with a job once the engine is done with it.
+    public enum Outcome: Sendable, Hashable {
+        /// Finished (the run ended, or waits without a worker).
+        case done(JSONValue)
+        /// Try the job again later (the store was unreachable, say).
+        case retry(String)
+        /// The job cannot succeed.
+        case dead(String)
+    }
+
+    // MARK: - Starting runs
+
+    /// The jobs that start the runs `event` triggers. `key` identifies the delivery (a webhook's
+    /// delivery id, an `Idempotency-Key`): the same key starts each workflow once. Without a key,
+    /// the event's id is the key.
+    public func drafts(for event: Event, key: String? = nil) -> [JobDraft] {
+        flow.workflows(startedBy: event).map { w in
+            JobDraft(
+                queue: Self.queue,
+                kind: "start",
+                payload: ["workflow": .string(w.name), "trigger": Self.trigger(event)],
+                priority: w.priority,
+                key: "start:\(w.name):\(key ?? "event-\(event.id)")",
+                maxAttempts: 10
+            )
+        }
+    }
+
+    static func trigger(_ e: Event) -> JSONValue {
+        [
+            "id": .int(e.id), "type": .string(e.type), "source": .string(e.source), "subject": .string(e.subject),
+            "time": .string(ISOTime.format(e.time)), "payload": e.payload,
+        ]
+    }
+
+    /// Queues a run of `workflow` by hand, with `input` as its trigger's payload; returns the run's id.
+    public func start(_ workflow: String, input: JSONValue, by who: String, key: String? = nil) async throws -> String {
+        guard let w = flow.workflows[workflow] else {
+            throw FlowFailure("there is no workflow '\(workflow.prefix(64))'")
+        }
+        let trigger: JSONValue = [
+            "type": "manual", "source": .string(who), "subject": .string(workflow), "payload": input,
+            "time": .string(ISOTime.format(d.clock.wallTime())),
+        ]
+        let draft = JobDraft(
+            queue: Self.queue,
+            kind: "start",
+            payload: ["workflow": .string(workflow), "trigger": trigger],
+            priority: w.priority,
+            key: key.map { "manual:\(workflow):\($0)" },
+            maxAttempts: 10
+        )
+        let added = try await d.store.enqueue([draft], recording: [])
+        return Self.runID(job: added[0].id)
+    }
+
+    /// The id of the run a start job carries out.
+    public static func runID(job: Int64) -> String { "run-\(job)" }
+
+    // MARK: - Approvals
+
+    /// Settles a step waiting for a person, and queues the run to go on.
+    ///
+    /// - Throws: ``FlowFailure`` when the run or step does not exist or is not waiting for approval.
+    public func approve(
+        run id: String,
+        step: String,
+        approved: Bool,
+        by who: String,
+        comment: String?
+    ) async throws
+        -> RunState
+    {
+        guard let record = try await d.store.run(id: id), var run = RunState(record) else {
+            throw FlowFailure("there is no run '\(id.prefix(64))'")
+        }
+        guard let w = flow.workflows[run.workflow], case .approve? = w.step(step)?.action else {
+            throw FlowFailure("run \(id) has no approval step '\(step.prefix(64))'")
+        }
+        guard run.steps[step]?.status == .waiting else {
+            throw FlowFailure(
+                "step '\(step)' of run \(id) is \(run.steps[step]?.status.rawValue ?? "unknown"), not waiting"
+            )
+        }
+        let now = d.clock.wallTime()
+        var s = run.steps[step]!
+        s.status = approved ? .succeeded : .failed
+        s.output = ["approved": .bool(approved), "by": .string(who), "comment": comment.map { .string($0) } ?? .null]
+        s.error = approved ? nil : "rejected by \(who)" + (comment.map { ": \($0)" } ?? "")
+        s.finished = now
+        s.detail = ["by": .string(who)]
+        run.steps[step] = s
+        run.updated = now
+        try await d.store.saveRun(run.record)
+        _ = try await d.store.enqueue(
+            [
+                JobDraft(
+                    queue: Self.queue,
+                    kind: "resume",
+                    payload: ["run": .string(id)],
+                    priority: w.priority,
+                    key: "resume:\(id):\(step)",
+                    maxAttempts: 10
+                )
+            ],
+            recording: []
+        )
+        return run
+    }
+
+    // MARK: - Running
+
+    /// Carries the job's run as far as it can go.
+    ///
+    /// - Throws: `CancellationError` when cancelled (Warden is stopping): the run stays where
+    ///   it was recorded, and the job is to be retried.
+    public func execute(_ job: Job) async throws -> Outcome {
+        let runID: String
+        var created: RunState?
+        switch job.kind {
+        case "start":
+            guard let name = job.payload["workflow"]?.stringValue else {
+                return .dead("a start job without a workflow")
+            }
+            runID = Self.runID(job: job.id)
+            if try await d.store.run(id: runID) == nil {
+                guard let w = flow.workflows[name] else { return .dead("there is no workflow '\(name)' in the spec") }
+                created = RunState(
+                    id: runID,
+                    workflow: name,
+                    trigger: job.payload["trigger"] ?? .null,
+                    created: d.clock.wallTime(),
+                    steps: w.steps.map(\.name)
+                )
+            }
+        case "resume":
+            guard let id = job.payload["run"]?.stringValue else { return .dead("a resume job without a run") }
+            runID = id
+        default:
+            return .dead("unknown job kind '\(job.kind)'")
+        }
+        let state: RunState
+        if let created {
+            state = created
+            try await d.store.saveRun(created.record)
+            publish("workflow.started", created, ["trigger": created.trigger["type"] ?? .null])
+        } else {
+            guard let record = try await d.store.run(id: runID), let loaded = RunState(record) else {
+                return .dead("run \(runID) is not stored or cannot be read")
+            }
+            state = loaded
+        }
+        guard state.status == .running || state.status == .waiting else {
+            return .done(["run": .string(runID), "status": .string(state.status.rawValue)])
+        }
+        let tracker = RunTracker(state, store: d.store, clock: d.clock)
+        guard let workflow = flow.workflows[state.workflow] else {
+            let final = try await tracker.finish(.failed, error: "the workflow is no longer in the spec")
+            publish("workflow.finished", final, ["status": "failed"])
+            return .done(["run": .string(runID), "status": "failed"])
+        }
+        return try await drive(workflow, tracker)
+    }
+
+    /// Runs steps until the run ends or waits, within the workflow's timeout.
+    func drive(_ workflow: WorkflowSpec, _ tracker: RunTracker) async throws -> Outcome {
+        let start = await tracker.state
+        // Steps that were running when a previous life ended run again; waits that are over end.
+        let now = d.clock.wallTime()
+        try await tracker.update { run in
+            run.status = .running
+            for (name, var s) in run.steps {
+                if s.status == .running { s.status = .pending }
+                if s.status == .waiting, let until = s.until, until <= now {
+                    s.status = .succeeded
+                    s.output = ["waited_until": .string(ISOTime.format(until))]
+                    s.finished = now
+                }
+                run.steps[name] = s
+            }
+        }
+        let deadline = start.created.addingTimeInterval(workflow.timeout.seconds)
+        let left = deadline.timeIntervalSince(now)
+        guard left > 0 else {
+            return try await end(
+                workflow,
+                tracker,
+                .failed,
+                "timed out after \(DurationFormat.format(workflow.timeout))"
+            )
+        }
+        let finished: Bool = try await withThrowingTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                try await self.steps(workflow, tracker)
+                return true
+            }
+            group.addTask {
+                try await Task.sleep(for: .milliseconds(Int64(left * 1000)))
+                return false
+            }
+            let first = try await group.next()!
+            group.cancelAll()
+            return first
+        }
+        if !finished {
+            return try await end(
+                workflow,
+                tracker,
+                .failed,
+                "timed out after \(DurationFormat.format(workflow.timeout))"
+            )
+        }
+        let run = await tracker.state
+        switch WorkflowPlan.next(workflow, run) {
+        case .finished(let status, let error): return try await end(workflow, tracker, status, error)
+        default:
+            try await tracker.update { $0.status = .waiting }
+            // Whoever it waits for, the run's timeout still holds: a job wakes it then.
+            _ = try await d.store.enqueue(
+                [
+                    JobDraft(
+                        queue: Self.queue,
+                        kind: "resume",
+                        payload: ["run": .string(run.id)],
+                        priority: workflow.priority,
+                        key: "deadline:\(run.id)",
+                        maxAttempts: 10,
+                        notBefore: deadline
+                    )
+                ],
+                recording: []
+            )
+            publish("workflow.waiting", await tracker.state, [:])
+            return .done(["run": .string(run.id), "status": "waiting"])
+        }
+    }
+
+    func end(
+        _ workflow: WorkflowSpec,
+        _ tracker: RunTracker,
+        _ status: RunState.Status,
+        _ error: String?
+    ) async throws
+        -> Outcome
+    {
+        let final = try await tracker.finish(status, error: error)
+        var extra: [String: JSONValue] = ["status": .string(status.rawValue)]
+        if let error { extra["error"] = .string(error) }
+        publish("workflow.finished", final, extra)
+        return .done(["run": .string(final.id), "status": .string(status.rawValue)])
+    }
+
+    /// Settles steps, parallel ones together, until none can go on now.
+    func steps(_ workflow: WorkflowSpec, _ tracker: RunTracker) async throws {
+        while true {
+            try Task.checkCancellation()
+            switch WorkflowPlan.next(workflow, await tracker.state) {
+            case .skip(let names):
+                try await tracker.update { run in
+                    for n in names {
+                        run.steps[n]?.status = .skipped
+                        run.steps[n]?.error = "every step it needs was skipped"
+                    }
+                }
+            case .run(let names):
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for name in names {
+                        guard let step = workflow.step(name) else { continue }
+                        group.addTask { try await self.settle(step, workflow, tracker) }
+                    }
+                    try await group.waitForAll()
+                }
+            case .waiting, .finished:
+                return
+            }
+        }
+    }
+
+    /// Runs one step: skipped, waiting, or its attempts until one succeeds or none is left.
+    func settle(_ step: StepSpec, _ workflow: WorkflowSpec, _ tracker: RunTracker) async throws {
+        let context = await tracker.state.context
+        if let when = step.when, !when.evaluate(context) {
+            try await tracker.update { $0.steps[step.name]?.status = .skipped }
+            return
+        }
+        let now = d.clock.wallTime()
+        let runID = await tracker.state.id
+        switch step.action {
+        case .approve(let message):
+            try await tracker.update {
+                $0.steps[step.name]?.status = .waiting
+                $0.steps[step.name]?.started = now
+                $0.steps[step.name]?.input = ["message": .string(message.render(context))]
+            }
+            publish(
+                "workflow.approval",
+                await tracker.state,
+                ["step": .string(step.name), "message": .string(message.render(context))]
+            )
+            return
+        case .wait(let duration):
+            let until = now.addingTimeInterval(duration.seconds)
+            try await tracker.update {
+                $0.steps[step.name]?.status = .waiting
+                $0.steps[step.name]?.started = now
+                $0.steps[step.name]?.until = until
+            }
+            _ = try await d.store.enqueue(
+                [
+                    JobDraft(
+                        queue: Self.queue,
+                        kind: "resume",
+                        payload: ["run": .string(runID)],
+                        priority: workflow.priority,
+                        key: "resume:\(runID):\(step.name)",
+                        maxAttempts: 10,
+                        notBefore: until
+                    )
+                ],
+                recording: []
+            )
+            return
+        default: break
+        }
+        var attempt = await tracker.state.steps[step.name]?.attempts ?? 0
+        var delay = step.backoff
+        var lastError = ""
+        for tried in 0...step.retries {
+            attempt += 1
+            let began = ContinuousClock.now
+            let input = inputs(step, context)
+            let number = attempt
+            try await tracker.update {
+                $0.steps[step.name]?.status = .running
+                $0.steps[step.name]?.attempts = number
+                $0.steps[step.name]?.started = self.d.clock.wallTime()
+                $0.steps[step.name]?.input = input
+            }
+            let result = await attemptWithin(step, runID: runID, context, attempt: attempt)
+            try Task.checkCancellation()
+            let ms = Int64((ContinuousClock.now - began).seconds * 1000)
+            switch result {
+            case .success(let (output, detail)):
+                try await tracker.update {
+                    $0.steps[step.name]?.status = .succeeded
+                    $0.steps[step.name]?.output = output
+                    $0.steps[step.name]?.detail = detail
+                    $0.steps[step.name]?.error = nil
+                    $0.steps[step.name]?.finished = self.d.clock.wallTime()
+                    $0.steps[step.name]?.durationMs = ms
+                    if case .store(.record) = step.action { $0.result = output }
+                }
+                publish(
+                    "workflow.step",
+                    await tracker.state,
+                    ["step": .string(step.name), "status": "succeeded", "duration_ms": .int(ms)]
+                )
+                return
+            case .failure(let f):
+                lastError = f.message
+                try await tracker.update {
+                    $0.steps[step.name]?.error = f.message
+                    $0.steps[step.name]?.durationMs = ms
+                }
+                if tried < step.retries {
+                    try await Task.sleep(for: delay)
+                    delay = min(delay * 2, .seconds(300))
+                }
+            }
+        }
+        let (fallback, why) = (step.fallback, lastError)
+        try await tracker.update {
+            $0.steps[step.name]?.finished = self.d.clock.wallTime()
+            if let fallback {
+                $0.steps[step.name]?.status = .fallback
+                $0.steps[step.name]?.output = fallback
+            } else {
+                $0.steps[step.name]?.status = .failed
+            }
+            $0.steps[step.name]?.error = why
+        }
+        publish(
+            "workflow.step",
+            await tracker.state,
+            [
+                "step": .string(step.name), "status": .string(fallback == nil ? "failed" : "fallback"),
+                "error": .string(lastError),
+            ]
+        )
+    }
+
+    /// One attempt, given up after the step's timeout.
+    func attemptWithin(
+        _ step: StepSpec,
+        runID: String,
+        _ context: JSONValue,
+        attempt: Int
+    ) async -> Result<
+        (JSONValue, JSONValue?), FlowFailure
+    > {
+        await withTaskGroup(of: Result<(JSONValue, JSONValue?), FlowFailure>?.self) { group in
+            group.addTask { await self.perform(step, runID: runID, context, attempt: attempt) }
+            group.addTask {
+                do { try await Task.sleep(for: step.timeout) } catch { return nil }
+                return .failure(FlowFailure("timed out after \(DurationFormat.format(step.timeout))"))
+            }
+            defer { group.cancelAll() }
+            while let r = await group.next() {
+                if let r { return r }
+            }
+            return .failure(FlowFailure("cancelled"))
+        }
+    }
+
+    /// What the step is given, as recorded (templates filled).
+    func inputs(_ step: StepSpec, _ context: JSONValue) -> JSONValue {
+        switch step.action {
+        case .llm(let c):
+            return [
+                "model": .string(c.model), "prompt": .string(c.prompt.render(context)),
+                "system": c.system.map { .string($0.render(context)) } ?? .null,
+            ]
+        case .http(let c):
+            return [
+                "url": .string(c.url.render(context)), "method": .string(c.method),
+                "body": c.body.map { FlowTemplate.fill($0, context) } ?? .null,
+            ]
+        case .exec(let c): return ["run": .array(c.run.map { .string(Self.render($0, context)) })]
+        case .heal(let how, let service):
+            return ["action": .string(how.rawValue), "service": .string(service.render(context))]
+        case .store(.sample(let series, _, let value)):
+            return ["sample": .string(series), "value": value.value(context)]
+        case .store(.record(let r)): return ["record": FlowTemplate.fill(r, context)]
+        case .publish(let type, let subject, let payload):
+            return [
+                "type": .string(type), "subject": .string(subject.render(context)),
+                "payload": FlowTemplate.fill(payload, context),
+            ]
+        case .approve, .wait: return .null
+        }
+    }
+
+    static func render(_ text: String, _ context: JSONValue) -> String {
+        guard text.contains("{{"), case .success(let t) = FlowTemplate.parse(text) else { return text }
+        return t.render(context)
+    }
+
+    /// Does the step's work once.
+    func perform(
+        _ step: StepSpec,
+        runID: String,
+        _ context: JSONValue,
+        attempt: Int
+    ) async -> Result<
+        (JSONValue, JSONValue?), FlowFailure
+    > {
+        switch step.action {
+        case .llm(let call):
+            let answer = await d.models.complete(
+                call,
+                system: call.system?.render(context),
+                prompt: call.prompt.render(context)
+            )
+            return answer.map { ($0.output, $0.detail) }
+        case .http(let call):
+            let url = call.url.render(context)
+            if let problem = OutboundURL.problem(url) {
+                return .failure(FlowFailure("'\(url.prefix(80))' is not a usable URL: \(problem)"))
+            }
+            var request = OutboundRequest(url: url)
+            request.method = call.method
+            request.timeout = step.timeout
+            request.caFile = call.caFile
+            request.headers = call.headers.map { ($0.key, $0.value.render(context)) }
+            if let body = call.body {
+                request.headers.append(("content-type", "application/json"))
+                request.body = Array(FlowTemplate.fill(body, context).jsonText.utf8)
+            }
+            do {
+                let response = try await d.transport.send(request)
+                let body =
+                    JSONValue.parse(bytes: response.body)
+                    ?? .string(String(decoding: response.body.prefix(8192), as: UTF8.self))
+                let output: JSONValue = ["status": .int(Int64(response.status)), "body": body]
+                let ok =
+                    call.expect.isEmpty ? (200..<300).contains(response.status) : call.expect.contains(response.status)
+                return ok ? .success((output, nil)) : .failure(FlowFailure("HTTP \(response.status)"))
+            } catch {
+                return .failure(FlowFailure(error.message))
+            }
+        case .exec(var command):
+            command.run = command.run.map { Self.render($0, context) }
+            command.timeout = step.timeout
+            let folder = (d.directory as NSString).appendingPathComponent("\(runID)/\(step.name)-\(attempt)")
+            try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            var env = ProcessEnvironment.current()
+            env["WARDEN_RUN"] = runID
+            env["WARDEN_STEP"] = step.name
+            let r = await Supervisor.runStep(command, index: 0, outputs: [:], environment: env, logDirectory: folder)
+            let output: JSONValue = [
+                "status": .string(r.status), "output": .string(r.output),
+                "outputs": .object(r.outputs.mapValues { .string($0) }),
+            ]
+            return r.ok
+                ? .success((output, ["log": .string(r.logPath)]))
+                : .failure(FlowFailure("\(r.status): \(r.output.suffix(300))"))
+        case .heal(let how, let template):
+            guard let services = d.services else { return .failure(FlowFailure("no supervisor to heal with")) }
+            let name = template.render(context)
+            do {
+                switch how {
+                case .restart: try await services.restart(name)
+                case .start: try await services.start(name)
+                case .stop: try await services.stop(name)
+                case .rebuild:
+                    let folder = (d.directory as NSString).appendingPathComponent("\(runID)/\(step.name)-\(attempt)")
+                    try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+                    let results = try await services.rebuild(name, logDirectory: folder)
+                    if let failed = results.first(where: { !$0.ok }) {
+                        return .failure(
+                            FlowFailure(
+                                "rebuild step '\(failed.command.joined(separator: " "))' failed: \(failed.status)"
+                            )
+                        )
+                    }
+                }
+            } catch {
+                return .failure(FlowFailure("\(how.rawValue) \(name): \(error)"))
+            }
+            return .success(
+                (
+                    [
+                        "service": .string(name), "action": .string(how.rawValue),
+                        "state": .string(await services.stateName(name) ?? "unknown"),
+                    ], nil
+                )
+            )
+        case .store(.sample(let series, let labels, let template)):
+            guard let write = d.samples else { return .failure(FlowFailure("no store for samples")) }
+            let v = template.value(context)
+            guard let value = v.doubleValue ?? v.stringValue.flatMap(Double.init), value.isFinite else {
+                return .failure(FlowFailure("the value '\(v.jsonText.prefix(60))' is not a number"))
+            }
+            var batch = SampleBatch()
+            batch.append(SeriesKey(name: series, labels: labels), time: StoreMicros.now(d.clock), value: value)
+            do { try await write(batch) } catch { return .failure(FlowFailure("cannot store the sample: \(error)")) }
+            return .success((["series": .string(series), "value": .double(value)], nil))
+        case .store(.record(let template)):
+            return .success((FlowTemplate.fill(template, context), nil))
+        case .publish(let type, let subject, let payload):
+            var body = FlowTemplate.fill(payload, context)
+            if case .object(var o) = body {
+                o["run"] = .string(runID)
+                body = .object(o)
+            }
+            let event = d.bus.publish(
+                type,
+                source: "workflow:\(context["run"]?["workflow"]?.stringValue ?? "")",
+                subject: String(subject.render(context).prefix(200)),
+                payload: body
+            )
+            return .success((["event": .int(event.id)], nil))
+        case .approve, .wait:
+            return .failure(FlowFailure("not a step that runs"))
+        }
+    }
+
+    func publish(_ type: String, _ run: RunState, _ extra: [String: JSONValue]) {
+        var payload = extra
+        payload["run"] = .string(run.id)
+        d.bus.publish(type, source: "workflow:\(run.workflow)", subject: run.workflow, payload: .object(payload))
+    }
+}
+
+/// Now in microseconds since the epoch, for samples.
+enum StoreMicros {
+    static func now(_ clock: any WardenClock) -> Int64 {
+        Int64((clock.wallTime().timeIntervalSince1970 * 1e6).rounded())
+    }
+}
+
+/// A run's state, changed one change at a time and saved after each.
+actor RunTracker {
+    private(set) var state: RunState
+    let store: any RunStore
+    let clock: any WardenClock
+
+    init(_ state: RunState, store: any RunStore, clock: any WardenClock) {
+        self.state = state
+        self.store = store
+        self.clock = clock
+    }
+
+    /// The save in flight: saves are chained so that they commit in the order of the changes.
+    private var lastSave: Task<Void, any Error>?
+
+    func update(_ change: @Sendable (inout RunState) -> Void) async throws {
+        change(&state)
+        state.updated = clock.wallTime()
+        let (record, previous, store) = (state.record, lastSave, store)
+        let save = Task {
+            _ = await previous?.result
+            try await store.saveRun(record)
+        }
+        lastSave = save
+        try await save.value
+    }
+
+    func finish(_ status: RunState.Status, error: String?) async throws -> RunState {
+        let now = clock.wallTime()
+        try await update {
+            $0.status = status
+            $0.error = error
+            $0.finished = now
+            for (name, s) in $0.steps where s.status == .running || s.status == .waiting {
+                $0.steps[name]?.status = .failed
+                $0.steps[name]?.error = error ?? "the run ended"
+            }
+        }
+        return state
+    }
+}

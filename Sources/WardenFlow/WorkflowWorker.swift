@@ -1,0 +1,181 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import WardenCore
+import WardenStore
+
+/// Takes workflow jobs from the queue and runs them, `flow.workers` at a time, renewing each
+/// job's lease while its run goes on. At start it takes back the leases a previous life of
+/// this node held (their runs resume where they were recorded). At shutdown it stops taking
+/// jobs and interrupts the runs in flight, which go back to the queue to resume.
+public struct WorkflowWorker: Service {
+    let engine: WorkflowEngine
+    let lease: Duration
+    let logger: Logger
+
+    public init(engine: WorkflowEngine, lease: Duration = .seconds(60), logger: Logger) {
+        self.engine = engine
+        self.lease = lease
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let store = engine.store
+        do {
+            let taken = try await store.releaseLeases(ownerPrefix: "")
+            if taken > 0 {
+                logger.info("runs in flight when Warden stopped resume", metadata: ["warden.jobs": "\(taken)"])
+            }
+        } catch {
+            logger.error("cannot take back the job leases", metadata: ["warden.error": "\(error)"])
+        }
+        let pid = getpid()
+        await withGracefulShutdownHandler {
+            await withTaskGroup(of: Void.self) { group in
+                for i in 0..<engine.flow.workers {
+                    group.addTask { await self.work(owner: "\(pid)-\(i)") }
+                }
+            }
+        } onGracefulShutdown: {
+        }
+    }
+
+    /// One worker's loop, until cancelled or shut down.
+    func work(owner: String) async {
+        let store = engine.store
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            let job: Job?
+            do {
+                job = try await store.claim(
+                    queues: [WorkflowEngine.queue],
+                    owner: owner,
+                    lease: lease,
+                    now: engine.d.clock.wallTime()
+                )
+            } catch {
+                logger.error("cannot claim a workflow job", metadata: ["warden.error": "\(error)"])
+                try? await Task.sleep(for: .seconds(1))
+                continue
+            }
+            guard let job else {
+                await store.waitForJobs(timeout: .seconds(1))
+                continue
+            }
+            await handle(job)
+        }
+    }
+
+    func handle(_ job: Job) async {
+        let store = engine.store
+        let clock = engine.d.clock
+        let lease = job.lease
+        let every = self.lease / 3
+        let holdFor = self.lease
+        let outcome: Result<WorkflowEngine.Outcome, any Error> = await withTaskGroup(
+            of: Result<WorkflowEngine.Outcome, any Error>?.self
+        ) { group in
+            group.addTask {
+                do {
+                    return .success(
+                        try await cancelOnGracefulShutdown { try await self.engine.execute(job) }
+                            ?? .retry("interrupted")
+                    )
+                } catch {
+                    return .failure(error)
+                }
+            }
+            group.addTask {
+                while true {
+                    do { try await Task.sleep(for: every) } catch { return nil }
+                    let kept =
+                        (try? await store.renew(lease, until: clock.wallTime().addingTimeInterval(holdFor.seconds)))
+                        ?? false
+                    if !kept { return nil }
+                }
+            }
+            defer { group.cancelAll() }
+            while let r = await group.next() {
+                if let r { return r }
+            }
+            return .failure(CancellationError())
+        }
+        // Recorded even when this worker is being cancelled (a new task does not inherit it).
+        await Task { await self.finish(job, lease, outcome) }.value
+    }
+
+    func finish(_ job: Job, _ lease: JobLease, _ outcome: Result<WorkflowEngine.Outcome, any Error>) async {
+        let store = engine.store
+        let now = engine.d.clock.wallTime()
+        do {
+            switch outcome {
+            case .success(.done(let result)):
+                if try await !store.complete(lease, result: result, now: now) {
+                    logger.warning(
+                        "a workflow job's lease was lost before it finished",
+                        metadata: ["warden.job": "\(job.id)"]
+                    )
+                }
+            case .success(.retry(let why)):
+                _ = try await store.fail(lease, error: why, retryAt: now, now: now)
+            case .success(.dead(let why)):
+                logger.error(
+                    "a workflow job cannot run",
+                    metadata: ["warden.job": "\(job.id)", "warden.error": "\(why)"]
+                )
+                _ = try await store.fail(lease, error: why, retryAt: nil, now: now)
+            case .failure(let error) where error is CancellationError:
+                // Stopping: the run resumes at the next start (or on another worker).
+                _ = try await store.fail(lease, error: "interrupted by a shutdown", retryAt: now, now: now)
+            case .failure(let error):
+                let backoff = min(pow(2, Double(job.attempts)), 300)
+                logger.error(
+                    "a workflow job failed",
+                    metadata: ["warden.job": "\(job.id)", "warden.error": "\(error)"]
+                )
+                _ = try await store.fail(lease, error: "\(error)", retryAt: now.addingTimeInterval(backoff), now: now)
+            }
+        } catch {
+            logger.error(
+                "cannot record a workflow job's end",
+                metadata: ["warden.job": "\(job.id)", "warden.error": "\(error)"]
+            )
+        }
+    }
+}
+
+/// Queues the runs that events from inside Warden start (incidents, bans, services, model
+/// scores, events workflows publish). Events from the API and webhooks are queued by their
+/// routes, in the same transaction as the event itself.
+public struct WorkflowTriggers: Service {
+    let engine: WorkflowEngine
+    let subscription: FanOutSubscription<Event>
+    let logger: Logger
+
+    public init(engine: WorkflowEngine, bus: EventBus, logger: Logger) {
+        self.engine = engine
+        let flow = engine.flow
+        subscription = bus.subscribe(name: "workflows", capacity: 10_000) { e in
+            !e.source.hasPrefix("api:") && !e.source.hasPrefix("hook:") && !flow.workflows(startedBy: e).isEmpty
+        }
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        await withGracefulShutdownHandler {
+            while true {
+                let events = await subscription.nextBatch(max: 500)
+                if events.isEmpty { return }
+                let drafts = events.flatMap { engine.drafts(for: $0) }
+                guard !drafts.isEmpty else { continue }
+                do { _ = try await engine.store.enqueue(drafts, recording: []) } catch {
+                    logger.error("cannot queue the runs events started", metadata: ["warden.error": "\(error)"])
+                }
+            }
+        } onGracefulShutdown: {
+            subscription.finish()
+        }
+    }
+
+    /// Ends ``run()`` (as a graceful shutdown does).
+    public func stop() { subscription.finish() }
+}
