@@ -1,0 +1,164 @@
+import Foundation
+import Testing
+import WardenCore
+import WardenHTTP
+import WardenTestSupport
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The platform's pipeline through the real `warden` binary: an Alertmanager webhook, a model
+/// that triages it (a chat-completions server on a real socket), a heal action on a supervised
+/// service, the result in the store; seen through the API and the CLI; and a Warden killed
+/// mid-run that resumes the run where it was.
+@Suite("Workflows, live", .timeLimit(.minutes(4)))
+struct WorkflowLiveTests {
+    static let hookToken = "am-hook-token-Rw7"
+
+    func fixture(chat: FakeChatServer, steps: String) -> Fixture {
+        let f = Fixture("services: {}\n")
+        let token = f.dir.write("am-token", Self.hookToken)
+        f.write(
+            """
+            services:
+              api:
+                run: [SAMPLE]
+            hooks:
+              alertmanager:
+                format: alertmanager
+                verify: { token: file:\(token) }
+            models:
+              triage-model: { url: \(chat.url), model: test, timeout: 10s }
+            workflows:
+              triage:
+                on: [{ hook: alertmanager }]
+                steps:
+            \(steps)
+            """
+        )
+        return f
+    }
+
+    /// An Alertmanager (version 4) webhook body with one firing alert, as Alertmanager sends it.
+    static func alertmanagerBody(_ alertname: String, service: String) -> Data {
+        let body: JSONValue = [
+            "version": "4", "groupKey": .string("{}:{alertname=\"\(alertname)\"}"), "truncatedAlerts": 0,
+            "status": "firing", "receiver": "warden", "groupLabels": ["alertname": .string(alertname)],
+            "commonLabels": ["alertname": .string(alertname), "service": .string(service)],
+            "commonAnnotations": ["summary": "p99 above 2s"], "externalURL": "http://alertmanager:9093",
+            "alerts": [
+                [
+                    "status": "firing",
+                    "labels": ["alertname": .string(alertname), "service": .string(service), "severity": "page"],
+                    "annotations": ["summary": "p99 above 2s"], "startsAt": "2026-12-01T06:00:00Z",
+                    "endsAt": "0001-01-01T00:00:00Z", "generatorURL": "http://prometheus:9090/graph",
+                    "fingerprint": "c0ffee0123456789",
+                ]
+            ],
+        ]
+        return Data(body.jsonText.utf8)
+    }
+
+    func deliver(_ f: Fixture, _ body: Data) async throws -> JSONValue {
+        let hook = WardenAPIClient(host: "127.0.0.1", port: f.port, token: Self.hookToken, timeout: .seconds(10))
+        let response = try await hook.send("POST", "/v1/hooks/alertmanager", body: body)
+        #expect(response.status == 202, "\(String(decoding: response.body, as: UTF8.self))")
+        return JSONValue.parse(String(decoding: response.body, as: UTF8.self)) ?? .null
+    }
+
+    func run(_ f: Fixture, _ id: String) async throws -> JSONValue? {
+        let response = try await f.client().send("GET", "/v1/runs/\(id)")
+        guard response.status == 200 else { return nil }
+        return JSONValue.parse(String(decoding: response.body, as: UTF8.self))
+    }
+
+    @Test func anAlertIsTriagedByAModelHealedAndTheResultStored() async throws {
+        let chat = FakeChatServer(content: #"{"action": "restart", "reason": "latency after deploy"}"#)
+        let f = fixture(
+            chat: chat,
+            steps: """
+                      classify:
+                        llm:
+                          model: triage-model
+                          prompt: "{{event.subject}} on {{event.payload.labels.service}}: {{event.payload.annotations.summary}}"
+                          schema: { type: object, required: [action], properties: { action: { enum: [restart, notify] } } }
+                      restart:
+                        needs: [classify]
+                        when: "steps.classify.output.action == 'restart'"
+                        heal: { restart: "{{event.payload.labels.service}}" }
+                      record:
+                        needs: [restart]
+                        store: { record: { alert: "{{event.subject}}", action: "{{steps.classify.output.action}}", state: "{{steps.restart.output.state}}" } }
+                """
+        )
+        let w = try f.start()
+        let before = try await f.waitRunning(["api"])
+        let answer = try await deliver(f, Self.alertmanagerBody("HighLatency", service: "api"))
+        let id = try #require(answer["runs"]?.arrayValue?.first?.stringValue)
+        // A redelivery of the same body starts nothing new.
+        let again = try await deliver(f, Self.alertmanagerBody("HighLatency", service: "api"))
+        #expect(again["runs"]?.arrayValue?.first?.stringValue == id)
+        try await eventually("the run succeeds", timeout: .seconds(60)) {
+            try await run(f, id)?["status"]?.stringValue == "succeeded"
+        }
+        let done = try #require(try await run(f, id))
+        #expect(done["result"]?["alert"] == "HighLatency" && done["result"]?["action"] == "restart")
+        #expect(done["steps"]?["classify"]?["input"]?["prompt"] == "HighLatency on api: p99 above 2s")
+        #expect(done["steps"]?["classify"]?["detail"]?["endpoint"] == "triage-model")
+        #expect(done["steps"]?["restart"]?["output"]?["service"] == "api")
+        // The service really was restarted: a new process.
+        let after = try await f.waitRunning(["api"])
+        #expect(after["api"] != before["api"])
+        // The CLI shows the same.
+        let list = try await warden("runs", "-c", f.config, "--json")
+        let rows = JSONValue.parse(list.stdout)?.arrayValue ?? []
+        #expect(
+            rows.count == 1 && rows.first?["status"] == "succeeded" && rows.first?["steps"]?["record"] == "succeeded"
+        )
+        let shown = try await warden("run-show", id, "-c", f.config)
+        #expect(shown.stdout.contains("classify: succeeded") && shown.stdout.contains("restart: succeeded"))
+        #expect(shown.stdout.contains("\"action\":\"restart\""))
+        #expect(try await w.stop() == .exited(0))
+        // Stopped, the CLI reads the store.
+        let offline = try await warden("run-show", id, "-c", f.config, "--json")
+        #expect(JSONValue.parse(offline.stdout)?["status"] == "succeeded")
+    }
+
+    @Test func aWardenKilledMidRunResumesTheRunAtTheStepItWasIn() async throws {
+        let chat = FakeChatServer(content: #"{"action": "notify"}"#, delay: 60)
+        let marksDir = TempDir("flow-marks")
+        let marks = marksDir.file("marks")
+        let f = fixture(
+            chat: chat,
+            steps: """
+                      first: { exec: [sh, -c, "echo first >> \(marks)"] }
+                      classify:
+                        needs: [first]
+                        llm: { model: triage-model, prompt: "{{event.subject}}" }
+                      last:
+                        needs: [classify]
+                        exec: [sh, -c, "echo last >> \(marks)"]
+                """
+        )
+        let first = try f.start()
+        _ = try await f.waitRunning(["api"])
+        let answer = try await deliver(f, Self.alertmanagerBody("DiskFull", service: "db"))
+        let id = try #require(answer["runs"]?.arrayValue?.first?.stringValue)
+        try await eventually("the model step is in flight", timeout: .seconds(30)) {
+            try await run(f, id)?["steps"]?["classify"]?["status"] == "running"
+        }
+        first.signal(SIGKILL)
+        _ = try await first.wait()
+        chat.answer.withLock { $0.delay = 0 }
+        let second = try f.start()
+        try await eventually("the run resumes and succeeds", timeout: .seconds(60)) {
+            try await run(f, id)?["status"]?.stringValue == "succeeded"
+        }
+        let done = try #require(try await run(f, id))
+        #expect(done["steps"]?["first"]?["attempts"] == 1, "the step done before the kill is not run again")
+        #expect(done["steps"]?["classify"]?["attempts"] == 2)
+        #expect(try String(contentsOfFile: marks, encoding: .utf8) == "first\nlast\n")
+        #expect(try await second.stop() == .exited(0))
+    }
+}
