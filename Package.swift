@@ -255,8 +255,8 @@ let package = Package(
         .target(
             name: "WardenFuzzTargets",
             dependencies: [
-                "WardenCore", "WardenDefense", "WardenDetect", "WardenFleet", "WardenHeal", "WardenIdentity",
-                "WardenIngest", "WardenServer", "WardenStore",
+                "WardenCore", "WardenDefense", "WardenDetect", "WardenFleet", "WardenFlow", "WardenHeal",
+                "WardenIdentity", "WardenIngest", "WardenServer", "WardenStore",
             ]
         ),
         // Helpers shared by the test targets: temporary directories, free ports, event waiting,

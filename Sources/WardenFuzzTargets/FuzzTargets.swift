@@ -3,6 +3,7 @@ import WardenCore
 import WardenDefense
 import WardenDetect
 import WardenFleet
+import WardenFlow
 import WardenHeal
 import WardenIdentity
 import WardenIngest
@@ -20,7 +21,7 @@ public enum FuzzTargets {
         ("spec", spec), ("json-ingest", jsonIngest), ("prometheus", prometheus), ("influx", influx),
         ("sshd", sshd), ("access-log", accessLog), ("token", token), ("json-value", jsonValue),
         ("address", address), ("fleet-batch", fleetBatch), ("address-list", addressList), ("jwt", jwt),
-        ("hook", hook),
+        ("hook", hook), ("flow", flow),
     ]
 
     /// The target called `name`.
@@ -37,10 +38,49 @@ public enum FuzzTargets {
             environment: ["PATH": "/usr/bin:/bin", "FUZZ_SECRET": "s3cret-token-value"],
             sections: [
                 APISection.self, MonitorsSection.self, DefenseSection.self, HealingSection.self, StoreSection.self,
-                FleetSection.self, AuditSection.self,
+                FleetSection.self, AuditSection.self, HooksSection.self, FlowSection.self,
             ]
         )
         _ = try? loader.parse(bytes: bytes, file: "fuzz.yaml", baseDir: "/nonexistent")
+    }
+
+    /// What a workflow reads from outside: its conditions and templates (from the spec), and
+    /// a model's answer (chat completion, JSON, schema check). The first byte picks the part;
+    /// conditions and templates are evaluated against a context built from the rest.
+    public static func flow(_ bytes: [UInt8]) {
+        guard let first = bytes.first else { return }
+        let rest = Array(bytes.dropFirst())
+        let text = String(decoding: rest, as: UTF8.self)
+        let context: JSONValue = [
+            "event": ["subject": "api", "payload": ["n": 3, "list": [1, "two", ["x": nil]]]],
+            "steps": ["a": ["status": "succeeded", "output": ["action": "restart"]]],
+        ]
+        switch first % 3 {
+        case 0:
+            if case .success(let c) = FlowCondition.parse(text) {
+                _ = c.evaluate(context)
+                _ = c.paths
+            }
+        case 1:
+            if case .success(let t) = FlowTemplate.parse(text) {
+                _ = t.render(context)
+                _ = t.value(context)
+            }
+            _ = FlowTemplate.fill(["a": .string(text), "b": [.string(text)]], context)
+        default:
+            let call = LLMCall(
+                model: "m",
+                prompt: try! FlowTemplate.parse("x").get(),
+                schema: [
+                    "type": "object", "required": ["action"],
+                    "properties": ["action": ["enum": ["restart", "notify"]], "n": ["type": "integer", "maximum": 9]],
+                ]
+            )
+            if case .success(let answer) = ModelPool.parse(rest, call: call, endpoint: "m") {
+                precondition(JSONSchemaCheck.problem(answer.output, call.schema!) == nil, "an answer outside its schema")
+            }
+            if let v = JSONValue.parse(bytes: rest) { _ = JSONSchemaCheck.unsupported(v) }
+        }
     }
 
     public static func jsonIngest(_ bytes: [UInt8]) {
