@@ -24,7 +24,8 @@ public final class AsyncLimiter: Sendable {
         return try await body()
     }
 
-    func acquire() async throws {
+    /// Waits for a place and takes it; ``release()`` gives it back.
+    public func acquire() async throws {
         let id = state.withLock { s -> Int? in
             if s.inUse < limit {
                 s.inUse += 1
@@ -54,7 +55,8 @@ public final class AsyncLimiter: Sendable {
         state.withLock { _ = $0.cancelled.remove(id) }
     }
 
-    func release() {
+    /// Gives back a place taken by ``acquire()``.
+    public func release() {
         let next = state.withLock { s -> CheckedContinuation<Void, any Error>? in
             if s.waiting.isEmpty {
                 s.inUse -= 1

@@ -30,39 +30,48 @@ public struct WorkflowWorker: Service {
             logger.error("cannot take back the job leases", metadata: ["warden.error": "\(error)"])
         }
         let pid = getpid()
+        // One loop claims, and only when a worker is free: workers waiting side by side would
+        // all wake for each job and all ask the store for it (a write each).
+        let free = AsyncLimiter(limit: engine.flow.workers)
         await withGracefulShutdownHandler {
-            await withTaskGroup(of: Void.self) { group in
-                for i in 0..<engine.flow.workers {
-                    group.addTask { await self.work(owner: "\(pid)-\(i)") }
+            await withDiscardingTaskGroup { group in
+                var n = 0
+                while !Task.isCancelled && !Task.isShuttingDownGracefully {
+                    do { try await free.acquire() } catch { return }
+                    guard let job = await self.next(owner: "\(pid)-\(n)") else {
+                        free.release()
+                        continue
+                    }
+                    n &+= 1
+                    group.addTask {
+                        await self.handle(job)
+                        free.release()
+                    }
                 }
             }
         } onGracefulShutdown: {
         }
     }
 
-    /// One worker's loop, until cancelled or shut down.
-    func work(owner: String) async {
+    /// The next job, waiting up to a second for one; nil when none came.
+    func next(owner: String) async -> Job? {
         let store = engine.store
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            let job: Job?
-            do {
-                job = try await store.claim(
-                    queues: [WorkflowEngine.queue],
-                    owner: owner,
-                    lease: lease,
-                    now: engine.d.clock.wallTime()
-                )
-            } catch {
-                logger.error("cannot claim a workflow job", metadata: ["warden.error": "\(error)"])
-                try? await Task.sleep(for: .seconds(1))
-                continue
+        do {
+            if let job = try await store.claim(
+                queues: [WorkflowEngine.queue],
+                owner: owner,
+                lease: lease,
+                now: engine.d.clock.wallTime()
+            ) {
+                return job
             }
-            guard let job else {
-                await store.waitForJobs(timeout: .seconds(1))
-                continue
-            }
-            await handle(job)
+        } catch {
+            logger.error("cannot claim a workflow job", metadata: ["warden.error": "\(error)"])
+            try? await Task.sleep(for: .seconds(1))
+            return nil
         }
+        await store.waitForJobs(timeout: .seconds(1))
+        return nil
     }
 
     func handle(_ job: Job) async {

@@ -35,6 +35,9 @@ final class HTTPClients: Sendable {
         var configuration = HTTPClient.Configuration()
         configuration.tlsConfiguration = tls
         configuration.redirectConfiguration = .disallow
+        // Callers bound their own concurrency (a model endpoint's `concurrency`, the workers);
+        // the client's default of 8 connections a host queued model calls behind each other.
+        configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 512)
         return clients.withLock { clients in
             if let existing = clients[key] { return existing }
             let made = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)

@@ -47,6 +47,18 @@ extension SQLiteStore: JobStore, RunStore {
         let t = Self.micros(now)
         let until = Self.micros(now.addingTimeInterval(lease.seconds))
         let marks = queues.map { _ in "?" }.joined(separator: ", ")
+        // Most calls find nothing: a read says so without taking the writer.
+        let due = try await pool.read { db in
+            try Bool.fetchOne(
+                db,
+                sql: """
+                    SELECT EXISTS (SELECT 1 FROM jobs WHERE queue IN (\(marks))
+                        AND ((state = 'queued' AND run_at <= ?) OR (state = 'leased' AND lease_until <= ?)))
+                    """,
+                arguments: StatementArguments(queues + [t, t] as [any DatabaseValueConvertible])
+            ) ?? false
+        }
+        guard due else { return nil }
         return try await pool.write { db -> Job? in
             // Leases that ran out with no attempts left: dead, with why.
             try db.execute(
