@@ -231,16 +231,20 @@ public final class WorkflowEngine: Sendable {
         let start = await tracker.state
         // Steps that were running when a previous life ended run again; waits that are over end.
         let now = d.clock.wallTime()
-        try await tracker.update { run in
-            run.status = .running
-            for (name, var s) in run.steps {
-                if s.status == .running { s.status = .pending }
-                if s.status == .waiting, let until = s.until, until <= now {
-                    s.status = .succeeded
-                    s.output = ["waited_until": .string(ISOTime.format(until))]
-                    s.finished = now
+        let stale =
+            start.status != .running || start.steps.values.contains { $0.status == .running || $0.status == .waiting }
+        if stale {
+            try await tracker.update { run in
+                run.status = .running
+                for (name, var s) in run.steps {
+                    if s.status == .running { s.status = .pending }
+                    if s.status == .waiting, let until = s.until, until <= now {
+                        s.status = .succeeded
+                        s.output = ["waited_until": .string(ISOTime.format(until))]
+                        s.finished = now
+                    }
+                    run.steps[name] = s
                 }
-                run.steps[name] = s
             }
         }
         let deadline = start.created.addingTimeInterval(workflow.timeout.seconds)
@@ -385,6 +389,30 @@ public final class WorkflowEngine: Sendable {
             )
             return
         default: break
+        }
+        if step.action.isInstant {
+            // Nothing to wait for: done and saved at once, without a "running" save first.
+            let input = inputs(step, context)
+            let result = await perform(step, runID: runID, context, attempt: 1)
+            let finished = d.clock.wallTime()
+            try await tracker.update {
+                $0.steps[step.name]?.attempts += 1
+                $0.steps[step.name]?.input = input
+                $0.steps[step.name]?.started = now
+                $0.steps[step.name]?.finished = finished
+                $0.steps[step.name]?.durationMs = Int64(finished.timeIntervalSince(now) * 1000)
+                switch result {
+                case .success(let (output, _)):
+                    $0.steps[step.name]?.status = .succeeded
+                    $0.steps[step.name]?.output = output
+                    if case .store(.record) = step.action { $0.result = output }
+                case .failure(let f):
+                    $0.steps[step.name]?.status = step.fallback == nil ? .failed : .fallback
+                    $0.steps[step.name]?.output = step.fallback
+                    $0.steps[step.name]?.error = f.message
+                }
+            }
+            return
         }
         var attempt = await tracker.state.steps[step.name]?.attempts ?? 0
         var delay = step.backoff

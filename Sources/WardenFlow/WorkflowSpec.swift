@@ -124,6 +124,15 @@ public enum StepAction: Sendable, Equatable {
     /// Waits a while, without holding a worker.
     case wait(Duration)
 
+    /// Whether the step finishes at once, in memory (a record, an event): it is saved once,
+    /// done, and never retried.
+    public var isInstant: Bool {
+        switch self {
+        case .store(.record), .publish: true
+        default: false
+        }
+    }
+
     /// The kind's name, as the spec writes it.
     public var kind: String {
         switch self {
