@@ -37,6 +37,9 @@ def main():
 
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body go out as two writes: without this, Nagle's algorithm holds the body
+        # until the client's delayed ACK (40 ms) comes.
+        disable_nagle_algorithm = True
 
         def log_message(self, *a):
             pass

@@ -159,7 +159,8 @@ struct APILiveTests {
         let f = Fixture("services: {}\n")
         let provider = try await OpenIDProvider(authority: ca, redirect: "https://127.0.0.1:\(f.port)/auth/callback")
         let secret = f.dir.write("client-secret", provider.clientSecret)
-        // Defense in dry-run, so that the ban routes exist and the host's firewall is not touched.
+        // Defense in dry-run, so that the ban routes exist and the host's firewall is not touched;
+        // a workflow, so that the run routes do.
         try """
         state_dir: \(f.stateDir)
         api:
@@ -177,6 +178,12 @@ struct APILiveTests {
           svc:
             run: [\(Binaries.sample)]
         defense: { firewall: dry-run }
+        workflows:
+          note:
+            on: [custom.note]
+            steps:
+              ask: { approve: "{{event.payload.text}}?" }
+              say: { needs: [ask], publish: { type: custom.noted, subject: note } }
         """.write(toFile: f.config, atomically: true, encoding: .utf8)
         let w = try f.start()
         try await eventually("the API is up over HTTPS") {
