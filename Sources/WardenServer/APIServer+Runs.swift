@@ -10,7 +10,18 @@ extension APIServer {
     /// hand (`POST /v1/workflows/{name}/runs`), and a person's answer to an approval step
     /// (`POST /v1/runs/{id}/steps/{step}/approve` or `/reject`).
     func addRunRoutes(_ router: Router<APIContext>) {
-        guard let flow = dependencies.flow else { return }
+        guard let flow = dependencies.flow else {
+            // No workflows: the lists are empty (the dashboard asks without knowing).
+            router.get("/v1/workflows") { _, context -> Response in
+                _ = try context.require(.viewer)
+                return APIServer.jsonValue(["workflows": [], "models": []])
+            }
+            router.get("/v1/runs") { _, context -> Response in
+                _ = try context.require(.viewer)
+                return APIServer.jsonValue(["runs": []])
+            }
+            return
+        }
         router.get("/v1/workflows") { _, context -> Response in
             _ = try context.require(.viewer)
             let open = flow.d.models.breakers()

@@ -51,7 +51,7 @@ struct OIDCLiveTests {
                 services:
                   s:
                     run: [\(Binaries.sample)]
-                """ + (defense ? "\ndefense: { firewall: dry-run }\n" : "")
+                """ + (defense ? "\ndefense: { firewall: dry-run }\n" + Self.approvalWorkflow : "")
             try spec.write(toFile: f.config, atomically: true, encoding: .utf8)
         }
 
@@ -59,7 +59,17 @@ struct OIDCLiveTests {
             try WardenProcess(config: f.config)
         }
 
-        func client(_ token: String?) -> WardenAPIClient {
+        /// A workflow that waits for a person, answered from the dashboard.
+        static let approvalWorkflow = """
+            workflows:
+              deploy:
+                on: [custom.deploy]
+                steps:
+                  ask: { approve: "Deploy {{event.subject}}?" }
+                  go: { needs: [ask], publish: { type: custom.deployed, subject: "{{event.subject}}" } }
+            """
+
+                func client(_ token: String?) -> WardenAPIClient {
             WardenAPIClient(
                 host: "127.0.0.1",
                 port: f.port,
@@ -203,6 +213,15 @@ struct OIDCLiveTests {
         let s = try await Setup(login: true, defense: true)
         let w = try s.start()
         let before = try await s.f.waitRunning(["s"])
+        // A run waiting for a person's approval, for the dashboard's approve button.
+        let published = try await s.client(s.adminToken).send(
+            "POST",
+            "/v1/events",
+            body: Data(#"{"type": "custom.deploy", "subject": "shop"}"#.utf8)
+        )
+        let runID = try #require(
+            JSONValue.parse(String(decoding: published.body, as: UTF8.self))?["runs"]?.arrayValue?.first?.stringValue
+        )
         let python = try #require(which("python3"))
         let out = s.f.dir.file("screenshots")
         let result = try await runCommand(
@@ -217,13 +236,19 @@ struct OIDCLiveTests {
         #expect(result.exitCode == 0, "\(result.stdout)\n\(result.stderr.suffix(3000))")
         for name in [
             "sign_in_offered", "provider_login_form", "signed_in_as", "buttons_shown", "restart_button", "ban_form",
-            "unban_button", "signed_out", "no_console_errors",
+            "unban_button", "approve_button", "signed_out", "no_console_errors",
         ] {
             #expect(checks?["checks"]?[name]?.boolValue == true, "\(name): \(result.stdout)")
         }
         // The restart button restarted the service: another process runs it now.
         let after = try await s.f.waitRunning(["s"])
         #expect(after["s"] != before["s"])
+        // The approve button let the run go on, under the person's name.
+        try await eventually("the approved run succeeds") {
+            let r = try await s.client(s.adminToken).send("GET", "/v1/runs/\(runID)")
+            let run = JSONValue.parse(String(decoding: r.body, as: UTF8.self))
+            return run?["status"] == "succeeded" && run?["steps"]?["ask"]?["output"]?["by"] == "oidc:operator"
+        }
         // What the buttons did is in the audit trail under the person's name.
         let bans = try await s.f.events("--type", "audit.ban")
         #expect(bans.contains { $0.payload["actor"]?.stringValue == "oidc:operator" }, "\(bans.map(\.payload))")

@@ -7,7 +7,7 @@ The browser trusts the test's own certificate authority by SPKI pin-less flag (t
 elsewhere; here the cookie's Secure attribute needs HTTPS). Checks: the sign-in link shows; the
 provider's login form takes the user; back on the dashboard the user and role show; the restart
 button's request for SERVICE succeeds (the test checks that the process changed); the ban form bans an address and the unban
-button lifts it; signing out hides the buttons; no console error. Prints one JSON object; exits 1
+button lifts it; the approve button of a workflow run waiting for a person lets it go on; signing out hides the buttons; no console error. Prints one JSON object; exits 1
 when a check failed.
 """
 import json
@@ -52,6 +52,13 @@ def main():
         page.screenshot(os.path.join(out, "3-banned.png"))
         page.eval("document.querySelector('button[data-unban=\"203.0.113.77\"]').click()")
         checks["unban_button"] = bool(page.wait_for("!document.getElementById('defense').innerText.includes('203.0.113.77')", 20))
+
+        approve = "button[data-act$='/steps/ask/approve']"
+        page.wait_for(f"!!document.querySelector(\"{approve}\")", 20)
+        page.screenshot(os.path.join(out, "3b-approval.png"))
+        page.eval(f"document.querySelector(\"{approve}\").click()")
+        checks["approve_button"] = bool(page.wait_for(
+            "document.getElementById('runs').innerText.includes('succeeded')", 30))
 
         page.eval("document.getElementById('signout').click()")
         checks["signed_out"] = bool(page.wait_for("!document.body.classList.contains('can-act') && document.getElementById('signout').hidden", 20))
