@@ -205,8 +205,8 @@ public final class WorkflowEngine: Sendable {
         }
         let state: RunState
         if let created {
+            // Saved with its first step's start (one write less on every run's way in).
             state = created
-            try await d.store.saveRun(created.record)
             publish("workflow.started", created, ["trigger": created.trigger["type"] ?? .null])
         } else {
             guard let record = try await d.store.run(id: runID), let loaded = RunState(record) else {
