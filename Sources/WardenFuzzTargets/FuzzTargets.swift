@@ -73,11 +73,16 @@ public enum FuzzTargets {
                 prompt: try! FlowTemplate.parse("x").get(),
                 schema: [
                     "type": "object", "required": ["action"],
-                    "properties": ["action": ["enum": ["restart", "notify"]], "n": ["type": "integer", "maximum": 9]],
+                    "properties": [
+                        "action": ["enum": ["restart", "notify"]], "n": ["type": "integer", "maximum": 9],
+                    ],
                 ]
             )
             if case .success(let answer) = ModelPool.parse(rest, call: call, endpoint: "m") {
-                precondition(JSONSchemaCheck.problem(answer.output, call.schema!) == nil, "an answer outside its schema")
+                precondition(
+                    JSONSchemaCheck.problem(answer.output, call.schema!) == nil,
+                    "an answer outside its schema"
+                )
             }
             if let v = JSONValue.parse(bytes: rest) { _ = JSONSchemaCheck.unsupported(v) }
         }

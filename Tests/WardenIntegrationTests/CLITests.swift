@@ -13,6 +13,20 @@ import Glibc
 struct CLITests {
     init() { becomeSubreaper() }
 
+    /// The specs people copy from are valid specs (their secrets given as the README says).
+    @Test func everyExampleSpecIsValid() async throws {
+        let dir = DashboardTests.repository + "/examples"
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".yaml") }.sorted()
+        #expect(files.contains("workflows.yaml") && files.count >= 5)
+        var env = ProcessInfo.processInfo.environment
+        env["WARDEN_AGENT_TOKEN"] = "agent-token"
+        env["AM_HOOK_TOKEN"] = "hook-token"
+        for file in files {
+            let result = try await runCommand(Binaries.warden, ["validate", dir + "/" + file], environment: env)
+            #expect(result.exitCode == 0, "\(file): \(result.stdout)\(result.stderr)")
+        }
+    }
+
     @Test func validateExitsZeroForAGoodSpecAndOneWithEveryProblemOtherwise() async throws {
         let good = Fixture("services:\n  a:\n    run: [SAMPLE]\n")
         let ok = try await warden("validate", good.config)

@@ -69,7 +69,7 @@ struct OIDCLiveTests {
                   go: { needs: [ask], publish: { type: custom.deployed, subject: "{{event.subject}}" } }
             """
 
-                func client(_ token: String?) -> WardenAPIClient {
+        func client(_ token: String?) -> WardenAPIClient {
             WardenAPIClient(
                 host: "127.0.0.1",
                 port: f.port,
