@@ -159,7 +159,8 @@ public protocol JobStore: Sendable {
     func job(id: Int64) async throws -> Job?
     /// Newest first; only those in `states` and `queue` when given.
     func jobs(states: [JobState]?, queue: String?, limit: Int) async throws -> [Job]
-    /// Returns when a job may have become ready (one was added or given back), or after `timeout`.
+    /// Returns when a job may have become ready (one was added or given back, also while
+    /// nobody was waiting, since the last wait), or after `timeout`.
     func waitForJobs(timeout: Duration) async
 }
 
@@ -198,23 +199,35 @@ package final class JobBell: Sendable {
         var all: [Int: CheckedContinuation<Void, Never>] = [:]
         /// Waits cancelled before they were registered.
         var cancelled: Set<Int> = []
+        /// A ring nobody was waiting for: the next wait returns at once (a job enqueued while
+        /// the worker was looking for one must not wait for the timeout).
+        var missed = false
     }
     private let waiters = Mutex(Waiters())
 
     package init() {}
 
-    /// Returns at the next ring, or after `timeout`.
+    /// Returns at the next ring (at once when one came while nobody waited), or after `timeout`.
     package func wait(timeout: Duration) async {
-        let id = waiters.withLock { s -> Int in
+        let id = waiters.withLock { s -> Int? in
+            if s.missed {
+                s.missed = false
+                return nil
+            }
             s.next += 1
             return s.next
         }
+        guard let id else { return }
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 await withTaskCancellationHandler {
                     await withCheckedContinuation { c in
                         let cancelled = self.waiters.withLock { s -> Bool in
                             if s.cancelled.remove(id) != nil { return true }
+                            if s.missed {  // rung since this wait began
+                                s.missed = false
+                                return true
+                            }
                             s.all[id] = c
                             return false
                         }
@@ -237,6 +250,7 @@ package final class JobBell: Sendable {
 
     package func ring() {
         for c in waiters.withLock({ s -> [CheckedContinuation<Void, Never>] in
+            if s.all.isEmpty { s.missed = true }
             defer { s.all = [:] }
             return Array(s.all.values)
         }) { c.resume() }

@@ -206,6 +206,19 @@ struct JobQueueConformanceTests {
         }
     }
 
+    /// A job that arrives while the worker is busy looking for one must not wait for the
+    /// worker's next timeout: the ring is kept for the next wait.
+    @Test(arguments: Backend.allCases)
+    func aJobThatArrivesWhileNobodyWaitsIsNotMissed(_ backend: Backend) async throws {
+        try await withStore(backend) { store, _ in
+            await store.waitForJobs(timeout: .milliseconds(300))
+            _ = try await store.enqueue([draft(1)], recording: [])
+            let start = ContinuousClock.now
+            await store.waitForJobs(timeout: .seconds(60))
+            #expect(ContinuousClock.now - start < .seconds(50))
+        }
+    }
+
     @Test(arguments: Backend.allCases)
     func runsAreSavedListedAndFound(_ backend: Backend) async throws {
         try await withStore(backend) { store, _ in
