@@ -156,20 +156,22 @@ public final class WorkflowEngine: Sendable {
         run.steps[step] = s
         run.updated = now
         try await d.store.saveRun(run.record)
-        _ = try await d.store.enqueue(
-            [
-                JobDraft(
-                    queue: Self.queue,
-                    kind: "resume",
-                    payload: ["run": .string(id)],
-                    priority: w.priority,
-                    key: "resume:\(id):\(step)",
-                    maxAttempts: 10
-                )
-            ],
-            recording: []
-        )
+        try await resume(id, key: "resume:\(id):\(step)", priority: w.priority, at: nil)
         return run
+    }
+
+    /// Queues a job that carries run `id` on (once per `key`), from `at` (nil: now).
+    func resume(_ id: String, key: String, priority: Int, at: Date?) async throws {
+        let draft = JobDraft(
+            queue: Self.queue,
+            kind: "resume",
+            payload: ["run": .string(id)],
+            priority: priority,
+            key: key,
+            maxAttempts: 10,
+            notBefore: at
+        )
+        _ = try await d.store.enqueue([draft], recording: [])
     }
 
     // MARK: - Running
@@ -284,20 +286,7 @@ public final class WorkflowEngine: Sendable {
         default:
             try await tracker.update { $0.status = .waiting }
             // Whoever it waits for, the run's timeout still holds: a job wakes it then.
-            _ = try await d.store.enqueue(
-                [
-                    JobDraft(
-                        queue: Self.queue,
-                        kind: "resume",
-                        payload: ["run": .string(run.id)],
-                        priority: workflow.priority,
-                        key: "deadline:\(run.id)",
-                        maxAttempts: 10,
-                        notBefore: deadline
-                    )
-                ],
-                recording: []
-            )
+            try await resume(run.id, key: "deadline:\(run.id)", priority: workflow.priority, at: deadline)
             publish("workflow.waiting", await tracker.state, [:])
             return .done(["run": .string(run.id), "status": "waiting"])
         }
@@ -373,20 +362,7 @@ public final class WorkflowEngine: Sendable {
                 $0.steps[step.name]?.started = now
                 $0.steps[step.name]?.until = until
             }
-            _ = try await d.store.enqueue(
-                [
-                    JobDraft(
-                        queue: Self.queue,
-                        kind: "resume",
-                        payload: ["run": .string(runID)],
-                        priority: workflow.priority,
-                        key: "resume:\(runID):\(step.name)",
-                        maxAttempts: 10,
-                        notBefore: until
-                    )
-                ],
-                recording: []
-            )
+            try await resume(runID, key: "resume:\(runID):\(step.name)", priority: workflow.priority, at: until)
             return
         default: break
         }
