@@ -6,6 +6,11 @@ import WardenSupervisor
 
 /// What each kind of step does, once, and what it is given.
 extension WorkflowEngine {
+    /// The payload field of a workflow's event that counts the runs that led to it.
+    static let chainKey = "workflow_chain"
+    /// The longest chain of runs started by each other's events.
+    public static let maxChain: Int64 = 8
+
     /// What the step is given, as recorded (templates filled).
     func inputs(_ step: StepSpec, _ context: JSONValue) -> JSONValue {
         switch step.action {
@@ -142,11 +147,25 @@ extension WorkflowEngine {
         case .store(.record(let template)):
             return .success((FlowTemplate.fill(template, context), nil))
         case .publish(let type, let subject, let payload):
-            var body = FlowTemplate.fill(payload, context)
-            if case .object(var o) = body {
-                o["run"] = .string(runID)
-                body = .object(o)
+            // Runs that start runs that start runs…: each event a workflow publishes carries how
+            // many runs led to it, and the chain stops at ``maxChain`` (two workflows starting
+            // each other would otherwise never end).
+            let chain = (context["event"]?["payload"]?[Self.chainKey]?.intValue ?? 0) + 1
+            guard chain <= Self.maxChain else {
+                return .failure(
+                    FlowFailure(
+                        "\(Self.maxChain) runs in a row were started by each other's events; not publishing another"
+                    )
+                )
             }
+            var fields: [String: JSONValue]
+            switch FlowTemplate.fill(payload, context) {
+            case .object(let o): fields = o
+            case let other: fields = ["value": other]
+            }
+            fields["run"] = .string(runID)
+            fields[Self.chainKey] = .int(chain)
+            let body = JSONValue.object(fields)
             let event = d.bus.publish(
                 type,
                 source: "workflow:\(context["run"]?["workflow"]?.stringValue ?? "")",

@@ -296,6 +296,34 @@ struct WorkflowEngineTests {
         await h.close()
     }
 
+    @Test func workflowsThatStartEachOtherStopAfterAChainOfEight() async throws {
+        let h = try FlowHarness(
+            """
+            workflows:
+              ping:
+                on: [custom.pong, custom.start]
+                steps:
+                  send: { publish: { type: custom.ping, subject: x } }
+              pong:
+                on: [custom.ping]
+                steps:
+                  send: { publish: { type: custom.pong, subject: x } }
+            """
+        )
+        h.startWorker()
+        h.bus.publish("custom.start", source: "heal", subject: "x")
+        try await eventually("a run fails for the chain") {
+            try await h.store.runs(statuses: ["failed"], workflow: nil, limit: 10).count == 1
+        }
+        let failed = try #require(
+            try await h.store.runs(statuses: ["failed"], workflow: nil, limit: 1).first.flatMap(RunState.init)
+        )
+        #expect(failed.steps["send"]?.error?.contains("8 runs in a row") == true)
+        #expect(try await h.store.runs(statuses: ["succeeded"], workflow: nil, limit: 100).count == 8)
+        #expect(h.log.events("custom.ping").count + h.log.events("custom.pong").count == 8)
+        await h.close()
+    }
+
     @Test func aRunThatOutlivesItsTimeoutFailsEvenWhileWaiting() async throws {
         let h = try FlowHarness(
             """
