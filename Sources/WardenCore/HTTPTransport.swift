@@ -22,6 +22,9 @@ public struct OutboundRequest: Sendable {
     public var caFile: String?
     /// Answers larger than this are refused.
     public var maxResponse = 1 << 20
+    /// Connections to the request's host at once, for callers that bound their own concurrency
+    /// (a model endpoint's `concurrency`); more requests wait for one.
+    public var connectionsPerHost = 8
 
     /// A POST of `url` with no body yet; set what else it needs.
     public init(url: String) { self.url = url }

@@ -142,6 +142,8 @@ public final class ModelPool: Sendable {
             caFile: spec.caFile
         )
         request.maxResponse = 4 << 20
+        // Its own limit, and room for the hedged requests beside it.
+        request.connectionsPerHost = spec.concurrency * 2
         if let token = spec.token {
             request.headers.append(("authorization", "Bearer \(String(decoding: token.bytes, as: UTF8.self))"))
         }

@@ -70,6 +70,7 @@ extension WorkflowEngine {
             request.method = call.method
             request.timeout = step.timeout
             request.caFile = call.caFile
+            request.connectionsPerHost = flow.workers
             request.headers = call.headers.map { ($0.key, $0.value.render(context)) }
             if let body = call.body {
                 request.headers.append(("content-type", "application/json"))

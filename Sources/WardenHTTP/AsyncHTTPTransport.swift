@@ -20,7 +20,10 @@ public final class AsyncHTTPTransport: HTTPTransport {
         guard request.url.hasPrefix("http://") || request.url.hasPrefix("https://") else {
             throw OutboundError("not an http:// or https:// URL: \(request.url)")
         }
-        let client = try HTTPClients.shared.client(caFile: request.caFile)
+        let client = try HTTPClients.shared.client(
+            caFile: request.caFile,
+            connectionsPerHost: request.connectionsPerHost
+        )
         var outbound = HTTPClientRequest(url: request.url)
         outbound.method = .init(rawValue: request.method)
         for (name, value) in request.headers { outbound.headers.add(name: name, value: value) }

@@ -15,6 +15,7 @@ final class HTTPClients: Sendable {
     struct Key: Hashable {
         var caFile: String?
         var checkName: Bool
+        var connectionsPerHost: Int
     }
 
     static let shared = HTTPClients()
@@ -23,8 +24,16 @@ final class HTTPClients: Sendable {
     /// The client trusting `caFile` (the system's authorities when nil). `checkName: false`
     /// accepts a certificate of that authority made out to another name (Warden's CLI calling
     /// its own API, whose certificate need not name the listen address).
-    func client(caFile: String?, checkName: Bool = true) throws(OutboundError) -> HTTPClient {
-        let key = Key(caFile: caFile, checkName: checkName)
+    /// `connectionsPerHost`: how many connections to one host at once (AsyncHTTPClient's
+    /// default, 8, unless a caller bounds its own concurrency higher, as model endpoints do).
+    func client(
+        caFile: String?,
+        checkName: Bool = true,
+        connectionsPerHost: Int = 8
+    ) throws(OutboundError)
+        -> HTTPClient
+    {
+        let key = Key(caFile: caFile, checkName: checkName, connectionsPerHost: max(1, min(connectionsPerHost, 1024)))
         if let existing = clients.withLock({ $0[key] }) { return existing }
         if let caFile, !FileManager.default.isReadableFile(atPath: caFile) {
             throw OutboundError("cannot read the CA file \(caFile)")
@@ -35,9 +44,12 @@ final class HTTPClients: Sendable {
         var configuration = HTTPClient.Configuration()
         configuration.tlsConfiguration = tls
         configuration.redirectConfiguration = .disallow
-        // Callers bound their own concurrency (a model endpoint's `concurrency`, the workers);
-        // the client's default of 8 connections a host queued model calls behind each other.
-        configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 512)
+        // A model endpoint allows `concurrency` calls at once: the client's default of 8
+        // connections a host queued them behind each other (and into their timeouts).
+        configuration.connectionPool = .init(
+            idleTimeout: .seconds(60),
+            concurrentHTTP1ConnectionsPerHostSoftLimit: key.connectionsPerHost
+        )
         return clients.withLock { clients in
             if let existing = clients[key] { return existing }
             let made = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)

@@ -75,7 +75,6 @@ public final class FakeChatServer: Sendable {
             $0.now += 1
             $0.most = max($0.most, $0.now)
         }
-        defer { inFlight.withLock { $0.now -= 1 } }
         let (content, delay, status) = rule.withLock { $0 }?(requestBody, index) ?? answer.withLock { $0 }
         if delay > 0 { usleep(useconds_t(delay * 1e6)) }
         let completion: JSONValue = [
@@ -91,6 +90,9 @@ public final class FakeChatServer: Sendable {
         let body = status == 200 ? completion.jsonText : #"{"error":{"message":"overloaded"}}"#
         let response =
             "HTTP/1.1 \(status) X\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)"
+        // No longer in flight once the answer goes out: the client may start its next request
+        // the moment it has this one.
+        inFlight.withLock { $0.now -= 1 }
         _ = response.withCString { send(client, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
     }
 }
