@@ -155,21 +155,71 @@ public struct WorkflowWorker: Service {
 /// Queues the runs that events from inside Warden start (incidents, bans, services, model
 /// scores, events workflows publish). Events from the API and webhooks are queued by their
 /// routes, in the same transaction as the event itself.
+///
+/// Such a start is queued after its event is recorded, not with it: at start, the events of the
+/// last `catchUp` that would have started runs are queued again (their keys make that a no-op
+/// for those already queued), so a Warden that died in between loses no run.
 public struct WorkflowTriggers: Service {
     let engine: WorkflowEngine
     let subscription: FanOutSubscription<Event>
+    let recorded: (any Store)?
+    let catchUp: Duration
     let logger: Logger
 
-    public init(engine: WorkflowEngine, bus: EventBus, logger: Logger) {
+    public init(
+        engine: WorkflowEngine,
+        bus: EventBus,
+        recorded: (any Store)? = nil,
+        catchUp: Duration = .seconds(86400),
+        logger: Logger
+    ) {
         self.engine = engine
         let flow = engine.flow
-        subscription = bus.subscribe(name: "workflows", capacity: 10_000) { e in
-            !e.source.hasPrefix("api:") && !e.source.hasPrefix("hook:") && !flow.workflows(startedBy: e).isEmpty
-        }
+        subscription = bus.subscribe(name: "workflows", capacity: 10_000) { Self.starts($0, flow) }
+        self.recorded = recorded
+        self.catchUp = catchUp
         self.logger = logger
     }
 
+    /// Whether this subscriber queues the runs `e` starts (the API and webhooks queue their own).
+    static func starts(_ e: Event, _ flow: FlowSpec) -> Bool {
+        !e.source.hasPrefix("api:") && !e.source.hasPrefix("hook:") && !flow.workflows(startedBy: e).isEmpty
+    }
+
+    /// Queues the runs that recorded events of the last `catchUp` start; returns how many were new.
+    @discardableResult
+    public func catchUpRecorded() async throws -> Int {
+        guard let recorded else { return 0 }
+        let types = engine.flow.workflows.values.flatMap(\.triggers).compactMap { t -> String? in
+            if case .event(let type, _) = t { return type }
+            return nil
+        }
+        guard !types.isEmpty else { return 0 }
+        let since = engine.d.clock.wallTime().addingTimeInterval(-catchUp.seconds)
+        let events = try await recorded.events(
+            matching: EventQuery(since: since, types: Array(Set(types)), limit: 100_000)
+        )
+        var added = 0
+        let drafts = events.filter { Self.starts($0, engine.flow) }.flatMap { engine.drafts(for: $0) }
+        for start in stride(from: 0, to: drafts.count, by: 500) {
+            let chunk = Array(drafts[start..<min(start + 500, drafts.count)])
+            added += try await engine.store.enqueue(chunk, recording: []).filter(\.added).count
+        }
+        return added
+    }
+
     public func run() async throws {
+        do {
+            let added = try await catchUpRecorded()
+            if added > 0 {
+                logger.warning(
+                    "queued runs that recorded events started before Warden stopped",
+                    metadata: ["warden.runs": "\(added)"]
+                )
+            }
+        } catch {
+            logger.error("cannot look for runs recorded events started", metadata: ["warden.error": "\(error)"])
+        }
         await withGracefulShutdownHandler {
             while true {
                 let events = await subscription.nextBatch(max: 500)

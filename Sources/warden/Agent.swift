@@ -210,7 +210,7 @@ struct Agent {
         services.append(.init(service: heal))
         if let flow {
             services += [
-                .init(service: WorkflowTriggers(engine: flow, bus: bus, logger: logger)),
+                .init(service: WorkflowTriggers(engine: flow, bus: bus, recorded: store, logger: logger)),
                 .init(service: WorkflowWorker(engine: flow, logger: logger)),
             ]
         }

@@ -324,6 +324,42 @@ struct WorkflowEngineTests {
         await h.close()
     }
 
+    @Test func anEventRecordedButNotYetQueuedStartsItsRunAtTheNextStart() async throws {
+        let h = try FlowHarness(
+            """
+            workflows:
+              w:
+                on: [incident.opened]
+                steps:
+                  note: { store: { record: { about: "{{event.subject}}" } } }
+            """
+        )
+        // Recorded (as the recorder does) while no trigger was listening: Warden died before queueing.
+        let lost = Event(id: 7, time: Date(), type: "incident.opened", source: "heal", subject: "api", payload: [:])
+        let other = Event(
+            id: 8,
+            time: Date(),
+            type: "service.started",
+            source: "supervisor",
+            subject: "api",
+            payload: [:]
+        )
+        try await h.store.append([lost, other])
+        let triggers = WorkflowTriggers(engine: h.engine, bus: h.bus, recorded: h.store, logger: .init(label: "test"))
+        #expect(try await triggers.catchUpRecorded() == 1)
+        #expect(try await triggers.catchUpRecorded() == 0, "queued once whatever the restarts")
+        h.startWorker()
+        try await eventually("the run succeeds") {
+            try await h.store.runs(statuses: ["succeeded"], workflow: "w", limit: 5).count == 1
+        }
+        let run = try #require(
+            try await h.store.runs(statuses: nil, workflow: "w", limit: 5).first.flatMap(RunState.init)
+        )
+        #expect(run.result == ["about": "api"])
+        triggers.stop()
+        await h.close()
+    }
+
     @Test func aRunThatOutlivesItsTimeoutFailsEvenWhileWaiting() async throws {
         let h = try FlowHarness(
             """
