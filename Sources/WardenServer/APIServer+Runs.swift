@@ -86,10 +86,10 @@ extension APIServer {
             if buffer.readableBytes == 0 {
                 input = .object([:])
             } else {
-                guard case .object? = JSONValue.parse(bytes: Array(buffer: buffer)) else {
+                guard let parsed = JSONValue.parse(bytes: Array(buffer: buffer)), case .object = parsed else {
                     throw APIError.badRequest("the body must be a JSON object: the run's input", field: "body")
                 }
-                input = JSONValue.parse(bytes: Array(buffer: buffer))!
+                input = parsed
             }
             let key = try APIServer.idempotencyKey(request)
             let id = try await flow.start(

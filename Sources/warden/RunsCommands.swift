@@ -69,8 +69,9 @@ struct RunShowCommand: AsyncParsableCommand {
             run = JSONValue.parse(String(decoding: response.body, as: UTF8.self)) ?? .null
         } else {
             let store = try target.store()
-            defer { Task { try? await store.close() } }
-            guard let record = try await store.run(id: id) else {
+            let record = try await store.run(id: id)
+            try await store.close()
+            guard let record else {
                 printError("warden: no run '\(id)'")
                 throw ExitCode(1)
             }
