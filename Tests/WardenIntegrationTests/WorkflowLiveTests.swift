@@ -161,4 +161,45 @@ struct WorkflowLiveTests {
         #expect(try String(contentsOfFile: marks, encoding: .utf8) == "first\nlast\n")
         #expect(try await second.stop() == .exited(0))
     }
+
+    @Test func badRunRequestsGetAClearErrorAndChangeNothing() async throws {
+        let chat = FakeChatServer(content: #"{"action": "notify"}"#)
+        let f = fixture(chat: chat, steps: "          ask: { approve: \"go?\" }\n")
+        let w = try f.start()
+        _ = try await f.waitRunning(["api"])
+        let api = try f.client()
+        func expect(_ method: String, _ path: String, _ body: String?, _ status: Int, field: String?) async throws {
+            let r = try await api.send(method, path, body: body.map { Data($0.utf8) })
+            let error = JSONValue.parse(String(decoding: r.body, as: UTF8.self))?["error"]
+            #expect(
+                r.status == status,
+                "\(method) \(path): \(r.status) \(String(decoding: r.body.prefix(300), as: UTF8.self))"
+            )
+            if let field { #expect(error?["field"]?.stringValue == field, "\(path): \(error?.jsonText ?? "no error")") }
+        }
+        try await expect("GET", "/v1/runs?status=exploded", nil, 400, field: "status")
+        try await expect("GET", "/v1/runs?limit=0", nil, 400, field: "limit")
+        try await expect("GET", "/v1/runs?limit=99999999999999999999", nil, 400, field: "limit")
+        try await expect("GET", "/v1/runs?workflow=nope", nil, 400, field: "workflow")
+        try await expect("GET", "/v1/runs/" + String(repeating: "x", count: 3000), nil, 404, field: nil)
+        try await expect("POST", "/v1/workflows/nope/runs", "{}", 404, field: nil)
+        try await expect("POST", "/v1/workflows/triage/runs", "[1, 2]", 400, field: "body")
+        let deep = String(repeating: "{\"a\":", count: 5000) + "1" + String(repeating: "}", count: 5000)
+        try await expect("POST", "/v1/workflows/triage/runs", deep, 400, field: "body")
+        try await expect("POST", "/v1/runs/run-999/steps/ask/approve", nil, 404, field: nil)
+        // A real run waiting on its approval: hostile answers are refused, the run stays waiting.
+        let started = try await api.send("POST", "/v1/workflows/triage/runs", body: Data(#"{"x": 1}"#.utf8))
+        let id = try #require(JSONValue.parse(String(decoding: started.body, as: UTF8.self))?["run"]?.stringValue)
+        try await eventually("the run waits") { try await run(f, id)?["status"] == "waiting" }
+        let long = "{\"comment\": \"" + String(repeating: "y", count: 3000) + "\"}"
+        try await expect("POST", "/v1/runs/\(id)/steps/ask/approve", long, 400, field: "comment")
+        try await expect("POST", "/v1/runs/\(id)/steps/ask/approve", #"{"by": "someone else"}"#, 400, field: "by")
+        try await expect("POST", "/v1/runs/\(id)/steps/ask/approve", #"{"comment": 5}"#, 400, field: "comment")
+        try await expect("POST", "/v1/runs/\(id)/steps/nope/approve", nil, 409, field: "step")
+        #expect(try await run(f, id)?["status"] == "waiting", "nothing changed")
+        try await expect("POST", "/v1/runs/\(id)/steps/ask/approve", #"{"comment": "ok"}"#, 200, field: nil)
+        try await expect("POST", "/v1/runs/\(id)/steps/ask/approve", nil, 409, field: "step")
+        try await eventually("the run succeeds") { try await run(f, id)?["status"] == "succeeded" }
+        #expect(try await w.stop() == .exited(0))
+    }
 }
