@@ -178,11 +178,12 @@ extension PostgresStore: JobStore, RunStore {
     /// Listens on ``jobChannel`` for this node's jobs, from the first wait until ``close()``;
     /// a lost connection is made again (and the bell rung, since a notification may be lost).
     private func startJobListener() {
-        jobListener.withLock { task in
-            guard task == nil else { return }
+        jobListener.withLock { listener in
+            // One listener, and none once the store is closed (nobody would cancel it).
+            guard listener.task == nil, !listener.closed else { return }
             let settings = FailoverStore.connectionConfiguration(configuration)
             let (bell, logger, node) = (jobBell, logger, node)
-            task = Task {
+            listener.task = Task {
                 while !Task.isCancelled {
                     do {
                         let connection = try await PostgresConnection.connect(

@@ -22,7 +22,7 @@ public final class PostgresStore: Store, BanStore, IncidentStore {
     /// Where the store connects (a listener for new jobs opens a connection of its own).
     let configuration: PostgresClient.Configuration
     let jobBell = JobBell()
-    let jobListener = Mutex<Task<Void, Never>?>(nil)
+    let jobListener = Mutex<(task: Task<Void, Never>?, closed: Bool)>((nil, false))
 
     /// Connects to the database of `configuration`, migrates it, and loads this node's series.
     ///
@@ -79,7 +79,10 @@ public final class PostgresStore: Store, BanStore, IncidentStore {
     }
 
     public func close() async throws {
-        jobListener.withLock { $0?.cancel() }
+        jobListener.withLock {
+            $0.closed = true
+            $0.task?.cancel()
+        }
         running.cancel()
         _ = await running.value
     }

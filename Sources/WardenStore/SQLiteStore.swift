@@ -162,8 +162,11 @@ public final class SQLiteStore: Store {
         await eventWriter.close()
         await sampleWriter.close()
         await checkpointer?.stop()
-
-        try pool.close()
+        // GRDB's close waits, on the calling thread, for every reader to be given back, and an
+        // async read gives its reader back on the cooperative pool: closing there could wait for
+        // a thread it holds itself.
+        let pool = self.pool
+        try await blockingWork { try pool.close() }
     }
 
     // MARK: - SQL

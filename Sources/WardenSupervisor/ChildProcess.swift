@@ -34,16 +34,30 @@ public final class ChildProcess: Sendable {
     public func signalGroup(_ signal: Int32) { _ = kill(-pid, signal) }
 
     /// Runs `request` to completion; after `timeout` the whole group is killed and the status is the
-    /// kill's.
-    public static func run(_ request: SpawnRequest, timeout: Duration? = nil) async throws(SpawnError) -> ExitStatus {
+    /// kill's. Cancelling the calling task stops the command too: its group gets SIGTERM, then
+    /// SIGKILL after `grace`.
+    public static func run(
+        _ request: SpawnRequest,
+        timeout: Duration? = nil,
+        grace: Duration = .seconds(5)
+    ) async throws(SpawnError) -> ExitStatus {
         let child = try spawn(request)
-        guard let timeout else { return await child.wait() }
-        let killer = Task {
-            try await SystemClock().sleep(for: timeout)
-            child.signalGroup(SIGKILL)
+        let killer = timeout.map { timeout in
+            Task {
+                try await SystemClock().sleep(for: timeout)
+                child.signalGroup(SIGKILL)
+            }
         }
-        let status = await child.wait()
-        killer.cancel()
+        let status = await withTaskCancellationHandler {
+            await child.wait()
+        } onCancel: {
+            child.signalGroup(SIGTERM)
+            Task {
+                try? await SystemClock().sleep(for: grace)
+                if child.exitStatus == nil { child.signalGroup(SIGKILL) }
+            }
+        }
+        killer?.cancel()
         // Anything the command left behind in its group goes too.
         child.signalGroup(SIGKILL)
         return status

@@ -96,20 +96,12 @@ public final class WardenProcess: Sendable {
     /// Sends a signal to Warden itself (not its services).
     public func signal(_ sig: Int32) { _ = kill(child.pid, sig) }
 
-    /// Waits for Warden to exit, failing after `timeout`.
+    /// Waits for Warden to exit, failing after `timeout` (Warden is then killed).
     public func wait(timeout: Duration = .seconds(30)) async throws -> ExitStatus {
-        let child = self.child
-        return try await withThrowingTaskGroup(of: ExitStatus?.self) { group in
-            group.addTask { await child.wait() }
-            group.addTask {
-                try await Task.sleep(for: timeout)
-                return nil
-            }
-            let first = try await group.next()!
-            group.cancelAll()
-            guard let status = first else { throw TimedOut(what: "warden to exit", seen: []) }
-            return status
+        guard let status = await child.exit(within: timeout) else {
+            throw TimedOut(what: "warden to exit", seen: [])
         }
+        return status
     }
 
     /// Stops Warden gracefully (SIGTERM) and waits; SIGKILLs it if it does not stop in time.
@@ -125,5 +117,25 @@ public final class WardenProcess: Sendable {
 
     deinit {
         if child.exitStatus == nil { _ = kill(child.pid, SIGKILL) }
+    }
+}
+
+extension ChildProcess {
+    /// Waits for the exit for at most `timeout` (or until the test is cancelled, by its time limit
+    /// for one); then kills the child and its group and returns nil.
+    ///
+    /// ``ChildProcess/wait()`` ignores cancellation: a test awaiting a child that never exits would
+    /// never end, and with it the whole test run, since a time limit can only cancel. Tests wait
+    /// through here.
+    public func exit(within timeout: Duration = .seconds(30)) async -> ExitStatus? {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline && !Task.isCancelled {
+            if let status = exitStatus { return status }
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        if let status = exitStatus { return status }
+        signalGroup(SIGKILL)
+        _ = Glibc.kill(pid, SIGKILL)
+        return nil
     }
 }

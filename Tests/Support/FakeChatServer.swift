@@ -31,10 +31,22 @@ public final class FakeChatServer: Sendable {
         self.fd = fd
         self.port = port
         let listener = fd
-        Thread { [self] in
+        // Holds the server weakly: once the test lets it go, deinit shuts the socket down and
+        // this thread ends (a strong reference would keep both for the rest of the run).
+        Thread { [weak self] in
             while true {
                 let client = accept(listener, nil, nil)
-                if client < 0 { return }
+                if client >= 0 { _ = fcntl(client, F_SETFD, FD_CLOEXEC) }
+                if client < 0 {
+                    // Closed here, not in deinit: a number closed while this thread could still
+                    // accept on it might be another test's socket by then.
+                    close(listener)
+                    return
+                }
+                guard let self else {
+                    close(client)
+                    return
+                }
                 Thread { self.serve(client) }.start()
             }
         }.start()
@@ -42,7 +54,6 @@ public final class FakeChatServer: Sendable {
 
     deinit {
         shutdown(fd, Int32(SHUT_RDWR))
-        close(fd)
     }
 
     func serve(_ client: Int32) {

@@ -89,7 +89,7 @@ public func bindLoopback(_ fd: Int32, port: Int) -> Int? {
 
 /// A TCP socket listening on 127.0.0.1 at a port the kernel chose: the fd and the port.
 public func loopbackListener(backlog: Int32 = 16) -> (fd: Int32, port: Int) {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
     let port = bindLoopback(fd, port: 0) ?? 0
     listen(fd, backlog)
     return (fd, port)
@@ -97,7 +97,7 @@ public func loopbackListener(backlog: Int32 = 16) -> (fd: Int32, port: Int) {
 
 /// A blocking TCP connection to 127.0.0.1:`port` (the fd; check it for failure).
 public func loopbackConnect(_ port: Int) -> Int32 {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
     var addr = sockaddr_in()
     addr.sin_family = sa_family_t(AF_INET)
     addr.sin_port = in_port_t(UInt16(port).bigEndian)

@@ -227,7 +227,7 @@ struct CLITests {
         let ids = try lines.map { try JSONDecoder.iso.decode(Event.self, from: Data($0.utf8)).id }
         #expect(ids == ids.sorted() && Set(ids).count == ids.count, "no duplicates, in order")
         follower.signalGroup(SIGTERM)
-        _ = await follower.wait()
+        _ = await follower.exit()
         _ = try await w.stop()
     }
 }

@@ -70,7 +70,7 @@ struct DashboardTests {
         let pid = JSONValue.parse(status.stdout)?.arrayValue?.first?["pid"]?.intValue
         #expect(pid != nil, "\(status.stdout) \(status.stderr)")
         kill(demo.pid, SIGINT)
-        #expect(await demo.wait() == .exited(0))
+        #expect(await demo.exit(within: .seconds(60)) == .exited(0))
         if let pid { #expect(!processAlive(pid_t(pid)), "the life-support service stopped with the demo") }
     }
 }

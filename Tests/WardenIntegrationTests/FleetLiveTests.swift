@@ -96,7 +96,7 @@ struct FleetLiveTests {
 
         func kill(_ sig: Int32) async {
             _ = Glibc.kill(child.pid, sig)
-            _ = await child.wait()
+            _ = await child.exit(within: .seconds(60))
         }
     }
 

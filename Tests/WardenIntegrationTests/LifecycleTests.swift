@@ -279,7 +279,7 @@ struct LifecycleTests {
             ).count > 10
         }
         follower.signalGroup(SIGTERM)
-        _ = await follower.wait()
+        _ = await follower.exit()
         #expect(try await w.stop() == .exited(0))
     }
 }

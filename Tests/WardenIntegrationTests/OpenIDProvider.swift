@@ -92,7 +92,7 @@ final class OpenIDProvider: @unchecked Sendable {
     /// Stops the server: its keys and endpoints cannot be reached.
     func stop() async {
         server?.signalGroup(SIGKILL)
-        if let server { _ = await server.wait() }
+        if let server { _ = await server.exit() }
         server = nil
     }
 

@@ -101,6 +101,6 @@ struct SystemdTests {
         var last = ""
         while !last.hasPrefix("STOPPING=1") { last = try await next() }
         #expect(last.contains("STATUS=stopping"))
-        #expect(await w.wait() == .exited(0))
+        #expect(await w.exit(within: .seconds(60)) == .exited(0))
     }
 }
