@@ -105,34 +105,27 @@ extension WorkflowEngine {
                 ? .success((output, ["log": .string(r.logPath)]))
                 : .failure(FlowFailure("\(r.status): \(r.output.suffix(300))"))
         case .heal(let how, let template):
-            guard let services = d.services else { return .failure(FlowFailure("no supervisor to heal with")) }
+            guard let healer = d.healer else { return .failure(FlowFailure("no healing engine to act with")) }
             let name = template.render(context)
-            do {
+            let action: HealAction =
                 switch how {
-                case .restart: try await services.restart(name)
-                case .start: try await services.start(name)
-                case .stop: try await services.stop(name)
-                case .rebuild:
-                    let folder = (d.directory as NSString).appendingPathComponent("\(runID)/\(step.name)-\(attempt)")
-                    try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-                    let results = try await services.rebuild(name, logDirectory: folder)
-                    if let failed = results.first(where: { !$0.ok }) {
-                        return .failure(
-                            FlowFailure(
-                                "rebuild step '\(failed.command.joined(separator: " "))' failed: \(failed.status)"
-                            )
-                        )
-                    }
+                case .restart: .restart(name)
+                case .start: .start(name)
+                case .stop: .stop(name)
+                case .rebuild: .rebuild(name)
                 }
-            } catch {
-                return .failure(FlowFailure("\(how.rawValue) \(name): \(error)"))
+            let folder = (d.directory as NSString).appendingPathComponent("\(runID)/\(step.name)-\(attempt)")
+            if how == .rebuild {
+                try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
             }
+            let result = await healer.act(action, origin: "workflow run \(runID), step \(step.name)", folder: folder)
+            guard result.ok else { return .failure(FlowFailure("\(how.rawValue) \(name): \(result.outcome)")) }
             return .success(
                 (
                     [
-                        "service": .string(name), "action": .string(how.rawValue),
-                        "state": .string(await services.stateName(name) ?? "unknown"),
-                    ], nil
+                        "service": .string(name), "action": .string(how.rawValue), "outcome": .string(result.outcome),
+                        "state": .string(await d.services?.stateName(name) ?? "unknown"),
+                    ], result.detail.map { ["detail": $0] }
                 )
             )
         case .store(.sample(let series, let labels, let template)):

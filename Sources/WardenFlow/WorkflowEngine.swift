@@ -22,8 +22,11 @@ public final class WorkflowEngine: Sendable {
         public var store: any JobStore & RunStore
         public var bus: EventBus
         public var models: ModelPool
-        /// For `heal` steps (nil: such steps fail).
+        /// The services' states (a `heal` step's output says the state it left the service in).
         public var services: (any ServiceControl)?
+        /// Who carries out `heal` steps (nil: such steps fail): the healing engine, so that a
+        /// workflow acts through the ladders' executor and under their guards.
+        public var healer: (any ServiceHealer)?
         /// Where `store: { sample: … }` writes (nil: such steps fail).
         public var samples: (@Sendable (SampleBatch) async throws -> Void)?
         public var transport: any HTTPTransport
@@ -38,6 +41,7 @@ public final class WorkflowEngine: Sendable {
             bus: EventBus,
             transport: any HTTPTransport,
             services: (any ServiceControl)?,
+            healer: (any ServiceHealer)? = nil,
             samples: (@Sendable (SampleBatch) async throws -> Void)?,
             clock: any WardenClock = SystemClock(),
             directory: String,
@@ -48,6 +52,7 @@ public final class WorkflowEngine: Sendable {
             self.bus = bus
             self.models = ModelPool(flow.models, transport: transport)
             self.services = services
+            self.healer = healer
             self.samples = samples
             self.transport = transport
             self.clock = clock

@@ -6,31 +6,10 @@ import WardenSupervisor
 extension HealEngine {
     /// Runs one rung's action; never throws (a failure is a result).
     func execute(_ action: HealAction, incident inc: Incident) async -> HealMachine.ActionResult {
-        let services = d.services
         do {
             switch action {
-            case .restart(let name):
-                if let state = await services.stateName(name), ["backoff", "starting", "stopping"].contains(state) {
-                    return .init(ok: true, outcome: "the supervisor was already restarting it")
-                }
-                try await services.restart(name)
-                return .init(ok: true, outcome: "restarted")
-            case .start(let name):
-                try await services.start(name)
-                return .init(ok: true, outcome: "started")
-            case .stop(let name):
-                try await services.stop(name)
-                return .init(ok: true, outcome: "stopped")
-            case .rebuild(let name):
-                let results = try await services.rebuild(name, logDirectory: folder(inc))
-                let failed = results.first { !$0.ok }
-                return .init(
-                    ok: failed == nil,
-                    outcome: failed.map {
-                        "rebuild step '\($0.command.joined(separator: " "))' failed: \($0.status)"
-                    } ?? "rebuilt (\(results.count) steps)",
-                    detail: Self.json(results)
-                )
+            case .restart, .start, .stop, .rebuild:
+                return try await serviceAction(action, folder: folder(inc))
             case .exec(let step):
                 let folder = folder(inc)
                 try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
@@ -67,6 +46,38 @@ extension HealEngine {
             }
         } catch {
             return .init(ok: false, outcome: "\(error)")
+        }
+    }
+
+    /// Carries out an action on a service: the one place a ladder's rung and a workflow's `heal`
+    /// step act on services.
+    func serviceAction(_ action: HealAction, folder: String) async throws -> HealMachine.ActionResult {
+        let services = d.services
+        switch action {
+        case .restart(let name):
+            if let state = await services.stateName(name), ["backoff", "starting", "stopping"].contains(state) {
+                return .init(ok: true, outcome: "the supervisor was already restarting it")
+            }
+            try await services.restart(name)
+            return .init(ok: true, outcome: "restarted")
+        case .start(let name):
+            try await services.start(name)
+            return .init(ok: true, outcome: "started")
+        case .stop(let name):
+            try await services.stop(name)
+            return .init(ok: true, outcome: "stopped")
+        case .rebuild(let name):
+            let results = try await services.rebuild(name, logDirectory: folder)
+            let failed = results.first { !$0.ok }
+            return .init(
+                ok: failed == nil,
+                outcome: failed.map {
+                    "rebuild step '\($0.command.joined(separator: " "))' failed: \($0.status)"
+                } ?? "rebuilt (\(results.count) steps)",
+                detail: Self.json(results)
+            )
+        case .exec, .notify:
+            return .init(ok: false, outcome: "\(action) is not an action on a service")
         }
     }
 

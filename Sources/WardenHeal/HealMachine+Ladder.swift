@@ -117,6 +117,25 @@ extension HealMachine {
         effects.append(.execute(o.incident, action))
     }
 
+    /// Whether an action on `target` from outside the ladders (a workflow's `heal` step) may
+    /// start at `now`, under the target's guards (made with `cooldown` and `max` when nothing
+    /// acted on it yet). An admitted action is recorded: it counts against the ladders' next
+    /// actions on the target as theirs count against it.
+    public mutating func admitDirect(
+        target: String,
+        cooldown: Duration,
+        max: GiveUp,
+        at now: Instant
+    ) -> HealGuards.Decision {
+        var g = guards[target] ?? HealGuards(cooldown: cooldown, max: max)
+        let decision = g.decide(now: now)
+        if decision == .act {
+            g.record(now: now)
+            guards[target] = g
+        }
+        return decision
+    }
+
     /// A slot came free: the first incident waiting for one acts.
     mutating func releaseSlot(at now: HealTime, _ effects: inout [Effect]) {
         freeSlots += 1

@@ -127,6 +127,7 @@ struct Agent {
                     bus: bus,
                     transport: AsyncHTTPTransport.shared,
                     services: supervisor,
+                    healer: heal,
                     samples: { batch in
                         try await store.appendSamples(batch)
                         sampleFeed.send(batch)

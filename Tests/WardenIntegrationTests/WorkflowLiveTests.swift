@@ -24,6 +24,7 @@ struct WorkflowLiveTests {
             services:
               api:
                 run: [SAMPLE]
+            healing: { cooldown: 1h }
             hooks:
               alertmanager:
                 format: alertmanager
@@ -110,11 +111,26 @@ struct WorkflowLiveTests {
         // The service really was restarted: a new process.
         let after = try await f.waitRunning(["api"])
         #expect(after["api"] != before["api"])
+        #expect(done["steps"]?["restart"]?["output"]?["outcome"] == "restarted")
+        // A workflow acts through the healing engine, under its guards: another alert within
+        // the hour's cooldown restarts nothing, and its run says why.
+        let second = try await deliver(f, Self.alertmanagerBody("ErrorRate", service: "api"))
+        let secondID = try #require(second["runs"]?.arrayValue?.first?.stringValue)
+        #expect(secondID != id)
+        try await eventually("the second run ends", timeout: .seconds(60)) {
+            try await run(f, secondID)?["status"]?.stringValue == "failed"
+        }
+        let refused = try #require(try await run(f, secondID))
+        let why = refused["steps"]?["restart"]?["error"]?.stringValue ?? ""
+        #expect(why.contains("cooling down"), "\(refused)")
+        #expect(try await f.waitRunning(["api"])["api"] == after["api"], "not restarted again")
         // The CLI shows the same.
         let list = try await warden("runs", "-c", f.config, "--json")
         let rows = JSONValue.parse(list.stdout)?.arrayValue ?? []
+        #expect(rows.count == 2)
         #expect(
-            rows.count == 1 && rows.first?["status"] == "succeeded" && rows.first?["steps"]?["record"] == "succeeded"
+            rows.last?["status"] == "succeeded" && rows.last?["steps"]?["record"] == "succeeded",
+            "newest first: the refused run, then this one"
         )
         let shown = try await warden("run-show", id, "-c", f.config)
         #expect(shown.stdout.contains("classify: succeeded") && shown.stdout.contains("restart: succeeded"))
