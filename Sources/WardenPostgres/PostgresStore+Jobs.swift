@@ -170,6 +170,33 @@ extension PostgresStore: JobStore, RunStore {
         return result
     }
 
+    public func deleteEndedJobs(before cutoff: Date) async throws -> Int {
+        try await count(
+            """
+            WITH d AS (
+                DELETE FROM jobs WHERE node = \(node) AND state IN ('done', 'dead')
+                AND COALESCE(finished, created) < \(StoreValues.micros(cutoff)) RETURNING 1
+            ) SELECT count(*) FROM d
+            """
+        )
+    }
+
+    public func deleteEndedRuns(before cutoff: Date) async throws -> Int {
+        try await count(
+            """
+            WITH d AS (
+                DELETE FROM runs WHERE node = \(node) AND status IN ('succeeded', 'failed')
+                AND updated < \(StoreValues.micros(cutoff)) RETURNING 1
+            ) SELECT count(*) FROM d
+            """
+        )
+    }
+
+    private func count(_ query: PostgresQuery) async throws -> Int {
+        for try await n in try await client.query(query, logger: logger).decode(Int64.self) { return Int(n) }
+        return 0
+    }
+
     public func waitForJobs(timeout: Duration) async {
         startJobListener()
         await jobBell.wait(timeout: timeout)

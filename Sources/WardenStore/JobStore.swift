@@ -157,6 +157,10 @@ public protocol JobStore: Sendable {
     /// restarted Warden takes back what its previous life held); returns how many.
     func releaseLeases(ownerPrefix: String) async throws -> Int
     func job(id: Int64) async throws -> Job?
+    /// Deletes the jobs that ended (done or dead) before `cutoff`, their idempotency keys with
+    /// them: a delivery repeated after that is new. Queued and leased jobs are never deleted.
+    /// Returns how many went.
+    func deleteEndedJobs(before cutoff: Date) async throws -> Int
     /// Newest first; only those in `states` and `queue` when given.
     func jobs(states: [JobState]?, queue: String?, limit: Int) async throws -> [Job]
     /// Returns when a job may have become ready (one was added or given back, also while
@@ -190,6 +194,9 @@ public protocol RunStore: Sendable {
     /// Newest first; only those in `statuses` and of `workflow` when given.
     func runs(statuses: [String]?, workflow: String?, limit: Int) async throws -> [RunRecord]
     func run(id: String) async throws -> RunRecord?
+    /// Deletes the runs that ended (`succeeded` or `failed`) and last changed before `cutoff`;
+    /// a running or waiting run is kept however old. Returns how many went.
+    func deleteEndedRuns(before cutoff: Date) async throws -> Int
 }
 
 /// Wakes whoever waits for jobs (in this process).

@@ -78,12 +78,28 @@ public struct RetentionService: Service {
         return deleted
     }
 
+    /// Deletes the jobs and workflow runs that ended more than the retention period ago (a
+    /// store without a queue has none); returns how many of each.
+    @discardableResult
+    public func pruneJobsAndRuns() async throws -> (jobs: Int, runs: Int) {
+        guard let queue = store as? any JobStore & RunStore else { return (0, 0) }
+        let cutoff = clock.wallTime().addingTimeInterval(-keep.seconds)
+        return (try await queue.deleteEndedJobs(before: cutoff), try await queue.deleteEndedRuns(before: cutoff))
+    }
+
     public func run() async throws {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
                 // Interrupted by shutdown (a long pass would hold up the services stopped after it).
                 let deleted = try await cancelWhenGracefulShutdown { try await self.prune() }
                 if deleted > 0 { logger.info("old events deleted", metadata: ["warden.deleted": "\(deleted)"]) }
+                let ended = try await cancelWhenGracefulShutdown { try await self.pruneJobsAndRuns() }
+                if ended.jobs + ended.runs > 0 {
+                    logger.info(
+                        "old jobs and workflow runs deleted",
+                        metadata: ["warden.jobs": "\(ended.jobs)", "warden.runs": "\(ended.runs)"]
+                    )
+                }
             } catch {
                 if Task.isShuttingDownGracefully { return }
                 logger.warning("retention pass failed", metadata: ["warden.error": "\(error)"])

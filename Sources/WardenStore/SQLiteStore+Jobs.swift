@@ -144,6 +144,34 @@ extension SQLiteStore: JobStore, RunStore {
         return n
     }
 
+    public func deleteEndedJobs(before cutoff: Date) async throws -> Int {
+        try await deleteInBatches(
+            "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE state IN ('done', 'dead') AND COALESCE(finished, created) < ? LIMIT 5000)",
+            cutoff
+        )
+    }
+
+    public func deleteEndedRuns(before cutoff: Date) async throws -> Int {
+        try await deleteInBatches(
+            "DELETE FROM runs WHERE id IN (SELECT id FROM runs WHERE status IN ('succeeded', 'failed') AND updated < ? LIMIT 5000)",
+            cutoff
+        )
+    }
+
+    /// Runs a delete of at most 5,000 rows until it deletes fewer: each batch is a short write,
+    /// so an API call or a worker waiting for the writer is not held up by a large purge.
+    private func deleteInBatches(_ sql: String, _ cutoff: Date) async throws -> Int {
+        var total = 0
+        while true {
+            let n = try await pool.write { db in
+                try db.execute(sql: sql, arguments: [Self.micros(cutoff)])
+                return db.changesCount
+            }
+            total += n
+            if n < 5000 { return total }
+        }
+    }
+
     public func job(id: Int64) async throws -> Job? {
         try await pool.read { db in
             try Row.fetchOne(db, sql: "SELECT \(Self.jobColumns) FROM jobs WHERE id = ?", arguments: [id]).map(Self.job)

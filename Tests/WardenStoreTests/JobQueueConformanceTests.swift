@@ -253,4 +253,44 @@ struct JobQueueConformanceTests {
             #expect(try await store.run(id: "nope") == nil)
         }
     }
+
+    /// Retention: what ended before the cutoff goes (its keys with it), what is queued, leased,
+    /// running or waiting stays however old.
+    @Test(arguments: Backend.allCases)
+    func jobsAndRunsThatEndedLongAgoAreDeletedAndNothingElse(_ backend: Backend) async throws {
+        try await withStore(backend) { store, _ in
+            let t = now
+            let ids = try await store.enqueue(
+                [draft(1, key: "done-key"), draft(2, max: 1), draft(3), draft(4)],
+                recording: []
+            ).map(\.id)
+            let done = try #require(try await store.claim(queues: ["q"], owner: "w", lease: .seconds(30), now: t))
+            #expect(try await store.complete(done.lease, result: [:], now: t))
+            let dead = try #require(try await store.claim(queues: ["q"], owner: "w", lease: .seconds(30), now: t))
+            #expect(try await store.fail(dead.lease, error: "no", retryAt: nil, now: t))
+            _ = try #require(try await store.claim(queues: ["q"], owner: "w", lease: .seconds(30), now: t))
+            // Before the cutoff nothing that ended after it goes.
+            #expect(try await store.deleteEndedJobs(before: t - 60) == 0)
+            #expect(try await store.deleteEndedJobs(before: t + 3600) == 2)
+            let left = try await store.jobs(states: nil, queue: nil, limit: 10)
+            #expect(Set(left.map(\.id)) == [ids[2], ids[3]])
+            #expect(Set(left.map(\.state)) == [.leased, .queued])
+            // The key went with its job: the same delivery now is a new job.
+            #expect(try await store.enqueue([draft(5, key: "done-key")], recording: [])[0].added)
+
+            let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+            for (id, status) in [("old-ok", "succeeded"), ("old-bad", "failed"), ("old-wait", "waiting")] {
+                try await store.saveRun(
+                    RunRecord(id: id, workflow: "w", status: status, created: t0, updated: t0, data: [:])
+                )
+            }
+            try await store.saveRun(
+                RunRecord(id: "new-ok", workflow: "w", status: "succeeded", created: t0, updated: t0 + 100, data: [:])
+            )
+            #expect(try await store.deleteEndedRuns(before: t0 + 50) == 2)
+            #expect(
+                Set(try await store.runs(statuses: nil, workflow: nil, limit: 10).map(\.id)) == ["old-wait", "new-ok"]
+            )
+        }
+    }
 }

@@ -51,4 +51,29 @@ struct OutboxRetentionTests {
             #expect(event.decode(OutboxDropped.self) == OutboxDropped(dropped: 45, limit: 10, upTo: 90))
         }
     }
+
+    /// The hourly pass takes workflow runs and jobs that ended before the retention period,
+    /// and leaves a run still waiting for a person.
+    @Test(arguments: Backend.allCases)
+    func theRetentionPassTakesEndedRunsAndJobs(_ backend: Backend) async throws {
+        try await withStore(backend) { store, _ in
+            let old = Date().addingTimeInterval(-2 * 86400)
+            for (id, status) in [("done", "succeeded"), ("asking", "waiting")] {
+                try await store.saveRun(
+                    RunRecord(id: id, workflow: "w", status: status, created: old, updated: old, data: [:])
+                )
+            }
+            _ = try await store.enqueue([JobDraft(queue: "q", kind: "k", payload: [:])], recording: [])
+            let job = try #require(
+                try await store.claim(queues: ["q"], owner: "w", lease: .seconds(30), now: Date().addingTimeInterval(1))
+            )
+            // Finished two days ago, as far as the store knows.
+            #expect(try await store.complete(job.lease, result: [:], now: old))
+            let retention = RetentionService(store: store, keep: .seconds(86400), logger: Logger(label: "test"))
+            let deleted = try await retention.pruneJobsAndRuns()
+            #expect(deleted.jobs == 1 && deleted.runs == 1)
+            #expect(try await store.runs(statuses: nil, workflow: nil, limit: 10).map(\.id) == ["asking"])
+            #expect(try await store.jobs(states: nil, queue: nil, limit: 10).isEmpty)
+        }
+    }
 }
