@@ -55,7 +55,7 @@ extension WorkflowEngine {
     > {
         switch step.action {
         case .llm(let call):
-            let answer = await d.models.complete(
+            let answer = await models.complete(
                 call,
                 system: call.system?.render(context),
                 prompt: call.prompt.render(context)

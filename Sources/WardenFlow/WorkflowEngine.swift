@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 import WardenCore
 import WardenHeal
 import WardenStore
@@ -62,10 +63,30 @@ public final class WorkflowEngine: Sendable {
     }
 
     public let d: Dependencies
-    public var flow: FlowSpec { d.flow }
+    /// The workflows and models now (a reloaded spec replaces them).
+    private let current: Mutex<(flow: FlowSpec, models: ModelPool)>
+    public var flow: FlowSpec { current.withLock { $0.flow } }
+    /// The model endpoints now, with their circuits.
+    public var models: ModelPool { current.withLock { $0.models } }
     public var store: any JobStore & RunStore { d.store }
 
-    public init(_ dependencies: Dependencies) { d = dependencies }
+    public init(_ dependencies: Dependencies) {
+        d = dependencies
+        current = Mutex((dependencies.flow, dependencies.models))
+    }
+
+    /// Takes the workflows and models of a reloaded spec. New events start the new workflows;
+    /// a run already under way goes on with its workflow as it is now (steps it has not met yet
+    /// are added as pending, a workflow that is gone ends its runs with the reason). When no
+    /// endpoint's settings changed, the endpoints keep their circuits and limits (otherwise they
+    /// start afresh); `flow: { workers }` takes effect at the next start.
+    public func apply(_ flow: FlowSpec) {
+        current.withLock { now in
+            let models =
+                now.flow.models == flow.models ? now.models : ModelPool(flow.models, transport: d.transport)
+            now = (flow, models)
+        }
+    }
 
     /// What a worker does with a job once the engine is done with it.
     public enum Outcome: Sendable, Hashable {
@@ -235,6 +256,15 @@ public final class WorkflowEngine: Sendable {
 
     /// Runs steps until the run ends or waits, within the workflow's timeout.
     func drive(_ workflow: WorkflowSpec, _ tracker: RunTracker) async throws -> Outcome {
+        // A workflow reloaded with steps this run has not met: they start pending (without an
+        // entry a step could never be settled).
+        let known = await tracker.state.steps
+        let missing = workflow.steps.map(\.name).filter { known[$0] == nil }
+        if !missing.isEmpty {
+            try await tracker.update { run in
+                for name in missing where run.steps[name] == nil { run.steps[name] = StepState() }
+            }
+        }
         let start = await tracker.state
         // Steps that were running when a previous life ended run again; waits that are over end.
         let now = d.clock.wallTime()

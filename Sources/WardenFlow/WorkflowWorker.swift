@@ -174,8 +174,9 @@ public struct WorkflowTriggers: Service {
         logger: Logger
     ) {
         self.engine = engine
-        let flow = engine.flow
-        subscription = bus.subscribe(name: "workflows", capacity: 10_000) { Self.starts($0, flow) }
+        subscription = bus.subscribe(name: "workflows", capacity: 10_000) { [engine] in
+            Self.starts($0, engine.flow)
+        }
         self.recorded = recorded
         self.catchUp = catchUp
         self.logger = logger

@@ -24,7 +24,7 @@ extension APIServer {
         }
         router.get("/v1/workflows") { _, context -> Response in
             _ = try context.require(.viewer)
-            let open = flow.d.models.breakers()
+            let open = flow.models.breakers()
             let list: [JSONValue] = flow.flow.workflows.values.sorted { $0.name < $1.name }.map { w in
                 [
                     "name": .string(w.name),

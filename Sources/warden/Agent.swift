@@ -77,6 +77,25 @@ struct Agent {
                 transport: AsyncHTTPTransport.shared
             )
         )
+        let flow =
+            spec.flow.workflows.isEmpty
+            ? nil
+            : WorkflowEngine(
+                .init(
+                    flow: spec.flow,
+                    store: store,
+                    bus: bus,
+                    transport: AsyncHTTPTransport.shared,
+                    services: supervisor,
+                    healer: heal,
+                    samples: { batch in
+                        try await store.appendSamples(batch)
+                        sampleFeed.send(batch)
+                    },
+                    directory: (stateDirectory.path as NSString).appendingPathComponent("runs"),
+                    logger: logger
+                )
+            )
         let reloader = ReloadOnHangup(
             path: spec.path,
             supervisor: supervisor,
@@ -85,6 +104,11 @@ struct Agent {
             others: { spec in
                 Self.auditSecretReads(spec, when: "reload", bus: bus)
                 await heal.apply(spec)
+                if let flow {
+                    flow.apply(spec.flow)
+                } else if !spec.flow.workflows.isEmpty {
+                    logger.warning("workflows were added: they run from the next start of Warden")
+                }
             }
         )
         var apiDependencies = APIServer.Dependencies(
@@ -117,25 +141,6 @@ struct Agent {
                 logger: logger
             )
         apiDependencies.slos = slos
-        let flow =
-            spec.flow.workflows.isEmpty
-            ? nil
-            : WorkflowEngine(
-                .init(
-                    flow: spec.flow,
-                    store: store,
-                    bus: bus,
-                    transport: AsyncHTTPTransport.shared,
-                    services: supervisor,
-                    healer: heal,
-                    samples: { batch in
-                        try await store.appendSamples(batch)
-                        sampleFeed.send(batch)
-                    },
-                    directory: (stateDirectory.path as NSString).appendingPathComponent("runs"),
-                    logger: logger
-                )
-            )
         apiDependencies.flow = flow
         let api = APIServer(apiDependencies)
         let monitors = try spec.monitors.map { monitor in

@@ -18,8 +18,15 @@ struct WorkflowLiveTests {
 
     func fixture(chat: FakeChatServer, steps: String) -> Fixture {
         let f = Fixture("services: {}\n")
+        f.write(yaml(f, chat: chat, steps: steps))
+        return f
+    }
+
+    /// The spec: one service, the Alertmanager hook, the model, the `triage` workflow with
+    /// `steps`, and `more` (other workflows) after it.
+    func yaml(_ f: Fixture, chat: FakeChatServer, steps: String, more: String = "") -> String {
         let token = f.dir.write("am-token", Self.hookToken)
-        f.write(
+        return
             """
             services:
               api:
@@ -36,9 +43,8 @@ struct WorkflowLiveTests {
                 on: [{ hook: alertmanager }]
                 steps:
             \(steps)
+            \(more)
             """
-        )
-        return f
     }
 
     /// An Alertmanager (version 4) webhook body with one firing alert, as Alertmanager sends it.
@@ -216,6 +222,51 @@ struct WorkflowLiveTests {
         try await expect("POST", "/v1/runs/\(id)/steps/ask/approve", #"{"comment": "ok"}"#, 200, field: nil)
         try await expect("POST", "/v1/runs/\(id)/steps/ask/approve", nil, 409, field: "step")
         try await eventually("the run succeeds") { try await run(f, id)?["status"] == "succeeded" }
+        #expect(try await w.stop() == .exited(0))
+    }
+
+    /// A reloaded spec (SIGHUP) brings its workflows in: a new workflow can be started, and a run
+    /// waiting for a person goes on with the steps its workflow has now.
+    @Test func aReloadedSpecBringsNewWorkflowsAndARunGoesOnWithTheNewSteps() async throws {
+        let chat = FakeChatServer(content: #"{"action": "notify"}"#)
+        let f = fixture(chat: chat, steps: "          ask: { approve: \"go?\" }\n")
+        let w = try f.start()
+        _ = try await f.waitRunning(["api"])
+        let api = try f.client()
+        let started = try await api.send("POST", "/v1/workflows/triage/runs", body: Data("{}".utf8))
+        let id = try #require(JSONValue.parse(String(decoding: started.body, as: UTF8.self))?["run"]?.stringValue)
+        try await eventually("the run waits") { try await run(f, id)?["status"] == "waiting" }
+        #expect(try await api.send("POST", "/v1/workflows/nightly/runs", body: Data("{}".utf8)).status == 404)
+
+        f.write(
+            yaml(
+                f,
+                chat: chat,
+                steps: """
+                          ask: { approve: "go?" }
+                          after:
+                            needs: [ask]
+                            store: { record: { went_on: "yes" } }
+                    """,
+                more: """
+                      nightly:
+                        on: [{ hook: alertmanager }]
+                        steps:
+                          only: { store: { record: { nightly: "ran" } } }
+                    """
+            )
+        )
+        w.signal(SIGHUP)
+        _ = try await f.waitFor(EventType.wardenReloaded)
+        let nightly = try await api.send("POST", "/v1/workflows/nightly/runs", body: Data("{}".utf8))
+        #expect(nightly.status == 202, "\(String(decoding: nightly.body, as: UTF8.self))")
+        let second = try #require(JSONValue.parse(String(decoding: nightly.body, as: UTF8.self))?["run"]?.stringValue)
+        try await eventually("the new workflow's run succeeds") { try await run(f, second)?["status"] == "succeeded" }
+        #expect(try await run(f, second)?["result"]?["nightly"] == "ran")
+
+        #expect(try await api.send("POST", "/v1/runs/\(id)/steps/ask/approve", body: nil).status == 200)
+        try await eventually("the waiting run succeeds") { try await run(f, id)?["status"] == "succeeded" }
+        #expect(try await run(f, id)?["result"]?["went_on"] == "yes", "the step added by the reload ran")
         #expect(try await w.stop() == .exited(0))
     }
 }
