@@ -12,7 +12,8 @@ extension Supervisor {
     /// Idle costs little: the task sleeps until the next thing is due. The logs are checked in one
     /// sweep (a `stat` each): a second after a sweep that found one grown, otherwise after twice
     /// the last pause, up to 8 s; a sweep due before the next stats pass is made with the current
-    /// one, so that an idle Warden wakes once per `stats.every`. A service that starts writing
+    /// one, so that an idle Warden wakes once per `stats.every` (with `every: off`, once per 8 s
+    /// sweep). A service that starts writing
     /// after a quiet spell can so overshoot its `max_size` by at most 8 seconds of output.
     func startStats() {
         statsTask?.cancel()
@@ -30,7 +31,7 @@ extension Supervisor {
     func statsPass() -> Duration {
         let now = clock.now()
         let every = spec.statsEvery
-        let statsDue = lastStatsPass.map { now - $0 >= every } ?? true
+        let statsDue = spec.statsOn && (lastStatsPass.map { now - $0 >= every } ?? true)
         // A sweep due before the next stats pass rides along with this one.
         if nextLogSweep.map({ now >= $0 || (statsDue && $0 < now + every) }) ?? true { sweepLogs(now: now) }
         if statsDue {
@@ -38,7 +39,8 @@ extension Supervisor {
             record(usage: usageSampler.measure(groups: runningGroups()), at: clock.now())
             if spec.hostMetrics { samples.send(contentsOf: HostMetrics.read(at: clock.wallTime())) }
         }
-        let due = min(nextLogSweep ?? now, (lastStatsPass ?? now) + every)
+        let due =
+            spec.statsOn ? min(nextLogSweep ?? now, (lastStatsPass ?? now) + every) : (nextLogSweep ?? now)
         return max(.milliseconds(50), min(due - clock.now(), .seconds(8)))
     }
 

@@ -113,8 +113,21 @@ struct SpecLoaderTests {
         #expect(spec.services[0].cwd == dir.path)
     }
 
+    @Test func statsCanBeTurnedOff() throws {
+        #expect(try load("stats: { every: off }\nservices: {}\n").statsOn == false)
+        #expect(try load("stats: { every: 1s }\nservices: {}\n").statsOn)
+    }
+
     /// Bad specs and the message each must produce: place, key, what was found, what is valid.
     @Test(arguments: [
+        (
+            "stats: { host: true, every: off }\nservices: {}\n",
+            "warden.yaml:1:29: stats.every: found off, but stats.host is true: host metrics are recorded every stats.every"
+        ),
+        (
+            "stats: { every: sometimes }\nservices: {}\n",
+            "warden.yaml:1:17: stats.every: found 'sometimes'; expected off or a duration such as 500ms"
+        ),
         (
             "services:\n  api:\n    run: [/bin/true]\n    restrat: always\n",
             "warden.yaml:4:5: services.api.restrat: unknown key 'restrat'; did you mean 'restart'? Valid keys: run, env"

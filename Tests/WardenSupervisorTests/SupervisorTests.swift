@@ -370,6 +370,36 @@ struct SupervisorTests {
         try await h.shutdown()
     }
 
+    /// `stats: { every: off }`: a supervisor that only supervises. Nothing is sampled or stored,
+    /// and logs are still rotated (with stats every 200 ms, the same service is sampled).
+    @Test(arguments: ["off", "200ms"])
+    func withStatsOffNothingIsSampledAndLogsStillRotate(every: String) async throws {
+        let h = try Harness(
+            """
+            stats: { every: \(every) }
+            services:
+              chatty:
+                run: [SAMPLE, --print-every, 1ms, --message, "hello from chatty with a long enough line"]
+                logs: { max_size: 4KB, keep: 2 }
+            """
+        )
+        let samples = h.supervisor.samples.subscribe(name: "test")
+        func seen() -> Int {
+            h.supervisor.samples.stats().first { $0.name == "test" }.map { $0.buffered + $0.delivered } ?? 0
+        }
+        try await h.log.wait(for: "service.log_rotated", "chatty")
+        if every == "off" {
+            // Five passes' worth of the other case, and none came.
+            try await Task.sleep(for: .seconds(1))
+            #expect(seen() == 0, "no samples")
+            #expect((await h.status("chatty"))?.rssBytes == nil)
+        } else {
+            try await eventually("samples") { seen() > 0 }
+        }
+        samples.cancel()
+        try await h.shutdown()
+    }
+
     @Test func outputGoesToRotatedFiles() async throws {
         let h = try Harness(
             """

@@ -16,6 +16,9 @@ public struct Spec: Sendable, Equatable {
     public var retention: RetentionPolicy
     /// How often each service's CPU and memory are sampled from /proc.
     public var statsEvery: Duration
+    /// False with `stats: { every: off }`: no service's usage is sampled or stored (what a
+    /// supervisor that only supervises costs; logs are still rotated).
+    public var statsOn = true
     /// Whether the node's own metrics (CPU, load, memory, disks, filesystems, network, pressure)
     /// are recorded every `statsEvery` too (`stats: { host: true }`).
     public var hostMetrics = false

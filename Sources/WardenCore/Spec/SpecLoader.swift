@@ -167,8 +167,21 @@ public struct SpecLoader: Sendable {
         }
         if let node = top["stats"], let f = reader.mapping(node, key: "stats", allowed: ["every", "host"]) {
             if let n = f["host"], let b = reader.bool(n, key: "stats.host") { spec.hostMetrics = b }
-            if let n = f["every"], let d = reader.duration(n, key: "stats.every", min: .milliseconds(100)) {
-                spec.statsEvery = d
+            if let n = f["every"] {
+                if case .scalar(let s) = n, s.string == "off" {
+                    spec.statsOn = false
+                    if spec.hostMetrics {
+                        reader.fail(
+                            n,
+                            "stats.every",
+                            "found off, but stats.host is true: host metrics are recorded every stats.every"
+                        )
+                    }
+                } else if case .scalar(let s) = n, DurationFormat.parse(s.string) == nil {
+                    reader.fail(n, "stats.every", "found '\(s.string)'; expected off or \(DurationFormat.expected)")
+                } else if let d = reader.duration(n, key: "stats.every", min: .milliseconds(100)) {
+                    spec.statsEvery = d
+                }
             }
         }
         if let node = top["samples"], let f = reader.mapping(node, key: "samples", allowed: Self.samplesKeys) {
