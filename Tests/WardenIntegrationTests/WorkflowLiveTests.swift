@@ -184,12 +184,19 @@ struct WorkflowLiveTests {
         #expect(try await second.stop() == .exited(0))
     }
 
-    @Test func badRunRequestsGetAClearErrorAndChangeNothing() async throws {
+    /// A Warden whose `triage` workflow asks a person (one `approve` step), started, with its
+    /// API client (and the model server its spec names, kept alive by the caller).
+    func startAsking() async throws -> (FakeChatServer, Fixture, WardenProcess, WardenAPIClient) {
         let chat = FakeChatServer(content: #"{"action": "notify"}"#)
         let f = fixture(chat: chat, steps: "          ask: { approve: \"go?\" }\n")
         let w = try f.start()
         _ = try await f.waitRunning(["api"])
-        let api = try f.client()
+        return (chat, f, w, try f.client())
+    }
+
+    @Test func badRunRequestsGetAClearErrorAndChangeNothing() async throws {
+        let (chat, f, w, api) = try await startAsking()
+        defer { withExtendedLifetime(chat) {} }
         func expect(_ method: String, _ path: String, _ body: String?, _ status: Int, field: String?) async throws {
             let r = try await api.send(method, path, body: body.map { Data($0.utf8) })
             let error = JSONValue.parse(String(decoding: r.body, as: UTF8.self))?["error"]
@@ -228,11 +235,8 @@ struct WorkflowLiveTests {
     /// A reloaded spec (SIGHUP) brings its workflows in: a new workflow can be started, and a run
     /// waiting for a person goes on with the steps its workflow has now.
     @Test func aReloadedSpecBringsNewWorkflowsAndARunGoesOnWithTheNewSteps() async throws {
-        let chat = FakeChatServer(content: #"{"action": "notify"}"#)
-        let f = fixture(chat: chat, steps: "          ask: { approve: \"go?\" }\n")
-        let w = try f.start()
-        _ = try await f.waitRunning(["api"])
-        let api = try f.client()
+        let (chat, f, w, api) = try await startAsking()
+        defer { withExtendedLifetime(chat) {} }
         let started = try await api.send("POST", "/v1/workflows/triage/runs", body: Data("{}".utf8))
         let id = try #require(JSONValue.parse(String(decoding: started.body, as: UTF8.self))?["run"]?.stringValue)
         try await eventually("the run waits") { try await run(f, id)?["status"] == "waiting" }
