@@ -77,7 +77,8 @@ public final class WorkflowEngine: Sendable {
 
     /// Takes the workflows and models of a reloaded spec. New events start the new workflows;
     /// a run already under way goes on with its workflow as it is now (steps it has not met yet
-    /// are added as pending, a workflow that is gone ends its runs with the reason). When no
+    /// are added as pending, steps the workflow no longer has are skipped, a workflow that is
+    /// gone ends its runs with the reason). When no
     /// endpoint's settings changed, the endpoints keep their circuits and limits (otherwise they
     /// start afresh); `flow: { workers }` takes effect at the next start.
     public func apply(_ flow: FlowSpec) {
@@ -257,12 +258,16 @@ public final class WorkflowEngine: Sendable {
     /// Runs steps until the run ends or waits, within the workflow's timeout.
     func drive(_ workflow: WorkflowSpec, _ tracker: RunTracker) async throws -> Outcome {
         // A workflow reloaded with steps this run has not met: they start pending (without an
-        // entry a step could never be settled).
+        // entry a step could never be settled). Steps the workflow no longer has are skipped (one
+        // left waiting would hold the run to its timeout).
         let known = await tracker.state.steps
-        let missing = workflow.steps.map(\.name).filter { known[$0] == nil }
-        if !missing.isEmpty {
+        let names = Set(workflow.steps.map(\.name))
+        let missing = names.filter { known[$0] == nil }
+        let gone = known.filter { !names.contains($0.key) && !$0.value.status.isSettled && $0.value.status != .failed }
+        if !missing.isEmpty || !gone.isEmpty {
             try await tracker.update { run in
                 for name in missing where run.steps[name] == nil { run.steps[name] = StepState() }
+                for name in gone.keys { run.steps[name]?.status = .skipped }
             }
         }
         let start = await tracker.state

@@ -59,6 +59,9 @@ public actor HealEngine: Service {
     var performing = false
     /// The running action of each incident.
     var actions: [String: Task<Void, Never>] = [:]
+    /// Services an action is being carried out on now (a ladder's rung or a workflow's `heal`
+    /// step), with the ladder actions waiting their turn: one action on a service at a time.
+    var busy: [String: [CheckedContinuation<Void, Never>]] = [:]
     var timer: (deadline: Instant, task: Task<Void, Never>)?
     let subscription: FanOutSubscription<Event>
 
@@ -197,8 +200,15 @@ public actor HealEngine: Service {
         case .publish(let draft):
             log(d.bus.publish(draft))
         case .execute(let inc, let action):
+            let target = action.service ?? inc.target
             actions[inc.id] = Task {
-                let result = await self.execute(action, incident: inc)
+                // After a workflow's action on the same service, if one is under way.
+                await self.take(target)
+                let result =
+                    Task.isCancelled
+                    ? HealMachine.ActionResult(ok: false, outcome: "cancelled before it started")
+                    : await self.execute(action, incident: inc)
+                await self.give(target)
                 await self.finished(inc.id, result)
             }
         case .cancelAction(let id):
@@ -208,6 +218,27 @@ public actor HealEngine: Service {
         case .checkHealth(let service):
             let healthy = await d.services.isHealthy(service)
             pending += machine.health(service, healthy: healthy, at: now())
+        }
+    }
+
+    /// Waits until no action is under way on `target`, then marks one.
+    func take(_ target: String) async {
+        guard busy[target] != nil else {
+            busy[target] = []
+            return
+        }
+        await withCheckedContinuation { busy[target, default: []].append($0) }
+    }
+
+    /// Marks `target`'s action done; the next waiting one goes.
+    func give(_ target: String) {
+        guard var waiting = busy[target] else { return }
+        if waiting.isEmpty {
+            busy[target] = nil
+        } else {
+            let next = waiting.removeFirst()
+            busy[target] = waiting
+            next.resume()
         }
     }
 

@@ -84,7 +84,11 @@ public struct RetentionService: Service {
     public func pruneJobsAndRuns() async throws -> (jobs: Int, runs: Int) {
         guard let queue = store as? any JobStore & RunStore else { return (0, 0) }
         let cutoff = clock.wallTime().addingTimeInterval(-keep.seconds)
-        return (try await queue.deleteEndedJobs(before: cutoff), try await queue.deleteEndedRuns(before: cutoff))
+        // Jobs (and their idempotency keys) stay at least a day: at start, the workflow triggers
+        // queue again the runs of the last day's recorded events, and a key gone sooner would
+        // start such a run twice.
+        let jobsCutoff = min(cutoff, clock.wallTime().addingTimeInterval(-86400))
+        return (try await queue.deleteEndedJobs(before: jobsCutoff), try await queue.deleteEndedRuns(before: cutoff))
     }
 
     public func run() async throws {

@@ -32,6 +32,15 @@ extension Supervisor {
         let now = clock.now()
         let every = spec.statsEvery
         let statsDue = spec.statsOn && (lastStatsPass.map { now - $0 >= every } ?? true)
+        if !spec.statsOn, lastStatsPass != nil {
+            // Turned off by a reload: what was measured last is not shown as if it were now.
+            lastStatsPass = nil
+            for s in services.values {
+                s.rssBytes = nil
+                s.cpuPercent = nil
+                s.lastCPU = nil
+            }
+        }
         // A sweep due before the next stats pass rides along with this one.
         if nextLogSweep.map({ now >= $0 || (statsDue && $0 < now + every) }) ?? true { sweepLogs(now: now) }
         if statsDue {

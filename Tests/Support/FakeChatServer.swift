@@ -36,15 +36,17 @@ public final class FakeChatServer: Sendable {
         Thread { [weak self] in
             while true {
                 let client = accept(listener, nil, nil)
-                if client >= 0 { _ = fcntl(client, F_SETFD, FD_CLOEXEC) }
-                if client < 0 {
-                    // Closed here, not in deinit: a number closed while this thread could still
-                    // accept on it might be another test's socket by then.
-                    close(listener)
-                    return
+                // EINVAL once deinit has shut the socket down; anything else is passing.
+                if client < 0 && errno != EINVAL {
+                    usleep(1000)
+                    continue
                 }
-                guard let self else {
-                    close(client)
+                if client >= 0 { _ = fcntl(client, F_SETFD, FD_CLOEXEC) }
+                guard client >= 0, let self else {
+                    // The listener is closed here, not in deinit: a number closed while this
+                    // thread could still accept on it might be another test's socket by then.
+                    if client >= 0 { close(client) }
+                    close(listener)
                     return
                 }
                 Thread { self.serve(client) }.start()

@@ -72,6 +72,36 @@ struct HealEngineTests {
         try await h.shutdown()
     }
 
+    /// A workflow's `heal` step is carried out by the engine: only the spec's services, one action
+    /// on a service at a time (refused while a ladder's rebuild runs), then the ladder's cooldown.
+    @Test func actionsFromAWorkflowShareTheLaddersGuardsAndWaitTheirTurn() async throws {
+        let h = try HealHarness(
+            """
+            healing: { verify: 20s, settle: 300ms, cooldown: 1h }
+            services:
+              api:
+                run: [SAMPLE, --crash-after, 100ms, --fault-unless, DIR/fixed]
+                restart: { backoff: 20ms..20ms, give_up: 3 in 10s }
+                rebuild:
+                  - [/bin/sh, -c, "while [ ! -e DIR/go ]; do sleep 0.02; done; touch DIR/fixed"]
+                heal: [rebuild]
+            """
+        )
+        let folder = h.dir.file("workflow")
+        let ghost = await h.engine.act(.restart("ghost"), origin: "test", folder: folder)
+        #expect(!ghost.ok && ghost.outcome == "there is no service named 'ghost'")
+        try await eventually("the ladder's rebuild is under way", timeout: .seconds(60)) {
+            try await h.engine.incidents().first?.steps.first?.state == .running
+        }
+        let during = await h.engine.act(.restart("api"), origin: "test", folder: folder)
+        #expect(!during.ok && during.outcome == "another action on api is under way", "\(during.outcome)")
+        FileManager.default.createFile(atPath: h.dir.file("go"), contents: nil)
+        _ = try await h.incident([.resolved])
+        let after = await h.engine.act(.restart("api"), origin: "test", folder: folder)
+        #expect(!after.ok && after.outcome.contains("cooling down"), "\(after.outcome)")
+        try await h.shutdown()
+    }
+
     @Test func aRebuildThatFixesTheServiceResolvesTheIncident() async throws {
         let h = try HealHarness(
             """

@@ -48,7 +48,10 @@ struct GroupUsageSamplerTests {
             // Not a blocking waitpid: Warden's reaper may have reaped the shell already, and its
             // pid could be someone else's by then. A bounded look instead.
             var status: Int32 = 0
-            for _ in 0..<200 where waitpid(pid, &status, WNOHANG) == 0 { usleep(5000) }
+            for _ in 0..<200 {
+                if waitpid(pid, &status, WNOHANG) != 0 { break }
+                usleep(5000)
+            }
             try? FileManager.default.removeItem(at: dir)
         }
     }
