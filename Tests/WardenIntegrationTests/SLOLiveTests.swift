@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import WardenCore
+import WardenServer
 import WardenTestSupport
 
 /// An SLO over a real service's health probe: probe runs recorded as telemetry, the budget spent
@@ -42,6 +43,22 @@ struct SLOLiveTests {
         let firing = try await f.waitFor("slo.burn.firing", "api-up")
         #expect(firing.first?.payload["severity"]?.stringValue == "page")
         #expect((firing.first?.payload["burn"]?.doubleValue ?? 0) >= 2)
+        // Mission Control shows it, in a real browser: the budget spent and the alert firing.
+        let python = try #require(which("python3"), "python3 is not installed")
+        #expect(which("chromium") != nil, "chromium is not installed (apt-get install chromium); .ci/run installs it")
+        let out =
+            ProcessInfo.processInfo.environment["WARDEN_TEST_OUTPUT"].map { $0 + "/slos" } ?? f.dir.file("screenshots")
+        let token = try #require(LocalToken.read(in: f.stateDir + "/run"))
+        let check = try await runCommand(
+            python,
+            [DashboardTests.repository + "/Tests/browser/slo_check.py", "http://127.0.0.1:\(f.port)/", token, out, "api-up"],
+            timeout: .seconds(120)
+        )
+        let result = JSONValue.parse(check.stdout.split(separator: "\n").last.map(String.init) ?? "")
+        #expect(check.exitCode == 0, "\(check.stdout)\n\(check.stderr.suffix(3000))")
+        for name in ["slo_row_with_budget_and_firing_alert", "budget_meter", "no_console_errors", "fits_a_phone"] {
+            #expect(result?["checks"]?[name]?.boolValue == true, "\(name)")
+        }
         // It recovers: the short window clears and the alert is resolved.
         FileManager.default.createFile(atPath: healthy, contents: Data())
         _ = try await f.waitFor("slo.burn.resolved", "api-up")
