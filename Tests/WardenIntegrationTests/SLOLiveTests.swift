@@ -51,7 +51,10 @@ struct SLOLiveTests {
         let token = try #require(LocalToken.read(in: f.stateDir + "/run"))
         let check = try await runCommand(
             python,
-            [DashboardTests.repository + "/Tests/browser/slo_check.py", "http://127.0.0.1:\(f.port)/", token, out, "api-up"],
+            [
+                DashboardTests.repository + "/Tests/browser/slo_check.py", "http://127.0.0.1:\(f.port)/", token, out,
+                "api-up",
+            ],
             timeout: .seconds(120)
         )
         let result = JSONValue.parse(check.stdout.split(separator: "\n").last.map(String.init) ?? "")
