@@ -22,6 +22,8 @@ public final class SLOService: Service, Sendable {
     let logger: Logger
     private let subscription: FanOutSubscription<SampleBatch>
     private let state = Mutex<(statuses: [SLOStatus], firing: Set<String>)>(([], []))
+    /// The last value of each counter an SLO counts (`slo name|good or total|series`).
+    private let lastCounts = Mutex<[String: Double]>([:])
 
     public init(
         slos: [SLOSpec],
@@ -67,7 +69,10 @@ public final class SLOService: Service, Sendable {
                 let batches = await subscription.nextBatch(max: 1000)
                 if batches.isEmpty { return }
                 var out = SampleBatch()
-                for batch in batches { Self.events(of: batch, for: slos, into: &out) }
+                for batch in batches {
+                    Self.events(of: batch, for: slos, into: &out)
+                    lastCounts.withLock { Self.counterEvents(of: batch, for: slos, last: &$0, into: &out) }
+                }
                 if !out.isEmpty {
                     do { try await store.appendSamples(out) } catch {
                         logger.error("cannot store SLO events", metadata: ["warden.error": "\(error)"])
@@ -98,7 +103,7 @@ public final class SLOService: Service, Sendable {
             }
         }
         guard !runs.isEmpty else { return }
-        for slo in slos {
+        for slo in slos where slo.counters == nil {
             guard let mine = runs[slo.service] else { continue }
             let key = SeriesKey(name: "slo.events", labels: [.init("slo", slo.name)])
             for (time, run) in mine {
@@ -106,6 +111,39 @@ public final class SLOService: Service, Sendable {
                 var good = up >= 1
                 if let limit = slo.latency, let latency = run.latency { good = good && latency <= limit.seconds }
                 out.append(key, time: time, value: good ? 1 : 0)
+            }
+        }
+    }
+
+    /// The increases of the counters of SLOs with `good:` and `total:` in `batch`, as samples of
+    /// `slo.good{slo}` and `slo.total{slo}` (a counter's first value is its baseline; a value
+    /// below the last one is a reset and counts from zero).
+    static func counterEvents(
+        of batch: SampleBatch,
+        for slos: [SLOSpec],
+        last: inout [String: Double],
+        into out: inout SampleBatch
+    ) {
+        let counted = slos.filter { $0.counters != nil }
+        guard !counted.isEmpty else { return }
+        for p in batch.points where p.value.isFinite && p.value >= 0 {
+            let key = batch.series[Int(p.series)]
+            for slo in counted {
+                guard let c = slo.counters else { continue }
+                for (kind, selector) in [("good", c.good), ("total", c.total)] where selector.matches(key) {
+                    let id = "\(slo.name)|\(kind)|\(key)"
+                    let previous = last[id]
+                    last[id] = p.value
+                    guard let previous else { continue }
+                    let increase = p.value >= previous ? p.value - previous : p.value
+                    if increase > 0 {
+                        out.append(
+                            SeriesKey(name: "slo.\(kind)", labels: [.init("slo", slo.name)]),
+                            time: p.time,
+                            value: increase
+                        )
+                    }
+                }
             }
         }
     }
@@ -162,6 +200,12 @@ public final class SLOService: Service, Sendable {
 
     /// Good and total SLO events of `slo` over `window` up to `now`, from the store.
     func count(_ slo: SLOSpec, over window: Duration, until now: Date) async -> WindowCount {
+        if slo.counters != nil {
+            return WindowCount(
+                good: await sum("slo.good", slo, over: window, until: now),
+                total: await sum("slo.total", slo, over: window, until: now)
+            )
+        }
         let query = SeriesQuery(
             name: "slo.events",
             labels: ["slo": slo.name],
@@ -178,5 +222,19 @@ public final class SLOService: Service, Sendable {
             total += Double(bucket.count)
         }
         return WindowCount(good: good, total: total)
+    }
+
+    /// The sum of the samples of `name{slo}` over `window` up to `now`.
+    func sum(_ name: String, _ slo: SLOSpec, over window: Duration, until now: Date) async -> Double {
+        let query = SeriesQuery(
+            name: name,
+            labels: ["slo": slo.name],
+            from: now.addingTimeInterval(-window.seconds),
+            to: now,
+            step: window,
+            maxSeries: 1
+        )
+        guard let results = try? await store.query(query) else { return 0 }
+        return results.flatMap(\.buckets).reduce(0) { $0 + $1.avg * Double($1.count) }
     }
 }

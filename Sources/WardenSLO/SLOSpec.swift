@@ -5,8 +5,12 @@ import Yams
 /// and when to alert on the budget burning.
 public struct SLOSpec: Sendable, Equatable {
     public var name: String
-    /// The service whose health probe gives the events (one per probe run).
+    /// The service whose health probe gives the events (one per probe run); with `counters`,
+    /// only a name to show (may be empty).
     public var service: String
+    /// Events counted by the service itself instead: the increase of a counter of good events
+    /// and of one of all events (a reset to a lower value counts from zero).
+    public var counters: CounterSLI?
     /// Good when the probe passed and, when set, answered within this.
     public var latency: Duration?
     /// The share of good events to keep, such as 0.999.
@@ -28,6 +32,18 @@ public struct SLOSpec: Sendable, Equatable {
         self.objective = objective
         self.window = window
         self.alerts = alerts
+    }
+}
+
+/// Good and total events from two counters a service exports (`good:` and `total:`), such as
+/// `http_requests_total{code="200"}` and `http_requests_total`.
+public struct CounterSLI: Sendable, Equatable {
+    public var good: SeriesSelector
+    public var total: SeriesSelector
+
+    public init(good: SeriesSelector, total: SeriesSelector) {
+        self.good = good
+        self.total = total
     }
 }
 
@@ -78,7 +94,7 @@ extension Spec {
 /// ```
 public enum SLOSection: SpecSection {
     public static let key = "slos"
-    static let sloKeys = ["service", "latency", "objective", "window", "alerts"]
+    static let sloKeys = ["service", "good", "total", "latency", "objective", "window", "alerts"]
 
     public static func read(_ node: Node, _ context: SpecContext, _ r: inout YAMLReader) -> [SLOSpec]? {
         guard let entries = r.namedEntries(node, key: "slos", what: "SLOs") else { return nil }
@@ -90,10 +106,59 @@ public enum SLOSection: SpecSection {
                 r.fail(keyNode, key, "SLO names are 1 to 100 letters, digits, '-', '_' or '.'")
                 continue
             }
-            guard let f = r.mapping(value, key: key, allowed: sloKeys, required: ["service", "objective"]) else {
+            guard let f = r.mapping(value, key: key, allowed: sloKeys, required: ["objective"]) else {
                 continue
             }
-            guard let sn = f["service"], let service = r.string(sn, key: "\(key).service") else { continue }
+            var counters: CounterSLI?
+            if f["good"] != nil || f["total"] != nil {
+                guard let gn = f["good"], let tn = f["total"] else {
+                    r.fail(
+                        f["good"] ?? f["total"],
+                        key,
+                        "good and total go together: the counter of good events and that of all of them"
+                    )
+                    continue
+                }
+                guard let good = readSelector(gn, key: "\(key).good", &r),
+                    let total = readSelector(tn, key: "\(key).total", &r)
+                else { continue }
+                if let ln = f["latency"] {
+                    r.fail(
+                        ln,
+                        "\(key).latency",
+                        "latency is for SLOs over a health probe; with counters, count the fast events in good"
+                    )
+                    continue
+                }
+                counters = CounterSLI(good: good, total: total)
+            }
+            guard let sn = f["service"] else {
+                if let counters {
+                    guard let on = f["objective"], let objective = readObjective(on, key: "\(key).objective", &r) else {
+                        continue
+                    }
+                    var slo = SLOSpec(name: name, service: "", objective: objective)
+                    slo.counters = counters
+                    if let n = f["window"],
+                        let d = r.duration(n, key: "\(key).window", min: .seconds(60), max: .seconds(400 * 86400))
+                    {
+                        slo.window = d
+                    }
+                    if let n = f["alerts"] {
+                        guard let alerts = readAlerts(n, key: key, window: slo.window, &r) else { continue }
+                        slo.alerts = alerts
+                    }
+                    slos.append(slo)
+                } else {
+                    r.fail(
+                        keyNode,
+                        key,
+                        "expected service (its health probe's runs are the events) or good and total (counters)"
+                    )
+                }
+                continue
+            }
+            guard let service = r.string(sn, key: "\(key).service") else { continue }
             guard let spec = context.spec.services.first(where: { $0.name == service }) else {
                 var message = "found '\(service.prefix(100))'; expected one of the services"
                 if let guess = DidYouMean.suggest(service, from: Array(services)) {
@@ -102,7 +167,7 @@ public enum SLOSection: SpecSection {
                 r.fail(sn, "\(key).service", message)
                 continue
             }
-            if spec.health == nil {
+            if spec.health == nil && counters == nil {
                 r.fail(
                     sn,
                     "\(key).service",
@@ -114,6 +179,7 @@ public enum SLOSection: SpecSection {
                 continue
             }
             var slo = SLOSpec(name: name, service: service, objective: objective)
+            slo.counters = counters
             if let n = f["latency"],
                 let d = r.duration(n, key: "\(key).latency", min: .milliseconds(1), max: .seconds(3600))
             {
@@ -125,53 +191,70 @@ public enum SLOSection: SpecSection {
                 slo.window = d
             }
             if let n = f["alerts"] {
-                guard case .sequence(let items) = n, items.count <= 10 else {
-                    r.fail(
-                        n,
-                        "\(key).alerts",
-                        "expected a list of up to 10 rules like { long: 1h, short: 5m, burn: 14.4, severity: page }"
-                    )
-                    continue
-                }
-                var alerts: [BurnAlert] = []
-                for (i, item) in items.enumerated() {
-                    let k = "\(key).alerts[\(i)]"
-                    guard
-                        let a = r.mapping(
-                            item,
-                            key: k,
-                            allowed: ["long", "short", "burn", "severity"],
-                            required: ["long", "short", "burn"]
-                        ),
-                        let ln = a["long"],
-                        let long = r.duration(ln, key: "\(k).long", min: .seconds(1), max: slo.window),
-                        let shn = a["short"],
-                        let short = r.duration(shn, key: "\(k).short", min: .seconds(1), max: long),
-                        let bn = a["burn"]
-                    else { continue }
-                    guard let burn = Double(bn.scalar?.string ?? ""), burn.isFinite, burn > 0, burn <= 1000 else {
-                        r.fail(
-                            bn,
-                            "\(k).burn",
-                            "expected how many times faster than allowed the budget burns, such as 14.4"
-                        )
-                        continue
-                    }
-                    var severity = "page"
-                    if let sv = a["severity"], let text = r.string(sv, key: "\(k).severity") {
-                        guard !text.isEmpty, text.utf8.count <= 50 else {
-                            r.fail(sv, "\(k).severity", "expected a short word such as page or ticket")
-                            continue
-                        }
-                        severity = text
-                    }
-                    alerts.append(BurnAlert(long: long, short: short, burn: burn, severity: severity))
-                }
+                guard let alerts = readAlerts(n, key: key, window: slo.window, &r) else { continue }
                 slo.alerts = alerts
             }
             slos.append(slo)
         }
         return slos
+    }
+
+    /// An SLO's `alerts:` list (nil when it is not a list of up to 10 rules; a bad rule is
+    /// reported and left out).
+    static func readAlerts(_ n: Node, key: String, window: Duration, _ r: inout YAMLReader) -> [BurnAlert]? {
+        guard case .sequence(let items) = n, items.count <= 10 else {
+            r.fail(
+                n,
+                "\(key).alerts",
+                "expected a list of up to 10 rules like { long: 1h, short: 5m, burn: 14.4, severity: page }"
+            )
+            return nil
+        }
+        var alerts: [BurnAlert] = []
+        for (i, item) in items.enumerated() {
+            let k = "\(key).alerts[\(i)]"
+            guard
+                let a = r.mapping(
+                    item,
+                    key: k,
+                    allowed: ["long", "short", "burn", "severity"],
+                    required: ["long", "short", "burn"]
+                ),
+                let ln = a["long"],
+                let long = r.duration(ln, key: "\(k).long", min: .seconds(1), max: window),
+                let shn = a["short"],
+                let short = r.duration(shn, key: "\(k).short", min: .seconds(1), max: long),
+                let bn = a["burn"]
+            else { continue }
+            guard let burn = Double(bn.scalar?.string ?? ""), burn.isFinite, burn > 0, burn <= 1000 else {
+                r.fail(bn, "\(k).burn", "expected how many times faster than allowed the budget burns, such as 14.4")
+                continue
+            }
+            var severity = "page"
+            if let sv = a["severity"], let text = r.string(sv, key: "\(k).severity") {
+                guard !text.isEmpty, text.utf8.count <= 50 else {
+                    r.fail(sv, "\(k).severity", "expected a short word such as page or ticket")
+                    continue
+                }
+                severity = text
+            }
+            alerts.append(BurnAlert(long: long, short: short, burn: burn, severity: severity))
+        }
+        return alerts
+    }
+
+    /// A series selector such as `http_requests_total{service="api"}`.
+    static func readSelector(_ n: Node, key: String, _ r: inout YAMLReader) -> SeriesSelector? {
+        guard let text = r.string(n, key: key) else { return nil }
+        guard text.utf8.count <= 1000, let selector = SeriesSelector.parse(text) else {
+            r.fail(
+                n,
+                key,
+                "found '\(text.prefix(100))'; expected a series such as http_requests_total{service=\"api\"}"
+            )
+            return nil
+        }
+        return selector
     }
 
     /// `99.9%` or `0.999`: strictly between 0 and 1.

@@ -1,6 +1,8 @@
 import Foundation
+import Logging
 import Testing
 import WardenCore
+import WardenStore
 import WardenTestSupport
 
 @testable import WardenSLO
@@ -55,6 +57,81 @@ struct SLOTests {
         #expect(values("db").isEmpty)
     }
 
+    /// Counters a service exports: their increases are the good and total events; a counter's
+    /// first value is its baseline, a reset counts from zero, and other series are ignored.
+    @Test func counterIncreasesBecomeGoodAndTotalEvents() {
+        let good = SeriesSelector(name: "http_requests_total", labels: ["code": "200"])
+        var counted = SLOSpec(name: "http", service: "", objective: 0.99)
+        counted.counters = CounterSLI(good: good, total: SeriesSelector(name: "http_requests_total"))
+        let ok = SeriesKey(name: "http_requests_total", labels: [.init("code", "200")])
+        let failed = SeriesKey(name: "http_requests_total", labels: [.init("code", "500")])
+        let other = SeriesKey(name: "bytes_total", labels: [.init("code", "200")])
+        var last: [String: Double] = [:]
+        var sums: [String: Double] = [:]
+        // (ok, failed) at each time: baseline, +90/+10, a reset of ok to 5, +20/+0.
+        for (t, a, b) in [(1, 100.0, 10.0), (2, 190, 20), (3, 5, 20), (4, 25, 20)] as [(Int64, Double, Double)] {
+            var batch = SampleBatch()
+            batch.append(ok, time: t, value: a)
+            batch.append(failed, time: t, value: b)
+            batch.append(other, time: t, value: Double(t) * 1000)
+            var out = SampleBatch()
+            SLOService.counterEvents(of: batch, for: [counted, slo], last: &last, into: &out)
+            for p in out.points {
+                let key = out.series[Int(p.series)]
+                #expect(key.labelDictionary["slo"] == "http")
+                sums[key.name, default: 0] += p.value
+            }
+        }
+        #expect(
+            sums == ["slo.good": 90 + 5 + 20, "slo.total": (90 + 10) + 5 + 20],
+            "\(sums.mapValues { $0.bitPattern })"
+        )
+    }
+
+    /// The same through the service and a real SQLite store: samples on the feed, the SLI from
+    /// the stored increases.
+    @Test func anSLOOverCountersIsComputedFromTheFeed() async throws {
+        let dir = TempDir("slo-counters")
+        let store = try SQLiteStore(path: dir.file("warden.db"))
+        var counted = SLOSpec(name: "http", service: "", objective: 0.9, window: .seconds(3600))
+        counted.counters = CounterSLI(
+            good: SeriesSelector(name: "requests_total", labels: ["code": "200"]),
+            total: SeriesSelector(name: "requests_total")
+        )
+        counted.alerts = [BurnAlert(long: .seconds(600), short: .seconds(60), burn: 2, severity: "page")]
+        let feed = FanOut<SampleBatch>()
+        let service = SLOService(
+            slos: [counted],
+            feed: feed,
+            store: store,
+            bus: EventBus(),
+            logger: Logger(label: "test")
+        )
+        let running = Task { try await service.run() }
+        let now = Int64(Date().timeIntervalSince1970 * 1e6)
+        for (i, (a, b)) in [(0.0, 0.0), (80.0, 20.0)].enumerated() {
+            var batch = SampleBatch()
+            let t = now - Int64(30 - i * 10) * 1_000_000
+            batch.append(SeriesKey(name: "requests_total", labels: [.init("code", "200")]), time: t, value: a)
+            batch.append(SeriesKey(name: "requests_total", labels: [.init("code", "503")]), time: t, value: b)
+            feed.send(batch)
+        }
+        try await eventually("the increases are stored") {
+            await service.evaluate()
+            return service.statuses.first?.events == 100
+        }
+        // One more pass once all of them are committed (the pass that saw the total may have
+        // counted the good ones just before they were).
+        await service.evaluate()
+        let status = try #require(service.statuses.first)
+        #expect(abs(status.sli - 0.8) < 1e-9, "\(status)")
+        #expect(status.budgetLeft < 0, "20 % bad against 10 % allowed")
+        #expect(status.alerts.first?.firing == true)
+        running.cancel()
+        _ = try? await running.value
+        try await store.close()
+    }
+
     @Test func theEvaluationIntervalFollowsTheShortestWindow() {
         #expect(SLOService.evaluationInterval([slo]) == .seconds(30))
         var quick = slo
@@ -77,6 +154,10 @@ struct SLOTests {
               b: { service: plain, objective: 99% }
               c: { service: api, objective: 100% }
               d: { service: api, objective: 0.99, alerts: [{ long: 5m, short: 1h, burn: 2 }] }
+              e: { good: 'requests_total{code="200"}', objective: 99% }
+              f: { good: requests_total, total: requests_total, latency: 200ms, objective: 99% }
+              g: { objective: 99% }
+              h: { good: "{{{", total: requests_total, objective: 99% }
             """
         )
         #expect(
@@ -91,5 +172,38 @@ struct SLOTests {
             "\(found)"
         )
         #expect(found.contains { $0.contains("slos.d.alerts[0].short:") }, "\(found)")
+        #expect(found.contains { $0.contains("slos.e: good and total go together") }, "\(found)")
+        #expect(found.contains { $0.contains("slos.f.latency: latency is for SLOs over a health probe") }, "\(found)")
+        #expect(
+            found.contains {
+                $0.contains("slos.g: expected service (its health probe's runs are the events) or good and total")
+            },
+            "\(found)"
+        )
+        #expect(found.contains { $0.contains("slos.h.good: found '{{{'; expected a series such as") }, "\(found)")
+    }
+
+    @Test func countersNeedNoProbe() throws {
+        let spec = try SpecLoader(environment: [:], sections: [SLOSection.self]).parse(
+            """
+            services:
+              plain: { run: [/bin/true] }
+            slos:
+              http:
+                good: 'http_requests_total{code="200"}'
+                total: http_requests_total
+                objective: 99.5%
+                window: 7d
+              plain-http: { service: plain, good: ok_total, total: all_total, objective: 0.9 }
+            """,
+            file: "warden.yaml",
+            baseDir: "/tmp"
+        )
+        let slos = spec.slos
+        #expect(slos.map(\.name) == ["http", "plain-http"])
+        #expect(slos[0].counters?.good == SeriesSelector(name: "http_requests_total", labels: ["code": "200"]))
+        #expect(slos[0].counters?.total == SeriesSelector(name: "http_requests_total"))
+        #expect(slos[0].window == .seconds(7 * 86400) && slos[0].objective == 0.995)
+        #expect(slos[1].service == "plain" && slos[1].counters?.good.name == "ok_total")
     }
 }
