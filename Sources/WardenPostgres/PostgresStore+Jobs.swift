@@ -18,7 +18,7 @@ extension PostgresStore: JobStore, RunStore {
         let now = StoreValues.micros(clock.wallTime())
         let node = self.node
         let logger = self.logger
-        return try await client.withTransaction(logger: logger) { connection in
+        let enqueued = try await client.withTransaction(logger: logger) { connection in
             if !events.isEmpty { try await connection.query(Self.appendQuery(events, node: node), logger: logger) }
             var result: [Enqueued] = []
             for d in drafts {
@@ -54,6 +54,9 @@ extension PostgresStore: JobStore, RunStore {
             }
             return result
         }
+        // Workers of this process need not wait for the notification to come back.
+        if enqueued.contains(where: \.added) { jobBell.ring() }
+        return enqueued
     }
 
     public func claim(queues: [String], owner: String, lease: Duration, now: Date) async throws -> Job? {
@@ -218,11 +221,11 @@ extension PostgresStore: JobStore, RunStore {
                             id: 7071,
                             logger: logger
                         )
-                        bell.ring()
                         do {
-                            for try await n in try await connection.listen(Self.jobChannel) where n.payload == node {
-                                bell.ring()
-                            }
+                            let notifications = try await connection.listen(Self.jobChannel)
+                            // Listening from now: what was enqueued before was not heard.
+                            bell.ring()
+                            for try await n in notifications where n.payload == node { bell.ring() }
                         } catch {}
                         try? await connection.close()
                     } catch {}

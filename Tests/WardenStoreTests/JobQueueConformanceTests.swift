@@ -191,18 +191,25 @@ struct JobQueueConformanceTests {
 
     @Test(arguments: Backend.allCases)
     func aWaitingWorkerWakesWhenAJobArrives(_ backend: Backend) async throws {
-        try await withStore(backend) { store, _ in
-            // Let a listener connect first (PostgreSQL), so that the next wait hears the enqueue.
-            await store.waitForJobs(timeout: .milliseconds(300))
+        try await withStore(backend) { store, place in
+            // Let the listener connect first (PostgreSQL): with no job yet, only its ring once it
+            // listens ends this wait (SQLite: the time does), so the next wait can be woken by
+            // nothing but the enqueue.
+            await store.waitForJobs(timeout: backend == .postgres ? .seconds(30) : .milliseconds(100))
             let waiter = Task {
                 let start = ContinuousClock.now
                 await store.waitForJobs(timeout: .seconds(60))
                 return ContinuousClock.now - start
             }
             try await Task.sleep(for: .milliseconds(100))
-            _ = try await store.enqueue([draft(1)], recording: [])
+            // On PostgreSQL the job comes through another connection pool, as from another
+            // process: only the notification can wake the waiter (a store rings its own waiters
+            // itself). SQLite wakes the waiters of its own store.
+            let producer: any FullStore = backend == .postgres ? try await place.open() : store
+            _ = try await producer.enqueue([draft(1)], recording: [])
             // Woken by the enqueue, not by the minute running out.
             #expect(await waiter.value < .seconds(50))
+            if backend == .postgres { try await producer.close() }
         }
     }
 
