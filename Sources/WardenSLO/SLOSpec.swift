@@ -132,46 +132,32 @@ public enum SLOSection: SpecSection {
                 }
                 counters = CounterSLI(good: good, total: total)
             }
-            guard let sn = f["service"] else {
-                if let counters {
-                    guard let on = f["objective"], let objective = readObjective(on, key: "\(key).objective", &r) else {
-                        continue
+            // The service: whose health probe gives the events, or (with counters) a name to show.
+            var service = ""
+            if let sn = f["service"] {
+                guard let wanted = r.string(sn, key: "\(key).service") else { continue }
+                guard let spec = context.spec.services.first(where: { $0.name == wanted }) else {
+                    var message = "found '\(wanted.prefix(100))'; expected one of the services"
+                    if let guess = DidYouMean.suggest(wanted, from: Array(services)) {
+                        message += " (did you mean '\(guess)'?)"
                     }
-                    var slo = SLOSpec(name: name, service: "", objective: objective)
-                    slo.counters = counters
-                    if let n = f["window"],
-                        let d = r.duration(n, key: "\(key).window", min: .seconds(60), max: .seconds(400 * 86400))
-                    {
-                        slo.window = d
-                    }
-                    if let n = f["alerts"] {
-                        guard let alerts = readAlerts(n, key: key, window: slo.window, &r) else { continue }
-                        slo.alerts = alerts
-                    }
-                    slos.append(slo)
-                } else {
+                    r.fail(sn, "\(key).service", message)
+                    continue
+                }
+                if spec.health == nil && counters == nil {
                     r.fail(
-                        keyNode,
-                        key,
-                        "expected service (its health probe's runs are the events) or good and total (counters)"
+                        sn,
+                        "\(key).service",
+                        "the service '\(wanted)' has no health probe: its runs are this SLO's events"
                     )
+                    continue
                 }
-                continue
-            }
-            guard let service = r.string(sn, key: "\(key).service") else { continue }
-            guard let spec = context.spec.services.first(where: { $0.name == service }) else {
-                var message = "found '\(service.prefix(100))'; expected one of the services"
-                if let guess = DidYouMean.suggest(service, from: Array(services)) {
-                    message += " (did you mean '\(guess)'?)"
-                }
-                r.fail(sn, "\(key).service", message)
-                continue
-            }
-            if spec.health == nil && counters == nil {
+                service = wanted
+            } else if counters == nil {
                 r.fail(
-                    sn,
-                    "\(key).service",
-                    "the service '\(service)' has no health probe: its runs are this SLO's events"
+                    keyNode,
+                    key,
+                    "expected service (its health probe's runs are the events) or good and total (counters)"
                 )
                 continue
             }
