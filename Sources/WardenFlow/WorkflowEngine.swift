@@ -78,9 +78,9 @@ public final class WorkflowEngine: Sendable {
     /// Takes the workflows and models of a reloaded spec. New events start the new workflows;
     /// a run already under way goes on with its workflow as it is now (steps it has not met yet
     /// are added as pending, steps the workflow no longer has are skipped, a workflow that is
-    /// gone ends its runs with the reason). When no
-    /// endpoint's settings changed, the endpoints keep their circuits and limits (otherwise they
-    /// start afresh); `flow: { workers }` takes effect at the next start.
+    /// gone ends its runs with the reason). When no endpoint's settings changed, the endpoints
+    /// keep their circuits and limits (otherwise they start afresh); `flow: { workers }` takes
+    /// effect at the next start.
     public func apply(_ flow: FlowSpec) {
         current.withLock { now in
             let models =

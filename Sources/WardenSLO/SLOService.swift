@@ -22,8 +22,8 @@ public final class SLOService: Service, Sendable {
     let logger: Logger
     private let subscription: FanOutSubscription<SampleBatch>
     private let state = Mutex<(statuses: [SLOStatus], firing: Set<String>)>(([], []))
-    /// The last value of each counter an SLO counts (`slo name|good or total|series`).
-    private let lastCounts = Mutex<[String: Double]>([:])
+    /// The last value of each counter an SLO counts.
+    private let lastCounts = Mutex<[CounterKey: Double]>([:])
 
     public init(
         slos: [SLOSpec],
@@ -117,35 +117,56 @@ public final class SLOService: Service, Sendable {
 
     /// The increases of the counters of SLOs with `good:` and `total:` in `batch`, as samples of
     /// `slo.good{slo}` and `slo.total{slo}` (a counter's first value is its baseline; a value
-    /// below the last one is a reset and counts from zero).
+    /// below the last one is a reset and counts from zero). At most `limit` counters are followed.
     static func counterEvents(
         of batch: SampleBatch,
         for slos: [SLOSpec],
-        last: inout [String: Double],
-        into out: inout SampleBatch
+        last: inout [CounterKey: Double],
+        into out: inout SampleBatch,
+        limit: Int = 100_000
     ) {
         let counted = slos.filter { $0.counters != nil }
         guard !counted.isEmpty else { return }
-        for p in batch.points where p.value.isFinite && p.value >= 0 {
-            let key = batch.series[Int(p.series)]
+        // The series are matched once per batch, not once per point (ingest runs through here).
+        var matched: [Int: [CounterKey]] = [:]
+        for (index, key) in batch.series.enumerated() {
             for slo in counted {
                 guard let c = slo.counters else { continue }
-                for (kind, selector) in [("good", c.good), ("total", c.total)] where selector.matches(key) {
-                    let id = "\(slo.name)|\(kind)|\(key)"
-                    let previous = last[id]
-                    last[id] = p.value
-                    guard let previous else { continue }
-                    let increase = p.value >= previous ? p.value - previous : p.value
-                    if increase > 0 {
-                        out.append(
-                            SeriesKey(name: "slo.\(kind)", labels: [.init("slo", slo.name)]),
-                            time: p.time,
-                            value: increase
-                        )
-                    }
+                if c.good.matches(key) {
+                    matched[index, default: []].append(CounterKey(slo: slo.name, good: true, series: key))
+                }
+                if c.total.matches(key) {
+                    matched[index, default: []].append(CounterKey(slo: slo.name, good: false, series: key))
                 }
             }
         }
+        guard !matched.isEmpty else { return }
+        for p in batch.points where p.value.isFinite && p.value >= 0 {
+            guard let keys = matched[Int(p.series)] else { continue }
+            for id in keys {
+                let previous = last[id]
+                // Label values come from whoever ingests: past `limit` counters, new ones are
+                // not followed (memory stays bounded; the ones already followed still count).
+                if previous == nil && last.count >= limit { continue }
+                last[id] = p.value
+                guard let previous else { continue }
+                let increase = p.value >= previous ? p.value - previous : p.value
+                if increase > 0 {
+                    out.append(
+                        SeriesKey(name: id.good ? "slo.good" : "slo.total", labels: [.init("slo", id.slo)]),
+                        time: p.time,
+                        value: increase
+                    )
+                }
+            }
+        }
+    }
+
+    /// One counter of one SLO: its last value is kept under this.
+    struct CounterKey: Hashable {
+        var slo: String
+        var good: Bool
+        var series: SeriesKey
     }
 
     private func evaluateForever() async {

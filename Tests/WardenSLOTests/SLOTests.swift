@@ -66,7 +66,7 @@ struct SLOTests {
         let ok = SeriesKey(name: "http_requests_total", labels: [.init("code", "200")])
         let failed = SeriesKey(name: "http_requests_total", labels: [.init("code", "500")])
         let other = SeriesKey(name: "bytes_total", labels: [.init("code", "200")])
-        var last: [String: Double] = [:]
+        var last: [SLOService.CounterKey: Double] = [:]
         var sums: [String: Double] = [:]
         // (ok, failed) at each time: baseline, +90/+10, a reset of ok to 5, +20/+0.
         for (t, a, b) in [(1, 100.0, 10.0), (2, 190, 20), (3, 5, 20), (4, 25, 20)] as [(Int64, Double, Double)] {
@@ -86,6 +86,26 @@ struct SLOTests {
             sums == ["slo.good": 90 + 5 + 20, "slo.total": (90 + 10) + 5 + 20],
             "\(sums.mapValues { $0.bitPattern })"
         )
+    }
+
+    /// Labels come from whoever ingests: past the limit, new counters are not followed, and the
+    /// ones followed still count.
+    @Test func theCountersFollowedAreBounded() {
+        var counted = SLOSpec(name: "http", service: "", objective: 0.99)
+        counted.counters = CounterSLI(good: SeriesSelector(name: "ok_total"), total: SeriesSelector(name: "all_total"))
+        var last: [SLOService.CounterKey: Double] = [:]
+        var increases = 0.0
+        for t in Int64(1)...2 {
+            var batch = SampleBatch()
+            for i in 0..<1000 {
+                batch.append(SeriesKey(name: "all_total", labels: [.init("id", "\(i)")]), time: t, value: Double(t))
+            }
+            var out = SampleBatch()
+            SLOService.counterEvents(of: batch, for: [counted], last: &last, into: &out, limit: 10)
+            increases += out.points.reduce(0) { $0 + $1.value }
+        }
+        #expect(last.count == 10)
+        #expect(increases == 10, "the ten followed counters each went up by one")
     }
 
     /// The same through the service and a real SQLite store: samples on the feed, the SLI from
