@@ -71,6 +71,17 @@ int warden_spawn(const warden_spawn_attr *a, pid_t *out_pid, int *out_stage, int
 
         if (a->new_session && setsid() < 0) child_fail(errfd, WARDEN_STAGE_SETSID);
 
+        /* Join the service's cgroups before anything else runs, so that no process of the service
+           (not even one forked before exec) starts outside them; "0" names the writer. Done before
+           the privilege drop, which would take away the right to write there. */
+        for (size_t i = 0; i < a->ncgroup_fds; i++) {
+            ssize_t w;
+            do {
+                w = write(a->cgroup_fds[i], "0", 1);
+            } while (w < 0 && errno == EINTR);
+            if (w != 1) child_fail(errfd, WARDEN_STAGE_CGROUP);
+        }
+
         /* Move the three fds out of the way first so that dup2 cannot clobber one with another. */
         int fds[3] = {a->stdin_fd, a->stdout_fd, a->stderr_fd};
         for (int i = 0; i < 3; i++) {

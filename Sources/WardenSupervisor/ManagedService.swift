@@ -45,6 +45,16 @@ final class ManagedService {
     var cpuPercent: Double?
     var rssBytes: Int64?
     var lastCPU: (ticks: UInt64, at: Instant)?
+    /// Its cgroup while it has one (see ``Supervisor/joinCgroup(_:)``).
+    var cgroup: ServiceCgroup?
+    /// The cgroup's OOM kills already reported.
+    var oomKills: UInt64 = 0
+    /// The limits that did not hold at the last start.
+    var limitProblems: [String] = []
+    /// Memory charged to the cgroup (page cache included) and its tasks, at the last stats pass.
+    var memoryBytes: Int64?
+    var tasks: Int64?
+    var lastCgroupCPU: (micros: UInt64, at: Instant)?
     /// The log's size at its last check, when the next check is due, and the interval that led
     /// there (1 s while it grows, doubling up to 8 s while it does not).
     var logSize: Int64 = -1
@@ -87,5 +97,8 @@ final class ManagedService {
         cpuPercent = nil
         rssBytes = nil
         lastCPU = nil
+        memoryBytes = nil
+        tasks = nil
+        lastCgroupCPU = nil
     }
 }

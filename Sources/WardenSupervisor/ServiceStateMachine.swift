@@ -199,7 +199,10 @@ public struct ServiceStateMachine: Sendable {
     }
 
     /// The main process exited.
-    public mutating func exited(_ status: ExitStatus, now: Instant) -> [Action] {
+    ///
+    /// `cause` replaces the status in the failure's reason when the supervisor knows more (the
+    /// OOM killer sent the SIGKILL).
+    public mutating func exited(_ status: ExitStatus, now: Instant, cause: String? = nil) -> [Action] {
         switch state {
         case .stopping(_, let reason, _):
             switch reason {
@@ -224,7 +227,7 @@ public struct ServiceStateMachine: Sendable {
                 watchdogDeadline = nil
                 return []
             }
-            return failure(now: now, reason: "\(status)")
+            return failure(now: now, reason: cause ?? "\(status)")
         case .idle, .backoff, .failed:
             return []
         }

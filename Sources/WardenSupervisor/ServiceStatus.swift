@@ -27,6 +27,14 @@ public struct ServiceStatus: Codable, Sendable, Hashable {
     public var waitingFor: [String]
     /// Whether this process was adopted from an earlier Warden.
     public var adopted: Bool
+    /// Memory charged to the service's cgroup, page cache included (with a cgroup only).
+    public var memoryBytes: Int64?
+    /// Processes and threads in the service's cgroup.
+    public var tasks: Int64?
+    /// The service's cgroup directory (on cgroup v1, its memory hierarchy's).
+    public var cgroup: String?
+    /// The `limits:` that do not hold, each with the reason.
+    public var limitsUnenforced: [String]?
 
     enum CodingKeys: String, CodingKey {
         case name, state, pid, since, restarts, health, adopted
@@ -36,6 +44,9 @@ public struct ServiceStatus: Codable, Sendable, Hashable {
         case rssBytes = "rss_bytes"
         case nextRestart = "next_restart"
         case waitingFor = "waiting_for"
+        case memoryBytes = "memory_bytes"
+        case tasks, cgroup
+        case limitsUnenforced = "limits_unenforced"
     }
 
     public init(
@@ -51,7 +62,11 @@ public struct ServiceStatus: Codable, Sendable, Hashable {
         rssBytes: Int64? = nil,
         nextRestart: Date? = nil,
         waitingFor: [String] = [],
-        adopted: Bool = false
+        adopted: Bool = false,
+        memoryBytes: Int64? = nil,
+        tasks: Int64? = nil,
+        cgroup: String? = nil,
+        limitsUnenforced: [String]? = nil
     ) {
         self.name = name
         self.state = state
@@ -66,5 +81,9 @@ public struct ServiceStatus: Codable, Sendable, Hashable {
         self.nextRestart = nextRestart
         self.waitingFor = waitingFor
         self.adopted = adopted
+        self.memoryBytes = memoryBytes
+        self.tasks = tasks
+        self.cgroup = cgroup
+        self.limitsUnenforced = limitsUnenforced
     }
 }

@@ -24,6 +24,9 @@ public struct SpawnRequest: Sendable {
     public var stderr: Int32 = -1
     /// Give the child its own session and process group (pgid == pid).
     public var newSession = true
+    /// `cgroup.procs` files open for writing (the caller's, closed by the caller): the child
+    /// joins each before it execs.
+    public var cgroupFiles: [Int32] = []
 
     public init(
         executable: String,
@@ -67,6 +70,7 @@ public enum Spawner {
         let path = strdup(request.executable)!
         let cwd = request.cwd.map { strdup($0)! }
         let groups = request.identity?.groups.map { gid_t($0) } ?? []
+        let cgroupFiles = request.cgroupFiles
         defer {
             free(path)
             if let cwd { free(cwd) }
@@ -79,7 +83,10 @@ public enum Spawner {
             { () throws(SpawnError) -> pid_t in
                 var pid: pid_t = 0
                 let rc = groups.withUnsafeBufferPointer { groupBuffer -> Int32 in
+                    cgroupFiles.withUnsafeBufferPointer { cgroupBuffer -> Int32 in
                     var attr = warden_spawn_attr()
+                    attr.cgroup_fds = cgroupBuffer.baseAddress
+                    attr.ncgroup_fds = cgroupBuffer.count
                     attr.path = UnsafePointer(path)
                     attr.argv = UnsafePointer(argv.pointer)
                     attr.envp = UnsafePointer(envp.pointer)
@@ -96,6 +103,7 @@ public enum Spawner {
                         attr.ngroups = groupBuffer.count
                     }
                     return warden_spawn(&attr, &pid, &stage, &err)
+                    }
                 }
                 if rc != 0 {
                     if stage == Int32(WARDEN_STAGE_FORK) {
@@ -125,6 +133,7 @@ public enum Spawner {
         case Int(WARDEN_STAGE_SETGID): return "setgid"
         case Int(WARDEN_STAGE_SETUID): return "setuid"
         case Int(WARDEN_STAGE_EXEC): return "exec"
+        case Int(WARDEN_STAGE_CGROUP): return "joining its cgroup"
         default: return "spawn"
         }
     }

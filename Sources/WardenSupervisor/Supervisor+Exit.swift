@@ -51,11 +51,14 @@ extension Supervisor {
         // child, so when its pidfd fires it can still be a zombie until init reaps it, and what
         // is left of its group may still hold ports, locks and shared memory (postgres refuses to
         // start while its lock file names a pid that exists). Bounded: past the wait, go on.
-        if let pgid = s.pgid, !allGone(s, pid: pid, pgid: pgid) {
+        let groupLeft = s.pgid.map { !allGone(s, pid: pid, pgid: $0) } ?? false
+        if groupLeft || cgroupPopulated(s) {
             if s.goneDeadline == nil {
                 s.goneDeadline = now + Self.goneWait
-                _ = kill(-pgid, SIGKILL)
+                if let pgid = s.pgid { _ = kill(-pgid, SIGKILL) }
             }
+            // Whatever is left in the cgroup (a process that left the group, or forked since).
+            s.cgroup?.kill()
             if let deadline = s.goneDeadline, now < deadline {
                 let input = self.input
                 let clock = self.clock
@@ -72,6 +75,8 @@ extension Supervisor {
         }
 
         s.lastExit = status
+        // The OOM killer's SIGKILL (to the main process, or to a child the main died of).
+        let oomKilled = checkOOM(s) && (status == .signaled(SIGKILL, coreDumped: false) || status == .unknown)
         logger.info(
             "service exited",
             metadata: ["warden.service": "\(s.name)", "warden.pid": "\(pid)", "warden.status": "\(status)"]
@@ -87,7 +92,8 @@ extension Supervisor {
         records.remove(s.name)
         s.clearProcess()
 
-        let actions = s.machine.exited(status, now: now)
+        let cause = oomKilled ? "killed by the OOM killer\(s.spec.limits.memoryMax.map { " (memory_max \(ByteSize.format($0)))" } ?? "")" : nil
+        let actions = s.machine.exited(status, now: now, cause: cause)
         setState(s)
         perform(actions, for: s)
         if !s.machine.hasProcess {
@@ -112,6 +118,12 @@ extension Supervisor {
         records.remove(s.name)
         if let pgid = s.pgid, ProcFS.groupExists(pgid) { _ = kill(-pgid, SIGKILL) }
         killTagged(s)
+        if let cgroup = s.cgroup {
+            checkOOM(s)
+            cgroup.kill()
+            // Removed now if already empty; otherwise at the next start or when Warden stops.
+            cgroup.remove()
+        }
         s.clearProcess()
         setState(s)
         publish(ServiceStopped(), s)

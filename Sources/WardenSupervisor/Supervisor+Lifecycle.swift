@@ -20,6 +20,7 @@ extension Supervisor {
             order.append(svc.name)
         }
         loadOutputs()
+        setUpCgroups()
         adoptSurvivors()
 
         for name in DependencyGraph(spec.services).startOrder() {
@@ -72,6 +73,8 @@ extension Supervisor {
             s.notify = nil
             s.dropPidfd()
         }
+        // Services left running (for the next Warden to adopt) keep their cgroups.
+        cgroupTree?.removeEmpty(services: services.values.filter { !$0.machine.hasProcess }.map(\.name))
         bus.publish(EventType.wardenStopped, source: "supervisor", subject: "warden")
         let waiters = readyWaitersDrain()
         for w in waiters { w.resume() }
@@ -157,6 +160,7 @@ extension Supervisor {
                 }
             }
         }
+        findCgroup(s, pid: pid)
         s.machine.adopted(now: clock.now())
         setState(s)
         logger.info("adopted running service", metadata: ["warden.service": "\(s.name)", "warden.pid": "\(pid)"])
@@ -168,6 +172,7 @@ extension Supervisor {
     /// apply its restart policy as for any failure.
     func diedWhileAway(_ s: ManagedService, record: RuntimeRecord) {
         if ProcFS.groupExists(record.pgid) { _ = kill(-record.pgid, SIGKILL) }
+        cgroupTree?.service(s.name).kill()
         records.remove(s.name)
         s.wanted = true
         s.lastExit = .unknown

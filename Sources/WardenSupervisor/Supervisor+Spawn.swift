@@ -24,6 +24,7 @@ extension Supervisor {
                 publish(ServiceStopping(signal: Signals.name(sig), pid: s.pid.map(Int64.init)), s)
             case .kill:
                 if let pgid = s.pgid { signalGroup(pgid, SIGKILL, s) }
+                s.cgroup?.kill()
             case .restartScheduled(let delay, let attempt, let reason):
                 s.restartsMetric.increment()
                 setState(s)
@@ -167,6 +168,8 @@ extension Supervisor {
         defer { close(logFD) }
         request.stdout = logFD
         request.stderr = logFD
+        request.cgroupFiles = joinCgroup(s)
+        defer { for fd in request.cgroupFiles { close(fd) } }
 
         let name = s.name
         let generation = s.generation

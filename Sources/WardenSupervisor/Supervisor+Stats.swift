@@ -6,8 +6,8 @@ import Glibc
 #endif
 
 extension Supervisor {
-    /// Samples CPU and RSS of every service's process group from /proc every `stats.every`, and
-    /// rotates log files that grew too large.
+    /// Samples CPU and memory of every service (from its cgroup, or its process group in /proc)
+    /// every `stats.every`, and rotates log files that grew too large.
     ///
     /// Idle costs little: the task sleeps until the next thing is due. The logs are checked in one
     /// sweep (a `stat` each): a second after a sweep that found one grown, otherwise after twice
@@ -45,7 +45,9 @@ extension Supervisor {
         if nextLogSweep.map({ now >= $0 || (statsDue && $0 < now + every) }) ?? true { sweepLogs(now: now) }
         if statsDue {
             lastStatsPass = now
-            record(usage: usageSampler.measure(groups: runningGroups()), at: clock.now())
+            var batch: [Sample] = []
+            let inCgroups = recordCgroupUsage(now: clock.now(), wall: clock.wallTime(), into: &batch)
+            record(usage: usageSampler.measure(groups: runningGroups(excluding: inCgroups)), at: clock.now(), with: batch)
             if spec.hostMetrics { samples.send(contentsOf: HostMetrics.read(at: clock.wallTime())) }
         }
         let due =
@@ -72,16 +74,17 @@ extension Supervisor {
         nextLogSweep = now + logSweepPause
     }
 
-    func runningGroups() -> [pid_t: String] {
+    /// The process groups of the services measured from /proc (those without a cgroup).
+    func runningGroups(excluding measured: Set<String> = []) -> [pid_t: String] {
         var groups: [pid_t: String] = [:]
-        for s in services.values { if let pgid = s.pgid { groups[pgid] = s.name } }
+        for s in services.values where !measured.contains(s.name) { if let pgid = s.pgid { groups[pgid] = s.name } }
         return groups
     }
 
-    func record(usage: [String: GroupUsage], at now: Instant) {
+    func record(usage: [String: GroupUsage], at now: Instant, with measured: [Sample] = []) {
         let wall = clock.wallTime()
-        var batch: [Sample] = []
-        batch.reserveCapacity(usage.count * 2)
+        var batch = measured
+        batch.reserveCapacity(measured.count + usage.count * 2)
         for (name, u) in usage {
             guard let s = services[name] else { continue }
             s.rssBytes = u.rss

@@ -26,15 +26,19 @@ public actor Supervisor: Service {
         public var baseEnvironment: [String: String]
         /// What https:// probes are sent with; without one they fail, saying so.
         public var transport: (any HTTPTransport)?
+        /// Where services' cgroups go (tests); nil finds the host's (see ``CgroupTree/discover``).
+        public var cgroups: Result<CgroupTree, CgroupError>?
 
         public init(
             seed: UInt64? = nil,
             baseEnvironment: [String: String] = ProcessEnvironment.current(),
-            transport: (any HTTPTransport)? = nil
+            transport: (any HTTPTransport)? = nil,
+            cgroups: Result<CgroupTree, CgroupError>? = nil
         ) {
             self.seed = seed
             self.baseEnvironment = baseEnvironment
             self.transport = transport
+            self.cgroups = cgroups
         }
     }
 
@@ -73,6 +77,9 @@ public actor Supervisor: Service {
     var tickerDeadline: Instant?
     var ticker: Task<Void, Never>?
     var statsTask: Task<Void, Never>?
+    /// Where services' cgroups are made; nil when they cannot be (`cgroupProblem` says why).
+    var cgroupTree: CgroupTree?
+    var cgroupProblem: String?
     /// The usage of the services' processes, read by the stats task (on the actor).
     let usageSampler = GroupUsageSampler()
     /// When the stats task last measured the processes.
@@ -286,7 +293,11 @@ public actor Supervisor: Service {
             rssBytes: s.rssBytes,
             nextRestart: nextRestart,
             waitingFor: waiting,
-            adopted: s.adopted
+            adopted: s.adopted,
+            memoryBytes: s.memoryBytes,
+            tasks: s.tasks,
+            cgroup: s.cgroup?.primaryPath,
+            limitsUnenforced: s.limitProblems.isEmpty ? nil : s.limitProblems
         )
     }
 

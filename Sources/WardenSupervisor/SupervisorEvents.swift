@@ -171,6 +171,32 @@ public struct ServiceLogRotated: EventPayload {
     public var path: String
 }
 
+/// The kernel's OOM killer killed `kills` processes of the service's cgroup (it went past its
+/// `memory_max`, or the host ran out): `total` since the cgroup was made, and the memory
+/// controller's event counts (`max`: times the limit was hit; `oom`: times reclaim failed).
+public struct ServiceOOMKilled: EventPayload {
+    public static let type = EventType.serviceOOMKilled
+    public var kills: UInt64
+    public var total: UInt64
+    public var memoryMax: Int64?
+    public var memoryBytes: UInt64?
+    public var events: [String: UInt64]
+
+    enum CodingKeys: String, CodingKey {
+        case kills, total, events
+        case memoryMax = "memory_max"
+        case memoryBytes = "memory_bytes"
+    }
+}
+
+/// Some of the service's `limits:` do not hold: each problem names the limit and why (no cgroup
+/// delegated to Warden, a controller this host does not offer, a value the kernel refused). The
+/// service runs without them.
+public struct ServiceLimitsUnenforced: EventPayload {
+    public static let type = EventType.serviceLimitsUnenforced
+    public var problems: [String]
+}
+
 /// A new spec was applied by difference (`warden.reloaded`).
 public struct WardenReloaded: EventPayload {
     public static let type = EventType.wardenReloaded

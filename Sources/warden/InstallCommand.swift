@@ -74,6 +74,9 @@ struct InstallCommand: ParsableCommand {
             # Stopping or restarting the unit stops Warden alone: its services keep running and the
             # next Warden adopts them (it finds them by its state directory).
             KillMode=process
+            # The unit's cgroup is Warden's to divide: each service gets a cgroup of its own under it
+            # (limits, accounting, and a stop that no process escapes).
+            Delegate=yes
             Environment=WARDEN_CONFIG=\(quoted(spec))
             ReadWritePaths=\(quoted(stateDir))
             LimitNOFILE=65536

@@ -25,6 +25,7 @@ public final class SupervisedNode: Sendable {
     ///   - supervise: run the supervisor now (false when something else runs it as a service).
     ///   - environment: what `env:` references in the spec read (default: this process's).
     ///   - sections: the domains' spec sections to read besides the core ones.
+    ///   - cgroups: where services' cgroups go (nil: the host's).
     public init(
         _ yaml: String,
         prefix: String = "warden-node",
@@ -32,7 +33,8 @@ public final class SupervisedNode: Sendable {
         sections: [any SpecSection.Type] = [],
         seed: UInt64 = 7,
         logLevel: Logger.Level = .warning,
-        supervise: Bool = true
+        supervise: Bool = true,
+        cgroups: Result<CgroupTree, CgroupError>? = nil
     ) throws {
         dir = TempDir(prefix)
         let text = yaml.replacingOccurrences(of: "SAMPLE", with: Binaries.sample)
@@ -47,7 +49,7 @@ public final class SupervisedNode: Sendable {
         var logger = Logger(label: "test")
         logger.logLevel = logLevel
         self.logger = logger
-        let supervisor = Supervisor(spec: spec, bus: bus, logger: logger, options: .init(seed: seed))
+        let supervisor = Supervisor(spec: spec, bus: bus, logger: logger, options: .init(seed: seed, cgroups: cgroups))
         self.supervisor = supervisor
         running = supervise ? Task { try await supervisor.run() } : nil
     }

@@ -21,6 +21,8 @@ typedef struct warden_spawn_attr {
     gid_t gid;
     const gid_t *groups;
     size_t ngroups;
+    const int *cgroup_fds;     /* cgroup.procs files open for writing: the child joins each */
+    size_t ncgroup_fds;
 } warden_spawn_attr;
 
 /// Stages of the child's setup, reported with errno when one fails.
@@ -34,6 +36,7 @@ enum {
     WARDEN_STAGE_SETGID = 6,
     WARDEN_STAGE_SETUID = 7,
     WARDEN_STAGE_EXEC = 8,
+    WARDEN_STAGE_CGROUP = 9,
 };
 
 /// Forks and execs. Returns 0 and the child's pid once the child has exec'd, or -1 with the failing

@@ -21,6 +21,8 @@ public enum EventType {
     public static let serviceRebuildStep = "service.rebuild_step"
     public static let serviceRebuilt = "service.rebuilt"
     public static let serviceLogRotated = "service.log_rotated"
+    public static let serviceOOMKilled = "service.oom_killed"
+    public static let serviceLimitsUnenforced = "service.limits_unenforced"
     public static let probeFailed = "probe.failed"
     public static let probeRecovered = "probe.recovered"
     public static let watchdogMissed = "watchdog.missed"

@@ -22,6 +22,8 @@ public struct Spec: Sendable, Equatable {
     /// Whether the node's own metrics (CPU, load, memory, disks, filesystems, network, pressure)
     /// are recorded every `statsEvery` too (`stats: { host: true }`).
     public var hostMetrics = false
+    /// Whether services get a cgroup each (`cgroups: auto | off`).
+    public var cgroups = CgroupMode.auto
     /// The services, in the order they are declared.
     public var services: [ServiceSpec]
     /// Telemetry retention.
@@ -90,6 +92,8 @@ public struct ServiceSpec: Sendable, Hashable {
     public var logs: LogPolicy
     /// Commands that destroy and provision the service again (run in order by `rebuild`).
     public var rebuild: [CommandStep] = []
+    /// What its cgroup lets it use (`limits:`); empty: no limit, only accounting.
+    public var limits = ResourceLimits()
 
     public init(
         name: String,

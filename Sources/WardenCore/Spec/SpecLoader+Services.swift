@@ -174,6 +174,8 @@ extension SpecLoader {
                 r.fail(n, "\(key).rebuild", "expected a list of commands, found \(YAMLReader.describe(n))")
             }
         }
+        var limits = ResourceLimits()
+        if let n = f["limits"] { limits = readLimits(n, key: "\(key).limits", &r) }
         guard r.issues.count == before else { return nil }
         var service = ServiceSpec(
             name: name,
@@ -193,6 +195,7 @@ extension SpecLoader {
         )
         service.rebuild = rebuild
         service.secretEnv = secretEnv
+        service.limits = limits
         return service
     }
 

@@ -26,7 +26,7 @@ public struct SpecLoader: Sendable {
         self.sections = sections
     }
 
-    static let topKeys = ["state_dir", "logs", "retention", "stats", "samples", "services", "vault"]
+    static let topKeys = ["state_dir", "logs", "retention", "stats", "samples", "services", "vault", "cgroups"]
 
     /// The keys that the registered sections read inside the entries of `section` (see
     /// ``SpecSection/entryKeys``): the owner of those entries adds them to the keys it allows.
@@ -39,7 +39,7 @@ public struct SpecLoader: Sendable {
     ]
     static let serviceKeys = [
         "run", "env", "cwd", "user", "group", "after", "restart", "ready", "health", "watchdog", "stop", "logs",
-        "rebuild",
+        "rebuild", "limits",
     ]
     static let stepKeys = ["run", "timeout", "env", "cwd"]
     static let restartKeys = ["policy", "backoff", "jitter", "reset", "give_up"]
@@ -225,6 +225,18 @@ public struct SpecLoader: Sendable {
             }
             spec.samples.hourly = max(hourly ?? spec.samples.hourly, spec.samples.retention)
         }
+        if let node = top["cgroups"] {
+            let modes = CgroupMode.allCases.map(\.rawValue)
+            if case .scalar(let s) = node, let mode = CgroupMode(rawValue: s.string) {
+                spec.cgroups = mode
+            } else {
+                reader.fail(
+                    node,
+                    "cgroups",
+                    "found \(YAMLReader.describe(node)); expected one of \(modes.joined(separator: ", "))"
+                )
+            }
+        }
         var serviceKeyNodes: [String: Node] = [:]
         var declared: [(name: String, after: [String], node: Node?)] = []
         if let node = top["services"], let entries = reader.namedEntries(node, key: "services", what: "services") {
@@ -250,6 +262,13 @@ public struct SpecLoader: Sendable {
                     logs: spec.logs,
                     &reader
                 ) {
+                    if spec.cgroups == .off, !service.limits.isEmpty, let n = value.mapping?["limits"] {
+                        reader.fail(
+                            n,
+                            "\(key).limits",
+                            "limits are enforced by cgroups, which this spec turns off (cgroups: off); remove one or the other"
+                        )
+                    }
                     spec.services.append(service)
                 }
             }

@@ -1,0 +1,86 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Why a cgroup operation failed: the file and the system's reason.
+public struct CgroupError: Error, CustomStringConvertible, Sendable, Equatable {
+    public var path: String
+    public var reason: String
+
+    public init(path: String, reason: String) {
+        self.path = path
+        self.reason = reason
+    }
+
+    init(path: String, errno code: Int32) {
+        self.init(path: path, reason: String(cString: strerror(code)))
+    }
+
+    public var description: String { "\(path): \(reason)" }
+}
+
+/// The few file operations cgroups need. The kernel's is ``KernelCgroupFiles``; tests of cgroup v2
+/// on a host that has only v1 give one that follows v2's documented layout.
+public protocol CgroupFileSystem: Sendable {
+    /// The file's contents, or nil when it cannot be read.
+    func read(_ path: String) -> String?
+    /// Writes `text` in one write(2), as the kernel expects of a cgroup file.
+    func write(_ path: String, _ text: String) throws(CgroupError)
+    /// Creates a directory (a cgroup); an existing one is fine.
+    func makeDirectory(_ path: String) throws(CgroupError)
+    /// Removes an empty cgroup; false when it cannot (still populated, gone, not permitted).
+    @discardableResult func removeDirectory(_ path: String) -> Bool
+    /// Whether the path exists.
+    func exists(_ path: String) -> Bool
+    /// Opens a file for writing, close-on-exec, for a child to write to between fork and exec.
+    func openForWriting(_ path: String) throws(CgroupError) -> Int32
+}
+
+/// Cgroup files as the kernel serves them.
+public struct KernelCgroupFiles: CgroupFileSystem {
+    public init() {}
+
+    public func read(_ path: String) -> String? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        // Cgroup files are small; cgroup.procs of a large group is the one that can grow.
+        var data = [UInt8]()
+        var buffer = [UInt8](repeating: 0, count: 16384)
+        while data.count < 4 << 20 {
+            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0, errno == EINTR { continue }
+            guard n > 0 else { break }
+            data.append(contentsOf: buffer[0..<n])
+        }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    public func write(_ path: String, _ text: String) throws(CgroupError) {
+        let fd = open(path, O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw CgroupError(path: path, errno: errno) }
+        defer { close(fd) }
+        let bytes = Array(text.utf8)
+        var n: Int
+        repeat {
+            n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        } while n < 0 && errno == EINTR
+        if n < 0 { throw CgroupError(path: path, errno: errno) }
+    }
+
+    public func makeDirectory(_ path: String) throws(CgroupError) {
+        if mkdir(path, 0o755) != 0, errno != EEXIST { throw CgroupError(path: path, errno: errno) }
+    }
+
+    @discardableResult public func removeDirectory(_ path: String) -> Bool { rmdir(path) == 0 }
+
+    public func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+
+    public func openForWriting(_ path: String) throws(CgroupError) -> Int32 {
+        let fd = open(path, O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw CgroupError(path: path, errno: errno) }
+        return fd
+    }
+}

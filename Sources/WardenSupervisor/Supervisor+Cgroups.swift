@@ -1,0 +1,148 @@
+import Foundation
+import WardenCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Services in cgroups of their own: joined before exec, limited, measured, OOM kills reported,
+/// and killed whole.
+extension Supervisor {
+    /// Finds the host's cgroups (once, at start) unless the spec turns them off.
+    func setUpCgroups() {
+        guard spec.cgroups == .auto else {
+            cgroupProblem = "cgroups: off in the spec"
+            return
+        }
+        switch options.cgroups ?? CgroupTree.discover(stateDir: spec.stateDir) {
+        case .success(let tree):
+            cgroupTree = tree
+            logger.info(
+                "services run in cgroups",
+                metadata: [
+                    "warden.cgroup": "\(tree.bases.values.sorted().first ?? "")",
+                    "warden.cgroup_version": "\(tree.version.rawValue)",
+                    "warden.controllers": "\(tree.controllers.sorted().joined(separator: ","))",
+                ]
+            )
+        case .failure(let error):
+            cgroupProblem = "no cgroup for services: \(error)"
+            logger.warning(
+                "services run without cgroups (no limits, process groups only)",
+                metadata: ["warden.reason": "\(error)"]
+            )
+        }
+    }
+
+    /// Prepares the service's cgroup for a new process: made, limits written, OOM count noted.
+    /// Returns the `cgroup.procs` files the child joins (open; the caller closes them). A service
+    /// that cannot have one runs without, and an event says which limits do not hold.
+    func joinCgroup(_ s: ManagedService) -> [Int32] {
+        s.cgroup = nil
+        var problems: [String] = []
+        var fds: [Int32] = []
+        if let tree = cgroupTree {
+            let cgroup = tree.service(s.name)
+            do {
+                try cgroup.create()
+                problems = cgroup.apply(s.spec.limits)
+                for path in cgroup.procsFiles() { fds.append(try cgroup.files.openForWriting(path)) }
+                s.cgroup = cgroup
+                s.oomKills = cgroup.oomKills()
+            } catch {
+                for fd in fds { close(fd) }
+                fds = []
+                problems = s.spec.limits.isEmpty ? [] : ["all limits: cannot make the service's cgroup: \(error)"]
+                logger.warning(
+                    "service runs without its cgroup",
+                    metadata: ["warden.service": "\(s.name)", "warden.error": "\(error)"]
+                )
+            }
+        } else if !s.spec.limits.isEmpty {
+            problems = ["all limits: \(cgroupProblem ?? "cgroups are not available")"]
+        }
+        if !problems.isEmpty, problems != s.limitProblems {
+            logger.warning(
+                "service limits not enforced",
+                metadata: ["warden.service": "\(s.name)", "warden.problems": "\(problems.joined(separator: "; "))"]
+            )
+            publish(ServiceLimitsUnenforced(problems: problems), s)
+        }
+        s.limitProblems = problems
+        return fds
+    }
+
+    /// Finds an adopted service's cgroup: the one its process is in.
+    func findCgroup(_ s: ManagedService, pid: pid_t) {
+        guard let tree = cgroupTree else { return }
+        let cgroup = tree.service(s.name)
+        if cgroup.processes().contains(pid) {
+            s.cgroup = cgroup
+            s.oomKills = cgroup.oomKills()
+        }
+    }
+
+    /// Reports OOM kills in the service's cgroup since the last report; true when there were.
+    @discardableResult func checkOOM(_ s: ManagedService) -> Bool {
+        guard let cgroup = s.cgroup else { return false }
+        let events = cgroup.memoryEvents()
+        let total = events["oom_kill"] ?? 0
+        guard total > s.oomKills else { return false }
+        let kills = total - s.oomKills
+        s.oomKills = total
+        logger.warning(
+            "out of memory: processes killed",
+            metadata: ["warden.service": "\(s.name)", "warden.kills": "\(kills)"]
+        )
+        publish(
+            ServiceOOMKilled(
+                kills: kills,
+                total: total,
+                memoryMax: s.spec.limits.memoryMax,
+                memoryBytes: cgroup.usage().memoryBytes,
+                events: events
+            ),
+            s
+        )
+        return true
+    }
+
+    /// Samples of the services that have a cgroup, from the kernel's counters: one read per file,
+    /// however many processes they run. Returns the names it measured.
+    func recordCgroupUsage(now: Instant, wall: Date, into batch: inout [Sample]) -> Set<String> {
+        var measured = Set<String>()
+        for s in services.values {
+            guard let cgroup = s.cgroup, s.pid != nil else { continue }
+            checkOOM(s)
+            let u = cgroup.usage()
+            measured.insert(s.name)
+            let labels = ["service": s.name]
+            func add(_ series: String, _ value: Double?) {
+                if let value { batch.append(Sample(series: series, labels: labels, time: wall, value: value)) }
+            }
+            if let micros = u.cpuMicros {
+                if let last = s.lastCgroupCPU, micros >= last.micros, now > last.at {
+                    s.cpuPercent = Double(micros - last.micros) / 1e6 / (now - last.at).seconds * 100
+                }
+                s.lastCgroupCPU = (micros, now)
+            }
+            s.rssBytes = u.anonBytes.map { Int64(clamping: $0) }
+            s.memoryBytes = u.memoryBytes.map { Int64(clamping: $0) }
+            s.tasks = u.tasks.map { Int64(clamping: $0) }
+            add("service.cpu_percent", s.cpuPercent)
+            add("service.rss_bytes", u.anonBytes.map(Double.init))
+            add("service.memory_bytes", u.memoryBytes.map(Double.init))
+            add("service.cache_bytes", u.fileBytes.map(Double.init))
+            add("service.io_read_bytes", u.ioReadBytes.map(Double.init))
+            add("service.io_write_bytes", u.ioWriteBytes.map(Double.init))
+            add("service.tasks", u.tasks.map(Double.init))
+            for (resource, avg10) in u.pressure.sorted(by: { $0.key < $1.key }) {
+                add("service.pressure_\(resource)", avg10)
+            }
+        }
+        return measured
+    }
+
+    /// Whether processes of the service are still in its cgroup.
+    func cgroupPopulated(_ s: ManagedService) -> Bool { s.cgroup?.isPopulated() ?? false }
+}
