@@ -84,25 +84,25 @@ public enum Spawner {
                 var pid: pid_t = 0
                 let rc = groups.withUnsafeBufferPointer { groupBuffer -> Int32 in
                     cgroupFiles.withUnsafeBufferPointer { cgroupBuffer -> Int32 in
-                    var attr = warden_spawn_attr()
-                    attr.cgroup_fds = cgroupBuffer.baseAddress
-                    attr.ncgroup_fds = cgroupBuffer.count
-                    attr.path = UnsafePointer(path)
-                    attr.argv = UnsafePointer(argv.pointer)
-                    attr.envp = UnsafePointer(envp.pointer)
-                    attr.cwd = cwd.map { UnsafePointer($0) }
-                    attr.stdin_fd = request.stdin >= 0 ? request.stdin : devnull
-                    attr.stdout_fd = request.stdout >= 0 ? request.stdout : devnull
-                    attr.stderr_fd = request.stderr >= 0 ? request.stderr : devnull
-                    attr.new_session = request.newSession ? 1 : 0
-                    if let id = request.identity {
-                        attr.set_ids = 1
-                        attr.uid = id.uid
-                        attr.gid = id.gid
-                        attr.groups = groupBuffer.baseAddress
-                        attr.ngroups = groupBuffer.count
-                    }
-                    return warden_spawn(&attr, &pid, &stage, &err)
+                        var attr = warden_spawn_attr()
+                        attr.cgroup_fds = cgroupBuffer.baseAddress
+                        attr.ncgroup_fds = cgroupBuffer.count
+                        attr.path = UnsafePointer(path)
+                        attr.argv = UnsafePointer(argv.pointer)
+                        attr.envp = UnsafePointer(envp.pointer)
+                        attr.cwd = cwd.map { UnsafePointer($0) }
+                        attr.stdin_fd = request.stdin >= 0 ? request.stdin : devnull
+                        attr.stdout_fd = request.stdout >= 0 ? request.stdout : devnull
+                        attr.stderr_fd = request.stderr >= 0 ? request.stderr : devnull
+                        attr.new_session = request.newSession ? 1 : 0
+                        if let id = request.identity {
+                            attr.set_ids = 1
+                            attr.uid = id.uid
+                            attr.gid = id.gid
+                            attr.groups = groupBuffer.baseAddress
+                            attr.ngroups = groupBuffer.count
+                        }
+                        return warden_spawn(&attr, &pid, &stage, &err)
                     }
                 }
                 if rc != 0 {

@@ -130,12 +130,12 @@ extension Supervisor {
             s.memoryBytes = u.memoryBytes.map { Int64(clamping: $0) }
             s.tasks = u.tasks.map { Int64(clamping: $0) }
             add("service.cpu_percent", s.cpuPercent)
-            add("service.rss_bytes", u.anonBytes.map(Double.init))
-            add("service.memory_bytes", u.memoryBytes.map(Double.init))
-            add("service.cache_bytes", u.fileBytes.map(Double.init))
-            add("service.io_read_bytes", u.ioReadBytes.map(Double.init))
-            add("service.io_write_bytes", u.ioWriteBytes.map(Double.init))
-            add("service.tasks", u.tasks.map(Double.init))
+            add("service.rss_bytes", u.anonBytes.map { Double($0) })
+            add("service.memory_bytes", u.memoryBytes.map { Double($0) })
+            add("service.cache_bytes", u.fileBytes.map { Double($0) })
+            add("service.io_read_bytes", u.ioReadBytes.map { Double($0) })
+            add("service.io_write_bytes", u.ioWriteBytes.map { Double($0) })
+            add("service.tasks", u.tasks.map { Double($0) })
             for (resource, avg10) in u.pressure.sorted(by: { $0.key < $1.key }) {
                 add("service.pressure_\(resource)", avg10)
             }

@@ -92,7 +92,10 @@ extension Supervisor {
         records.remove(s.name)
         s.clearProcess()
 
-        let cause = oomKilled ? "killed by the OOM killer\(s.spec.limits.memoryMax.map { " (memory_max \(ByteSize.format($0)))" } ?? "")" : nil
+        let cause =
+            oomKilled
+            ? "killed by the OOM killer\(s.spec.limits.memoryMax.map { " (memory_max \(ByteSize.format($0)))" } ?? "")"
+            : nil
         let actions = s.machine.exited(status, now: now, cause: cause)
         setState(s)
         perform(actions, for: s)

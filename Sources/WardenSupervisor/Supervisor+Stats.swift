@@ -47,7 +47,11 @@ extension Supervisor {
             lastStatsPass = now
             var batch: [Sample] = []
             let inCgroups = recordCgroupUsage(now: clock.now(), wall: clock.wallTime(), into: &batch)
-            record(usage: usageSampler.measure(groups: runningGroups(excluding: inCgroups)), at: clock.now(), with: batch)
+            record(
+                usage: usageSampler.measure(groups: runningGroups(excluding: inCgroups)),
+                at: clock.now(),
+                with: batch
+            )
             if spec.hostMetrics { samples.send(contentsOf: HostMetrics.read(at: clock.wallTime())) }
         }
         let due =

@@ -50,8 +50,32 @@ struct InstallCommand: ParsableCommand {
         Swift.print("wrote \(target); now: systemctl daemon-reload && systemctl enable --now warden")
     }
 
-    /// The unit. Paths are quoted as systemd's command lines want them.
-    static func unit(binary: String, spec: String, stateDir: String, watchdog: Duration) -> String {
+    /// The version of the host's systemd (`systemctl --version`), if it has one.
+    static func systemdVersion() -> Int? {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/systemctl")
+        process.arguments = ["--version"]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        guard (try? process.run()) != nil else { return nil }
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let words = String(decoding: data, as: UTF8.self).split(separator: " ", maxSplits: 2)
+        return words.count >= 2 && words[0] == "systemd" ? Int(words[1]) : nil
+    }
+
+    /// The unit. Paths are quoted as systemd's command lines want them. `delegateSubgroup` (systemd
+    /// 254 and later; by default when the host's systemd has it) starts Warden straight in the leaf
+    /// it would otherwise move itself to, so that a restarted Warden can join a cgroup whose
+    /// controllers are handed down to its services.
+    static func unit(
+        binary: String,
+        spec: String,
+        stateDir: String,
+        watchdog: Duration,
+        delegateSubgroup: Bool = (systemdVersion() ?? 0) >= 254
+    ) -> String {
         func quoted(_ s: String) -> String {
             "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
         }
@@ -76,7 +100,7 @@ struct InstallCommand: ParsableCommand {
             KillMode=process
             # The unit's cgroup is Warden's to divide: each service gets a cgroup of its own under it
             # (limits, accounting, and a stop that no process escapes).
-            Delegate=yes
+            Delegate=yes\(delegateSubgroup ? "\nDelegateSubgroup=warden.supervisor" : "")
             Environment=WARDEN_CONFIG=\(quoted(spec))
             ReadWritePaths=\(quoted(stateDir))
             LimitNOFILE=65536

@@ -19,7 +19,8 @@ struct SystemdTests {
         #expect(printed.exitCode == 0, "\(printed.stderr)")
         let unit = printed.stdout
         for line in [
-            "Type=notify", "Restart=always", "WatchdogSec=30s", "KillMode=process", "ReadWritePaths=\"\(f.stateDir)\"",
+            "Type=notify", "Restart=always", "WatchdogSec=30s", "KillMode=process", "Delegate=yes",
+            "ReadWritePaths=\"\(f.stateDir)\"",
         ] {
             #expect(unit.contains("\n\(line)\n"), "\(line) in\n\(unit)")
         }

@@ -92,7 +92,8 @@ final class Cgroup2Hierarchy: CgroupFileSystem {
             "cgroup.procs": "", "cgroup.controllers": enabled.sorted().joined(separator: " ") + "\n",
             "cgroup.subtree_control": "\n", "cgroup.events": "populated 0\nfrozen 0\n", "cgroup.freeze": "0\n",
             "cgroup.kill": "", "cgroup.type": "domain\n", "cpu.stat": "usage_usec 0\nuser_usec 0\nsystem_usec 0\n",
-            "cpu.pressure": "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n",
+            "cpu.pressure":
+                "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n",
             "memory.pressure": "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\n",
             "io.pressure": "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\n",
         ]
@@ -128,7 +129,9 @@ final class Cgroup2Hierarchy: CgroupFileSystem {
                 var enabled = CgroupFormats.controllers(files["cgroup.subtree_control"] ?? "")
                 for token in value.split(separator: " ") {
                     let controller = String(token.dropFirst())
-                    guard token.first == "+" || token.first == "-", available.contains(controller) else { return EINVAL }
+                    guard token.first == "+" || token.first == "-", available.contains(controller) else {
+                        return EINVAL
+                    }
                     if !isRoot, !CgroupFormats.pids(files["cgroup.procs"] ?? "").isEmpty { return EBUSY }
                     if token.first == "+" { enabled.insert(controller) } else { enabled.remove(controller) }
                 }

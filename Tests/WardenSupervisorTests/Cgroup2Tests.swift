@@ -41,6 +41,23 @@ struct Cgroup2Tests {
         #expect(CgroupTree.baseName(stateDir: "/var/lib/warden") != CgroupTree.baseName(stateDir: "/var/lib/other"))
     }
 
+    /// The next Warden of the unit (restarted by systemd, or started in the leaf by its
+    /// DelegateSubgroup=) finds the same tree without moving anything.
+    @Test func aRestartedWardenInItsLeafUsesTheSameTree() throws {
+        let (fs, first) = delegated()
+        fs.place(5353, in: Self.unit + "/warden.supervisor")
+        let again = try CgroupTree.discover(
+            stateDir: "/var/lib/warden",
+            files: fs,
+            mountinfo: Self.mountinfo,
+            membership: "0::/system.slice/warden.service/warden.supervisor\n",
+            pid: 5353
+        ).get()
+        #expect(again.bases == first.bases)
+        #expect(again.controllers == first.controllers)
+        #expect(!fs.isDirectory(Self.unit + "/warden.supervisor/warden.supervisor"))
+    }
+
     @Test func limitsAreWrittenInV2sUnitsAndResetWhenRemoved() throws {
         let (fs, tree) = delegated()
         let cgroup = tree.service("api")

@@ -438,7 +438,7 @@ struct SupervisorTests {
             if s.series == "service.cpu_percent" { cpu.append(s.value) }
         }
         #expect(rss.last! > rss.first!, "a growing service's RSS grows: \(rss)")
-        #expect(rss.last! > 5_000_000)
+        #expect(rss.last! > 5_000_000, "\(rss)")
         #expect(cpu.allSatisfy { $0 >= 0 })
         #expect((await h.status("hog"))?.rssBytes ?? 0 > 0)
         try await h.shutdown()

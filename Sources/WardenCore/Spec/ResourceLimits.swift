@@ -58,7 +58,9 @@ extension SpecLoader {
         guard let f = r.mapping(node, key: key, allowed: ResourceLimits.keys) else { return limits }
         // 4 KiB: one page, below which no process can run; 1 PiB: past any machine.
         let maxBytes: Int64 = 1 << 50
-        if let n = f["memory_max"] { limits.memoryMax = r.byteSize(n, key: "\(key).memory_max", min: 4096, max: maxBytes) }
+        if let n = f["memory_max"] {
+            limits.memoryMax = r.byteSize(n, key: "\(key).memory_max", min: 4096, max: maxBytes)
+        }
         if let n = f["memory_high"] {
             limits.memoryHigh = r.byteSize(n, key: "\(key).memory_high", min: 4096, max: maxBytes)
         }

@@ -26,6 +26,9 @@ public struct CgroupTree: Sendable {
     public let controllers: Set<String>
     let files: any CgroupFileSystem
 
+    /// The leaf Warden moves itself to on v2.
+    public static let supervisorLeaf = "warden.supervisor"
+
     /// The controllers Warden uses.
     static let wanted: Set<String> = ["memory", "cpu", "cpuacct", "pids", "io", "blkio", "freezer"]
 
@@ -57,7 +60,11 @@ public struct CgroupTree: Sendable {
         let v1 = mounts.filter { !$0.unified && !$0.controllers.isDisjoint(with: wanted) }
 
         if let unified, let path = own[""] {
-            let inside = relative(path, to: unified.root)
+            var inside = relative(path, to: unified.root)
+            // Already in its leaf (a previous start moved it, or systemd's DelegateSubgroup put
+            // it there): the delegated cgroup is the leaf's parent.
+            if inside.hasSuffix("/" + supervisorLeaf) { inside = String(inside.dropLast(supervisorLeaf.count + 1)) }
+            if inside.isEmpty { inside = "/" }
             let dir = join(unified.path, inside)
             let available = CgroupFormats.controllers(files.read(dir + "/cgroup.controllers") ?? "")
             // Hybrid: the unified tree without controllers, the controllers in v1 hierarchies.
@@ -99,7 +106,7 @@ public struct CgroupTree: Sendable {
         // no process itself (a cgroup namespace's root refuses with EBUSY): Warden moves to a leaf.
         var enabled: Set<String> = atRoot && !available.isEmpty ? enable() : []
         if enabled.isEmpty, !available.isEmpty {
-            let leaf = dir + "/warden.supervisor"
+            let leaf = dir + "/" + supervisorLeaf
             do {
                 try files.makeDirectory(leaf)
                 if CgroupFormats.pids(files.read(dir + "/cgroup.procs") ?? "").contains(pid) {
@@ -154,7 +161,9 @@ public struct CgroupTree: Sendable {
             }
         }
         guard !bases.isEmpty else {
-            return .failure(firstError ?? CgroupError(path: "/proc/self/cgroup", reason: "Warden is in no v1 hierarchy"))
+            return .failure(
+                firstError ?? CgroupError(path: "/proc/self/cgroup", reason: "Warden is in no v1 hierarchy")
+            )
         }
         return .success(CgroupTree(version: .v1, bases: bases, controllers: Set(bases.keys), files: files))
     }

@@ -81,29 +81,69 @@ public struct ServiceCgroup: Sendable, Equatable {
         let quota = limits.cpuQuota.map { String(max(1000, Int(($0 * Double(period)).rounded()))) }
         switch version {
         case .v2:
-            set("memory", "memory.max", limits.memoryMax.map(String.init) ?? "max", limited: limits.memoryMax != nil,
-                what: "memory_max")
-            set("memory", "memory.high", limits.memoryHigh.map(String.init) ?? "max",
-                limited: limits.memoryHigh != nil, what: "memory_high")
+            set(
+                "memory",
+                "memory.max",
+                limits.memoryMax.map(String.init) ?? "max",
+                limited: limits.memoryMax != nil,
+                what: "memory_max"
+            )
+            set(
+                "memory",
+                "memory.high",
+                limits.memoryHigh.map(String.init) ?? "max",
+                limited: limits.memoryHigh != nil,
+                what: "memory_high"
+            )
             set("cpu", "cpu.max", "\(quota ?? "max") \(period)", limited: limits.cpuQuota != nil, what: "cpu_quota")
-            set("cpu", "cpu.weight", String(limits.cpuWeight ?? 100), limited: limits.cpuWeight != nil,
-                what: "cpu_weight")
-            set("pids", "pids.max", limits.tasksMax.map(String.init) ?? "max", limited: limits.tasksMax != nil,
-                what: "tasks_max")
-            set("io", "io.weight", "default \(limits.ioWeight ?? 100)", limited: limits.ioWeight != nil,
-                what: "io_weight")
+            set(
+                "cpu",
+                "cpu.weight",
+                String(limits.cpuWeight ?? 100),
+                limited: limits.cpuWeight != nil,
+                what: "cpu_weight"
+            )
+            set(
+                "pids",
+                "pids.max",
+                limits.tasksMax.map(String.init) ?? "max",
+                limited: limits.tasksMax != nil,
+                what: "tasks_max"
+            )
+            set(
+                "io",
+                "io.weight",
+                "default \(limits.ioWeight ?? 100)",
+                limited: limits.ioWeight != nil,
+                what: "io_weight"
+            )
         case .v1:
-            set("memory", "memory.limit_in_bytes", limits.memoryMax.map(String.init) ?? "-1",
-                limited: limits.memoryMax != nil, what: "memory_max")
-            set("memory", "memory.soft_limit_in_bytes", limits.memoryHigh.map(String.init) ?? "-1",
-                limited: limits.memoryHigh != nil, what: "memory_high")
+            set(
+                "memory",
+                "memory.limit_in_bytes",
+                limits.memoryMax.map(String.init) ?? "-1",
+                limited: limits.memoryMax != nil,
+                what: "memory_max"
+            )
+            set(
+                "memory",
+                "memory.soft_limit_in_bytes",
+                limits.memoryHigh.map(String.init) ?? "-1",
+                limited: limits.memoryHigh != nil,
+                what: "memory_high"
+            )
             set("cpu", "cpu.cfs_period_us", String(period), limited: limits.cpuQuota != nil, what: "cpu_quota")
             set("cpu", "cpu.cfs_quota_us", quota ?? "-1", limited: limits.cpuQuota != nil, what: "cpu_quota")
             // v1 shares: 1024 is the default as 100 is v2's weight.
             let shares = min(262_144, max(2, (limits.cpuWeight ?? 100) * 1024 / 100))
             set("cpu", "cpu.shares", String(shares), limited: limits.cpuWeight != nil, what: "cpu_weight")
-            set("pids", "pids.max", limits.tasksMax.map(String.init) ?? "max", limited: limits.tasksMax != nil,
-                what: "tasks_max")
+            set(
+                "pids",
+                "pids.max",
+                limits.tasksMax.map(String.init) ?? "max",
+                limited: limits.tasksMax != nil,
+                what: "tasks_max"
+            )
             if let dir = directory("blkio") {
                 // BFQ's weight (1-1000) when the IO scheduler offers one, CFQ's on older kernels.
                 let weight = String(min(1000, limits.ioWeight ?? 100))
@@ -225,9 +265,17 @@ public struct ServiceCgroup: Sendable, Equatable {
             // Freezing takes effect as each task reaches the refrigerator: wait a little for it.
             for _ in 0..<50 where frozen {
                 let state = files.read(freeze.file)?.trimmingCharacters(in: .whitespacesAndNewlines)
-                if version == .v1 ? state == "FROZEN" : files.read(freeze.file.replacingOccurrences(
-                    of: "cgroup.freeze", with: "cgroup.events")).map({ CgroupFormats.keyed($0)["frozen"] == 1 }) ?? true
-                { break }
+                if version == .v1
+                    ? state == "FROZEN"
+                    : files.read(
+                        freeze.file.replacingOccurrences(
+                            of: "cgroup.freeze",
+                            with: "cgroup.events"
+                        )
+                    ).map({ CgroupFormats.keyed($0)["frozen"] == 1 }) ?? true
+                {
+                    break
+                }
                 usleep(1000)
             }
         }
