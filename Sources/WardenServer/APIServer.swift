@@ -45,6 +45,8 @@ public struct APIServer: Sendable {
         public var hooks: [String: HookSpec] = [:]
         /// The SLO engine, for `GET /v1/slos` (nil: the spec has no SLOs).
         public var slos: SLOService?
+        /// Alerts, silences and notifications (nil: the spec has no `alerting:`).
+        public var alerting: AlertService?
         /// The workflow engine: runs started by published events and webhooks, `/v1/runs`
         /// (nil: the spec has no workflows).
         public var flow: WorkflowEngine?
@@ -128,6 +130,7 @@ public struct APIServer: Sendable {
         addLoginRoutes(router)
         addPublishRoutes(router)
         addRunRoutes(router)
+        addAlertRoutes(router)
         let slos = d.slos
         router.get("/v1/slos") { _, context -> Response in
             _ = try context.require(.viewer)

@@ -52,7 +52,7 @@ extension Store {
 /// The event kinds that are records, never telemetry: a full fleet outbox drops other events
 /// first and these never (their type's first word).
 public enum RecordKinds {
-    public static let all = ["incident", "ban", "audit"]
+    public static let all = ["incident", "ban", "audit", "silence"]
 }
 
 extension Store {

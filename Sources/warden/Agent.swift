@@ -141,6 +141,10 @@ struct Agent {
                 logger: logger
             )
         apiDependencies.slos = slos
+        let alerting = spec.alerting.map {
+            AlertService(spec: $0, bus: bus, store: store, transport: AsyncHTTPTransport.shared, logger: logger)
+        }
+        apiDependencies.alerting = alerting
         apiDependencies.flow = flow
         let api = APIServer(apiDependencies)
         let monitors = try spec.monitors.map { monitor in
@@ -213,6 +217,7 @@ struct Agent {
         }
         services += monitors.map { .init(service: $0) }
         if let slos { services.append(.init(service: slos)) }
+        if let alerting { services.append(.init(service: alerting)) }
         services.append(.init(service: heal))
         if let flow {
             services += [

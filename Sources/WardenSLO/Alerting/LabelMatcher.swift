@@ -1,0 +1,133 @@
+import Foundation
+
+/// One condition on an alert's labels, as Alertmanager writes them: `name=value`, `name!=value`,
+/// `name=~regex`, `name!~regex` (the regex anchored at both ends). A label an alert does not have
+/// counts as the empty string.
+public struct LabelMatcher: Sendable, Hashable, Codable, CustomStringConvertible {
+    public enum Kind: String, Sendable, Hashable, Codable, CaseIterable {
+        case equal = "="
+        case notEqual = "!="
+        case regex = "=~"
+        case notRegex = "!~"
+    }
+
+    public let name: String
+    public let kind: Kind
+    public let value: String
+    private let compiled: CompiledPattern?
+
+    /// The longest value or pattern accepted (a matcher is written by a person, not a program).
+    public static let maxLength = 256
+
+    public init(name: String, kind: Kind, value: String) throws(AlertSpecError) {
+        guard Self.isLabelName(name) else {
+            throw AlertSpecError("'\(name)' is not a label name (letters, digits and '_', not starting with a digit)")
+        }
+        guard value.utf8.count <= Self.maxLength else {
+            throw AlertSpecError("the value of '\(name)' is longer than \(Self.maxLength) bytes")
+        }
+        self.name = name
+        self.kind = kind
+        self.value = value
+        if kind == .regex || kind == .notRegex {
+            do {
+                compiled = CompiledPattern(try NSRegularExpression(pattern: "^(?:" + value + ")$"))
+            } catch {
+                throw AlertSpecError("'\(value)' is not a valid regular expression")
+            }
+        } else {
+            compiled = nil
+        }
+    }
+
+    /// Parses `name=value`, `name!=value`, `name=~regex` or `name!~regex`; the value may be quoted.
+    public static func parse(_ text: String) throws(AlertSpecError) -> LabelMatcher {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        for kind in [Kind.notEqual, .regex, .notRegex, .equal] {
+            guard let range = trimmed.range(of: kind.rawValue) else { continue }
+            // `a!=b` contains `=` too: take the operator that starts where the name ends.
+            let name = String(trimmed[..<range.lowerBound])
+            guard isLabelName(name) else { continue }
+            var value = String(trimmed[range.upperBound...])
+            if value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") { value = String(value.dropFirst().dropLast()) }
+            return try LabelMatcher(name: name, kind: kind, value: value)
+        }
+        throw AlertSpecError(
+            "found '\(text)'; expected a matcher such as service=api, severity!=info, service=~\"api|web\""
+        )
+    }
+
+    public func matches(_ labels: [String: String]) -> Bool {
+        let actual = labels[name] ?? ""
+        switch kind {
+        case .equal: return actual == value
+        case .notEqual: return actual != value
+        case .regex: return compiled?.matches(actual) ?? false
+        case .notRegex: return !(compiled?.matches(actual) ?? false)
+        }
+    }
+
+    public var description: String { name + kind.rawValue + value }
+
+    public static func == (a: LabelMatcher, b: LabelMatcher) -> Bool {
+        a.name == b.name && a.kind == b.kind && a.value == b.value
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(name)
+        hasher.combine(kind)
+        hasher.combine(value)
+    }
+
+    enum CodingKeys: String, CodingKey { case name, kind, value }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        do {
+            try self.init(
+                name: c.decode(String.self, forKey: .name),
+                kind: c.decode(Kind.self, forKey: .kind),
+                value: c.decode(String.self, forKey: .value)
+            )
+        } catch let error as AlertSpecError {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: error.message))
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(name, forKey: .name)
+        try c.encode(kind, forKey: .kind)
+        try c.encode(value, forKey: .value)
+    }
+
+    static func isLabelName(_ s: String) -> Bool {
+        guard let first = s.unicodeScalars.first, s.utf8.count <= 128 else { return false }
+        if ("0"..."9").contains(first) { return false }
+        return s.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || $0 == "_" }
+    }
+}
+
+extension Array where Element == LabelMatcher {
+    /// Whether every matcher matches (an empty list matches everything).
+    public func matches(_ labels: [String: String]) -> Bool { allSatisfy { $0.matches(labels) } }
+}
+
+/// A compiled regular expression (NSRegularExpression is immutable once made, so it can be shared).
+final class CompiledPattern: @unchecked Sendable {
+    let regex: NSRegularExpression
+    init(_ regex: NSRegularExpression) { self.regex = regex }
+
+    func matches(_ s: String) -> Bool {
+        // Label values are bounded when alerts are made; a longer one never matches.
+        guard s.utf8.count <= 4096 else { return false }
+        return regex.firstMatch(in: s, range: NSRange(s.startIndex..., in: s)) != nil
+    }
+}
+
+/// A problem with an alerting spec, a matcher or a silence: what is wrong, for a person.
+public struct AlertSpecError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
