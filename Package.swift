@@ -256,7 +256,7 @@ let package = Package(
             name: "WardenFuzzTargets",
             dependencies: [
                 "WardenCore", "WardenDefense", "WardenDetect", "WardenFleet", "WardenFlow", "WardenHeal",
-                "WardenIdentity", "WardenIngest", "WardenServer", "WardenStore",
+                "WardenIdentity", "WardenIngest", "WardenServer", "WardenSLO", "WardenStore",
             ]
         ),
         // Helpers shared by the test targets: temporary directories, free ports, event waiting,

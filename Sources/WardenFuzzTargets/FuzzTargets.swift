@@ -7,6 +7,7 @@ import WardenFlow
 import WardenHeal
 import WardenIdentity
 import WardenIngest
+import WardenSLO
 import WardenServer
 import WardenStore
 
@@ -21,7 +22,7 @@ public enum FuzzTargets {
         ("spec", spec), ("json-ingest", jsonIngest), ("prometheus", prometheus), ("influx", influx),
         ("sshd", sshd), ("access-log", accessLog), ("token", token), ("json-value", jsonValue),
         ("address", address), ("fleet-batch", fleetBatch), ("address-list", addressList), ("jwt", jwt),
-        ("hook", hook), ("flow", flow),
+        ("hook", hook), ("flow", flow), ("matcher", matcher),
     ]
 
     /// The target called `name`.
@@ -38,10 +39,22 @@ public enum FuzzTargets {
             environment: ["PATH": "/usr/bin:/bin", "FUZZ_SECRET": "s3cret-token-value"],
             sections: [
                 APISection.self, MonitorsSection.self, DefenseSection.self, HealingSection.self, StoreSection.self,
-                FleetSection.self, AuditSection.self, HooksSection.self, FlowSection.self,
+                FleetSection.self, AuditSection.self, HooksSection.self, FlowSection.self, SLOSection.self,
+                AlertingSection.self,
             ]
         )
         _ = try? loader.parse(bytes: bytes, file: "fuzz.yaml", baseDir: "/nonexistent")
+    }
+
+    /// A label matcher as a silence's author writes it (API, CLI, spec): parsed, matched against
+    /// labels of any length, and written back to the same matcher.
+    public static func matcher(_ bytes: [UInt8]) {
+        guard let text = String(validating: bytes, as: UTF8.self) else { return }
+        guard let m = try? LabelMatcher.parse(text) else { return }
+        for value in ["", text, String(repeating: "a", count: 5000), "api"] { _ = m.matches([m.name: value]) }
+        guard let again = try? LabelMatcher.parse(m.description), again == m else {
+            preconditionFailure("\(text) reads as \(m) but \(m.description) does not read back as it")
+        }
     }
 
     /// What a workflow reads from outside: its conditions and templates (from the spec), and

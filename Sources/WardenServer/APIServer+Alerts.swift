@@ -50,7 +50,10 @@ extension APIServer {
             var startsAt: Date?
             if let text = body["starts_at"]?.stringValue {
                 guard let date = ISOTime.parse(text) else {
-                    throw APIError.badRequest("found '\(text.prefix(40))'; expected an RFC 3339 time", field: "starts_at")
+                    throw APIError.badRequest(
+                        "found '\(text.prefix(40))'; expected an RFC 3339 time",
+                        field: "starts_at"
+                    )
                 }
                 startsAt = date
             }
@@ -62,7 +65,10 @@ extension APIServer {
                 endsAt = date
             } else if let text = body["for"]?.stringValue {
                 guard let d = DurationFormat.parse(text), d >= .seconds(1), d <= .seconds(365 * 86400) else {
-                    throw APIError.badRequest("found '\(text.prefix(40))'; expected a duration from 1s to 365d", field: "for")
+                    throw APIError.badRequest(
+                        "found '\(text.prefix(40))'; expected a duration from 1s to 365d",
+                        field: "for"
+                    )
                 }
                 endsAt = (startsAt ?? now).addingTimeInterval(Double(d.milliseconds) / 1000)
             } else {

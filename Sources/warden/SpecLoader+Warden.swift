@@ -16,7 +16,8 @@ extension SpecLoader {
             environment: environment,
             sections: [
                 APISection.self, MonitorsSection.self, DefenseSection.self, HealingSection.self, StoreSection.self,
-                FleetSection.self, AuditSection.self, HooksSection.self, SLOSection.self, AlertingSection.self, FlowSection.self,
+                FleetSection.self, AuditSection.self, HooksSection.self, SLOSection.self, AlertingSection.self,
+                FlowSection.self,
             ]
         )
         loader.vaultHTTP = BlockingHTTPClient.shared

@@ -50,6 +50,15 @@ struct AuthTests {
         Route(method: .get, path: "/v1/bans", role: .viewer),
         Route(method: .post, path: "/v1/bans", role: .operator, body: #"{"address":"203.0.113.5","for":"1m"}"#),
         Route(method: .delete, path: "/v1/bans/203.0.113.5", role: .operator),
+        Route(method: .get, path: "/v1/alerts", role: .viewer),
+        Route(method: .get, path: "/v1/silences", role: .viewer),
+        Route(
+            method: .post,
+            path: "/v1/silences",
+            role: .operator,
+            body: #"{"matchers":["service=api"],"for":"1h","comment":"x"}"#
+        ),
+        Route(method: .delete, path: "/v1/silences/s1", role: .operator),
     ]
 
     static let callers: [(name: String, secret: String?, role: Role?)] = [

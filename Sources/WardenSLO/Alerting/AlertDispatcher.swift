@@ -30,6 +30,8 @@ public struct AlertDispatcher: Sendable {
     struct Group: Sendable {
         var route: RouteSpec
         var labels: [String: String]
+        /// When its first notification was due (its first alert, plus group_wait).
+        var firstDue: Date
         var alerts: [String: Alert] = [:]
         var nextFlush: Date?
         var lastSent: Date?
@@ -64,7 +66,13 @@ public struct AlertDispatcher: Sendable {
         }
         alerts[fp] = alert
         for (key, route) in routes(for: alert.labels) {
-            var group = groups[key] ?? Group(route: route, labels: groupLabels(alert.labels, route))
+            var group =
+                groups[key]
+                ?? Group(
+                    route: route,
+                    labels: groupLabels(alert.labels, route),
+                    firstDue: now + route.groupWait.timeInterval
+                )
             let isNew = group.alerts[fp].map { $0.isResolved } ?? true
             group.alerts[fp] = alert
             if group.lastSent == nil {
@@ -162,7 +170,8 @@ public struct AlertDispatcher: Sendable {
                 continue
             }
             let anchor = group.lastSent ?? now
-            group.nextFlush = sent || group.lastSent != nil
+            group.nextFlush =
+                sent || group.lastSent != nil
                 ? anchor + group.route.repeatInterval.timeInterval
                 : now + group.route.groupInterval.timeInterval
             groups[key] = group
@@ -236,7 +245,9 @@ public struct AlertDispatcher: Sendable {
     private mutating func rescheduleAll(now: Date) {
         for key in groups.keys {
             if groups[key]!.lastSent == nil {
-                if groups[key]!.nextFlush == nil { groups[key]!.nextFlush = now }
+                // Never told of: due at the end of its group_wait, or now if that has passed.
+                let due = max(now, groups[key]!.firstDue)
+                groups[key]!.nextFlush = min(groups[key]!.nextFlush ?? due, due)
             } else {
                 schedule(&groups[key]!, now: now)
             }

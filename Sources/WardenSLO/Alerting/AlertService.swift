@@ -85,7 +85,9 @@ public final class AlertService: Service, Sendable {
     /// Every silence kept, newest first, with its state now.
     public func silences() -> [(silence: Silence, state: String)] {
         let now = clock.wallTime()
-        return dispatcher.withLock { $0.silences.values.sorted { $0.startsAt > $1.startsAt } }.map { ($0, $0.state(at: now)) }
+        return dispatcher.withLock { $0.silences.values.sorted { $0.startsAt > $1.startsAt } }.map {
+            ($0, $0.state(at: now))
+        }
     }
 
     // MARK: - Silences
@@ -102,9 +104,13 @@ public final class AlertService: Service, Sendable {
         let now = clock.wallTime()
         let start = startsAt ?? now
         guard !matchers.isEmpty, matchers.contains(where: { !$0.matches([:]) }) else {
-            throw AlertSpecError("at least one matcher must not match an empty label (a silence of everything is refused)")
+            throw AlertSpecError(
+                "at least one matcher must not match an empty label (a silence of everything is refused)"
+            )
         }
-        guard endsAt > start, endsAt > now else { throw AlertSpecError("the silence must end after it starts, and in the future") }
+        guard endsAt > start, endsAt > now else {
+            throw AlertSpecError("the silence must end after it starts, and in the future")
+        }
         let silence = Silence(
             id: UUID().uuidString.lowercased(),
             matchers: matchers,
@@ -119,7 +125,9 @@ public final class AlertService: Service, Sendable {
             d.setSilence(silence, now: now)
             return true
         }
-        guard accepted else { throw AlertSpecError("there are already \(Self.maxSilences) silences; expire some first") }
+        guard accepted else {
+            throw AlertSpecError("there are already \(Self.maxSilences) silences; expire some first")
+        }
         bus.publish(SilenceCreated(silence: silence), source: "alerting", subject: silence.id)
         ring.yield()
         return silence
@@ -143,7 +151,11 @@ public final class AlertService: Service, Sendable {
     private func loadSilences() async {
         do {
             let events = try await store.events(
-                matching: EventQuery(types: [EventType.silenceCreated, EventType.silenceExpired], limit: 10_000, newestFirst: true)
+                matching: EventQuery(
+                    types: [EventType.silenceCreated, EventType.silenceExpired],
+                    limit: 10_000,
+                    newestFirst: true
+                )
             )
             let now = clock.wallTime()
             dispatcher.withLock { d in
@@ -252,7 +264,11 @@ public final class AlertService: Service, Sendable {
                 subject: receiver.name
             )
             if streak.now == Self.failingAfter {
-                bus.publish(ReceiverFailing(failures: streak.now, error: result.last), source: "alerting", subject: receiver.name)
+                bus.publish(
+                    ReceiverFailing(failures: streak.now, error: result.last),
+                    source: "alerting",
+                    subject: receiver.name
+                )
             }
         }
     }

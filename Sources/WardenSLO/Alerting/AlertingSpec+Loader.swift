@@ -44,10 +44,16 @@ public enum AlertingSection: SpecSection {
         guard let f = r.mapping(node, key: key, allowed: keys, required: ["receivers", "route"]) else { return nil }
         let before = r.issues.count
         var spec = AlertingSpec()
+        var declared: [String] = []
         if let n = f["receivers"], let entries = r.namedEntries(n, key: "alerting.receivers", what: "receivers") {
             for (name, keyNode, value) in entries.prefix(1000) {
+                declared.append(name)
                 guard SpecLoader.isValidName(name) else {
-                    r.fail(keyNode, "alerting.receivers.\(name)", "receiver names are letters, digits, '-', '_' and '.'")
+                    r.fail(
+                        keyNode,
+                        "alerting.receivers.\(name)",
+                        "receiver names are letters, digits, '-', '_' and '.'"
+                    )
                     continue
                 }
                 if let receiver = readReceiver(name, value, context, &r) { spec.receivers[name] = receiver }
@@ -55,13 +61,19 @@ public enum AlertingSection: SpecSection {
         }
         if let n = f["route"] {
             var depth = 0
-            spec.route = readRoute(n, key: "alerting.route", parent: nil, receivers: spec.receivers, depth: &depth, &r)
+            spec.route = readRoute(n, key: "alerting.route", parent: nil, receivers: declared, depth: &depth, &r)
         }
         if let n = f["inhibit"] {
             if case .sequence(let items) = n {
                 for (i, item) in items.prefix(1000).enumerated() {
                     let k = "alerting.inhibit[\(i)]"
-                    guard let rf = r.mapping(item, key: k, allowed: ["source", "target", "equal"], required: ["source", "target"])
+                    guard
+                        let rf = r.mapping(
+                            item,
+                            key: k,
+                            allowed: ["source", "target", "equal"],
+                            required: ["source", "target"]
+                        )
                     else { continue }
                     guard let source = matchers(rf["source"]!, key: "\(k).source", &r),
                         let target = matchers(rf["target"]!, key: "\(k).target", &r)
@@ -73,7 +85,11 @@ public enum AlertingSection: SpecSection {
                     spec.inhibit.append(InhibitRule(source: source, target: target, equal: equal))
                 }
             } else {
-                r.fail(n, "alerting.inhibit", "expected a list of { source, target, equal }, found \(YAMLReader.describe(n))")
+                r.fail(
+                    n,
+                    "alerting.inhibit",
+                    "expected a list of { source, target, equal }, found \(YAMLReader.describe(n))"
+                )
             }
         }
         if let n = f["events"], let types = r.stringList(n, key: "alerting.events", what: "event types") {
@@ -101,12 +117,20 @@ public enum AlertingSection: SpecSection {
         return result
     }
 
-    static func readReceiver(_ name: String, _ node: Node, _ context: SpecContext, _ r: inout YAMLReader)
+    static func readReceiver(
+        _ name: String,
+        _ node: Node,
+        _ context: SpecContext,
+        _ r: inout YAMLReader
+    )
         -> ReceiverSpec?
     {
         let key = "alerting.receivers.\(name)"
         guard let f = r.mapping(node, key: key, allowed: receiverKinds) else { return nil }
-        guard f.entries.count == 1, let (kindName, body) = receiverKinds.compactMap({ k in f[k].map { (k, $0) } }).first else {
+        let kinds = receiverKinds.compactMap { k in f[k].map { (k, $0) } }
+        // An unknown kind alone was reported already.
+        if kinds.isEmpty, case .mapping(let m) = node, !m.isEmpty { return nil }
+        guard kinds.count == 1, let (kindName, body) = kinds.first else {
             r.fail(node, key, "expected exactly one of \(receiverKinds.joined(separator: ", "))")
             return nil
         }
@@ -126,7 +150,8 @@ public enum AlertingSection: SpecSection {
         guard let b = r.mapping(body, key: k, allowed: allowed, required: required) else { return nil }
         var url = ""
         if let n = b["url"] {
-            guard let u = SpecLoader.outboundURL(n, key: "\(k).url", example: "https://hooks.example.com/warden", &r) else {
+            guard let u = SpecLoader.outboundURL(n, key: "\(k).url", example: "https://hooks.example.com/warden", &r)
+            else {
                 return nil
             }
             url = u
@@ -149,7 +174,8 @@ public enum AlertingSection: SpecSection {
             var email = EmailSpec(from: "", to: [])
             switch (b["smtp"], b["sendmail"]) {
             case (let s?, nil):
-                guard let text = r.string(s, key: "\(k).smtp", what: "host:port"), HostPort.parse(text, defaultPort: 25) != nil
+                guard let text = r.string(s, key: "\(k).smtp", what: "host:port"),
+                    HostPort.parse(text, defaultPort: 25) != nil
                 else {
                     r.fail(s, "\(k).smtp", "expected host:port of an SMTP server, such as 127.0.0.1:25")
                     return nil
@@ -157,7 +183,11 @@ public enum AlertingSection: SpecSection {
                 email.smtp = text
             case (nil, let s?):
                 guard let path = r.string(s, key: "\(k).sendmail", what: "a program path"), path.hasPrefix("/") else {
-                    r.fail(s, "\(k).sendmail", "expected the absolute path of a sendmail program, such as /usr/sbin/sendmail")
+                    r.fail(
+                        s,
+                        "\(k).sendmail",
+                        "expected the absolute path of a sendmail program, such as /usr/sbin/sendmail"
+                    )
                     return nil
                 }
                 email.sendmail = path
@@ -169,7 +199,11 @@ public enum AlertingSection: SpecSection {
                 let to = r.stringList(b["to"]!, key: "\(k).to", what: "addresses")
             else { return nil }
             for address in [from] + to where !isAddress(address) {
-                r.fail(body, k, "'\(address.prefix(100))' is not a mail address (name@host, no spaces or angle brackets)")
+                r.fail(
+                    body,
+                    k,
+                    "'\(address.prefix(100))' is not a mail address (name@host, no spaces or angle brackets)"
+                )
                 return nil
             }
             guard !to.isEmpty else {
@@ -185,7 +219,8 @@ public enum AlertingSection: SpecSection {
             guard let file = SpecLoader.caFile(n, key: "\(k).ca", baseDir: context.baseDir, &r) else { return nil }
             receiver.caFile = file
         }
-        if let n = b["timeout"], let d = r.duration(n, key: "\(k).timeout", min: .milliseconds(100), max: .seconds(300)) {
+        if let n = b["timeout"], let d = r.duration(n, key: "\(k).timeout", min: .milliseconds(100), max: .seconds(300))
+        {
             receiver.timeout = d
         }
         if let n = b["attempts"], let v = r.int(n, key: "\(k).attempts", range: 1...20) { receiver.attempts = v }
@@ -198,14 +233,16 @@ public enum AlertingSection: SpecSection {
     static func isAddress(_ s: String) -> Bool {
         let parts = s.split(separator: "@", omittingEmptySubsequences: false)
         return s.utf8.count <= 254 && parts.count == 2 && !parts[0].isEmpty && !parts[1].isEmpty
-            && s.unicodeScalars.allSatisfy { $0.value > 32 && $0.value < 127 && !"<>(),;:\"[]\\".unicodeScalars.contains($0) }
+            && s.unicodeScalars.allSatisfy {
+                $0.value > 32 && $0.value < 127 && !"<>(),;:\"[]\\".unicodeScalars.contains($0)
+            }
     }
 
     static func readRoute(
         _ node: Node,
         key: String,
         parent: RouteSpec?,
-        receivers: [String: ReceiverSpec],
+        receivers: [String],
         depth: inout Int,
         _ r: inout YAMLReader
     ) -> RouteSpec {
@@ -223,9 +260,9 @@ public enum AlertingSection: SpecSection {
             return route
         }
         if let n = f["receiver"], let name = r.string(n, key: "\(key).receiver", what: "a receiver name") {
-            if receivers[name] == nil {
+            if !receivers.contains(name) {
                 var message = "no receiver named '\(name.prefix(100))'"
-                if let guess = DidYouMean.suggest(name, from: Array(receivers.keys)) { message += "; did you mean '\(guess)'?" }
+                if let guess = DidYouMean.suggest(name, from: receivers) { message += "; did you mean '\(guess)'?" }
                 r.fail(n, "\(key).receiver", message)
             }
             route.receiver = name

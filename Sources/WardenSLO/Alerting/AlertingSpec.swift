@@ -53,6 +53,13 @@ public struct EmailSpec: Sendable, Equatable {
     public var sendmail: String?
     public var from: String
     public var to: [String]
+
+    public init(smtp: String? = nil, sendmail: String? = nil, from: String, to: [String]) {
+        self.smtp = smtp
+        self.sendmail = sendmail
+        self.from = from
+        self.to = to
+    }
 }
 
 /// A node of the routing tree: alerts matching `matchers` go to `receiver` (or to the first child

@@ -49,7 +49,9 @@ public struct LabelMatcher: Sendable, Hashable, Codable, CustomStringConvertible
             let name = String(trimmed[..<range.lowerBound])
             guard isLabelName(name) else { continue }
             var value = String(trimmed[range.upperBound...])
-            if value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") { value = String(value.dropFirst().dropLast()) }
+            if value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") {
+                value = String(value.dropFirst().dropLast())
+            }
             return try LabelMatcher(name: name, kind: kind, value: value)
         }
         throw AlertSpecError(
@@ -104,7 +106,9 @@ public struct LabelMatcher: Sendable, Hashable, Codable, CustomStringConvertible
     static func isLabelName(_ s: String) -> Bool {
         guard let first = s.unicodeScalars.first, s.utf8.count <= 128 else { return false }
         if ("0"..."9").contains(first) { return false }
-        return s.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || $0 == "_" }
+        return s.unicodeScalars.allSatisfy {
+            ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || $0 == "_"
+        }
     }
 }
 

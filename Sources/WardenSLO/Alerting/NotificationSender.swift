@@ -65,7 +65,9 @@ struct NotificationSender: Sendable {
                     }
                     return .success("250 accepted")
                 } else if let sendmail = email.sendmail {
-                    try await blockingWork { try Self.sendmail(sendmail, from: email.from, to: email.to, message: message, timeout: timeout) }
+                    try await blockingWork {
+                        try Self.sendmail(sendmail, from: email.from, to: email.to, message: message, timeout: timeout)
+                    }
                     return .success("sendmail exited 0")
                 }
                 return .failure(OutboundError("no smtp or sendmail"))

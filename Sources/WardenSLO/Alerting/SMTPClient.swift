@@ -95,7 +95,11 @@ public struct SMTPClient: Sendable {
         var entry: UnsafeMutablePointer<addrinfo>? = first
         while let ai = entry {
             entry = ai.pointee.ai_next
-            let fd = socket(ai.pointee.ai_family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+            let fd = socket(
+                ai.pointee.ai_family,
+                Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue),
+                0
+            )
             guard fd >= 0 else { continue }
             if Glibc.connect(fd, ai.pointee.ai_addr, ai.pointee.ai_addrlen) == 0 { return fd }
             if errno == EINPROGRESS {
