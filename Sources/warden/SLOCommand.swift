@@ -5,7 +5,16 @@ import WardenCore
 struct SLOCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "slo",
-        abstract: "The spec's SLOs: their SLI, the error budget left, and each burn-rate alert (needs Warden running)."
+        abstract: "The spec's SLOs: their SLI, the error budget left, and each burn-rate alert (needs Warden running).",
+        subcommands: [SLOShowCommand.self, SLOReplayCommand.self],
+        defaultSubcommand: SLOShowCommand.self
+    )
+}
+
+struct SLOShowCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "show",
+        abstract: "The spec's SLOs as the running Warden last evaluated them."
     )
 
     @OptionGroup var spec: SpecOptions

@@ -46,6 +46,8 @@ public struct AlertSources: Sendable {
             labels["slo"] = clip(p["slo"]?.stringValue ?? event.subject)
             labels["service"] = clip(p["service"]?.stringValue ?? "")
             labels["severity"] = clip(p["severity"]?.stringValue ?? "page")
+            // Each rule is an alert of its own (the two page rules fire and resolve apart).
+            labels["window"] = clip("\(p["long"]?.stringValue ?? "?")/\(p["short"]?.stringValue ?? "?")")
             let burn = p["burn"]?.doubleValue ?? 0
             let budget = (p["budget_left"]?.doubleValue ?? p["budgetLeft"]?.doubleValue ?? 0) * 100
             annotations["summary"] =

@@ -75,8 +75,10 @@ public enum AlertingSection: SpecSection {
                             required: ["source", "target"]
                         )
                     else { continue }
-                    guard let source = matchers(rf["source"]!, key: "\(k).source", &r),
-                        let target = matchers(rf["target"]!, key: "\(k).target", &r)
+                    // A missing source or target was reported by the mapping check.
+                    guard let sn = rf["source"], let tn = rf["target"],
+                        let source = matchers(sn, key: "\(k).source", &r),
+                        let target = matchers(tn, key: "\(k).target", &r)
                     else { continue }
                     var equal: [String] = []
                     if let en = rf["equal"], let names = r.stringList(en, key: "\(k).equal", what: "label names") {
@@ -195,8 +197,10 @@ public enum AlertingSection: SpecSection {
                 r.fail(body, k, "expected one of smtp (host:port) or sendmail (a program)")
                 return nil
             }
-            guard let from = r.string(b["from"]!, key: "\(k).from", what: "an address"),
-                let to = r.stringList(b["to"]!, key: "\(k).to", what: "addresses")
+            // A missing from or to was reported by the mapping check.
+            guard let fromNode = b["from"], let toNode = b["to"],
+                let from = r.string(fromNode, key: "\(k).from", what: "an address"),
+                let to = r.stringList(toNode, key: "\(k).to", what: "addresses")
             else { return nil }
             for address in [from] + to where !isAddress(address) {
                 r.fail(
@@ -207,7 +211,7 @@ public enum AlertingSection: SpecSection {
                 return nil
             }
             guard !to.isEmpty else {
-                r.fail(b["to"]!, "\(k).to", "expected at least one address")
+                r.fail(toNode, "\(k).to", "expected at least one address")
                 return nil
             }
             email.from = from

@@ -69,7 +69,17 @@ public struct LabelMatcher: Sendable, Hashable, Codable, CustomStringConvertible
         }
     }
 
-    public var description: String { name + kind.rawValue + value }
+    /// `name=value`, the value quoted unless it is a plain word (so that it reads back as the same
+    /// matcher: `a="~b"` is not `a=~b`).
+    public var description: String {
+        let plain =
+            !value.isEmpty && !value.hasPrefix("~") && !value.hasPrefix("\"")
+            && value.unicodeScalars.allSatisfy {
+                ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0)
+                    || "_.:/-@".unicodeScalars.contains($0)
+            }
+        return name + kind.rawValue + (plain ? value : "\"" + value + "\"")
+    }
 
     public static func == (a: LabelMatcher, b: LabelMatcher) -> Bool {
         a.name == b.name && a.kind == b.kind && a.value == b.value
