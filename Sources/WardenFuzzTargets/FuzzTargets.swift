@@ -108,6 +108,7 @@ public enum FuzzTargets {
 
     public static func prometheus(_ bytes: [UInt8]) {
         check(bytes.withUnsafeBytes { PrometheusTextParser.parse($0, rules: rules) })
+        check(bytes.withUnsafeBytes { PrometheusTextParser.parse($0, rules: rules, openMetrics: true) })
     }
 
     /// The first byte picks the precision.

@@ -4,12 +4,23 @@ import WardenCore
 /// Parses the Prometheus text exposition format (version 0.0.4):
 /// `name{label="value",…} value [timestamp_ms]`, with `#` comments (HELP, TYPE) ignored.
 ///
+/// With `openMetrics`, OpenMetrics 1.0's text format instead: timestamps in seconds (with a
+/// fraction), exemplars (`… # {trace_id="…"} 0.3`) skipped, `# EOF` a comment like any other.
+/// Histograms (`_bucket{le=…}`, `_count`, `_sum`) and summaries (`{quantile=…}`) are series
+/// like any other in both.
+///
 /// Each line is a sample; a bad line is rejected with its line number and the rest go in.
 /// `NaN` and `±Inf` are valid in the format but not in Warden's store, so such lines are rejected.
 public enum PrometheusTextParser {
-    public static func parse(_ bytes: UnsafeRawBufferPointer, rules: IngestRules) -> IngestResult {
+    public static func parse(
+        _ bytes: UnsafeRawBufferPointer,
+        rules: IngestRules,
+        openMetrics: Bool = false
+    )
+        -> IngestResult
+    {
         var result = IngestResult()
-        IngestLines.forEach(in: bytes) { text, line in parseLine(text, line: line, &result, rules) }
+        IngestLines.forEach(in: bytes) { text, line in parseLine(text, line: line, &result, rules, openMetrics) }
         return result
     }
 
@@ -17,7 +28,8 @@ public enum PrometheusTextParser {
         _ b: UnsafeRawBufferPointer,
         line: Int,
         _ result: inout IngestResult,
-        _ rules: IngestRules
+        _ rules: IngestRules,
+        _ openMetrics: Bool
     ) {
         var i = 0
         func skipSpace() { while i < b.count && (b[i] == 0x20 || b[i] == 0x09 || b[i] == 0x0D) { i += 1 } }
@@ -88,19 +100,30 @@ public enum PrometheusTextParser {
         if let why = rules.problem(value: value) { return reject("value", why) }
         skipSpace()
         var time = rules.now
-        if i < b.count {
+        // OpenMetrics: an exemplar after the value (or the timestamp) is not a sample of the series.
+        let exemplar = { openMetrics && i < b.count && b[i] == UInt8(ascii: "#") }
+        if i < b.count, !exemplar() {
             let ts = i
             while i < b.count && b[i] != 0x20 && b[i] != 0x0D { i += 1 }
             let tsText = String(decoding: UnsafeRawBufferPointer(rebasing: b[ts..<i]), as: UTF8.self)
-            guard let ms = Int64(tsText) else {
-                return reject("timestamp", "'\(tsText.prefix(40))' is not a timestamp in milliseconds")
+            if openMetrics {
+                guard let seconds = Double(tsText), abs(seconds) < 1e11,
+                    let micros = IngestRules.micros(seconds: seconds)
+                else {
+                    return reject("timestamp", "'\(tsText.prefix(40))' is not a timestamp in seconds since the epoch")
+                }
+                time = micros
+            } else {
+                guard let ms = Int64(tsText) else {
+                    return reject("timestamp", "'\(tsText.prefix(40))' is not a timestamp in milliseconds")
+                }
+                guard let micros = IngestRules.micros(ms, unitMicros: 1000) else {
+                    return reject("timestamp", "'\(tsText.prefix(40))' is out of range (milliseconds since the epoch)")
+                }
+                time = micros
             }
-            guard let micros = IngestRules.micros(ms, unitMicros: 1000) else {
-                return reject("timestamp", "'\(tsText.prefix(40))' is out of range (milliseconds since the epoch)")
-            }
-            time = micros
             skipSpace()
-            if i < b.count { return reject(nil, "unexpected text after the timestamp") }
+            if i < b.count, !exemplar() { return reject(nil, "unexpected text after the timestamp") }
         }
         if let why = rules.problem(time: time) { return reject("timestamp", why) }
         result.append(SeriesKey(name: name, labels: labels.labels), time: time, value: value, origin: line)

@@ -13,7 +13,14 @@ extension APIServer {
             }
         }
         router.post("/v1/ingest/prometheus") { request, context -> Response in
-            try await ingest(request, context) { bytes, rules in PrometheusTextParser.parse(bytes, rules: rules) }
+            // OpenMetrics when the body says so (Content-Type application/openmetrics-text) or
+            // the query asks for it (?format=openmetrics).
+            let openMetrics =
+                request.headers[.contentType]?.lowercased().hasPrefix("application/openmetrics-text") == true
+                || request.uri.queryParameters.value("format") == "openmetrics"
+            return try await ingest(request, context) { bytes, rules in
+                PrometheusTextParser.parse(bytes, rules: rules, openMetrics: openMetrics)
+            }
         }
         router.post("/v1/ingest/influx") { request, context -> Response in
             let text = request.uri.queryParameters.value("precision") ?? "ns"

@@ -18,6 +18,7 @@ extension APIServer {
             }
             return try APIServer.json(["series": list.map(SeriesSummary.init)])
         }
+        addQuantileRoute(router)
         router.get("/v1/series/{name}") { request, context -> Response in
             _ = try context.require(.viewer)
             let (query, steps) = try APIServer.seriesQuery(
@@ -34,6 +35,58 @@ extension APIServer {
             } catch let limit as SeriesQueryLimit {
                 throw APIServer.tooManySeries(limit, steps: steps, maxSeries: d.api.maxQuerySeries)
             }
+        }
+    }
+
+    /// `GET /v1/series/{name}/quantile?q=0.95`: the quantile per step of the histogram `name`
+    /// (its `name_bucket` series, summed over their labels other than `le`, or only those with
+    /// the `label=` filters).
+    func addQuantileRoute(_ router: Router<APIContext>) {
+        let d = dependencies
+        router.get("/v1/series/{name}/quantile") { request, context -> Response in
+            _ = try context.require(.viewer)
+            let params = request.uri.queryParameters
+            guard let text = params.value("q"), let q = Double(text), q.isFinite, (0...1).contains(q) else {
+                throw APIError.badRequest("give the quantile as q=0.95 (from 0 to 1)", field: "q")
+            }
+            let name = try context.pathParameter("name")
+            guard SampleRules.isValidSeriesName(name + "_bucket") else {
+                throw APIError.badRequest("'\(name.prefix(200))' is not a valid histogram name", field: "name")
+            }
+            var (asked, steps) = try APIServer.seriesQuery(
+                name: name + "_bucket",
+                params,
+                now: d.clock.wallTime(),
+                maxSeries: d.api.maxQuerySeries,
+                maxPoints: d.api.maxQueryPoints
+            )
+            let from = asked.from
+            // One step more before the range: the baseline of the first step's increase.
+            asked.from = from.addingTimeInterval(-asked.step.seconds)
+            let query = asked
+            let store = d.store
+            let results: [SeriesResult]
+            do {
+                results = try await bounded(context, timeout: d.api.queryTimeout) { try await store.query(query) }
+            } catch let limit as SeriesQueryLimit {
+                throw APIServer.tooManySeries(limit, steps: steps, maxSeries: d.api.maxQuerySeries)
+            }
+            let points = HistogramQuantile.perStep(q, results: results, from: from)
+            return APIServer.jsonValue([
+                "name": .string(name),
+                "q": .double(q),
+                "step_seconds": .double(query.step.seconds),
+                "buckets": .int(Int64(Set(results.compactMap { $0.key.labelDictionary["le"] }).count)),
+                "points": .array(
+                    points.map { p in
+                        .object([
+                            "start": .string(ISOTime.format(p.start)),
+                            "count": .double(p.count),
+                            "value": p.value.map { .double($0) } ?? .null,
+                        ])
+                    }
+                ),
+            ])
         }
     }
 

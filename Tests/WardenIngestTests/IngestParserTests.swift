@@ -133,6 +133,38 @@ struct IngestParserTests: Parsing {
         #expect(r.rejected[1].reason == "the value must be a finite number")
     }
 
+    /// OpenMetrics: seconds with a fraction, exemplars skipped, `# EOF`; a histogram and a
+    /// summary are series like any other.
+    @Test func openMetricsTextWithHistogramsSummariesAndExemplars() {
+        let text = """
+            # TYPE http_request_duration_seconds histogram
+            # UNIT http_request_duration_seconds seconds
+            http_request_duration_seconds_bucket{le="0.1"} 8 1799999990.5
+            http_request_duration_seconds_bucket{le="0.5"} 11 1799999990.5 # {trace_id="abc"} 0.31 1799999990.1
+            http_request_duration_seconds_bucket{le="+Inf"} 12 # {trace_id="def"} 2.5
+            http_request_duration_seconds_count 12
+            http_request_duration_seconds_sum 3.7
+            http_request_duration_seconds_created 1799999000.0
+            rpc_latency_seconds{quantile="0.99"} 0.7
+            bad_ts 1 17999x
+            # EOF
+            """
+        let r = Array(text.utf8).withUnsafeBytes { PrometheusTextParser.parse($0, rules: rules, openMetrics: true) }
+        #expect(r.accepted == 7)
+        let s = r.batch.samples
+        #expect(s[0].labels == ["le": "0.1"])
+        #expect(r.batch.points[0].time == 1_799_999_990_500_000, "seconds with a fraction")
+        #expect(s[1].value == 11, "the exemplar's value is not the sample's")
+        #expect(s[2].labels == ["le": "+Inf"])
+        #expect(r.batch.points[2].time == nowMicros)
+        #expect(s[6].labels == ["quantile": "0.99"])
+        #expect(r.rejected.map(\.item) == [10])
+        // The Prometheus text format has no exemplars: there it is text after the timestamp.
+        let plain = prometheus(#"x_bucket{le="1"} 3 1799999990000 # {trace_id="abc"} 0.3"# + "\n")
+        #expect(plain.accepted == 0)
+        #expect(plain.rejected.first?.reason == "unexpected text after the timestamp")
+    }
+
     @Test func influxLineProtocol() {
         let r = influx(
             """
