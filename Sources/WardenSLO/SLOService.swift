@@ -177,13 +177,40 @@ public final class SLOService: Service, Sendable {
     }
 
     /// Counts every SLO's windows and publishes the alerts that changed.
+    ///
+    /// One store query per window length and series name reads every SLO's count at once (the
+    /// SLO is a label of `slo.events`, `slo.good` and `slo.total`): a round costs a few queries
+    /// however many SLOs there are, not one per SLO and window.
     public func evaluate() async {
         let now = clock.wallTime()
+        var byWindow: [Double: [String: WindowCount]] = [:]
+        let windows = Dictionary(grouping: slos.flatMap { slo in SLOStatus.windows(slo).map { ($0, slo) } }) {
+            $0.0.seconds
+        }
+        for (seconds, pairs) in windows {
+            let window = pairs[0].0
+            var counts: [String: WindowCount] = [:]
+            if pairs.contains(where: { $0.1.counters != nil }) {
+                let good = await sums("slo.good", over: window, until: now)
+                let total = await sums("slo.total", over: window, until: now)
+                for (_, slo) in pairs where slo.counters != nil {
+                    counts[slo.name] = WindowCount(good: good[slo.name]?.sum ?? 0, total: total[slo.name]?.sum ?? 0)
+                }
+            }
+            if pairs.contains(where: { $0.1.counters == nil }) {
+                let events = await sums("slo.events", over: window, until: now)
+                for (_, slo) in pairs where slo.counters == nil {
+                    let e = events[slo.name]
+                    counts[slo.name] = WindowCount(good: e?.sum ?? 0, total: e?.count ?? 0)
+                }
+            }
+            byWindow[seconds] = counts
+        }
         var statuses: [SLOStatus] = []
         for slo in slos {
             var counts: [Double: WindowCount] = [:]
             for window in SLOStatus.windows(slo) {
-                counts[window.seconds] = await count(slo, over: window, until: now)
+                counts[window.seconds] = byWindow[window.seconds]?[slo.name] ?? WindowCount(good: 0, total: 0)
             }
             statuses.append(SLOStatus.evaluate(slo, counts: counts))
         }
@@ -219,43 +246,45 @@ public final class SLOService: Service, Sendable {
         }
     }
 
-    /// Good and total SLO events of `slo` over `window` up to `now`, from the store.
-    func count(_ slo: SLOSpec, over window: Duration, until now: Date) async -> WindowCount {
-        if slo.counters != nil {
-            return WindowCount(
-                good: await sum("slo.good", slo, over: window, until: now),
-                total: await sum("slo.total", slo, over: window, until: now)
-            )
-        }
-        let query = SeriesQuery(
-            name: "slo.events",
-            labels: ["slo": slo.name],
-            from: now.addingTimeInterval(-window.seconds),
-            to: now,
-            step: window,
-            maxSeries: 1
-        )
-        guard let results = try? await store.query(query) else { return WindowCount(good: 0, total: 0) }
-        var good = 0.0
-        var total = 0.0
-        for bucket in results.flatMap(\.buckets) {
-            good += bucket.avg * Double(bucket.count)
-            total += Double(bucket.count)
-        }
-        return WindowCount(good: good, total: total)
-    }
-
-    /// The sum of the samples of `name{slo}` over `window` up to `now`.
-    func sum(_ name: String, _ slo: SLOSpec, over window: Duration, until now: Date) async -> Double {
+    /// The sum and the number of the samples of each `name{slo=…}` over `window` up to `now`, by
+    /// SLO, in one query; when more series match than the store lets one query read (series of
+    /// SLOs no longer in the spec), one query per SLO instead.
+    func sums(_ name: String, over window: Duration, until now: Date) async -> [String: (sum: Double, count: Double)] {
         let query = SeriesQuery(
             name: name,
-            labels: ["slo": slo.name],
             from: now.addingTimeInterval(-window.seconds),
             to: now,
             step: window,
-            maxSeries: 1
+            maxSeries: slos.count + 64
         )
-        guard let results = try? await store.query(query) else { return 0 }
-        return results.flatMap(\.buckets).reduce(0) { $0 + $1.avg * Double($1.count) }
+        do {
+            var out: [String: (sum: Double, count: Double)] = [:]
+            for result in try await store.query(query) {
+                guard let slo = result.key.labelDictionary["slo"] else { continue }
+                var entry = out[slo] ?? (0, 0)
+                for bucket in result.buckets {
+                    entry.sum += bucket.avg * Double(bucket.count)
+                    entry.count += Double(bucket.count)
+                }
+                out[slo] = entry
+            }
+            return out
+        } catch is SeriesQueryLimit {
+            var out: [String: (sum: Double, count: Double)] = [:]
+            for slo in slos {
+                var one = query
+                one.labels = ["slo": slo.name]
+                one.maxSeries = 1
+                guard let results = try? await store.query(one) else { continue }
+                let buckets = results.flatMap(\.buckets)
+                out[slo.name] = (
+                    buckets.reduce(0) { $0 + $1.avg * Double($1.count) }, buckets.reduce(0) { $0 + Double($1.count) }
+                )
+            }
+            return out
+        } catch {
+            logger.error("cannot count SLO events", metadata: ["warden.error": "\(error)"])
+            return [:]
+        }
     }
 }

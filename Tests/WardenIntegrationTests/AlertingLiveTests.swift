@@ -149,6 +149,52 @@ struct AlertingLiveTests {
         #expect(events.contains { $0.type == EventType.silenceExpired && $0.subject == silenceID })
     }
 
+    /// `email: { sendmail: PROGRAM }`: Warden runs a sendmail-compatible program (`-i -f FROM --
+    /// TO…`, the message on its input). The program here is the test's own, in Python: it hands
+    /// the message to the local SMTP server with smtplib, as sendmail hands it to its MTA.
+    @Test func mailGoesThroughASendmailProgram() async throws {
+        let smtp = try await SMTPSink()
+        let f = Fixture("services: {}\n")
+        let python = try #require(which("python3"))
+        let sendmail = f.dir.write(
+            "sendmail",
+            """
+            #!\(python)
+            import smtplib, sys
+            args = sys.argv[1:]
+            assert args[0] == "-i" and args[1] == "-f" and args[3] == "--", args
+            message = sys.stdin.buffer.read()
+            with smtplib.SMTP("127.0.0.1", \(smtp.port)) as s:
+                s.sendmail(args[2], args[4:], message)
+            """
+        )
+        chmod(sendmail, 0o755)
+        f.write(
+            """
+            alerting:
+              receivers:
+                mail: { email: { sendmail: "\(sendmail)", from: warden@test.example, to: [ops@test.example, dev@test.example] } }
+              route: { receiver: mail, group_wait: 0s }
+              events: [custom.page]
+            services: {}
+            """
+        )
+        let w = try f.start()
+        _ = try await f.waitRunning([])
+        let published = try await f.client().send(
+            "POST",
+            "/v1/events",
+            body: Data(#"{"type": "custom.page", "subject": "disk", "payload": {"summary": "disk almost full"}}"#.utf8)
+        )
+        #expect(published.status == 201 || published.status == 200)
+        try await f.waitFor(EventType.notificationSent, "mail")
+        let mail = try #require(smtp.mails.first)
+        #expect(mail.hasPrefix("X-Envelope: <warden@test.example> -> <ops@test.example>,<dev@test.example>"), "\(mail)")
+        #expect(mail.contains("Subject: [FIRING:1] custom.page"), "\(mail)")
+        #expect(mail.contains("disk almost full"))
+        #expect(try await w.stop() == .exited(0))
+    }
+
     @Test func badSilencesAreRefusedWithTheField() async throws {
         let f = Fixture(
             """
