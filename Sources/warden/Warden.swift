@@ -21,7 +21,8 @@ struct Warden: AsyncParsableCommand {
             UnbanCommand.self, DefenseCommand.self, SimulateCommand.self, DemoCommand.self, NabCommand.self,
             DetectCommand.self, ControlCommand.self, NodesCommand.self, AuditCommand.self,
             SLOCommand.self, InstallCommand.self, RunsCommand.self, RunShowCommand.self, RunApproveCommand.self,
-            RunStartCommand.self, QueueBenchCommand.self, AlertsCommand.self, SilenceCommand.self,
+            RunStartCommand.self, QueueBenchCommand.self, AlertsCommand.self, SilenceCommand.self, BackupCommand.self,
+            RestoreCommand.self,
         ]
     )
 }

@@ -1,0 +1,110 @@
+import ArgumentParser
+import Foundation
+import WardenCore
+import WardenStore
+import WardenSupervisor
+
+/// `warden backup`: an online snapshot of the store, encrypted when given a key.
+struct BackupCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "backup",
+        abstract: "Back up the store (while Warden runs) into a directory: a .wbk file and its .json manifest.",
+        discussion: """
+            The snapshot is consistent (SQLite's backup API copies one read transaction's view while
+            Warden goes on writing). With --key (env:NAME, file:PATH or vault:PATH#FIELD; any secret,
+            stretched with HKDF-SHA256) it is encrypted with AES-256-GCM in authenticated chunks.
+            --keep N deletes all but the newest N backups of the directory.
+            """
+    )
+
+    @OptionGroup var spec: SpecOptions
+    @Option(help: "The directory the backup goes into.") var to: String
+    @Option(help: "The encryption key, as a secret reference (env:NAME, file:PATH, vault:PATH#FIELD).") var key: String?
+    @Option(help: "Keep only the newest N backups in the directory.") var keep: Int?
+
+    func run() throws {
+        let target = try Target(spec)
+        let database = (target.stateDir as NSString).appendingPathComponent("warden.db")
+        let secret = try key.map { try resolveKey($0, command: "backup") }
+        do {
+            let started = Date()
+            let manifest = try StoreBackup.create(database: database, directory: to, key: secret)
+            let seconds = Date().timeIntervalSince(started)
+            print(
+                "\(to)/\(manifest.file): \(manifest.events) events, \(manifest.samples) samples, "
+                    + "\(ByteSize.format(manifest.snapshotBytes))\(manifest.encrypted ? ", encrypted" : "") in "
+                    + String(format: "%.1f s", seconds)
+            )
+            if let keep {
+                guard keep >= 1 else {
+                    printError("warden backup: --keep must be at least 1")
+                    throw ExitCode(1)
+                }
+                for file in try StoreBackup.prune(directory: to, keep: keep) { print("deleted \(to)/\(file)") }
+            }
+        } catch let error as StoreBackup.Failure {
+            printError("warden backup: \(error.message)")
+            throw ExitCode(1)
+        } catch let error as BackupContainer.Failure {
+            printError("warden backup: \(error.message)")
+            throw ExitCode(1)
+        }
+    }
+}
+
+/// `warden restore`: a backup checked in full, then put in place of the store.
+struct RestoreCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "restore",
+        abstract: "Restore the store from a backup (Warden must be stopped); checks it in full first.",
+        discussion: """
+            The backup file must match its manifest's checksum, every chunk must open (with the
+            key, when encrypted), the snapshot must match its checksum and pass SQLite's integrity
+            check; only then does it replace the store, whose old file is kept as
+            warden.db.before-restore. A damaged or truncated backup, or a wrong key, changes nothing.
+            """
+    )
+
+    @OptionGroup var spec: SpecOptions
+    @Argument(help: "The backup's .wbk file (its .json manifest beside it).") var file: String
+    @Option(help: "The key it was encrypted with, as a secret reference.") var key: String?
+
+    func run() throws {
+        let target = try Target(spec)
+        if let pid = StateDirectory.runningWarden(at: target.stateDir) {
+            printError("warden restore: Warden (pid \(pid)) runs on \(target.stateDir); stop it first")
+            throw ExitCode(1)
+        }
+        let database = (target.stateDir as NSString).appendingPathComponent("warden.db")
+        let secret = try key.map { try resolveKey($0, command: "restore") }
+        do {
+            let started = Date()
+            let manifest = try StoreBackup.restore(file: file, database: database, key: secret)
+            print(
+                "restored \(manifest.events) events and \(manifest.samples) samples of \(ISOTime.format(manifest.createdAt)) into \(database) in "
+                    + String(format: "%.1f s", Date().timeIntervalSince(started))
+            )
+        } catch let error as StoreBackup.Failure {
+            printError("warden restore: \(error.message); nothing was changed")
+            throw ExitCode(1)
+        } catch let error as BackupContainer.Failure {
+            printError("warden restore: \(error.message); nothing was changed")
+            throw ExitCode(1)
+        }
+    }
+}
+
+/// A key given as a secret reference.
+func resolveKey(_ reference: String, command: String) throws -> Secret {
+    switch SpecLoader.warden().resolveSecret(reference) {
+    case .success(let secret):
+        guard secret.bytes.count >= 16 else {
+            printError("warden \(command): --key: the key must be at least 16 bytes (use 32 random bytes)")
+            throw ExitCode(1)
+        }
+        return secret
+    case .failure(let problem):
+        printError("warden \(command): --key: \(problem.message)")
+        throw ExitCode(1)
+    }
+}
