@@ -39,6 +39,7 @@ public enum FuzzTargets {
             environment: ["PATH": "/usr/bin:/bin", "FUZZ_SECRET": "s3cret-token-value"],
             sections: [
                 APISection.self, MonitorsSection.self, DefenseSection.self, HealingSection.self, StoreSection.self,
+                BackupSection.self,
                 FleetSection.self, AuditSection.self, HooksSection.self, FlowSection.self, SLOSection.self,
                 AlertingSection.self,
             ]

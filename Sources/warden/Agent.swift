@@ -239,7 +239,12 @@ struct Agent {
                 )
             ),
             .init(service: SampleMaintenance(store: store, spec: spec.samples, logger: logger)),
-            .init(service: try api.application()),
+        ]
+        if let backup = spec.backup {
+            services.append(.init(service: BackupService(spec: backup, database: store.path, bus: bus, logger: logger)))
+        }
+        services += [
+            .init(service: try api.application())
         ]
         let group = ServiceGroup(
             configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)

@@ -16,6 +16,7 @@ extension SpecLoader {
             environment: environment,
             sections: [
                 APISection.self, MonitorsSection.self, DefenseSection.self, HealingSection.self, StoreSection.self,
+                BackupSection.self,
                 FleetSection.self, AuditSection.self, HooksSection.self, SLOSection.self, AlertingSection.self,
                 FlowSection.self,
             ]

@@ -8,6 +8,41 @@ import WardenTestSupport
 struct BackupCLITests {
     init() { becomeSubreaper() }
 
+    @Test func scheduledBackupsAreTakenAndOnlyTheNewestKept() async throws {
+        let f = Fixture("services: {}\n")
+        let key = f.dir.write("backup.key", "0123456789abcdef0123456789abcdef")
+        let backups = f.dir.file("scheduled")
+        f.write("backup: { dir: \"\(backups)\", every: 1s, keep: 2, key: \"file:\(key)\" }\nservices: {}\n")
+        let w = try f.start()
+        let created = try await f.waitFor("backup.created", "backup", count: 3)
+        #expect(created.allSatisfy { $0.payload["encrypted"]?.boolValue == true })
+        #expect(created.last?.payload["deleted"]?.arrayValue?.isEmpty == false, "the oldest went")
+        #expect(try await w.stop() == .exited(0))
+        let files = try FileManager.default.contentsOfDirectory(atPath: backups).filter { $0.hasSuffix(".wbk") }
+            .sorted()
+        #expect(files.count == 2)
+        let restored = try await warden("restore", "-c", f.config, backups + "/" + files.last!, "--key", "file:\(key)")
+        #expect(restored.exitCode == 0, "\(restored.stderr)")
+        // Located spec errors: backups inside the state directory, a key too short.
+        let inside = try await warden(
+            "validate",
+            f.dir.write("bad.yaml", "state_dir: \(f.stateDir)\nbackup: { dir: \(f.stateDir)/b }\nservices: {}\n")
+        )
+        #expect(
+            inside.stdout.contains("backup.dir: backups inside the state directory"),
+            "\(inside.stdout)\(inside.stderr)"
+        )
+        let short = f.dir.write("short.key", "tiny")
+        let weak = try await warden(
+            "validate",
+            f.dir.write("weak.yaml", "backup: { dir: /tmp/x, key: 'file:\(short)' }\nservices: {}\n")
+        )
+        #expect(
+            (weak.stdout + weak.stderr).contains("backup.key: the key must be at least 16 bytes"),
+            "\(weak.stdout)\(weak.stderr)"
+        )
+    }
+
     @Test func aRunningWardensStoreIsBackedUpAndRestoredWithItsKey() async throws {
         let f = Fixture(
             """
