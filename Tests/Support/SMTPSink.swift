@@ -62,27 +62,11 @@ public final class SMTPSink: Sendable {
             server.serve_forever()
             """
         )
-        let portFile = dir.file("port")
-        server = try ChildProcess.spawn(
-            SpawnRequest(
-                executable: python,
-                arguments: [python, script, portFile, mailbox],
-                environment: ProcessInfo.processInfo.environment
-            )
+        (server, port) = try await startLoopbackServer(
+            [python, script, dir.file("port"), mailbox],
+            portFile: dir.file("port"),
+            what: "the SMTP server"
         )
-        var port: Int?
-        for _ in 0..<500 {
-            if let text = try? String(contentsOfFile: portFile, encoding: .utf8), let p = Int(text) {
-                port = p
-                break
-            }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        guard let port else {
-            server.signalGroup(SIGKILL)
-            throw TLSLab.Missing(description: "the SMTP server did not start")
-        }
-        self.port = port
     }
 
     deinit { server.signalGroup(SIGKILL) }

@@ -77,27 +77,11 @@ public final class TLSLab: Sendable {
             server.serve_forever()
             """
         )
-        let portFile = dir.file("port")
-        server = try ChildProcess.spawn(
-            SpawnRequest(
-                executable: python,
-                arguments: [python, script, portFile, received, dir.file("server.pem"), dir.file("server.key")],
-                environment: ProcessInfo.processInfo.environment
-            )
+        (server, port) = try await startLoopbackServer(
+            [python, script, dir.file("port"), received, dir.file("server.pem"), dir.file("server.key")],
+            portFile: dir.file("port"),
+            what: "the HTTPS server"
         )
-        var port: Int?
-        for _ in 0..<500 {
-            if let text = try? String(contentsOfFile: portFile, encoding: .utf8), let p = Int(text) {
-                port = p
-                break
-            }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        guard let port else {
-            server.signalGroup(SIGKILL)
-            throw Missing(description: "the HTTPS server did not start")
-        }
-        self.port = port
     }
 
     deinit { server.signalGroup(SIGKILL) }
@@ -106,6 +90,22 @@ public final class TLSLab: Sendable {
     public var bodies: [String] {
         ((try? String(contentsOfFile: received, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
     }
+}
+
+/// Starts a server (`argv`) that writes the port it listens on to `portFile` once it listens, and
+/// waits (up to 10 s) for that port.
+public func startLoopbackServer(_ argv: [String], portFile: String, what: String) async throws -> (ChildProcess, Int) {
+    let server = try ChildProcess.spawn(
+        SpawnRequest(executable: argv[0], arguments: argv, environment: ProcessInfo.processInfo.environment)
+    )
+    for _ in 0..<500 {
+        if let text = try? String(contentsOfFile: portFile, encoding: .utf8), let port = Int(text) {
+            return (server, port)
+        }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+    server.signalGroup(SIGKILL)
+    throw TLSLab.Missing(description: "\(what) did not start")
 }
 
 /// A certificate authority of the test's own (made with the `openssl` command) that issues server

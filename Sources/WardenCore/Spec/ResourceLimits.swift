@@ -81,26 +81,12 @@ extension SpecLoader {
     /// A share of one CPU: `50%`, `0.5`, `200%` or `2`; from 1 % (the kernel's smallest period
     /// share worth having) to 100,000 % (a thousand CPUs).
     private func readCPUQuota(_ node: Node, key: String, _ r: inout YAMLReader) -> Double? {
-        let expected = "a share of one CPU such as 50% or 0.5, or 200% or 2 for two CPUs"
-        guard case .scalar(let s) = node else {
-            r.fail(node, key, "expected \(expected), found \(YAMLReader.describe(node))")
-            return nil
-        }
-        var text = s.string.trimmingCharacters(in: .whitespaces)
-        var scale = 1.0
-        if text.hasSuffix("%") {
-            text.removeLast()
-            scale = 100
-        }
-        guard let raw = Double(text), raw.isFinite else {
-            r.fail(node, key, "found \(YAMLReader.describe(node)); expected \(expected)")
-            return nil
-        }
-        let value = raw / scale
-        guard value >= 0.01, value <= 1000 else {
-            r.fail(node, key, "found \(s.string); expected from 1% to 100000% (0.01 to 1000 CPUs)")
-            return nil
-        }
-        return value
+        r.share(
+            node,
+            key: key,
+            range: 0.01...1000,
+            expected: "a share of one CPU such as 50% or 0.5, or 200% or 2 for two CPUs",
+            inRange: "from 1% to 100000% (0.01 to 1000 CPUs)"
+        )
     }
 }

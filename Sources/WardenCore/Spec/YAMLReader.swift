@@ -162,8 +162,26 @@ public struct YAMLReader {
 
     /// A fraction written as `0.2` or `20%`.
     public mutating func fraction(_ node: Node, key: String) -> Double? {
+        share(
+            node,
+            key: key,
+            range: 0...1,
+            expected: "a fraction such as 0.2 or 20%",
+            inRange: "a fraction from 0 to 1 (or 0% to 100%)"
+        )
+    }
+
+    /// A number written plain (`1.5`) or as a percentage (`150%`), within `range`; `expected`
+    /// says what is wanted, `inRange` what the range is, for the messages.
+    public mutating func share(
+        _ node: Node,
+        key: String,
+        range: ClosedRange<Double>,
+        expected: String,
+        inRange: String
+    ) -> Double? {
         guard case .scalar(let s) = node else {
-            fail(node, key, "expected a fraction such as 0.2 or 20%, found \(Self.describe(node))")
+            fail(node, key, "expected \(expected), found \(Self.describe(node))")
             return nil
         }
         var text = s.string.trimmingCharacters(in: .whitespaces)
@@ -173,12 +191,12 @@ public struct YAMLReader {
             scale = 100
         }
         guard let raw = Double(text), raw.isFinite else {
-            fail(node, key, "found \(Self.describe(node)); expected a fraction such as 0.2 or 20%")
+            fail(node, key, "found \(Self.describe(node)); expected \(expected)")
             return nil
         }
         let value = raw / scale
-        guard (0...1).contains(value) else {
-            fail(node, key, "found \(s.string); expected a fraction from 0 to 1 (or 0% to 100%)")
+        guard range.contains(value) else {
+            fail(node, key, "found \(s.string); expected \(inRange)")
             return nil
         }
         return value

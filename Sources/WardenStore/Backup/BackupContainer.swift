@@ -30,6 +30,18 @@ public enum BackupContainer {
         )
     }
 
+    /// `source` for reading and `destination` made empty for writing.
+    static func open(_ source: String, _ destination: String) throws -> (FileHandle, FileHandle) {
+        guard let input = FileHandle(forReadingAtPath: source) else { throw Failure(message: "cannot read \(source)") }
+        guard FileManager.default.createFile(atPath: destination, contents: nil),
+            let output = FileHandle(forWritingAtPath: destination)
+        else {
+            try? input.close()
+            throw Failure(message: "cannot write \(destination)")
+        }
+        return (input, output)
+    }
+
     static func aad(_ index: UInt64, last: Bool) -> [UInt8] {
         withUnsafeBytes(of: index.bigEndian, Array.init) + [last ? 1 : 0]
     }
@@ -42,12 +54,11 @@ public enum BackupContainer {
         key: [UInt8]?,
         chunkSize: Int = BackupContainer.chunkSize
     ) throws -> (sha256: String, size: Int64) {
-        guard let input = FileHandle(forReadingAtPath: source) else { throw Failure(message: "cannot read \(source)") }
-        defer { try? input.close() }
-        guard FileManager.default.createFile(atPath: destination, contents: nil),
-            let output = FileHandle(forWritingAtPath: destination)
-        else { throw Failure(message: "cannot write \(destination)") }
-        defer { try? output.close() }
+        let (input, output) = try open(source, destination)
+        defer {
+            try? input.close()
+            try? output.close()
+        }
         var salt = [UInt8]()
         var header = magic + [key == nil ? 0 : 1] + withUnsafeBytes(of: UInt32(chunkSize).bigEndian, Array.init)
         if key != nil {
@@ -83,12 +94,11 @@ public enum BackupContainer {
     /// plain bytes' SHA-256 and size. Throws, leaving `destination` incomplete, on any damage.
     public static func read(source: String, destination: String, key: [UInt8]?) throws -> (sha256: String, size: Int64)
     {
-        guard let input = FileHandle(forReadingAtPath: source) else { throw Failure(message: "cannot read \(source)") }
-        defer { try? input.close() }
-        guard FileManager.default.createFile(atPath: destination, contents: nil),
-            let output = FileHandle(forWritingAtPath: destination)
-        else { throw Failure(message: "cannot write \(destination)") }
-        defer { try? output.close() }
+        let (input, output) = try open(source, destination)
+        defer {
+            try? input.close()
+            try? output.close()
+        }
         func exactly(_ n: Int, _ what: String) throws -> [UInt8] {
             let data = try input.read(upToCount: n) ?? Data()
             guard data.count == n else { throw Failure(message: "the backup is cut short (in \(what))") }

@@ -66,99 +66,148 @@ public struct ServiceCgroup: Sendable, Equatable {
     /// empty list means every limit holds.
     public func apply(_ limits: ResourceLimits) -> [String] {
         var problems: [String] = []
-        func set(_ controller: String, _ file: String, _ value: String, limited: Bool, what: String) {
-            guard let dir = directory(controller) else {
-                if limited { problems.append("\(what): the \(controller) controller is not available to Warden") }
-                return
+        for w in writes(limits) {
+            guard let dir = directory(w.controller) else {
+                if w.limited {
+                    problems.append("\(w.limit): the \(w.controller) controller is not available to Warden")
+                }
+                continue
+            }
+            // v1's IO weight: BFQ's (1-1000) when the IO scheduler offers one, CFQ's on older kernels.
+            let file = w.file == "blkio.weight" && files.exists(dir + "/blkio.bfq.weight") ? "blkio.bfq.weight" : w.file
+            guard files.exists(dir + "/" + file) || w.controller != "blkio" else {
+                if w.limited {
+                    problems.append("\(w.limit): this kernel's IO scheduler takes no weight (neither BFQ nor CFQ)")
+                }
+                continue
             }
             do {
-                try files.write(dir + "/" + file, value)
+                try files.write(dir + "/" + file, w.value)
             } catch {
-                if limited { problems.append("\(what): \(error)") }
-            }
-        }
-        let period = 100_000
-        let quota = limits.cpuQuota.map { String(max(1000, Int(($0 * Double(period)).rounded()))) }
-        switch version {
-        case .v2:
-            set(
-                "memory",
-                "memory.max",
-                limits.memoryMax.map(String.init) ?? "max",
-                limited: limits.memoryMax != nil,
-                what: "memory_max"
-            )
-            set(
-                "memory",
-                "memory.high",
-                limits.memoryHigh.map(String.init) ?? "max",
-                limited: limits.memoryHigh != nil,
-                what: "memory_high"
-            )
-            set("cpu", "cpu.max", "\(quota ?? "max") \(period)", limited: limits.cpuQuota != nil, what: "cpu_quota")
-            set(
-                "cpu",
-                "cpu.weight",
-                String(limits.cpuWeight ?? 100),
-                limited: limits.cpuWeight != nil,
-                what: "cpu_weight"
-            )
-            set(
-                "pids",
-                "pids.max",
-                limits.tasksMax.map(String.init) ?? "max",
-                limited: limits.tasksMax != nil,
-                what: "tasks_max"
-            )
-            set(
-                "io",
-                "io.weight",
-                "default \(limits.ioWeight ?? 100)",
-                limited: limits.ioWeight != nil,
-                what: "io_weight"
-            )
-        case .v1:
-            set(
-                "memory",
-                "memory.limit_in_bytes",
-                limits.memoryMax.map(String.init) ?? "-1",
-                limited: limits.memoryMax != nil,
-                what: "memory_max"
-            )
-            set(
-                "memory",
-                "memory.soft_limit_in_bytes",
-                limits.memoryHigh.map(String.init) ?? "-1",
-                limited: limits.memoryHigh != nil,
-                what: "memory_high"
-            )
-            set("cpu", "cpu.cfs_period_us", String(period), limited: limits.cpuQuota != nil, what: "cpu_quota")
-            set("cpu", "cpu.cfs_quota_us", quota ?? "-1", limited: limits.cpuQuota != nil, what: "cpu_quota")
-            // v1 shares: 1024 is the default as 100 is v2's weight.
-            let shares = min(262_144, max(2, (limits.cpuWeight ?? 100) * 1024 / 100))
-            set("cpu", "cpu.shares", String(shares), limited: limits.cpuWeight != nil, what: "cpu_weight")
-            set(
-                "pids",
-                "pids.max",
-                limits.tasksMax.map(String.init) ?? "max",
-                limited: limits.tasksMax != nil,
-                what: "tasks_max"
-            )
-            if let dir = directory("blkio") {
-                // BFQ's weight (1-1000) when the IO scheduler offers one, CFQ's on older kernels.
-                let weight = String(min(1000, limits.ioWeight ?? 100))
-                if files.exists(dir + "/blkio.bfq.weight") {
-                    set("blkio", "blkio.bfq.weight", weight, limited: limits.ioWeight != nil, what: "io_weight")
-                } else if files.exists(dir + "/blkio.weight") {
-                    set("blkio", "blkio.weight", weight, limited: limits.ioWeight != nil, what: "io_weight")
-                } else if limits.ioWeight != nil {
-                    problems.append("io_weight: this kernel's IO scheduler takes no weight (neither BFQ nor CFQ)")
-                }
-            } else if limits.ioWeight != nil {
-                problems.append("io_weight: the blkio controller is not available to Warden")
+                if w.limited { problems.append("\(w.limit): \(error)") }
             }
         }
         return problems
+    }
+
+    /// One file to write: the spec's limit it carries out (and whether the spec sets it, or this
+    /// is the kernel's default put back), the controller and file, and the value.
+    struct LimitWrite {
+        var limit: String
+        var limited: Bool
+        var controller: String
+        var file: String
+        var value: String
+    }
+
+    /// The files `limits` are written to, in this cgroup version's units.
+    func writes(_ limits: ResourceLimits) -> [LimitWrite] {
+        let period = 100_000
+        let quota = limits.cpuQuota.map { String(max(1000, Int(($0 * Double(period)).rounded()))) }
+        let memory = (limits.memoryMax != nil, limits.memoryHigh != nil)
+        let cpu = (limits.cpuQuota != nil, limits.cpuWeight != nil)
+        let tasks = limits.tasksMax.map(String.init) ?? "max"
+        switch version {
+        case .v2:
+            return [
+                .init(
+                    limit: "memory_max",
+                    limited: memory.0,
+                    controller: "memory",
+                    file: "memory.max",
+                    value: limits.memoryMax.map(String.init) ?? "max"
+                ),
+                .init(
+                    limit: "memory_high",
+                    limited: memory.1,
+                    controller: "memory",
+                    file: "memory.high",
+                    value: limits.memoryHigh.map(String.init) ?? "max"
+                ),
+                .init(
+                    limit: "cpu_quota",
+                    limited: cpu.0,
+                    controller: "cpu",
+                    file: "cpu.max",
+                    value: "\(quota ?? "max") \(period)"
+                ),
+                .init(
+                    limit: "cpu_weight",
+                    limited: cpu.1,
+                    controller: "cpu",
+                    file: "cpu.weight",
+                    value: String(limits.cpuWeight ?? 100)
+                ),
+                .init(
+                    limit: "tasks_max",
+                    limited: limits.tasksMax != nil,
+                    controller: "pids",
+                    file: "pids.max",
+                    value: tasks
+                ),
+                .init(
+                    limit: "io_weight",
+                    limited: limits.ioWeight != nil,
+                    controller: "io",
+                    file: "io.weight",
+                    value: "default \(limits.ioWeight ?? 100)"
+                ),
+            ]
+        case .v1:
+            // Shares: 1024 is v1's default as 100 is v2's weight.
+            let shares = min(262_144, max(2, (limits.cpuWeight ?? 100) * 1024 / 100))
+            return [
+                .init(
+                    limit: "memory_max",
+                    limited: memory.0,
+                    controller: "memory",
+                    file: "memory.limit_in_bytes",
+                    value: limits.memoryMax.map(String.init) ?? "-1"
+                ),
+                .init(
+                    limit: "memory_high",
+                    limited: memory.1,
+                    controller: "memory",
+                    file: "memory.soft_limit_in_bytes",
+                    value: limits.memoryHigh.map(String.init) ?? "-1"
+                ),
+                .init(
+                    limit: "cpu_quota",
+                    limited: cpu.0,
+                    controller: "cpu",
+                    file: "cpu.cfs_period_us",
+                    value: String(period)
+                ),
+                .init(
+                    limit: "cpu_quota",
+                    limited: cpu.0,
+                    controller: "cpu",
+                    file: "cpu.cfs_quota_us",
+                    value: quota ?? "-1"
+                ),
+                .init(
+                    limit: "cpu_weight",
+                    limited: cpu.1,
+                    controller: "cpu",
+                    file: "cpu.shares",
+                    value: String(shares)
+                ),
+                .init(
+                    limit: "tasks_max",
+                    limited: limits.tasksMax != nil,
+                    controller: "pids",
+                    file: "pids.max",
+                    value: tasks
+                ),
+                .init(
+                    limit: "io_weight",
+                    limited: limits.ioWeight != nil,
+                    controller: "blkio",
+                    file: "blkio.weight",
+                    value: String(min(1000, limits.ioWeight ?? 100))
+                ),
+            ]
+        }
     }
 
     // MARK: - Reading
