@@ -106,7 +106,14 @@ public struct ServiceCgroup: Sendable, Equatable {
         let quota = limits.cpuQuota.map { String(max(1000, Int(($0 * Double(period)).rounded()))) }
         let memory = (limits.memoryMax != nil, limits.memoryHigh != nil)
         let cpu = (limits.cpuQuota != nil, limits.cpuWeight != nil)
-        let tasks = limits.tasksMax.map(String.init) ?? "max"
+        // The same file and values in both versions.
+        let tasks = LimitWrite(
+            limit: "tasks_max",
+            limited: limits.tasksMax != nil,
+            controller: "pids",
+            file: "pids.max",
+            value: limits.tasksMax.map(String.init) ?? "max"
+        )
         switch version {
         case .v2:
             return [
@@ -138,13 +145,7 @@ public struct ServiceCgroup: Sendable, Equatable {
                     file: "cpu.weight",
                     value: String(limits.cpuWeight ?? 100)
                 ),
-                .init(
-                    limit: "tasks_max",
-                    limited: limits.tasksMax != nil,
-                    controller: "pids",
-                    file: "pids.max",
-                    value: tasks
-                ),
+                tasks,
                 .init(
                     limit: "io_weight",
                     limited: limits.ioWeight != nil,
@@ -192,13 +193,7 @@ public struct ServiceCgroup: Sendable, Equatable {
                     file: "cpu.shares",
                     value: String(shares)
                 ),
-                .init(
-                    limit: "tasks_max",
-                    limited: limits.tasksMax != nil,
-                    controller: "pids",
-                    file: "pids.max",
-                    value: tasks
-                ),
+                tasks,
                 .init(
                     limit: "io_weight",
                     limited: limits.ioWeight != nil,
