@@ -125,19 +125,14 @@ public final class SLOService: Service, Sendable {
         into out: inout SampleBatch,
         limit: Int = 100_000
     ) {
-        let counted = slos.filter { $0.counters != nil }
-        guard !counted.isEmpty else { return }
-        // The series are matched once per batch, not once per point (ingest runs through here).
+        let index = SelectorIndex(slos)
+        guard !index.isEmpty else { return }
+        // The series are matched once per batch, not once per point (ingest runs through here),
+        // and only against the selectors the index finds for them.
         var matched: [Int: [CounterKey]] = [:]
-        for (index, key) in batch.series.enumerated() {
-            for slo in counted {
-                guard let c = slo.counters else { continue }
-                if c.good.matches(key) {
-                    matched[index, default: []].append(CounterKey(slo: slo.name, good: true, series: key))
-                }
-                if c.total.matches(key) {
-                    matched[index, default: []].append(CounterKey(slo: slo.name, good: false, series: key))
-                }
+        for (i, key) in batch.series.enumerated() {
+            for candidate in index.candidates(for: key) where candidate.selector.matches(key) {
+                matched[i, default: []].append(CounterKey(slo: candidate.slo, good: candidate.good, series: key))
             }
         }
         guard !matched.isEmpty else { return }
@@ -159,6 +154,46 @@ public final class SLOService: Service, Sendable {
                     )
                 }
             }
+        }
+    }
+
+    /// The SLOs' counter selectors by series name and by one of their labels, so that a series is
+    /// checked against the few selectors that may match it rather than every SLO's.
+    struct SelectorIndex {
+        struct Entry {
+            var slo: String
+            var good: Bool
+            var selector: SeriesSelector
+        }
+        /// By name: the selectors without labels, and the others under their first label's
+        /// name and value.
+        private var plain: [String: [Entry]] = [:]
+        private var labelled: [String: [String: [String: [Entry]]]] = [:]
+
+        init(_ slos: [SLOSpec]) {
+            for slo in slos {
+                guard let c = slo.counters else { continue }
+                for (selector, good) in [(c.good, true), (c.total, false)] {
+                    let entry = Entry(slo: slo.name, good: good, selector: selector)
+                    if let first = selector.labels.min(by: { $0.key < $1.key }) {
+                        labelled[selector.name, default: [:]][first.key, default: [:]][first.value, default: []]
+                            .append(entry)
+                    } else {
+                        plain[selector.name, default: []].append(entry)
+                    }
+                }
+            }
+        }
+
+        var isEmpty: Bool { plain.isEmpty && labelled.isEmpty }
+
+        /// The selectors that may match `key` (each still to be checked).
+        func candidates(for key: SeriesKey) -> [Entry] {
+            var out = plain[key.name] ?? []
+            if let byLabel = labelled[key.name] {
+                for label in key.labels { out += byLabel[label.name]?[label.value] ?? [] }
+            }
+            return out
         }
     }
 

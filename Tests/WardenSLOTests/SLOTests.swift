@@ -88,6 +88,41 @@ struct SLOTests {
         )
     }
 
+    /// The selector index finds exactly what checking every selector finds, for selectors with
+    /// no label, one, or several, over series with extra labels, missing ones and other names.
+    @Test func theSelectorIndexFindsWhatCheckingEverySelectorFinds() {
+        var rng = SplitMix64(seed: 11)
+        let names = ["req_total", "err_total", "other"]
+        let values = ["a", "b", "c"]
+        func labels(_ count: Int) -> [String: String] {
+            var l: [String: String] = [:]
+            for _ in 0..<count { l[["slo", "code", "zone"][Int(rng.next() % 3)]] = values[Int(rng.next() % 3)] }
+            return l
+        }
+        var slos: [SLOSpec] = []
+        for i in 0..<60 {
+            var slo = SLOSpec(name: "s\(i)", service: "", objective: 0.99)
+            slo.counters = CounterSLI(
+                good: SeriesSelector(name: names[Int(rng.next() % 3)], labels: labels(Int(rng.next() % 3))),
+                total: SeriesSelector(name: names[Int(rng.next() % 3)], labels: labels(Int(rng.next() % 2)))
+            )
+            slos.append(slo)
+        }
+        let index = SLOService.SelectorIndex(slos)
+        for _ in 0..<500 {
+            let key = SeriesKey(name: names[Int(rng.next() % 3)], labels: labels(Int(rng.next() % 4)))
+            let found = Set(
+                index.candidates(for: key).filter { $0.selector.matches(key) }.map { "\($0.slo) \($0.good)" }
+            )
+            var expected: Set<String> = []
+            for slo in slos {
+                if slo.counters!.good.matches(key) { expected.insert("\(slo.name) true") }
+                if slo.counters!.total.matches(key) { expected.insert("\(slo.name) false") }
+            }
+            #expect(found == expected, "\(key)")
+        }
+    }
+
     /// Labels come from whoever ingests: past the limit, new counters are not followed, and the
     /// ones followed still count.
     @Test func theCountersFollowedAreBounded() {
