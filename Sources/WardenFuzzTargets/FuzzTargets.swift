@@ -22,7 +22,7 @@ public enum FuzzTargets {
         ("spec", spec), ("json-ingest", jsonIngest), ("prometheus", prometheus), ("influx", influx),
         ("sshd", sshd), ("access-log", accessLog), ("token", token), ("json-value", jsonValue),
         ("address", address), ("fleet-batch", fleetBatch), ("address-list", addressList), ("jwt", jwt),
-        ("hook", hook), ("flow", flow), ("matcher", matcher),
+        ("hook", hook), ("flow", flow), ("matcher", matcher), ("backup", backup),
     ]
 
     /// The target called `name`.
@@ -45,6 +45,23 @@ public enum FuzzTargets {
             ]
         )
         _ = try? loader.parse(bytes: bytes, file: "fuzz.yaml", baseDir: "/nonexistent")
+    }
+
+    /// A backup file as `warden restore` reads it (anyone with the file may have changed it): every
+    /// input is refused or read whole, never a crash, and what is read is what is said to be.
+    public static func backup(_ bytes: [UInt8]) {
+        let dir = NSTemporaryDirectory() + "warden-fuzz-backup-\(getpid())"
+        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let source = dir + "/in.wbk"
+        let destination = dir + "/out"
+        FileManager.default.createFile(atPath: source, contents: Data(bytes))
+        // The first byte picks the key: none, or the one the seeds were sealed with.
+        let key: [UInt8]? = bytes.first.map { $0 & 1 == 0 ? nil : Array("fuzzing key of enough length".utf8) } ?? nil
+        guard let read = try? BackupContainer.read(source: source, destination: destination, key: key) else { return }
+        let written = (try? FileManager.default.attributesOfItem(atPath: destination)[.size] as? Int64) ?? -1
+        guard written == read.size else {
+            preconditionFailure("read \(read.size) bytes of backup but wrote \(String(describing: written))")
+        }
     }
 
     /// A label matcher as a silence's author writes it (API, CLI, spec): parsed, matched against

@@ -150,6 +150,31 @@ struct StoreBackupTests {
         #expect(FileManager.default.contents(atPath: dir.file("out")) == FileManager.default.contents(atPath: plain))
     }
 
+    /// A container sealed by another implementation of the format (Python's `cryptography`, the
+    /// fuzz corpus's seeds) opens here: the format is what the documentation says, not only what
+    /// this code writes.
+    @Test func aContainerMadeByAnotherImplementationOpens() throws {
+        let corpus = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Fuzz/Corpus/backup")
+        let dir = TempDir("warden-backup")
+        let read = try BackupContainer.read(
+            source: corpus.appendingPathComponent("encrypted").path,
+            destination: dir.file("out"),
+            key: Array("fuzzing key of enough length".utf8)
+        )
+        #expect(read.size == 216)
+        let out = try #require(FileManager.default.contents(atPath: dir.file("out")))
+        #expect(out.prefix(16) == Data("SQLite format 3\u{0}".utf8))
+        #expect(Array(out.suffix(200)) == Array(0..<200).map(UInt8.init))
+        #expect(throws: BackupContainer.Failure.self) {
+            try BackupContainer.read(
+                source: corpus.appendingPathComponent("truncated").path,
+                destination: dir.file("out2"),
+                key: Array("fuzzing key of enough length".utf8)
+            )
+        }
+    }
+
     @Test func unencryptedBackupsRoundTripAndOnlyTheNewestAreKept() async throws {
         let dir = TempDir("warden-backup")
         let path = try await makeStore(dir, events: 50)
