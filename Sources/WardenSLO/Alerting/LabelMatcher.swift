@@ -49,8 +49,11 @@ public struct LabelMatcher: Sendable, Hashable, Codable, CustomStringConvertible
             let name = String(trimmed[..<range.lowerBound])
             guard isLabelName(name) else { continue }
             var value = String(trimmed[range.upperBound...])
-            if value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") {
-                value = String(value.dropFirst().dropLast())
+            // Unquoted by bytes: a quote may share its character with what precedes it (U+0600
+            // and its kind join the character that follows them).
+            let bytes = Array(value.utf8)
+            if bytes.count >= 2, bytes.first == UInt8(ascii: "\""), bytes.last == UInt8(ascii: "\"") {
+                value = String(decoding: bytes.dropFirst().dropLast(), as: UTF8.self)
             }
             return try LabelMatcher(name: name, kind: kind, value: value)
         }
