@@ -180,7 +180,7 @@ struct AlertingLiveTests {
             """
         )
         let w = try f.start()
-        _ = try await f.waitRunning([])
+        try await f.waitUp()
         let published = try await f.client().send(
             "POST",
             "/v1/events",
@@ -204,7 +204,7 @@ struct AlertingLiveTests {
             """
         )
         let w = try f.start()
-        _ = try await f.waitRunning([])
+        try await f.waitUp()
         let client = try f.client()
         let cases: [(String, String)] = [
             (#"{"matchers": [], "for": "1h", "comment": "x"}"#, "matchers"),

@@ -124,6 +124,15 @@ final class Fixture: Sendable {
         throw TimedOut(what: "\(count) × \(type) \(subject ?? "")", seen: seen)
     }
 
+    /// Waits until the running Warden answers its API with its local token (a spec without
+    /// services has nothing else to wait for).
+    func waitUp(timeout: Duration = .seconds(40)) async throws {
+        try await eventually("Warden answers its API", timeout: timeout) {
+            guard let client = try? self.client() else { return false }
+            return (try? await client.send("GET", "/v1/services").status) == 200
+        }
+    }
+
     /// Waits until every listed service is running with a pid.
     func waitRunning(_ names: [String], timeout: Duration = .seconds(40)) async throws -> [String: Int32] {
         var pids: [String: Int32] = [:]

@@ -21,7 +21,7 @@ struct HistogramLiveTests {
             """
         )
         let w = try f.start()
-        _ = try await f.waitRunning([])
+        try await f.waitUp()
         let now = Date().timeIntervalSince1970
         // Two scrapes a minute apart: 100 calls between them, 50 under 0.1 s, 80 under 0.2 s, 95
         // under 0.5 s.

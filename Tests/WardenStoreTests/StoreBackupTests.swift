@@ -41,9 +41,9 @@ struct StoreBackupTests {
     @Test func anEncryptedBackupTakenWhileTheStoreIsWrittenRestoresInFull() async throws {
         let dir = TempDir("warden-backup")
         let path = try await makeStore(dir)
-        // Written to while the backup is taken.
+        // Written to while the backup is taken (ids after the first 500, as a restarted Warden's).
         let store = try SQLiteStore(path: path)
-        let bus = EventBus()
+        let bus = EventBus(firstID: 1000)
         let writer = Task {
             for i in 0..<300 { try await store.append([bus.publish("custom.late", source: "test", subject: "w\(i)")]) }
         }
