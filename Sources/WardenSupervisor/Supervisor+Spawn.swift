@@ -204,6 +204,8 @@ extension Supervisor {
             metadata: ["warden.service": "\(s.name)", "warden.reason": "\(reason)"]
         )
         publish(ServiceSpawnFailed(reason: reason), s)
+        // Nothing runs in the cgroup made for it (the child that failed to exec exits at once).
+        s.cgroup?.remove()
         perform(s.machine.spawnFailed(now: now, reason: reason), for: s)
     }
 
