@@ -200,5 +200,16 @@ struct AlertDispatcherTests {
         #expect(throws: AlertSpecError.self) { try LabelMatcher.parse("1x=a") }
         #expect(throws: AlertSpecError.self) { try LabelMatcher.parse("x=~(") }
         #expect(throws: AlertSpecError.self) { try LabelMatcher.parse("x=" + String(repeating: "a", count: 300)) }
+        // Patterns that take exponential (or very long) time in a backtracking engine are refused.
+        for pattern in ["(a+)+b", "(a|aa)*c", "(?:x*)+", "(.*)\\1", "a*b*c*d*", "((a|b)c)+"] {
+            #expect(throws: AlertSpecError.self, "\(pattern)") { try LabelMatcher.parse("x=~" + pattern) }
+        }
+        for pattern in [".*api.*", "web-[0-9]+|api", "(a|b)?c", "(?:api|web)-.*", "[(+*]x"] {
+            #expect((try? LabelMatcher.parse("x=~" + pattern)) != nil, "\(pattern)")
+        }
+        // A long value is not tried (and does not match) rather than risking a long match.
+        let long = String(repeating: "a", count: 300)
+        #expect(try !LabelMatcher.parse("x=~a*").matches(["x": long]))
+        #expect(try LabelMatcher.parse("x=~a*").matches(["x": String(repeating: "a", count: 200)]))
     }
 }

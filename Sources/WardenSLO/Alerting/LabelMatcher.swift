@@ -30,6 +30,7 @@ public struct LabelMatcher: Sendable, Hashable, Codable, CustomStringConvertible
         self.kind = kind
         self.value = value
         if kind == .regex || kind == .notRegex {
+            if let problem = RegexCost.problem(value) { throw AlertSpecError("'\(value)': \(problem)") }
             do {
                 compiled = CompiledPattern(try NSRegularExpression(pattern: "^(?:" + value + ")$"))
             } catch {
@@ -135,10 +136,75 @@ final class CompiledPattern: @unchecked Sendable {
     let regex: NSRegularExpression
     init(_ regex: NSRegularExpression) { self.regex = regex }
 
+    /// The longest value a pattern is tried on (a longer one does not match): with the limits of
+    /// ``RegexCost``, a match costs at most some millions of steps.
+    static let maxInput = 256
+
     func matches(_ s: String) -> Bool {
-        // Label values are bounded when alerts are made; a longer one never matches.
-        guard s.utf8.count <= 4096 else { return false }
+        guard s.utf8.count <= Self.maxInput else { return false }
         return regex.firstMatch(in: s, range: NSRange(s.startIndex..., in: s)) != nil
+    }
+}
+
+/// What keeps a pattern from taking exponential time in a backtracking engine (NSRegularExpression
+/// is one; Alertmanager's RE2 is not, and its matchers rarely need more): no repeated group that
+/// itself repeats or alternates (`(a+)+`, `(a|aa)*`), no back-references, at most three unbounded
+/// repetitions in all.
+enum RegexCost {
+    static func problem(_ pattern: String) -> String? {
+        let chars = Array(pattern)
+        var groups: [Bool] = []  // per open group: whether it holds a repetition or an alternation
+        var unbounded = 0
+        var i = 0
+        func isUnbounded(_ j: Int) -> Bool {
+            guard j < chars.count else { return false }
+            if chars[j] == "*" || chars[j] == "+" { return true }
+            if chars[j] == "{", let close = chars[j...].firstIndex(of: "}") { return chars[j..<close].last == "," }
+            return false
+        }
+        while i < chars.count {
+            let c = chars[i]
+            switch c {
+            case "\\":
+                if i + 1 < chars.count, chars[i + 1].isNumber || chars[i + 1] == "k" {
+                    return "back-references are not allowed"
+                }
+                i += 2
+                continue
+            case "[":
+                // A class is one token: skip to its end.
+                var j = i + 1
+                if j < chars.count, chars[j] == "^" { j += 1 }
+                if j < chars.count, chars[j] == "]" { j += 1 }
+                while j < chars.count, chars[j] != "]" { j += chars[j] == "\\" ? 2 : 1 }
+                i = j
+            case "(":
+                groups.append(false)
+                // `(?:`, `(?=`, `(?<name>`: the `?` opens a kind of group, it repeats nothing.
+                if i + 1 < chars.count, chars[i + 1] == "?" {
+                    i += 3
+                    continue
+                }
+            case "|":
+                if !groups.isEmpty { groups[groups.count - 1] = true }
+            case ")":
+                let inner = groups.popLast() ?? false
+                if inner, i + 1 < chars.count, "*+{".contains(chars[i + 1]) {
+                    return "a repeated group may not itself repeat or alternate (it can take exponential time)"
+                }
+                if inner, !groups.isEmpty { groups[groups.count - 1] = true }
+            case "*", "+", "?", "{":
+                if !groups.isEmpty { groups[groups.count - 1] = true }
+            default:
+                break
+            }
+            if isUnbounded(i + 1) {
+                unbounded += 1
+                if unbounded > 3 { return "at most three unbounded repetitions (*, +, {n,}) are allowed" }
+            }
+            i += 1
+        }
+        return nil
     }
 }
 
