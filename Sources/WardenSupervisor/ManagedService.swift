@@ -49,6 +49,8 @@ final class ManagedService {
     var cgroup: ServiceCgroup?
     /// The cgroup's OOM kills already reported.
     var oomKills: UInt64 = 0
+    /// The cgroup's OOM kills when the current process started.
+    var oomKillsAtStart: UInt64 = 0
     /// The limits that did not hold at the last start.
     var limitProblems: [String] = []
     /// Memory charged to the cgroup (page cache included) and its tasks, at the last stats pass.

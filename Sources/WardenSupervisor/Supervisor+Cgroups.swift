@@ -49,6 +49,7 @@ extension Supervisor {
                 for path in cgroup.procsFiles() { fds.append(try cgroup.files.openForWriting(path)) }
                 s.cgroup = cgroup
                 s.oomKills = cgroup.oomKills()
+                s.oomKillsAtStart = s.oomKills
             } catch {
                 for fd in fds { close(fd) }
                 fds = []
@@ -79,6 +80,7 @@ extension Supervisor {
         if cgroup.processes().contains(pid) {
             s.cgroup = cgroup
             s.oomKills = cgroup.oomKills()
+            s.oomKillsAtStart = s.oomKills
         }
     }
 

@@ -56,9 +56,10 @@ extension Supervisor {
             if s.goneDeadline == nil {
                 s.goneDeadline = now + Self.goneWait
                 if let pgid = s.pgid { _ = kill(-pgid, SIGKILL) }
+                // Whatever is left in the cgroup (a process that left the group): frozen while
+                // it is killed, so nothing forks past it; once, not on every look.
+                s.cgroup?.kill()
             }
-            // Whatever is left in the cgroup (a process that left the group, or forked since).
-            s.cgroup?.kill()
             if let deadline = s.goneDeadline, now < deadline {
                 let input = self.input
                 let clock = self.clock
@@ -76,7 +77,10 @@ extension Supervisor {
 
         s.lastExit = status
         // The OOM killer's SIGKILL (to the main process, or to a child the main died of).
-        let oomKilled = checkOOM(s) && (status == .signaled(SIGKILL, coreDumped: false) || status == .unknown)
+        checkOOM(s)
+        // Against the count at the start (a stats pass may have reported the kill already).
+        let oomKilled =
+            s.oomKills > s.oomKillsAtStart && (status == .signaled(SIGKILL, coreDumped: false) || status == .unknown)
         logger.info(
             "service exited",
             metadata: ["warden.service": "\(s.name)", "warden.pid": "\(pid)", "warden.status": "\(status)"]

@@ -142,7 +142,14 @@ struct Agent {
             )
         apiDependencies.slos = slos
         let alerting = spec.alerting.map {
-            AlertService(spec: $0, bus: bus, store: store, transport: AsyncHTTPTransport.shared, logger: logger)
+            AlertService(
+                spec: $0,
+                bus: bus,
+                store: store,
+                transport: AsyncHTTPTransport.shared,
+                runner: { argv, input in await ChildProcess.capture(argv, input: input) },
+                logger: logger
+            )
         }
         apiDependencies.alerting = alerting
         apiDependencies.flow = flow

@@ -194,6 +194,11 @@ struct StoreBackupTests {
         let left = try FileManager.default.contentsOfDirectory(atPath: dir.file("b")).sorted()
         #expect(left.filter { $0.hasSuffix(".wbk") } == Array(files.suffix(2)))
         let target = dir.file("r.db")
+        // A key given means an authenticated backup is expected: a plain one is refused.
+        #expect(throws: StoreBackup.Failure.self) {
+            try StoreBackup.restore(file: dir.file("b/" + files.last!), database: target, key: key)
+        }
+        #expect(!FileManager.default.fileExists(atPath: target))
         _ = try StoreBackup.restore(file: dir.file("b/" + files.last!), database: target, key: nil)
         let store = try SQLiteStore(path: target, readOnly: true)
         #expect(try await store.events(matching: EventQuery(limit: 1000)).count == 50)

@@ -169,11 +169,12 @@ public struct AlertDispatcher: Sendable {
                 groups[key] = nil
                 continue
             }
-            let anchor = group.lastSent ?? now
-            group.nextFlush =
-                sent || group.lastSent != nil
-                ? anchor + group.route.repeatInterval.timeInterval
-                : now + group.route.groupInterval.timeInterval
+            // Next: the repeat after a notification; otherwise (nothing sent: all muted, or
+            // unchanged) no sooner than a group_interval from now, so a muted group is not
+            // looked at again and again.
+            let repeatAt = (group.lastSent ?? now) + group.route.repeatInterval.timeInterval
+            let interval = now + group.route.groupInterval.timeInterval
+            group.nextFlush = sent ? repeatAt : group.lastSent != nil ? max(repeatAt, interval) : interval
             groups[key] = group
         }
         // Resolved alerts no group holds any more are forgotten.

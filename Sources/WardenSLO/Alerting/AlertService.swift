@@ -18,6 +18,7 @@ public final class AlertService: Service, Sendable {
     let store: any Store
     let clock: any WardenClock
     let transport: (any HTTPTransport)?
+    let runner: ProgramRunner?
     let logger: Logger
     private let dispatcher: Mutex<AlertDispatcher>
     private let streaks = Mutex<[String: Int]>([:])
@@ -35,6 +36,7 @@ public final class AlertService: Service, Sendable {
         bus: EventBus,
         store: any Store,
         transport: (any HTTPTransport)?,
+        runner: ProgramRunner? = nil,
         clock: any WardenClock = SystemClock(),
         logger: Logger
     ) {
@@ -44,6 +46,7 @@ public final class AlertService: Service, Sendable {
         self.store = store
         self.clock = clock
         self.transport = transport
+        self.runner = runner
         self.logger = logger
         self.dispatcher = Mutex(AlertDispatcher(spec: spec))
         let types = Set(sources.types)
@@ -226,7 +229,7 @@ public final class AlertService: Service, Sendable {
 
     func deliver(_ n: AlertDispatcher.Notification) async {
         guard let receiver = spec.receivers[n.receiver] else { return }
-        let sender = NotificationSender(transport: transport, clock: clock, node: spec.node)
+        let sender = NotificationSender(transport: transport, runner: runner, clock: clock, node: spec.node)
         let result = await sender.send(n, to: receiver)
         let streak = streaks.withLock { s -> (now: Int, before: Int) in
             let before = s[receiver.name] ?? 0

@@ -36,7 +36,7 @@ public struct AlertSources: Sendable {
     static let maxValue = 1024
 
     public func change(for event: Event) -> Change? {
-        func clip(_ s: String) -> String { String(s.utf8.prefix(Self.maxValue)) ?? String(s.prefix(256)) }
+        func clip(_ s: String) -> String { String(decoding: s.utf8.prefix(Self.maxValue), as: UTF8.self) }
         let p = event.payload
         var labels = ["node": clip(node)]
         var annotations: [String: String] = [:]

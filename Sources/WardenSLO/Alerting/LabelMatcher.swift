@@ -155,6 +155,7 @@ enum RegexCost {
         let chars = Array(pattern)
         var groups: [Bool] = []  // per open group: whether it holds a repetition or an alternation
         var unbounded = 0
+        var quantifiers = 0
         var i = 0
         func isUnbounded(_ j: Int) -> Bool {
             guard j < chars.count else { return false }
@@ -201,6 +202,10 @@ enum RegexCost {
             if isUnbounded(i + 1) {
                 unbounded += 1
                 if unbounded > 3 { return "at most three unbounded repetitions (*, +, {n,}) are allowed" }
+            }
+            if i + 1 < chars.count, "*+?{".contains(chars[i + 1]) {
+                quantifiers += 1
+                if quantifiers > 10 { return "at most ten repetitions and optional parts (*, +, ?, {…}) are allowed" }
             }
             i += 1
         }

@@ -1,10 +1,14 @@
 import Foundation
 import WardenCore
 
+/// Runs a program with `input` on its standard input; its exit status and output.
+public typealias ProgramRunner = @Sendable (_ argv: [String], _ input: String) async -> (status: Int32, output: String)
+
 /// Delivers one notification to one receiver, retrying with doubling waits (1 s, 2 s, 4 s …, at
 /// most 30 s) until it is taken or the receiver's attempts run out.
 struct NotificationSender: Sendable {
     let transport: (any HTTPTransport)?
+    let runner: ProgramRunner?
     let clock: any WardenClock
     let node: String
 
@@ -65,8 +69,17 @@ struct NotificationSender: Sendable {
                     }
                     return .success("250 accepted")
                 } else if let sendmail = email.sendmail {
-                    try await blockingWork {
-                        try Self.sendmail(sendmail, from: email.from, to: email.to, message: message, timeout: timeout)
+                    // `sendmail -i -f FROM -- TO…`, the message (LF line ends) on its input, run as
+                    // Warden runs every program (reaped by its reaper, killed past its time).
+                    guard let runner else { return .failure(OutboundError("no program runner is configured")) }
+                    let result = await runner(
+                        [sendmail, "-i", "-f", email.from, "--"] + email.to,
+                        message.replacingOccurrences(of: "\r\n", with: "\n")
+                    )
+                    guard result.status == 0 else {
+                        return .failure(
+                            OutboundError("\(sendmail) exited \(result.status): \(result.output.prefix(200))")
+                        )
                     }
                     return .success("sendmail exited 0")
                 }
@@ -93,29 +106,5 @@ struct NotificationSender: Sendable {
         } catch {
             return .failure(OutboundError("\(error)"))
         }
-    }
-
-    /// `sendmail -i -f FROM -- TO…` with the message on its standard input (LF line ends, as
-    /// sendmail expects), killed past `timeout`.
-    static func sendmail(_ path: String, from: String, to: [String], message: String, timeout: Duration) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = ["-i", "-f", from, "--"] + to
-        let input = Pipe()
-        process.standardInput = input
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        input.fileHandleForWriting.write(Data(message.replacingOccurrences(of: "\r\n", with: "\n").utf8))
-        try? input.fileHandleForWriting.close()
-        let deadline = Date().addingTimeInterval(Double(timeout.milliseconds) / 1000)
-        while process.isRunning {
-            if Date() > deadline {
-                process.terminate()
-                throw OutboundError("\(path) did not finish within \(DurationFormat.format(timeout))")
-            }
-            usleep(10_000)
-        }
-        guard process.terminationStatus == 0 else { throw OutboundError("\(path) exited \(process.terminationStatus)") }
     }
 }

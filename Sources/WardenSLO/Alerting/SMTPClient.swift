@@ -155,7 +155,7 @@ public struct SMTPClient: Sendable {
                 }
                 text.append(String(l.dropFirst(4)))
                 if l.count == 3 || l[l.index(l.startIndex, offsetBy: 3)] == " " {
-                    return (code, text.joined(separator: " "))
+                    return (code, String(text.joined(separator: " ").prefix(512)))
                 }
             }
             throw Failure(message: "an answer of more than 100 lines")

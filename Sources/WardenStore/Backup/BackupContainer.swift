@@ -106,7 +106,12 @@ public enum BackupContainer {
         }
         let head = try exactly(magic.count + 5, "the header")
         guard Array(head.prefix(magic.count)) == magic else { throw Failure(message: "not a Warden backup") }
+        guard head[magic.count] <= 1 else { throw Failure(message: "the header is damaged") }
         let encrypted = head[magic.count] == 1
+        // A key given means an authenticated backup is expected: a plain one could be anyone's.
+        guard encrypted || key == nil else {
+            throw Failure(message: "a key was given but the backup is not encrypted (nothing authenticates it)")
+        }
         let size = head.suffix(4).reduce(0) { $0 << 8 | Int($1) }
         guard size > 0, size <= 64 << 20 else { throw Failure(message: "the header is damaged") }
         var openKey: SymmetricKey?

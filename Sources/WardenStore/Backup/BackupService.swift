@@ -32,7 +32,8 @@ public enum BackupSection: SpecSection {
             let dn = f["dir"], let dir = r.string(dn, key: "backup.dir", what: "a directory")
         else { return nil }
         var spec = BackupSpec(directory: SpecLoader.absolute(dir, base: context.baseDir))
-        if SpecLoader.absolute(dir, base: context.baseDir).hasPrefix(context.spec.stateDir + "/") {
+        let absolute = SpecLoader.absolute(dir, base: context.baseDir)
+        if absolute == context.spec.stateDir || absolute.hasPrefix(context.spec.stateDir + "/") {
             r.fail(dn, "backup.dir", "backups inside the state directory go with it; choose a directory elsewhere")
         }
         if let n = f["every"], let d = r.duration(n, key: "backup.every", min: .seconds(1), max: .seconds(30 * 86400)) {

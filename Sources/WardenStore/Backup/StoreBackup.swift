@@ -106,6 +106,9 @@ public enum StoreBackup {
                 "\(file) does not match its manifest's checksum: it is damaged or not the file the manifest describes"
             )
         }
+        if !manifest.encrypted, key != nil {
+            throw Failure("a key was given but the backup is not encrypted (nothing authenticates it)")
+        }
         if manifest.encrypted {
             guard let key else { throw Failure("the backup is encrypted: give its key (--key)") }
             if let id = manifest.keyID, id != keyID(key) {
@@ -120,7 +123,7 @@ public enum StoreBackup {
         let (sha, size) = try BackupContainer.read(
             source: file,
             destination: staged,
-            key: manifest.encrypted ? key?.bytes : nil
+            key: key?.bytes
         )
         guard sha == manifest.snapshotSHA256, size == manifest.snapshotBytes else {
             throw Failure("the snapshot in \(file) does not match its manifest")
@@ -132,12 +135,12 @@ public enum StoreBackup {
             throw Failure("the snapshot fails SQLite's integrity check: \(integrity.prefix(3).joined(separator: "; "))")
         }
         let fm = FileManager.default
-        if fm.fileExists(atPath: database) {
-            let aside = database + ".before-restore"
+        // The store replaced is kept whole: its WAL holds what was not checkpointed yet.
+        for suffix in ["", "-wal", "-shm"] {
+            let aside = database + ".before-restore" + suffix
             try? fm.removeItem(atPath: aside)
-            try fm.moveItem(atPath: database, toPath: aside)
+            if fm.fileExists(atPath: database + suffix) { try fm.moveItem(atPath: database + suffix, toPath: aside) }
         }
-        for suffix in ["-wal", "-shm"] { try? fm.removeItem(atPath: database + suffix) }
         try fm.moveItem(atPath: staged, toPath: database)
         return manifest
     }
