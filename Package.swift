@@ -169,6 +169,17 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // GitOps: the node's spec from signed commits of a git repository, applied, watched and
+        // rolled back; drift.
+        .target(
+            name: "WardenGitOps",
+            dependencies: [
+                "WardenCore", "WardenSupervisor",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         // Single sign-on: ID tokens of OpenID providers (discovery, keys, claims, roles, MFA) and the
         // dashboard's sign-in sessions. No HTTP server here; outbound calls through HTTPTransport.
         .target(
@@ -184,6 +195,7 @@ let package = Package(
             name: "WardenServer",
             dependencies: [
                 "WardenCore",
+                "WardenGitOps",
                 "WardenIdentity",
                 "WardenSLO",
                 "WardenFlow",
@@ -244,6 +256,7 @@ let package = Package(
                 "WardenFleet",
                 "WardenPostgres",
                 "WardenControl",
+                "WardenGitOps",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -291,6 +304,7 @@ let package = Package(
             name: "WardenIdentityTests",
             dependencies: ["WardenIdentity", "WardenTestSupport", .product(name: "JWTKit", package: "jwt-kit")]
         ),
+        .testTarget(name: "WardenGitOpsTests", dependencies: ["WardenGitOps", "WardenTestSupport"]),
         .testTarget(name: "WardenFleetTests", dependencies: ["WardenFleet", "WardenTestSupport"]),
         .testTarget(name: "WardenControlTests", dependencies: ["WardenControl"]),
         .testTarget(

@@ -155,6 +155,16 @@ public actor HealEngine: Service {
             let healthy = await d.services.isHealthy(event.subject)
             await perform(machine.health(event.subject, healthy: healthy, at: now()))
         }
+        if event.type == "gitops.rolled_back", let services = event.payload["services"]?.arrayValue {
+            let targets = services.compactMap(\.stringValue)
+            let from = event.payload["commit"]?.stringValue?.prefix(12) ?? "?"
+            let to = event.payload["to"]?.stringValue.map { "commit \($0.prefix(12))" } ?? "the node's own spec"
+            let reasons = event.payload["reasons"]?.arrayValue?.compactMap(\.stringValue) ?? []
+            let note =
+                "rolled back: commit \(from) left it unhealthy (\(reasons.joined(separator: "; "))); the node runs \(to) again"
+            await perform(machine.annotate(event, targets: targets, note: note, at: now()))
+            return
+        }
         let context =
             event.type == EventType.monitorAlert && machine.opensIncident(event) ? await samplesAround(event) : []
         await perform(machine.trigger(event, at: now(), makeID: { Self.newID(d.clock.wallTime()) }, context: context))

@@ -240,6 +240,19 @@ public struct HealMachine: Sendable {
         return effects
     }
 
+    /// Something done elsewhere about `targets` (the node rolled back to an earlier spec): the
+    /// event and `note` join each target's open incident, so that the incident says so.
+    public mutating func annotate(_ event: Event, targets: [String], note: String, at now: HealTime) -> [Effect] {
+        var effects: [Effect] = []
+        for target in targets {
+            guard let id = byTarget[target], open[id] != nil else { continue }
+            open[id]!.incident.evidence.append(Self.evidence(event))
+            open[id]!.incident.evidence.append(Self.note(note, now))
+            effects.append(.save(open[id]!.incident))
+        }
+        return effects
+    }
+
     /// Incidents that were open when Warden stopped: each resumes where it was (an action that
     /// was running is marked interrupted and tried again); one whose policy is gone escalates.
     public mutating func resume(_ incidents: [Incident], at now: HealTime) -> [Effect] {

@@ -8,6 +8,7 @@ import ServiceLifecycle
 import WardenCore
 import WardenDefense
 import WardenFlow
+import WardenGitOps
 import WardenHeal
 import WardenIdentity
 import WardenSLO
@@ -50,6 +51,8 @@ public struct APIServer: Sendable {
         /// The workflow engine: runs started by published events and webhooks, `/v1/runs`
         /// (nil: the spec has no workflows).
         public var flow: WorkflowEngine?
+        /// The node's spec from git (`/v1/gitops`; nil: the spec has no `gitops:`).
+        public var gitops: GitOpsService?
 
         public init(
             api: APISpec,
@@ -131,6 +134,7 @@ public struct APIServer: Sendable {
         addPublishRoutes(router)
         addRunRoutes(router)
         addAlertRoutes(router)
+        addGitOpsRoutes(router)
         let slos = d.slos
         router.get("/v1/slos") { _, context -> Response in
             _ = try context.require(.viewer)

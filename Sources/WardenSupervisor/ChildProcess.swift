@@ -180,3 +180,76 @@ extension ChildProcess {
         return (fds[0], { child.signalGroup(SIGTERM) })
     }
 }
+
+extension ChildProcess {
+    /// What ``captureSeparately(_:environment:timeout:limit:)`` returns.
+    public struct Captured: Sendable {
+        public var status: Int32
+        public var stdout: [UInt8]
+        public var stderr: String
+        /// Whether stdout was longer than the limit.
+        public var truncated: Bool
+    }
+
+    /// Runs `argv` (an absolute program path first) with `environment`, stdin empty, to
+    /// completion or `timeout`; returns its exit status (128 for a signal, 127 when it cannot be
+    /// started), its stdout (at most `limit` bytes) and its stderr (at most 64 KiB) apart.
+    public static func captureSeparately(
+        _ argv: [String],
+        environment: [String: String],
+        timeout: Duration,
+        limit: Int
+    ) async -> Captured {
+        func tempFile() -> Int32 {
+            var template = Array("/tmp/warden-cmd-XXXXXX".utf8CString)
+            let fd = mkstemp(&template)
+            if fd >= 0 {
+                _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+                unlink(String(cString: template))
+            }
+            return fd
+        }
+        let outFD = tempFile()
+        let errFD = tempFile()
+        let null = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        defer {
+            for fd in [outFD, errFD, null] where fd >= 0 { close(fd) }
+        }
+        guard outFD >= 0, errFD >= 0, null >= 0 else {
+            return Captured(status: 127, stdout: [], stderr: "cannot make a temporary file", truncated: false)
+        }
+        var request = SpawnRequest(executable: argv[0], arguments: argv, environment: environment, cwd: nil)
+        request.stdin = null
+        request.stdout = outFD
+        request.stderr = errFD
+        let status: ExitStatus
+        do {
+            status = try await run(request, timeout: timeout)
+        } catch {
+            return Captured(status: 127, stdout: [], stderr: "\(error)", truncated: false)
+        }
+        func read(_ fd: Int32, _ count: Int) -> [UInt8] {
+            var buffer = [UInt8](repeating: 0, count: count)
+            var got = 0
+            while got < count {
+                let n = buffer[got...].withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(got)) }
+                if n <= 0 { break }
+                got += n
+            }
+            return Array(buffer.prefix(got))
+        }
+        let out = read(outFD, limit + 1)
+        let err = String(decoding: read(errFD, 64 << 10), as: UTF8.self)
+        let code: Int32
+        switch status {
+        case .exited(let c): code = c
+        default: code = 128
+        }
+        return Captured(
+            status: code,
+            stdout: Array(out.prefix(limit)),
+            stderr: code == 128 ? err + "\n\(status)" : err,
+            truncated: out.count > limit
+        )
+    }
+}

@@ -11,6 +11,8 @@ public struct ReloadOnHangup: Service {
     let loader: SpecLoader
     let logger: Logger
     let others: @Sendable (Spec) async -> Void
+    /// What SIGHUP does instead of reading the spec file again (with `gitops:`, a sync).
+    let instead: (@Sendable () async -> ReloadOutcome)?
 
     /// - Parameter others: called with every new spec the supervisor accepted, for the other
     ///   components that follow the spec (healing policies).
@@ -19,8 +21,10 @@ public struct ReloadOnHangup: Service {
         supervisor: Supervisor,
         loader: SpecLoader,
         logger: Logger,
-        others: @escaping @Sendable (Spec) async -> Void = { _ in }
+        others: @escaping @Sendable (Spec) async -> Void = { _ in },
+        instead: (@Sendable () async -> ReloadOutcome)? = nil
     ) {
+        self.instead = instead
         self.path = path
         self.supervisor = supervisor
         self.loader = loader
@@ -38,6 +42,7 @@ public struct ReloadOnHangup: Service {
     /// Loads the spec file again and applies it.
     @discardableResult
     public func reload() async -> ReloadOutcome {
+        if let instead { return await instead() }
         var problems: [String]
         do {
             let spec = try loader.load(path: path)

@@ -8,6 +8,8 @@ extension Supervisor {
         public var removed: [String] = []
         public var changed: [String] = []
         public var unchanged: [String] = []
+
+        public init() {}
     }
 
     /// Applies a new spec, touching only what differs: added services start, removed ones stop,

@@ -6,6 +6,7 @@ import WardenDefense
 import WardenDetect
 import WardenFleet
 import WardenFlow
+import WardenGitOps
 import WardenHTTP
 import WardenHeal
 import WardenSLO
@@ -96,18 +97,39 @@ struct Agent {
                     logger: logger
                 )
             )
+        // What follows the spec besides the supervisor.
+        let followers: @Sendable (Spec) async -> Void = { spec in
+            Self.auditSecretReads(spec, when: "reload", bus: bus)
+            await heal.apply(spec)
+            if let flow {
+                flow.apply(spec.flow)
+            } else if !spec.flow.workflows.isEmpty {
+                logger.warning("workflows were added: they run from the next start of Warden")
+            }
+        }
+        let gitops = try spec.gitops.map { g in
+            try Self.gitops(g, spec: spec, stateDirectory: stateDirectory, bus: bus, logger: logger) { new in
+                let summary = try await supervisor.reload(new)
+                await followers(new)
+                return summary
+            } statuses: {
+                await supervisor.status()
+            }
+        }
         let reloader = ReloadOnHangup(
             path: spec.path,
             supervisor: supervisor,
             loader: .warden(),
             logger: logger,
-            others: { spec in
-                Self.auditSecretReads(spec, when: "reload", bus: bus)
-                await heal.apply(spec)
-                if let flow {
-                    flow.apply(spec.flow)
-                } else if !spec.flow.workflows.isEmpty {
-                    logger.warning("workflows were added: they run from the next start of Warden")
+            others: followers,
+            instead: gitops.map { gitops in
+                { @Sendable in
+                    // With a repository, SIGHUP and POST /v1/reload fetch and apply its head.
+                    switch await gitops.sync(.manual) {
+                    case .applied, .unchanged: return .applied(.init())
+                    case .refused(let commit, let reason): return .invalid(["commit \(commit): \(reason)"])
+                    case .unreachable(let error): return .invalid(["the spec repository cannot be fetched: \(error)"])
+                    }
                 }
             }
         )
@@ -153,6 +175,7 @@ struct Agent {
         }
         apiDependencies.alerting = alerting
         apiDependencies.flow = flow
+        apiDependencies.gitops = gitops
         let api = APIServer(apiDependencies)
         let monitors = try spec.monitors.map { monitor in
             try MonitorService(
@@ -233,6 +256,7 @@ struct Agent {
             ]
         }
         if let defense { services.append(.init(service: defense.service)) }
+        if let gitops { services.append(.init(service: gitops)) }
         services += [
             .init(service: reloader),
             .init(

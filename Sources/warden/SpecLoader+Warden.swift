@@ -3,6 +3,7 @@ import WardenDefense
 import WardenDetect
 import WardenFleet
 import WardenFlow
+import WardenGitOps
 import WardenHTTP
 import WardenHeal
 import WardenSLO
@@ -18,7 +19,7 @@ extension SpecLoader {
                 APISection.self, MonitorsSection.self, DefenseSection.self, HealingSection.self, StoreSection.self,
                 BackupSection.self,
                 FleetSection.self, AuditSection.self, HooksSection.self, SLOSection.self, AlertingSection.self,
-                FlowSection.self,
+                FlowSection.self, GitOpsSection.self,
             ]
         )
         loader.vaultHTTP = BlockingHTTPClient.shared

@@ -22,7 +22,7 @@ struct Warden: AsyncParsableCommand {
             DetectCommand.self, ControlCommand.self, NodesCommand.self, AuditCommand.self,
             SLOCommand.self, InstallCommand.self, RunsCommand.self, RunShowCommand.self, RunApproveCommand.self,
             RunStartCommand.self, QueueBenchCommand.self, AlertsCommand.self, SilenceCommand.self, BackupCommand.self,
-            RestoreCommand.self,
+            RestoreCommand.self, DiffCommand.self, GitOpsCommand.self,
         ]
     )
 }

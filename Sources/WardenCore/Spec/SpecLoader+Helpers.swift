@@ -39,6 +39,21 @@ extension SpecLoader {
 
     // MARK: - Helpers
 
+    /// Refuses a spec text that sets any of `keys` at its top level, each place located, with
+    /// `why` as the message (a spec from a repository may not set the node's own keys).
+    public static func refuseTopKeys(_ keys: [String], in text: String, file: String, why: String) throws(SpecErrors) {
+        guard let root = try compose(text, file: file), case .mapping(let mapping) = root else { return }
+        var issues: [SpecIssue] = []
+        for (key, _) in mapping {
+            guard let name = key.string, keys.contains(name) else { continue }
+            let mark = key.mark
+            issues.append(
+                SpecIssue(file: file, line: mark?.line ?? 0, column: mark?.column ?? 0, key: name, message: why)
+            )
+        }
+        if !issues.isEmpty { throw SpecErrors(issues) }
+    }
+
     /// Composes the YAML tree, after refusing a text whose aliases expand it past
     /// ``YAMLExpansionGuard/maxExpandedNodes`` nodes (see ``YAMLExpansionGuard``).
     static func compose(_ text: String, file: String) throws(SpecErrors) -> Node? {

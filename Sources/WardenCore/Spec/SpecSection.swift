@@ -70,6 +70,18 @@ public struct SpecSections: Sendable, Equatable {
         }
     }
 
+    /// The keys of the sections present.
+    public var keys: [String] { entries.keys.sorted() }
+
+    /// Whether the section `key` is the same in both (both absent included).
+    public func same(_ key: String, as other: SpecSections) -> Bool {
+        switch (entries[key], other.entries[key]) {
+        case (nil, nil): return true
+        case (let a?, let b?): return a.equals(b.value)
+        default: return false
+        }
+    }
+
     public static func == (a: SpecSections, b: SpecSections) -> Bool {
         a.entries.count == b.entries.count
             && a.entries.allSatisfy { key, entry in b.entries[key].map { entry.equals($0.value) } ?? false }

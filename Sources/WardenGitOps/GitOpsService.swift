@@ -1,0 +1,551 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import WardenCore
+import WardenSupervisor
+
+/// Follows a branch of a git repository and keeps the node at its head: fetches every
+/// `gitops.every`, on a webhook's delivery and on demand (SIGHUP, `POST /v1/reload`,
+/// `POST /v1/gitops/sync`); applies a commit only when its signature verifies, its history
+/// contains the applied one (unless `allow_rewrites`) and its spec validates; watches the
+/// services it added or changed for `settle` and goes back to the last good commit when one
+/// fails; reports drift (a running state that differs from the desired one).
+///
+/// Everything it does is an event (``GitOpsApplied``, ``GitOpsRefused``, …). Work is done one
+/// input at a time by one loop, so a sync, a tick and a service's failure never interleave.
+public actor GitOpsService: Service {
+    public struct Dependencies: Sendable {
+        public var spec: GitOpsSpec
+        public var repository: GitRepository
+        /// The node's own spec as it started: its keys go into every spec from git, and it is
+        /// what the node runs before any commit (and goes back to without a good one).
+        public var local: Spec
+        /// Reads a spec from git (its text, its name for errors) into a full spec with the node's
+        /// keys; throws its located problems.
+        public var parse: @Sendable (_ text: String, _ file: String) throws(SpecErrors) -> Spec
+        /// Applies a spec as SIGHUP does.
+        public var apply: @Sendable (Spec) async throws -> Supervisor.ReloadSummary
+        public var statuses: @Sendable () async -> [ServiceStatus]
+        public var bus: EventBus
+        public var clock: any WardenClock
+        /// Where ``GitOpsState`` is kept.
+        public var stateFile: String
+        public var logger: Logger
+
+        public init(
+            spec: GitOpsSpec,
+            repository: GitRepository,
+            local: Spec,
+            parse: @escaping @Sendable (_ text: String, _ file: String) throws(SpecErrors) -> Spec,
+            apply: @escaping @Sendable (Spec) async throws -> Supervisor.ReloadSummary,
+            statuses: @escaping @Sendable () async -> [ServiceStatus],
+            bus: EventBus,
+            clock: any WardenClock = SystemClock(),
+            stateFile: String,
+            logger: Logger
+        ) {
+            self.spec = spec
+            self.repository = repository
+            self.local = local
+            self.parse = parse
+            self.apply = apply
+            self.statuses = statuses
+            self.bus = bus
+            self.clock = clock
+            self.stateFile = stateFile
+            self.logger = logger
+        }
+    }
+
+    /// Why a sync ran.
+    public enum Trigger: String, Sendable {
+        case start, interval, hook, manual
+    }
+
+    /// What a sync did.
+    public enum Outcome: Sendable, Equatable {
+        case applied(String)
+        case unchanged(String)
+        case refused(String, reason: String)
+        case unreachable(String)
+    }
+
+    enum Input: Sendable {
+        case tick
+        case event(Event)
+        case sync(Trigger, CheckedContinuation<Outcome, Never>?)
+        case diff(CheckedContinuation<JSONValue, Never>)
+    }
+
+    /// Services a commit added or changed, watched until `deadline`.
+    struct Watch {
+        var commit: String
+        var services: Set<String>
+        var deadline: Instant
+        var problems: [String: String] = [:]
+    }
+
+    let d: Dependencies
+    private var state: GitOpsState
+    /// The commit running (nil: the node's local spec) and its spec.
+    private var applied: String?
+    private var appliedSpec: Spec
+    private var head: String?
+    /// The head's refusal, reported once while it stays the same.
+    private var refusal: (commit: String, reason: String)?
+    private var unreachable: String?
+    private var watch: Watch?
+    private var drift: [String] = []
+    private var lastFetch: Date?
+    private var nextFetch: Instant
+    private var timer: Task<Void, Never>?
+    private let inputs: AsyncStream<Input>
+    private let feed: AsyncStream<Input>.Continuation
+
+    public init(_ dependencies: Dependencies) {
+        d = dependencies
+        state = GitOpsState.load(dependencies.stateFile)
+        appliedSpec = dependencies.local
+        nextFetch = dependencies.clock.now()
+        (inputs, feed) = AsyncStream.makeStream(of: Input.self, bufferingPolicy: .unbounded)
+    }
+
+    // MARK: - Asking
+
+    /// Fetches and applies now; returns what happened.
+    public func sync(_ trigger: Trigger = .manual) async -> Outcome {
+        await withCheckedContinuation { feed.yield(.sync(trigger, $0)) }
+    }
+
+    /// What the next sync would change: the head, its verdict and the difference from the
+    /// running spec.
+    public func diff() async -> JSONValue {
+        await withCheckedContinuation { feed.yield(.diff($0)) }
+    }
+
+    /// Where the node stands.
+    public func status() -> JSONValue {
+        var o: [String: JSONValue] = [
+            "repository": .string(d.spec.repository), "branch": .string(d.spec.branch), "path": .string(d.spec.path),
+            "head": head.map(JSONValue.string) ?? .null, "applied": applied.map(JSONValue.string) ?? .null,
+            "good": state.good.map(JSONValue.string) ?? .null,
+            "drift": .array(drift.map(JSONValue.string)),
+            "in_sync": .bool(drift.isEmpty && unreachable == nil),
+        ]
+        if let refusal {
+            o["refused"] = .object(["commit": .string(refusal.commit), "reason": .string(refusal.reason)])
+        }
+        if let unreachable { o["unreachable"] = .string(unreachable) }
+        if let lastFetch { o["last_fetch"] = .string(ISO8601DateFormatter().string(from: lastFetch)) }
+        if let watch {
+            o["settling"] = .object([
+                "commit": .string(watch.commit), "services": .array(watch.services.sorted().map(JSONValue.string)),
+            ])
+        }
+        return .object(o)
+    }
+
+    // MARK: - Running
+
+    public func run() async throws {
+        let types: Set<String> = [
+            EventType.serviceRestarting, EventType.serviceFailed, EventType.serviceSpawnFailed,
+            EventType.probeFailed, EventType.serviceStopped, EventType.serviceStarted, EventType.serviceReady,
+        ]
+        let hookSource = d.spec.hook.map { "hook:\($0)" }
+        let subscription = d.bus.subscribe(name: "gitops", capacity: 1000) { event in
+            types.contains(event.type) || (hookSource != nil && event.source == hookSource)
+        }
+        let feed = self.feed
+        let listener = Task {
+            for await event in subscription {
+                if let hookSource, event.source == hookSource {
+                    feed.yield(.sync(.hook, nil))
+                } else {
+                    feed.yield(.event(event))
+                }
+            }
+        }
+        defer {
+            listener.cancel()
+            timer?.cancel()
+        }
+        feed.yield(.sync(.start, nil))
+        await cancelWhenGracefulShutdown {
+            for await input in self.inputs {
+                await self.handle(input)
+            }
+        }
+    }
+
+    private func handle(_ input: Input) async {
+        switch input {
+        case .sync(let trigger, let reply):
+            let outcome = await fetchAndApply(trigger)
+            nextFetch = d.clock.now() + d.spec.every
+            await checkDrift()
+            rearm()
+            reply?.resume(returning: outcome)
+        case .tick:
+            if let watch, d.clock.now() >= watch.deadline { await endWatch() }
+            if d.clock.now() >= nextFetch {
+                _ = await fetchAndApply(.interval)
+                nextFetch = d.clock.now() + d.spec.every
+            }
+            await checkDrift()
+            rearm()
+        case .event(let event):
+            if watch?.services.contains(event.subject) == true, let problem = Self.problem(event) {
+                watch?.problems[event.subject] = problem
+                await rollBack()
+                rearm()
+            }
+            if [EventType.serviceStopped, EventType.serviceFailed, EventType.serviceStarted, EventType.serviceReady]
+                .contains(event.type)
+            {
+                await checkDrift()
+            }
+        case .diff(let reply):
+            reply.resume(returning: await describeHead())
+        }
+    }
+
+    /// Wakes the loop at the next fetch or the end of the watch, whichever is first.
+    private func rearm() {
+        timer?.cancel()
+        let deadline = min(nextFetch, watch?.deadline ?? nextFetch)
+        let (clock, feed) = (d.clock, feed)
+        timer = Task {
+            do { try await clock.sleep(until: deadline) } catch { return }
+            feed.yield(.tick)
+        }
+    }
+
+    /// Why `event` means a watched service is not healthy, or nil.
+    static func problem(_ event: Event) -> String? {
+        func field(_ name: String) -> String? {
+            if case .object(let o) = event.payload, case .string(let s)? = o[name] { return s }
+            return nil
+        }
+        switch event.type {
+        case EventType.serviceRestarting: return "it failed and is restarting: \(field("reason") ?? "")"
+        case EventType.serviceFailed: return "it was given up on: \(field("reason") ?? "")"
+        case EventType.serviceSpawnFailed: return "it could not be started: \(field("reason") ?? "")"
+        case EventType.probeFailed: return "its health check fails: \(field("detail") ?? "")"
+        default: return nil
+        }
+    }
+
+    // MARK: - Syncing
+
+    private func fetchAndApply(_ trigger: Trigger) async -> Outcome {
+        let commit: String
+        do {
+            commit = try await d.repository.fetch(d.spec.repository, branch: d.spec.branch)
+            lastFetch = d.clock.wallTime()
+            if unreachable != nil {
+                unreachable = nil
+                publish(GitOpsReachable(repository: d.spec.repository))
+            }
+        } catch {
+            if unreachable != error.description {
+                d.logger.warning(
+                    "the spec repository cannot be fetched; the node keeps its running state",
+                    metadata: ["warden.error": "\(error.description)"]
+                )
+                if unreachable == nil {
+                    publish(
+                        GitOpsUnreachable(repository: d.spec.repository, error: error.description, running: applied)
+                    )
+                }
+                unreachable = error.description
+            }
+            // Started without the repository: the last good commit, if the mirror holds it.
+            await fallBackOnGood(fromMirror: true)
+            return .unreachable(error.description)
+        }
+        head = commit
+        let outcome = await consider(commit, trigger: trigger)
+        // A node that runs nothing from git yet and cannot take the head runs the last good commit.
+        if case .refused = outcome { await fallBackOnGood(fromMirror: false) }
+        return outcome
+    }
+
+    /// With nothing from git applied yet (a start), applies the last good commit.
+    private func fallBackOnGood(fromMirror: Bool) async {
+        guard applied == nil, let good = state.good, good != head || fromMirror,
+            let resolved = await d.repository.resolve(good)
+        else { return }
+        let kept = refusal
+        _ = await consider(resolved, trigger: .start, fromMirror: fromMirror, fallback: true)
+        if let kept { refusal = kept }
+    }
+
+    /// Verifies, loads and applies `commit`.
+    private func consider(
+        _ commit: String,
+        trigger: Trigger,
+        fromMirror: Bool = false,
+        fallback: Bool = false
+    ) async -> Outcome {
+        if commit == applied { return .unchanged(commit) }
+        if !fallback, let why = state.bad[commit] { return refuse(commit, why) }
+        var rewritten = false
+        if let applied, await d.repository.contains(commit, ancestor: applied) != true {
+            guard d.spec.allowRewrites else {
+                return refuse(
+                    commit,
+                    "the branch's history was rewritten (a force push?): \(commit.prefix(12)) does not contain the "
+                        + "applied \(applied.prefix(12)); set gitops.allow_rewrites to follow such a branch"
+                )
+            }
+            rewritten = true
+        }
+        let signer: String
+        switch await d.repository.verify(commit, trust: d.spec.trust) {
+        case .good(let who): signer = who
+        case .refused(let why): return refuse(commit, why)
+        }
+        let desired: Spec
+        do {
+            desired = try await load(commit)
+        } catch let problem as LoadProblem {
+            return refuse(commit, problem.reason, errors: problem.errors)
+        } catch {
+            return refuse(commit, "\(error)")
+        }
+        let summary: Supervisor.ReloadSummary
+        do {
+            summary = try await d.apply(desired)
+        } catch {
+            return refuse(commit, "applying it failed: \(error)")
+        }
+        let previous = applied
+        applied = commit
+        appliedSpec = desired
+        if !fallback { refusal = nil }
+        await d.repository.mark("refs/warden/applied", commit)
+        let info = await d.repository.info(commit)
+        publish(
+            GitOpsApplied(
+                commit: commit,
+                previous: previous,
+                signer: signer,
+                subject: info?.subject ?? "",
+                added: summary.added,
+                removed: summary.removed,
+                changed: summary.changed,
+                rewritten: rewritten ? true : nil,
+                fromMirror: fromMirror ? true : nil
+            )
+        )
+        d.logger.info(
+            "applied a commit from the spec repository",
+            metadata: ["warden.commit": "\(commit)", "warden.trigger": "\(trigger.rawValue)"]
+        )
+        let touched = Set(summary.added + summary.changed)
+        if d.spec.settle > .zero && !touched.isEmpty {
+            watch = Watch(commit: commit, services: touched, deadline: d.clock.now() + d.spec.settle)
+        } else {
+            watch = nil
+            settle(commit)
+        }
+        return .applied(commit)
+    }
+
+    struct LoadProblem: Error {
+        var reason: String
+        var errors: [String]?
+    }
+
+    /// The spec at `commit`, validated, with the node's keys.
+    private func load(_ commit: String) async throws -> Spec {
+        let bytes: [UInt8]
+        do {
+            bytes = try await d.repository.file(d.spec.path, at: commit)
+        } catch {
+            throw LoadProblem(reason: error.description)
+        }
+        let file = "git:\(commit.prefix(12)):\(d.spec.path)"
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            throw LoadProblem(reason: "\(file) is not UTF-8")
+        }
+        do {
+            try SpecLoader.refuseTopKeys(
+                GitOpsSpec.nodeKeys,
+                in: text,
+                file: file,
+                why: "belongs to the node: set it in the node's own spec, not in the repository"
+            )
+            return try d.parse(text, file)
+        } catch {
+            let issues = error.issues.map(\.description)
+            throw LoadProblem(
+                reason: "the spec does not validate (\(issues.count) problem\(issues.count == 1 ? "" : "s"))",
+                errors: Array(issues.prefix(50))
+            )
+        }
+    }
+
+    private func refuse(_ commit: String, _ reason: String, errors: [String]? = nil) -> Outcome {
+        if refusal?.commit != commit || refusal?.reason != reason {
+            refusal = (commit, reason)
+            publish(GitOpsRefused(commit: commit, reason: reason, errors: errors))
+            d.logger.error(
+                "a commit of the spec repository was refused",
+                metadata: ["warden.commit": "\(commit)", "warden.reason": "\(reason)"]
+            )
+        }
+        return .refused(commit, reason: reason)
+    }
+
+    private func settle(_ commit: String) {
+        guard state.good != commit else { return }
+        state.good = commit
+        persist()
+        Task { [repository = d.repository] in await repository.mark("refs/warden/good", commit) }
+        publish(GitOpsSettled(commit: commit))
+    }
+
+    // MARK: - Watching a rollout
+
+    private func endWatch() async {
+        guard let current = watch else { return }
+        let statuses = Dictionary(await d.statuses().map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        for name in current.services {
+            guard let status = statuses[name] else { continue }
+            if status.state != "running" {
+                watch?.problems[name] = "it is \(status.state), not running, \(d.spec.settle) after the commit"
+            } else if status.health == "failing" {
+                watch?.problems[name] = "its health check fails"
+            }
+        }
+        if watch?.problems.isEmpty == true {
+            watch = nil
+            settle(current.commit)
+        } else {
+            await rollBack()
+        }
+    }
+
+    /// Goes back to the last good commit (or the node's own spec) after a rollout failed.
+    private func rollBack() async {
+        guard let failed = watch else { return }
+        watch = nil
+        let reasons = failed.problems.keys.sorted().map { "\($0): \(failed.problems[$0]!)" }
+        state.remember(bad: failed.commit, "rolled back: " + reasons.joined(separator: "; "))
+        persist()
+        var target = state.good
+        var spec = d.local
+        if let good = target {
+            do {
+                spec = try await load(good)
+            } catch {
+                d.logger.error(
+                    "the last good commit cannot be read again; going back to the node's own spec",
+                    metadata: ["warden.commit": "\(good)", "warden.error": "\(error)"]
+                )
+                target = nil
+            }
+        }
+        do {
+            _ = try await d.apply(spec)
+        } catch {
+            d.logger.error("rolling back failed", metadata: ["warden.error": "\(error)"])
+        }
+        applied = target
+        appliedSpec = spec
+        if let target { await d.repository.mark("refs/warden/applied", target) }
+        refusal = (failed.commit, state.bad[failed.commit]!)
+        publish(
+            GitOpsRolledBack(
+                commit: failed.commit,
+                to: target,
+                services: failed.problems.keys.sorted(),
+                reasons: reasons
+            )
+        )
+        d.logger.error(
+            "a commit left services unhealthy; rolled back",
+            metadata: ["warden.commit": "\(failed.commit)", "warden.to": "\(target ?? "the node's own spec")"]
+        )
+    }
+
+    // MARK: - Drift
+
+    /// Compares the running state with the desired one and reports a change.
+    private func checkDrift() async {
+        var reasons: [String] = []
+        if let head, head != applied, let refusal, refusal.commit == head {
+            reasons.append("the branch's head \(head.prefix(12)) is not applied: \(refusal.reason)")
+        }
+        let statuses = Dictionary(await d.statuses().map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        for service in appliedSpec.services {
+            switch statuses[service.name]?.state {
+            case nil: reasons.append("\(service.name) is in the desired spec but not supervised")
+            case "stopped": reasons.append("\(service.name) is stopped; the desired spec runs it")
+            case "failed": reasons.append("\(service.name) has failed and is not restarted")
+            default: break
+            }
+        }
+        let desired = Set(appliedSpec.services.map(\.name))
+        for name in statuses.keys.sorted() where !desired.contains(name) && statuses[name]?.state != "stopping" {
+            reasons.append("\(name) runs but is not in the desired spec")
+        }
+        guard reasons != drift else { return }
+        let was = drift
+        drift = reasons
+        if reasons.isEmpty {
+            if !was.isEmpty { publish(GitOpsInSync(commit: applied)) }
+        } else {
+            publish(GitOpsDrift(reasons: reasons))
+        }
+    }
+
+    // MARK: - Diff
+
+    private func describeHead() async -> JSONValue {
+        var o: [String: JSONValue] = ["applied": applied.map(JSONValue.string) ?? .null]
+        let commit: String
+        do {
+            commit = try await d.repository.fetch(d.spec.repository, branch: d.spec.branch)
+        } catch {
+            o["error"] = .string("the repository cannot be fetched: \(error.description)")
+            return .object(o)
+        }
+        o["head"] = .string(commit)
+        switch await d.repository.verify(commit, trust: d.spec.trust) {
+        case .good(let signer): o["signed_by"] = .string(signer)
+        case .refused(let why): o["refused"] = .string(why)
+        }
+        if let why = state.bad[commit] { o["refused"] = .string(why) }
+        if let applied, commit != applied, await d.repository.contains(commit, ancestor: applied) != true {
+            o["rewritten"] = .bool(true)
+        }
+        do {
+            let desired = try await load(commit)
+            let diff = SpecDiff(from: appliedSpec, to: desired)
+            o["changes"] = .array(diff.lines.map(JSONValue.string))
+        } catch let problem as LoadProblem {
+            o["invalid"] = .string(problem.reason)
+            if let errors = problem.errors { o["errors"] = .array(errors.map(JSONValue.string)) }
+        } catch {
+            o["invalid"] = .string("\(error)")
+        }
+        return .object(o)
+    }
+
+    // MARK: - Helpers
+
+    private func publish<P: EventPayload>(_ payload: P) {
+        d.bus.publish(payload, source: "gitops", subject: "gitops")
+    }
+
+    private func persist() {
+        do {
+            try state.save(d.stateFile)
+        } catch {
+            d.logger.error("cannot save the gitops state", metadata: ["warden.error": "\(error)"])
+        }
+    }
+}

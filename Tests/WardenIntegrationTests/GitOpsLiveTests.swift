@@ -1,0 +1,358 @@
+import Foundation
+import Testing
+import WardenCore
+import WardenHTTP
+import WardenSupervisor
+import WardenTestSupport
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A git repository on disk that the tests commit to, with SSH signing keys made here: one
+/// trusted (in the allowed-signers file Warden is given), one not.
+final class SpecRepository: Sendable {
+    let dir: TempDir
+    /// The bare repository Warden follows.
+    let origin: String
+    let work: String
+    let allowedSigners: String
+    let trustedKey: String
+    let strangerKey: String
+
+    enum Signer { case trusted, stranger, nobody }
+
+    init() async throws {
+        dir = TempDir("warden-git")
+        origin = dir.file("origin.git")
+        work = dir.file("work")
+        trustedKey = dir.file("ops_key")
+        strangerKey = dir.file("stranger_key")
+        allowedSigners = dir.file("allowed_signers")
+        for key in [trustedKey, strangerKey] {
+            let made = try await runCommand(
+                "/usr/bin/ssh-keygen",
+                ["-q", "-t", "ed25519", "-N", "", "-C", "test", "-f", key]
+            )
+            #expect(made.exitCode == 0, "\(made.stderr)")
+        }
+        let pub = try String(contentsOfFile: trustedKey + ".pub", encoding: .utf8)
+        try "ops@example.com \(pub)".write(toFile: allowedSigners, atomically: true, encoding: .utf8)
+        try await git(["init", "--quiet", "--bare", "-b", "main", origin], in: dir.path)
+        try await git(["init", "--quiet", "-b", "main", work], in: dir.path)
+        try await git(["remote", "add", "origin", origin])
+    }
+
+    @discardableResult
+    func git(_ arguments: [String], in cwd: String? = nil) async throws -> String {
+        var env = ProcessInfo.processInfo.environment
+        env["GIT_AUTHOR_NAME"] = "Ops"
+        env["GIT_AUTHOR_EMAIL"] = "ops@example.com"
+        env["GIT_COMMITTER_NAME"] = "Ops"
+        env["GIT_COMMITTER_EMAIL"] = "ops@example.com"
+        env["GIT_CONFIG_NOSYSTEM"] = "1"
+        env["HOME"] = dir.path
+        let result = try await runCommand("/usr/bin/git", arguments, environment: env, cwd: cwd ?? work)
+        guard result.exitCode == 0 else {
+            throw TimedOut(what: "git \(arguments.joined(separator: " ")): \(result.stderr)", seen: [])
+        }
+        return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// Commits `text` as `path`, signed by `signer`, and pushes it (forced when asked); returns
+    /// the commit id.
+    @discardableResult
+    func commit(
+        _ text: String,
+        path: String = "node.yaml",
+        by signer: Signer = .trusted,
+        force: Bool = false
+    )
+        async throws -> String
+    {
+        try text.write(toFile: work + "/" + path, atomically: true, encoding: .utf8)
+        try await git(["add", path])
+        var arguments = ["-c", "gpg.format=ssh"]
+        switch signer {
+        case .trusted: arguments += ["-c", "user.signingkey=\(trustedKey)", "commit", "-S"]
+        case .stranger: arguments += ["-c", "user.signingkey=\(strangerKey)", "commit", "-S"]
+        case .nobody: arguments += ["commit", "--no-gpg-sign"]
+        }
+        try await git(arguments + ["--quiet", "--allow-empty", "-m", "change \(path)"])
+        try await git(["push", "--quiet"] + (force ? ["--force"] : []) + ["origin", "HEAD:main"])
+        return try await git(["rev-parse", "HEAD"])
+    }
+}
+
+/// Specs from signed commits: applied, refused (unsigned, untrusted, invalid, the node's own
+/// keys, a rewritten history), rolled back when a service fails, kept when the repository is
+/// unreachable; drift and the webhook.
+@Suite("GitOps with real repositories", .serialized, .timeLimit(.minutes(3)))
+struct GitOpsLiveTests {
+    init() { becomeSubreaper() }
+
+    static func local(_ repo: SpecRepository, extra: String = "", settle: String = "1s") -> String {
+        """
+        gitops:
+          repo: \(repo.origin)
+          branch: main
+          path: node.yaml
+          signers: \(repo.allowedSigners)
+          every: 1h
+          settle: \(settle)
+        \(extra)
+        services: {}
+        """
+    }
+
+    static let app = """
+        services:
+          app:
+            run: [SAMPLE]
+        """
+
+    func sync(_ f: Fixture) async throws -> CommandResult {
+        try await warden("gitops", "sync", "-c", f.config)
+    }
+
+    @Test func onlySignedValidCommitsAreAppliedAndEachRefusalSaysWhy() async throws {
+        let repo = try await SpecRepository()
+        let f = Fixture(Self.local(repo))
+        let c1 = try await repo.commit(Self.app.replacingOccurrences(of: "SAMPLE", with: Binaries.sample))
+        let w = try f.start()
+        let applied = try await f.waitFor("gitops.applied", "gitops")
+        #expect(applied.first?.payload["commit"]?.stringValue == c1)
+        #expect(applied.first?.payload["signer"]?.stringValue == "ops@example.com")
+        #expect(applied.first?.payload["added"]?.arrayValue?.compactMap(\.stringValue) == ["app"])
+        _ = try await f.waitRunning(["app"])
+        try await f.waitFor("gitops.settled", "gitops")
+
+        let withExtra = Self.app + "\n  extra:\n    run: [SAMPLE]\n"
+        let spec2 = withExtra.replacingOccurrences(of: "SAMPLE", with: Binaries.sample)
+        // Unsigned.
+        let unsigned = try await repo.commit(spec2, by: .nobody)
+        var answer = try await sync(f)
+        #expect(answer.exitCode == 1)
+        #expect(answer.stdout.contains("refused \(unsigned.prefix(12)): the commit is not signed"), "\(answer.stdout)")
+        // Signed by a key that is not trusted.
+        let stranger = try await repo.commit(spec2 + "\n", by: .stranger)
+        answer = try await sync(f)
+        #expect(
+            answer.stdout.contains(
+                "refused \(stranger.prefix(12)): signed by a key that is not in the allowed signers"
+            ),
+            "\(answer.stdout)"
+        )
+        // Signed, but the spec does not validate: the errors are located in the commit's file.
+        let invalid = try await repo.commit(spec2.replacingOccurrences(of: "run:", with: "rnu:"))
+        answer = try await sync(f)
+        #expect(answer.stdout.contains("the spec does not validate"), "\(answer.stdout)")
+        let refusals = try await f.waitFor("gitops.refused", "gitops", count: 3)
+        let errors = refusals.last?.payload["errors"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        #expect(refusals.last?.payload["commit"]?.stringValue == invalid)
+        #expect(
+            errors.contains { $0.hasPrefix("git:\(invalid.prefix(12)):node.yaml:3:5: services.app.rnu") },
+            "\(errors)"
+        )
+        // Signed and valid, but it sets the node's own keys.
+        _ = try await repo.commit("api: { listen: 0.0.0.0:80 }\n" + spec2)
+        answer = try await sync(f)
+        #expect(answer.stdout.contains("refused"), "\(answer.stdout)")
+        let own = try await f.waitFor("gitops.refused", "gitops", count: 4)
+        #expect(
+            own.last?.payload["errors"]?.arrayValue?.first?.stringValue?.contains(":1:1: api: belongs to the node")
+                == true,
+            "\(own.last?.payload ?? .null)"
+        )
+        #expect(try await f.status().map(\.name) == ["app"], "nothing refused was applied")
+
+        // `warden diff` shows what a good commit would change; SIGHUP applies it.
+        let c2 = try await repo.commit(spec2 + "# reviewed\n")
+        let diff = try await warden("diff", "-c", f.config)
+        #expect(diff.exitCode == 1, "\(diff.stdout)\(diff.stderr)")
+        #expect(diff.stdout.contains("+ service extra"), "\(diff.stdout)")
+        #expect(diff.stdout.contains("signed by ops@example.com"), "\(diff.stdout)")
+        w.signal(SIGHUP)
+        let second = try await f.waitFor("gitops.applied", "gitops", count: 2)
+        #expect(second.last?.payload["commit"]?.stringValue == c2)
+        #expect(second.last?.payload["previous"]?.stringValue == c1)
+        _ = try await f.waitRunning(["app", "extra"])
+        let same = try await warden("diff", "-c", f.config)
+        #expect(same.exitCode == 0 && same.stdout.contains("no changes"), "\(same.stdout)")
+
+        // A force push to a signed commit that does not contain the applied one is refused.
+        try await repo.git(["reset", "--quiet", "--hard", c1])
+        let rewritten = try await repo.commit(
+            Self.app.replacingOccurrences(of: "SAMPLE", with: Binaries.sample) + "#\n",
+            force: true
+        )
+        answer = try await sync(f)
+        #expect(
+            answer.stdout.contains("refused \(rewritten.prefix(12)): the branch's history was rewritten"),
+            "\(answer.stdout)"
+        )
+        #expect(try await f.status().map(\.name).sorted() == ["app", "extra"])
+        let status = try await warden("gitops", "-c", f.config, "--json")
+        let o = JSONValue.parse(status.stdout)
+        #expect(o?["applied"]?.stringValue == c2)
+        #expect(o?["head"]?.stringValue == rewritten)
+        #expect(o?["drift"]?.arrayValue?.first?.stringValue?.contains("is not applied") == true, "\(status.stdout)")
+        #expect(try await w.stop() == .exited(0))
+    }
+
+    @Test func aCommitThatBreaksAServiceIsRolledBackAndTheIncidentSaysSo() async throws {
+        let repo = try await SpecRepository()
+        let healing = """
+            policies:
+              app-down:
+                when: service.exited
+                subject: app
+                then: [restart app]
+            """
+        let good = Self.app.replacingOccurrences(of: "SAMPLE", with: Binaries.sample)
+        let c1 = try await repo.commit(healing + "\n" + good)
+        let f = Fixture(Self.local(repo, settle: "2s"))
+        let w = try f.start()
+        try await f.waitFor("gitops.applied", "gitops")
+        _ = try await f.waitRunning(["app"])
+        let settled = try await f.waitFor("gitops.settled", "gitops")
+        #expect(settled.first?.payload["commit"]?.stringValue == c1)
+
+        let broken = healing + "\nservices:\n  app:\n    run: [/bin/sh, -c, 'echo bad config >&2; exit 3']\n"
+        let c2 = try await repo.commit(broken)
+        #expect(try await sync(f).stdout.contains("applied \(c2.prefix(12))"))
+        let rolled = try await f.waitFor("gitops.rolled_back", "gitops")
+        #expect(rolled.first?.payload["commit"]?.stringValue == c2)
+        #expect(rolled.first?.payload["to"]?.stringValue == c1)
+        #expect(rolled.first?.payload["services"]?.arrayValue?.compactMap(\.stringValue) == ["app"])
+        let pids = try await f.waitRunning(["app"])
+        let app = try await f.status().first { $0.name == "app" }
+        #expect(app?.state == "running" && pids["app"] != nil)
+        // The incident the failure opened says the node was rolled back.
+        let incidents = try await f.client().send("GET", "/v1/incidents")
+        let id = try #require(
+            JSONValue.parse(String(decoding: incidents.body, as: UTF8.self))?["incidents"]?.arrayValue?.first?["id"]?
+                .stringValue
+        )
+        var text = ""
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline {
+            // The healing engine adds the note once it has the rollback's event.
+            text = String(decoding: try await f.client().send("GET", "/v1/incidents/\(id)").body, as: UTF8.self)
+            if text.contains("rolled back") { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(text.contains("rolled back: commit \(c2.prefix(12)) left it unhealthy"), "\(text.prefix(3000))")
+        // The bad commit is not applied again, not even after a restart.
+        #expect(try await sync(f).stdout.contains("refused \(c2.prefix(12)): rolled back"))
+        #expect(try await w.stop() == .exited(0))
+        let w3 = try f.start()
+        try await f.waitFor("gitops.applied", "gitops", count: 3)
+        let events = try await f.events("--type", "gitops.applied")
+        #expect(events.last?.payload["commit"]?.stringValue == c1, "after a restart the last good commit runs")
+        _ = try await f.waitRunning(["app"])
+        #expect(try await w3.stop() == .exited(0))
+    }
+
+    @Test func anUnreachableRepositoryKeepsTheLastGoodStateAndAWebhookFetchesAtOnce() async throws {
+        let repo = try await SpecRepository()
+        let token = TempDir("warden-hook")
+        let tokenFile = token.write("token", "deploy-hook-token-1")
+        let hooks = """
+            hooks:
+              deploy:
+                format: json
+                verify: { token: { secret: file:\(tokenFile), header: X-Deploy-Token } }
+            """
+        let local = Self.local(repo, extra: hooks).replacingOccurrences(
+            of: "  settle: 1s\n",
+            with: "  settle: 1s\n  hook: deploy\n"
+        )
+        let f = Fixture(local)
+        let c1 = try await repo.commit(Self.app.replacingOccurrences(of: "SAMPLE", with: Binaries.sample))
+        var w = try f.start()
+        try await f.waitFor("gitops.settled", "gitops")
+        #expect(try await w.stop() == .exited(0))
+
+        // The repository goes away: Warden starts on the last good commit from its mirror.
+        try FileManager.default.moveItem(atPath: repo.origin, toPath: repo.origin + ".away")
+        w = try f.start()
+        let down = try await f.waitFor("gitops.unreachable", "gitops")
+        #expect(down.first?.payload["repository"]?.stringValue == repo.origin)
+        let applied = try await f.waitFor("gitops.applied", "gitops", count: 2)
+        #expect(applied.last?.payload["commit"]?.stringValue == c1)
+        #expect(applied.last?.payload["from_mirror"]?.boolValue == true)
+        _ = try await f.waitRunning(["app"])
+
+        // Back, with a new commit: the webhook's delivery fetches it without waiting for `every`.
+        try FileManager.default.moveItem(atPath: repo.origin + ".away", toPath: repo.origin)
+        let c2 = try await repo.commit(
+            (Self.app + "\n  extra:\n    run: [SAMPLE]\n").replacingOccurrences(of: "SAMPLE", with: Binaries.sample)
+        )
+        let url = "http://127.0.0.1:\(f.port)/v1/hooks/deploy"
+        let answer = await blockingWork {
+            BlockingHTTPClient.shared.exchange(
+                method: "POST",
+                url: url,
+                headers: [("Content-Type", "application/json"), ("X-Deploy-Token", "deploy-hook-token-1")],
+                body: Array("{\"ref\": \"main\"}".utf8),
+                caFile: nil,
+                timeout: .seconds(10)
+            )
+        }
+        if case .success(let (status, _)) = answer { #expect(status == 202) } else { Issue.record("\(answer)") }
+        try await f.waitFor("gitops.reachable", "gitops")
+        let third = try await f.waitFor("gitops.applied", "gitops", count: 3)
+        #expect(third.last?.payload["commit"]?.stringValue == c2)
+        _ = try await f.waitRunning(["app", "extra"])
+
+        // Drift: a service of the desired spec stopped by hand is reported, and its start ends it.
+        let stopped = try await warden("stop", "-c", f.config, "extra")
+        #expect(stopped.exitCode == 0, "\(stopped.stderr)")
+        let drift = try await f.waitFor("gitops.drift", "gitops")
+        #expect(
+            drift.last?.payload["reasons"]?.arrayValue?.first?.stringValue
+                == "extra is stopped; the desired spec runs it",
+            "\(drift.last?.payload ?? .null)"
+        )
+        #expect(try await warden("start", "-c", f.config, "extra").exitCode == 0)
+        try await f.waitFor("gitops.in_sync", "gitops")
+        #expect(try await w.stop() == .exited(0))
+    }
+
+    @Test func gitopsSpecErrorsAreLocated() async throws {
+        let dir = TempDir("warden-gitops-spec")
+        let signers = dir.write("signers", "")
+        let cases: [(String, String)] = [
+            ("gitops: { repo: /tmp/x, path: a.yaml }", "gitops: say whose signed commits are applied"),
+            ("gitops: { repo: 'ext::sh -c id', path: a.yaml, signers: \(signers) }", "gitops.repo: the ext:: and fd::"),
+            (
+                "gitops: { repo: '--upload-pack=id', path: a.yaml, signers: \(signers) }",
+                "gitops.repo: may not start with '-'"
+            ),
+            (
+                "gitops: { repo: /tmp/x, branch: 'a..b', path: a.yaml, signers: \(signers) }",
+                "gitops.branch: 'a..b' is not a branch name"
+            ),
+            (
+                "gitops: { repo: /tmp/x, path: ../etc/passwd, signers: \(signers) }",
+                "gitops.path: '../etc/passwd' has an empty, '.' or '..' part"
+            ),
+            (
+                "gitops: { repo: /tmp/x, path: a.yaml, signers: /nonexistent/signers }",
+                "gitops.signers: /nonexistent/signers does not exist"
+            ),
+            (
+                "gitops: { repo: /tmp/x, path: a.yaml, signers: \(signers), hook: deploy }",
+                "gitops.hook: no webhook named 'deploy'"
+            ),
+            ("gitops: { repo: /tmp/x, path: a.yaml, signers: \(signers), every: 0s }", "gitops.every"),
+        ]
+        for (yaml, expected) in cases {
+            let result = try await warden("validate", dir.write("spec.yaml", yaml + "\nservices: {}\n"))
+            #expect(result.exitCode != 0)
+            #expect((result.stdout + result.stderr).contains(expected), "\(yaml) → \(result.stdout)\(result.stderr)")
+            #expect((result.stdout + result.stderr).contains("spec.yaml:1:"), "located: \(result.stdout)")
+        }
+    }
+}
