@@ -269,7 +269,7 @@ let package = Package(
             name: "WardenFuzzTargets",
             dependencies: [
                 "WardenCore", "WardenDefense", "WardenDetect", "WardenFleet", "WardenFlow", "WardenHeal",
-                "WardenIdentity", "WardenIngest", "WardenServer", "WardenSLO", "WardenStore",
+                "WardenIdentity", "WardenIngest", "WardenServer", "WardenSLO", "WardenStore", "WardenGitOps",
             ]
         ),
         // Helpers shared by the test targets: temporary directories, free ports, event waiting,

@@ -4,6 +4,7 @@ import WardenDefense
 import WardenDetect
 import WardenFleet
 import WardenFlow
+import WardenGitOps
 import WardenHeal
 import WardenIdentity
 import WardenIngest
@@ -41,7 +42,7 @@ public enum FuzzTargets {
                 APISection.self, MonitorsSection.self, DefenseSection.self, HealingSection.self, StoreSection.self,
                 BackupSection.self,
                 FleetSection.self, AuditSection.self, HooksSection.self, FlowSection.self, SLOSection.self,
-                AlertingSection.self,
+                AlertingSection.self, GitOpsSection.self,
             ]
         )
         _ = try? loader.parse(bytes: bytes, file: "fuzz.yaml", baseDir: "/nonexistent")

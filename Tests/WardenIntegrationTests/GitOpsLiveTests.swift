@@ -44,8 +44,9 @@ final class SpecRepository: Sendable {
     }
 
     @discardableResult
-    func git(_ arguments: [String], in cwd: String? = nil) async throws -> String {
+    func git(_ arguments: [String], in cwd: String? = nil, gnupg: String? = nil) async throws -> String {
         var env = ProcessInfo.processInfo.environment
+        if let gnupg { env["GNUPGHOME"] = gnupg }
         env["GIT_AUTHOR_NAME"] = "Ops"
         env["GIT_AUTHOR_EMAIL"] = "ops@example.com"
         env["GIT_COMMITTER_NAME"] = "Ops"
@@ -317,6 +318,89 @@ struct GitOpsLiveTests {
         )
         #expect(try await warden("start", "-c", f.config, "extra").exitCode == 0)
         try await f.waitFor("gitops.in_sync", "gitops")
+        #expect(try await w.stop() == .exited(0))
+    }
+
+    @Test func withGpgHomeTheKeysInItsKeyringAreTrusted() async throws {
+        let repo = try await SpecRepository()
+        func gpg(_ home: String, _ arguments: [String]) async throws -> String {
+            var env = ProcessInfo.processInfo.environment
+            env["GNUPGHOME"] = home
+            let r = try await runCommand("/usr/bin/gpg", ["--batch", "--quiet"] + arguments, environment: env)
+            #expect(r.exitCode == 0, "gpg \(arguments): \(r.stderr)")
+            return r.stdout
+        }
+        let (signer, stranger, node) = (
+            repo.dir.file("gpg-signer"), repo.dir.file("gpg-stranger"), repo.dir.file("gpg-node")
+        )
+        for home in [signer, stranger, node] {
+            try FileManager.default.createDirectory(
+                atPath: home,
+                withIntermediateDirectories: true,
+                attributes: [.posixPermissions: 0o700]
+            )
+        }
+        defer {
+            // Signing and importing start an agent in each home.
+            for home in [signer, stranger, node] {
+                var env = ProcessInfo.processInfo.environment
+                env["GNUPGHOME"] = home
+                _ = try? ChildProcess.spawn(
+                    SpawnRequest(
+                        executable: "/usr/bin/gpgconf",
+                        arguments: ["gpgconf", "--kill", "all"],
+                        environment: env
+                    )
+                )
+            }
+        }
+        func makeKey(_ home: String) async throws -> String {
+            _ = try await gpg(
+                home,
+                ["--passphrase", "", "--quick-gen-key", "Ops <ops@example.com>", "ed25519", "sign", "never"]
+            )
+            let listing = try await gpg(home, ["--list-keys", "--with-colons"])
+            return try #require(
+                listing.split(separator: "\n").first { $0.hasPrefix("fpr:") }?.split(
+                    separator: ":",
+                    omittingEmptySubsequences: false
+                )[9]
+            ).description
+        }
+        let trusted = try await makeKey(signer)
+        let other = try await makeKey(stranger)
+        let exported = repo.dir.file("ops.gpg")
+        _ = try await gpg(signer, ["--output", exported, "--export", trusted])
+        _ = try await gpg(node, ["--import", exported])
+
+        func commit(_ text: String, home: String, key: String) async throws -> String {
+            try text.write(toFile: repo.work + "/node.yaml", atomically: true, encoding: .utf8)
+            try await repo.git(["add", "node.yaml"])
+            try await repo.git(["-c", "user.signingkey=\(key)", "commit", "-S", "--quiet", "-m", "gpg"], gnupg: home)
+            try await repo.git(["push", "--quiet", "origin", "HEAD:main"])
+            return try await repo.git(["rev-parse", "HEAD"])
+        }
+        let good = try await commit(
+            Self.app.replacingOccurrences(of: "SAMPLE", with: Binaries.sample),
+            home: signer,
+            key: trusted
+        )
+        let f = Fixture(
+            Self.local(repo).replacingOccurrences(of: "signers: \(repo.allowedSigners)", with: "gpg_home: \(node)")
+        )
+        let w = try f.start()
+        let applied = try await f.waitFor("gitops.applied", "gitops")
+        #expect(applied.first?.payload["commit"]?.stringValue == good)
+        #expect(applied.first?.payload["signer"]?.stringValue == "Ops <ops@example.com>")
+        _ = try await f.waitRunning(["app"])
+        let bad = try await commit(
+            Self.app.replacingOccurrences(of: "SAMPLE", with: Binaries.sample) + "#\n",
+            home: stranger,
+            key: other
+        )
+        let answer = try await sync(f)
+        #expect(answer.stdout.contains("refused \(bad.prefix(12)): the signature does not verify"), "\(answer.stdout)")
+        #expect(answer.stdout.contains("No public key"), "\(answer.stdout)")
         #expect(try await w.stop() == .exited(0))
     }
 

@@ -59,6 +59,9 @@ struct AuthTests {
             body: #"{"matchers":["service=api"],"for":"1h","comment":"x"}"#
         ),
         Route(method: .delete, path: "/v1/silences/s1", role: .operator),
+        Route(method: .get, path: "/v1/gitops", role: .viewer),
+        Route(method: .get, path: "/v1/gitops/diff", role: .operator),
+        Route(method: .post, path: "/v1/gitops/sync", role: .operator),
     ]
 
     static let callers: [(name: String, secret: String?, role: Role?)] = [
