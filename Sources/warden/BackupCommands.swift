@@ -5,7 +5,7 @@ import WardenStore
 import WardenSupervisor
 
 /// `warden backup`: an online snapshot of the store, encrypted when given a key.
-struct BackupCommand: ParsableCommand {
+struct BackupCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "backup",
         abstract: "Back up the store (while Warden runs) into a directory: a .wbk file and its .json manifest.",
@@ -14,6 +14,9 @@ struct BackupCommand: ParsableCommand {
             Warden goes on writing). With --key (env:NAME, file:PATH or vault:PATH#FIELD; any secret,
             stretched with HKDF-SHA256) it is encrypted with AES-256-GCM in authenticated chunks.
             --keep N deletes all but the newest N backups of the directory.
+
+            With --postgres URL it backs up a fleet's PostgreSQL store instead (the whole cluster,
+            online, with pg_basebackup; the role needs REPLICATION), into the same kind of file.
             """
     )
 
@@ -21,8 +24,14 @@ struct BackupCommand: ParsableCommand {
     @Option(help: "The directory the backup goes into.") var to: String
     @Option(help: "The encryption key, as a secret reference (env:NAME, file:PATH, vault:PATH#FIELD).") var key: String?
     @Option(help: "Keep only the newest N backups in the directory.") var keep: Int?
+    @Option(help: "Back up this PostgreSQL cluster (a fleet's store) instead of the node's SQLite store.")
+    var postgres: String?
 
-    func run() throws {
+    func run() async throws {
+        if let postgres {
+            try await backUpPostgres(postgres)
+            return
+        }
         let target = try Target(spec)
         let database = (target.stateDir as NSString).appendingPathComponent("warden.db")
         let secret = try key.map { try resolveKey($0, command: "backup") }
@@ -52,8 +61,45 @@ struct BackupCommand: ParsableCommand {
     }
 }
 
+extension BackupCommand {
+    func backUpPostgres(_ connection: String) async throws {
+        let secret = try key.map { try resolveKey($0, command: "backup") }
+        do {
+            let started = Date()
+            let tools = try PostgresBackup.Tools.find(environment: ProcessEnvironment.current())
+            let manifest = try await PostgresBackup.create(
+                connection: connection,
+                directory: to,
+                key: secret,
+                tools: tools,
+                run: { argv in await ChildProcess.capture(argv, timeout: .seconds(86400)) }
+            )
+            print(
+                "\(to)/\(manifest.file): the PostgreSQL cluster, \(ByteSize.format(manifest.snapshotBytes))"
+                    + "\(manifest.encrypted ? ", encrypted" : "") in "
+                    + String(format: "%.1f s", Date().timeIntervalSince(started))
+            )
+            if let keep {
+                guard keep >= 1 else {
+                    printError("warden backup: --keep must be at least 1")
+                    throw ExitCode(1)
+                }
+                for file in try StoreBackup.prune(directory: to, keep: keep, prefix: "warden-pg-") {
+                    print("deleted \(to)/\(file)")
+                }
+            }
+        } catch let error as StoreBackup.Failure {
+            printError("warden backup: \(error.message)")
+            throw ExitCode(1)
+        } catch let error as BackupContainer.Failure {
+            printError("warden backup: \(error.message)")
+            throw ExitCode(1)
+        }
+    }
+}
+
 /// `warden restore`: a backup checked in full, then put in place of the store.
-struct RestoreCommand: ParsableCommand {
+struct RestoreCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "restore",
         abstract: "Restore the store from a backup (Warden must be stopped); checks it in full first.",
@@ -62,14 +108,45 @@ struct RestoreCommand: ParsableCommand {
             key, when encrypted), the snapshot must match its checksum and pass SQLite's integrity
             check; only then does it replace the store, whose old file is kept as
             warden.db.before-restore. A damaged or truncated backup, or a wrong key, changes nothing.
+
+            A PostgreSQL backup (warden backup --postgres) is restored with --postgres-data DIR into
+            a new data directory, checked by pg_verifybackup before it takes that name; start a
+            server on it (chown it to the server's user first).
             """
     )
 
     @OptionGroup var spec: SpecOptions
     @Argument(help: "The backup's .wbk file (its .json manifest beside it).") var file: String
     @Option(help: "The key it was encrypted with, as a secret reference.") var key: String?
+    @Option(help: "Restore a PostgreSQL backup into this new data directory.") var postgresData: String?
 
-    func run() throws {
+    func run() async throws {
+        if let postgresData {
+            let secret = try key.map { try resolveKey($0, command: "restore") }
+            do {
+                let started = Date()
+                let tools = try PostgresBackup.Tools.find(environment: ProcessEnvironment.current())
+                let manifest = try await PostgresBackup.restore(
+                    file: file,
+                    into: postgresData,
+                    key: secret,
+                    tools: tools,
+                    run: { argv in await ChildProcess.capture(argv, timeout: .seconds(86400)) }
+                )
+                print(
+                    "restored the PostgreSQL cluster of \(ISOTime.format(manifest.createdAt)) into \(postgresData) "
+                        + "(verified by pg_verifybackup) in "
+                        + String(format: "%.1f s", Date().timeIntervalSince(started))
+                )
+            } catch let error as StoreBackup.Failure {
+                printError("warden restore: \(error.message); nothing was changed")
+                throw ExitCode(1)
+            } catch let error as BackupContainer.Failure {
+                printError("warden restore: \(error.message); nothing was changed")
+                throw ExitCode(1)
+            }
+            return
+        }
         let target = try Target(spec)
         if let pid = StateDirectory.runningWarden(at: target.stateDir) {
             printError("warden restore: Warden (pid \(pid)) runs on \(target.stateDir); stop it first")

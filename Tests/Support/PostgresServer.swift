@@ -41,6 +41,24 @@ public final class PostgresServer: Sendable {
         )
     }
 
+    /// A server on an existing data directory (a restored backup), which is moved into the
+    /// server's own temporary directory.
+    public init(restored source: String) async throws {
+        dir = TempDir("warden-pg-restored")
+        dataDir = dir.file("data")
+        port = freePort()
+        try FileManager.default.moveItem(atPath: source, toPath: dataDir)
+        let options = Self.settings.map { "-c \($0)" }.joined(separator: " ")
+        try await Self.asPostgres(
+            Self.bin("pg_ctl"),
+            [
+                "-D", dataDir, "-l", dir.file("server.log"), "-w", "-t", "60",
+                "-o", "-p \(port) -h 127.0.0.1 -k \(dataDir) \(options)", "start",
+            ],
+            chown: dir.path
+        )
+    }
+
     /// A streaming-replication standby of `primary`: a base backup of it, started on a port of
     /// its own, following it (the primary makes its commits wait for it when
     /// `synchronous` is set, so that a promoted standby has every acknowledged record).

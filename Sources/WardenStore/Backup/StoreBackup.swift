@@ -147,9 +147,18 @@ public enum StoreBackup {
 
     /// Deletes all but the newest `keep` backups in `directory` (by their manifests); returns the
     /// files deleted.
-    @discardableResult public static func prune(directory: String, keep: Int) throws -> [String] {
+    @discardableResult public static func prune(
+        directory: String,
+        keep: Int,
+        prefix: String = "warden-"
+    ) throws
+        -> [String]
+    {
         let names = try FileManager.default.contentsOfDirectory(atPath: directory)
-            .filter { $0.hasPrefix("warden-") && $0.hasSuffix(".json") }.sorted()
+            .filter {
+                $0.hasPrefix(prefix) && $0.hasSuffix(".json") && (prefix != "warden-" || !$0.hasPrefix("warden-pg-"))
+            }
+            .sorted()
         var deleted: [String] = []
         for manifest in names.dropLast(max(0, keep)) {
             let base = String(manifest.dropLast(5))
