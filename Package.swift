@@ -257,6 +257,7 @@ let package = Package(
                 "WardenPostgres",
                 "WardenControl",
                 "WardenGitOps",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

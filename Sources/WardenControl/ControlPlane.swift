@@ -159,6 +159,43 @@ public struct ControlPlane: Sendable {
                 await bell.wait(after: seen, timeout: remaining)
             }
         }
+        // A node that follows a spec repository in waves asks before it applies a commit.
+        router.post("/v1/fleet/rollouts/admit") { request, context -> Response in
+            let who = try context.require(.operator, write: true)
+            let buffer = try await request.body.collect(upTo: 4096)
+            guard let body = JSONValue.parse(String(buffer: buffer)), case .object = body else {
+                throw APIError.badRequest(
+                    "the body must be a JSON object: {\"node\", \"group\", \"commit\", \"share\"}"
+                )
+            }
+            guard let node = body["node"]?.stringValue, FleetNames.isValid(node) else {
+                throw APIError.badRequest("a node name", field: "node")
+            }
+            try authorize(who, as: node)
+            guard let group = body["group"]?.stringValue, group.utf8.count == 64,
+                group.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) })
+            else {
+                throw APIError.badRequest("the group: 64 lowercase hex digits (a SHA-256)", field: "group")
+            }
+            guard let commit = body["commit"]?.stringValue, RolloutAnswer.isCommitID(commit) else {
+                throw APIError.badRequest("a commit id: 40 or 64 lowercase hex digits", field: "commit")
+            }
+            guard let share = body["share"]?.doubleValue, share.isFinite, share > 0, share <= 1 else {
+                throw APIError.badRequest("the first wave's share: a number above 0 and at most 1", field: "share")
+            }
+            let now = clock.wallTime()
+            let answer = try await stored { store in
+                try await store.admit(
+                    node: node,
+                    group: group,
+                    commit: commit,
+                    share: share,
+                    now: now,
+                    aliveSince: now.addingTimeInterval(-300)
+                )
+            }
+            return try APIServer.json(answer)
+        }
         addReadRoutes(router)
         return router
     }

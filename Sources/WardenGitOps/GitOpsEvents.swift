@@ -14,11 +14,22 @@ public struct GitOpsApplied: EventPayload {
     public var rewritten: Bool?
     /// Set when the node fell back on its last good commit because the repository could not be read.
     public var fromMirror: Bool?
+    /// In a rollout in waves: which wave the node was in.
+    public var wave: Int?
 
     enum CodingKeys: String, CodingKey {
-        case commit, previous, signer, subject, added, removed, changed, rewritten
+        case commit, previous, signer, subject, added, removed, changed, rewritten, wave
         case fromMirror = "from_mirror"
     }
+}
+
+/// A verified, valid commit waits for its wave (`gitops.waiting`): the control plane has not
+/// admitted it yet, or the rollout is halted (a node of the first wave rolled it back).
+public struct GitOpsWaiting: EventPayload {
+    public static let type = "gitops.waiting"
+    public var commit: String
+    public var wave: Int
+    public var reason: String
 }
 
 /// A commit was not applied: unsigned, an untrusted or bad signature, a rewritten history, a

@@ -31,6 +31,8 @@ public actor GitOpsService: Service {
         /// Where ``GitOpsState`` is kept.
         public var stateFile: String
         public var logger: Logger
+        /// In a fleet with `waves`: asks the control plane whether a commit may be applied now.
+        public var gate: (@Sendable (_ commit: String) async -> RolloutAnswer)?
 
         public init(
             spec: GitOpsSpec,
@@ -42,8 +44,10 @@ public actor GitOpsService: Service {
             bus: EventBus,
             clock: any WardenClock = SystemClock(),
             stateFile: String,
-            logger: Logger
+            logger: Logger,
+            gate: (@Sendable (_ commit: String) async -> RolloutAnswer)? = nil
         ) {
+            self.gate = gate
             self.spec = spec
             self.repository = repository
             self.local = local
@@ -68,6 +72,8 @@ public actor GitOpsService: Service {
         case unchanged(String)
         case refused(String, reason: String)
         case unreachable(String)
+        /// The commit waits for its wave (`reason` from the control plane).
+        case waiting(String, reason: String)
     }
 
     enum Input: Sendable {
@@ -95,6 +101,9 @@ public actor GitOpsService: Service {
     private var refusal: (commit: String, reason: String)?
     private var unreachable: String?
     private var watch: Watch?
+    /// A commit the control plane has not admitted yet; asked again every ``retry``.
+    private var waiting: (commit: String, reason: String)?
+    static let retry: Duration = .seconds(2)
     private var drift: [String] = []
     private var lastFetch: Date?
     private var nextFetch: Instant
@@ -136,6 +145,7 @@ public actor GitOpsService: Service {
             o["refused"] = .object(["commit": .string(refusal.commit), "reason": .string(refusal.reason)])
         }
         if let unreachable { o["unreachable"] = .string(unreachable) }
+        if let waiting { o["waiting"] = .object(["commit": .string(waiting.commit), "reason": .string(waiting.reason)]) }
         if let lastFetch { o["last_fetch"] = .string(ISO8601DateFormatter().string(from: lastFetch)) }
         if let watch {
             o["settling"] = .object([
@@ -191,6 +201,8 @@ public actor GitOpsService: Service {
             if d.clock.now() >= nextFetch {
                 _ = await fetchAndApply(.interval)
                 nextFetch = d.clock.now() + d.spec.every
+            } else if let waiting, waiting.commit == head {
+                _ = await consider(waiting.commit, trigger: .interval)
             }
             await checkDrift()
             rearm()
@@ -213,7 +225,8 @@ public actor GitOpsService: Service {
     /// Wakes the loop at the next fetch or the end of the watch, whichever is first.
     private func rearm() {
         timer?.cancel()
-        let deadline = min(nextFetch, watch?.deadline ?? nextFetch)
+        var deadline = min(nextFetch, watch?.deadline ?? nextFetch)
+        if waiting != nil { deadline = min(deadline, d.clock.now() + Self.retry) }
         let (clock, feed) = (d.clock, feed)
         timer = Task {
             do { try await clock.sleep(until: deadline) } catch { return }
@@ -314,6 +327,19 @@ public actor GitOpsService: Service {
         } catch {
             return refuse(commit, "\(error)")
         }
+        var wave: Int?
+        if let gate = d.gate, !fallback {
+            let answer = await gate(commit)
+            guard answer.admit else {
+                if waiting?.commit != commit || waiting?.reason != answer.reason {
+                    publish(GitOpsWaiting(commit: commit, wave: answer.wave, reason: answer.reason))
+                }
+                waiting = (commit, answer.reason)
+                return .waiting(commit, reason: answer.reason)
+            }
+            wave = answer.wave
+        }
+        waiting = nil
         let summary: Supervisor.ReloadSummary
         do {
             summary = try await d.apply(desired)
@@ -336,7 +362,8 @@ public actor GitOpsService: Service {
                 removed: summary.removed,
                 changed: summary.changed,
                 rewritten: rewritten ? true : nil,
-                fromMirror: fromMirror ? true : nil
+                fromMirror: fromMirror ? true : nil,
+                wave: wave
             )
         )
         d.logger.info(
@@ -478,6 +505,8 @@ public actor GitOpsService: Service {
         var reasons: [String] = []
         if let head, head != applied, let refusal, refusal.commit == head {
             reasons.append("the branch's head \(head.prefix(12)) is not applied: \(refusal.reason)")
+        } else if let head, head != applied, let waiting, waiting.commit == head {
+            reasons.append("the branch's head \(head.prefix(12)) is not applied yet: \(waiting.reason)")
         }
         let statuses = Dictionary(await d.statuses().map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         for service in appliedSpec.services {

@@ -27,6 +27,10 @@ public struct GitOpsSpec: Sendable, Equatable {
     public var hook: String?
     /// How long one git command may take.
     public var timeout: Duration = .seconds(60)
+    /// In a fleet: the share of the nodes following the same repository, branch and path that
+    /// apply a commit first; the others wait until those settle it (the control plane decides).
+    /// nil: the node applies commits on its own.
+    public var waves: Double?
 
     /// Whose signatures are trusted.
     public enum Trust: Sendable, Equatable {
@@ -60,6 +64,7 @@ public enum GitOpsSection: SpecSection {
     public static let key = "gitops"
     static let keys = [
         "repo", "branch", "path", "every", "settle", "signers", "gpg_home", "allow_rewrites", "hook", "timeout",
+        "waves",
     ]
 
     public static func read(top: YAMLReader.Fields, _ context: SpecContext, _ r: inout YAMLReader) -> GitOpsSpec? {
@@ -85,8 +90,23 @@ public enum GitOpsSection: SpecSection {
             }
         }
         var path = ""
-        if let n = f["path"], let s = r.string(n, key: "gitops.path", what: "a path inside the repository") {
-            if let problem = Self.pathProblem(s) {
+        let labels = top["fleet"]?.mapping?["labels"]?.mapping
+        if let n = f["path"], let written = r.string(n, key: "gitops.path", what: "a path inside the repository") {
+            // `{label}` stands for the node's fleet label: nodes/{role}.yaml.
+            var s = written
+            var missing: [String] = []
+            while let open = s.firstIndex(of: "{"), let close = s[open...].firstIndex(of: "}") {
+                let name = String(s[s.index(after: open)..<close])
+                guard let value = labels?[Node(name)]?.string else {
+                    missing.append(name)
+                    break
+                }
+                s.replaceSubrange(open...close, with: value)
+            }
+            if let name = missing.first {
+                r.fail(n, "gitops.path", "{\(name.prefix(64))} names no label in fleet.labels")
+                ok = false
+            } else if let problem = Self.pathProblem(s) {
                 r.fail(n, "gitops.path", problem)
                 ok = false
             } else {
@@ -139,6 +159,17 @@ public enum GitOpsSection: SpecSection {
         if let n = f["timeout"], let d = r.duration(n, key: "gitops.timeout", min: .seconds(1), max: .seconds(3600)) {
             spec.timeout = d
         }
+        if let n = f["waves"] {
+            if top["fleet"] == nil {
+                r.fail(n, "gitops.waves", "waves are decided by the control plane: they need a fleet: section")
+                ok = false
+            } else if let share = Self.share(n) {
+                spec.waves = share
+            } else {
+                r.fail(n, "gitops.waves", "the first wave's share: a percentage above 0% and at most 100% (25%)")
+                ok = false
+            }
+        }
         if let n = f["allow_rewrites"], let b = r.bool(n, key: "gitops.allow_rewrites") { spec.allowRewrites = b }
         if let n = f["hook"], let s = r.string(n, key: "gitops.hook", what: "the name of a webhook in hooks:") {
             let hooks = top["hooks"]?.mapping.map { $0.keys.compactMap { $0.string } } ?? []
@@ -155,6 +186,14 @@ public enum GitOpsSection: SpecSection {
             spec.hook = s
         }
         return ok && trust != nil ? spec : nil
+    }
+
+    /// `25%` or `0.25` as 0.25; nil when not in (0, 1].
+    static func share(_ node: Node) -> Double? {
+        guard let text = node.scalar?.string else { return nil }
+        let value = text.hasSuffix("%") ? Double(text.dropLast()).map { $0 / 100 } : Double(text)
+        guard let value, value.isFinite, value > 0, value <= 1 else { return nil }
+        return value
     }
 
     /// Why `repository` cannot be given to git, or nil. An argument starting with `-` would be

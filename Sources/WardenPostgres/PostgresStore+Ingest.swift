@@ -182,6 +182,14 @@ struct IngestRows {
                 e.payload["reason"]?.stringValue ?? ""
             )
         }
+        // Where a node stands with a commit of its spec repository: the waves of a rollout
+        // are decided from these (`PostgresStore.admit`).
+        if e.type == "gitops.settled" || e.type == "gitops.rolled_back",
+            let commit = e.payload["commit"]?.stringValue, RolloutAnswer.isCommitID(commit)
+        {
+            let reasons = e.payload["reasons"]?.arrayValue?.compactMap(\.stringValue) ?? []
+            return ("rollout", commit, e.subject, e.type, time, e.id, 0, reasons.joined(separator: "; "))
+        }
         if e.type == "ban.lifted" || e.type == "ban.expired" {
             return ("ban", e.subject, e.subject, e.type, time, e.id, 0, "")
         }

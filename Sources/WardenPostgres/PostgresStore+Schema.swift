@@ -192,6 +192,19 @@ extension PostgresStore {
             CREATE INDEX runs_status ON runs (node, status, created)
             """
         ),
+        (
+            7,
+            // GitOps rollouts in waves: which nodes follow which spec (repository, branch, path).
+            """
+            CREATE TABLE rollout_members (
+                grp TEXT NOT NULL,
+                node TEXT NOT NULL,
+                seen BIGINT NOT NULL,
+                PRIMARY KEY (grp, node)
+            );
+            CREATE INDEX fleet_state_rollouts ON fleet_state (kind, key) WHERE kind = 'rollout'
+            """
+        ),
     ]
 
     /// The schema's version once every step is applied.

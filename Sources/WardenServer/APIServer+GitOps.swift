@@ -35,6 +35,8 @@ extension APIServer {
         case .refused(let commit, let reason):
             return ["outcome": "refused", "commit": .string(commit), "reason": .string(reason)]
         case .unreachable(let error): return ["outcome": "unreachable", "reason": .string(error)]
+        case .waiting(let commit, let reason):
+            return ["outcome": "waiting", "commit": .string(commit), "reason": .string(reason)]
         }
     }
 }

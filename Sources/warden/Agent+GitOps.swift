@@ -1,5 +1,7 @@
+import Crypto
 import Foundation
 import Logging
+import Synchronization
 import WardenCore
 import WardenFleet
 import WardenGitOps
@@ -16,6 +18,7 @@ extension Agent {
         stateDirectory: StateDirectory,
         bus: EventBus,
         logger: Logger,
+        uplink: Late<Uplink>?,
         apply: @escaping @Sendable (Spec) async throws -> Supervisor.ReloadSummary,
         statuses: @escaping @Sendable () async -> [ServiceStatus]
     ) throws -> GitOpsService {
@@ -44,9 +47,34 @@ extension Agent {
                 statuses: statuses,
                 bus: bus,
                 stateFile: (directory as NSString).appendingPathComponent("state.json"),
-                logger: logger
+                logger: logger,
+                gate: uplink.map { uplink in
+                    let group = Self.rolloutGroup(g)
+                    let share = g.waves ?? 1
+                    return { commit in
+                        guard let link = uplink.value else {
+                            return RolloutAnswer(admit: false, wave: 0, reason: "the fleet uplink is not running")
+                        }
+                        do {
+                            return try await link.admit(commit: commit, group: group, share: share)
+                        } catch {
+                            return RolloutAnswer(
+                                admit: false,
+                                wave: 0,
+                                reason: "the control plane cannot be asked (\(error)); waiting"
+                            )
+                        }
+                    }
+                }
             )
         )
+    }
+
+    /// The nodes that follow the same repository, branch and path roll out together: their
+    /// group is the SHA-256 of the three.
+    static func rolloutGroup(_ g: GitOpsSpec) -> String {
+        SHA256.hash(data: Data("\(g.repository)\n\(g.branch)\n\(g.path)".utf8)).map { String(format: "%02x", $0) }
+            .joined()
     }
 
     /// A spec from git with the node's own keys (``GitOpsSpec/nodeKeys``) taken from its local
@@ -66,4 +94,11 @@ extension Agent {
         spec.sections[HooksSection.self] = local.sections[HooksSection.self]
         return spec
     }
+}
+
+/// A value made after the closures that use it.
+final class Late<Value: Sendable>: Sendable {
+    private let box = Mutex<Value?>(nil)
+    var value: Value? { box.withLock { $0 } }
+    func set(_ value: Value?) { box.withLock { $0 = value } }
 }

@@ -107,8 +107,17 @@ struct Agent {
                 logger.warning("workflows were added: they run from the next start of Warden")
             }
         }
+        // The uplink is made further down; the rollout gate asks it once it is there.
+        let laterUplink = Late<Uplink>()
         let gitops = try spec.gitops.map { g in
-            try Self.gitops(g, spec: spec, stateDirectory: stateDirectory, bus: bus, logger: logger) { new in
+            try Self.gitops(
+                g,
+                spec: spec,
+                stateDirectory: stateDirectory,
+                bus: bus,
+                logger: logger,
+                uplink: g.waves == nil ? nil : laterUplink
+            ) { new in
                 let summary = try await supervisor.reload(new)
                 await followers(new)
                 return summary
@@ -126,7 +135,7 @@ struct Agent {
                 { @Sendable in
                     // With a repository, SIGHUP and POST /v1/reload fetch and apply its head.
                     switch await gitops.sync(.manual) {
-                    case .applied, .unchanged: return .applied(.init())
+                    case .applied, .unchanged, .waiting: return .applied(.init())
                     case .refused(let commit, let reason): return .invalid(["commit \(commit): \(reason)"])
                     case .unreachable(let error): return .invalid(["the spec repository cannot be fetched: \(error)"])
                     }
@@ -214,6 +223,7 @@ struct Agent {
                 }
             )
         }
+        laterUplink.set(uplink)
         // Started in this order, stopped in reverse: the API stops first, then the recorders, and
         // the uplink last, so that its final shipment has every event up to warden.stopped.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = uplink.map { [.init(service: $0)] } ?? []

@@ -431,12 +431,115 @@ struct GitOpsLiveTests {
                 "gitops.hook: no webhook named 'deploy'"
             ),
             ("gitops: { repo: /tmp/x, path: a.yaml, signers: \(signers), every: 0s }", "gitops.every"),
+            (
+                "gitops: { repo: /tmp/x, path: a.yaml, signers: \(signers), waves: 25% }",
+                "gitops.waves: waves are decided by the control plane"
+            ),
+            (
+                "fleet: { control: [http://127.0.0.1:1], node: a, token: env:HOME, labels: { role: web } }\ngitops: { repo: /tmp/x, path: a.yaml, signers: \(signers), waves: 150% }",
+                "gitops.waves: the first wave's share"
+            ),
+            (
+                "fleet: { control: [http://127.0.0.1:1], node: a, token: env:HOME, labels: { role: web } }\ngitops: { repo: /tmp/x, path: 'nodes/{tier}.yaml', signers: \(signers) }",
+                "gitops.path: {tier} names no label in fleet.labels"
+            ),
         ]
         for (yaml, expected) in cases {
             let result = try await warden("validate", dir.write("spec.yaml", yaml + "\nservices: {}\n"))
             #expect(result.exitCode != 0)
             #expect((result.stdout + result.stderr).contains(expected), "\(yaml) → \(result.stdout)\(result.stderr)")
-            #expect((result.stdout + result.stderr).contains("spec.yaml:1:"), "located: \(result.stdout)")
+            #expect((result.stdout + result.stderr).contains("spec.yaml:"), "located: \(result.stdout)")
         }
+    }
+}
+
+/// Rollouts in waves through a real control plane and PostgreSQL: three nodes follow one
+/// branch; a commit reaches the first wave, then the others once it settled there; a commit that
+/// the first wave rolls back goes no further.
+@Suite("GitOps rollouts in waves", .serialized, .timeLimit(.minutes(3)))
+struct GitOpsWaveTests {
+    init() { becomeSubreaper() }
+
+    @Test func aCommitReachesTheFirstWaveFirstAndABadOneGoesNoFurther() async throws {
+        let repo = try await SpecRepository()
+        let (pg, control) = try await FleetLiveTests.fleet()
+        let app = GitOpsLiveTests.app.replacingOccurrences(of: "SAMPLE", with: Binaries.sample)
+        try await repo.commit(app)
+        let names = ["edge-a", "edge-b", "edge-c"]
+        let nodes = names.map { name in
+            FleetLiveTests.agent(
+                name,
+                of: control,
+                GitOpsLiveTests.local(repo).replacingOccurrences(
+                    of: "  settle: 1s\n",
+                    with: "  settle: 1s\n  waves: 33%\n"
+                )
+            )
+        }
+        var processes: [WardenProcess] = []
+        for f in nodes { processes.append(try f.start()) }
+        for f in nodes {
+            try await f.waitFor("gitops.settled", "gitops")
+            _ = try await f.waitRunning(["app"])
+        }
+        func sync(_ f: Fixture) async throws -> String { try await warden("gitops", "sync", "-c", f.config).stdout }
+        func node(_ name: String) -> Fixture { nodes[names.firstIndex(of: name)!] }
+
+        // A good commit: the first wave (one of three) applies it, the others wait until it settled.
+        let c2 = try await repo.commit(app + "\n  extra:\n    run: [\(Binaries.sample)]\n")
+        let first2 = RolloutWaves(commit: c2, members: names, share: 0.33, settled: [], rolledBack: nil).first
+        #expect(first2.count == 1)
+        let rest2 = names.filter { !first2.contains($0) }
+        for name in rest2 {
+            let answer = try await sync(node(name))
+            #expect(answer.contains("waiting \(c2.prefix(12)): waiting for the first wave"), "\(name): \(answer)")
+        }
+        #expect(try await sync(node(first2[0])).contains("applied \(c2.prefix(12))"))
+        let settled = try await node(first2[0]).waitFor("gitops.settled", "gitops", count: 2)
+        for name in rest2 {
+            let applied = try await node(name).waitFor("gitops.applied", "gitops", count: 2)
+            #expect(applied.last?.payload["commit"]?.stringValue == c2)
+            #expect(applied.last?.payload["wave"]?.intValue == 2)
+            #expect(applied.last!.time >= settled.last!.time, "\(name) applied it after the first wave settled it")
+            _ = try await node(name).waitRunning(["app", "extra"])
+        }
+
+        // A commit that breaks the service: the first wave rolls it back, the others never apply it.
+        let c3 = try await repo.commit("services:\n  app:\n    run: [/bin/sh, -c, 'exit 3']\n")
+        let first3 = RolloutWaves(commit: c3, members: names, share: 0.33, settled: [], rolledBack: nil).first[0]
+        let rest3 = names.filter { $0 != first3 }
+        for name in rest3 { #expect(try await sync(node(name)).contains("waiting \(c3.prefix(12))")) }
+        #expect(try await sync(node(first3)).contains("applied \(c3.prefix(12))"))
+        try await node(first3).waitFor("gitops.rolled_back", "gitops")
+        for name in rest3 {
+            let halted = "the rollout is halted: \(first3) rolled it back"
+            try await eventually("\(name) hears that the rollout is halted", timeout: .seconds(60)) {
+                try await node(name).events("--type", "gitops.waiting").contains {
+                    $0.payload["commit"]?.stringValue == c3
+                        && $0.payload["reason"]?.stringValue?.hasPrefix(halted) == true
+                }
+            }
+            let applied = try await node(name).events("--type", "gitops.applied")
+            #expect(!applied.contains { $0.payload["commit"]?.stringValue == c3 }, "\(name) never applied it")
+            #expect(try await node(name).status().map(\.name).sorted() == ["app", "extra"])
+        }
+        // The admission route checks what it is given, and only agents may ask.
+        let agent = control.client(FleetLiveTests.agentToken)
+        let group = String(repeating: "ab", count: 32)
+        for (body, field) in [
+            (#"{"node": "edge-a", "group": "xyz", "commit": "\#(c3)", "share": 0.5}"#, "group"),
+            (#"{"node": "edge-a", "group": "\#(group)", "commit": "HEAD", "share": 0.5}"#, "commit"),
+            (#"{"node": "edge-a", "group": "\#(group)", "commit": "\#(c3)", "share": 0}"#, "share"),
+            (#"{"node": "edge-a", "group": "\#(group)", "commit": "\#(c3)", "share": 2}"#, "share"),
+            (#"{"node": "../x", "group": "\#(group)", "commit": "\#(c3)", "share": 0.5}"#, "node"),
+        ] {
+            let r = try await agent.send("POST", "/v1/fleet/rollouts/admit", body: Data(body.utf8))
+            let error = JSONValue.parse(String(decoding: r.body, as: UTF8.self))?["error"]
+            #expect(r.status == 400 && error?["field"]?.stringValue == field, "\(body): \(r.status)")
+        }
+        let valid = Data(#"{"node": "edge-a", "group": "\#(group)", "commit": "\#(c3)", "share": 0.5}"#.utf8)
+        #expect(try await control.client().send("POST", "/v1/fleet/rollouts/admit", body: valid).status == 403)
+        for p in processes { #expect(try await p.stop() == .exited(0)) }
+        await pg.stop()
     }
 }
