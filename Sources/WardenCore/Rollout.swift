@@ -83,11 +83,19 @@ public struct RolloutWaves: Sendable {
             )
         }
         if wave == 1 {
-            return RolloutAnswer(admit: true, wave: 1, reason: "first wave (\(firstWave.count) of \(Set(members).count))")
+            return RolloutAnswer(
+                admit: true,
+                wave: 1,
+                reason: "first wave (\(firstWave.count) of \(Set(members).count))"
+            )
         }
         let waiting = firstWave.filter { !settled.contains($0) }
         if waiting.isEmpty {
-            return RolloutAnswer(admit: true, wave: 2, reason: "the first wave (\(firstWave.joined(separator: ", "))) settled it")
+            return RolloutAnswer(
+                admit: true,
+                wave: 2,
+                reason: "the first wave (\(firstWave.joined(separator: ", "))) settled it"
+            )
         }
         return RolloutAnswer(
             admit: false,

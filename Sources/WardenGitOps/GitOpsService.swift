@@ -145,7 +145,9 @@ public actor GitOpsService: Service {
             o["refused"] = .object(["commit": .string(refusal.commit), "reason": .string(refusal.reason)])
         }
         if let unreachable { o["unreachable"] = .string(unreachable) }
-        if let waiting { o["waiting"] = .object(["commit": .string(waiting.commit), "reason": .string(waiting.reason)]) }
+        if let waiting {
+            o["waiting"] = .object(["commit": .string(waiting.commit), "reason": .string(waiting.reason)])
+        }
         if let lastFetch { o["last_fetch"] = .string(ISO8601DateFormatter().string(from: lastFetch)) }
         if let watch {
             o["settling"] = .object([
