@@ -305,7 +305,7 @@ let package = Package(
             name: "WardenIdentityTests",
             dependencies: ["WardenIdentity", "WardenTestSupport", .product(name: "JWTKit", package: "jwt-kit")]
         ),
-        .testTarget(name: "WardenGitOpsTests", dependencies: ["WardenGitOps", "WardenTestSupport"]),
+        .testTarget(name: "WardenGitOpsTests", dependencies: ["WardenGitOps", "WardenFleet", "WardenTestSupport"]),
         .testTarget(name: "WardenFleetTests", dependencies: ["WardenFleet", "WardenTestSupport"]),
         .testTarget(name: "WardenControlTests", dependencies: ["WardenControl"]),
         .testTarget(

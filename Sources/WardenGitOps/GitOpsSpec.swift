@@ -93,16 +93,21 @@ public enum GitOpsSection: SpecSection {
         let labels = top["fleet"]?.mapping?["labels"]?.mapping
         if let n = f["path"], let written = r.string(n, key: "gitops.path", what: "a path inside the repository") {
             // `{label}` stands for the node's fleet label: nodes/{role}.yaml.
-            var s = written
+            // One pass: a label's value is never read again for braces.
+            var s = ""
             var missing: [String] = []
-            while let open = s.firstIndex(of: "{"), let close = s[open...].firstIndex(of: "}") {
-                let name = String(s[s.index(after: open)..<close])
-                guard let value = labels?[Node(name)]?.string else {
+            var rest = Substring(written)
+            while let open = rest.firstIndex(of: "{"), let close = rest[open...].firstIndex(of: "}") {
+                s += rest[..<open]
+                let name = String(rest[rest.index(after: open)..<close])
+                if let value = labels?[Node(name)]?.string {
+                    s += value
+                } else {
                     missing.append(name)
-                    break
                 }
-                s.replaceSubrange(open...close, with: value)
+                rest = rest[rest.index(after: close)...]
             }
+            s += rest
             if let name = missing.first {
                 r.fail(n, "gitops.path", "{\(name.prefix(64))} names no label in fleet.labels")
                 ok = false

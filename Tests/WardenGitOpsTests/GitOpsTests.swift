@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import WardenCore
+import WardenFleet
 import WardenTestSupport
 
 @testable import WardenGitOps
@@ -54,6 +55,46 @@ struct GitOpsSpecTests {
         )
         #expect(diff.sections == ["retention"])
         #expect(SpecDiff(from: new, to: new).isEmpty)
+    }
+
+    @Test func aPathNamesTheNodesFleetLabels() throws {
+        let dir = TempDir("warden-gitops-path")
+        let signers = dir.write("signers", "")
+        setenv("WARDEN_TEST_GITOPS_TOKEN", "agent-token-0123456789", 1)
+        let loader = SpecLoader(sections: [FleetSection.self, GitOpsSection.self])
+        let spec = try loader.parse(
+            """
+            fleet: { control: [http://127.0.0.1:1], node: web-1, token: env:WARDEN_TEST_GITOPS_TOKEN, labels: { role: web, dc: fra } }
+            gitops: { repo: /srv/specs.git, path: 'nodes/{dc}/{role}.yaml', signers: \(signers), waves: 25% }
+            services: {}
+            """,
+            file: "spec.yaml",
+            baseDir: dir.path
+        )
+        #expect(spec.gitops?.path == "nodes/fra/web.yaml")
+        #expect(spec.gitops?.waves == 0.25)
+        // A label whose value has braces is not expanded again.
+        let braces = try loader.parse(
+            """
+            fleet: { control: [http://127.0.0.1:1], node: web-1, token: env:WARDEN_TEST_GITOPS_TOKEN, labels: { role: '{role}' } }
+            gitops: { repo: /srv/specs.git, path: 'nodes/{role}.yaml', signers: \(signers) }
+            services: {}
+            """,
+            file: "spec.yaml",
+            baseDir: dir.path
+        )
+        #expect(braces.gitops?.path == "nodes/{role}.yaml")
+        #expect(throws: SpecErrors.self) {
+            try loader.parse(
+                """
+                fleet: { control: [http://127.0.0.1:1], node: web-1, token: env:WARDEN_TEST_GITOPS_TOKEN, labels: { role: '..' } }
+                gitops: { repo: /srv/specs.git, path: 'nodes/{role}/x.yaml', signers: \(signers) }
+                services: {}
+                """,
+                file: "spec.yaml",
+                baseDir: dir.path
+            )
+        }
     }
 
     @Test func theStateRemembersAtMostAHundredRolledBackCommits() throws {
