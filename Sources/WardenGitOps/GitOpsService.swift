@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import ServiceLifecycle
+import Synchronization
 import WardenCore
 import WardenSupervisor
 
@@ -110,6 +111,15 @@ public actor GitOpsService: Service {
     private var timer: Task<Void, Never>?
     private let inputs: AsyncStream<Input>
     private let feed: AsyncStream<Input>.Continuation
+    /// What the bus listener has queued and the loop not yet taken: at most one sync for the
+    /// webhook and ``maxQueuedEvents`` service events, however fast they come (a webhook
+    /// called in a loop, a service failing in a loop).
+    private let queued = Queued()
+    final class Queued: Sendable {
+        private let m = Mutex<(hook: Bool, events: Int)>((false, 0))
+        func withLock<T>(_ body: (inout (hook: Bool, events: Int)) -> T) -> T { m.withLock { body(&$0) } }
+    }
+    static let maxQueuedEvents = 64
 
     public init(_ dependencies: Dependencies) {
         d = dependencies
@@ -168,13 +178,24 @@ public actor GitOpsService: Service {
         let subscription = d.bus.subscribe(name: "gitops", capacity: 1000) { event in
             types.contains(event.type) || (hookSource != nil && event.source == hookSource)
         }
-        let feed = self.feed
+        let (feed, queued) = (self.feed, self.queued)
         let listener = Task {
             for await event in subscription {
                 if let hookSource, event.source == hookSource {
-                    feed.yield(.sync(.hook, nil))
+                    let first = queued.withLock { q in
+                        defer { q.hook = true }
+                        return !q.hook
+                    }
+                    if first { feed.yield(.sync(.hook, nil)) }
                 } else {
-                    feed.yield(.event(event))
+                    // Past the cap, events are dropped: the end of a watch and the next tick
+                    // look at the services' states themselves.
+                    let room = queued.withLock { q in
+                        guard q.events < Self.maxQueuedEvents else { return false }
+                        q.events += 1
+                        return true
+                    }
+                    if room { feed.yield(.event(event)) }
                 }
             }
         }
@@ -193,6 +214,7 @@ public actor GitOpsService: Service {
     private func handle(_ input: Input) async {
         switch input {
         case .sync(let trigger, let reply):
+            if trigger == .hook { queued.withLock { $0.hook = false } }
             let outcome = await fetchAndApply(trigger)
             nextFetch = d.clock.now() + d.spec.every
             await checkDrift()
@@ -209,6 +231,7 @@ public actor GitOpsService: Service {
             await checkDrift()
             rearm()
         case .event(let event):
+            queued.withLock { $0.events -= 1 }
             if watch?.services.contains(event.subject) == true, let problem = Self.problem(event) {
                 watch?.problems[event.subject] = problem
                 await rollBack()
