@@ -240,17 +240,16 @@ public actor BanManager {
             )
         }
         let seconds = Int(duration.seconds.rounded(.up))
+        // Asked before the bans go into the table (after, every address would seem to be in
+        // the firewall already and be cleared first: three elements a ban instead of one).
+        let changes: [FirewallChange] = fresh.map {
+            mayBeInFirewall($0.address, now: now)
+                ? .add($0.address, seconds: seconds) : .addNew($0.address, seconds: seconds)
+        }
         bans.reserve(fresh.count)
         for ban in fresh { bans.insert(ban) }
         outcome.banned = fresh.count
-        if !fresh.isEmpty {
-            await enqueueAll(
-                fresh.map {
-                    mayBeInFirewall($0.address, now: now)
-                        ? .add($0.address, seconds: seconds) : .addNew($0.address, seconds: seconds)
-                }
-            )
-        }
+        if !changes.isEmpty { await enqueueAll(changes) }
         // A long list leaves megabytes of parsing and batching behind: give them back.
         if addresses.count >= 10_000 { warden_release_free_memory() }
         bus.publish(
@@ -383,10 +382,31 @@ public actor BanManager {
             do {
                 try await firewall.apply(batch.flatMap(\.0))
             } catch {
-                await fail(
-                    error,
-                    active().map { .add($0.address, seconds: Int($0.expiresAt.timeIntervalSinceNow.rounded(.up))) }
-                )
+                // A batch is one transaction: refused, it changed nothing. Rebuild the table
+                // with every ban in force (what the batch meant included) before giving up on
+                // the firewall: one refused batch must not leave the node unprotected.
+                let all = active().map {
+                    FirewallChange.add($0.address, seconds: Int($0.expiresAt.timeIntervalSinceNow.rounded(.up)))
+                }
+                do {
+                    try await firewall.prepare(
+                        all.map { change in
+                            guard case .add(let a, let s) = change else { return change }
+                            return .addNew(a, seconds: max(1, s))
+                        }
+                    )
+                    logger.warning(
+                        "a firewall batch was refused; the table was rebuilt with every ban in force",
+                        metadata: ["warden.error": "\(error.message)", "warden.bans": "\(all.count)"]
+                    )
+                    bus.publish(
+                        FirewallRebuilt(error: error.message, bans: all.count),
+                        source: "defense",
+                        subject: firewall.name
+                    )
+                } catch let again {
+                    await fail(again, all)
+                }
             }
             for (_, c) in batch { c.resume() }
         }

@@ -161,3 +161,11 @@ public struct FirewallFailed: EventPayload {
         self.now = now
     }
 }
+
+/// A firewall batch was refused (`error`) and the table was rebuilt in one transaction with the
+/// `bans` in force (`firewall.rebuilt`): the node stays protected.
+public struct FirewallRebuilt: EventPayload {
+    public static let type = "firewall.rebuilt"
+    public var error: String
+    public var bans: Int
+}

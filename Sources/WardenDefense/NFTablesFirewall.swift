@@ -64,11 +64,18 @@ public final class NFTablesFirewall: Firewall {
 
     static func set(_ a: IPAddress) -> String { a.isV4 ? "ban4" : "ban6" }
 
+    /// The timeout of an element added only to be deleted in the same transaction.
+    static let clearingTimeout = "1d"
+
     /// The batch as a few commands per set, whatever its size (a blocklist of 100,000 addresses
     /// is a few commands, not 300,000): what the batch leaves each address in (its last change) is
-    /// what is applied. An added address is added with a 1 s timeout, deleted and added with its
-    /// own, so that its timeout is set whether or not it was in the set; a new one (``FirewallChange/addNew(_:seconds:)``)
-    /// is just added; a removed one is added (so that the delete cannot fail) and deleted.
+    /// what is applied. An added address is added (with a day's timeout), deleted and added with
+    /// its own, so that its timeout is set whether or not it was in the set; a new one
+    /// (``FirewallChange/addNew(_:seconds:)``) is just added; a removed one is added (so that
+    /// the delete cannot fail) and deleted. The clearing timeout is long because the kernel checks
+    /// expiry while it works through the transaction: a batch of a million elements takes
+    /// seconds, and an element added with a 1 s timeout at its start is gone (ENOENT, the whole
+    /// transaction refused) by the time its delete comes.
     func commands(_ changes: [FirewallChange]) -> String {
         enum Last {
             case add(Int)
@@ -107,7 +114,7 @@ public final class NFTablesFirewall: Firewall {
                 }
             }
             if !cleared.isEmpty {
-                out += "add element inet \(table) \(set) \(element(cleared.map { "\($0) timeout 1s" }))\n"
+                out += "add element inet \(table) \(set) \(element(cleared.map { "\($0) timeout \(Self.clearingTimeout)" }))\n"
                 out += "delete element inet \(table) \(set) \(element(cleared.map { "\($0)" }))\n"
             }
             if !added.isEmpty { out += "add element inet \(table) \(set) \(element(added))\n" }

@@ -27,10 +27,10 @@ struct AddressListTests {
         let text = firewall.commands([.add(a, seconds: 60), .add(b, seconds: 120), .remove(a), .add(c, seconds: 30)])
         #expect(
             text == """
-                add element inet warden ban4 { 203.0.113.5 timeout 1s, 203.0.113.6 timeout 1s }
+                add element inet warden ban4 { 203.0.113.5 timeout 1d, 203.0.113.6 timeout 1d }
                 delete element inet warden ban4 { 203.0.113.5, 203.0.113.6 }
                 add element inet warden ban4 { 203.0.113.6 timeout 120s }
-                add element inet warden ban6 { 2001:db8::1 timeout 1s }
+                add element inet warden ban6 { 2001:db8::1 timeout 1d }
                 delete element inet warden ban6 { 2001:db8::1 }
                 add element inet warden ban6 { 2001:db8::1 timeout 30s }
 
@@ -45,7 +45,7 @@ struct AddressListTests {
         ])
         #expect(
             fresh == """
-                add element inet warden ban4 { 198.51.100.5 timeout 1s, 198.51.100.6 timeout 1s }
+                add element inet warden ban4 { 198.51.100.5 timeout 1d, 198.51.100.6 timeout 1d }
                 delete element inet warden ban4 { 198.51.100.5, 198.51.100.6 }
                 add element inet warden ban4 { 198.51.100.4 timeout 45s, 198.51.100.6 timeout 20s }
 

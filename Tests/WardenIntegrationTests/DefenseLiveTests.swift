@@ -270,6 +270,34 @@ struct DefenseLiveTests {
         }
     }
 
+    /// Another tool flushes the ruleset (Warden's table with it): the next batch is refused, and
+    /// Warden rebuilds its table with every ban in force instead of giving up on the firewall.
+    @Test func aTableDeletedBehindWardensBackIsRebuiltWithEveryBan() async throws {
+        try await withLab { lab in
+            let f = Fixture("")
+            f.write(spec(lab, f, defense: "  firewall: nftables\n"))
+            let warden = try lab.startWarden(f.config)
+            do {
+                try await waitUp(lab, f)
+                let first = try await lab.warden("ban", "45.0.0.1", "--for", "1h", "-c", f.config)
+                #expect(first.exitCode == 0, "\(first.stderr)")
+                let flushed = try await lab.inDefended(["nft", "flush", "ruleset"])
+                #expect(flushed.exitCode == 0, "\(flushed.stderr)")
+                #expect(try await lab.attackerCanConnect(8080))
+                let second = try await lab.warden("ban", lab.attackerIP, "--for", "1h", "-c", f.config)
+                #expect(second.exitCode == 0, "\(second.stderr)")
+                let rebuilt = try #require(try await events(lab, f, "firewall.rebuilt").first)
+                #expect(rebuilt["payload"]?["bans"]?.intValue == 2)
+                #expect(rebuilt["payload"]?["error"]?.stringValue?.contains("No such file or directory") == true)
+                #expect(try await events(lab, f, "firewall.failed").isEmpty, "not dry-run")
+                let set = try await lab.inDefended(["nft", "list", "set", "inet", "warden", "ban4"]).stdout
+                #expect(set.contains("45.0.0.1") && set.contains(lab.attackerIP), "\(set)")
+                #expect(try await !lab.attackerCanConnect(8080))
+                #expect(try await warden.stop() == .exited(0))
+            }
+        }
+    }
+
     @Test func aFirewallThatFailsIsReportedAndWardenGoesOnInDryRun() async throws {
         try await withLab { lab in
             let f = Fixture("")
