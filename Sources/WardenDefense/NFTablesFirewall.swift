@@ -114,7 +114,8 @@ public final class NFTablesFirewall: Firewall {
                 }
             }
             if !cleared.isEmpty {
-                out += "add element inet \(table) \(set) \(element(cleared.map { "\($0) timeout \(Self.clearingTimeout)" }))\n"
+                out +=
+                    "add element inet \(table) \(set) \(element(cleared.map { "\($0) timeout \(Self.clearingTimeout)" }))\n"
                 out += "delete element inet \(table) \(set) \(element(cleared.map { "\($0)" }))\n"
             }
             if !added.isEmpty { out += "add element inet \(table) \(set) \(element(added))\n" }
