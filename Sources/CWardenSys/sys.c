@@ -400,3 +400,11 @@ int warden_accept(int fd) {
 #include <malloc.h>
 
 void warden_release_free_memory(void) { malloc_trim(0); }
+
+void warden_tune_malloc(void) {
+    // A fixed threshold: blocks of 1 MiB and more (the ban table's and the tracked addresses'
+    // arrays, a long list's buffers) are mapped and unmapped on their own. glibc otherwise raises
+    // the threshold after the first such block is freed, and later ones come from the heap,
+    // where what is freed around them stays resident.
+    mallopt(M_MMAP_THRESHOLD, 1 << 20);
+}

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CWardenSys
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -26,6 +27,7 @@ struct RunCommand: AsyncParsableCommand {
     var logLevel: String = "info"
 
     func run() async throws {
+        warden_tune_malloc()
         startLogging(logLevel, default: .info)
         let logger = Logger(label: "warden")
 

@@ -78,9 +78,11 @@ struct DefenseLiveTests {
             let warden = try lab.startWarden(f.config)
             do {
                 try await waitUp(lab, f)
-                let flood = try await lab.flood(8080, count: 20000)
+                // On an idle machine a namespace serves 20,000 connections in about a second, and
+                // the connection table is read every 200 ms: room for the ban to land.
+                let flood = try await lab.flood(8080, count: 200_000)
                 let served = Int(flood.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
-                #expect(served >= 100 && served < 20000, "the flood was cut off part-way: \(served) answered")
+                #expect(served >= 100 && served < 200_000, "the flood was cut off part-way: \(served) answered")
                 #expect(try await lab.banned().contains(lab.attackerIP))
                 #expect(try await !lab.attackerCanConnect(8080), "the next connection is dropped")
                 let threat = try #require(try await events(lab, f, "threat.detected").first)

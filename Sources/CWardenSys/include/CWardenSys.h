@@ -127,6 +127,9 @@ void warden_nft_close(warden_nft_t *nft);
 /// Gives freed heap memory back to the system (malloc_trim(0)); after a large table was dropped.
 void warden_release_free_memory(void);
 
+/// Large blocks (1 MiB and more) always mapped on their own, so that freeing one gives it back.
+void warden_tune_malloc(void);
+
 /// Makes stdout line-buffered (progress lines show up at once when it is a file or a pipe).
 void warden_stdout_line_buffered(void);
 
