@@ -9,7 +9,8 @@ import WardenCore
 /// share (reason, source, evidence, when, which offence): a list of a million addresses has one.
 /// Addresses are found through an open-addressing index of slot numbers (linear probing, at most
 /// half full, hashed with the process's random seed so that chosen addresses cannot pile up in
-/// one run), and the next to end through a binary heap of (end, slot).
+/// one run), and the next to end through a binary heap of (end, slot) packed in 8 bytes (the end
+/// in whole seconds, rounded up: a ban is lifted at most a second late, never early).
 ///
 /// What a scan sees (``all()``) is in slot order, which depends only on the operations made,
 /// never on hashing. Lookups, insertions and removals cost O(1) on average, the next expiry
@@ -54,8 +55,9 @@ struct BanTable: Sendable {
     private var templateUses: [Int32] = []
     private var freeTemplates: [Int32] = []
 
-    /// (end, slot), earliest first at the top.
-    private var heap: [(at: Double, slot: Int32)] = []
+    /// The end in seconds (rounded up) in the high 32 bits, the slot in the low 32: earliest
+    /// first at the top.
+    private var heap: [UInt64] = []
 
     private(set) var count = 0
 
@@ -124,7 +126,7 @@ struct BanTable: Sendable {
         meta[slot] = UInt32(template) | (key.v6 ? Self.v6Bit : 0)
         ends[slot] = ban.expiresAt.timeIntervalSince1970
         ids[slot] = ban.id ?? Self.noID
-        push(at: ends[slot], slot: slot)
+        push(Self.entry(ends[slot], slot))
         if heap.count > 2 * count + 1024 { rebuildHeap() }
     }
 
@@ -146,10 +148,10 @@ struct BanTable: Sendable {
     mutating func expire(by now: Date, describing: Int, _ body: (IPAddress, Ban?) -> Void) {
         let t = now.timeIntervalSince1970
         var n = 0
-        while let top = heap.first, top.at <= t {
+        while let top = heap.first, Double(top >> 32) <= t {
             popHeap()
-            let slot = Int(top.slot)
-            guard meta[slot] != Self.free, ends[slot] == top.at else { continue }
+            let slot = Int(UInt32(truncatingIfNeeded: top))
+            guard meta[slot] != Self.free, Self.entry(ends[slot], slot) == top else { continue }
             let key = Key(hi: his[slot], lo: los[slot], v6: meta[slot] & Self.v6Bit != 0)
             let ban = n < describing ? ban(at: slot) : nil
             n += 1
@@ -164,8 +166,10 @@ struct BanTable: Sendable {
     /// When the next ban ends (dropping entries of replaced or removed bans on the way).
     mutating func nextEnd() -> Date? {
         while let top = heap.first {
-            let slot = Int(top.slot)
-            if meta[slot] != Self.free, ends[slot] == top.at { return Date(timeIntervalSince1970: top.at) }
+            let slot = Int(UInt32(truncatingIfNeeded: top))
+            if meta[slot] != Self.free, Self.entry(ends[slot], slot) == top {
+                return Date(timeIntervalSince1970: Double(top >> 32))
+            }
             popHeap()
         }
         return nil
@@ -295,12 +299,18 @@ struct BanTable: Sendable {
 
     // MARK: - Heap
 
-    private mutating func push(at: Double, slot: Int) {
-        heap.append((at, Int32(slot)))
+    /// A heap entry: `end` in seconds rounded up (clamped to 32 bits) above `slot`.
+    private static func entry(_ end: Double, _ slot: Int) -> UInt64 {
+        let seconds = end.isFinite ? UInt64(min(max(end.rounded(.up), 0), Double(UInt32.max))) : UInt64(UInt32.max)
+        return seconds << 32 | UInt64(UInt32(truncatingIfNeeded: slot))
+    }
+
+    private mutating func push(_ entry: UInt64) {
+        heap.append(entry)
         var i = heap.count - 1
         while i > 0 {
             let parent = (i - 1) / 2
-            guard heap[i].at < heap[parent].at else { break }
+            guard heap[i] < heap[parent] else { break }
             heap.swapAt(i, parent)
             i = parent
         }
@@ -315,8 +325,8 @@ struct BanTable: Sendable {
             let l = 2 * i + 1
             let r = l + 1
             var smallest = i
-            if l < heap.count, heap[l].at < heap[smallest].at { smallest = l }
-            if r < heap.count, heap[r].at < heap[smallest].at { smallest = r }
+            if l < heap.count, heap[l] < heap[smallest] { smallest = l }
+            if r < heap.count, heap[r] < heap[smallest] { smallest = r }
             if smallest == i { return }
             heap.swapAt(i, smallest)
             i = smallest
@@ -324,11 +334,10 @@ struct BanTable: Sendable {
     }
 
     private mutating func rebuildHeap() {
-        var fresh = BanTable.Heap()
-        for slot in meta.indices where meta[slot] != Self.free { fresh.append((ends[slot], Int32(slot))) }
-        fresh.sort { $0.at < $1.at }  // a sorted array is a heap
+        var fresh: [UInt64] = []
+        fresh.reserveCapacity(count)
+        for slot in meta.indices where meta[slot] != Self.free { fresh.append(Self.entry(ends[slot], slot)) }
+        fresh.sort()  // a sorted array is a heap
         heap = fresh
     }
-
-    private typealias Heap = [(at: Double, slot: Int32)]
 }
