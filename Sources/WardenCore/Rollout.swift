@@ -36,6 +36,8 @@ public struct RolloutWaves: Sendable {
     public var settled: Set<String>
     /// A node that rolled the commit back, and why.
     public var rolledBack: (node: String, reasons: String)?
+    /// The first wave as chosen when the rollout began (it is kept, not chosen again).
+    public var fixedFirst: [String]?
 
     public init(
         commit: String,
@@ -53,6 +55,7 @@ public struct RolloutWaves: Sendable {
 
     /// The first wave, in order.
     public var first: [String] {
+        if let fixedFirst { return fixedFirst }
         let ranked = Set(members).map { node in (Self.rank(commit, node), node) }
             .sorted { ($0.0, $0.1) < ($1.0, $1.1) }.map(\.1)
         let count = max(1, Int((share * Double(ranked.count)).rounded(.up)))
@@ -89,7 +92,9 @@ public struct RolloutWaves: Sendable {
                 reason: "first wave (\(firstWave.count) of \(Set(members).count))"
             )
         }
-        let waiting = firstWave.filter { !settled.contains($0) }
+        // A node of the first wave that is gone (no contact lately) is not waited for.
+        let alive = Set(members)
+        let waiting = firstWave.filter { !settled.contains($0) && alive.contains($0) }
         if waiting.isEmpty {
             return RolloutAnswer(
                 admit: true,

@@ -89,6 +89,8 @@ public actor GitOpsService: Service {
         var commit: String
         var services: Set<String>
         var deadline: Instant
+        /// Events up to this id were published before the commit was applied: not its doing.
+        var since: Int64
         var problems: [String: String] = [:]
     }
 
@@ -116,8 +118,13 @@ public actor GitOpsService: Service {
     /// called in a loop, a service failing in a loop).
     private let queued = Queued()
     final class Queued: Sendable {
-        private let m = Mutex<(hook: Bool, events: Int)>((false, 0))
-        func withLock<T>(_ body: (inout (hook: Bool, events: Int)) -> T) -> T { m.withLock { body(&$0) } }
+        struct Counts {
+            var hook = false
+            var events = 0
+            var manual: [CheckedContinuation<Outcome, Never>] = []
+        }
+        private let m = Mutex(Counts())
+        func withLock<T>(_ body: (inout Counts) -> T) -> T { m.withLock { body(&$0) } }
     }
     static let maxQueuedEvents = 64
 
@@ -133,7 +140,14 @@ public actor GitOpsService: Service {
 
     /// Fetches and applies now; returns what happened.
     public func sync(_ trigger: Trigger = .manual) async -> Outcome {
-        await withCheckedContinuation { feed.yield(.sync(trigger, $0)) }
+        await withCheckedContinuation { (c: CheckedContinuation<Outcome, Never>) in
+            // Callers that ask while a sync of theirs is queued share its outcome.
+            let first = queued.withLock { q in
+                defer { q.manual.append(c) }
+                return q.manual.isEmpty
+            }
+            if first { feed.yield(.sync(trigger, nil)) }
+        }
     }
 
     /// What the next sync would change: the head, its verdict and the difference from the
@@ -175,8 +189,13 @@ public actor GitOpsService: Service {
             EventType.probeFailed, EventType.serviceStopped, EventType.serviceStarted, EventType.serviceReady,
         ]
         let hookSource = d.spec.hook.map { "hook:\($0)" }
+        let failures: Set<String> = [
+            EventType.serviceRestarting, EventType.serviceFailed, EventType.serviceSpawnFailed, EventType.probeFailed,
+        ]
+        // Only the supervisor speaks for services (a published `service.*` event is not).
         let subscription = d.bus.subscribe(name: "gitops", capacity: 1000) { event in
-            types.contains(event.type) || (hookSource != nil && event.source == hookSource)
+            (types.contains(event.type) && event.source == "supervisor")
+                || (hookSource != nil && event.source == hookSource)
         }
         let (feed, queued) = (self.feed, self.queued)
         let listener = Task {
@@ -190,8 +209,9 @@ public actor GitOpsService: Service {
                 } else {
                     // Past the cap, events are dropped: the end of a watch and the next tick
                     // look at the services' states themselves.
+                    // A failure is never dropped (the bus's own buffer bounds them).
                     let room = queued.withLock { q in
-                        guard q.events < Self.maxQueuedEvents else { return false }
+                        guard q.events < Self.maxQueuedEvents || failures.contains(event.type) else { return false }
                         q.events += 1
                         return true
                     }
@@ -215,11 +235,17 @@ public actor GitOpsService: Service {
         switch input {
         case .sync(let trigger, let reply):
             if trigger == .hook { queued.withLock { $0.hook = false } }
+            // Callers that come while this sync runs get the next one.
+            let callers = queued.withLock { q in
+                defer { q.manual = [] }
+                return q.manual
+            }
             let outcome = await fetchAndApply(trigger)
             nextFetch = d.clock.now() + d.spec.every
             await checkDrift()
             rearm()
             reply?.resume(returning: outcome)
+            for c in callers { c.resume(returning: outcome) }
         case .tick:
             if let watch, d.clock.now() >= watch.deadline { await endWatch() }
             if d.clock.now() >= nextFetch {
@@ -232,7 +258,8 @@ public actor GitOpsService: Service {
             rearm()
         case .event(let event):
             queued.withLock { $0.events -= 1 }
-            if watch?.services.contains(event.subject) == true, let problem = Self.problem(event) {
+            if let w = watch, event.id > w.since, w.services.contains(event.subject), let problem = Self.problem(event)
+            {
                 watch?.problems[event.subject] = problem
                 await rollBack()
                 rearm()
@@ -304,8 +331,12 @@ public actor GitOpsService: Service {
         }
         head = commit
         let outcome = await consider(commit, trigger: trigger)
-        // A node that runs nothing from git yet and cannot take the head runs the last good commit.
-        if case .refused = outcome { await fallBackOnGood(fromMirror: false) }
+        // A node that runs nothing from git yet and cannot take the head (refused, or waiting for
+        // its wave) runs the last good commit.
+        switch outcome {
+        case .refused, .waiting: await fallBackOnGood(fromMirror: false)
+        default: break
+        }
         return outcome
     }
 
@@ -314,9 +345,10 @@ public actor GitOpsService: Service {
         guard applied == nil, let good = state.good, good != head || fromMirror,
             let resolved = await d.repository.resolve(good)
         else { return }
-        let kept = refusal
+        let (kept, keptWaiting) = (refusal, waiting)
         _ = await consider(resolved, trigger: .start, fromMirror: fromMirror, fallback: true)
         if let kept { refusal = kept }
+        waiting = keptWaiting
     }
 
     /// Verifies, loads and applies `commit`.
@@ -329,12 +361,15 @@ public actor GitOpsService: Service {
         if commit == applied { return .unchanged(commit) }
         if !fallback, let why = state.bad[commit] { return refuse(commit, why) }
         var rewritten = false
-        if let applied, await d.repository.contains(commit, ancestor: applied) != true {
+        // The baseline survives restarts: what was applied last (persisted), else the last good.
+        if !fallback, let base = applied ?? state.applied ?? state.good, base != commit,
+            await d.repository.contains(commit, ancestor: base) != true
+        {
             guard d.spec.allowRewrites else {
                 return refuse(
                     commit,
                     "the branch's history was rewritten (a force push?): \(commit.prefix(12)) does not contain the "
-                        + "applied \(applied.prefix(12)); set gitops.allow_rewrites to follow such a branch"
+                        + "applied \(base.prefix(12)); set gitops.allow_rewrites to follow such a branch"
                 )
             }
             rewritten = true
@@ -353,7 +388,8 @@ public actor GitOpsService: Service {
             return refuse(commit, "\(error)")
         }
         var wave: Int?
-        if let gate = d.gate, !fallback {
+        // The last good commit was admitted before: a restart does not ask again.
+        if let gate = d.gate, !fallback, commit != state.good {
             let answer = await gate(commit)
             guard answer.admit else {
                 if waiting?.commit != commit || waiting?.reason != answer.reason {
@@ -372,9 +408,14 @@ public actor GitOpsService: Service {
             return refuse(commit, "applying it failed: \(error)")
         }
         let previous = applied
+        let since = d.bus.lastID
         applied = commit
         appliedSpec = desired
         if !fallback { refusal = nil }
+        if state.applied != commit {
+            state.applied = commit
+            persist()
+        }
         await d.repository.mark("refs/warden/applied", commit)
         let info = await d.repository.info(commit)
         publish(
@@ -396,8 +437,19 @@ public actor GitOpsService: Service {
             metadata: ["warden.commit": "\(commit)", "warden.trigger": "\(trigger.rawValue)"]
         )
         let touched = Set(summary.added + summary.changed)
-        if d.spec.settle > .zero && !touched.isEmpty {
-            watch = Watch(commit: commit, services: touched, deadline: d.clock.now() + d.spec.settle)
+        if commit == state.good {
+            // It settled before (a restart, a fallback): a hiccup now is not the commit's doing.
+            watch = nil
+        } else if d.spec.settle > .zero && (!touched.isEmpty || watch != nil) {
+            // A commit that comes while another settles inherits its services: it holds what
+            // that one changed, and it is good only once they all are.
+            let deadline = d.clock.now() + d.spec.settle
+            watch = Watch(
+                commit: commit,
+                services: touched.union(watch?.services ?? []),
+                deadline: max(deadline, watch?.deadline ?? deadline),
+                since: since
+            )
         } else {
             watch = nil
             settle(commit)
@@ -503,10 +555,23 @@ public actor GitOpsService: Service {
         do {
             _ = try await d.apply(spec)
         } catch {
+            // The failed spec still runs: say so, and leave `applied` as it is.
             d.logger.error("rolling back failed", metadata: ["warden.error": "\(error)"])
+            refusal = (failed.commit, state.bad[failed.commit]!)
+            publish(
+                GitOpsRolledBack(
+                    commit: failed.commit,
+                    to: nil,
+                    services: failed.problems.keys.sorted(),
+                    reasons: reasons + ["the rollback itself failed: \(error)"]
+                )
+            )
+            return
         }
         applied = target
         appliedSpec = spec
+        state.applied = target
+        persist()
         if let target { await d.repository.mark("refs/warden/applied", target) }
         refusal = (failed.commit, state.bad[failed.commit]!)
         publish(
@@ -568,13 +633,24 @@ public actor GitOpsService: Service {
             return .object(o)
         }
         o["head"] = .string(commit)
+        var refused: String?
         switch await d.repository.verify(commit, trust: d.spec.trust) {
         case .good(let signer): o["signed_by"] = .string(signer)
-        case .refused(let why): o["refused"] = .string(why)
+        case .refused(let why): refused = why
         }
-        if let why = state.bad[commit] { o["refused"] = .string(why) }
-        if let applied, commit != applied, await d.repository.contains(commit, ancestor: applied) != true {
+        if let why = state.bad[commit] { refused = why }
+        if let base = applied ?? state.applied ?? state.good, commit != base,
+            await d.repository.contains(commit, ancestor: base) != true
+        {
             o["rewritten"] = .bool(true)
+            if !d.spec.allowRewrites, refused == nil {
+                refused = "the branch's history was rewritten since \(base.prefix(12))"
+            }
+        }
+        if let refused {
+            // An unverified file is never read as a spec (its secret references would be read).
+            o["refused"] = .string(refused)
+            return .object(o)
         }
         do {
             let desired = try await load(commit)

@@ -5,6 +5,8 @@ import Foundation
 /// while they are the branch's head.
 struct GitOpsState: Codable, Equatable, Sendable {
     var good: String?
+    /// The commit applied last (nil: the node's own spec): what a new head must contain.
+    var applied: String?
     /// Rolled-back commits and why; at most ``maxBad``, the oldest forgotten first.
     var bad: [String: String] = [:]
     var badOrder: [String] = []

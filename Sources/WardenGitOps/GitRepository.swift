@@ -66,7 +66,13 @@ public struct GitRepository: Sendable {
         env["SSH_ASKPASS"] = "/bin/false"
         if env["GIT_SSH_COMMAND"] == nil { env["GIT_SSH_COMMAND"] = "ssh -o BatchMode=yes" }
         env["LC_ALL"] = "C"
-        if let gpgHome { env["GNUPGHOME"] = gpgHome }
+        // Only what Warden passes counts: no system or user configuration (url rewrites, another
+        // allowed-signers file, a gpg.program), no replace objects.
+        env["GIT_CONFIG_NOSYSTEM"] = "1"
+        env["GIT_CONFIG_GLOBAL"] = "/dev/null"
+        env["GIT_NO_REPLACE_OBJECTS"] = "1"
+        // With SSH trust, GnuPG gets an empty home: a PGP signature verifies against nothing.
+        env["GNUPGHOME"] = gpgHome ?? (directory as NSString).appendingPathComponent("empty-gnupg")
         self.environment = env
         self.timeout = timeout
         self.run = run
@@ -96,7 +102,18 @@ public struct GitRepository: Sendable {
 
     /// Creates the bare mirror when it is not there yet.
     public func prepare() async throws(GitError) {
-        if FileManager.default.fileExists(atPath: directory + "/HEAD") { return }
+        let emptyHome = (directory as NSString).appendingPathComponent("empty-gnupg")
+        if !FileManager.default.fileExists(atPath: emptyHome) {
+            try? FileManager.default.createDirectory(
+                atPath: emptyHome,
+                withIntermediateDirectories: true,
+                attributes: [.posixPermissions: 0o700]
+            )
+        }
+        if FileManager.default.fileExists(atPath: directory + "/HEAD") {
+            removeStaleLocks()
+            return
+        }
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {
@@ -106,10 +123,27 @@ public struct GitRepository: Sendable {
         if out.status != 0 { throw GitError(description: "git init: \(Self.clip(out.stderr))") }
     }
 
+    /// Removes what a git killed at its timeout left behind (locks, half-received packs): only
+    /// this process runs git in the mirror, one command at a time.
+    func removeStaleLocks() {
+        let fm = FileManager.default
+        for lock in [
+            "packed-refs.lock", "shallow.lock", "refs/warden/head.lock", "refs/warden/applied.lock",
+            "refs/warden/good.lock", "index.lock",
+        ] {
+            try? fm.removeItem(atPath: directory + "/" + lock)
+        }
+        let packs = directory + "/objects/pack"
+        for name in (try? fm.contentsOfDirectory(atPath: packs)) ?? [] where name.hasPrefix("tmp_") {
+            try? fm.removeItem(atPath: packs + "/" + name)
+        }
+    }
+
     /// Fetches `branch` of `repository` (a force push included) and returns the commit it names.
     public func fetch(_ repository: String, branch: String) async throws(GitError) -> String {
         try await prepare()
         let out = await git([
+            "-c", "fetch.fsckObjects=true",
             "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--force", "--", repository,
             "+refs/heads/\(branch):refs/warden/head",
         ])
@@ -150,21 +184,34 @@ public struct GitRepository: Sendable {
         case refused(String)
     }
 
-    /// Verifies `commit`'s signature with git's own `verify-commit`.
+    /// Verifies `commit`'s signature with git's own `verify-commit`, after checking that it is
+    /// the kind of signature the trust is for (git picks the verifier by the signature itself).
     public func verify(_ commit: String, trust: GitOpsSpec.Trust) async -> Verdict {
+        let object = await git(["cat-file", "commit", commit])
+        guard object.status == 0 else { return .refused("the commit cannot be read: \(Self.clip(object.stderr))") }
+        let header = object.text.components(separatedBy: "\n\n").first ?? ""
+        guard let signature = header.range(of: "\ngpgsig") else { return .refused("the commit is not signed") }
+        let armor = header[signature.upperBound...].prefix(80)
+        switch trust {
+        case .ssh:
+            guard armor.contains("-----BEGIN SSH SIGNATURE-----") else {
+                return .refused("signed, but not with an SSH key; only the allowed signers' SSH keys are trusted")
+            }
+        case .gpg:
+            guard armor.contains("-----BEGIN PGP SIGNATURE-----") else {
+                return .refused("signed, but not with an OpenPGP key; only the keys of gpg_home are trusted")
+            }
+        }
         var arguments: [String] = []
-        if case .ssh(let file) = trust { arguments += ["-c", "gpg.ssh.allowedSignersFile=\(file)"] }
+        switch trust {
+        case .ssh(let file): arguments += ["-c", "gpg.ssh.allowedSignersFile=\(file)"]
+        case .gpg: arguments += ["-c", "gpg.ssh.allowedSignersFile=/dev/null"]
+        }
         arguments += ["verify-commit", commit]
         let out = await git(arguments)
         let said = Self.clip(out.stderr)
         if out.status == 0 {
             return .good(signer: Self.signer(in: out.stderr) ?? said)
-        }
-        // With no signature git says nothing: say it.
-        let object = await git(["cat-file", "commit", commit])
-        let header = object.text.components(separatedBy: "\n\n").first ?? ""
-        if object.status == 0 && !header.contains("\ngpgsig") {
-            return .refused("the commit is not signed")
         }
         if said.isEmpty {
             return .refused("the signature does not verify (git verify-commit exited with \(out.status))")

@@ -184,7 +184,7 @@ struct IngestRows {
         }
         // Where a node stands with a commit of its spec repository: the waves of a rollout
         // are decided from these (`PostgresStore.admit`).
-        if e.type == "gitops.settled" || e.type == "gitops.rolled_back",
+        if e.type == "gitops.settled" || e.type == "gitops.rolled_back", e.source == "gitops",
             let commit = e.payload["commit"]?.stringValue, RolloutAnswer.isCommitID(commit)
         {
             let reasons = e.payload["reasons"]?.arrayValue?.compactMap(\.stringValue) ?? []

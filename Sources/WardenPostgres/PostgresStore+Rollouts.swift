@@ -18,8 +18,10 @@ extension PostgresStore {
         aliveSince: Date
     ) async throws -> RolloutAnswer {
         let micros = StoreValues.micros(now)
+        // A node follows one spec: asking about this group ends its membership of any other.
         try await client.query(
             """
+            WITH gone AS (DELETE FROM rollout_members WHERE node = \(node) AND grp <> \(group) RETURNING 1)
             INSERT INTO rollout_members (grp, node, seen) VALUES (\(group), \(node), \(micros))
             ON CONFLICT (grp, node) DO UPDATE SET seen = excluded.seen
             """,
@@ -48,7 +50,30 @@ extension PostgresStore {
             if type == "gitops.settled" { settled.insert(who) }
             if type == "gitops.rolled_back", rolledBack == nil { rolledBack = (who, detail) }
         }
-        return RolloutWaves(commit: commit, members: members, share: share, settled: settled, rolledBack: rolledBack)
-            .answer(for: node)
+        // The first wave is chosen once per commit, by the first request about it, and kept:
+        // nodes that join later or ask in another order do not change it.
+        var waves = RolloutWaves(
+            commit: commit,
+            members: members,
+            share: share,
+            settled: settled,
+            rolledBack: rolledBack
+        )
+        let chosen = waves.first.joined(separator: "\n")
+        for try await stored in try await client.query(
+            """
+            WITH ins AS (
+                INSERT INTO rollout_waves (grp, commit_id, first_wave) VALUES (\(group), \(commit), \(chosen))
+                ON CONFLICT (grp, commit_id) DO NOTHING RETURNING first_wave
+            )
+            SELECT first_wave FROM ins
+            UNION ALL SELECT first_wave FROM rollout_waves WHERE grp = \(group) AND commit_id = \(commit)
+            LIMIT 1
+            """,
+            logger: logger
+        ).decode(String.self) {
+            waves.fixedFirst = stored.split(separator: "\n").map(String.init)
+        }
+        return waves.answer(for: node)
     }
 }

@@ -202,7 +202,13 @@ extension PostgresStore {
                 seen BIGINT NOT NULL,
                 PRIMARY KEY (grp, node)
             );
-            CREATE INDEX fleet_state_rollouts ON fleet_state (kind, key) WHERE kind = 'rollout'
+            CREATE INDEX fleet_state_rollouts ON fleet_state (kind, key) WHERE kind = 'rollout';
+            CREATE TABLE rollout_waves (
+                grp TEXT NOT NULL,
+                commit_id TEXT NOT NULL,
+                first_wave TEXT NOT NULL,
+                PRIMARY KEY (grp, commit_id)
+            )
             """
         ),
     ]

@@ -28,6 +28,8 @@ struct BackupCommand: AsyncParsableCommand {
     var postgres: String?
 
     func run() async throws {
+        // The copies (and their temporary files) are for this user only.
+        umask(0o077)
         if let postgres {
             try await backUpPostgres(postgres)
             return
@@ -61,6 +63,21 @@ struct BackupCommand: AsyncParsableCommand {
     }
 }
 
+extension ParsableCommand {
+    /// Runs PostgreSQL's tools and tar through Warden's spawner, with their own environment.
+    static var postgresRunner: PostgresBackup.Runner {
+        { argv, environment in
+            let c = await ChildProcess.captureSeparately(
+                argv,
+                environment: environment,
+                timeout: .seconds(86400),
+                limit: 1 << 20
+            )
+            return (c.status, String(decoding: c.stdout, as: UTF8.self) + c.stderr)
+        }
+    }
+}
+
 extension BackupCommand {
     func backUpPostgres(_ connection: String) async throws {
         let secret = try key.map { try resolveKey($0, command: "backup") }
@@ -72,7 +89,7 @@ extension BackupCommand {
                 directory: to,
                 key: secret,
                 tools: tools,
-                run: { argv in await ChildProcess.capture(argv, timeout: .seconds(86400)) }
+                run: Self.postgresRunner
             )
             print(
                 "\(to)/\(manifest.file): the PostgreSQL cluster, \(ByteSize.format(manifest.snapshotBytes))"
@@ -121,6 +138,7 @@ struct RestoreCommand: AsyncParsableCommand {
     @Option(help: "Restore a PostgreSQL backup into this new data directory.") var postgresData: String?
 
     func run() async throws {
+        umask(0o077)
         if let postgresData {
             let secret = try key.map { try resolveKey($0, command: "restore") }
             do {
@@ -131,7 +149,7 @@ struct RestoreCommand: AsyncParsableCommand {
                     into: postgresData,
                     key: secret,
                     tools: tools,
-                    run: { argv in await ChildProcess.capture(argv, timeout: .seconds(86400)) }
+                    run: Self.postgresRunner
                 )
                 print(
                     "restored the PostgreSQL cluster of \(ISOTime.format(manifest.createdAt)) into \(postgresData) "

@@ -50,6 +50,16 @@ struct RolloutWavesTests {
         #expect(
             waves.answer(for: other) == RolloutAnswer(admit: true, wave: 2, reason: waves.answer(for: other).reason)
         )
+        // A node of the first wave that is gone is not waited for; a first wave kept from the
+        // start of the rollout is the one used.
+        waves.settled = [first[0]]
+        waves.fixedFirst = first
+        waves.members = nodes.filter { $0 != first[1] }
+        #expect(waves.answer(for: other).admit)
+        waves.members = nodes
+        waves.fixedFirst = [other]
+        #expect(waves.answer(for: other).wave == 1)
+        waves.fixedFirst = nil
         waves.rolledBack = (first[1], "app: it failed")
         #expect(!waves.answer(for: other).admit)
         #expect(!waves.answer(for: first[0]).admit)

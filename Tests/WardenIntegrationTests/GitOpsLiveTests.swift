@@ -401,6 +401,13 @@ struct GitOpsLiveTests {
         let answer = try await sync(f)
         #expect(answer.stdout.contains("refused \(bad.prefix(12)): the signature does not verify"), "\(answer.stdout)")
         #expect(answer.stdout.contains("No public key"), "\(answer.stdout)")
+        // An SSH signature is not what gpg_home trusts, even by a key git would otherwise accept.
+        let ssh = try await repo.commit(Self.app.replacingOccurrences(of: "SAMPLE", with: Binaries.sample) + "##\n")
+        let sshAnswer = try await sync(f)
+        #expect(
+            sshAnswer.stdout.contains("refused \(ssh.prefix(12)): signed, but not with an OpenPGP key"),
+            "\(sshAnswer.stdout)"
+        )
         #expect(try await w.stop() == .exited(0))
     }
 

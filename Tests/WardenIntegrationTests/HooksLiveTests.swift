@@ -190,6 +190,7 @@ struct HooksLiveTests {
         #expect(stored.first?.payload["used"]?.doubleValue == 0.97)
         for (bad, field) in [
             (#"{"type": "audit.service.restart", "subject": "s"}"#, "type"),
+            (#"{"type": "gitops.rolled_back", "subject": "gitops", "payload": {"commit": "x"}}"#, "type"),
             (#"{"type": "custom x", "subject": "s"}"#, "type"),
             (#"{"type": "custom.a", "subject": ""}"#, "subject"),
             (#"{"type": "custom.a", "subject": "s", "payload": [1]}"#, "payload"),

@@ -1,8 +1,9 @@
 /// Event types an outside caller may publish: letters, digits, `_`, `-` and `.`, 1 to 100 bytes,
 /// and never in a namespace Warden itself vouches for.
 public enum PublishedType {
-    /// Namespaces only Warden writes: the audit trail, Warden's own lifecycle, secrets.
-    public static let reserved = ["audit.", "warden.", "secret.", "bus."]
+    /// Namespaces only Warden writes: the audit trail, Warden's own lifecycle, secrets, GitOps (a
+    /// forged `gitops.rolled_back` would halt a fleet's rollout).
+    public static let reserved = ["audit.", "warden.", "secret.", "bus.", "gitops."]
 
     /// Why `type` cannot be published, or nil.
     public static func problem(_ type: String) -> String? {

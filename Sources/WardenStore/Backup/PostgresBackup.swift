@@ -11,7 +11,8 @@ import WardenCore
 /// nothing behind.
 public enum PostgresBackup {
     /// Runs `argv` (absolute program first) to completion; its status and output (both streams).
-    public typealias Runner = @Sendable (_ argv: [String]) async -> (status: Int32, output: String)
+    public typealias Runner =
+        @Sendable (_ argv: [String], _ environment: [String: String]) async -> (status: Int32, output: String)
 
     public struct Manifest: Codable, Sendable, Equatable {
         public var version = 1
@@ -74,6 +75,15 @@ public enum PostgresBackup {
         now: Date = Date()
     ) async throws -> Manifest {
         guard !connection.hasPrefix("-") else { throw StoreBackup.Failure("the connection may not start with '-'") }
+        // A password in the URL goes to pg_basebackup in its environment, not its arguments.
+        var environment = ProcessEnvironment.current()
+        var target = connection
+        if var url = URLComponents(string: connection), let password = url.password {
+            environment["PGPASSWORD"] = password
+            url.password = nil
+            target = url.string ?? connection
+        }
+        umask(0o077)
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let name = "warden-pg-" + StoreBackup.stamp(now)
         let work = directory + "/." + name + ".work"
@@ -82,16 +92,42 @@ public enum PostgresBackup {
         defer {
             for path in [work, tarball, partial] { try? FileManager.default.removeItem(atPath: path) }
         }
-        let copy = await run([
-            tools.basebackup, "--dbname=\(connection)", "--pgdata=\(work)", "--format=plain", "--wal-method=fetch",
-            "--checkpoint=fast", "--no-password", "--label=warden \(name)", "--manifest-checksums=SHA256",
-        ])
+        // Tar format: a tablespace would be written to its own absolute path by the plain
+        // format; here it is a tar of its own beside base.tar, and refused.
+        let copy = await run(
+            [
+                tools.basebackup, "--dbname=\(target)", "--pgdata=\(work)", "--format=tar", "--wal-method=fetch",
+                "--checkpoint=fast", "--no-password", "--label=warden \(name)", "--manifest-checksums=SHA256",
+            ],
+            environment
+        )
         guard copy.status == 0 else {
             throw StoreBackup.Failure("pg_basebackup failed: \(clip(copy.output))")
         }
-        let packed = await run([tools.tar, "--create", "--file=\(tarball)", "--directory=\(work)", "."])
+        let made = Set((try? FileManager.default.contentsOfDirectory(atPath: work)) ?? [])
+        guard made == ["base.tar", "backup_manifest"] else {
+            throw StoreBackup.Failure(
+                "the cluster has tablespaces (\(made.subtracting(["base.tar", "backup_manifest"]).sorted().joined(separator: ", "))); "
+                    + "warden backup --postgres copies clusters without them: use pgBackRest for this one"
+            )
+        }
+        let data = work + "/data"
+        try FileManager.default.createDirectory(
+            atPath: data,
+            withIntermediateDirectories: false,
+            attributes: [.posixPermissions: 0o700]
+        )
+        let unpacked = await run(
+            [tools.tar, "--extract", "--file=\(work)/base.tar", "--directory=\(data)"],
+            environment
+        )
+        guard unpacked.status == 0 else { throw StoreBackup.Failure("tar failed: \(clip(unpacked.output))") }
+        try FileManager.default.removeItem(atPath: work + "/base.tar")
+        try FileManager.default.moveItem(atPath: work + "/backup_manifest", toPath: data + "/backup_manifest")
+        let packed = await run([tools.tar, "--create", "--file=\(tarball)", "--directory=\(data)", "."], environment)
         guard packed.status == 0 else { throw StoreBackup.Failure("tar failed: \(clip(packed.output))") }
-        let version = await run([tools.basebackup, "--version"])
+        try? FileManager.default.removeItem(atPath: work)
+        let version = await run([tools.basebackup, "--version"], environment)
         let (sha, size) = try BackupContainer.write(source: tarball, destination: partial, key: key?.bytes)
         let manifest = Manifest(
             createdAt: Date(timeIntervalSince1970: now.timeIntervalSince1970.rounded(.down)),
@@ -122,6 +158,10 @@ public enum PostgresBackup {
         run: Runner
     ) async throws -> Manifest {
         let fm = FileManager.default
+        umask(0o077)
+        let environment = ProcessEnvironment.current()
+        let dataDirectory =
+            dataDirectory.hasPrefix("/") ? dataDirectory : fm.currentDirectoryPath + "/" + dataDirectory
         if fm.fileExists(atPath: dataDirectory),
             !((try? fm.contentsOfDirectory(atPath: dataDirectory))?.isEmpty ?? false)
         {
@@ -172,11 +212,12 @@ public enum PostgresBackup {
             withIntermediateDirectories: false,
             attributes: [.posixPermissions: 0o700]
         )
-        let unpacked = await run([
-            tools.tar, "--extract", "--file=\(tarball)", "--directory=\(staged)", "--no-same-owner",
-        ])
+        let unpacked = await run(
+            [tools.tar, "--extract", "--file=\(tarball)", "--directory=\(staged)", "--no-same-owner"],
+            environment
+        )
         guard unpacked.status == 0 else { throw StoreBackup.Failure("tar failed: \(clip(unpacked.output))") }
-        let verified = await run([tools.verifybackup, "--quiet", staged])
+        let verified = await run([tools.verifybackup, "--quiet", staged], environment)
         guard verified.status == 0 else {
             throw StoreBackup.Failure("pg_verifybackup refuses the copy: \(clip(verified.output))")
         }
