@@ -155,7 +155,9 @@ public actor HealEngine: Service {
             let healthy = await d.services.isHealthy(event.subject)
             await perform(machine.health(event.subject, healthy: healthy, at: now()))
         }
-        if event.type == "gitops.rolled_back", event.source == "gitops", let services = event.payload["services"]?.arrayValue {
+        if event.type == "gitops.rolled_back", event.source == "gitops",
+            let services = event.payload["services"]?.arrayValue
+        {
             let targets = services.compactMap(\.stringValue)
             let from = event.payload["commit"]?.stringValue?.prefix(12) ?? "?"
             let to = event.payload["to"]?.stringValue.map { "commit \($0.prefix(12))" } ?? "the node's own spec"
