@@ -260,46 +260,41 @@ public final class Uplink: Service, Sendable {
     /// Asks the control plane whether this node may apply `commit` of the spec followed by
     /// `group` (a rollout in waves; `share`: the first wave's share of the group).
     public func admit(commit: String, group: String, share: Double) async throws -> RolloutAnswer {
-        var (request, base) = request("/v1/fleet/rollouts/admit")
-        request.method = "POST"
-        request.headers.append(("content-type", "application/json"))
         let body: JSONValue = .object([
             "node": .string(spec.node), "group": .string(group), "commit": .string(commit), "share": .double(share),
         ])
-        request.body = Array(body.jsonText.utf8)
-        request.timeout = .seconds(10)
-        let response: OutboundResponse
-        do {
-            response = try await transport.send(request)
-        } catch {
-            state.withLock { $0.target += 1 }
-            throw UplinkError("\(base): \(error.message)")
-        }
-        guard response.status == 200 else {
-            let text = String(decoding: response.body.prefix(300), as: UTF8.self)
-            throw UplinkError("\(base) answered \(response.status): \(text)")
-        }
+        let (response, base) = try await post("/v1/fleet/rollouts/admit", Array(body.jsonText.utf8), rotate: true)
         guard let answer = try? JSONDecoder().decode(RolloutAnswer.self, from: Data(response.body)) else {
             throw UplinkError("\(base) answered 200 without an answer")
         }
         return answer
     }
 
-    func send(_ batch: FleetBatch) async throws -> FleetAck {
-        var (request, base) = request("/v1/fleet/events")
+    /// POSTs JSON to `path` of the control plane in turn; the answer when it is 200. With
+    /// `rotate`, a control plane that cannot be reached makes the next call go to the next one
+    /// (the shipping loop rotates on any failure itself).
+    func post(_ path: String, _ body: [UInt8], rotate: Bool = false) async throws -> (OutboundResponse, String) {
+        var (request, base) = request(path)
+        request.method = "POST"
         request.headers.append(("content-type", "application/json"))
-        request.body = Array(try JSONEncoder().encode(batch))
+        request.body = body
         request.timeout = .seconds(10)
         let response: OutboundResponse
         do {
             response = try await transport.send(request)
         } catch {
+            if rotate { state.withLock { $0.target += 1 } }
             throw UplinkError("\(base): \(error.message)")
         }
         guard response.status == 200 else {
             let text = String(decoding: response.body.prefix(300), as: UTF8.self)
             throw UplinkError("\(base) answered \(response.status): \(text)")
         }
+        return (response, base)
+    }
+
+    func send(_ batch: FleetBatch) async throws -> FleetAck {
+        let (response, base) = try await post("/v1/fleet/events", Array(try JSONEncoder().encode(batch)))
         guard let ack = try? JSONDecoder().decode(FleetAck.self, from: Data(response.body)) else {
             throw UplinkError("\(base) answered 200 without an acknowledgement")
         }

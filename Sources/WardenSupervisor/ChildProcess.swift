@@ -96,6 +96,18 @@ final class ExitBox: Sendable {
 }
 
 extension ChildProcess {
+    /// A temporary file already unlinked (gone with its last descriptor), close-on-exec; -1
+    /// when none can be made.
+    static func unlinkedTempFile() -> Int32 {
+        var template = Array("/tmp/warden-cmd-XXXXXX".utf8CString)
+        let fd = mkstemp(&template)
+        if fd >= 0 {
+            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+            unlink(String(cString: template))
+        }
+        return fd
+    }
+
     /// Runs `argv` (an absolute program path first) with `input` on stdin, to completion or
     /// `timeout`; returns its exit status and what it printed (stdout then stderr, at most 1 MiB).
     /// Goes through Warden's own spawner and reaper, so it is safe next to supervised services.
@@ -104,17 +116,8 @@ extension ChildProcess {
         input: String = "",
         timeout: Duration = .seconds(30)
     ) async -> (status: Int32, output: String) {
-        func tempFile() -> Int32 {
-            var template = Array("/tmp/warden-cmd-XXXXXX".utf8CString)
-            let fd = mkstemp(&template)
-            if fd >= 0 {
-                _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-                unlink(String(cString: template))
-            }
-            return fd
-        }
-        let inFD = tempFile()
-        let outFD = tempFile()
+        let inFD = unlinkedTempFile()
+        let outFD = unlinkedTempFile()
         defer {
             if inFD >= 0 { close(inFD) }
             if outFD >= 0 { close(outFD) }
@@ -200,17 +203,8 @@ extension ChildProcess {
         timeout: Duration,
         limit: Int
     ) async -> Captured {
-        func tempFile() -> Int32 {
-            var template = Array("/tmp/warden-cmd-XXXXXX".utf8CString)
-            let fd = mkstemp(&template)
-            if fd >= 0 {
-                _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-                unlink(String(cString: template))
-            }
-            return fd
-        }
-        let outFD = tempFile()
-        let errFD = tempFile()
+        let outFD = unlinkedTempFile()
+        let errFD = unlinkedTempFile()
         let null = open("/dev/null", O_RDONLY | O_CLOEXEC)
         defer {
             for fd in [outFD, errFD, null] where fd >= 0 { close(fd) }

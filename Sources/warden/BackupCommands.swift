@@ -30,35 +30,41 @@ struct BackupCommand: AsyncParsableCommand {
     func run() async throws {
         // The copies (and their temporary files) are for this user only.
         umask(0o077)
-        if let postgres {
-            try await backUpPostgres(postgres)
-            return
-        }
-        let target = try Target(spec)
-        let database = (target.stateDir as NSString).appendingPathComponent("warden.db")
         let secret = try key.map { try resolveKey($0, command: "backup") }
-        do {
+        try await reportingBackupFailures("backup") {
             let started = Date()
-            let manifest = try StoreBackup.create(database: database, directory: to, key: secret)
-            let seconds = Date().timeIntervalSince(started)
-            print(
-                "\(to)/\(manifest.file): \(manifest.events) events, \(manifest.samples) samples, "
-                    + "\(ByteSize.format(manifest.snapshotBytes))\(manifest.encrypted ? ", encrypted" : "") in "
-                    + String(format: "%.1f s", seconds)
-            )
+            let line: String
+            let prefix: String
+            if let postgres {
+                let manifest = try await PostgresBackup.create(
+                    connection: postgres,
+                    directory: to,
+                    key: secret,
+                    tools: try PostgresBackup.Tools.find(environment: ProcessEnvironment.current()),
+                    run: Self.postgresRunner
+                )
+                line =
+                    "\(to)/\(manifest.file): the PostgreSQL cluster, \(ByteSize.format(manifest.snapshotBytes))"
+                    + (manifest.encrypted ? ", encrypted" : "")
+                prefix = "warden-pg-"
+            } else {
+                let database = (try Target(spec).stateDir as NSString).appendingPathComponent("warden.db")
+                let manifest = try StoreBackup.create(database: database, directory: to, key: secret)
+                line =
+                    "\(to)/\(manifest.file): \(manifest.events) events, \(manifest.samples) samples, "
+                    + ByteSize.format(manifest.snapshotBytes) + (manifest.encrypted ? ", encrypted" : "")
+                prefix = "warden-"
+            }
+            print(line + " in " + String(format: "%.1f s", Date().timeIntervalSince(started)))
             if let keep {
                 guard keep >= 1 else {
                     printError("warden backup: --keep must be at least 1")
                     throw ExitCode(1)
                 }
-                for file in try StoreBackup.prune(directory: to, keep: keep) { print("deleted \(to)/\(file)") }
+                for file in try StoreBackup.prune(directory: to, keep: keep, prefix: prefix) {
+                    print("deleted \(to)/\(file)")
+                }
             }
-        } catch let error as StoreBackup.Failure {
-            printError("warden backup: \(error.message)")
-            throw ExitCode(1)
-        } catch let error as BackupContainer.Failure {
-            printError("warden backup: \(error.message)")
-            throw ExitCode(1)
         }
     }
 }
@@ -78,40 +84,21 @@ extension ParsableCommand {
     }
 }
 
-extension BackupCommand {
-    func backUpPostgres(_ connection: String) async throws {
-        let secret = try key.map { try resolveKey($0, command: "backup") }
-        do {
-            let started = Date()
-            let tools = try PostgresBackup.Tools.find(environment: ProcessEnvironment.current())
-            let manifest = try await PostgresBackup.create(
-                connection: connection,
-                directory: to,
-                key: secret,
-                tools: tools,
-                run: Self.postgresRunner
-            )
-            print(
-                "\(to)/\(manifest.file): the PostgreSQL cluster, \(ByteSize.format(manifest.snapshotBytes))"
-                    + "\(manifest.encrypted ? ", encrypted" : "") in "
-                    + String(format: "%.1f s", Date().timeIntervalSince(started))
-            )
-            if let keep {
-                guard keep >= 1 else {
-                    printError("warden backup: --keep must be at least 1")
-                    throw ExitCode(1)
-                }
-                for file in try StoreBackup.prune(directory: to, keep: keep, prefix: "warden-pg-") {
-                    print("deleted \(to)/\(file)")
-                }
-            }
-        } catch let error as StoreBackup.Failure {
-            printError("warden backup: \(error.message)")
-            throw ExitCode(1)
-        } catch let error as BackupContainer.Failure {
-            printError("warden backup: \(error.message)")
-            throw ExitCode(1)
-        }
+/// Runs `body`; a backup's own failure is printed as `warden COMMAND: why` (then `suffix`) and
+/// ends the command with status 1.
+func reportingBackupFailures(
+    _ command: String,
+    suffix: String = "",
+    _ body: () async throws -> Void
+) async throws {
+    do {
+        try await body()
+    } catch let error as StoreBackup.Failure {
+        printError("warden \(command): \(error.message)\(suffix)")
+        throw ExitCode(1)
+    } catch let error as BackupContainer.Failure {
+        printError("warden \(command): \(error.message)\(suffix)")
+        throw ExitCode(1)
     }
 }
 
@@ -139,52 +126,34 @@ struct RestoreCommand: AsyncParsableCommand {
 
     func run() async throws {
         umask(0o077)
-        if let postgresData {
-            let secret = try key.map { try resolveKey($0, command: "restore") }
-            do {
-                let started = Date()
-                let tools = try PostgresBackup.Tools.find(environment: ProcessEnvironment.current())
+        let secret = try key.map { try resolveKey($0, command: "restore") }
+        try await reportingBackupFailures("restore", suffix: "; nothing was changed") {
+            let started = Date()
+            let line: String
+            if let postgresData {
                 let manifest = try await PostgresBackup.restore(
                     file: file,
                     into: postgresData,
                     key: secret,
-                    tools: tools,
+                    tools: try PostgresBackup.Tools.find(environment: ProcessEnvironment.current()),
                     run: Self.postgresRunner
                 )
-                print(
+                line =
                     "restored the PostgreSQL cluster of \(ISOTime.format(manifest.createdAt)) into \(postgresData) "
-                        + "(verified by pg_verifybackup) in "
-                        + String(format: "%.1f s", Date().timeIntervalSince(started))
-                )
-            } catch let error as StoreBackup.Failure {
-                printError("warden restore: \(error.message); nothing was changed")
-                throw ExitCode(1)
-            } catch let error as BackupContainer.Failure {
-                printError("warden restore: \(error.message); nothing was changed")
-                throw ExitCode(1)
+                    + "(verified by pg_verifybackup)"
+            } else {
+                let target = try Target(spec)
+                if let pid = StateDirectory.runningWarden(at: target.stateDir) {
+                    printError("warden restore: Warden (pid \(pid)) runs on \(target.stateDir); stop it first")
+                    throw ExitCode(1)
+                }
+                let database = (target.stateDir as NSString).appendingPathComponent("warden.db")
+                let manifest = try StoreBackup.restore(file: file, database: database, key: secret)
+                line =
+                    "restored \(manifest.events) events and \(manifest.samples) samples of "
+                    + "\(ISOTime.format(manifest.createdAt)) into \(database)"
             }
-            return
-        }
-        let target = try Target(spec)
-        if let pid = StateDirectory.runningWarden(at: target.stateDir) {
-            printError("warden restore: Warden (pid \(pid)) runs on \(target.stateDir); stop it first")
-            throw ExitCode(1)
-        }
-        let database = (target.stateDir as NSString).appendingPathComponent("warden.db")
-        let secret = try key.map { try resolveKey($0, command: "restore") }
-        do {
-            let started = Date()
-            let manifest = try StoreBackup.restore(file: file, database: database, key: secret)
-            print(
-                "restored \(manifest.events) events and \(manifest.samples) samples of \(ISOTime.format(manifest.createdAt)) into \(database) in "
-                    + String(format: "%.1f s", Date().timeIntervalSince(started))
-            )
-        } catch let error as StoreBackup.Failure {
-            printError("warden restore: \(error.message); nothing was changed")
-            throw ExitCode(1)
-        } catch let error as BackupContainer.Failure {
-            printError("warden restore: \(error.message); nothing was changed")
-            throw ExitCode(1)
+            print(line + " in " + String(format: "%.1f s", Date().timeIntervalSince(started)))
         }
     }
 }

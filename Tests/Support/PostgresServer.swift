@@ -48,15 +48,7 @@ public final class PostgresServer: Sendable {
         dataDir = dir.file("data")
         port = freePort()
         try FileManager.default.moveItem(atPath: source, toPath: dataDir)
-        let options = Self.settings.map { "-c \($0)" }.joined(separator: " ")
-        try await Self.asPostgres(
-            Self.bin("pg_ctl"),
-            [
-                "-D", dataDir, "-l", dir.file("server.log"), "-w", "-t", "60",
-                "-o", "-p \(port) -h 127.0.0.1 -k \(dataDir) \(options)", "start",
-            ],
-            chown: dir.path
-        )
+        try await Self.start(dataDir: dataDir, port: port, in: dir, settings: Self.settings)
     }
 
     /// A streaming-replication standby of `primary`: a base backup of it, started on a port of
@@ -75,15 +67,7 @@ public final class PostgresServer: Sendable {
             ],
             chown: nil
         )
-        let options = Self.settings.map { "-c \($0)" }.joined(separator: " ")
-        try await Self.asPostgres(
-            Self.bin("pg_ctl"),
-            [
-                "-D", dataDir, "-l", dir.file("server.log"), "-w", "-t", "60",
-                "-o", "-p \(port) -h 127.0.0.1 -k \(dataDir) \(options)", "start",
-            ],
-            chown: dir.path
-        )
+        try await Self.start(dataDir: dataDir, port: port, in: dir, settings: Self.settings)
         if synchronous {
             try await primary.psql("ALTER SYSTEM SET synchronous_standby_names = '*'")
             try await primary.psql("SELECT pg_reload_conf()")
@@ -95,6 +79,19 @@ public final class PostgresServer: Sendable {
             }
             throw WardenError(.store, "the standby never became synchronous")
         }
+    }
+
+    /// Starts a server on `dataDir` (handing `dir` to the postgres user first).
+    static func start(dataDir: String, port: Int, in dir: TempDir, settings: [String]) async throws {
+        let options = settings.map { "-c \($0)" }.joined(separator: " ")
+        try await asPostgres(
+            bin("pg_ctl"),
+            [
+                "-D", dataDir, "-l", dir.file("server.log"), "-w", "-t", "60",
+                "-o", "-p \(port) -h 127.0.0.1 -k \(dataDir) \(options)", "start",
+            ],
+            chown: dir.path
+        )
     }
 
     /// Makes a standby the primary.

@@ -180,22 +180,13 @@ public enum PostgresBackup {
         else {
             throw StoreBackup.Failure("\(manifestPath) is not the manifest of a PostgreSQL backup")
         }
-        guard try StoreBackup.fileSHA256(file) == manifest.fileSHA256 else {
-            throw StoreBackup.Failure(
-                "\(file) does not match its manifest's checksum: it is damaged or not the file the manifest describes"
-            )
-        }
-        if !manifest.encrypted, key != nil {
-            throw StoreBackup.Failure("a key was given but the backup is not encrypted (nothing authenticates it)")
-        }
-        if manifest.encrypted {
-            guard let key else { throw StoreBackup.Failure("the backup is encrypted: give its key (--key)") }
-            if let id = manifest.keyID, id != StoreBackup.keyID(key) {
-                throw StoreBackup.Failure(
-                    "the key given is not the key of this backup (key id \(StoreBackup.keyID(key)), backup's \(id))"
-                )
-            }
-        }
+        try StoreBackup.check(
+            file,
+            sha256: manifest.fileSHA256,
+            encrypted: manifest.encrypted,
+            keyID: manifest.keyID,
+            key: key
+        )
         let parent = ((dataDirectory as NSString).standardizingPath as NSString).deletingLastPathComponent
         try fm.createDirectory(atPath: parent, withIntermediateDirectories: true)
         let staged = parent + "/.restore-" + UUID().uuidString

@@ -101,20 +101,7 @@ public enum StoreBackup {
         guard let manifest = try? decoder.decode(Manifest.self, from: data), manifest.version == 1 else {
             throw Failure("\(manifestPath) is not a backup manifest Warden can read")
         }
-        guard try fileSHA256(file) == manifest.fileSHA256 else {
-            throw Failure(
-                "\(file) does not match its manifest's checksum: it is damaged or not the file the manifest describes"
-            )
-        }
-        if !manifest.encrypted, key != nil {
-            throw Failure("a key was given but the backup is not encrypted (nothing authenticates it)")
-        }
-        if manifest.encrypted {
-            guard let key else { throw Failure("the backup is encrypted: give its key (--key)") }
-            if let id = manifest.keyID, id != keyID(key) {
-                throw Failure("the key given is not the key of this backup (key id \(keyID(key)), backup's \(id))")
-            }
-        }
+        try check(file, sha256: manifest.fileSHA256, encrypted: manifest.encrypted, keyID: manifest.keyID, key: key)
         let directory = (database as NSString).deletingLastPathComponent
         let staged = directory + "/.restore-" + UUID().uuidString
         defer {
@@ -167,6 +154,25 @@ public enum StoreBackup {
             }
         }
         return deleted
+    }
+
+    /// Checks `file` against its manifest's checksum, and `key` against what the manifest says
+    /// of encryption, before anything is read from it.
+    static func check(_ file: String, sha256: String, encrypted: Bool, keyID id: String?, key: Secret?) throws {
+        guard try fileSHA256(file) == sha256 else {
+            throw Failure(
+                "\(file) does not match its manifest's checksum: it is damaged or not the file the manifest describes"
+            )
+        }
+        if !encrypted, key != nil {
+            throw Failure("a key was given but the backup is not encrypted (nothing authenticates it)")
+        }
+        if encrypted {
+            guard let key else { throw Failure("the backup is encrypted: give its key (--key)") }
+            if let id, id != keyID(key) {
+                throw Failure("the key given is not the key of this backup (key id \(keyID(key)), backup's \(id))")
+            }
+        }
     }
 
     static func keyID(_ key: Secret) -> String {
