@@ -23,8 +23,30 @@ public enum FuzzTargets {
         ("spec", spec), ("json-ingest", jsonIngest), ("prometheus", prometheus), ("influx", influx),
         ("sshd", sshd), ("access-log", accessLog), ("token", token), ("json-value", jsonValue),
         ("address", address), ("fleet-batch", fleetBatch), ("address-list", addressList), ("jwt", jwt),
-        ("hook", hook), ("flow", flow), ("matcher", matcher), ("backup", backup),
+        ("hook", hook), ("flow", flow), ("matcher", matcher), ("backup", backup), ("fail2ban", fail2ban),
     ]
+
+    /// A fail2ban filter file (`defense.fail2ban` reads the operator's): parsed, its tags
+    /// substituted, each value tried as a regex (translated from Python's syntax and compiled).
+    public static func fail2ban(_ bytes: [UInt8]) {
+        guard bytes.count <= 1 << 16 else { return }
+        let text = String(decoding: bytes, as: UTF8.self)
+        guard let sections = try? Fail2banConfig.parse(text, file: "fuzz.conf") else { return }
+        for section in sections {
+            let values = Dictionary(section.values, uniquingKeysWith: { _, b in b })
+            let resolved = (try? Fail2banFilter.substituteTags(values) { _ in nil }) ?? values
+            for value in resolved.values.prefix(20) {
+                for line in value.split(separator: "\n").prefix(20) {
+                    if let regex = try? Fail2banRegex(String(line)) {
+                        _ = regex.regex.firstMatch(
+                            in: text,
+                            range: NSRange(location: 0, length: min(text.utf16.count, 4096))
+                        )
+                    }
+                }
+            }
+        }
+    }
 
     /// The target called `name`.
     public static func named(_ name: String) -> (@Sendable ([UInt8]) -> Void)? {

@@ -1,0 +1,110 @@
+import Foundation
+import Testing
+
+@testable import WardenDefense
+
+/// fail2ban's own filters, as Debian ships them (`apt-get install fail2ban`), read as fail2ban
+/// reads them: each loads and every regex of it compiles, or it is listed with the reason.
+@Suite("fail2ban filters")
+struct Fail2banFilterTests {
+    static let directory = "/etc/fail2ban/filter.d"
+
+    @Test func theConfigurationLanguageIsReadAsFail2banReadsIt() throws {
+        let dir = NSTemporaryDirectory() + "warden-f2b-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try """
+        [DEFAULT]
+        _daemon = \\S*
+        [Definition]
+        greeting = hello ; an inline comment
+        """.write(toFile: dir + "/common.conf", atomically: true, encoding: .utf8)
+        try """
+        # a comment
+        [INCLUDES]
+        before = common.conf
+        [Init]
+        mode = normal
+        [Definition]
+        Greeting = %(known/greeting)s world
+        __pref = (?:<_daemon>\\[\\d+\\]: )?
+        mdre-normal = ^normal <HOST>$
+        mdre-extra = ^extra <HOST>$
+              %(mdre-normal)s
+        failregex = <mdre-<mode>>
+                    ^<__pref>Failed for <F-USER>\\S+</F-USER> from <HOST>$
+        datepattern = %%Y-%%m-%%d
+        """.write(toFile: dir + "/demo.conf", atomically: true, encoding: .utf8)
+        let filter = try Fail2banFilter.load(dir + "/demo.conf")
+        #expect(
+            filter.failregex == ["^normal <HOST>$", #"^(?:\S*\[\d+\]: )?Failed for <F-USER>\S+</F-USER> from <HOST>$"#]
+        )
+        #expect(filter.datepattern == "%Y-%m-%d")
+        let extra = try Fail2banFilter.load(dir + "/demo.conf", initOptions: ["mode": "extra"])
+        #expect(extra.failregex.prefix(2) == ["^extra <HOST>$", "^normal <HOST>$"])
+        #expect(extra.failregex.count == 3)
+        let config = try Fail2banConfig.load(dir + "/demo.conf")
+        #expect(try config.get("Definition", "greeting") == "hello world", "known/ is the value before the override")
+        let r = try Fail2banRegex(filter.failregex[1])
+        let line = "sshd[42]: Failed for root from 203.0.113.9"
+        let m = try #require(r.regex.firstMatch(in: line, range: NSRange(line.startIndex..., in: line)))
+        let ip = m.range(withName: "ip4")
+        #expect((line as NSString).substring(with: ip) == "203.0.113.9")
+        #expect((line as NSString).substring(with: m.range(withName: "user")) == "root")
+    }
+
+    @Test func pythonSyntaxIsTranslatedOrRefused() throws {
+        let named = try Fail2banRegex(#"^(?P<alt_user>\w+) (?P=alt_user) x{,2}\Z"#)
+        #expect(named.pattern == #"^(?<altx5Fuser>\w+) \k<altx5Fuser> x{0,2}\z"#)
+        #expect(named.groups["altx5Fuser"] == "alt_user")
+        // Literal braces and a '[' inside a class are literal in Python, not in ICU.
+        let literal = try Fail2banRegex(#"^from [^[]*\[x\] to ({[^}]+}|a{2})$"#)
+        #expect(literal.pattern == #"^from [^\[]*\[x\] to (\{[^}]+\}|a{2})$"#)
+        #expect(literal.regex.firstMatch(in: "from h[x] to {y}", range: NSRange(location: 0, length: 16)) != nil)
+        #expect(throws: Fail2banRegex.Failure.self) { try Fail2banRegex(#"^(a)?(?(1)b|c)$"#) }
+        #expect(throws: Fail2banRegex.Failure.self) { try Fail2banRegex("^a<SKIPLINES>b$") }
+        #expect(throws: Fail2banRegex.Failure.self) { try Fail2banRegex("^(?P<x>a)(?P<x>b)$") }
+        #expect(throws: Fail2banConfig.Failure.self) {
+            try Fail2banFilter.substituteTags(["a": "<b>", "b": "<a>"]) { _ in nil }
+        }
+    }
+
+    /// Every filter Debian ships: loaded, each regex compiled, or the reason. The table is
+    /// printed; the count that load whole may only grow.
+    @Test func everyShippedFilterLoadsOrSaysWhyNot() throws {
+        let files = try FileManager.default.contentsOfDirectory(atPath: Self.directory)
+            .filter { $0.hasSuffix(".conf") }.sorted()
+        #expect(files.count >= 80, "fail2ban's filters are installed (apt-get install fail2ban)")
+        var loaded = 0
+        var table = ["| filter | regexes | state |", "| --- | --- | --- |"]
+        for file in files {
+            let name = String(file.dropLast(5))
+            do {
+                let filter = try Fail2banFilter.load(Self.directory + "/" + file)
+                var problems: [String] = []
+                for regex in filter.failregex + filter.ignoreregex + [filter.prefregex].compactMap({ $0 }) {
+                    do { _ = try Fail2banRegex(regex) } catch { problems.append(error.description) }
+                }
+                if problems.isEmpty {
+                    loaded += 1
+                    table.append("| \(name) | \(filter.failregex.count) | loads |")
+                } else {
+                    table.append(
+                        "| \(name) | \(filter.failregex.count) | \(Set(problems).sorted().joined(separator: "; ")) |"
+                    )
+                }
+            } catch {
+                #expect(!error.description.isEmpty)
+                table.append(
+                    "| \(name) | - | \(error.description.replacingOccurrences(of: Self.directory + "/", with: "")) |"
+                )
+            }
+        }
+        print(table.joined(separator: "\n"))
+        print("fail2ban filters: \(loaded) of \(files.count) load with every regex compiled")
+        #expect(loaded >= Self.loadedAtLeast, "\(loaded) of \(files.count)")
+    }
+
+    /// What this code achieves today (a regression lowers it).
+    static let loadedAtLeast = 86
+}
