@@ -95,35 +95,35 @@ public actor GitOpsService: Service {
     }
 
     let d: Dependencies
-    private var state: GitOpsState
+    var state: GitOpsState
     /// The commit running (nil: the node's local spec) and its spec.
-    private var applied: String?
-    private var appliedSpec: Spec
-    private var head: String?
+    var applied: String?
+    var appliedSpec: Spec
+    var head: String?
     /// The head's refusal, reported once while it stays the same.
-    private var refusal: (commit: String, reason: String)?
-    private var unreachable: String?
-    private var watch: Watch?
+    var refusal: (commit: String, reason: String)?
+    var unreachable: String?
+    var watch: Watch?
     /// A commit the control plane has not admitted yet; asked again every ``retry``.
-    private var waiting: (commit: String, reason: String)?
+    var waiting: (commit: String, reason: String)?
     static let retry: Duration = .seconds(2)
-    private var drift: [String] = []
-    private var lastFetch: Date?
-    private var nextFetch: Instant
-    private var timer: Task<Void, Never>?
-    private let inputs: AsyncStream<Input>
-    private let feed: AsyncStream<Input>.Continuation
+    var drift: [String] = []
+    var lastFetch: Date?
+    var nextFetch: Instant
+    var timer: Task<Void, Never>?
+    let inputs: AsyncStream<Input>
+    let feed: AsyncStream<Input>.Continuation
     /// What the bus listener has queued and the loop not yet taken: at most one sync for the
     /// webhook and ``maxQueuedEvents`` service events, however fast they come (a webhook
     /// called in a loop, a service failing in a loop).
-    private let queued = Queued()
+    let queued = Queued()
     final class Queued: Sendable {
         struct Counts {
             var hook = false
             var events = 0
             var manual: [CheckedContinuation<Outcome, Never>] = []
         }
-        private let m = Mutex(Counts())
+        let m = Mutex(Counts())
         func withLock<T>(_ body: (inout Counts) -> T) -> T { m.withLock { body(&$0) } }
     }
     static let maxQueuedEvents = 64
@@ -231,7 +231,7 @@ public actor GitOpsService: Service {
         }
     }
 
-    private func handle(_ input: Input) async {
+    func handle(_ input: Input) async {
         switch input {
         case .sync(let trigger, let reply):
             if trigger == .hook { queued.withLock { $0.hook = false } }
@@ -275,7 +275,7 @@ public actor GitOpsService: Service {
     }
 
     /// Wakes the loop at the next fetch or the end of the watch, whichever is first.
-    private func rearm() {
+    func rearm() {
         timer?.cancel()
         var deadline = min(nextFetch, watch?.deadline ?? nextFetch)
         if waiting != nil { deadline = min(deadline, d.clock.now() + Self.retry) }
@@ -303,7 +303,7 @@ public actor GitOpsService: Service {
 
     // MARK: - Syncing
 
-    private func fetchAndApply(_ trigger: Trigger) async -> Outcome {
+    func fetchAndApply(_ trigger: Trigger) async -> Outcome {
         let commit: String
         do {
             commit = try await d.repository.fetch(d.spec.repository, branch: d.spec.branch)
@@ -341,7 +341,7 @@ public actor GitOpsService: Service {
     }
 
     /// With nothing from git applied yet (a start), applies the last good commit.
-    private func fallBackOnGood(fromMirror: Bool) async {
+    func fallBackOnGood(fromMirror: Bool) async {
         guard applied == nil, let good = state.good, good != head || fromMirror,
             let resolved = await d.repository.resolve(good)
         else { return }
@@ -352,7 +352,7 @@ public actor GitOpsService: Service {
     }
 
     /// Verifies, loads and applies `commit`.
-    private func consider(
+    func consider(
         _ commit: String,
         trigger: Trigger,
         fromMirror: Bool = false,
@@ -463,7 +463,7 @@ public actor GitOpsService: Service {
     }
 
     /// The spec at `commit`, validated, with the node's keys.
-    private func load(_ commit: String) async throws -> Spec {
+    func load(_ commit: String) async throws -> Spec {
         let bytes: [UInt8]
         do {
             bytes = try await d.repository.file(d.spec.path, at: commit)
@@ -491,7 +491,7 @@ public actor GitOpsService: Service {
         }
     }
 
-    private func refuse(_ commit: String, _ reason: String, errors: [String]? = nil) -> Outcome {
+    func refuse(_ commit: String, _ reason: String, errors: [String]? = nil) -> Outcome {
         if refusal?.commit != commit || refusal?.reason != reason {
             refusal = (commit, reason)
             publish(GitOpsRefused(commit: commit, reason: reason, errors: errors))
@@ -503,7 +503,7 @@ public actor GitOpsService: Service {
         return .refused(commit, reason: reason)
     }
 
-    private func settle(_ commit: String) {
+    func settle(_ commit: String) {
         guard state.good != commit else { return }
         state.good = commit
         persist()
@@ -511,167 +511,13 @@ public actor GitOpsService: Service {
         publish(GitOpsSettled(commit: commit))
     }
 
-    // MARK: - Watching a rollout
-
-    private func endWatch() async {
-        guard let current = watch else { return }
-        let statuses = Dictionary(await d.statuses().map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-        for name in current.services {
-            guard let status = statuses[name] else { continue }
-            if status.state != "running" {
-                watch?.problems[name] = "it is \(status.state), not running, \(d.spec.settle) after the commit"
-            } else if status.health == "failing" {
-                watch?.problems[name] = "its health check fails"
-            }
-        }
-        if watch?.problems.isEmpty == true {
-            watch = nil
-            settle(current.commit)
-        } else {
-            await rollBack()
-        }
-    }
-
-    /// Goes back to the last good commit (or the node's own spec) after a rollout failed.
-    private func rollBack() async {
-        guard let failed = watch else { return }
-        watch = nil
-        let reasons = failed.problems.keys.sorted().map { "\($0): \(failed.problems[$0]!)" }
-        state.remember(bad: failed.commit, "rolled back: " + reasons.joined(separator: "; "))
-        persist()
-        var target = state.good
-        var spec = d.local
-        if let good = target {
-            do {
-                spec = try await load(good)
-            } catch {
-                d.logger.error(
-                    "the last good commit cannot be read again; going back to the node's own spec",
-                    metadata: ["warden.commit": "\(good)", "warden.error": "\(error)"]
-                )
-                target = nil
-            }
-        }
-        do {
-            _ = try await d.apply(spec)
-        } catch {
-            // The failed spec still runs: say so, and leave `applied` as it is.
-            d.logger.error("rolling back failed", metadata: ["warden.error": "\(error)"])
-            refusal = (failed.commit, state.bad[failed.commit]!)
-            publish(
-                GitOpsRolledBack(
-                    commit: failed.commit,
-                    to: nil,
-                    services: failed.problems.keys.sorted(),
-                    reasons: reasons + ["the rollback itself failed: \(error)"]
-                )
-            )
-            return
-        }
-        applied = target
-        appliedSpec = spec
-        state.applied = target
-        persist()
-        if let target { await d.repository.mark("refs/warden/applied", target) }
-        refusal = (failed.commit, state.bad[failed.commit]!)
-        publish(
-            GitOpsRolledBack(
-                commit: failed.commit,
-                to: target,
-                services: failed.problems.keys.sorted(),
-                reasons: reasons
-            )
-        )
-        d.logger.error(
-            "a commit left services unhealthy; rolled back",
-            metadata: ["warden.commit": "\(failed.commit)", "warden.to": "\(target ?? "the node's own spec")"]
-        )
-    }
-
-    // MARK: - Drift
-
-    /// Compares the running state with the desired one and reports a change.
-    private func checkDrift() async {
-        var reasons: [String] = []
-        if let head, head != applied, let refusal, refusal.commit == head {
-            reasons.append("the branch's head \(head.prefix(12)) is not applied: \(refusal.reason)")
-        } else if let head, head != applied, let waiting, waiting.commit == head {
-            reasons.append("the branch's head \(head.prefix(12)) is not applied yet: \(waiting.reason)")
-        }
-        let statuses = Dictionary(await d.statuses().map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-        for service in appliedSpec.services {
-            switch statuses[service.name]?.state {
-            case nil: reasons.append("\(service.name) is in the desired spec but not supervised")
-            case "stopped": reasons.append("\(service.name) is stopped; the desired spec runs it")
-            case "failed": reasons.append("\(service.name) has failed and is not restarted")
-            default: break
-            }
-        }
-        let desired = Set(appliedSpec.services.map(\.name))
-        for name in statuses.keys.sorted() where !desired.contains(name) && statuses[name]?.state != "stopping" {
-            reasons.append("\(name) runs but is not in the desired spec")
-        }
-        guard reasons != drift else { return }
-        let was = drift
-        drift = reasons
-        if reasons.isEmpty {
-            if !was.isEmpty { publish(GitOpsInSync(commit: applied)) }
-        } else {
-            publish(GitOpsDrift(reasons: reasons))
-        }
-    }
-
-    // MARK: - Diff
-
-    private func describeHead() async -> JSONValue {
-        var o: [String: JSONValue] = ["applied": applied.map(JSONValue.string) ?? .null]
-        let commit: String
-        do {
-            commit = try await d.repository.fetch(d.spec.repository, branch: d.spec.branch)
-        } catch {
-            o["error"] = .string("the repository cannot be fetched: \(error.description)")
-            return .object(o)
-        }
-        o["head"] = .string(commit)
-        var refused: String?
-        switch await d.repository.verify(commit, trust: d.spec.trust) {
-        case .good(let signer): o["signed_by"] = .string(signer)
-        case .refused(let why): refused = why
-        }
-        if let why = state.bad[commit] { refused = why }
-        if let base = applied ?? state.applied ?? state.good, commit != base,
-            await d.repository.contains(commit, ancestor: base) != true
-        {
-            o["rewritten"] = .bool(true)
-            if !d.spec.allowRewrites, refused == nil {
-                refused = "the branch's history was rewritten since \(base.prefix(12))"
-            }
-        }
-        if let refused {
-            // An unverified file is never read as a spec (its secret references would be read).
-            o["refused"] = .string(refused)
-            return .object(o)
-        }
-        do {
-            let desired = try await load(commit)
-            let diff = SpecDiff(from: appliedSpec, to: desired)
-            o["changes"] = .array(diff.lines.map(JSONValue.string))
-        } catch let problem as LoadProblem {
-            o["invalid"] = .string(problem.reason)
-            if let errors = problem.errors { o["errors"] = .array(errors.map(JSONValue.string)) }
-        } catch {
-            o["invalid"] = .string("\(error)")
-        }
-        return .object(o)
-    }
-
     // MARK: - Helpers
 
-    private func publish<P: EventPayload>(_ payload: P) {
+    func publish<P: EventPayload>(_ payload: P) {
         d.bus.publish(payload, source: "gitops", subject: "gitops")
     }
 
-    private func persist() {
+    func persist() {
         do {
             try state.save(d.stateFile)
         } catch {
