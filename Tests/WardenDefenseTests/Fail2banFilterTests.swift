@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import WardenCore
 
 @testable import WardenDefense
 
@@ -107,4 +108,49 @@ struct Fail2banFilterTests {
 
     /// What this code achieves today (a regression lowers it).
     static let loadedAtLeast = 86
+
+    static let samples = "/usr/lib/python3/dist-packages/fail2ban/tests/files/logs"
+
+    /// fail2ban's own sample logs (Debian ships them with its tests): each `# failJSON:` line
+    /// says whether the next log line matches and which address it names. The filter's verdict
+    /// on each, compared; the agreements may only grow.
+    @Test func fail2bansSampleLinesGiveTheSameVerdicts() throws {
+        var table = ["| filter | samples | same verdict and address |", "| --- | --- | --- |"]
+        var (total, agreed) = (0, 0)
+        for file in try FileManager.default.contentsOfDirectory(atPath: Self.directory).sorted()
+        where file.hasSuffix(".conf") {
+            let name = String(file.dropLast(5))
+            guard let text = try? String(contentsOfFile: Self.samples + "/" + name, encoding: .utf8),
+                let filter = try? Fail2banFilter.load(Self.directory + "/" + file), filter.maxlines == 1,
+                let matcher = try? Fail2banMatcher(filter)
+            else { continue }
+            var expectation: JSONValue?
+            var (n, same) = (0, 0)
+            for line in text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init) {
+                if line.hasPrefix("# failJSON:") {
+                    expectation = JSONValue.parse(String(line.dropFirst("# failJSON:".count)))
+                    continue
+                }
+                if line.hasPrefix("#") || line.isEmpty { continue }
+                guard let e = expectation else { continue }
+                expectation = nil
+                guard e["constraint"] == nil, let match = e["match"]?.boolValue else { continue }
+                let host = e["host"]?.stringValue
+                if e["host"] != nil && host == nil { continue }
+                n += 1
+                let got = matcher.failure(in: line)
+                if got.matched == match && (!match || host == nil || got.host == host) { same += 1 }
+            }
+            guard n > 0 else { continue }
+            total += n
+            agreed += same
+            table.append("| \(name) | \(n) | \(same) |")
+        }
+        print(table.joined(separator: "\n"))
+        print("fail2ban samples: \(agreed) of \(total) lines get fail2ban's verdict and address")
+        #expect(total >= 500, "fail2ban's sample logs are installed (apt-get install fail2ban)")
+        #expect(agreed >= Self.agreedAtLeast, "\(agreed) of \(total)")
+    }
+
+    static let agreedAtLeast = 488
 }

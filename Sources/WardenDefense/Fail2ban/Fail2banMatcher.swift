@@ -1,0 +1,67 @@
+import Foundation
+
+/// A fail2ban filter applied to log lines as fail2ban applies it: the line's timestamp cut out,
+/// `prefregex` first (its `<F-CONTENT>` what the failregexes see), the first failregex that
+/// matches, unless an ignoreregex does; the address from the `ip4`, `ip6` or `dns` group.
+///
+/// The timestamp is found among common formats (syslog, ISO 8601, Apache's access and error
+/// logs, nginx's error log, epoch seconds), not yet with fail2ban's whole date detector.
+public struct Fail2banMatcher: Sendable {
+    let fail: [Fail2banRegex]
+    let ignore: [Fail2banRegex]
+    let prefix: Fail2banRegex?
+
+    public init(_ filter: Fail2banFilter) throws(Fail2banRegex.Failure) {
+        fail = try filter.failregex.map { regex throws(Fail2banRegex.Failure) in try Fail2banRegex(regex) }
+        ignore = try filter.ignoreregex.map { regex throws(Fail2banRegex.Failure) in try Fail2banRegex(regex) }
+        prefix = try filter.prefregex.map { regex throws(Fail2banRegex.Failure) in try Fail2banRegex(regex) }
+    }
+
+    static let dates: [NSRegularExpression] = [
+        #"(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) )?(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) +\d{1,2} \d{2}:\d{2}:\d{2}(?:\.\d+)?(?: \d{4})?"#,
+        #"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?: ?(?:Z|[+-]\d{2}:?\d{2}))?"#,
+        #"\d{2}/(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)/\d{4}:\d{2}:\d{2}:\d{2}(?: [+-]\d{4})?"#,
+        #"\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2}"#,
+        #"^\d{10}(?:\.\d+)?"#,
+    ].map { try! NSRegularExpression(pattern: $0) }
+
+    /// The line without its timestamp (the leftmost one found).
+    static func withoutDate(_ line: String) -> String {
+        let ns = line as NSString
+        var best: NSRange?
+        for date in dates {
+            if let m = date.firstMatch(in: line, range: NSRange(location: 0, length: ns.length)),
+                best == nil || m.range.location < best!.location
+            {
+                best = m.range
+            }
+        }
+        guard let best else { return line }
+        return ns.replacingCharacters(in: best, with: "")
+    }
+
+    /// What the filter makes of `line`: whether it is a failure, and the address it names.
+    public func failure(in line: String) -> (matched: Bool, host: String?) {
+        var content = Self.withoutDate(line)
+        if let prefix {
+            let ns = content as NSString
+            guard let m = prefix.regex.firstMatch(in: content, range: NSRange(location: 0, length: ns.length)) else {
+                return (false, nil)
+            }
+            let r = m.range(withName: "content")
+            if r.location != NSNotFound { content = ns.substring(with: r) }
+        }
+        let ns = content as NSString
+        let all = NSRange(location: 0, length: ns.length)
+        for regex in fail {
+            guard let m = regex.regex.firstMatch(in: content, range: all) else { continue }
+            if ignore.contains(where: { $0.regex.firstMatch(in: content, range: all) != nil }) { return (false, nil) }
+            for name in ["ip4", "ip6", "dns"] where regex.groups[name] != nil {
+                let r = m.range(withName: name)
+                if r.location != NSNotFound { return (true, ns.substring(with: r)) }
+            }
+            return (true, nil)
+        }
+        return (false, nil)
+    }
+}
