@@ -163,17 +163,12 @@ public struct GitRepository: Sendable {
     public func resolve(_ ref: String) async -> String? {
         let out = await git(["rev-parse", "--verify", "--quiet", "\(ref)^{commit}"])
         let sha = out.text.trimmingCharacters(in: .whitespacesAndNewlines)
-        return out.status == 0 && Self.isCommitID(sha) ? sha : nil
+        return out.status == 0 && RolloutAnswer.isCommitID(sha) ? sha : nil
     }
 
     /// Points `ref` (under refs/warden/) at `commit`.
     public func mark(_ ref: String, _ commit: String) async {
         _ = await git(["update-ref", ref, commit])
-    }
-
-    static func isCommitID(_ s: String) -> Bool {
-        (s.utf8.count == 40 || s.utf8.count == 64)
-            && s.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
     }
 
     /// A signature's verdict.
