@@ -57,6 +57,10 @@ final class ManagedService {
     var memoryBytes: Int64?
     var tasks: Int64?
     var lastCgroupCPU: (micros: UInt64, at: Instant)?
+    /// The cgroup's usage as last read in full, and the stats passes since then that found its
+    /// CPU time and memory unmoved (see ``Supervisor/recordCgroupUsage(now:wall:into:)``).
+    var lastCgroupUsage: CgroupUsage?
+    var quietCgroupPasses = 0
     /// The log's size at its last check, when the next check is due, and the interval that led
     /// there (1 s while it grows, doubling up to 8 s while it does not).
     var logSize: Int64 = -1
@@ -102,5 +106,7 @@ final class ManagedService {
         memoryBytes = nil
         tasks = nil
         lastCgroupCPU = nil
+        lastCgroupUsage = nil
+        quietCgroupPasses = 0
     }
 }

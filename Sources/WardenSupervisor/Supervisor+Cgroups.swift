@@ -87,9 +87,10 @@ extension Supervisor {
     /// Reports OOM kills in the service's cgroup since the last report; true when there were.
     @discardableResult func checkOOM(_ s: ManagedService) -> Bool {
         guard let cgroup = s.cgroup else { return false }
-        let events = cgroup.memoryEvents()
-        let total = events["oom_kill"] ?? 0
+        // One file on every pass; the others only to report kills.
+        let total = cgroup.oomKills()
         guard total > s.oomKills else { return false }
+        let events = cgroup.memoryEvents()
         let kills = total - s.oomKills
         s.oomKills = total
         logger.warning(
@@ -109,14 +110,37 @@ extension Supervisor {
         return true
     }
 
+    /// How many stats passes in a row may reuse a quiet cgroup's last full reading.
+    static let quietPassesBetweenFullReads = 11
+
     /// Samples of the services that have a cgroup, from the kernel's counters: one read per file,
     /// however many processes they run. Returns the names it measured.
+    ///
+    /// A quiet service costs two reads: its CPU time and memory charged. When neither moved since
+    /// the last full reading (and no pressure was shown then), nothing it counts can have: a
+    /// process that forks, exits, faults a page in or is killed by the OOM killer runs, and its
+    /// CPU time moves. The last full reading is then stored again, and the OOM count is not read.
+    /// What can move without the service running (writeback of its dirty pages, pressure decaying)
+    /// is read in full at least every ``quietPassesBetweenFullReads`` + 1 passes.
     func recordCgroupUsage(now: Instant, wall: Date, into batch: inout [Sample]) -> Set<String> {
         var measured = Set<String>()
         for s in services.values {
             guard let cgroup = s.cgroup, s.pid != nil else { continue }
-            checkOOM(s)
-            let u = cgroup.usage()
+            let probe = cgroup.probe()
+            let u: CgroupUsage
+            if let last = s.lastCgroupUsage, probe.cpuMicros != nil,
+                probe.cpuMicros == last.cpuMicros, probe.memoryBytes == last.memoryBytes,
+                s.quietCgroupPasses < Self.quietPassesBetweenFullReads,
+                last.pressure.values.allSatisfy({ $0 == 0 })
+            {
+                u = last
+                s.quietCgroupPasses += 1
+            } else {
+                checkOOM(s)
+                u = cgroup.usage(given: probe)
+                s.lastCgroupUsage = u
+                s.quietCgroupPasses = 0
+            }
             measured.insert(s.name)
             let labels = ["service": s.name]
             func add(_ series: String, _ value: Double?) {

@@ -17,6 +17,28 @@ struct CgroupFormatsTests {
         #expect(CgroupFormats.number("8192\n") == 8192)
     }
 
+    /// The scan that keeps only some keys reads what the general parser reads, on the host's own
+    /// v1 `memory.stat` and on lines that are not counters.
+    @Test func keyedWithChosenKeysReadsWhatTheGeneralParserReads() throws {
+        let host = try String(contentsOfFile: "/sys/fs/cgroup/memory/memory.stat", encoding: .utf8)
+        let odd = "total_rss\ncache 12x\nrss 99999999999999999999999\n\nanon 5 6\nfile  42  \nmapped_file 7"
+        for text in [host, odd, "", "\n\n"] {
+            let all = CgroupFormats.keyed(text)
+            #expect(all.count > 20 || text != host, "the host's memory.stat has its counters")
+            for keys: Set<String> in [
+                ["total_rss", "rss", "total_cache", "cache"], ["anon", "file"], ["mapped_file"],
+            ] {
+                #expect(CgroupFormats.keyed(text, only: keys) == all.filter { keys.contains($0.key) }, "\(keys)")
+            }
+        }
+        #expect(
+            CgroupFormats.keyed("file  42  \nmapped_file 7", only: ["file", "mapped_file"]) == [
+                "file": 42, "mapped_file": 7,
+            ]
+        )
+        #expect(CgroupFormats.value(of: "usage_usec", in: "usage_usec 17\nuser_usec 3\n") == 17)
+    }
+
     @Test func ioCountersAreSummedOverDevices() {
         let v2 = CgroupFormats.ioStat(
             "8:16 rbytes=1459200 wbytes=314773504 rios=192 wios=353 dbytes=0 dios=0\n"

@@ -204,4 +204,62 @@ struct CgroupLiveTests {
         #expect(status?.limitsUnenforced == problems)
         try await h.shutdown()
     }
+
+    /// A service quiet for many stats passes (its CPU time and memory unmoved: the passes reuse
+    /// the last full reading) is read in full again as soon as it runs: its new memory shows in
+    /// the next samples, not a minute later.
+    @Test func aQuietServiceThatWakesIsMeasuredAtOnce() async throws {
+        let h = try SupervisedNode(
+            """
+            stats: { every: 100ms }
+            services:
+              wakes:
+                run: [sh, -c, "sleep 2; exec python3 -c 'import time; x = str(7) * (96 << 20); time.sleep(300)'"]
+            """
+        )
+        let samples = h.supervisor.samples.subscribe(name: "test")
+        _ = try await h.pid("wakes")
+        var small = 0
+        var grown = false
+        while !grown, let sample = await samples.next() {
+            guard sample.series == "service.rss_bytes" else { continue }
+            if sample.value < Double(32 << 20) {
+                small += 1
+            } else if sample.value > Double(90 << 20) {
+                grown = true
+            }
+        }
+        #expect(small >= 5, "quiet passes came first (\(small))")
+        #expect(grown)
+    }
+
+    /// A counter file read again through a descriptor kept open shows the kernel's current value,
+    /// the cgroup can still be removed, and one made again under the same name is read afresh.
+    @Test func aCounterKeptOpenIsReadAfreshAndLetsItsCgroupGo() throws {
+        let dir = "/sys/fs/cgroup/pids/warden-kept-\(getpid())"
+        let files = KernelCgroupFiles(keep: 8)
+        try files.makeDirectory(dir)
+        defer { _ = files.removeDirectory(dir) }
+        #expect(files.reread(dir + "/pids.current")?.trimmingCharacters(in: .whitespacesAndNewlines) == "0")
+        var pid: pid_t = 0
+        let argv: [UnsafeMutablePointer<CChar>?] = [strdup("sleep"), strdup("30"), nil]
+        defer { for p in argv { free(p) } }
+        try #require(posix_spawnp(&pid, "sleep", nil, nil, argv, environ) == 0)
+        defer {
+            kill(pid, SIGKILL)
+            var status: Int32 = 0
+            _ = waitpid(pid, &status, 0)  // ECHILD when another test's reaper took it first
+        }
+        try files.write(dir + "/cgroup.procs", "\(pid)")
+        #expect(files.reread(dir + "/pids.current")?.trimmingCharacters(in: .whitespacesAndNewlines) == "1")
+        try files.write("/sys/fs/cgroup/pids/cgroup.procs", "\(pid)")
+        #expect(files.reread(dir + "/pids.current")?.trimmingCharacters(in: .whitespacesAndNewlines) == "0")
+        // Removed behind the kept descriptor's back: it no longer reads, and is opened again.
+        #expect(rmdir(dir) == 0, "a file kept open does not hold its cgroup")
+        #expect(files.reread(dir + "/pids.current") == nil)
+        try files.makeDirectory(dir)
+        try files.write(dir + "/cgroup.procs", "\(pid)")
+        #expect(files.reread(dir + "/pids.current")?.trimmingCharacters(in: .whitespacesAndNewlines) == "1")
+        try files.write("/sys/fs/cgroup/pids/cgroup.procs", "\(pid)")
+    }
 }

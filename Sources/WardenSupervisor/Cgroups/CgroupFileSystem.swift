@@ -36,11 +36,30 @@ public protocol CgroupFileSystem: Sendable {
     func exists(_ path: String) -> Bool
     /// Opens a file for writing, close-on-exec, for a child to write to between fork and exec.
     func openForWriting(_ path: String) throws(CgroupError) -> Int32
+    /// The contents of a file read again and again (a counter sampled every few seconds): the
+    /// same as ``read(_:)``, but a file system may keep the file open between calls.
+    func reread(_ path: String) -> String?
+}
+
+extension CgroupFileSystem {
+    public func reread(_ path: String) -> String? { read(path) }
 }
 
 /// Cgroup files as the kernel serves them.
 public struct KernelCgroupFiles: CgroupFileSystem {
-    public init() {}
+    let kept: KeptDescriptors
+
+    /// - Parameter keep: how many counter files ``reread(_:)`` may keep open (never more than an
+    ///   eighth of the process's descriptor limit); files beyond it are opened for each read.
+    public init(keep: Int = 1024) {
+        kept = KeptDescriptors(limit: keep)
+    }
+
+    /// Counter files kept open: a read is one pread(2), without the path lookup an open costs
+    /// (the larger part of sampling many services' cgroups).
+    public func reread(_ path: String) -> String? {
+        kept.read(path) ?? read(path)
+    }
 
     public func read(_ path: String) -> String? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
@@ -74,7 +93,10 @@ public struct KernelCgroupFiles: CgroupFileSystem {
         if mkdir(path, 0o755) != 0, errno != EEXIST { throw CgroupError(path: path, errno: errno) }
     }
 
-    @discardableResult public func removeDirectory(_ path: String) -> Bool { rmdir(path) == 0 }
+    @discardableResult public func removeDirectory(_ path: String) -> Bool {
+        kept.forget(under: path)
+        return rmdir(path) == 0
+    }
 
     public func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
 

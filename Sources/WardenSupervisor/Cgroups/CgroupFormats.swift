@@ -15,9 +15,63 @@ public enum CgroupFormats {
         return values
     }
 
+    /// Like ``keyed(_:)``, keeping only `keys`: a scan of the bytes that builds no string for the
+    /// lines it skips (v1's `memory.stat` has some seventy lines, read for every service on
+    /// every stats pass).
+    public static func keyed(_ text: String, only keys: Set<String>) -> [String: UInt64] {
+        var values: [String: UInt64] = [:]
+        var copy = text
+        copy.withUTF8 { bytes in
+            var start = 0
+            while start < bytes.count {
+                var end = start
+                while end < bytes.count && bytes[end] != UInt8(ascii: "\n") { end += 1 }
+                if let (key, value) = keyedLine(UnsafeBufferPointer(rebasing: bytes[start..<end]), keys) {
+                    values[key] = value
+                }
+                start = end + 1
+            }
+        }
+        return values
+    }
+
+    /// The value of `key` in `key value` lines, or nil.
+    public static func value(of key: String, in text: String) -> UInt64? {
+        keyed(text, only: [key])[key]
+    }
+
+    /// One `key value` line when its key is in `keys`.
+    private static func keyedLine(_ line: UnsafeBufferPointer<UInt8>, _ keys: Set<String>) -> (String, UInt64)? {
+        guard let space = line.firstIndex(of: UInt8(ascii: " ")), space > 0 else { return nil }
+        var i = space
+        while i < line.count && line[i] == UInt8(ascii: " ") { i += 1 }
+        guard i < line.count else { return nil }
+        var value: UInt64 = 0
+        var end = line.count
+        while end > i && line[end - 1] == UInt8(ascii: " ") { end -= 1 }
+        for j in i..<end {
+            let c = line[j]
+            guard c >= UInt8(ascii: "0"), c <= UInt8(ascii: "9") else { return nil }
+            let (m, o1) = value.multipliedReportingOverflow(by: 10)
+            let (a, o2) = m.addingReportingOverflow(UInt64(c - UInt8(ascii: "0")))
+            guard !o1, !o2 else { return nil }
+            value = a
+        }
+        let key = String(decoding: UnsafeBufferPointer(rebasing: line[0..<space]), as: UTF8.self)
+        guard keys.contains(key) else { return nil }
+        return (key, value)
+    }
+
     /// One unsigned integer (`memory.current`, `pids.current`, `cpuacct.usage`); nil for `max`.
     public static func number(_ text: String) -> UInt64? {
-        UInt64(text.trimmingCharacters(in: .whitespacesAndNewlines))
+        var trimmed = Substring(text)
+        while let c = trimmed.utf8.first, c == 0x20 || c == 0x09 || c == 0x0A || c == 0x0D {
+            trimmed = trimmed.dropFirst()
+        }
+        while let c = trimmed.utf8.last, c == 0x20 || c == 0x09 || c == 0x0A || c == 0x0D {
+            trimmed = trimmed.dropLast()
+        }
+        return UInt64(trimmed)
     }
 
     /// Bytes read and written, summed over devices: v2's `io.stat` lines

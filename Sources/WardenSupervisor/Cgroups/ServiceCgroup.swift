@@ -207,45 +207,72 @@ public struct ServiceCgroup: Sendable, Equatable {
 
     // MARK: - Reading
 
-    /// What the cgroup has used so far.
-    public func usage() -> CgroupUsage {
+    /// The two counters that move whenever anything in the cgroup runs or its memory changes.
+    public struct Probe: Sendable, Equatable {
+        public var cpuMicros: UInt64?
+        public var memoryBytes: UInt64?
+    }
+
+    /// CPU time and memory charged, two reads.
+    public func probe() -> Probe {
+        var p = Probe()
+        switch version {
+        case .v2:
+            guard let dir = directory("") else { return p }
+            p.cpuMicros = files.reread(dir + "/cpu.stat").flatMap { CgroupFormats.value(of: "usage_usec", in: $0) }
+            if directory("memory") != nil {
+                p.memoryBytes = files.reread(dir + "/memory.current").flatMap(CgroupFormats.number)
+            }
+        case .v1:
+            if let dir = directory("cpuacct") {
+                p.cpuMicros = files.reread(dir + "/cpuacct.usage").flatMap(CgroupFormats.number).map { $0 / 1000 }
+            }
+            if let dir = directory("memory") {
+                p.memoryBytes = files.reread(dir + "/memory.usage_in_bytes").flatMap(CgroupFormats.number)
+            }
+        }
+        return p
+    }
+
+    /// What the cgroup has used so far; `probe` when its two counters were just read.
+    public func usage(given probe: Probe? = nil) -> CgroupUsage {
+        let probe = probe ?? self.probe()
         var u = CgroupUsage()
+        u.cpuMicros = probe.cpuMicros
+        u.memoryBytes = probe.memoryBytes
         switch version {
         case .v2:
             guard let dir = directory("") else { return u }
-            u.cpuMicros = files.read(dir + "/cpu.stat").flatMap { CgroupFormats.keyed($0)["usage_usec"] }
             if directory("memory") != nil {
-                u.memoryBytes = files.read(dir + "/memory.current").flatMap(CgroupFormats.number)
-                let stat = CgroupFormats.keyed(files.read(dir + "/memory.stat") ?? "")
+                let stat = CgroupFormats.keyed(files.reread(dir + "/memory.stat") ?? "", only: ["anon", "file"])
                 u.anonBytes = stat["anon"]
                 u.fileBytes = stat["file"]
             }
-            if directory("io") != nil, let text = files.read(dir + "/io.stat") {
+            if directory("io") != nil, let text = files.reread(dir + "/io.stat") {
                 (u.ioReadBytes, u.ioWriteBytes) = CgroupFormats.ioStat(text)
             }
             if directory("pids") != nil {
-                u.tasks = files.read(dir + "/pids.current").flatMap(CgroupFormats.number)
+                u.tasks = files.reread(dir + "/pids.current").flatMap(CgroupFormats.number)
             }
             for resource in ["cpu", "memory", "io"] {
-                if let text = files.read(dir + "/\(resource).pressure"), let p = CgroupFormats.pressure(text) {
+                if let text = files.reread(dir + "/\(resource).pressure"), let p = CgroupFormats.pressure(text) {
                     u.pressure[resource] = p.avg10
                 }
             }
         case .v1:
-            if let dir = directory("cpuacct") {
-                u.cpuMicros = files.read(dir + "/cpuacct.usage").flatMap(CgroupFormats.number).map { $0 / 1000 }
-            }
             if let dir = directory("memory") {
-                u.memoryBytes = files.read(dir + "/memory.usage_in_bytes").flatMap(CgroupFormats.number)
-                let stat = CgroupFormats.keyed(files.read(dir + "/memory.stat") ?? "")
+                let stat = CgroupFormats.keyed(
+                    files.reread(dir + "/memory.stat") ?? "",
+                    only: ["total_rss", "rss", "total_cache", "cache"]
+                )
                 u.anonBytes = stat["total_rss"] ?? stat["rss"]
                 u.fileBytes = stat["total_cache"] ?? stat["cache"]
             }
-            if let dir = directory("blkio"), let text = files.read(dir + "/blkio.throttle.io_service_bytes") {
+            if let dir = directory("blkio"), let text = files.reread(dir + "/blkio.throttle.io_service_bytes") {
                 (u.ioReadBytes, u.ioWriteBytes) = CgroupFormats.blkioServiceBytes(text)
             }
             if let dir = directory("pids") {
-                u.tasks = files.read(dir + "/pids.current").flatMap(CgroupFormats.number)
+                u.tasks = files.reread(dir + "/pids.current").flatMap(CgroupFormats.number)
             }
         }
         return u
@@ -258,11 +285,11 @@ public struct ServiceCgroup: Sendable, Equatable {
         guard let dir = directory("memory") else { return [:] }
         switch version {
         case .v2:
-            return CgroupFormats.keyed(files.read(dir + "/memory.events") ?? "")
+            return CgroupFormats.keyed(files.reread(dir + "/memory.events") ?? "")
         case .v1:
-            var events = CgroupFormats.keyed(files.read(dir + "/memory.oom_control") ?? "")
+            var events = CgroupFormats.keyed(files.reread(dir + "/memory.oom_control") ?? "")
             events.removeValue(forKey: "oom_kill_disable")
-            if let failures = files.read(dir + "/memory.failcnt").flatMap(CgroupFormats.number) {
+            if let failures = files.reread(dir + "/memory.failcnt").flatMap(CgroupFormats.number) {
                 events["max"] = failures
             }
             return events
@@ -270,7 +297,11 @@ public struct ServiceCgroup: Sendable, Equatable {
     }
 
     /// How many processes the OOM killer has killed in the cgroup since it was made.
-    public func oomKills() -> UInt64 { memoryEvents()["oom_kill"] ?? 0 }
+    public func oomKills() -> UInt64 {
+        guard let dir = directory("memory") else { return 0 }
+        let file = version == .v2 ? "/memory.events" : "/memory.oom_control"
+        return files.reread(dir + file).flatMap { CgroupFormats.value(of: "oom_kill", in: $0) } ?? 0
+    }
 
     /// The processes in the cgroup (on v1, in any of its directories).
     public func processes() -> [pid_t] {
