@@ -38,10 +38,7 @@ public enum FuzzTargets {
             for value in resolved.values.prefix(20) {
                 for line in value.split(separator: "\n").prefix(20) {
                     if let regex = try? Fail2banRegex(String(line)) {
-                        _ = regex.regex.firstMatch(
-                            in: text,
-                            range: NSRange(location: 0, length: min(text.utf16.count, 4096))
-                        )
+                        _ = regex.firstMatch(in: String(text.prefix(4096)))
                     }
                 }
             }

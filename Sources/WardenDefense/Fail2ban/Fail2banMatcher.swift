@@ -44,21 +44,14 @@ public struct Fail2banMatcher: Sendable {
     public func failure(in line: String) -> (matched: Bool, host: String?) {
         var content = Self.withoutDate(line)
         if let prefix {
-            let ns = content as NSString
-            guard let m = prefix.regex.firstMatch(in: content, range: NSRange(location: 0, length: ns.length)) else {
-                return (false, nil)
-            }
-            let r = m.range(withName: "content")
-            if r.location != NSNotFound { content = ns.substring(with: r) }
+            guard let m = prefix.firstMatch(in: content) else { return (false, nil) }
+            if let r = m.range(of: "content") { content = (content as NSString).substring(with: r) }
         }
-        let ns = content as NSString
-        let all = NSRange(location: 0, length: ns.length)
         for regex in fail {
-            guard let m = regex.regex.firstMatch(in: content, range: all) else { continue }
-            if ignore.contains(where: { $0.regex.firstMatch(in: content, range: all) != nil }) { return (false, nil) }
-            for name in ["ip4", "ip6", "dns"] where regex.groups[name] != nil {
-                let r = m.range(withName: name)
-                if r.location != NSNotFound { return (true, ns.substring(with: r)) }
+            guard let m = regex.firstMatch(in: content) else { continue }
+            if ignore.contains(where: { $0.matches(content) }) { return (false, nil) }
+            for name in ["ip4", "ip6", "dns"] {
+                if let r = m.range(of: name) { return (true, (content as NSString).substring(with: r)) }
             }
             return (true, nil)
         }

@@ -4,12 +4,69 @@ import Foundation
 /// its `Regex` class expands them, Python's syntax translated (`(?P<name>`, `(?P=name)`, `\Z`,
 /// `{,n}`), group names made ICU names (letters and digits: `alt_user` → `altx5Fuser`), and the
 /// result compiled. What cannot be translated is refused with the reason.
+///
+/// ICU has no conditional groups (`(?(name)yes|no)`, which sshd's filter uses): a regex with
+/// some is compiled once per combination of its conditions (at most five conditions), each
+/// variant with the branch its assumption picks, and a match of a variant counts only when the
+/// groups it assumed took part did and the others did not (see ``firstMatch(in:)``).
 public struct Fail2banRegex: Sendable {
-    /// The translated pattern.
+    /// One compiled combination of the conditions.
+    struct Variant: @unchecked Sendable {
+        // NSRegularExpression is immutable and documented as safe to use from several threads.
+        let regex: NSRegularExpression
+        /// ICU group name → fail2ban's.
+        let groups: [String: String]
+        /// Conditions (ICU group names, or group numbers) assumed to have taken part, and not.
+        let present: [String]
+        let absent: [String]
+    }
+
+    /// A match, and the names its groups can be asked by.
+    public struct Match {
+        public let result: NSTextCheckingResult
+        let groups: [String: String]
+
+        /// The range of the group fail2ban calls `name` (`ip4`, `user`, `content`), if it took part.
+        public func range(of name: String) -> NSRange? {
+            guard let icu = groups.first(where: { $0.value == name })?.key else { return nil }
+            let r = result.range(withName: icu)
+            return r.location == NSNotFound ? nil : r
+        }
+
+        func tookPart(_ condition: String) -> Bool {
+            if let n = Int(condition) {
+                guard n >= 0, n < result.numberOfRanges else { return false }
+                return result.range(at: n).location != NSNotFound
+            }
+            guard groups[condition] != nil else { return false }
+            return result.range(withName: condition).location != NSNotFound
+        }
+    }
+
+    /// The translated pattern (of the first variant).
     public var pattern: String
-    /// ICU group name → fail2ban's (`ip4`, `ip6`, `dns`, `user`, `fid`, …).
+    /// ICU group name → fail2ban's (`ip4`, `ip6`, `dns`, `user`, `fid`, …), over every variant.
     public var groups: [String: String]
-    public let regex: NSRegularExpression
+    let variants: [Variant]
+
+    /// The leftmost match whose conditions hold, or nil.
+    public func firstMatch(in text: String) -> Match? {
+        let all = NSRange(location: 0, length: (text as NSString).length)
+        var best: Match?
+        for v in variants {
+            for r in v.regex.matches(in: text, range: all) {
+                let m = Match(result: r, groups: v.groups)
+                guard v.present.allSatisfy(m.tookPart), !v.absent.contains(where: m.tookPart) else { continue }
+                if best == nil || r.range.location < best!.result.range.location { best = m }
+                break
+            }
+            if variants.count == 1 { break }
+        }
+        return best
+    }
+
+    /// Whether some part of `text` matches.
+    public func matches(_ text: String) -> Bool { firstMatch(in: text) != nil }
 
     public struct Failure: Error, Sendable, CustomStringConvertible {
         public var description: String
@@ -164,11 +221,6 @@ public struct Fail2banRegex: Sendable {
                     i = close + 1
                     continue
                 }
-                if chars[i + 2] == "(" {
-                    throw Failure(
-                        description: "a conditional group (?(…)…) has no equivalent in ICU's regular expressions"
-                    )
-                }
             }
             if c == "{" {
                 // A quantifier ({n}, {n,}, {n,m}, {,m}); otherwise Python reads a literal brace,
@@ -205,13 +257,115 @@ public struct Fail2banRegex: Sendable {
     /// Prepares a failregex, ignoreregex or prefregex of a filter.
     public init(_ fail2ban: String) throws(Failure) {
         let expanded = try Self.expandTags(fail2ban)
-        let (pattern, groups) = try Self.translate(expanded)
-        do {
-            regex = try NSRegularExpression(pattern: pattern, options: [])
-        } catch {
-            throw Failure(description: "ICU does not take the translated expression '\(pattern.prefix(300))'")
+        var variants: [Variant] = []
+        var union: [String: String] = [:]
+        for (python, present, absent) in try Self.conditionals(expanded) {
+            let (pattern, groups) = try Self.translate(python)
+            let regex: NSRegularExpression
+            do {
+                regex = try NSRegularExpression(pattern: pattern, options: [])
+            } catch {
+                throw Failure(description: "ICU does not take the translated expression '\(pattern.prefix(300))'")
+            }
+            let icu = Dictionary(groups.map { ($0.value, $0.key) }, uniquingKeysWith: { a, _ in a })
+            func name(_ condition: String) -> String { Int(condition) != nil ? condition : icu[condition] ?? condition }
+            variants.append(
+                Variant(regex: regex, groups: groups, present: present.map(name), absent: absent.map(name))
+            )
+            union.merge(groups) { a, _ in a }
         }
-        self.pattern = pattern
-        self.groups = groups
+        self.variants = variants
+        self.pattern = variants.first.map(\.regex.pattern) ?? ""
+        self.groups = union
+    }
+
+    /// The most conditional groups one regex may have (each doubles the variants compiled).
+    static let maxConditions = 5
+
+    /// `python` with each conditional group `(?(cond)yes|no)` replaced by one of its branches, for
+    /// every combination: the pattern, the conditions assumed to have taken part, and those not.
+    static func conditionals(_ python: String) throws(Failure) -> [(String, [String], [String])] {
+        let chars = Array(python)
+        let n = chars.count
+        var conditions = 0
+        var i = 0
+        var inClass = false
+        var first: Int?
+        while i < n {
+            let c = chars[i]
+            if c == "\\" {
+                i += 2
+                continue
+            }
+            if inClass {
+                if c == "]" { inClass = false }
+                i += 1
+                continue
+            }
+            if c == "[" {
+                inClass = true
+                i += 1
+                if i < n, chars[i] == "^" { i += 1 }
+                if i < n, chars[i] == "]" { i += 1 }
+                continue
+            }
+            if c == "(", i + 2 < n, chars[i + 1] == "?", chars[i + 2] == "(" {
+                conditions += 1
+                if first == nil { first = i }
+            }
+            i += 1
+        }
+        guard let start = first else { return [(python, [], [])] }
+        guard conditions <= maxConditions else {
+            throw Failure(description: "more than \(maxConditions) conditional groups (?(…)…) in one expression")
+        }
+        guard let nameEnd = chars[(start + 3)...].firstIndex(of: ")") else {
+            throw Failure(description: "a conditional group (?( without its ')'")
+        }
+        let condition = String(chars[(start + 3)..<nameEnd])
+        guard !condition.isEmpty, condition.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) else {
+            throw Failure(description: "a conditional group (?(\(condition.prefix(40)))…) names no group")
+        }
+        // The branches run to the ')' that closes the group; the first '|' at its level divides them.
+        var j = nameEnd + 1
+        var depth = 0
+        var bar: Int?
+        inClass = false
+        while j < n {
+            let c = chars[j]
+            if c == "\\" {
+                j += 2
+                continue
+            }
+            if inClass {
+                if c == "]" { inClass = false }
+            } else if c == "[" {
+                inClass = true
+                if j + 1 < n, chars[j + 1] == "^" { j += 1 }
+                if j + 1 < n, chars[j + 1] == "]" { j += 1 }
+            } else if c == "(" {
+                depth += 1
+            } else if c == ")" {
+                if depth == 0 { break }
+                depth -= 1
+            } else if c == "|", depth == 0 {
+                if bar != nil { throw Failure(description: "a conditional group with more than two branches") }
+                bar = j
+            }
+            j += 1
+        }
+        guard j < n else { throw Failure(description: "a conditional group (?(\(condition))… without its ')'") }
+        let yes = String(chars[(nameEnd + 1)..<(bar ?? j)])
+        let no = bar.map { String(chars[($0 + 1)..<j]) } ?? ""
+        let before = String(chars[..<start])
+        let after = j + 1 < n ? String(chars[(j + 1)...]) : ""
+        var out: [(String, [String], [String])] = []
+        for (branch, taken) in [(yes, true), (no, false)] {
+            for (p, present, absent) in try conditionals(before + "(?:" + branch + ")" + after) {
+                let v = (p, taken ? present + [condition] : present, taken ? absent : absent + [condition])
+                if Set(v.1).isDisjoint(with: v.2) { out.append(v) }
+            }
+        }
+        return out
     }
 }
