@@ -90,7 +90,7 @@ public final class DefenseService: Service, Sendable {
         var followers: [LogFollower] = []
         for watch in d.spec.watches {
             if case .log(let path, let parserName, let fromStart) = watch,
-                let parser = LineParsers.make(parserName, patterns: d.spec.parsers)
+                let parser = LineParsers.make(parserName, spec: d.spec)
             {
                 followers.append(follower(path: path, parser: parser, name: parserName, fromStart: fromStart))
             }
@@ -98,7 +98,7 @@ public final class DefenseService: Service, Sendable {
         var journals: [JournalFollower] = []
         for watch in d.spec.watches {
             guard case .journal(let unit, let parserName, let directory) = watch,
-                let parser = LineParsers.make(parserName, patterns: d.spec.parsers)
+                let parser = LineParsers.make(parserName, spec: d.spec)
             else { continue }
             if let j = journal(unit: unit, directory: directory, parser: parser, name: parserName) {
                 journals.append(j)
@@ -202,11 +202,14 @@ public final class DefenseService: Service, Sendable {
         }
         let payload = seen.json
         d.bus.publish(seen, source: "defense", subject: threat.address.description)
+        let reason = threat.scenarios.last ?? "threat"
         let outcome = await d.bans.ban(
             threat.address,
-            reason: threat.scenarios.last ?? "threat",
+            reason: reason,
             source: seen.analyst?["verdict"] != nil ? "analyst" : "scenario",
-            evidence: payload
+            evidence: payload,
+            // A jail's ban lasts its bantime, as fail2ban's does.
+            duration: d.spec.jail(forScenario: reason)?.banTime
         )
         switch outcome {
         case .banned, .refused:

@@ -13,7 +13,7 @@ public enum DefenseSection: SpecSection {
 
     static let defenseKeys = [
         "firewall", "allow", "ssh_ports", "watch", "parsers", "scenarios", "threshold", "half_life", "ban",
-        "max_bans", "max_addresses", "analyst", "table",
+        "max_bans", "max_addresses", "analyst", "table", "fail2ban",
     ]
     static let scenarioKeys = ["on", "capacity", "leak", "above", "score"]
     static let parserKeys = ["pattern", "signal"]
@@ -192,7 +192,43 @@ public enum DefenseSection: SpecSection {
         if let n = f["analyst"] {
             d.analyst = readAnalyst(n, loader: loader, baseDir: baseDir, &r)
         }
+        if let n = f["fail2ban"] { readFail2ban(n, baseDir: baseDir, into: &d, &r) }
         return d
+    }
+
+    /// `fail2ban: /etc/fail2ban`: its enabled jails become watches, parsers and scenarios.
+    static func readFail2ban(_ n: Node, baseDir: String, into d: inout DefenseSpec, _ r: inout YAMLReader) {
+        guard let text = r.string(n, key: "defense.fail2ban") else { return }
+        let directory = text.hasPrefix("/") ? text : baseDir + "/" + text
+        let jails: [Fail2banJail]
+        do {
+            jails = try Fail2banJails.load(directory: directory)
+        } catch {
+            r.fail(n, "defense.fail2ban", error.description)
+            return
+        }
+        guard !jails.isEmpty else {
+            r.fail(n, "defense.fail2ban", "no jail is enabled in \(directory) (enabled = true in jail.local or jail.d)")
+            return
+        }
+        for jail in jails {
+            if let taken = d.scenarios.first(where: { $0.name == jail.scenarioName }) {
+                r.fail(n, "defense.fail2ban", "jail '\(jail.name)': the scenario '\(taken.name)' exists already")
+                return
+            }
+            d.watches += jail.watches
+            d.scenarios.append(jail.scenario(score: d.threshold))
+            for block in jail.ignoreIP where !d.allow.contains(block) { d.allow.append(block) }
+        }
+        d.fail2ban = directory
+        d.jails = jails
+        if d.scenarios.count > DefenseSpec.maxScenarios {
+            r.fail(
+                n,
+                "defense.fail2ban",
+                "\(d.scenarios.count) scenarios in force with the jails; at most \(DefenseSpec.maxScenarios)"
+            )
+        }
     }
 
     static func unknownScenario(_ name: String, _ scenarios: [ScenarioSpec]) -> String {

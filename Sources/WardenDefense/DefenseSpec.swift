@@ -44,6 +44,15 @@ public struct DefenseSpec: Sendable, Equatable {
     public var analyst: AnalystSpec?
     /// The nftables table (family inet) or the ipset name prefix Warden owns.
     public var table = "warden"
+    /// fail2ban's configuration directory (`fail2ban:`), and the jails enabled in it: each one a
+    /// watch per log, its filter as the parser, and a scenario counting its failures.
+    public var fail2ban: String?
+    public var jails: [Fail2banJail] = []
+
+    /// The jail whose scenario is `scenario`, if any.
+    public func jail(forScenario scenario: String) -> Fail2banJail? {
+        jails.first { $0.scenarioName == scenario }
+    }
 
     public init() {}
 }

@@ -15,6 +15,15 @@ public protocol LineParser: Sendable {
 
 /// The parser for a watch's `parser:` name.
 public enum LineParsers {
+    /// The parser for `name` in `spec`: a built-in, one of its `parsers:`, or a jail's filter
+    /// (`fail2ban:JAIL`).
+    public static func make(_ name: String, spec: DefenseSpec) -> (any LineParser)? {
+        if name.hasPrefix("fail2ban:") {
+            return spec.jails.first { $0.parserName == name }.flatMap { try? Fail2banParser(jail: $0) }
+        }
+        return make(name, patterns: spec.parsers)
+    }
+
     public static func make(_ name: String, patterns: [LogPatternSpec]) -> (any LineParser)? {
         guard let builtIn = BuiltInParser(rawValue: name) else {
             return patterns.first { $0.name == name }.flatMap { PatternParser($0) }

@@ -166,6 +166,78 @@ struct DefenseServiceTests {
         await n.stop()
     }
 
+    /// Debian's own fail2ban configuration with a jail.local that enables two jails: the spec's
+    /// `fail2ban:` turns each into a watch, its filter and a count; an address is banned on the
+    /// jail's maxretry-th failure for the jail's bantime, and not before.
+    @Test func fail2bansJailsBanByTheirFiltersCountsAndBantimes() async throws {
+        let dir = TempDir("warden-defense")
+        let etc = dir.file("fail2ban")
+        try FileManager.default.copyItem(atPath: "/etc/fail2ban", toPath: etc)
+        let errorLog = dir.write("error.log", "")
+        dir.write(
+            "fail2ban/jail.local",
+            """
+            [sshd]
+            enabled = true
+            backend = auto
+            logpath = \(dir.file("auth.log"))
+            maxretry = 3
+            bantime = 2h
+
+            [nginx-http-auth]
+            enabled = true
+            logpath = \(dir.file("err*.log"))
+            maxretry = 2
+            bantime = 5m
+            """
+        )
+        dir.write("auth.log", "")
+        let loader = SpecLoader(environment: [:], sections: [DefenseSection.self])
+        let spec = try loader.parse(
+            "defense:\n  firewall: dry-run\n  fail2ban: \(etc)\n",
+            file: "warden.yaml",
+            baseDir: dir.path
+        )
+        let defense = try #require(spec.defense)
+        #expect(defense.jails.map(\.name) == ["nginx-http-auth", "sshd"])
+        // Each jail's parser, on a line its filter counts.
+        let sshLine = Array(
+            "Feb 25 14:34:10 belka sshd[31602]: Failed password for invalid user ROOT from 203.0.113.41 port 50273 ssh2"
+                .utf8
+        )
+        let parser = try #require(LineParsers.make("fail2ban:sshd", spec: defense))
+        var emitted: [String] = []
+        _ = sshLine.withUnsafeBufferPointer { parser.parse($0) { s, a in emitted.append("\(s) \(a)") } }
+        #expect(emitted == ["f2b.sshd 203.0.113.41"])
+        let n = try Node(dir: dir) { $0 = defense }
+        try await n.log.wait(for: "defense.started")
+        let ssh =
+            "Feb 25 14:34:10 belka sshd[31602]: Failed password for invalid user ROOT from 203.0.113.41 port 50273 ssh2"
+        func nginx(_ a: String) -> String {
+            "2012/04/09 11:53:36 [error] 2865#0: *66647 user \"xyz\": password mismatch, client: \(a), server: h, request: \"GET / HTTP/1.1\", host: \"h\""
+        }
+        // nginx-http-auth's two failures ban.
+        let fd = open(errorLog, O_WRONLY | O_APPEND)
+        for l in [nginx("203.0.113.43"), nginx("203.0.113.43")] {
+            _ = (l + "\n").withCString { write(fd, $0, strlen($0)) }
+        }
+        close(fd)
+        let web = try await n.log.wait(for: "ban.applied", "203.0.113.43")
+        #expect(web[0].payload["reason"]?.stringValue == "fail2ban-nginx-http-auth", "\(web[0].payload)")
+        // sshd's third failure bans; two do not.
+        let other = ssh.replacingOccurrences(of: "203.0.113.41", with: "203.0.113.42")
+        n.append([ssh, other, ssh, other, ssh])
+        let applied = try await n.log.wait(for: "ban.applied", "203.0.113.41")
+        #expect(applied[0].payload["reason"]?.stringValue == "fail2ban-sshd", "\(applied[0].payload)")
+        let bans = await n.bans.active()
+        let sshBan = try #require(bans.first { $0.address.description == "203.0.113.41" })
+        let webBan = try #require(bans.first { $0.address.description == "203.0.113.43" })
+        #expect(abs(sshBan.expiresAt.timeIntervalSince(sshBan.createdAt) - 7200) < 1, "sshd's bantime")
+        #expect(abs(webBan.expiresAt.timeIntervalSince(webBan.createdAt) - 300) < 1, "nginx-http-auth's bantime")
+        #expect(n.log.events("threat.detected", "203.0.113.42").isEmpty, "two of sshd's three")
+        await n.stop()
+    }
+
     @Test func aSilentAnalystLeavesTheDecisionToTheRules() async throws {
         let chat = FakeChatServer(content: #"{"verdict": "benign", "confidence": 1}"#, delay: 5)
         let n = try Node { spec in

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import WardenCore
 import WardenDefense
+import WardenTestSupport
 
 @Suite("The defense section of the spec")
 struct DefenseSpecTests {
@@ -144,5 +145,47 @@ struct DefenseSpecTests {
             found.contains { $0.contains("defense.scenarios:") && $0.contains("at most 255") },
             "\(found.prefix(3))"
         )
+    }
+
+    /// `fail2ban:` with a configuration Warden cannot carry out names the jail and why, at the key.
+    @Test func fail2banJailsThatCannotBeCarriedOutAreLocatedErrors() throws {
+        #expect(problems("  fail2ban: /nonexistent/fail2ban\n").first?.contains("jail.conf does not exist") == true)
+        let dir = TempDir("warden-f2b")
+        let etc = dir.file("etc")
+        try FileManager.default.copyItem(atPath: "/etc/fail2ban", toPath: etc)
+        let cases: [(String, String)] = [
+            (
+                "[sshd]\nenabled = true\nbackend = auto\nlogpath = /var/log/x\nmaxretry = 0\n",
+                "maxretry '0' is not a count"
+            ),
+            (
+                "[sshd]\nenabled = true\nbackend = auto\nlogpath = /var/log/x\nfindtime = 10 parsecs\n",
+                "findtime '10 parsecs'"
+            ),
+            ("[sshd]\nenabled = true\nbackend = auto\nlogpath = relative.log\n", "not an absolute path"),
+            ("[sshd]\nenabled = true\nbackend = auto\nlogpath = /nonexistent/*.log\n", "matches no file"),
+            ("[sshd]\nenabled = true\nfilter = ../../etc/passwd\nlogpath = /var/log/x\n", "is not a name in filter.d"),
+            ("[sshd]\nenabled = true\nfilter = nosuch\nlogpath = /var/log/x\n", "filter.d/nosuch.conf"),
+            ("[mongodb-auth]\nenabled = true\nlogpath = /var/log/x\n", "<SKIPLINES>"),
+            (
+                "[sshd]\nenabled = true\nbackend = auto\nlogpath = /var/log/x\nignoreip = example.com\n",
+                "ignoreip 'example.com'"
+            ),
+            ("[sshd]\nenabled = false\n", "no jail is enabled"),
+        ]
+        for (local, expected) in cases {
+            dir.write("etc/jail.local", local)
+            try? FileManager.default.removeItem(atPath: etc + "/jail.d/defaults-debian.conf")
+            let found = problems("  fail2ban: \(etc)\n")
+            #expect(found.count == 1 && found[0].contains("warden.yaml:5:") && found[0].contains(expected), "\(found)")
+        }
+        dir.write(
+            "etc/jail.local",
+            "[sshd]\nenabled = true\nbackend = auto\nlogpath = /var/log/x\nfindtime = 1h 30m\nbantime = -1\nmaxretry = 2\n"
+        )
+        let jail = try #require(try load("  fail2ban: \(etc)\n").defense?.jails.first)
+        #expect(jail.findTime == .seconds(5400))
+        #expect(jail.banTime == .seconds(365 * 86_400), "a permanent ban is Warden's longest: every ban expires")
+        #expect(jail.maxRetry == 2)
     }
 }

@@ -34,6 +34,11 @@ public struct Fail2banConfig: Sendable {
         return config
     }
 
+    /// Reads one more file over what was read (jail.d's files, jail.local), with its includes.
+    public mutating func add(_ path: String) throws(Failure) {
+        try read(path, depth: 0)
+    }
+
     private mutating func read(_ path: String, depth: Int) throws(Failure) {
         guard depth <= Self.maxIncludeDepth else {
             throw Failure(description: "\(path): includes nest deeper than \(Self.maxIncludeDepth)")

@@ -50,6 +50,9 @@ public struct Fail2banMatcher: Sendable {
         for regex in fail {
             guard let m = regex.firstMatch(in: content) else { continue }
             if ignore.contains(where: { $0.matches(content) }) { return (false, nil) }
+            // <F-NOFAIL>, <F-MLFFORGET>, <F-MLFGAINED>: a line that tells something about a
+            // session (for fail2ban's multi-line tracking), not a failure.
+            if ["nofail", "mlfforget", "mlfgained"].contains(where: { m.range(of: $0) != nil }) { return (false, nil) }
             for name in ["ip4", "ip6", "dns"] {
                 if let r = m.range(of: name) { return (true, (content as NSString).substring(with: r)) }
             }

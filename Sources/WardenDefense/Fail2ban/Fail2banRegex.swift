@@ -259,7 +259,13 @@ public struct Fail2banRegex: Sendable {
         let expanded = try Self.expandTags(fail2ban)
         var variants: [Variant] = []
         var union: [String: String] = [:]
-        for (python, present, absent) in try Self.conditionals(expanded) {
+        for (variant, present, absent) in try Self.conditionals(expanded) {
+            // A group assumed not to take part is made unable to match, so that the engine
+            // backtracks to a path without it (as Python's would, its condition then failing).
+            var python = variant
+            for name in absent where Int(name) == nil {
+                python = python.replacingOccurrences(of: "(?P<\(name)>", with: "(?P<\(name)>(?!)")
+            }
             let (pattern, groups) = try Self.translate(python)
             let regex: NSRegularExpression
             do {
