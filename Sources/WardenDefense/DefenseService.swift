@@ -61,6 +61,10 @@ public final class DefenseService: Service, Sendable {
     let evicted: Gauge
     let lines: Counter
     let signals: Counter
+    /// Signals from lines older than ``horizon``, dropped.
+    let staleSignals: Counter
+    /// The longest window of the scenarios, in seconds (see ``handle(_:stated:)``).
+    let horizon: Double
     let start: Instant
 
     public init(_ dependencies: Dependencies) {
@@ -78,6 +82,8 @@ public final class DefenseService: Service, Sendable {
         evicted = Gauge(label: "warden_defense_evicted_addresses")
         lines = Counter(label: "warden_defense_lines_total")
         signals = Counter(label: "warden_defense_signals_total")
+        staleSignals = Counter(label: "warden_defense_stale_signals_total")
+        horizon = ThreatEngine.horizon(of: dependencies.spec)
         start = dependencies.clock.now()
     }
 
@@ -158,9 +164,23 @@ public final class DefenseService: Service, Sendable {
     // MARK: - Signals
 
     /// Scores one signal; acts on a threat it reveals.
-    public func handle(_ signal: DefenseSignal) {
+    /// Scores a signal at the time its log line states (`stated`), or now.
+    ///
+    /// A line from the future counts as now. One older than the longest scenario window
+    /// (``ThreatEngine/horizon(of:)``) is dropped, as fail2ban drops lines older than its
+    /// findtime: what it could have added up to was over long ago. So a backlog (after a
+    /// restart, or a burst) is judged as it happened, not as if every line had come at once.
+    public func handle(_ signal: DefenseSignal, stated: Date? = nil) {
         signals.increment()
-        let now = d.clock.now().seconds(since: start)
+        var now = d.clock.now().seconds(since: start)
+        if let stated {
+            let age = max(0, d.clock.wallTime().timeIntervalSince(stated))
+            guard age <= horizon else {
+                staleSignals.increment()
+                return
+            }
+            now -= age
+        }
         guard let threat = engine.withLock({ $0.observe(signal, now: now) }) else { return }
         Task { await self.decide(threat) }
     }
@@ -232,13 +252,17 @@ public final class DefenseService: Service, Sendable {
         let lines = self.lines
         return { [self] line in
             lines.increment()
+            var stated: Date??
             let known = parser.parse(line) { signal, address in
+                // The line's own time, read once and only for lines that say something.
+                if stated == nil { stated = .some(LogTime.stamp(line, reference: self.d.clock.wallTime())) }
                 self.handle(
                     DefenseSignal(
                         address: address,
                         name: signal,
                         evidence: String(decoding: line.prefix(300), as: UTF8.self)
-                    )
+                    ),
+                    stated: stated ?? nil
                 )
             }
             if blindness.withLock({ $0.observe(recognized: known) }) {

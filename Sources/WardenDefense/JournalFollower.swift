@@ -148,7 +148,8 @@ public final class JournalFollower: Sendable {
         }
     }
 
-    /// `host PROGRAM[PID]: MESSAGE`, as syslog writes it; nil for an entry without a text message.
+    /// `TIME host PROGRAM[PID]: MESSAGE`, as rsyslog writes it (TIME from `__REALTIME_TIMESTAMP`,
+    /// left out when the entry has none); nil for an entry without a text message.
     ///
     /// The program is the journal's `_COMM` and the pid its `_PID`: journald takes both from the
     /// kernel, so a process cannot pass itself off as sshd (`logger -t sshd` sets only
@@ -158,6 +159,13 @@ public final class JournalFollower: Sendable {
         let ident = entry["_COMM"]?.stringValue ?? entry["SYSLOG_IDENTIFIER"]?.stringValue ?? "journal"
         let pid = entry["_PID"]?.stringValue ?? entry["SYSLOG_PID"]?.stringValue
         let host = entry["_HOSTNAME"]?.stringValue ?? "localhost"
-        return "\(host) \(ident)\(pid.map { "[\($0)]" } ?? ""): \(message)"
+        // The time journald received it (microseconds since the epoch), as rsyslog's RFC 3339 stamp.
+        var stamp = ""
+        if let text = entry["__REALTIME_TIMESTAMP"]?.stringValue, let micros = Int64(text), micros > 0,
+            micros < 253_402_300_800_000_000
+        {
+            stamp = ISOTime.format(Date(timeIntervalSince1970: Double(micros) / 1e6)) + " "
+        }
+        return "\(stamp)\(host) \(ident)\(pid.map { "[\($0)]" } ?? ""): \(message)"
     }
 }

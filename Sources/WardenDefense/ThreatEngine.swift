@@ -94,6 +94,20 @@ public struct ThreatEngine: Sendable {
 
     /// Feeds one signal; returns a threat when the address's score crosses a reporting level.
     @_optimize(speed)
+    /// The longest time over which a scenario adds signals up (a bucket's capacity over its
+    /// leak; a minute for gauges), at least the score's half-life: a signal older than this
+    /// cannot help anything trigger now.
+    public static func horizon(of spec: DefenseSpec) -> Double {
+        var longest = spec.halfLife.seconds
+        for s in spec.scenarios {
+            switch s.kind {
+            case .bucket(let capacity, let leak) where leak > 0: longest = max(longest, capacity / leak)
+            case .bucket, .gauge: longest = max(longest, 60)
+            }
+        }
+        return longest
+    }
+
     public mutating func observe(_ signal: DefenseSignal, now: Double) -> Threat? {
         guard let indexes = bySignal[signal.name] else { return nil }
         let p: Int

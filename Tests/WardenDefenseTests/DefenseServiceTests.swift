@@ -69,8 +69,43 @@ struct DefenseServiceTests {
         }
     }
 
+    /// Now (or `offset` seconds from now) as a log line states it, by default as syslog does.
+    static func stamp(_ offset: TimeInterval = 0, format: String = "MMM dd HH:mm:ss") -> String {
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = .current
+        f.dateFormat = format
+        return f.string(from: Date().addingTimeInterval(offset))
+    }
+
+    /// A backlog is judged by the times its lines state: failures spread over most of an hour
+    /// that arrive at once do not add up as if they had come together; failures older than
+    /// every scenario's window count for nothing; a line from the future counts as now.
+    @Test func aBacklogIsJudgedByTheTimesItsLinesState() async throws {
+        let n = try Node { _ in }
+        try await n.log.wait(for: "defense.started")
+        func failed(_ a: String, _ offset: TimeInterval) -> String {
+            "\(Self.stamp(offset)) node sshd[7]: Failed password for root from \(a) port 22 ssh2"
+        }
+        // ssh-bruteforce: 5 in 10 minutes, leaking one per 2 minutes. These five are 140 s
+        // apart (the last one now): each has leaked away before the next, by the log's clock.
+        n.append((0..<5).map { failed("203.0.113.51", -Double(4 - $0) * 140) })
+        // Five within a minute, but two hours ago: over long before this backlog was read.
+        n.append((0..<5).map { failed("203.0.113.52", -7200 + Double($0)) })
+        // Five stamped an hour ahead: counted as now, so they ban.
+        n.append((0..<5).map { _ in failed("203.0.113.53", 3600) })
+        let applied = try await n.log.wait(for: "ban.applied", "203.0.113.53")
+        #expect(applied.count == 1)
+        // The same five spread lines, stamped now: a ban (the check is not blind).
+        n.append((0..<5).map { _ in failed("203.0.113.54", 0) })
+        _ = try await n.log.wait(for: "ban.applied", "203.0.113.54")
+        #expect(n.log.events("threat.detected", "203.0.113.51").isEmpty)
+        #expect(n.log.events("threat.detected", "203.0.113.52").isEmpty)
+        await n.stop()
+    }
+
     static func preauth(_ a: String) -> String {
-        "Nov 24 10:00:00 node sshd[7]: Connection closed by \(a) port 9 [preauth]"
+        "\(Self.stamp()) node sshd[7]: Connection closed by \(a) port 9 [preauth]"
     }
 
     @Test func theAnalystTipsABorderlineAddressIntoABan() async throws {
@@ -141,7 +176,7 @@ struct DefenseServiceTests {
             for l in lines { _ = (l + "\n").withCString { write(fd, $0, strlen($0)) } }
         }
         func request(_ address: String, _ path: String, _ status: Int) -> String {
-            "\(address) - - [24/Nov/2026:10:00:00 +0000] \"GET \(path) HTTP/1.1\" \(status) 12 \"-\" \"x\""
+            "\(address) - - [\(Self.stamp(format: "dd/MMM/yyyy:HH:mm:ss Z"))] \"GET \(path) HTTP/1.1\" \(status) 12 \"-\" \"x\""
         }
         // ssh-probing: connections dropped before authentication, 0.5 per ten (scores decay, so
         // two firings a moment apart are just short of 1: three are sure to reach it).
@@ -202,7 +237,7 @@ struct DefenseServiceTests {
         #expect(defense.jails.map(\.name) == ["nginx-http-auth", "sshd"])
         // Each jail's parser, on a line its filter counts.
         let sshLine = Array(
-            "Feb 25 14:34:10 belka sshd[31602]: Failed password for invalid user ROOT from 203.0.113.41 port 50273 ssh2"
+            "\(Self.stamp()) belka sshd[31602]: Failed password for invalid user ROOT from 203.0.113.41 port 50273 ssh2"
                 .utf8
         )
         let parser = try #require(LineParsers.make("fail2ban:sshd", spec: defense))
@@ -212,9 +247,9 @@ struct DefenseServiceTests {
         let n = try Node(dir: dir) { $0 = defense }
         try await n.log.wait(for: "defense.started")
         let ssh =
-            "Feb 25 14:34:10 belka sshd[31602]: Failed password for invalid user ROOT from 203.0.113.41 port 50273 ssh2"
+            "\(Self.stamp()) belka sshd[31602]: Failed password for invalid user ROOT from 203.0.113.41 port 50273 ssh2"
         func nginx(_ a: String) -> String {
-            "2012/04/09 11:53:36 [error] 2865#0: *66647 user \"xyz\": password mismatch, client: \(a), server: h, request: \"GET / HTTP/1.1\", host: \"h\""
+            "\(Self.stamp(format: "yyyy/MM/dd HH:mm:ss")) [error] 2865#0: *66647 user \"xyz\": password mismatch, client: \(a), server: h, request: \"GET / HTTP/1.1\", host: \"h\""
         }
         // nginx-http-auth's two failures ban.
         let fd = open(errorLog, O_WRONLY | O_APPEND)
@@ -247,7 +282,7 @@ struct DefenseServiceTests {
         }
         try await n.log.wait(for: "defense.started")
         n.append(
-            (0..<5).map { "Nov 24 10:00:00 node sshd[7]: Failed password for root from 203.0.113.9 port \($0) ssh2" }
+            (0..<5).map { "\(Self.stamp()) node sshd[7]: Failed password for root from 203.0.113.9 port \($0) ssh2" }
         )
         let applied = try await n.log.wait(for: "ban.applied", "203.0.113.9")
         #expect(applied[0].payload["by"]?.stringValue == "scenario")
@@ -260,7 +295,7 @@ struct DefenseServiceTests {
         try await n.log.wait(for: "defense.started")
         // A quiet auth.log holds only other programs' lines: that is not blindness.
         n.append(
-            (0..<250).map { "Nov 24 10:00:00 node CRON[\($0)]: pam_unix(cron:session): session closed for user root" }
+            (0..<250).map { "\(Self.stamp()) node CRON[\($0)]: pam_unix(cron:session): session closed for user root" }
         )
         // Then the format changes.
         n.append(
@@ -276,7 +311,7 @@ struct DefenseServiceTests {
     /// A restarted service reads what was written while it was down, once, and nothing twice.
     @Test func positionsSurviveARestartOfTheService() async throws {
         func failures(_ address: String, _ n: Int) -> [String] {
-            (0..<n).map { "Nov 24 10:00:00 node sshd[7]: Failed password for root from \(address) port \($0) ssh2" }
+            (0..<n).map { "\(Self.stamp()) node sshd[7]: Failed password for root from \(address) port \($0) ssh2" }
         }
         let first = try Node { _ in }
         try await first.log.wait(for: "defense.started")

@@ -83,9 +83,15 @@ struct JournalTests {
         try await write(journal.path, failures("203.0.113.21", 5))
         let applied = try await first.log.wait(for: "ban.applied", "203.0.113.21")
         let lines = applied[0].payload["evidence"]?["lines"]?.arrayValue ?? []
+        // Stamped with the time journald received it (__REALTIME_TIMESTAMP), as rsyslog would.
+        let line = lines.first?.stringValue ?? ""
         #expect(
-            lines.first?.stringValue == "node sshd[4242]: Failed password for root from 203.0.113.21 port 50000 ssh2"
+            line.hasSuffix(" node sshd[4242]: Failed password for root from 203.0.113.21 port 50000 ssh2"),
+            "\(line)"
         )
+        let stamp = String(line.prefix { $0 != " " })
+        let stated = stamp.utf8.withContiguousStorageIfAvailable { LogTime.stamp($0, reference: Date()) } ?? nil
+        #expect(abs((stated ?? .distantPast).timeIntervalSinceNow) < 120, "\(stamp)")
         await first.stop()
 
         // Written while Warden is down: read after the saved cursor, once.

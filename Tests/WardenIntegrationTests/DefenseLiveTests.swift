@@ -54,9 +54,14 @@ struct DefenseLiveTests {
     func failedLogins(_ path: String, from address: String, count: Int) {
         let fd = open(path, O_WRONLY | O_APPEND | O_CREAT, 0o644)
         defer { close(fd) }
+        // Stamped now: lines older than every scenario's window would count for nothing.
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.dateFormat = "MMM dd HH:mm:ss"
+        let stamp = f.string(from: Date())
         for i in 0..<count {
             let line =
-                "Nov 24 10:00:0\(i) node sshd[4242]: Failed password for root from \(address) port \(50000 + i) ssh2\n"
+                "\(stamp) node sshd[4242]: Failed password for root from \(address) port \(50000 + i) ssh2\n"
             _ = line.withCString { write(fd, $0, strlen($0)) }
         }
     }
