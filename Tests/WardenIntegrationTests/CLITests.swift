@@ -76,6 +76,49 @@ struct CLITests {
         #expect(bad.exitCode != 0 && bad.stderr.contains("--max-addresses"), "\(bad.stderr)")
     }
 
+    /// `defense scan` with one of fail2ban's jails reads the log by its own clock and names each
+    /// ban it would have made: the address, when, and the jail; the same on every run.
+    @Test func aScanWithAFail2banJailNamesItsBansByTheLogsClock() async throws {
+        let dir = TempDir("warden-scan")
+        let etc = dir.file("fail2ban")
+        try FileManager.default.copyItem(atPath: "/etc/fail2ban", toPath: etc)
+        dir.write(
+            "fail2ban/jail.local",
+            "[sshd]\nenabled = true\nbackend = auto\nlogpath = /var/log/auth.log\nmaxretry = 3\nfindtime = 10m\nbantime = 1h\n"
+        )
+        func failed(_ minute: Int, _ second: Int, _ a: String) -> String {
+            String(
+                format: "2026-11-30T10:%02d:%02dZ host sshd[9]: Failed password for root from %@ port 22 ssh2",
+                minute,
+                second,
+                a
+            )
+        }
+        let lines = [
+            failed(0, 0, "203.0.113.61"), failed(0, 5, "203.0.113.62"), failed(0, 30, "203.0.113.61"),
+            failed(1, 10, "203.0.113.61"),  // the third within 10 minutes: banned at 10:01:10
+            failed(8, 5, "203.0.113.62"), failed(16, 5, "203.0.113.62"),  // three, 8 minutes apart each
+            failed(20, 0, "203.0.113.63"), failed(20, 1, "203.0.113.63"),  // two
+            "2026-11-30T10:21:00Z host CRON[4]: pam_unix(cron:session): session opened",
+        ]
+        let file = dir.write("auth.log", lines.joined(separator: "\n") + "\n")
+        var runs: Set<String> = []
+        for _ in 0..<2 {
+            let r = try await warden("defense", "scan", file, "--fail2ban", etc, "--jail", "sshd", "--json")
+            #expect(r.exitCode == 0, "\(r.stderr)")
+            let j = try #require(JSONValue.parse(r.stdout))
+            let bans = j["bans"]?.arrayValue ?? []
+            #expect(bans.count == 1, "\(bans)")
+            #expect(bans.first?["address"]?.stringValue == "203.0.113.61")
+            #expect(bans.first?["scenario"]?.stringValue == "fail2ban-sshd")
+            #expect(bans.first?["at"]?.stringValue?.hasPrefix("2026-11-30T10:01:10") == true, "\(bans)")
+            runs.insert((j["bans"] ?? .null).jsonText)
+        }
+        #expect(runs.count == 1)
+        let wrong = try await warden("defense", "scan", file, "--fail2ban", etc, "--jail", "nginx-http-auth")
+        #expect(wrong.exitCode != 0 && wrong.stderr.contains("no enabled jail 'nginx-http-auth'"), "\(wrong.stderr)")
+    }
+
     /// A list of addresses is read up to a limit: an endless file is refused, not read for ever.
     @Test func anEndlessBanListIsRefused() async throws {
         let f = Fixture("services: {}\n")
