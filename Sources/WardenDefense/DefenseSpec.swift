@@ -90,6 +90,9 @@ public struct ScenarioSpec: Sendable, Hashable {
         /// A gauge (concurrent connections, half-open connections) at or above `above` triggers,
         /// at most once a minute per address.
         case gauge(above: Double)
+        /// fail2ban's count: the `count`-th signal within `within` seconds triggers (the times of
+        /// the last `count - 1` are kept per address), and the count starts afresh.
+        case window(count: Int, within: Double)
     }
 
     public var name: String

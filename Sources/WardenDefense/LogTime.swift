@@ -37,6 +37,19 @@ public enum LogTime {
         return Double(days * 86_400 + hh * 3600 + mm * 60 + ss)
     }
 
+    /// The year of `date` in local time (Howard Hinnant's civil_from_days; no Calendar per line).
+    static func localYear(of date: Date) -> Int {
+        let local = date.timeIntervalSince1970 + Double(TimeZone.current.secondsFromGMT(for: date))
+        let z = Int((local / 86_400).rounded(.down)) + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let month = mp < 10 ? mp + 3 : mp - 9
+        return yoe + era * 400 + (month <= 2 ? 1 : 0)
+    }
+
     /// A local civil time as a date (the zone's offset at that moment).
     static func local(_ seconds: Double) -> Date {
         let guess = Date(timeIntervalSince1970: seconds)
@@ -149,7 +162,7 @@ public enum LogTime {
                         return number(1)
                     }(), expect(32), let (hh, mm, ss, f) = clock()
             else { return nil }
-            let refYear = Calendar(identifier: .gregorian).component(.year, from: reference)
+            let refYear = LogTime.localYear(of: reference)
             for year in [refYear, refYear - 1] where valid(year, m, d, hh, mm, ss) {
                 let date = LogTime.local(LogTime.epoch(year, m, d, hh, mm, ss) + f)
                 if date.timeIntervalSince(reference) <= 86_400 { return date }

@@ -70,6 +70,9 @@ public struct ThreatEngine: Sendable {
     let bySignal: [String: [Int]]
     var table: AddressTable<Tracked>
     public private(set) var evictions = 0
+    /// The times of the latest signals of window scenarios, by address and scenario index (at
+    /// most `count - 1` each); dropped with the address.
+    var windows: [IPAddress: [Int: [Double]]] = [:]
     /// Recent evidence lines of every address, newest overwriting oldest.
     var ring: [EvidenceLine?]
     var nextSeq: Int64 = 0
@@ -102,6 +105,7 @@ public struct ThreatEngine: Sendable {
         for s in spec.scenarios {
             switch s.kind {
             case .bucket(let capacity, let leak) where leak > 0: longest = max(longest, capacity / leak)
+            case .window(_, let within): longest = max(longest, within)
             case .bucket, .gauge: longest = max(longest, 60)
             }
         }
@@ -146,6 +150,19 @@ public struct ThreatEngine: Sendable {
                     fired = true
                     t.levels[k] = 0
                 }
+            case .window(let count, let within):
+                interesting = true
+                var times = windows[signal.address]?[i] ?? []
+                times.removeAll { $0 <= now - within }
+                times.append(now)
+                if times.count >= count {
+                    fired = true
+                    times = []
+                } else if times.count > count - 1 {
+                    times.removeFirst(times.count - (count - 1))
+                }
+                windows[signal.address, default: [:]][i] = times.isEmpty ? nil : times
+                if windows[signal.address]?.isEmpty == true { windows[signal.address] = nil }
             case .gauge(let above):
                 if signal.value >= above && now - Double(t.gaugeFired) >= 60 {
                     fired = true
@@ -242,7 +259,10 @@ public struct ThreatEngine: Sendable {
     func isTracked(_ address: IPAddress) -> Bool { table.position(of: address) != nil }
 
     /// Forgets an address (after a ban: its next offence starts from nothing).
-    public mutating func forget(_ address: IPAddress) { table.remove(address) }
+    public mutating func forget(_ address: IPAddress) {
+        table.remove(address)
+        windows[address] = nil
+    }
 
     /// Drops the least recently seen tenth of the table: the `count / 10` (at least one)
     /// addresses seen longest ago, and any seen at the same moment as the last of them. O(n) per
@@ -260,5 +280,6 @@ public struct ThreatEngine: Sendable {
             p -= 1
         }
         evictions += count - table.count
+        if !windows.isEmpty { windows = windows.filter { table.position(of: $0.key) != nil } }
     }
 }

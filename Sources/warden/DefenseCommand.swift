@@ -28,6 +28,11 @@ struct DefenseScanCommand: AsyncParsableCommand {
     @Option(help: "Addresses tracked at once (100...10000000), as defense.max_addresses.")
     var maxAddresses: Int = DefenseSpec().maxAddresses
     @Flag(help: "Print one JSON object (with every ban: address, time, scenario).") var json = false
+    @Flag(
+        help:
+            "Judge the file as a backlog read now, as `warden run` (and fail2ban-server) would on start: lines older than the longest scenario window count for nothing. Without it, the log is judged as it happened."
+    )
+    var backlog = false
 
     func validate() throws {
         guard (100...10_000_000).contains(maxAddresses) else {
@@ -86,6 +91,7 @@ struct DefenseScanCommand: AsyncParsableCommand {
         var banned: [IPAddress: Date] = [:]
         var origin: Date?
         var latest = Date(timeIntervalSince1970: 0)
+        let scanTime = Date()
         let start = ContinuousClock.now
         data.withUnsafeBytes { raw in
             let all = raw.bindMemory(to: UInt8.self)
@@ -105,7 +111,7 @@ struct DefenseScanCommand: AsyncParsableCommand {
                     // The log's own clock: a line states its time (one without keeps the last),
                     // and the log's latest time is "now" (a line out of order is that old).
                     let at = (stated ?? nil) ?? latest
-                    latest = max(latest, at)
+                    latest = max(latest, backlog ? scanTime : at)
                     let base = origin ?? at
                     origin = base
                     let age = latest.timeIntervalSince(at)

@@ -370,4 +370,37 @@ struct ThreatEngineTests {
         #expect(run(between: 11) == ["A0", "A1", "A2", "A3", "A4"], "sixteen lines fit")
         #expect(run(between: 12) == ["A1", "A2", "A3", "A4"], "the seventeenth overwrites the first")
     }
+
+    /// fail2ban's count: the third failure within 600 s triggers; a steady scanner whose every
+    /// 600 s holds only two never does, whatever the number of its attempts; forgetting an
+    /// address forgets its count.
+    @Test func aWindowCountsAsFail2banDoes() {
+        var spec = DefenseSpec()
+        spec.scenarios = [ScenarioSpec(name: "jail", on: ["f2b.x"], kind: .window(count: 3, within: 600), score: 1)]
+        func run(_ times: [Double], _ address: String = "203.0.113.70") -> [Double] {
+            var e = ThreatEngine(spec)
+            let a = IPAddress(address)!
+            var fired: [Double] = []
+            for t in times {
+                if let threat = e.observe(DefenseSignal(address: a, name: "f2b.x", evidence: ""), now: t),
+                    threat.atThreshold
+                {
+                    fired.append(t)
+                    e.forget(a)
+                }
+            }
+            return fired
+        }
+        #expect(run([0, 300, 599]) == [599])
+        #expect(run([0, 300, 600]).isEmpty, "the first is 600 s old at the third: outside")
+        #expect(run(stride(from: 0.0, through: 6000, by: 301).map { $0 }).isEmpty, "two in every 600 s")
+        #expect(run(stride(from: 0.0, through: 6000, by: 299).map { $0 }) == [598, 1495, 2392, 3289, 4186, 5083, 5980])
+        #expect(run([0, 10, 20, 30, 40, 50]) == [20, 50], "after a trigger the count starts afresh")
+        var e = ThreatEngine(spec)
+        let a = IPAddress("203.0.113.71")!
+        _ = e.observe(DefenseSignal(address: a, name: "f2b.x", evidence: ""), now: 0)
+        _ = e.observe(DefenseSignal(address: a, name: "f2b.x", evidence: ""), now: 1)
+        e.forget(a)
+        #expect(e.observe(DefenseSignal(address: a, name: "f2b.x", evidence: ""), now: 2) == nil)
+    }
 }

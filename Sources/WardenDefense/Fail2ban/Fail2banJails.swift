@@ -34,12 +34,12 @@ public struct Fail2banJail: Sendable, Hashable {
         return logPaths.map { .log(path: $0, parser: parserName, fromStart: false) }
     }
 
-    /// Its count as a leaky bucket: the `maxRetry`-th failure within `findTime` triggers it.
+    /// Its count, as fail2ban counts: the `maxRetry`-th failure within `findTime` triggers it.
     public func scenario(score: Double) -> ScenarioSpec {
         ScenarioSpec(
             name: scenarioName,
             on: [signal],
-            kind: .bucket(capacity: Double(maxRetry), leakPerSecond: Double(maxRetry) / findTime.seconds),
+            kind: .window(count: maxRetry, within: findTime.seconds),
             score: score
         )
     }
