@@ -43,8 +43,13 @@ public struct Fail2banMatcher: Sendable {
     /// What the filter makes of `line`: whether it is a failure, and the address it names.
     public func failure(in line: String) -> (matched: Bool, host: String?) {
         var content = Self.withoutDate(line)
+        // The prefregex's groups count too (apache's error logs name the client there).
+        var prefixHost: String?
         if let prefix {
             guard let m = prefix.firstMatch(in: content) else { return (false, nil) }
+            for name in ["ip4", "ip6", "dns"] where prefixHost == nil {
+                if let r = m.range(of: name) { prefixHost = (content as NSString).substring(with: r) }
+            }
             if let r = m.range(of: "content") { content = (content as NSString).substring(with: r) }
         }
         for regex in fail {
@@ -56,7 +61,7 @@ public struct Fail2banMatcher: Sendable {
             for name in ["ip4", "ip6", "dns"] {
                 if let r = m.range(of: name) { return (true, (content as NSString).substring(with: r)) }
             }
-            return (true, nil)
+            return (true, prefixHost)
         }
         return (false, nil)
     }
