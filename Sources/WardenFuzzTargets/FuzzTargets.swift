@@ -24,7 +24,19 @@ public enum FuzzTargets {
         ("sshd", sshd), ("access-log", accessLog), ("token", token), ("json-value", jsonValue),
         ("address", address), ("fleet-batch", fleetBatch), ("address-list", addressList), ("jwt", jwt),
         ("hook", hook), ("flow", flow), ("matcher", matcher), ("backup", backup), ("fail2ban", fail2ban),
+        ("log-time", logTime),
     ]
+
+    /// The time a log line states (a line is anyone's text): nil, or a time from 1970 to 9999
+    /// that is not after the reading by more than a day when it came from a year-less stamp.
+    public static func logTime(_ bytes: [UInt8]) {
+        guard bytes.count <= 1 << 16 else { return }
+        guard let date = bytes.withUnsafeBufferPointer({ LogTime.stamp($0, reference: now) }) else { return }
+        let seconds = date.timeIntervalSince1970
+        if !(seconds.isFinite && seconds > -86_400 * 2 && seconds < 253_402_387_200) {
+            preconditionFailure("a stated time out of range: \(seconds)")
+        }
+    }
 
     /// A fail2ban filter file (`defense.fail2ban` reads the operator's): parsed, its tags
     /// substituted, each value tried as a regex (translated from Python's syntax and compiled).
