@@ -50,7 +50,10 @@ public enum FuzzTargets {
             for value in resolved.values.prefix(20) {
                 for line in value.split(separator: "\n").prefix(20) {
                     if let regex = try? Fail2banRegex(String(line)) {
-                        _ = regex.firstMatch(in: String(text.prefix(4096)))
+                        _ = try? regex.firstMatch(
+                            in: String(text.prefix(4096)),
+                            deadline: .now + .milliseconds(100)
+                        )
                     }
                 }
             }

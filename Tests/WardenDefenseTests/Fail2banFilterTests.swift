@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import WardenCore
+import WardenTestSupport
 
 @testable import WardenDefense
 
@@ -48,7 +49,7 @@ struct Fail2banFilterTests {
         #expect(try config.get("Definition", "greeting") == "hello world", "known/ is the value before the override")
         let r = try Fail2banRegex(filter.failregex[1])
         let line = "sshd[42]: Failed for root from 203.0.113.9"
-        let m = try #require(r.firstMatch(in: line))
+        let m = try #require(try r.firstMatch(in: line))
         let ip = try #require(m.range(of: "ip4"))
         #expect((line as NSString).substring(with: ip) == "203.0.113.9")
         #expect(m.range(of: "user").map { (line as NSString).substring(with: $0) } == "root")
@@ -65,7 +66,7 @@ struct Fail2banFilterTests {
         let named = try Fail2banRegex(
             #"^Failed for (?P<inv>invalid user )?<F-USER>(?P<w>\S+)|(?(inv)(?:(?! from ).)*?|[^:]+)</F-USER> from <HOST>(?(w): |(?:(?:(?! from ).)*)$)"#
         )
-        #expect(named.firstMatch(in: "Failed for root from 192.0.2.1: x").flatMap { $0.range(of: "ip4") } != nil)
+        #expect(try named.firstMatch(in: "Failed for root from 192.0.2.1: x").flatMap { $0.range(of: "ip4") } != nil)
         // Python's re takes the other branch when the word's ': ' is missing: so does the variant.
         let python =
             #"^Failed for (?P<inv>invalid user )?(?P<user>(?P<w>\S+)|(?(inv)(?:(?! from ).)*?|[^:]+)) from (?P<ip4>[\d.]+)(?(w): |(?:(?:(?! from ).)*)$)"#
@@ -76,7 +77,7 @@ struct Fail2banFilterTests {
         ]
         #expect(lines.map(named.matches) == (try Self.pythonSearch(python, lines)), "\(lines)")
         let odd = "Failed for invalid user a b from 192.0.2.7 port 22"
-        let m = try #require(named.firstMatch(in: odd))
+        let m = try #require(try named.firstMatch(in: odd))
         #expect(m.range(of: "ip4").map { (odd as NSString).substring(with: $0) } == "192.0.2.7")
         // Against Python's own `re`, on texts that take each branch.
         let pattern = #"^(x)?(?(1)y|z)(?P<q>[^q]*)(?(q)!|\?)$"#
@@ -106,6 +107,20 @@ struct Fail2banFilterTests {
         let data = out.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
         return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// A filter's regex that backtracks catastrophically on a crafted line is cut off at the
+    /// line's budget: the line counts as no failure and says it timed out; others still match.
+    @Test func aLineThatMakesARegexBacktrackForEverIsCutOff() throws {
+        let dir = TempDir("warden-f2b")
+        let path = dir.write("evil.conf", "[Definition]\nfailregex = ^(a+)+b from <HOST>$\n")
+        let matcher = try Fail2banMatcher(try Fail2banFilter.load(path))
+        let good = matcher.failure(in: "aaab from 203.0.113.9")
+        #expect(good == Fail2banMatcher.Verdict(matched: true, host: "203.0.113.9"))
+        let start = ContinuousClock.now
+        let hostile = matcher.failure(in: String(repeating: "a", count: 64) + " from 203.0.113.9")
+        #expect(hostile.timedOut && !hostile.matched)
+        #expect(ContinuousClock.now - start < .seconds(5), "cut off near its 50 ms, not after 2^64 steps")
     }
 
     @Test func pythonSyntaxIsTranslatedOrRefused() throws {

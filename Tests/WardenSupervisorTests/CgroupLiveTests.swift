@@ -54,8 +54,9 @@ struct CgroupLiveTests {
                 stored[sample.series] = sample.value
             }
         }
-        // In bytes and tasks, as the kernel counts them (two sleeps: some hundreds of KiB).
-        #expect((100_000.0...Double(64 << 20)).contains(stored["service.memory_bytes"] ?? 0), "\(stored)")
+        // In bytes and tasks, as the kernel counts them (two sleeps: tens to hundreds of KiB,
+        // less when the binary's pages were cached by another cgroup, which keeps them charged).
+        #expect((8192.0...Double(64 << 20)).contains(stored["service.memory_bytes"] ?? 0), "\(stored)")
         #expect((1.0...2.0).contains(stored["service.tasks"] ?? 0), "\(stored)")
         #expect((stored["service.rss_bytes"] ?? 0) <= (stored["service.memory_bytes"] ?? 0), "\(stored)")
         var status: ServiceStatus?

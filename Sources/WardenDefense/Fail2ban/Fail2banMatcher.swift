@@ -40,29 +40,61 @@ public struct Fail2banMatcher: Sendable {
         return ns.replacingCharacters(in: best, with: "")
     }
 
+    /// What a filter made of a line.
+    public struct Verdict: Sendable, Equatable {
+        /// A failure.
+        public var matched: Bool
+        /// The address it names, if any.
+        public var host: String?
+        /// The line took longer than the budget: the search was stopped and it counts as no failure.
+        public var timedOut = false
+    }
+
+    /// The time a line may take through every regex of a filter: fail2ban's regexes are the
+    /// operator's, a line is anyone's, and a regex that backtracks catastrophically on a crafted
+    /// line would otherwise hold the watch for ever.
+    public static let lineBudget: Duration = .milliseconds(50)
+
     /// What the filter makes of `line`: whether it is a failure, and the address it names.
-    public func failure(in line: String) -> (matched: Bool, host: String?) {
+    public func failure(in line: String, budget: Duration = Self.lineBudget) -> Verdict {
+        let deadline = ContinuousClock.now + budget
+        do {
+            return try failure(in: line, deadline: deadline)
+        } catch {
+            return Verdict(matched: false, host: nil, timedOut: true)
+        }
+    }
+
+    func failure(in line: String, deadline: ContinuousClock.Instant) throws(Fail2banRegex.TimedOut) -> Verdict {
         var content = Self.withoutDate(line)
         // The prefregex's groups count too (apache's error logs name the client there).
         var prefixHost: String?
         if let prefix {
-            guard let m = prefix.firstMatch(in: content) else { return (false, nil) }
+            guard let m = try prefix.firstMatch(in: content, deadline: deadline) else {
+                return Verdict(matched: false)
+            }
             for name in ["ip4", "ip6", "dns"] where prefixHost == nil {
                 if let r = m.range(of: name) { prefixHost = (content as NSString).substring(with: r) }
             }
             if let r = m.range(of: "content") { content = (content as NSString).substring(with: r) }
         }
         for regex in fail {
-            guard let m = regex.firstMatch(in: content) else { continue }
-            if ignore.contains(where: { $0.matches(content) }) { return (false, nil) }
+            guard let m = try regex.firstMatch(in: content, deadline: deadline) else { continue }
+            for i in ignore where try i.firstMatch(in: content, deadline: deadline) != nil {
+                return Verdict(matched: false)
+            }
             // <F-NOFAIL>, <F-MLFFORGET>, <F-MLFGAINED>: a line that tells something about a
             // session (for fail2ban's multi-line tracking), not a failure.
-            if ["nofail", "mlfforget", "mlfgained"].contains(where: { m.range(of: $0) != nil }) { return (false, nil) }
-            for name in ["ip4", "ip6", "dns"] {
-                if let r = m.range(of: name) { return (true, (content as NSString).substring(with: r)) }
+            if ["nofail", "mlfforget", "mlfgained"].contains(where: { m.range(of: $0) != nil }) {
+                return Verdict(matched: false)
             }
-            return (true, prefixHost)
+            for name in ["ip4", "ip6", "dns"] {
+                if let r = m.range(of: name) {
+                    return Verdict(matched: true, host: (content as NSString).substring(with: r))
+                }
+            }
+            return Verdict(matched: true, host: prefixHost)
         }
-        return (false, nil)
+        return Verdict(matched: false)
     }
 }

@@ -1,4 +1,7 @@
 import Foundation
+import Logging
+import Metrics
+import Synchronization
 import WardenCore
 
 /// A fail2ban jail's filter as a watch's parser: each line its filter counts as a failure emits
@@ -8,18 +11,31 @@ import WardenCore
 public struct Fail2banParser: LineParser {
     let matcher: Fail2banMatcher
     let signal: String
+    let timeouts: Counter
+    /// Whether a timeout was logged yet (once per process; the counter counts them all).
+    static let warned = Atomic<Bool>(false)
 
     public init(jail: Fail2banJail) throws {
         let filter = try Fail2banFilter.load(jail.filterPath, initOptions: jail.filterOptions)
         matcher = try Fail2banMatcher(filter)
         signal = jail.signal
+        timeouts = Counter(label: "warden_defense_regex_timeouts_total", dimensions: [("jail", jail.name)])
     }
 
     public func parse(_ line: UnsafeBufferPointer<UInt8>, emit: (String, IPAddress) -> Void) -> Bool {
         // fail2ban reads lines of at most some kilobytes the same way: longer ones are cut.
         let text = String(decoding: UnsafeBufferPointer(rebasing: line[0..<min(line.count, 8192)]), as: UTF8.self)
-        let (matched, host) = matcher.failure(in: text)
-        if matched, let host, let address = IPAddress(host) { emit(signal, address) }
+        let verdict = matcher.failure(in: text)
+        if verdict.timedOut {
+            timeouts.increment()
+            if !Self.warned.exchange(true, ordering: .relaxed) {
+                Logger(label: "warden.defense").warning(
+                    "a fail2ban filter took longer than \(Fail2banMatcher.lineBudget) on a line: it was cut off and counts as no failure (warden_defense_regex_timeouts_total)",
+                    metadata: ["warden.parser": "\(signal)", "warden.line": "\(text.prefix(200))"]
+                )
+            }
+        }
+        if verdict.matched, let host = verdict.host, let address = IPAddress(host) { emit(signal, address) }
         return true
     }
 }

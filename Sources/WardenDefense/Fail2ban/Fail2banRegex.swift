@@ -49,24 +49,39 @@ public struct Fail2banRegex: Sendable {
     public var groups: [String: String]
     let variants: [Variant]
 
+    /// The search ran past its deadline (a regex that backtracks catastrophically on the line).
+    public struct TimedOut: Error, Sendable {}
+
     /// The leftmost match whose conditions hold, or nil.
-    public func firstMatch(in text: String) -> Match? {
+    ///
+    /// - Throws: ``TimedOut`` when `deadline` passes first: ICU reports progress during a long
+    ///   search and the search is stopped there, so a hostile line costs at most the budget.
+    public func firstMatch(in text: String, deadline: ContinuousClock.Instant? = nil) throws(TimedOut) -> Match? {
         let all = NSRange(location: 0, length: (text as NSString).length)
+        let options: NSRegularExpression.MatchingOptions = deadline == nil ? [] : [.reportProgress]
         var best: Match?
+        var late = false
         for v in variants {
-            for r in v.regex.matches(in: text, range: all) {
+            v.regex.enumerateMatches(in: text, options: options, range: all) { r, _, stop in
+                if let deadline, ContinuousClock.now > deadline {
+                    late = true
+                    stop.pointee = true
+                    return
+                }
+                guard let r else { return }
                 let m = Match(result: r, groups: v.groups)
-                guard v.present.allSatisfy(m.tookPart), !v.absent.contains(where: m.tookPart) else { continue }
+                guard v.present.allSatisfy(m.tookPart), !v.absent.contains(where: m.tookPart) else { return }
                 if best == nil || r.range.location < best!.result.range.location { best = m }
-                break
+                stop.pointee = true
             }
+            if late { throw TimedOut() }
             if variants.count == 1 { break }
         }
         return best
     }
 
-    /// Whether some part of `text` matches.
-    public func matches(_ text: String) -> Bool { firstMatch(in: text) != nil }
+    /// Whether some part of `text` matches (no deadline).
+    public func matches(_ text: String) -> Bool { ((try? firstMatch(in: text)) ?? nil) != nil }
 
     public struct Failure: Error, Sendable, CustomStringConvertible {
         public var description: String
