@@ -300,18 +300,14 @@ public struct Fail2banRegex: Sendable {
         self.groups = union
     }
 
-    /// The most conditional groups one regex may have (each doubles the variants compiled).
-    static let maxConditions = 5
-
-    /// `python` with each conditional group `(?(cond)yes|no)` replaced by one of its branches, for
-    /// every combination: the pattern, the conditions assumed to have taken part, and those not.
-    static func conditionals(_ python: String) throws(Failure) -> [(String, [String], [String])] {
-        let chars = Array(python)
+    /// Walks a Python regex from `start`, past escapes and character classes, calling `visit`
+    /// with the position of each other character until it returns false; returns where it
+    /// stopped (the end when it never did).
+    @discardableResult
+    static func walk(_ chars: [Character], from start: Int, _ visit: (Int) -> Bool) -> Int {
         let n = chars.count
-        var conditions = 0
-        var i = 0
+        var i = start
         var inClass = false
-        var first: Int?
         while i < n {
             let c = chars[i]
             if c == "\\" {
@@ -330,11 +326,28 @@ public struct Fail2banRegex: Sendable {
                 if i < n, chars[i] == "]" { i += 1 }
                 continue
             }
-            if c == "(", i + 2 < n, chars[i + 1] == "?", chars[i + 2] == "(" {
+            if !visit(i) { return i }
+            i += 1
+        }
+        return n
+    }
+
+    /// The most conditional groups one regex may have (each doubles the variants compiled).
+    static let maxConditions = 5
+
+    /// `python` with each conditional group `(?(cond)yes|no)` replaced by one of its branches, for
+    /// every combination: the pattern, the conditions assumed to have taken part, and those not.
+    static func conditionals(_ python: String) throws(Failure) -> [(String, [String], [String])] {
+        let chars = Array(python)
+        let n = chars.count
+        var conditions = 0
+        var first: Int?
+        walk(chars, from: 0) { i in
+            if chars[i] == "(", i + 2 < n, chars[i + 1] == "?", chars[i + 2] == "(" {
                 conditions += 1
                 if first == nil { first = i }
             }
-            i += 1
+            return true
         }
         guard let start = first else { return [(python, [], [])] }
         guard conditions <= maxConditions else {
@@ -348,33 +361,23 @@ public struct Fail2banRegex: Sendable {
             throw Failure(description: "a conditional group (?(\(condition.prefix(40)))…) names no group")
         }
         // The branches run to the ')' that closes the group; the first '|' at its level divides them.
-        var j = nameEnd + 1
         var depth = 0
         var bar: Int?
-        inClass = false
-        while j < n {
-            let c = chars[j]
-            if c == "\\" {
-                j += 2
-                continue
-            }
-            if inClass {
-                if c == "]" { inClass = false }
-            } else if c == "[" {
-                inClass = true
-                if j + 1 < n, chars[j + 1] == "^" { j += 1 }
-                if j + 1 < n, chars[j + 1] == "]" { j += 1 }
-            } else if c == "(" {
-                depth += 1
-            } else if c == ")" {
-                if depth == 0 { break }
+        var branches = 1
+        let j = walk(chars, from: nameEnd + 1) { k in
+            switch chars[k] {
+            case "(": depth += 1
+            case ")":
+                if depth == 0 { return false }
                 depth -= 1
-            } else if c == "|", depth == 0 {
-                if bar != nil { throw Failure(description: "a conditional group with more than two branches") }
-                bar = j
+            case "|" where depth == 0:
+                branches += 1
+                bar = bar ?? k
+            default: break
             }
-            j += 1
+            return true
         }
+        guard branches <= 2 else { throw Failure(description: "a conditional group with more than two branches") }
         guard j < n else { throw Failure(description: "a conditional group (?(\(condition))… without its ')'") }
         let yes = String(chars[(nameEnd + 1)..<(bar ?? j)])
         let no = bar.map { String(chars[($0 + 1)..<j]) } ?? ""
