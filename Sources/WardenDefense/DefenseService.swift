@@ -163,8 +163,8 @@ public final class DefenseService: Service, Sendable {
 
     // MARK: - Signals
 
-    /// Scores one signal; acts on a threat it reveals.
-    /// Scores a signal at the time its log line states (`stated`), or now.
+    /// Scores a signal at the time its log line states (`stated`), or now; acts on a threat it
+    /// reveals.
     ///
     /// A line from the future counts as now. One older than the longest scenario window
     /// (``ThreatEngine/horizon(of:)``) is dropped, as fail2ban drops lines older than its

@@ -58,7 +58,12 @@ public struct KernelCgroupFiles: CgroupFileSystem {
     /// Counter files kept open: a read is one pread(2), without the path lookup an open costs
     /// (the larger part of sampling many services' cgroups).
     public func reread(_ path: String) -> String? {
-        kept.read(path) ?? read(path)
+        // A file that cannot be opened is not tried twice; one beyond the limit is read as usual.
+        switch kept.read(path) {
+        case .text(let text): text
+        case .missing: nil
+        case .notKept: read(path)
+        }
     }
 
     public func read(_ path: String) -> String? {

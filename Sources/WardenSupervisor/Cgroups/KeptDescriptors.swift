@@ -26,26 +26,34 @@ final class KeptDescriptors: Sendable {
     /// How many files are open.
     var count: Int { open.withLock { $0.count } }
 
-    /// The file's contents through a kept descriptor; nil when it cannot be opened or read (or no
-    /// descriptor is left to keep: the caller reads it the ordinary way).
-    func read(_ path: String) -> String? {
-        open.withLock { open -> String? in
+    /// What a read through a kept descriptor gave.
+    enum Outcome: Equatable {
+        case text(String)
+        /// The file cannot be opened or read.
+        case missing
+        /// No descriptor is left to keep: the caller reads it the ordinary way.
+        case notKept
+    }
+
+    /// The file's contents through a kept descriptor.
+    func read(_ path: String) -> Outcome {
+        open.withLock { open -> Outcome in
             for attempt in 0..<2 {
                 let fd: Int32
                 if let kept = open[path] {
                     fd = kept
                 } else {
-                    guard open.count < limit else { return nil }
+                    guard open.count < limit else { return .notKept }
                     fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
-                    guard fd >= 0 else { return nil }
+                    guard fd >= 0 else { return .missing }
                     open[path] = fd
                 }
-                if let text = Self.readFromStart(fd) { return text }
+                if let text = Self.readFromStart(fd) { return .text(text) }
                 close(fd)
                 open[path] = nil
-                if attempt == 1 { return nil }
+                if attempt == 1 { return .missing }
             }
-            return nil
+            return .missing
         }
     }
 
