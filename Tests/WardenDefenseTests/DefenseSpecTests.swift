@@ -179,6 +179,15 @@ struct DefenseSpecTests {
             let found = problems("  fail2ban: \(etc)\n")
             #expect(found.count == 1 && found[0].contains("warden.yaml:5:") && found[0].contains(expected), "\(found)")
         }
+        // A glob that finds more files than Warden follows for one jail.
+        let logs = dir.file("logs")
+        try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
+        for i in 0...Fail2banJails.maxFiles {
+            FileManager.default.createFile(atPath: "\(logs)/\(i).log", contents: nil)
+        }
+        dir.write("etc/jail.local", "[sshd]\nenabled = true\nbackend = auto\nlogpath = \(logs)/*.log\n")
+        let many = problems("  fail2ban: \(etc)\n")
+        #expect(many.count == 1 && many[0].contains("logpath names 1001 files; at most 1000"), "\(many)")
         dir.write(
             "etc/jail.local",
             "[sshd]\nenabled = true\nbackend = auto\nlogpath = /var/log/x\nfindtime = 1h 30m\nbantime = -1\nmaxretry = 2\n"

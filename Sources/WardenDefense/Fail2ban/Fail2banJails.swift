@@ -55,6 +55,9 @@ public enum Fail2banJails {
 
     /// At most this many jails (each is a scenario, and the threat engine numbers them in a byte).
     public static let maxJails = 128
+    /// At most this many files in `jail.d`, and log files for one jail (a glob such as
+    /// `/var/log/**` would otherwise start a watch per file it finds).
+    public static let maxFiles = 1000
 
     /// The enabled jails of the configuration in `directory`, each with its filter loaded and
     /// compiled; the first jail that cannot be carried out is the error, naming it and why.
@@ -64,6 +67,9 @@ public enum Fail2banJails {
         let jailD = base + "/jail.d"
         let dropIns = ((try? FileManager.default.contentsOfDirectory(atPath: jailD)) ?? []).sorted()
         do {
+            guard dropIns.count <= maxFiles else {
+                throw Failure(description: "\(jailD) holds \(dropIns.count) files; at most \(maxFiles) are read")
+            }
             guard FileManager.default.fileExists(atPath: base + "/jail.conf") else {
                 throw Failure(description: "\(base)/jail.conf does not exist (is this fail2ban's directory?)")
             }
@@ -149,6 +155,9 @@ public enum Fail2banJails {
                 }
             }
             guard !paths.isEmpty else { throw fail("no logpath (and backend '\(backend)' is not systemd)") }
+            guard paths.count <= maxFiles else {
+                throw fail("logpath names \(paths.count) files; at most \(maxFiles) are followed per jail")
+            }
         }
         let maxRetry = try value("maxretry") ?? "5"
         guard let retries = Int(maxRetry), (1...10_000).contains(retries) else {
