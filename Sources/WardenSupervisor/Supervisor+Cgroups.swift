@@ -116,31 +116,34 @@ extension Supervisor {
     /// Samples of the services that have a cgroup, from the kernel's counters: one read per file,
     /// however many processes they run. Returns the names it measured.
     ///
-    /// A quiet service costs two reads: its CPU time and memory charged. When neither moved since
-    /// the last full reading (and no pressure was shown then), nothing it counts can have: a
-    /// process that forks, exits, faults a page in or is killed by the OOM killer runs, and its
-    /// CPU time moves. The last full reading is then stored again, and the OOM count is not read.
-    /// What can move without the service running (writeback of its dirty pages, pressure decaying)
-    /// is read in full at least every ``quietPassesBetweenFullReads`` + 1 passes.
+    /// Every pass reads two counters: CPU time and memory charged. What they cannot have changed
+    /// without is not read again. When neither moved since the last full reading (and no
+    /// pressure was shown then), nothing the cgroup counts can have: a process that forks, exits,
+    /// faults a page in or is killed by the OOM killer runs, and its CPU time moves; the last
+    /// reading is stored again. When CPU time moved but the memory charged did not, the memory
+    /// breakdown (`memory.stat`, the costly file) is the last one, and the OOM count is not read:
+    /// a process the OOM killer kills gives its memory back. What can move without either
+    /// (writeback of dirty pages, pressure decaying, a kill that freed exactly what was since
+    /// charged) is read in full at least every ``quietPassesBetweenFullReads`` + 1 passes.
     func recordCgroupUsage(now: Instant, wall: Date, into batch: inout [Sample]) -> Set<String> {
         var measured = Set<String>()
         for s in services.values {
             guard let cgroup = s.cgroup, s.pid != nil else { continue }
             let probe = cgroup.probe()
             let u: CgroupUsage
-            if let last = s.lastCgroupUsage, probe.cpuMicros != nil,
-                probe.cpuMicros == last.cpuMicros, probe.memoryBytes == last.memoryBytes,
+            if let last = s.lastCgroupUsage, probe.cpuMicros != nil, probe.memoryBytes == last.memoryBytes,
                 s.quietCgroupPasses < Self.quietPassesBetweenFullReads,
                 last.pressure.values.allSatisfy({ $0 == 0 })
             {
-                u = last
+                // The memory charged did not move: its breakdown and the OOM count stand.
+                u = probe.cpuMicros == last.cpuMicros ? last : cgroup.usage(given: probe, memory: last)
                 s.quietCgroupPasses += 1
             } else {
                 checkOOM(s)
                 u = cgroup.usage(given: probe)
-                s.lastCgroupUsage = u
                 s.quietCgroupPasses = 0
             }
+            s.lastCgroupUsage = u
             measured.insert(s.name)
             let labels = ["service": s.name]
             func add(_ series: String, _ value: Double?) {

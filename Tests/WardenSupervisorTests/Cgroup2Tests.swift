@@ -115,6 +115,29 @@ struct Cgroup2Tests {
         #expect(cgroup.isPopulated())
     }
 
+    /// Sampling a busy service costs cheap reads: while the memory charged stands still, the
+    /// breakdown from `memory.stat` is the last one; once it moves, `memory.stat` is read again.
+    @Test func theMemoryBreakdownIsReadAgainOnlyWhenTheMemoryChargedMoves() throws {
+        let (fs, tree) = delegated()
+        let cgroup = tree.service("api")
+        try cgroup.create()
+        let dir = cgroup.paths[0]
+        fs.set(dir, "cpu.stat", "usage_usec 1000\n")
+        fs.set(dir, "memory.current", "4096000\n")
+        fs.set(dir, "memory.stat", "anon 3000000\nfile 1096000\n")
+        let first = cgroup.usage()
+        fs.set(dir, "cpu.stat", "usage_usec 2000\n")
+        fs.set(dir, "memory.stat", "anon 1\nfile 2\n")
+        let busy = cgroup.usage(given: cgroup.probe(), memory: first)
+        #expect(busy.cpuMicros == 2000, "CPU time is read on every pass")
+        #expect(busy.anonBytes == 3_000_000 && busy.fileBytes == 1_096_000, "memory.stat is not read again")
+        fs.set(dir, "memory.current", "8192000\n")
+        fs.set(dir, "memory.stat", "anon 7000000\nfile 1192000\n")
+        let grown = cgroup.usage(given: cgroup.probe(), memory: busy)
+        #expect(grown.memoryBytes == 8_192_000)
+        #expect(grown.anonBytes == 7_000_000 && grown.fileBytes == 1_192_000)
+    }
+
     @Test func killEndsEveryProcessAtOnceThenTheCgroupGoes() throws {
         let (fs, tree) = delegated()
         let cgroup = tree.service("api")

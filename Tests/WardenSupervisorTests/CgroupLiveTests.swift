@@ -124,6 +124,24 @@ struct CgroupLiveTests {
         try await h.shutdown()
     }
 
+    /// A child the OOM killer kills while the service runs on is found by the stats pass, which
+    /// reads the OOM count only when the memory charged moved: a kill gives memory back.
+    @Test func aChildKilledByTheOOMKillerWhileTheServiceRunsOnIsReported() async throws {
+        let h = try SupervisedNode(
+            """
+            stats: { every: 100ms }
+            services:
+              batch:
+                run: [sh, -c, "sleep 1; python3 -c \\"x = b'x' * (256 << 20)\\"; exec sleep 300"]
+                limits: { memory_max: 32MiB }
+            """
+        )
+        let ooms = try await h.log.wait(for: EventType.serviceOOMKilled, "batch")
+        #expect(ooms[0].payload["kills"]?.intValue == 1, "\(ooms[0].payload)")
+        #expect(h.log.events(EventType.serviceExited, "batch").isEmpty, "the service itself runs on")
+        try await h.shutdown()
+    }
+
     @Test func aForkBombIsHeldByTasksMaxAndAStopEndsIt() async throws {
         let dir = TempDir("warden-bomb")
         let go = dir.file("go")

@@ -234,16 +234,24 @@ public struct ServiceCgroup: Sendable, Equatable {
         return p
     }
 
-    /// What the cgroup has used so far; `probe` when its two counters were just read.
-    public func usage(given probe: Probe? = nil) -> CgroupUsage {
+    /// What the cgroup has used so far; `probe` when its two counters were just read. With
+    /// `memory`, a reading taken when the memory charged was what `probe` says, its anonymous
+    /// and file bytes are taken from there instead of reading `memory.stat` (the costly file: the
+    /// kernel formats dozens of lines for it).
+    public func usage(given probe: Probe? = nil, memory: CgroupUsage? = nil) -> CgroupUsage {
         let probe = probe ?? self.probe()
         var u = CgroupUsage()
         u.cpuMicros = probe.cpuMicros
         u.memoryBytes = probe.memoryBytes
+        let memoryStat = memory.map { $0.memoryBytes != probe.memoryBytes } ?? true
+        if !memoryStat, let memory {
+            u.anonBytes = memory.anonBytes
+            u.fileBytes = memory.fileBytes
+        }
         switch version {
         case .v2:
             guard let dir = directory("") else { return u }
-            if directory("memory") != nil {
+            if memoryStat, directory("memory") != nil {
                 let stat = CgroupFormats.keyed(files.reread(dir + "/memory.stat") ?? "", only: ["anon", "file"])
                 u.anonBytes = stat["anon"]
                 u.fileBytes = stat["file"]
@@ -260,7 +268,7 @@ public struct ServiceCgroup: Sendable, Equatable {
                 }
             }
         case .v1:
-            if let dir = directory("memory") {
+            if memoryStat, let dir = directory("memory") {
                 let stat = CgroupFormats.keyed(
                     files.reread(dir + "/memory.stat") ?? "",
                     only: ["total_rss", "rss", "total_cache", "cache"]
