@@ -166,13 +166,14 @@ struct DefenseSpecTests {
             ("[sshd]\nenabled = true\nbackend = auto\nlogpath = /nonexistent/*.log\n", "matches no file"),
             ("[sshd]\nenabled = true\nfilter = ../../etc/passwd\nlogpath = /var/log/x\n", "is not a name in filter.d"),
             ("[sshd]\nenabled = true\nfilter = nosuch\nlogpath = /var/log/x\n", "filter.d/nosuch.conf"),
-            ("[mongodb-auth]\nenabled = true\nlogpath = /var/log/x\n", "<SKIPLINES>"),
+            ("[broken]\nenabled = true\nlogpath = /var/log/x\n", "ICU does not take"),
             (
                 "[sshd]\nenabled = true\nbackend = auto\nlogpath = /var/log/x\nignoreip = example.com\n",
                 "ignoreip 'example.com'"
             ),
             ("[sshd]\nenabled = false\n", "no jail is enabled"),
         ]
+        dir.write("etc/filter.d/broken.conf", "[Definition]\nfailregex = ^(unclosed <HOST>$\n")
         for (local, expected) in cases {
             dir.write("etc/jail.local", local)
             try? FileManager.default.removeItem(atPath: etc + "/jail.d/defaults-debian.conf")

@@ -11,10 +11,18 @@ public struct Fail2banMatcher: Sendable {
     let ignore: [Fail2banRegex]
     let prefix: Fail2banRegex?
 
+    /// How many lines a match may span (the filter's `maxlines`).
+    let maxlines: Int
+
     public init(_ filter: Fail2banFilter) throws(Fail2banRegex.Failure) {
-        fail = try filter.failregex.map { regex throws(Fail2banRegex.Failure) in try Fail2banRegex(regex) }
-        ignore = try filter.ignoreregex.map { regex throws(Fail2banRegex.Failure) in try Fail2banRegex(regex) }
-        prefix = try filter.prefregex.map { regex throws(Fail2banRegex.Failure) in try Fail2banRegex(regex) }
+        let multiline = filter.maxlines > 1
+        func compile(_ regex: String) throws(Fail2banRegex.Failure) -> Fail2banRegex {
+            try Fail2banRegex(regex, multiline: multiline)
+        }
+        fail = try filter.failregex.map(compile)
+        ignore = try filter.ignoreregex.map(compile)
+        prefix = try filter.prefregex.map(compile)
+        maxlines = filter.maxlines
     }
 
     static let dates: [NSRegularExpression] = [
@@ -55,7 +63,9 @@ public struct Fail2banMatcher: Sendable {
     /// line would otherwise hold the watch for ever.
     public static let lineBudget: Duration = .milliseconds(50)
 
-    /// What the filter makes of `line`: whether it is a failure, and the address it names.
+    /// What the filter makes of `line` alone: whether it is a failure, and the address it names.
+    /// A log is read with a ``Fail2banReader``, which keeps what a filter needs from the lines
+    /// before (the last `maxlines`, the sessions of `<F-MLFID>`).
     public func failure(in line: String, budget: Duration = Self.lineBudget) -> Verdict {
         let deadline = ContinuousClock.now + budget
         do {
@@ -66,35 +76,7 @@ public struct Fail2banMatcher: Sendable {
     }
 
     func failure(in line: String, deadline: ContinuousClock.Instant) throws(Fail2banRegex.TimedOut) -> Verdict {
-        var content = Self.withoutDate(line)
-        // The prefregex's groups count too (apache's error logs name the client there).
-        var prefixHost: String?
-        if let prefix {
-            guard let m = try prefix.firstMatch(in: content, deadline: deadline) else {
-                return Verdict(matched: false)
-            }
-            for name in ["ip4", "ip6", "dns"] where prefixHost == nil {
-                if let r = m.range(of: name) { prefixHost = (content as NSString).substring(with: r) }
-            }
-            if let r = m.range(of: "content") { content = (content as NSString).substring(with: r) }
-        }
-        for regex in fail {
-            guard let m = try regex.firstMatch(in: content, deadline: deadline) else { continue }
-            for i in ignore where try i.firstMatch(in: content, deadline: deadline) != nil {
-                return Verdict(matched: false)
-            }
-            // <F-NOFAIL>, <F-MLFFORGET>, <F-MLFGAINED>: a line that tells something about a
-            // session (for fail2ban's multi-line tracking), not a failure.
-            if ["nofail", "mlfforget", "mlfgained"].contains(where: { m.range(of: $0) != nil }) {
-                return Verdict(matched: false)
-            }
-            for name in ["ip4", "ip6", "dns"] {
-                if let r = m.range(of: name) {
-                    return Verdict(matched: true, host: (content as NSString).substring(with: r))
-                }
-            }
-            return Verdict(matched: true, host: prefixHost)
-        }
-        return Verdict(matched: false)
+        var reader = Fail2banReader(self)
+        return try reader.feed(line, deadline: deadline)
     }
 }

@@ -8,8 +8,15 @@ import WardenCore
 /// the jail's signal for the address it names. Like a user's pattern, a filter describes only
 /// what it looks for, so every line is "recognized". Host names are not resolved (fail2ban's
 /// `usedns` would look them up): a match that names no address emits nothing.
+///
+/// Each parser reads one log (a watch makes its own): a multi-line filter's buffer and its
+/// sessions are that log's.
 public struct Fail2banParser: LineParser {
-    let matcher: Fail2banMatcher
+    final class Reading: Sendable {
+        let reader: Mutex<Fail2banReader>
+        init(_ reader: Fail2banReader) { self.reader = Mutex(reader) }
+    }
+    let reading: Reading
     let signal: String
     let timeouts: Counter
     /// Whether a timeout was logged yet (once per process; the counter counts them all).
@@ -17,7 +24,7 @@ public struct Fail2banParser: LineParser {
 
     public init(jail: Fail2banJail) throws {
         let filter = try Fail2banFilter.load(jail.filterPath, initOptions: jail.filterOptions)
-        matcher = try Fail2banMatcher(filter)
+        reading = Reading(Fail2banReader(try Fail2banMatcher(filter)))
         signal = jail.signal
         timeouts = Counter(label: "warden_defense_regex_timeouts_total", dimensions: [("jail", jail.name)])
     }
@@ -25,7 +32,7 @@ public struct Fail2banParser: LineParser {
     public func parse(_ line: UnsafeBufferPointer<UInt8>, emit: (String, IPAddress) -> Void) -> Bool {
         // fail2ban reads lines of at most some kilobytes the same way: longer ones are cut.
         let text = String(decoding: UnsafeBufferPointer(rebasing: line[0..<min(line.count, 8192)]), as: UTF8.self)
-        let verdict = matcher.failure(in: text)
+        let verdict = reading.reader.withLock { $0.feed(text) }
         if verdict.timedOut {
             timeouts.increment()
             if !Self.warned.exchange(true, ordering: .relaxed) {

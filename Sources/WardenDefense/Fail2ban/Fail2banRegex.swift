@@ -104,10 +104,12 @@ public struct Fail2banRegex: Sendable {
         "F-SUBNET/": subnet, "F-ID/": #"(?P<fid>\S+)"#, "F-PORT/": #"(?P<fport>\w+)"#,
     ]
 
-    /// Expands fail2ban's tags in `regex` (`<HOST>`, `<F-NAME>…</F-NAME>`, …); refuses
-    /// `<SKIPLINES>` (multi-line filters are not supported yet).
+    /// Expands fail2ban's tags in `regex` (`<HOST>`, `<F-NAME>…</F-NAME>`, …); `<SKIPLINES>`
+    /// becomes what fail2ban makes of it: a line break, then any lines (the fewest), captured as
+    /// `skiplinesN` so that the lines skipped stay in a multi-line filter's buffer.
     static func expandTags(_ regex: String) throws(Failure) -> String {
         var out = ""
+        var skips = 0
         var open: Set<String> = []
         var rest = Substring(regex)
         while let lt = rest.firstIndex(of: "<") {
@@ -123,7 +125,9 @@ public struct Fail2banRegex: Sendable {
             let tag = String(body)
             rest = after[after.index(after: close)...]
             if tag == "SKIPLINES" {
-                throw Failure(description: "<SKIPLINES> (a match over several lines) is not supported yet")
+                out += #"\n(?P<skiplines\#(skips)>(?:(?:.*\n)*?))"#
+                skips += 1
+                continue
             }
             if let replacement = tags[tag] {
                 out += replacement
@@ -269,8 +273,10 @@ public struct Fail2banRegex: Sendable {
         return (out, groups)
     }
 
-    /// Prepares a failregex, ignoreregex or prefregex of a filter.
-    public init(_ fail2ban: String) throws(Failure) {
+    /// Prepares a failregex, ignoreregex or prefregex of a filter; `multiline` (a filter whose
+    /// `maxlines` is over 1) lets `^` and `$` match at each line of the buffer, as fail2ban's
+    /// `re.MULTILINE` does.
+    public init(_ fail2ban: String, multiline: Bool = false) throws(Failure) {
         let expanded = try Self.expandTags(fail2ban)
         var variants: [Variant] = []
         var union: [String: String] = [:]
@@ -284,7 +290,7 @@ public struct Fail2banRegex: Sendable {
             let (pattern, groups) = try Self.translate(python)
             let regex: NSRegularExpression
             do {
-                regex = try NSRegularExpression(pattern: pattern, options: [])
+                regex = try NSRegularExpression(pattern: pattern, options: multiline ? [.anchorsMatchLines] : [])
             } catch {
                 throw Failure(description: "ICU does not take the translated expression '\(pattern.prefix(300))'")
             }
