@@ -218,7 +218,6 @@ public enum DefenseSection: SpecSection {
             }
             d.watches += jail.watches
             d.scenarios.append(jail.scenario(score: d.threshold))
-            for block in jail.ignoreIP where !d.allow.contains(block) { d.allow.append(block) }
         }
         d.fail2ban = directory
         d.jails = jails

@@ -218,6 +218,7 @@ struct DefenseServiceTests {
             logpath = \(dir.file("auth.log"))
             maxretry = 3
             bantime = 2h
+            ignoreip = 198.51.100.0/24
 
             [nginx-http-auth]
             enabled = true
@@ -261,7 +262,8 @@ struct DefenseServiceTests {
         #expect(web[0].payload["reason"]?.stringValue == "fail2ban-nginx-http-auth", "\(web[0].payload)")
         // sshd's third failure bans; two do not.
         let other = ssh.replacingOccurrences(of: "203.0.113.41", with: "203.0.113.42")
-        n.append([ssh, other, ssh, other, ssh])
+        let ignored = ssh.replacingOccurrences(of: "203.0.113.41", with: "198.51.100.9")
+        n.append([ignored, ignored, ignored, ssh, other, ssh, other, ssh])
         let applied = try await n.log.wait(for: "ban.applied", "203.0.113.41")
         #expect(applied[0].payload["reason"]?.stringValue == "fail2ban-sshd", "\(applied[0].payload)")
         let bans = await n.bans.active()
@@ -270,6 +272,16 @@ struct DefenseServiceTests {
         #expect(abs(sshBan.expiresAt.timeIntervalSince(sshBan.createdAt) - 7200) < 1, "sshd's bantime")
         #expect(abs(webBan.expiresAt.timeIntervalSince(webBan.createdAt) - 300) < 1, "nginx-http-auth's bantime")
         #expect(n.log.events("threat.detected", "203.0.113.42").isEmpty, "two of sshd's three")
+        // sshd's ignoreip is sshd's: three sshd failures do not ban an address in it, and
+        // nginx-http-auth's two still do.
+        #expect(n.log.events("threat.detected", "198.51.100.9").isEmpty, "sshd ignores 198.51.100.0/24")
+        let fd2 = open(errorLog, O_WRONLY | O_APPEND)
+        for l in [nginx("198.51.100.9"), nginx("198.51.100.9")] {
+            _ = (l + "\n").withCString { write(fd2, $0, strlen($0)) }
+        }
+        close(fd2)
+        let ignoredBan = try await n.log.wait(for: "ban.applied", "198.51.100.9")
+        #expect(ignoredBan[0].payload["reason"]?.stringValue == "fail2ban-nginx-http-auth")
         await n.stop()
     }
 

@@ -17,6 +17,9 @@ public struct Fail2banParser: LineParser {
         init(_ reader: Fail2banReader) { self.reader = Mutex(reader) }
     }
     let reading: Reading
+    /// The jail's `ignoreip`: its failures from these addresses are not counted (other jails'
+    /// and Warden's own scenarios still count theirs, as in fail2ban).
+    let ignore: [CIDR]
     let signal: String
     let timeouts: Counter
     /// Whether a timeout was logged yet (once per process; the counter counts them all).
@@ -26,6 +29,7 @@ public struct Fail2banParser: LineParser {
         let filter = try Fail2banFilter.load(jail.filterPath, initOptions: jail.filterOptions)
         reading = Reading(Fail2banReader(try Fail2banMatcher(filter)))
         signal = jail.signal
+        ignore = jail.ignoreIP
         timeouts = Counter(label: "warden_defense_regex_timeouts_total", dimensions: [("jail", jail.name)])
     }
 
@@ -42,7 +46,11 @@ public struct Fail2banParser: LineParser {
                 )
             }
         }
-        if verdict.matched, let host = verdict.host, let address = IPAddress(host) { emit(signal, address) }
+        if verdict.matched, let host = verdict.host, let address = IPAddress(host),
+            !ignore.contains(where: { $0.contains(address) })
+        {
+            emit(signal, address)
+        }
         return true
     }
 }
