@@ -255,7 +255,7 @@ public final class DefenseService: Service, Sendable {
             var stated: Date??
             let known = parser.parse(line) { signal, address in
                 // The line's own time, read once and only for lines that say something.
-                if stated == nil { stated = .some(LogTime.stamp(line, reference: self.d.clock.wallTime())) }
+                if stated == nil { stated = .some(parser.statedTime(of: line, reference: self.d.clock.wallTime())) }
                 self.handle(
                     DefenseSignal(
                         address: address,

@@ -11,6 +11,16 @@ import Glibc
 /// how a changed log format shows: see ``BlindnessDetector``), and calls `emit` for each signal.
 public protocol LineParser: Sendable {
     func parse(_ line: UnsafeBufferPointer<UInt8>, emit: (_ signal: String, _ address: IPAddress) -> Void) -> Bool
+
+    /// The time `line` states (asked only of lines that emitted something); nil when it states
+    /// none. By default the formats ``LogTime`` reads.
+    func statedTime(of line: UnsafeBufferPointer<UInt8>, reference: Date) -> Date?
+}
+
+extension LineParser {
+    public func statedTime(of line: UnsafeBufferPointer<UInt8>, reference: Date) -> Date? {
+        LogTime.stamp(line, reference: reference)
+    }
 }
 
 /// The parser for a watch's `parser:` name.

@@ -37,8 +37,12 @@ public enum LogTime {
         return Double(days * 86_400 + hh * 3600 + mm * 60 + ss)
     }
 
-    /// The year of `date` in local time (Howard Hinnant's civil_from_days; no Calendar per line).
-    static func localYear(of date: Date) -> Int {
+    /// The year of `date` in local time.
+    static func localYear(of date: Date) -> Int { localDay(of: date).year }
+
+    /// The civil day of `date` in local time (Howard Hinnant's civil_from_days; no Calendar per
+    /// line).
+    static func localDay(of date: Date) -> (year: Int, month: Int, day: Int) {
         let local = date.timeIntervalSince1970 + Double(TimeZone.current.secondsFromGMT(for: date))
         let z = Int((local / 86_400).rounded(.down)) + 719_468
         let era = (z >= 0 ? z : z - 146_096) / 146_097
@@ -46,8 +50,15 @@ public enum LogTime {
         let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
         let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
         let mp = (5 * doy + 2) / 153
+        let day = doy - (153 * mp + 2) / 5 + 1
         let month = mp < 10 ? mp + 3 : mp - 9
-        return yoe + era * 400 + (month <= 2 ? 1 : 0)
+        return (yoe + era * 400 + (month <= 2 ? 1 : 0), month, day)
+    }
+
+    /// Days in `month` (1–12) of `year`.
+    static func daysIn(month: Int, year: Int) -> Int {
+        let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
+        return [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1]
     }
 
     /// A local civil time as a date (the zone's offset at that moment).
@@ -82,9 +93,7 @@ public enum LogTime {
 
         func valid(_ y: Int, _ m: Int, _ d: Int, _ hh: Int, _ mm: Int, _ ss: Int) -> Bool {
             guard (1970...9999).contains(y), (1...12).contains(m), hh < 24, mm < 60, ss < 61 else { return false }
-            let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)
-            let days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][m - 1]
-            return (1...days).contains(d)
+            return (1...LogTime.daysIn(month: m, year: y)).contains(d)
         }
 
         /// `HH:MM:SS` and an optional fraction.

@@ -24,8 +24,47 @@ public enum FuzzTargets {
         ("sshd", sshd), ("access-log", accessLog), ("token", token), ("json-value", jsonValue),
         ("address", address), ("fleet-batch", fleetBatch), ("address-list", addressList), ("jwt", jwt),
         ("hook", hook), ("flow", flow), ("matcher", matcher), ("backup", backup), ("fail2ban", fail2ban),
-        ("log-time", logTime),
+        ("log-time", logTime), ("fail2ban-reading", fail2banReading),
     ]
+
+    /// A filter reading a log (anyone's lines): the first line is a `datepattern` (the
+    /// operator's), the rest go through fail2ban's date detector, that pattern, and a reader with
+    /// a multi-line buffer and sessions. A date found lies within its line; a reader never holds
+    /// more lines than its `maxlines`.
+    public static func fail2banReading(_ bytes: [UInt8]) {
+        guard bytes.count <= 1 << 16 else { return }
+        let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+        let custom = lines.first.flatMap { try? Fail2banDates(datepattern: String($0)) }
+        var reader = readingReader
+        for line in lines.dropFirst().prefix(200) {
+            let text = String(line.prefix(4096))
+            for dates in [Fail2banDates.defaults] + (custom.map { [$0] } ?? []) {
+                guard let found = dates.find(in: text, reference: now) else { continue }
+                let length = (text as NSString).length
+                if found.range.location < 0 || found.range.location + found.range.length > length {
+                    preconditionFailure("a date outside its line: \(found.range) of \(length)")
+                }
+                if let d = found.date, !d.timeIntervalSince1970.isFinite { preconditionFailure("a date not finite") }
+            }
+            _ = reader.feed(text, budget: .milliseconds(100))
+            if reader.buffer.count > 4 { preconditionFailure("\(reader.buffer.count) lines held; maxlines is 4") }
+        }
+    }
+
+    /// A multi-line filter with sessions, as sshd's and mongodb-auth's are.
+    static let readingReader: Fail2banReader = {
+        let filter = Fail2banFilter(
+            name: "fuzz",
+            failregex: [
+                #"^\s*s <F-MLFID>\d+</F-MLFID> from <HOST>$"#,
+                #"^\s*s <F-MLFID>\d+</F-MLFID> <F-NOFAIL>ok <F-USER>\S+</F-USER></F-NOFAIL>$"#,
+                #"^\s*s <F-MLFID>\d+</F-MLFID> <F-MLFFORGET>bye</F-MLFFORGET>$"#,
+                #"^\s*login <F-ALT_USER>\S+</F-ALT_USER><SKIPLINES>^\s*denied <HOST>$"#,
+            ],
+            maxlines: 4
+        )
+        return Fail2banReader(try! Fail2banMatcher(filter))
+    }()
 
     /// The time a log line states (a line is anyone's text): nil, or a time from 1970 to 9999
     /// that is not after the reading by more than a day when it came from a year-less stamp.

@@ -107,7 +107,7 @@ struct DefenseScanCommand: AsyncParsableCommand {
                 var stated: Date??
                 let known = p.parse(line) { name, address in
                     signals += 1
-                    if stated == nil { stated = .some(LogTime.stamp(line, reference: modified)) }
+                    if stated == nil { stated = .some(p.statedTime(of: line, reference: modified)) }
                     // The log's own clock: a line states its time (one without keeps the last),
                     // and the log's latest time is "now" (a line out of order is that old).
                     let at = (stated ?? nil) ?? latest

@@ -263,5 +263,5 @@ struct Fail2banFilterTests {
         #expect(agreed >= Self.agreedAtLeast, "\(agreed) of \(total)")
     }
 
-    static let agreedAtLeast = 816
+    static let agreedAtLeast = 901
 }

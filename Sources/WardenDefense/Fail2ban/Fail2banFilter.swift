@@ -14,6 +14,23 @@ public struct Fail2banFilter: Sendable {
     public var maxlines = 1
     public var journalmatch: [String] = []
 
+    /// A filter made in code (tests, the fuzzer); files are read with ``load(_:initOptions:)``.
+    public init(
+        name: String,
+        failregex: [String],
+        ignoreregex: [String] = [],
+        prefregex: String? = nil,
+        datepattern: String? = nil,
+        maxlines: Int = 1
+    ) {
+        self.name = name
+        self.failregex = failregex
+        self.ignoreregex = ignoreregex
+        self.prefregex = prefregex
+        self.datepattern = datepattern
+        self.maxlines = maxlines
+    }
+
     /// A filter that cannot be used, and why (with the file).
     public struct Failure: Error, Sendable, CustomStringConvertible {
         public var description: String
@@ -45,7 +62,7 @@ public struct Fail2banFilter: Sendable {
             let resolved = try substituteTags(combined) { tag throws(Fail2banConfig.Failure) in
                 try Self.option(config, tag, vars: initial)
             }
-            var filter = Fail2banFilter(name: name)
+            var filter = Fail2banFilter(name: name, failregex: [])
             func lines(_ key: String) -> [String] {
                 (resolved[key] ?? "").split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
                     .filter { !$0.isEmpty }

@@ -4,8 +4,7 @@ import Foundation
 /// `prefregex` first (its `<F-CONTENT>` what the failregexes see), the first failregex that
 /// matches, unless an ignoreregex does; the address from the `ip4`, `ip6` or `dns` group.
 ///
-/// The timestamp is found among common formats (syslog, ISO 8601, Apache's access and error
-/// logs, nginx's error log, epoch seconds), not yet with fail2ban's whole date detector.
+/// The date is found as fail2ban's date detector finds it (``Fail2banDates``).
 public struct Fail2banMatcher: Sendable {
     let fail: [Fail2banRegex]
     let ignore: [Fail2banRegex]
@@ -13,6 +12,8 @@ public struct Fail2banMatcher: Sendable {
 
     /// How many lines a match may span (the filter's `maxlines`).
     let maxlines: Int
+    /// Where its lines state their time: the filter's `datepattern`, or fail2ban's defaults.
+    public let dates: Fail2banDates
 
     public init(_ filter: Fail2banFilter) throws(Fail2banRegex.Failure) {
         let multiline = filter.maxlines > 1
@@ -23,29 +24,21 @@ public struct Fail2banMatcher: Sendable {
         ignore = try filter.ignoreregex.map(compile)
         prefix = try filter.prefregex.map(compile)
         maxlines = filter.maxlines
+        if let pattern = filter.datepattern {
+            do throws(Fail2banDates.Failure) {
+                dates = try Fail2banDates(datepattern: pattern)
+            } catch {
+                throw Fail2banRegex.Failure(description: error.description)
+            }
+        } else {
+            dates = .defaults
+        }
     }
 
-    static let dates: [NSRegularExpression] = [
-        #"(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) )?(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) +\d{1,2} \d{2}:\d{2}:\d{2}(?:\.\d+)?(?: \d{4})?"#,
-        #"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?: ?(?:Z|[+-]\d{2}:?\d{2}))?"#,
-        #"\d{2}/(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)/\d{4}:\d{2}:\d{2}:\d{2}(?: [+-]\d{4})?"#,
-        #"\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2}"#,
-        #"^\d{10}(?:\.\d+)?"#,
-    ].map { try! NSRegularExpression(pattern: $0) }
-
-    /// The line without its timestamp (the leftmost one found).
-    static func withoutDate(_ line: String) -> String {
-        let ns = line as NSString
-        var best: NSRange?
-        for date in dates {
-            if let m = date.firstMatch(in: line, range: NSRange(location: 0, length: ns.length)),
-                best == nil || m.range.location < best!.location
-            {
-                best = m.range
-            }
-        }
-        guard let best else { return line }
-        return ns.replacingCharacters(in: best, with: "")
+    /// The line without its date, as fail2ban's date detector finds it.
+    func withoutDate(_ line: String) -> String {
+        guard let found = dates.find(in: line, reference: Date()) else { return line }
+        return (line as NSString).replacingCharacters(in: found.range, with: "")
     }
 
     /// What a filter made of a line.

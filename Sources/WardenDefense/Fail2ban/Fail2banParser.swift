@@ -20,6 +20,7 @@ public struct Fail2banParser: LineParser {
     /// The jail's `ignoreip`: its failures from these addresses are not counted (other jails'
     /// and Warden's own scenarios still count theirs, as in fail2ban).
     let ignore: [CIDR]
+    let dates: Fail2banDates
     let signal: String
     let timeouts: Counter
     /// Whether a timeout was logged yet (once per process; the counter counts them all).
@@ -27,10 +28,19 @@ public struct Fail2banParser: LineParser {
 
     public init(jail: Fail2banJail) throws {
         let filter = try Fail2banFilter.load(jail.filterPath, initOptions: jail.filterOptions)
-        reading = Reading(Fail2banReader(try Fail2banMatcher(filter)))
+        let matcher = try Fail2banMatcher(filter)
+        reading = Reading(Fail2banReader(matcher))
+        dates = matcher.dates
         signal = jail.signal
         ignore = jail.ignoreIP
         timeouts = Counter(label: "warden_defense_regex_timeouts_total", dimensions: [("jail", jail.name)])
+    }
+
+    /// The time as the filter's date detector reads it (its `datepattern`, or fail2ban's
+    /// default templates).
+    public func statedTime(of line: UnsafeBufferPointer<UInt8>, reference: Date) -> Date? {
+        let text = String(decoding: UnsafeBufferPointer(rebasing: line[0..<min(line.count, 8192)]), as: UTF8.self)
+        return dates.find(in: text, reference: reference)?.date
     }
 
     public func parse(_ line: UnsafeBufferPointer<UInt8>, emit: (String, IPAddress) -> Void) -> Bool {

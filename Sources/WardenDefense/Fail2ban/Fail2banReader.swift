@@ -18,7 +18,7 @@ import Foundation
 public struct Fail2banReader: Sendable {
     let matcher: Fail2banMatcher
     /// The lines a multi-line filter searches (dates cut out).
-    private(set) var buffer: [String] = []
+    public private(set) var buffer: [String] = []
     /// Sessions by multi-line failure id: their groups and users, and when they were last set.
     private var sessions: [String: Session] = [:]
     private var tick = 0
@@ -50,7 +50,7 @@ public struct Fail2banReader: Sendable {
         _ line: String,
         deadline: ContinuousClock.Instant
     ) throws(Fail2banRegex.TimedOut) -> Fail2banMatcher.Verdict {
-        let content = Fail2banMatcher.withoutDate(line)
+        let content = matcher.withoutDate(line)
         if matcher.maxlines > 1 {
             buffer.append(content)
             if buffer.count > matcher.maxlines { buffer.removeFirst(buffer.count - matcher.maxlines) }
@@ -205,13 +205,30 @@ public struct Fail2banReader: Sendable {
 }
 
 extension Fail2banRegex.Match {
-    /// The groups that took part, by fail2ban's names, with the text they matched.
+    /// The groups that took part, by fail2ban's names, with the text they matched; an
+    /// alternative (`alt_user`, `alt_user_2`) stands for its name (`user`) when that is empty.
     func values(in text: String) -> [String: String] {
         let ns = text as NSString
         var values: [String: String] = [:]
+        var alternatives: [(String, String)] = []
         for (icu, name) in groups {
             let r = result.range(withName: icu)
-            if r.location != NSNotFound { values[name] = ns.substring(with: r) }
+            guard r.location != NSNotFound else { continue }
+            let value = ns.substring(with: r)
+            if name.hasPrefix("alt_"), name.count > 4 {
+                var base = name.dropFirst(4)
+                if let underscore = base.lastIndex(of: "_"),
+                    base[base.index(after: underscore)...].allSatisfy(\.isNumber),
+                    underscore != base.startIndex
+                {
+                    base = base[..<underscore]
+                }
+                alternatives.append((name, String(base)))
+            }
+            values[name] = value
+        }
+        for (alt, base) in alternatives.sorted(by: { $0.0 < $1.0 }) {
+            if let v = values[alt], !v.isEmpty, (values[base] ?? "").isEmpty { values[base] = v }
         }
         return values
     }
