@@ -215,7 +215,8 @@ public struct Fail2banDates: Sendable {
         var best: (NSTextCheckingResult, NSRange)?
         for t in templates {
             guard let m = t.regex.firstMatch(in: line, range: all) else { continue }
-            let r = m.range(at: 1).location == NSNotFound ? m.range : m.range(at: 1)
+            // Group 1 is the date (a `(` taken for a group may have been in a class: none then).
+            let r = m.numberOfRanges < 2 || m.range(at: 1).location == NSNotFound ? m.range : m.range(at: 1)
             if let b = best?.1, b.location < r.location || (b.location == r.location && b.length >= r.length) {
                 continue
             }
@@ -284,7 +285,8 @@ public struct Fail2banDates: Sendable {
         }
         func number(_ name: String) -> Int? { text(name).flatMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
         if let epoch = text("depoch"), let seconds = Double(epoch) {
-            let fraction = m.range(at: 1).length > epoch.utf16.count ? ns.substring(with: m.range(at: 1)) : epoch
+            let whole = m.numberOfRanges > 1 && m.range(at: 1).location != NSNotFound ? m.range(at: 1) : m.range
+            let fraction = whole.length > epoch.utf16.count ? ns.substring(with: whole) : epoch
             return Date(timeIntervalSince1970: Double(fraction) ?? seconds)
         }
         if let tai = text("dtai") {
