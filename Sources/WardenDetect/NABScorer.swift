@@ -155,6 +155,58 @@ public enum NABScorer {
         return best
     }
 
+    /// The raw score of `rows` when every row scored at or above `threshold` is a detection.
+    static func evaluate(
+        _ rows: [Row],
+        windowCount: Int,
+        profile: NABProfile,
+        threshold: Double
+    ) -> (raw: Double, tp: Int, fn: Int, fp: Int) {
+        var bestInWindow = [Double?](repeating: nil, count: windowCount)
+        var outside = 0.0
+        var falsePositives = 0
+        for row in rows where row.score >= threshold {
+            if row.window < 0 {
+                outside += row.weight
+                falsePositives += 1
+            } else if bestInWindow[row.window].map({ row.weight > $0 }) ?? true {
+                bestInWindow[row.window] = row.weight
+            }
+        }
+        let detected = bestInWindow.compactMap { $0 }
+        let inside = detected.reduce(0, +) - profile.falseNegative * Double(windowCount - detected.count)
+        return (outside + inside, detected.count, windowCount - detected.count, falsePositives)
+    }
+
+    /// Scores a corpus under one profile at a threshold given (chosen elsewhere: on other series,
+    /// as cross-validation does) instead of the one that suits this corpus best. Normalised
+    /// against the same null and perfect detectors as ``score(_:profile:)``.
+    public static func score(_ corpus: [NABScoredSeries], profile: NABProfile, threshold: Double) -> NABProfileScore {
+        var rows: [Row] = []
+        var nullRows: [Row] = []
+        var windows = 0
+        for series in corpus {
+            let (seriesRows, count) = Self.rows(series, profile: profile, firstWindow: windows)
+            rows.append(contentsOf: seriesRows)
+            nullRows.append(contentsOf: seriesRows.map { Row(score: 0.5, weight: $0.weight, window: $0.window) })
+            windows += count
+        }
+        let result = evaluate(rows, windowCount: windows, profile: profile, threshold: threshold)
+        let null = sweep(nullRows, windowCount: windows, profile: profile).raw
+        let perfect = Double(windows) * profile.truePositive
+        return NABProfileScore(
+            profile: profile,
+            threshold: threshold,
+            raw: result.raw,
+            null: null,
+            perfect: perfect,
+            normalized: perfect == null ? 0 : 100 * (result.raw - null) / (perfect - null),
+            truePositives: result.tp,
+            falseNegatives: result.fn,
+            falsePositives: result.fp
+        )
+    }
+
     /// Scores a corpus under one profile.
     public static func score(_ corpus: [NABScoredSeries], profile: NABProfile) -> NABProfileScore {
         var rows: [Row] = []

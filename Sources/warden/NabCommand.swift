@@ -32,6 +32,9 @@ struct NabScoreCommand: ParsableCommand {
     @Flag(help: "Also print the threshold, raw score and counts of each profile.")
     var verbose = false
 
+    @Flag(help: "Also cross-validate, leaving one category out at a time (see `warden nab run --help`).")
+    var crossValidate = false
+
     func run() throws {
         do {
             let labels = try NABLabels(contentsOf: labels)
@@ -55,6 +58,10 @@ struct NabScoreCommand: ParsableCommand {
                 let scores = NABScorer.scoreAll(corpus)
                 print(NABReport.line(detector: name, series: corpus.count, scores: scores))
                 if verbose { print(NABReport.details(scores)) }
+                if crossValidate {
+                    print("\nleave one category out: \(name)")
+                    print(NABCrossValidation.report(NABCrossValidation.run([(name, corpus)])))
+                }
             }
         } catch let error as WardenError {
             printError("warden: \(error)")

@@ -24,6 +24,12 @@ struct NabRunCommand: ParsableCommand {
     @Option(help: "The results directory to write (default: do not write files, only score).")
     var out: String?
 
+    @Flag(
+        help:
+            "Also cross-validate, leaving one category out at a time: the threshold (and, with several detectors, the detector) chosen on the other categories, the held-out one scored at it."
+    )
+    var crossValidate = false
+
     func run() throws {
         do {
             let kinds: [DetectorKind] =
@@ -35,9 +41,20 @@ struct NabRunCommand: ParsableCommand {
                 throw ExitCode(1)
             }
             print(NABReport.header)
+            var runs: [(name: String, corpus: [NABScoredSeries])] = []
             for kind in kinds {
                 let scored = try NABRunner.run(kind, corpus: corpus, labels: labels, results: out)
                 print(NABReport.line(detector: kind.rawValue, series: scored.count, scores: NABScorer.scoreAll(scored)))
+                runs.append((kind.rawValue, scored))
+            }
+            guard crossValidate else { return }
+            for run in runs {
+                print("\nleave one category out: \(run.name)")
+                print(NABCrossValidation.report(NABCrossValidation.run([run])))
+            }
+            if runs.count > 1 {
+                print("\nleave one category out, the detector chosen on the other categories too")
+                print(NABCrossValidation.report(NABCrossValidation.run(runs)))
             }
         } catch let error as WardenError {
             printError("warden: \(error)")

@@ -130,6 +130,21 @@ struct PredictionCLITests {
         #expect(result.exitCode == 0, "\(result.stderr)")
         let fields = result.stdout.split(separator: "\n").last?.split(separator: " ").map(String.init) ?? []
         #expect(fields == ["contextOSE", "34", "77.16", "74.90", "79.80"])
+        // Left out one category at a time, each scored at the threshold the other four chose.
+        let cv = try await runCommand(
+            Binaries.warden,
+            [
+                "nab", "score", "--cross-validate", "--results", dir.file("results"), "--labels",
+                Self.fixtures.appendingPathComponent("nab/combined_windows.json").path,
+            ]
+        )
+        #expect(cv.exitCode == 0, "\(cv.stderr)")
+        let lines = cv.stdout.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
+        #expect(
+            lines.filter { $0.first?.hasPrefix("real") == true || $0.first?.hasPrefix("artificial") == true }.count == 5
+        )
+        #expect(lines.first { $0.first == "realTraffic" }?[3...5] == ["84.07", "81.32", "87.00"])
+        #expect(lines.last?.suffix(3) == ["75.89", "73.00", "78.64"], "the mean of the four categories with windows")
     }
 
     /// Writes a file under `dir`, creating its directories.

@@ -1,0 +1,66 @@
+import Foundation
+import Testing
+
+@testable import WardenDetect
+
+/// Leave-one-category-out cross-validation: each category scored at a threshold chosen on the
+/// others only.
+@Suite("NAB cross-validation")
+struct NABCrossValidationTests {
+    /// A series of 100 one-minute rows named `name`, with a window over rows 50–59, scored
+    /// `window` inside it and `rest` elsewhere, except `spike` at row 30 when given.
+    func series(_ name: String, window: Double, rest: Double, spike: Double? = nil) -> NABScoredSeries {
+        let times = (0..<100).map { Int64($0) * 60_000_000 }
+        var scores = (0..<100).map { (50..<60).contains($0) ? window : rest }
+        if let spike { scores[30] = spike }
+        return NABScoredSeries(
+            name: name,
+            times: times,
+            scores: scores,
+            windows: [NABWindow(start: times[50], end: times[59])]
+        )
+    }
+
+    @Test func aGivenThresholdScoresAsTheSweepDidAtThatThreshold() throws {
+        let corpus = try NABScorerTests.cadOSE()
+        for best in NABScorer.scoreAll(corpus) {
+            let given = NABScorer.score(corpus, profile: best.profile, threshold: best.threshold)
+            #expect(abs(given.raw - best.raw) < 1e-9 && abs(given.normalized - best.normalized) < 1e-9)
+            #expect(given.truePositives == best.truePositives && given.falsePositives == best.falsePositives)
+            // Any other threshold scores no better: the sweep's was the best.
+            for t in [best.threshold - 0.05, best.threshold + 0.05] {
+                #expect(NABScorer.score(corpus, profile: best.profile, threshold: t).raw <= best.raw + 1e-9)
+            }
+        }
+    }
+
+    /// Category A rewards a threshold of 0.9; B, scored at it, misses its window (0.8) and pays
+    /// for a spike (0.95) before it. Scored on itself, B would have got 0.8.
+    @Test func eachCategoryIsScoredAtAThresholdChosenWithoutIt() throws {
+        let a = series("A/one.csv", window: 0.9, rest: 0.1)
+        let b = series("B/two.csv", window: 0.8, rest: 0.1, spike: 0.95)
+        let folds = NABCrossValidation.run([("x", [a, b])])
+        #expect(folds.map(\.category) == ["A", "B"])
+        let heldB = try #require(folds.last?.scores.first)
+        #expect(heldB.threshold == 0.9, "chosen on A alone")
+        #expect(heldB.truePositives == 0 && heldB.falsePositives == 1)
+        let onItself = NABScorer.score([b], profile: .standard)
+        #expect(onItself.threshold == 0.8 && onItself.normalized > heldB.normalized)
+        let heldA = try #require(folds.first?.scores.first)
+        #expect(heldA.threshold == 0.8, "chosen on B alone")
+        #expect(heldA.truePositives == 1 && heldA.falsePositives == 0)
+        #expect(NABCrossValidation.mean(folds).first == (heldA.normalized + heldB.normalized) / 2)
+    }
+
+    /// With several candidates, each fold takes the one that scores best on the other categories.
+    @Test func theDetectorTooIsChosenOnTheOtherCategories() throws {
+        let good = [series("A/one.csv", window: 0.9, rest: 0.1), series("B/two.csv", window: 0.9, rest: 0.1)]
+        let poor = [
+            series("A/one.csv", window: 0.2, rest: 0.1, spike: 0.9), series("B/two.csv", window: 0.9, rest: 0.1),
+        ]
+        let folds = NABCrossValidation.run([("poor", poor), ("good", good)])
+        // Held out B: chosen on A, where "poor" misses; held out A: chosen on B, a tie, the first.
+        #expect(folds.last?.chosen.first == "good")
+        #expect(folds.first?.chosen.first == "poor")
+    }
+}
