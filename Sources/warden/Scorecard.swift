@@ -15,6 +15,55 @@ struct Scorecard {
         var falseHeals = 0
         var leadTimes: [Double] = []
         var faults: [FaultKind: Int] = [:]
+        /// The monitor's probability at each step, and whether a failure was coming within the
+        /// horizon then (a gradual fault active whose critical point lies ahead by at most it).
+        var forecasts: [(probability: Double, failureComing: Bool)] = []
+        /// The probability at the steps with no fault active.
+        var quiet: [Double] = []
+
+        /// The mean squared difference between the probability and what happened (0 is perfect;
+        /// always saying the base rate scores `rate · (1 − rate)`).
+        var brier: Double {
+            guard !forecasts.isEmpty else { return .nan }
+            var sum = 0.0
+            for f in forecasts {
+                let miss = f.probability - (f.failureComing ? 1 : 0)
+                sum += miss * miss
+            }
+            return sum / Double(forecasts.count)
+        }
+
+        /// The share of steps with a failure coming.
+        var baseRate: Double {
+            forecasts.isEmpty ? .nan : Double(forecasts.filter(\.failureComing).count) / Double(forecasts.count)
+        }
+
+        /// Ten bins of probability: the mean probability in each, the share of its steps followed
+        /// by a failure within the horizon, and how many steps (the reliability diagram's points).
+        var reliability: [(meanProbability: Double, observed: Double, count: Int)] {
+            var probabilities = [Double](repeating: 0, count: 10)
+            var failures = [Int](repeating: 0, count: 10)
+            var counts = [Int](repeating: 0, count: 10)
+            for f in forecasts {
+                let bin = min(9, max(0, Int(f.probability * 10)))
+                probabilities[bin] += f.probability
+                failures[bin] += f.failureComing ? 1 : 0
+                counts[bin] += 1
+            }
+            return (0..<10).map { b in
+                let n = Double(counts[b])
+                return (
+                    counts[b] == 0 ? .nan : probabilities[b] / n, counts[b] == 0 ? .nan : Double(failures[b]) / n,
+                    counts[b]
+                )
+            }
+        }
+
+        /// The 95th percentile of the probability while no fault is active.
+        var quietP95: Double {
+            let s = quiet.sorted()
+            return s.isEmpty ? .nan : s[min(s.count - 1, Int(0.95 * Double(s.count)))]
+        }
 
         var healedPercent: Double { gradual == 0 ? 0 : Double(healedBeforeCrash) / Double(gradual) * 100 }
         var falseHealsPerDay: Double { Double(falseHeals) / (hours / 24) }
@@ -34,7 +83,15 @@ struct Scorecard {
         }
     }
 
-    static func run(hours: Double, seed: UInt64, speed: Double, faultsPerDay: Int) throws -> Result {
+    /// - Parameter horizon: how far ahead (simulated seconds) a failure counts as coming, for the
+    ///   probability's calibration.
+    static func run(
+        hours: Double,
+        seed: UInt64,
+        speed: Double,
+        faultsPerDay: Int,
+        horizon: Double = 900
+    ) throws -> Result {
         let specText = DemoCommand.spec(
             dir: "/tmp/warden-scorecard",
             port: 7070,
@@ -78,6 +135,14 @@ struct Scorecard {
                 [hr, spo2, temp, resp],
                 at: origin.addingTimeInterval(reading.time / speed)
             )
+            if let probability = outcome.score?.probability {
+                let coming =
+                    sim.active.map { f in
+                        f.kind.isGradual && criticalTime(f) >= sim.time && criticalTime(f) - sim.time <= horizon
+                    } ?? false
+                result.forecasts.append((probability, coming))
+                if sim.active == nil { result.quiet.append(probability) }
+            }
             if trace {
                 switch outcome {
                 case .alert(let sc):

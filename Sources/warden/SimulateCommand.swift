@@ -51,6 +51,17 @@ struct SimulateCommand: AsyncParsableCommand {
                     "healed_percent": .double(r.healedPercent), "false_heals": .int(Int64(r.falseHeals)),
                     "false_heals_per_day": .double(r.falseHealsPerDay),
                     "median_lead_seconds": r.leadTimes.isEmpty ? .null : .double(r.medianLead),
+                    "brier": .double(r.brier), "base_rate": .double(r.baseRate),
+                    "quiet_probability_p95": .double(r.quietP95),
+                    "reliability": .array(
+                        r.reliability.map {
+                            [
+                                "mean_probability": $0.meanProbability.isNaN ? .null : .double($0.meanProbability),
+                                "observed": $0.observed.isNaN ? .null : .double($0.observed),
+                                "count": .int(Int64($0.count)),
+                            ]
+                        }
+                    ),
                     "faults": .object(
                         Dictionary(
                             uniqueKeysWithValues: r.faults.map { ($0.key.rawValue, JSONValue.int(Int64($0.value))) }
@@ -70,6 +81,26 @@ struct SimulateCommand: AsyncParsableCommand {
                 )
                 print(String(format: "false heals: %d (%.2f per simulated day)", r.falseHeals, r.falseHealsPerDay))
                 print(String(format: "median lead time: %.0f simulated seconds", r.medianLead))
+                print(
+                    String(
+                        format: "probability: Brier %.4f (base rate %.4f), p95 with no fault active %.3f",
+                        r.brier,
+                        r.baseRate,
+                        r.quietP95
+                    )
+                )
+                for (i, b) in r.reliability.enumerated() where b.count > 0 {
+                    print(
+                        String(
+                            format: "  p in [%.1f, %.1f): %6d steps, mean p %.3f, failure within 15 min %.3f",
+                            Double(i) / 10,
+                            Double(i + 1) / 10,
+                            b.count,
+                            b.meanProbability,
+                            b.observed
+                        )
+                    )
+                }
             }
             return
         }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import WardenCore
 import WardenTestSupport
 
 /// `warden detect` and `warden nab`, run as a user would, against committed reference numbers.
@@ -145,6 +146,43 @@ struct PredictionCLITests {
         )
         #expect(lines.first { $0.first == "realTraffic" }?[3...5] == ["84.07", "81.32", "87.00"])
         #expect(lines.last?.suffix(3) == ["75.89", "73.00", "78.64"], "the mean of the four categories with windows")
+    }
+
+    /// `simulate --scorecard` scores the demo's prediction and how far its probability can be
+    /// taken at its word: Brier score against the base rate, a reliability table, the probability
+    /// while no fault is active.
+    @Test func theScorecardReportsHowCalibratedTheProbabilityIs() async throws {
+        let r = try await runCommand(
+            Binaries.warden,
+            ["simulate", "--scorecard", "--hours", "6", "--seed", "3", "--json"]
+        )
+        #expect(r.exitCode == 0, "\(r.stderr)")
+        let card = try #require(JSONValue.parse(r.stdout), "\(r.stdout)")
+        let gradual = try #require(card["gradual_faults"]?.intValue)
+        let healed = try #require(card["healed_before_crash"]?.intValue)
+        #expect(gradual > 0 && healed <= gradual)
+        let brier = try #require(card["brier"]?.doubleValue)
+        let rate = try #require(card["base_rate"]?.doubleValue)
+        #expect(brier >= 0 && brier <= 1 && rate > 0 && rate < 0.5)
+        let bins = try #require(card["reliability"]?.arrayValue)
+        #expect(bins.count == 10)
+        let steps = bins.compactMap { $0["count"]?.intValue }.reduce(0, +)
+        // 6 simulated hours in steps of 5 s, less the monitor's training and the sensors' gaps.
+        #expect(steps > 6 * 720 / 2 && steps <= 6 * 720, "\(steps) scored steps")
+        for bin in bins where (bin["count"]?.intValue ?? 0) > 0 {
+            let observed = try #require(bin["observed"]?.doubleValue)
+            #expect(observed >= 0 && observed <= 1)
+        }
+        // The share of failures over all bins is the base rate.
+        var failures = 0.0
+        for bin in bins {
+            let observed = bin["observed"]?.doubleValue ?? 0
+            let count = Double(bin["count"]?.intValue ?? 0)
+            failures += observed * count
+        }
+        #expect(abs(failures / Double(steps) - rate) < 1e-9)
+        let quiet = try #require(card["quiet_probability_p95"]?.doubleValue)
+        #expect(quiet >= 0 && quiet <= 1)
     }
 
     /// Writes a file under `dir`, creating its directories.
