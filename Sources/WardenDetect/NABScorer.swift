@@ -182,17 +182,8 @@ public enum NABScorer {
     /// as cross-validation does) instead of the one that suits this corpus best. Normalised
     /// against the same null and perfect detectors as ``score(_:profile:)``.
     public static func score(_ corpus: [NABScoredSeries], profile: NABProfile, threshold: Double) -> NABProfileScore {
-        var rows: [Row] = []
-        var nullRows: [Row] = []
-        var windows = 0
-        for series in corpus {
-            let (seriesRows, count) = Self.rows(series, profile: profile, firstWindow: windows)
-            rows.append(contentsOf: seriesRows)
-            nullRows.append(contentsOf: seriesRows.map { Row(score: 0.5, weight: $0.weight, window: $0.window) })
-            windows += count
-        }
+        let (rows, null, windows) = gather(corpus, profile: profile)
         let result = evaluate(rows, windowCount: windows, profile: profile, threshold: threshold)
-        let null = sweep(nullRows, windowCount: windows, profile: profile).raw
         let perfect = Double(windows) * profile.truePositive
         return NABProfileScore(
             profile: profile,
@@ -207,8 +198,8 @@ public enum NABScorer {
         )
     }
 
-    /// Scores a corpus under one profile.
-    public static func score(_ corpus: [NABScoredSeries], profile: NABProfile) -> NABProfileScore {
+    /// The rows of a corpus past probation, the null detector's raw score, and the windows.
+    static func gather(_ corpus: [NABScoredSeries], profile: NABProfile) -> (rows: [Row], null: Double, windows: Int) {
         var rows: [Row] = []
         var nullRows: [Row] = []
         var windows = 0
@@ -218,8 +209,13 @@ public enum NABScorer {
             nullRows.append(contentsOf: seriesRows.map { Row(score: 0.5, weight: $0.weight, window: $0.window) })
             windows += count
         }
+        return (rows, sweep(nullRows, windowCount: windows, profile: profile).raw, windows)
+    }
+
+    /// Scores a corpus under one profile.
+    public static func score(_ corpus: [NABScoredSeries], profile: NABProfile) -> NABProfileScore {
+        let (rows, null, windows) = gather(corpus, profile: profile)
         let result = sweep(rows, windowCount: windows, profile: profile)
-        let null = sweep(nullRows, windowCount: windows, profile: profile).raw
         let perfect = Double(windows) * profile.truePositive
         let normalized = perfect == null ? 0 : 100 * (result.raw - null) / (perfect - null)
         return NABProfileScore(
