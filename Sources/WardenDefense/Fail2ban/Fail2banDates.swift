@@ -208,7 +208,8 @@ public struct Fail2banDates: Sendable {
         }
     }
 
-    /// The leftmost date in `line` (the longer when two start together), or nil.
+    /// The leftmost date in `line` (the longer when two start together, the first template when
+    /// one starts the line), or nil.
     public func find(in line: String, reference: Date) -> Found? {
         let ns = line as NSString
         let all = NSRange(location: 0, length: min(ns.length, 4096))
@@ -221,6 +222,9 @@ public struct Fail2banDates: Sendable {
                 continue
             }
             best = (m, r)
+            // A date at the very start: no other can be further left (fail2ban too stops at the
+            // first template that matches, most lines' dates being there).
+            if r.location == 0 { break }
         }
         guard let (m, range) = best else { return nil }
         return Found(range: range, date: Self.date(of: m, in: ns, reference: reference))
