@@ -61,6 +61,10 @@ final class ManagedService {
     /// CPU time and memory unmoved (see ``Supervisor/recordCgroupUsage(now:wall:into:)``).
     var lastCgroupUsage: CgroupUsage?
     var quietCgroupPasses = 0
+    /// The service is sampled every `statsStride` stats passes (1, doubling up to
+    /// ``Supervisor/maxStatsStride`` while its readings hold steady); passes since the last.
+    var statsStride = 1
+    var passesSinceSample = 0
     /// The log's size at its last check, when the next check is due, and the interval that led
     /// there (1 s while it grows, doubling up to 8 s while it does not).
     var logSize: Int64 = -1
@@ -108,5 +112,7 @@ final class ManagedService {
         lastCgroupCPU = nil
         lastCgroupUsage = nil
         quietCgroupPasses = 0
+        statsStride = 1
+        passesSinceSample = 0
     }
 }

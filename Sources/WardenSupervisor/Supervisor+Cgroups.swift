@@ -113,6 +113,12 @@ extension Supervisor {
     /// How many stats passes in a row may reuse a quiet cgroup's last full reading.
     static let quietPassesBetweenFullReads = 11
 
+    /// A service whose readings hold steady is sampled every 2, then every 4 stats passes (20 s
+    /// with the default `every: 5s`, as cAdvisor backs off its housekeeping to 15 s); any change
+    /// (memory charged, tasks, CPU by a percentage point or more, pressure) brings it back to
+    /// every pass.
+    static let maxStatsStride = 4
+
     /// Samples of the services that have a cgroup, from the kernel's counters: one read per file,
     /// however many processes they run. Returns the names it measured.
     ///
@@ -124,11 +130,19 @@ extension Supervisor {
     /// breakdown (`memory.stat`, the costly file) is the last one, and the OOM count is not read:
     /// a process the OOM killer kills gives its memory back. What can move without either
     /// (writeback of dirty pages, pressure decaying, a kill that freed exactly what was since
-    /// charged) is read in full at least every ``quietPassesBetweenFullReads`` + 1 passes.
+    /// charged) is read in full at least every ``quietPassesBetweenFullReads`` + 1 passes it is
+    /// sampled in. A service whose readings hold steady is sampled in fewer passes (see
+    /// ``maxStatsStride``).
     func recordCgroupUsage(now: Instant, wall: Date, into batch: inout [Sample]) -> Set<String> {
         var measured = Set<String>()
         for s in services.values {
             guard let cgroup = s.cgroup, s.pid != nil else { continue }
+            // A steady service sits out passes (it stays measured: not read from /proc either).
+            measured.insert(s.name)
+            s.passesSinceSample += 1
+            if s.passesSinceSample < s.statsStride { continue }
+            s.passesSinceSample = 0
+            let before = (memory: s.memoryBytes, tasks: s.tasks, cpu: s.cpuPercent)
             let probe = cgroup.probe()
             let u: CgroupUsage
             if let last = s.lastCgroupUsage, probe.cpuMicros != nil, probe.memoryBytes == last.memoryBytes,
@@ -144,7 +158,6 @@ extension Supervisor {
                 s.quietCgroupPasses = 0
             }
             s.lastCgroupUsage = u
-            measured.insert(s.name)
             let labels = ["service": s.name]
             func add(_ series: String, _ value: Double?) {
                 if let value { batch.append(Sample(series: series, labels: labels, time: wall, value: value)) }
@@ -158,6 +171,11 @@ extension Supervisor {
             s.rssBytes = u.anonBytes.map { Int64(clamping: $0) }
             s.memoryBytes = u.memoryBytes.map { Int64(clamping: $0) }
             s.tasks = u.tasks.map { Int64(clamping: $0) }
+            let steady =
+                before.memory != nil && before.memory == s.memoryBytes && before.tasks == s.tasks
+                && abs((s.cpuPercent ?? 0) - (before.cpu ?? .infinity)) < 1
+                && u.pressure.values.allSatisfy { $0 == 0 }
+            s.statsStride = steady ? min(s.statsStride * 2, Self.maxStatsStride) : 1
             add("service.cpu_percent", s.cpuPercent)
             add("service.rss_bytes", u.anonBytes.map { Double($0) })
             add("service.memory_bytes", u.memoryBytes.map { Double($0) })

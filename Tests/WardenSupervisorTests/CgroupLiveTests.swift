@@ -124,6 +124,33 @@ struct CgroupLiveTests {
         try await h.shutdown()
     }
 
+    /// A service whose readings hold steady is sampled less often (down to every fourth pass);
+    /// one whose CPU use moves is sampled on every pass.
+    @Test func aSteadyServiceIsSampledLessOftenThanABusyOne() async throws {
+        let h = try SupervisedNode(
+            """
+            stats: { every: 100ms }
+            services:
+              steady:
+                run: [sleep, "300"]
+              busy:
+                run: [python3, -c, "import time\\nwhile True:\\n t = time.time()\\n while time.time() - t < 0.06: pass\\n time.sleep(0.13)"]
+            """
+        )
+        let samples = h.supervisor.samples.subscribe(name: "test")
+        _ = try await h.pid("steady")
+        _ = try await h.pid("busy")
+        var counts: [String: Int] = [:]
+        while (counts["busy"] ?? 0) < 30, let sample = await samples.next() {
+            guard sample.series == "service.memory_bytes", let service = sample.labels["service"] else { continue }
+            counts[service, default: 0] += 1
+        }
+        let steady = counts["steady"] ?? 0
+        #expect(steady >= 3, "the steady service is still sampled: \(counts)")
+        #expect(steady * 2 <= 30, "the steady service sat out passes: \(counts)")
+        try await h.shutdown()
+    }
+
     /// A child the OOM killer kills while the service runs on is found by the stats pass, which
     /// reads the OOM count only when the memory charged moved: a kill gives memory back.
     @Test func aChildKilledByTheOOMKillerWhileTheServiceRunsOnIsReported() async throws {
