@@ -134,7 +134,7 @@ struct CgroupLiveTests {
               steady:
                 run: [sleep, "300"]
               busy:
-                run: [python3, -c, "import time\\nwhile True:\\n t = time.time()\\n while time.time() - t < 0.06: pass\\n time.sleep(0.13)"]
+                run: [python3, -c, "import random, time\\nwhile True:\\n t = time.time()\\n d = random.uniform(0.005, 0.09)\\n while time.time() - t < d: pass\\n time.sleep(0.1)"]
             """
         )
         let samples = h.supervisor.samples.subscribe(name: "test")
@@ -147,7 +147,8 @@ struct CgroupLiveTests {
         }
         let steady = counts["steady"] ?? 0
         #expect(steady >= 3, "the steady service is still sampled: \(counts)")
-        #expect(steady * 2 <= 30, "the steady service sat out passes: \(counts)")
+        // Every pass would give 30 (the busy one's CPU use changes on nearly every pass).
+        #expect(steady * 3 <= 2 * 30, "the steady service sat out passes: \(counts)")
         try await h.shutdown()
     }
 
