@@ -130,9 +130,22 @@ struct Fail2banDatesTests {
         #expect(agreed == Self.cases.count)
     }
 
+    /// An operator's pattern that backtracks catastrophically on a crafted line: the search stops
+    /// at the deadline and the line has no date.
+    @Test func aDatePatternThatBacktracksForEverIsCutOff() throws {
+        let dates = try Fail2banDates(datepattern: #"^(?:a+)+b%H:%M:%S"#)
+        let line = String(repeating: "a", count: 64) + "!"
+        let started = ContinuousClock.now
+        #expect(dates.find(in: line, reference: Date(), deadline: .now + .milliseconds(50)) == nil)
+        // Exponential without the deadline (0.5 s at 24 characters, four times more every two).
+        #expect(ContinuousClock.now - started < .seconds(5))
+    }
+
     @Test func badDatePatternsAreRefusedWithTheReason() {
+        let many = Array(repeating: "{DATE}", count: 5).joined(separator: "\n")
         for (pattern, reason) in [
             ("%Q %d", "%Q is not a date directive"), ("^(%d", "ICU does not take"), ("%", "ends in '%'"),
+            (many, "datepattern makes 75 templates; at most 64"),
         ] {
             #expect(throws: Fail2banDates.Failure.self) { try Fail2banDates(datepattern: pattern) }
             do {

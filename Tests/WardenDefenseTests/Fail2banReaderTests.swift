@@ -79,6 +79,19 @@ struct Fail2banReaderTests {
         try await agree(log: log, filter: filter)
     }
 
+    /// Long lines under a large `maxlines`: the buffer keeps at most ``Fail2banReader/maxBufferBytes``
+    /// of them, the newest, and still finds a failure in what it keeps.
+    @Test func aMultiLineBufferOfLongLinesStaysBounded() throws {
+        let filter = Fail2banFilter(name: "long", failregex: [#"^login from <HOST>\n^\s*denied$"#], maxlines: 1000)
+        var reader = Fail2banReader(try Fail2banMatcher(filter))
+        let long = String(repeating: "x", count: 8000)
+        for _ in 0..<100 { _ = reader.feed(long) }
+        #expect(reader.buffer.count < 100 && reader.buffer.count >= 8, "\(reader.buffer.count) lines held")
+        #expect(reader.buffer.reduce(0) { $0 + $1.utf8.count } <= Fail2banReader.maxBufferBytes)
+        _ = reader.feed("login from 192.0.2.9")
+        #expect(reader.feed("denied") == .init(matched: true, host: "192.0.2.9"))
+    }
+
     /// A match over several lines: `<SKIPLINES>` passes over the lines between, which stay in
     /// the buffer; the lines a failure used leave it.
     @Test func aMultiLineFilterSkipsLinesAndUsesEachOnceAsFail2banDoes() async throws {

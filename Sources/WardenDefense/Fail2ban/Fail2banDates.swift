@@ -58,6 +58,9 @@ public struct Fail2banDates: Sendable {
         "TAI64N",
     ]
 
+    /// The most templates a `datepattern` may make.
+    public static let maxTemplates = 64
+
     /// fail2ban's default templates.
     public static let defaults: Fail2banDates = {
         // The defaults are fixed text: they compile, or Warden itself is broken.
@@ -97,6 +100,13 @@ public struct Fail2banDates: Sendable {
             }
         }
         guard !templates.isEmpty || none else { throw Failure(description: "datepattern is empty") }
+        // Every template is tried on every line: a pattern of thousands of lines would cost that.
+        guard templates.count <= Self.maxTemplates else {
+            throw Failure(
+                description:
+                    "datepattern makes \(templates.count) templates; at most \(Self.maxTemplates) (a {DATE} line makes 15)"
+            )
+        }
         self.templates = templates
     }
 
@@ -210,12 +220,30 @@ public struct Fail2banDates: Sendable {
 
     /// The leftmost date in `line` (the longer when two start together, the first template when
     /// one starts the line), or nil.
-    public func find(in line: String, reference: Date) -> Found? {
+    ///
+    /// A `datepattern` is the operator's and a line is anyone's: past `deadline` (ICU reports
+    /// progress during a long search) the search stops and the line has no date.
+    public func find(in line: String, reference: Date, deadline: ContinuousClock.Instant? = nil) -> Found? {
         let ns = line as NSString
         let all = NSRange(location: 0, length: min(ns.length, 4096))
         var best: (NSTextCheckingResult, NSRange)?
         for t in templates {
-            guard let m = t.regex.firstMatch(in: line, range: all) else { continue }
+            var found: NSTextCheckingResult?
+            var late = false
+            t.regex.enumerateMatches(in: line, options: deadline == nil ? [] : [.reportProgress], range: all) {
+                m,
+                _,
+                stop in
+                if let deadline, ContinuousClock.now > deadline {
+                    late = true
+                    stop.pointee = true
+                } else if let m {
+                    found = m
+                    stop.pointee = true
+                }
+            }
+            if late { return nil }
+            guard let m = found else { continue }
             // Group 1 is the date (a `(` taken for a group may have been in a class: none then).
             let r = m.numberOfRanges < 2 || m.range(at: 1).location == NSNotFound ? m.range : m.range(at: 1)
             if let b = best?.1, b.location < r.location || (b.location == r.location && b.length >= r.length) {

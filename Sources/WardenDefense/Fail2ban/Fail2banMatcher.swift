@@ -36,8 +36,8 @@ public struct Fail2banMatcher: Sendable {
     }
 
     /// The line without its date, as fail2ban's date detector finds it.
-    func withoutDate(_ line: String) -> String {
-        guard let found = dates.find(in: line, reference: Date()) else { return line }
+    func withoutDate(_ line: String, deadline: ContinuousClock.Instant? = nil) -> String {
+        guard let found = dates.find(in: line, reference: Date(), deadline: deadline) else { return line }
         return (line as NSString).replacingCharacters(in: found.range, with: "")
     }
 

@@ -40,7 +40,7 @@ public struct Fail2banParser: LineParser {
     /// default templates).
     public func statedTime(of line: UnsafeBufferPointer<UInt8>, reference: Date) -> Date? {
         let text = String(decoding: UnsafeBufferPointer(rebasing: line[0..<min(line.count, 8192)]), as: UTF8.self)
-        return dates.find(in: text, reference: reference)?.date
+        return dates.find(in: text, reference: reference, deadline: .now + Fail2banMatcher.lineBudget)?.date
     }
 
     public func parse(_ line: UnsafeBufferPointer<UInt8>, emit: (String, IPAddress) -> Void) -> Bool {

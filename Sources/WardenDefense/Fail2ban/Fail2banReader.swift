@@ -19,6 +19,11 @@ public struct Fail2banReader: Sendable {
     let matcher: Fail2banMatcher
     /// The lines a multi-line filter searches (dates cut out).
     public private(set) var buffer: [String] = []
+    private var bufferBytes = 0
+
+    /// The most text a multi-line buffer holds: every line searches it whole, so a log of long
+    /// lines under a large `maxlines` would otherwise make each line search megabytes.
+    public static let maxBufferBytes = 64 << 10
     /// Sessions by multi-line failure id: their groups and users, and when they were last set.
     private var sessions: [String: Session] = [:]
     private var tick = 0
@@ -50,12 +55,17 @@ public struct Fail2banReader: Sendable {
         _ line: String,
         deadline: ContinuousClock.Instant
     ) throws(Fail2banRegex.TimedOut) -> Fail2banMatcher.Verdict {
-        let content = matcher.withoutDate(line)
+        let content = matcher.withoutDate(line, deadline: deadline)
         if matcher.maxlines > 1 {
             buffer.append(content)
-            if buffer.count > matcher.maxlines { buffer.removeFirst(buffer.count - matcher.maxlines) }
+            bufferBytes += content.utf8.count
+            // The last maxlines lines, and no more than maxBufferBytes of them (the newest kept).
+            while buffer.count > matcher.maxlines || (bufferBytes > Self.maxBufferBytes && buffer.count > 1) {
+                bufferBytes -= buffer.removeFirst().utf8.count
+            }
         } else {
             buffer = [content]
+            bufferBytes = content.utf8.count
         }
         var lines = buffer
         var text = Self.joined(lines)
@@ -66,6 +76,7 @@ public struct Fail2banReader: Sendable {
             if let content = pre.removeValue(forKey: "content"), !content.isEmpty {
                 lines = [content]
                 buffer = lines
+                bufferBytes = content.utf8.count
                 text = Self.joined(lines)
             }
         }
@@ -74,7 +85,10 @@ public struct Fail2banReader: Sendable {
             for i in matcher.ignore where try i.firstMatch(in: text, deadline: deadline) != nil {
                 return .init(matched: false)
             }
-            if matcher.maxlines > 1 { buffer = Self.unmatched(lines, by: m, in: text) }
+            if matcher.maxlines > 1 {
+                buffer = Self.unmatched(lines, by: m, in: text)
+                bufferBytes = buffer.reduce(0) { $0 + $1.utf8.count }
+            }
             var fail = pre.merging(m.values(in: text)) { _, new in new }
             if let id = fail["mlfid"] {
                 fail = merge(session: id, fail)
