@@ -15,54 +15,60 @@ struct Scorecard {
         var falseHeals = 0
         var leadTimes: [Double] = []
         var faults: [FaultKind: Int] = [:]
-        /// The monitor's probability at each step, and whether a failure was coming within the
+        /// The monitor's probability against what followed, summed as the steps go (a run of any
+        /// length holds the same few numbers): per tenth of probability, the probabilities, the
+        /// steps followed by a failure within the horizon, and the steps; the squared misses.
+        var binProbability = [Double](repeating: 0, count: 10)
+        var binFailures = [Int](repeating: 0, count: 10)
+        var binSteps = [Int](repeating: 0, count: 10)
+        var squaredMisses = 0.0
+        /// The probability at steps with no fault active, in thousandths (a histogram).
+        var quiet = [Int](repeating: 0, count: 1001)
+
+        /// Records one step: the probability shown, and whether a failure was coming within the
         /// horizon then (a gradual fault active whose critical point lies ahead by at most it).
-        var forecasts: [(probability: Double, failureComing: Bool)] = []
-        /// The probability at the steps with no fault active.
-        var quiet: [Double] = []
+        mutating func forecast(_ probability: Double, failureComing: Bool, faultActive: Bool) {
+            let bin = min(9, max(0, Int(probability * 10)))
+            binProbability[bin] += probability
+            binFailures[bin] += failureComing ? 1 : 0
+            binSteps[bin] += 1
+            let miss = probability - (failureComing ? 1 : 0)
+            squaredMisses += miss * miss
+            if !faultActive { quiet[min(1000, max(0, Int((probability * 1000).rounded())))] += 1 }
+        }
+
+        var steps: Int { binSteps.reduce(0, +) }
 
         /// The mean squared difference between the probability and what happened (0 is perfect;
         /// always saying the base rate scores `rate · (1 − rate)`).
-        var brier: Double {
-            guard !forecasts.isEmpty else { return .nan }
-            var sum = 0.0
-            for f in forecasts {
-                let miss = f.probability - (f.failureComing ? 1 : 0)
-                sum += miss * miss
-            }
-            return sum / Double(forecasts.count)
-        }
+        var brier: Double { steps == 0 ? .nan : squaredMisses / Double(steps) }
 
         /// The share of steps with a failure coming.
-        var baseRate: Double {
-            forecasts.isEmpty ? .nan : Double(forecasts.filter(\.failureComing).count) / Double(forecasts.count)
-        }
+        var baseRate: Double { steps == 0 ? .nan : Double(binFailures.reduce(0, +)) / Double(steps) }
 
         /// Ten bins of probability: the mean probability in each, the share of its steps followed
         /// by a failure within the horizon, and how many steps (the reliability diagram's points).
         var reliability: [(meanProbability: Double, observed: Double, count: Int)] {
-            var probabilities = [Double](repeating: 0, count: 10)
-            var failures = [Int](repeating: 0, count: 10)
-            var counts = [Int](repeating: 0, count: 10)
-            for f in forecasts {
-                let bin = min(9, max(0, Int(f.probability * 10)))
-                probabilities[bin] += f.probability
-                failures[bin] += f.failureComing ? 1 : 0
-                counts[bin] += 1
-            }
-            return (0..<10).map { b in
-                let n = Double(counts[b])
+            (0..<10).map { b in
+                let n = Double(binSteps[b])
                 return (
-                    counts[b] == 0 ? .nan : probabilities[b] / n, counts[b] == 0 ? .nan : Double(failures[b]) / n,
-                    counts[b]
+                    binSteps[b] == 0 ? .nan : binProbability[b] / n,
+                    binSteps[b] == 0 ? .nan : Double(binFailures[b]) / n,
+                    binSteps[b]
                 )
             }
         }
 
-        /// The 95th percentile of the probability while no fault is active.
+        /// The 95th percentile of the probability while no fault is active (to a thousandth).
         var quietP95: Double {
-            let s = quiet.sorted()
-            return s.isEmpty ? .nan : s[min(s.count - 1, Int(0.95 * Double(s.count)))]
+            let total = quiet.reduce(0, +)
+            guard total > 0 else { return .nan }
+            var seen = 0
+            for (i, n) in quiet.enumerated() {
+                seen += n
+                if Double(seen) > 0.95 * Double(total) { return Double(i) / 1000 }
+            }
+            return 1
         }
 
         var healedPercent: Double { gradual == 0 ? 0 : Double(healedBeforeCrash) / Double(gradual) * 100 }
@@ -140,8 +146,7 @@ struct Scorecard {
                     sim.active.map { f in
                         f.kind.isGradual && criticalTime(f) >= sim.time && criticalTime(f) - sim.time <= horizon
                     } ?? false
-                result.forecasts.append((probability, coming))
-                if sim.active == nil { result.quiet.append(probability) }
+                result.forecast(probability, failureComing: coming, faultActive: sim.active != nil)
             }
             if trace {
                 switch outcome {
