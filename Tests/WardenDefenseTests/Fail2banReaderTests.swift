@@ -39,7 +39,7 @@ struct Fail2banReaderTests {
         var reader = Fail2banReader(try Fail2banMatcher(try Fail2banFilter.load(dir.file("filter.conf"))))
         var found: [(Int, String)] = []
         for (n, line) in log.enumerated() {
-            let v = reader.feed("2026-12-01 10:00:\(String(format: "%02d", n)) \(line)")
+            let v = reader.feed("2026-12-01 10:00:\(String(format: "%02d", n)) \(line)", budget: .seconds(30))
             if v.matched, let host = v.host { found.append((n, host)) }
         }
         return found

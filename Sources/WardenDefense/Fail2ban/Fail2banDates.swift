@@ -23,6 +23,9 @@ public struct Fail2banDates: Sendable {
         let regex: NSRegularExpression
         /// Whether group 1 is the date (a pattern with a group of its own); otherwise the match.
         let grouped: Bool
+        /// Made from the operator's text (not fail2ban's fixed templates alone): searched under
+        /// the line's deadline.
+        var operators = false
     }
 
     let templates: [Template]
@@ -93,10 +96,14 @@ public struct Fail2banDates: Sendable {
                     let body =
                         d.hasPrefix("{^LN-BEG}") ? String(d.dropFirst(9)) : d.hasPrefix("^") ? String(d.dropFirst()) : d
                     let whole = pattern.replacingOccurrences(of: "{DATE}", with: body, options: .caseInsensitive)
-                    templates.append(try Self.compile(whole))
+                    var t = try Self.compile(whole)
+                    t.operators = true
+                    templates.append(t)
                 }
             default:
-                templates.append(try Self.compile(pattern))
+                var t = try Self.compile(pattern)
+                t.operators = true
+                templates.append(t)
             }
         }
         guard !templates.isEmpty || none else { throw Failure(description: "datepattern is empty") }
@@ -227,14 +234,28 @@ public struct Fail2banDates: Sendable {
         let ns = line as NSString
         let all = NSRange(location: 0, length: min(ns.length, 4096))
         var best: (NSTextCheckingResult, NSRange)?
+        /// Keeps `m` if it is the best so far; true when no other can beat it.
+        func consider(_ m: NSTextCheckingResult) -> Bool {
+            // Group 1 is the date (a `(` taken for a group may have been in a class: none then).
+            let r = m.numberOfRanges < 2 || m.range(at: 1).location == NSNotFound ? m.range : m.range(at: 1)
+            if let b = best?.1, b.location < r.location || (b.location == r.location && b.length >= r.length) {
+                return false
+            }
+            best = (m, r)
+            // A date at the very start: no other can be further left (fail2ban too stops at the
+            // first template that matches, most lines' dates being there).
+            return r.location == 0
+        }
         for t in templates {
+            // fail2ban's own templates are fixed and linear: searched without progress reports.
+            guard t.operators, let deadline else {
+                if let m = t.regex.firstMatch(in: line, range: all), consider(m) { break }
+                continue
+            }
             var found: NSTextCheckingResult?
             var late = false
-            t.regex.enumerateMatches(in: line, options: deadline == nil ? [] : [.reportProgress], range: all) {
-                m,
-                _,
-                stop in
-                if let deadline, ContinuousClock.now > deadline {
+            t.regex.enumerateMatches(in: line, options: [.reportProgress], range: all) { m, _, stop in
+                if ContinuousClock.now > deadline {
                     late = true
                     stop.pointee = true
                 } else if let m {
@@ -243,16 +264,7 @@ public struct Fail2banDates: Sendable {
                 }
             }
             if late { return nil }
-            guard let m = found else { continue }
-            // Group 1 is the date (a `(` taken for a group may have been in a class: none then).
-            let r = m.numberOfRanges < 2 || m.range(at: 1).location == NSNotFound ? m.range : m.range(at: 1)
-            if let b = best?.1, b.location < r.location || (b.location == r.location && b.length >= r.length) {
-                continue
-            }
-            best = (m, r)
-            // A date at the very start: no other can be further left (fail2ban too stops at the
-            // first template that matches, most lines' dates being there).
-            if r.location == 0 { break }
+            if let m = found, consider(m) { break }
         }
         guard let (m, range) = best else { return nil }
         return Found(range: range, date: Self.date(of: m, in: ns, reference: reference))
