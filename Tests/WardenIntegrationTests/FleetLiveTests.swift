@@ -472,8 +472,20 @@ struct FleetReplicaTests {
         // The replica the agent talks to first dies; the other serves the same database.
         await first.kill(SIGKILL)
         let atDeath = try await f.events().last?.id ?? 0
-        try await eventually("the fleet has 40 events more, through the other replica", timeout: .seconds(60)) {
-            (try await second.lastEventID(of: "edge-1") ?? 0) >= atDeath + 40
+        // Two waits, each on what it is about: the node writes 40 events more (its pace is the
+        // machine's), then the other replica has them (the agent's part).
+        try await eventually("the node records 40 events more", timeout: .seconds(90)) {
+            (try await f.events().last?.id ?? 0) >= atDeath + 40
+        }
+        let target = try await f.events().last?.id ?? 0
+        do {
+            try await eventually("the fleet has them, through the other replica", timeout: .seconds(90)) {
+                (try await second.lastEventID(of: "edge-1") ?? 0) >= target
+            }
+        } catch {
+            let seen = (try? await second.lastEventID(of: "edge-1")).flatMap { $0 }
+            Issue.record("\(error); the other replica has up to \(seen.map(String.init) ?? "nothing"), the node \(target); the agent said: \(agent.output.suffix(3000))")
+            throw error
         }
         #expect(try await agent.stop() == .exited(0))
         let local = try await FleetLiveTests.recorded(f)

@@ -291,17 +291,29 @@ struct GitOpsLiveTests {
             (Self.app + "\n  extra:\n    run: [SAMPLE]\n").replacingOccurrences(of: "SAMPLE", with: Binaries.sample)
         )
         let url = "http://127.0.0.1:\(f.port)/v1/hooks/deploy"
-        let answer = await blockingWork {
-            BlockingHTTPClient.shared.exchange(
-                method: "POST",
-                url: url,
-                headers: [("Content-Type", "application/json"), ("X-Deploy-Token", "deploy-hook-token-1")],
-                body: Array("{\"ref\": \"main\"}".utf8),
-                caFile: nil,
-                timeout: .seconds(10)
-            )
+        // A 503 says the delivery was not stored in time (a loaded machine): a sender delivers
+        // again, as a forge does. Anything else is the test's verdict.
+        var delivered = false
+        for _ in 0..<3 where !delivered {
+            let answer = await blockingWork {
+                BlockingHTTPClient.shared.exchange(
+                    method: "POST",
+                    url: url,
+                    headers: [("Content-Type", "application/json"), ("X-Deploy-Token", "deploy-hook-token-1")],
+                    body: Array("{\"ref\": \"main\"}".utf8),
+                    caFile: nil,
+                    timeout: .seconds(30)
+                )
+            }
+            guard case .success(let (status, body)) = answer else {
+                Issue.record("the delivery failed: \(answer); Warden said: \(w.output.suffix(3000))")
+                break
+            }
+            if status == 503 { continue }
+            #expect(status == 202, "\(String(decoding: body, as: UTF8.self))")
+            delivered = true
         }
-        if case .success(let (status, _)) = answer { #expect(status == 202) } else { Issue.record("\(answer)") }
+        #expect(delivered, "Warden said: \(w.output.suffix(3000))")
         try await f.waitFor("gitops.reachable", "gitops")
         let third = try await f.waitFor("gitops.applied", "gitops", count: 3)
         #expect(third.last?.payload["commit"]?.stringValue == c2)
