@@ -11,6 +11,9 @@ extension GitOpsService {
         let statuses = Dictionary(await d.statuses().map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         for name in current.services {
             guard let status = statuses[name] else { continue }
+            // Stopped is what an operator's `warden stop` leaves (Warden itself keeps a spec's
+            // services running): not the commit's doing. The drift check reports it.
+            if status.state == "stopped" { continue }
             if status.state != "running" {
                 watch?.problems[name] = "it is \(status.state), not running, \(d.spec.settle) after the commit"
             } else if status.health == "failing" {

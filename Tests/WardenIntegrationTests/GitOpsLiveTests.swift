@@ -265,9 +265,10 @@ struct GitOpsLiveTests {
                 format: json
                 verify: { token: { secret: file:\(tokenFile), header: X-Deploy-Token } }
             """
-        let local = Self.local(repo, extra: hooks).replacingOccurrences(
-            of: "  settle: 1s\n",
-            with: "  settle: 1s\n  hook: deploy\n"
+        // A settle long enough that the operator's stop below falls inside it.
+        let local = Self.local(repo, extra: hooks, settle: "15s").replacingOccurrences(
+            of: "  settle: 15s\n",
+            with: "  settle: 15s\n  hook: deploy\n"
         )
         let f = Fixture(local)
         let c1 = try await repo.commit(Self.app.replacingOccurrences(of: "SAMPLE", with: Binaries.sample))
@@ -319,7 +320,8 @@ struct GitOpsLiveTests {
         #expect(third.last?.payload["commit"]?.stringValue == c2)
         _ = try await f.waitRunning(["app", "extra"])
 
-        // Drift: a service of the desired spec stopped by hand is reported, and its start ends it.
+        // Drift: a service of the desired spec stopped by hand (here while the commit settles:
+        // not the commit's failure, no rollback) is reported, and its start ends it.
         let stopped = try await warden("stop", "-c", f.config, "extra")
         #expect(stopped.exitCode == 0, "\(stopped.stderr)")
         let drift = try await f.waitFor("gitops.drift", "gitops")
@@ -328,6 +330,12 @@ struct GitOpsLiveTests {
                 == "extra is stopped; the desired spec runs it",
             "\(drift.last?.payload ?? .null)"
         )
+        // The commit settles with the service still stopped.
+        let settled = try await f.waitFor("gitops.settled", "gitops", count: 2)
+        #expect(settled.last?.payload["commit"]?.stringValue == c2)
+        let stop = try await f.events("--type", "audit.service.stop").last
+        #expect(stop.map { $0.id < settled.last?.id ?? 0 } == true, "the stop came while the commit settled")
+        #expect(try await f.events("--type", "gitops.rolled_back").isEmpty)
         #expect(try await warden("start", "-c", f.config, "extra").exitCode == 0)
         try await f.waitFor("gitops.in_sync", "gitops")
         #expect(try await w.stop() == .exited(0))

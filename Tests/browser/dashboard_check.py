@@ -148,9 +148,13 @@ def main():
             "(() => { const t = document.getElementById('incidents').innerText;"
             " return t.includes('resolved') && t.includes('predicts a failure') ? t : ''; })()", incident_timeout)
         if incident:
-            page.eval("document.querySelector('#incidents details')?.setAttribute('open', '')")
-            time.sleep(0.5)
-            opened = page.eval("document.getElementById('incidents').innerText")
+            # The list is drawn again every few seconds (keeping what a person opened); a redraw
+            # already under way when they are opened here would close them again: open them until
+            # a rebuild shows among their actions, for up to 10 s.
+            opened = page.wait_for(
+                "(() => { document.querySelectorAll('#incidents details').forEach((d) => d.setAttribute('open', ''));"
+                " const t = document.getElementById('incidents').innerText;"
+                " return t.includes('rebuild life-support') ? t : ''; })()", 10) or ""
             checks["incident_with_rebuild"] = "rebuild life-support" in opened
         else:
             checks["incident_with_rebuild"] = False
