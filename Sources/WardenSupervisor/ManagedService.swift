@@ -62,7 +62,7 @@ final class ManagedService {
     var lastCgroupUsage: CgroupUsage?
     var quietCgroupPasses = 0
     /// The service is sampled every `statsStride` stats passes (1, doubling up to
-    /// ``Supervisor/maxStatsStride`` while its readings hold steady); passes since the last.
+    /// ``Supervisor/maxStatsStride(every:)`` while its readings hold steady); passes since the last.
     var statsStride = 1
     var passesSinceSample = 0
     /// The log's size at its last check, when the next check is due, and the interval that led

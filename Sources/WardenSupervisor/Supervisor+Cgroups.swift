@@ -113,11 +113,17 @@ extension Supervisor {
     /// How many stats passes in a row may reuse a quiet cgroup's last full reading.
     static let quietPassesBetweenFullReads = 11
 
-    /// A service whose readings hold steady is sampled every 2, then every 4 stats passes (20 s
-    /// with the default `every: 5s`, as cAdvisor backs off its housekeeping to 15 s); any change
-    /// (memory charged, tasks, CPU by a percentage point or more, pressure) brings it back to
-    /// every pass.
-    static let maxStatsStride = 4
+    /// A service whose readings hold steady is sampled every 2, 4, 8, then every 12 stats passes,
+    /// but at least once a minute (so that each 1-minute rollup has its point): once a minute with
+    /// the default `every: 5s`, every 12 s with `every: 1s`, every pass from `every: 1m` on. Any
+    /// change (memory charged, tasks, CPU by a percentage point or more, pressure) brings it back
+    /// to every pass. A flat line sampled once a minute shows the same; the first change after a
+    /// steady spell is seen within a minute (a crash or an OOM kill is seen at once: they end or
+    /// signal processes, not a reading).
+    package static func maxStatsStride(every: Duration) -> Int {
+        guard every > .zero else { return 1 }
+        return max(1, min(12, Int((Duration.seconds(60) / every).rounded(.down))))
+    }
 
     /// Samples of the services that have a cgroup, from the kernel's counters: one read per file,
     /// however many processes they run. Returns the names it measured.
@@ -132,9 +138,10 @@ extension Supervisor {
     /// (writeback of dirty pages, pressure decaying, a kill that freed exactly what was since
     /// charged) is read in full at least every ``quietPassesBetweenFullReads`` + 1 passes it is
     /// sampled in. A service whose readings hold steady is sampled in fewer passes (see
-    /// ``maxStatsStride``).
+    /// ``maxStatsStride(every:)``).
     func recordCgroupUsage(now: Instant, wall: Date, into batch: inout [Sample]) -> Set<String> {
         var measured = Set<String>()
+        let maxStride = Self.maxStatsStride(every: spec.statsEvery)
         for s in services.values {
             guard let cgroup = s.cgroup, s.pid != nil else { continue }
             // A steady service sits out passes (it stays measured: not read from /proc either).
@@ -175,7 +182,7 @@ extension Supervisor {
                 before.memory != nil && before.memory == s.memoryBytes && before.tasks == s.tasks
                 && abs((s.cpuPercent ?? 0) - (before.cpu ?? .infinity)) < 1
                 && u.pressure.values.allSatisfy { $0 == 0 }
-            s.statsStride = steady ? min(s.statsStride * 2, Self.maxStatsStride) : 1
+            s.statsStride = steady ? min(s.statsStride * 2, maxStride) : 1
             add("service.cpu_percent", s.cpuPercent)
             add("service.rss_bytes", u.anonBytes.map { Double($0) })
             add("service.memory_bytes", u.memoryBytes.map { Double($0) })

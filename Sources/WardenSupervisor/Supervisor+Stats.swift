@@ -11,10 +11,10 @@ extension Supervisor {
     ///
     /// Idle costs little: the task sleeps until the next thing is due. The logs are checked in one
     /// sweep (a `stat` each): a second after a sweep that found one grown, otherwise after twice
-    /// the last pause, up to 8 s; a sweep due before the next stats pass is made with the current
-    /// one, so that an idle Warden wakes once per `stats.every` (with `every: off`, once per 8 s
-    /// sweep). A service that starts writing
-    /// after a quiet spell can so overshoot its `max_size` by at most 8 seconds of output.
+    /// the last pause, up to 8 s (``quietLogSweepPause``: 10 s with the default `every: 5s`); a
+    /// sweep due before the next stats pass is made with the current one, so that an idle Warden
+    /// wakes once per `stats.every` (with `every: off`, once per 8 s sweep). A service that starts
+    /// writing after a quiet spell can so overshoot its `max_size` by at most that pause's output.
     func startStats() {
         statsTask?.cancel()
         let clock = self.clock
@@ -74,8 +74,20 @@ extension Supervisor {
                 grew = true
             }
         }
-        logSweepPause = grew ? .seconds(1) : min(logSweepPause * 2, .seconds(8))
+        logSweepPause = grew ? .seconds(1) : min(logSweepPause * 2, quietLogSweepPause)
         nextLogSweep = now + logSweepPause
+    }
+
+    /// The longest pause between log sweeps while no log grows: 8 s, or with stats passes more
+    /// often than that, the whole number of passes that covers 8 s (10 s with `every: 5s`), so
+    /// that a quiet sweep always rides along with a pass and never wakes Warden on its own.
+    var quietLogSweepPause: Duration { Self.quietLogSweepPause(stats: spec.statsOn ? spec.statsEvery : nil) }
+
+    /// ``quietLogSweepPause`` for stats passes every `stats` (nil: off).
+    package static func quietLogSweepPause(stats every: Duration?) -> Duration {
+        let most = Duration.seconds(8)
+        guard let every, every > .zero, every < most else { return most }
+        return every * Int((most / every).rounded(.up))
     }
 
     /// The process groups of the services measured from /proc (those without a cgroup).

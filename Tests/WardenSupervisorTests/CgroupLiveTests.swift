@@ -152,6 +152,28 @@ struct CgroupLiveTests {
         try await h.shutdown()
     }
 
+    @Test func aSteadyServiceIsSampledAtLeastOnceAMinute() {
+        let strides = [
+            "100ms": 12, "1s": 12, "5s": 12, "10s": 6, "15s": 4, "45s": 1, "1m": 1, "5m": 1,
+        ]
+        for (every, stride) in strides {
+            let duration = DurationFormat.parse(every)!
+            #expect(Supervisor.maxStatsStride(every: duration) == stride, "every \(every)")
+            #expect(duration * Supervisor.maxStatsStride(every: duration) <= .seconds(60) || stride == 1)
+        }
+    }
+
+    @Test func aQuietLogSweepRidesAlongWithAStatsPass() {
+        let pauses: [(String?, Duration)] = [
+            ("5s", .seconds(10)), ("3s", .seconds(9)), ("1s", .seconds(8)), ("200ms", .seconds(8)),
+            ("8s", .seconds(8)), ("30s", .seconds(8)), (nil, .seconds(8)),
+        ]
+        for (every, pause) in pauses {
+            let stats = every.map { DurationFormat.parse($0)! }
+            #expect(Supervisor.quietLogSweepPause(stats: stats) == pause, "every \(every ?? "off")")
+        }
+    }
+
     /// A child the OOM killer kills while the service runs on is found by the stats pass, which
     /// reads the OOM count only when the memory charged moved: a kill gives memory back.
     @Test func aChildKilledByTheOOMKillerWhileTheServiceRunsOnIsReported() async throws {
