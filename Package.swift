@@ -306,7 +306,10 @@ let package = Package(
             dependencies: ["WardenIdentity", "WardenTestSupport", .product(name: "JWTKit", package: "jwt-kit")]
         ),
         .testTarget(name: "WardenGitOpsTests", dependencies: ["WardenGitOps", "WardenFleet", "WardenTestSupport"]),
-        .testTarget(name: "WardenFleetTests", dependencies: ["WardenFleet", "WardenTestSupport"]),
+        .testTarget(
+            name: "WardenFleetTests",
+            dependencies: ["WardenFleet", "WardenTestSupport", .product(name: "Logging", package: "swift-log")]
+        ),
         .testTarget(name: "WardenControlTests", dependencies: ["WardenControl"]),
         .testTarget(
             name: "WardenDefenseTests",

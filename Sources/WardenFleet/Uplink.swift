@@ -106,9 +106,9 @@ public final class Uplink: Service, Sendable {
                 let failures = state.withLock { s -> Int in
                     s.failures += 1
                     s.lastError = "\(error)"
-                    s.target += 1
                     return s.failures
                 }
+                rotate(from: (error as? UplinkError)?.target ?? state.withLock { $0.target })
                 if failures == 1 || failures % 30 == 0 {
                     logger.warning(
                         "cannot ship to the control plane; keeping the events and trying again",
@@ -224,15 +224,15 @@ public final class Uplink: Service, Sendable {
     func fetchDecisions(after: Int64) async throws -> [FleetDecision] {
         let node = spec.node.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? spec.node
         let wait = Int.random(in: Self.pollWait)
-        var (request, base) = request("/v1/fleet/decisions?node=\(node)&after=\(after)&wait=\(wait)")
+        var (request, base, used) = request("/v1/fleet/decisions?node=\(node)&after=\(after)&wait=\(wait)")
         request.method = "GET"
         request.timeout = .seconds(Int64(wait) + 15)
         let response: OutboundResponse
         do {
             response = try await transport.send(request)
         } catch {
-            state.withLock { $0.target += 1 }
-            throw UplinkError("\(base): \(error.message)")
+            rotate(from: used)
+            throw UplinkError("\(base): \(error.message)", target: used)
         }
         guard response.status == 200 else {
             throw UplinkError(
@@ -246,16 +246,28 @@ public final class Uplink: Service, Sendable {
         return decisions
     }
 
-    /// A request to `path` of the control plane in turn, with the credential and CA file; and
-    /// that control plane's base URL, for messages.
-    func request(_ path: String) -> (OutboundRequest, String) {
-        let url = spec.control[state.withLock { $0.target } % spec.control.count]
+    /// A request to `path` of the control plane in turn, with the credential and CA file; that
+    /// control plane's base URL, for messages; and the turn it was taken at, for ``rotate(from:)``.
+    func request(_ path: String) -> (OutboundRequest, String, Int) {
+        let used = state.withLock { $0.target }
+        let url = spec.control[used % spec.control.count]
         let base = url.hasSuffix("/") ? String(url.dropLast()) : url
         var request = OutboundRequest(url: base + path)
         request.headers = [("authorization", "Bearer " + String(decoding: spec.token.bytes, as: UTF8.self))]
         request.caFile = spec.caFile
-        return (request, base)
+        return (request, base, used)
     }
+
+    /// Moves on to the next control plane after one failed at turn `used`, unless another call
+    /// already moved on from it: the shipping loop and the decisions poll fail together when a
+    /// replica dies, and two moves would take both back to the dead one (with two control
+    /// planes), each failure backing off longer.
+    package func rotate(from used: Int) {
+        state.withLock { if $0.target == used { $0.target += 1 } }
+    }
+
+    /// The turn the next request is made at (the control plane is `control[turn % count]`).
+    package var turn: Int { state.withLock { $0.target } }
 
     /// Asks the control plane whether this node may apply `commit` of the spec followed by
     /// `group` (a rollout in waves; `share`: the first wave's share of the group).
@@ -274,7 +286,7 @@ public final class Uplink: Service, Sendable {
     /// `rotate`, a control plane that cannot be reached makes the next call go to the next one
     /// (the shipping loop rotates on any failure itself).
     func post(_ path: String, _ body: [UInt8], rotate: Bool = false) async throws -> (OutboundResponse, String) {
-        var (request, base) = request(path)
+        var (request, base, used) = request(path)
         request.method = "POST"
         request.headers.append(("content-type", "application/json"))
         request.body = body
@@ -283,12 +295,12 @@ public final class Uplink: Service, Sendable {
         do {
             response = try await transport.send(request)
         } catch {
-            if rotate { state.withLock { $0.target += 1 } }
-            throw UplinkError("\(base): \(error.message)")
+            if rotate { self.rotate(from: used) }
+            throw UplinkError("\(base): \(error.message)", target: used)
         }
         guard response.status == 200 else {
             let text = String(decoding: response.body.prefix(300), as: UTF8.self)
-            throw UplinkError("\(base) answered \(response.status): \(text)")
+            throw UplinkError("\(base) answered \(response.status): \(text)", target: used)
         }
         return (response, base)
     }
@@ -305,5 +317,10 @@ public final class Uplink: Service, Sendable {
 /// Why a batch was not acknowledged.
 public struct UplinkError: Error, CustomStringConvertible {
     public var description: String
-    init(_ description: String) { self.description = description }
+    /// The turn of the control plane that failed (nil: not a control plane's failure).
+    var target: Int?
+    init(_ description: String, target: Int? = nil) {
+        self.description = description
+        self.target = target
+    }
 }

@@ -484,7 +484,9 @@ struct FleetReplicaTests {
             }
         } catch {
             let seen = (try? await second.lastEventID(of: "edge-1")).flatMap { $0 }
-            Issue.record("\(error); the other replica has up to \(seen.map(String.init) ?? "nothing"), the node \(target); the agent said: \(agent.output.suffix(3000))")
+            Issue.record(
+                "\(error); the other replica has up to \(seen.map(String.init) ?? "nothing"), the node \(target); the agent said: \(agent.output.suffix(3000))"
+            )
             throw error
         }
         #expect(try await agent.stop() == .exited(0))
