@@ -122,7 +122,8 @@ extension Supervisor {
     /// signal processes, not a reading).
     package static func maxStatsStride(every: Duration) -> Int {
         guard every > .zero else { return 1 }
-        return max(1, min(12, Int((Duration.seconds(60) / every).rounded(.down))))
+        // Clamped before the conversion: a duration of attoseconds makes a ratio beyond Int.
+        return max(1, Int(min(12, (Duration.seconds(60) / every).rounded(.down))))
     }
 
     /// Samples of the services that have a cgroup, from the kernel's counters: one read per file,

@@ -86,7 +86,8 @@ extension Supervisor {
     /// ``quietLogSweepPause`` for stats passes every `stats` (nil: off).
     package static func quietLogSweepPause(stats every: Duration?) -> Duration {
         let most = Duration.seconds(8)
-        guard let every, every > .zero, every < most else { return most }
+        // Below a millisecond, passes that whole cover 8 s are 8 s (and the ratio stays an Int).
+        guard let every, every >= .milliseconds(1), every < most else { return most }
         return every * Int((most / every).rounded(.up))
     }
 

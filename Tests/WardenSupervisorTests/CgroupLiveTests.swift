@@ -161,6 +161,10 @@ struct CgroupLiveTests {
             #expect(Supervisor.maxStatsStride(every: duration) == stride, "every \(every)")
             #expect(duration * Supervisor.maxStatsStride(every: duration) <= .seconds(60) || stride == 1)
         }
+        // Out of the spec's range (it takes 100ms and up), still an answer, not a trap.
+        #expect(Supervisor.maxStatsStride(every: .nanoseconds(1) / 1_000_000_000) == 12)
+        #expect(Supervisor.maxStatsStride(every: .seconds(Int64.max)) == 1)
+        #expect(Supervisor.maxStatsStride(every: .zero) == 1)
     }
 
     @Test func aQuietLogSweepRidesAlongWithAStatsPass() {
@@ -172,6 +176,8 @@ struct CgroupLiveTests {
             let stats = every.map { DurationFormat.parse($0)! }
             #expect(Supervisor.quietLogSweepPause(stats: stats) == pause, "every \(every ?? "off")")
         }
+        #expect(Supervisor.quietLogSweepPause(stats: .nanoseconds(1) / 1_000_000_000) == .seconds(8))
+        #expect(Supervisor.quietLogSweepPause(stats: .seconds(Int64.max)) == .seconds(8))
     }
 
     /// A child the OOM killer kills while the service runs on is found by the stats pass, which
