@@ -51,6 +51,10 @@ public final class SimulationRunner: Sendable {
         public var link: String?
         /// Stop after this much simulated time (nil: until stopped).
         public var duration: Double?
+        /// Write what happened here, one JSON object per line (see ``SimulationRecord``).
+        public var record: String?
+        /// How far ahead (simulated seconds) a failure counts as coming, in the record.
+        public var horizon: Double = 900
         public init() {}
     }
 
@@ -77,16 +81,19 @@ public final class SimulationRunner: Sendable {
 
     public func run() {
         var sim = VitalsSimulator(seed: options.seed, faults: options.schedule)
+        let record = options.record.flatMap(SimulationRecord.init(path:))
         let link = options.link.map(LifeSupportLink.init)
         link?.clearCritical()
         _ = link?.takeRepaired()
         let tick = options.step / options.speed
         var next = clock.wallTime().timeIntervalSince1970
         var crashClearAt: Double?
+        defer { record?.close() }
         while running.load(ordering: .relaxed) {
             if let d = options.duration, sim.time >= d { break }
             let now = clock.wallTime().timeIntervalSince1970
             if let link, link.takeRepaired() {
+                record?.repaired(sim.active, at: sim.time, wall: now)
                 if let e = sim.repair() { report(e, sim.time) }
                 link.clearCritical()
             }
@@ -97,6 +104,7 @@ public final class SimulationRunner: Sendable {
             let (reading, events) = sim.step(options.step)
             for e in events {
                 report(e, sim.time)
+                record?.event(e, fault: sim.active, at: sim.time, wall: now)
                 if case .critical(let kind) = e {
                     link?.markCritical(kind)
                     // A sudden crash is over at once: the service comes back by being restarted.
@@ -104,6 +112,12 @@ public final class SimulationRunner: Sendable {
                 }
             }
             post(reading, now)
+            record?.reading(
+                at: sim.time,
+                wall: now,
+                fault: sim.active,
+                coming: sim.active?.failureComing(at: sim.time, within: options.horizon) ?? false
+            )
             next += tick
             let wait = next - clock.wallTime().timeIntervalSince1970
             if wait > 0 {

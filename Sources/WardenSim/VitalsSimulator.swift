@@ -64,6 +64,22 @@ public struct VitalsSimulator: Sendable {
             self.start = start
             self.length = length
         }
+
+        /// When a gradual fault reaches its critical point (where its mean crosses the line; the
+        /// noise moves it by seconds); the start for any other kind.
+        public var criticalTime: Double {
+            switch kind {
+            case .hypoxia: return start + (12.6 / 14).squareRoot() * length
+            case .fever: return start + (2.7 / 3.2) * length
+            default: return start
+            }
+        }
+
+        /// Whether, at simulated time `t`, this fault is a failure on its way within `horizon`
+        /// seconds (a gradual fault whose critical point lies ahead by at most that).
+        public func failureComing(at t: Double, within horizon: Double) -> Bool {
+            kind.isGradual && criticalTime >= t && criticalTime - t <= horizon
+        }
     }
 
     var rng: SplitMix64

@@ -36,6 +36,11 @@ struct DemoCommand: AsyncParsableCommand {
     var stateDir: String?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "warning"
+    @Flag(
+        name: .customLong("print-spec"),
+        help: "Print the spec the demo would run (for --state-dir, --port and --speed) and exit."
+    )
+    var printSpec = false
 
     func run() async throws {
         warden_stdout_line_buffered()
@@ -44,7 +49,9 @@ struct DemoCommand: AsyncParsableCommand {
         let dir: String
         if let stateDir {
             dir = (stateDir as NSString).standardizingPath
-            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            if !printSpec { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+        } else if printSpec {
+            dir = "/tmp/warden-demo"
         } else {
             var template = Array("/tmp/warden-demo-XXXXXX".utf8CString)
             guard mkdtemp(&template) != nil else {
@@ -58,15 +65,24 @@ struct DemoCommand: AsyncParsableCommand {
             printError("warden: --firewall: found '\(wall)'; expected nftables or dry-run")
             throw ExitCode(1)
         }
+        guard speed > 0, speed <= 100_000 else {
+            printError("warden: --speed: found \(speed); expected a number above 0 and at most 100000")
+            throw ExitCode(1)
+        }
         let apiPort =
-            PortCheck.listenProblem(host: "127.0.0.1", port: port) == nil ? port : PortCheck.freeLoopbackPort()
+            printSpec || PortCheck.listenProblem(host: "127.0.0.1", port: port) == nil
+            ? port : PortCheck.freeLoopbackPort()
         // warden-sample is installed next to warden.
         let exe =
             (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         let sample = ((exe as NSString).deletingLastPathComponent as NSString).appendingPathComponent("warden-sample")
+        let specText = Self.spec(dir: dir, port: apiPort, sample: sample, firewall: wall, speed: speed)
+        if printSpec {
+            print(specText)
+            return
+        }
         let specPath = (dir as NSString).appendingPathComponent("warden.yaml")
-        try Self.spec(dir: dir, port: apiPort, sample: sample, firewall: wall)
-            .write(toFile: specPath, atomically: true, encoding: .utf8)
+        try specText.write(toFile: specPath, atomically: true, encoding: .utf8)
         let spec: Spec
         do {
             spec = try SpecLoader.warden().load(path: specPath)
@@ -112,43 +128,50 @@ struct DemoCommand: AsyncParsableCommand {
         runner.stop()
     }
 
-    /// The demo's spec. The monitor's times are wall times: at 60x, 30 s of training is half an
-    /// hour of the crew's life.
-    static func spec(dir: String, port: Int, sample: String, firewall: String) -> String {
-        """
-        # The spec `warden demo` runs (written here so that you can read it and reuse it).
-        state_dir: \(dir)/state
-        api: { listen: 127.0.0.1:\(port), anonymous_read: true }
-        samples: { raw: 24h }
-        healing: { verify: 20s, settle: 3s, max: 20 in 1h }
+    /// The demo's spec for a simulation `speed` times faster than life. The monitor's and the
+    /// healing's times are wall times, set so that they mean the same simulated times at any speed:
+    /// at 60x, 60 s of training is an hour of the crew's life.
+    static func spec(dir: String, port: Int, sample: String, firewall: String, speed: Double = 60) -> String {
+        /// `simulated` seconds of the crew's life, as a wall-time duration.
+        func life(_ simulated: Double) -> String {
+            DurationFormat.format(.milliseconds(max(1, Int((simulated / speed * 1000).rounded()))))
+        }
+        return """
+            # The spec `warden demo` runs (written here so that you can read it and reuse it).
+            state_dir: \(dir)/state
+            api: { listen: 127.0.0.1:\(port), anonymous_read: true }
+            samples: { raw: 24h }
+            healing: { verify: \(life(1200)), settle: \(life(180)), max: 20 in \(life(216_000)) }
 
-        services:
-          life-support:
-            # Fails as soon as the simulated fault reaches its critical point (sim/critical).
-            run: [\(sample), --crash-when, \(dir)/sim/critical, --print-every, 10s, --message, "life support nominal"]
-            restart: { backoff: 100ms..2s, give_up: 3 in 30s }
-            heal: [restart, rebuild]        # after the fact, when the prediction came too late
-            rebuild:
-              # Destroy the service's working directory and provision a fresh one, then tell the
-              # simulation the hardware was replaced.
-              - [/bin/sh, -c, "rm -rf \(dir)/work && echo destroyed"]
-              - [/bin/sh, -c, "mkdir -p \(dir)/work && date > \(dir)/work/provisioned && echo provisioned"]
-              - [/bin/sh, -c, "rm -f \(dir)/sim/critical && touch \(dir)/sim/repaired && echo repaired"]
+            services:
+              life-support:
+                # Fails as soon as the simulated fault reaches its critical point (sim/critical).
+                run: [\(sample), --crash-when, \(dir)/sim/critical, --print-every, 10s, --message, "life support nominal"]
+                restart: { backoff: 100ms..2s, give_up: 3 in 30s }
+                heal: [restart, rebuild]        # after the fact, when the prediction came too late
+                rebuild:
+                  # Destroy the service's working directory and provision a fresh one, then tell the
+                  # simulation the hardware was replaced.
+                  - [/bin/sh, -c, "rm -rf \(dir)/work && echo destroyed"]
+                  - [/bin/sh, -c, "mkdir -p \(dir)/work && date > \(dir)/work/provisioned && echo provisioned"]
+                  - [/bin/sh, -c, "rm -f \(dir)/sim/critical && touch \(dir)/sim/repaired && echo repaired"]
 
-        monitors:
-          life-support:
-            series: [vitals.heart_rate, vitals.spo2, vitals.temperature, vitals.respiration]
-            model: one-class-svm
-            train: 60s
-            retrain: 24h
-            threshold: 0.9
-            for: 5s
-            smoothing: 8                    # scores averaged into each probability
-            heal: rebuild life-support
+            monitors:
+              life-support:
+                series: [vitals.heart_rate, vitals.spo2, vitals.temperature, vitals.respiration]
+                model: one-class-svm
+                train: \(life(3600))
+                retrain: \(life(5_184_000))
+                threshold: 0.9                  # the probability of a failure on its way
+                for: \(life(180))
+                smoothing: 4                    # consecutive samples that count as one witness
+                after_heal: \(life(180))
+                # After a rebuild the vitals take a few minutes to recover: that is not a new failure.
+                heal: rebuild life-support
 
-        defense:
-          firewall: \(firewall)
-          watch: [connections]
-        """
+            defense:
+              firewall: \(firewall)
+              watch: [connections]
+            """
     }
 }

@@ -79,16 +79,6 @@ struct Scorecard {
         }
     }
 
-    /// The simulated time a gradual fault reaches its critical point (where its mean crosses the
-    /// line; the noise moves it by seconds).
-    static func criticalTime(_ f: VitalsSimulator.Fault) -> Double {
-        switch f.kind {
-        case .hypoxia: return f.start + (12.6 / 14).squareRoot() * f.length
-        case .fever: return f.start + (2.7 / 3.2) * f.length
-        default: return f.start
-        }
-    }
-
     /// - Parameter horizon: how far ahead (simulated seconds) a failure counts as coming, for the
     ///   probability's calibration.
     static func run(
@@ -102,7 +92,8 @@ struct Scorecard {
             dir: "/tmp/warden-scorecard",
             port: 7070,
             sample: "/bin/sleep",
-            firewall: "dry-run"
+            firewall: "dry-run",
+            speed: speed
         )
         let spec = try SpecLoader.warden().parse(specText, file: "demo.yaml", baseDir: "/tmp")
         let monitorSpec = spec.monitors[0]
@@ -137,15 +128,10 @@ struct Scorecard {
             guard let hr = reading.heartRate, let spo2 = reading.spo2, let temp = reading.temperature,
                 let resp = reading.respiration
             else { continue }
-            let outcome = try monitor.observe(
-                [hr, spo2, temp, resp],
-                at: origin.addingTimeInterval(reading.time / speed)
-            )
+            let now = origin.addingTimeInterval(reading.time / speed)
+            let outcome = try monitor.observe([hr, spo2, temp, resp], at: now)
             if let probability = outcome.score?.probability {
-                let coming =
-                    sim.active.map { f in
-                        f.kind.isGradual && criticalTime(f) >= sim.time && criticalTime(f) - sim.time <= horizon
-                    } ?? false
+                let coming = sim.active?.failureComing(at: sim.time, within: horizon) ?? false
                 result.forecast(probability, failureComing: coming, faultActive: sim.active != nil)
             }
             if trace {
@@ -159,9 +145,10 @@ struct Scorecard {
             }
             guard case .alert = outcome, sim.time - lastHeal > joinWindow else { continue }
             lastHeal = sim.time
+            monitor.healed()
             if let f = sim.active, f.kind.isGradual {
                 result.healedBeforeCrash += 1
-                result.leadTimes.append(criticalTime(f) - sim.time)
+                result.leadTimes.append(f.criticalTime - sim.time)
                 _ = sim.repair()
             } else {
                 result.falseHeals += 1

@@ -37,13 +37,25 @@ struct SimulateCommand: AsyncParsableCommand {
     @Flag(help: "Do not post: run the demo's prediction loop over --hours simulated hours and score it.")
     var scorecard = false
     @Option(help: "Simulated hours for --scorecard.") var hours: Double = 24
-    @Option(help: "Faults per simulated day for --scorecard (every kind in turn).") var faultsPerDay: Int = 48
+    @Option(
+        help: """
+            Faults per simulated day, every kind in turn at random times (as --scorecard does; default 48 there); \
+            needs --duration when posting.
+            """
+    )
+    var faultsPerDay: Int?
+    @Option(help: "Write each reading and event, with its simulated and wall time, to this file (JSON lines).")
+    var record: String?
     @Flag(help: "With --scorecard: print JSON.") var json = false
 
     func run() async throws {
         warden_stdout_line_buffered()
         if scorecard {
-            let r = try Scorecard.run(hours: hours, seed: seed, speed: speed, faultsPerDay: faultsPerDay)
+            guard hours > 0, hours <= 24 * 366, (faultsPerDay ?? 48) >= 0, (faultsPerDay ?? 48) <= 10_000 else {
+                printError("warden: --hours must be above 0 and at most a year, --faults-per-day from 0 to 10000")
+                throw ExitCode(1)
+            }
+            let r = try Scorecard.run(hours: hours, seed: seed, speed: speed, faultsPerDay: faultsPerDay ?? 48)
             if json {
                 let out: JSONValue = [
                     "hours": .double(r.hours), "gradual_faults": .int(Int64(r.gradual)),
@@ -127,7 +139,27 @@ struct SimulateCommand: AsyncParsableCommand {
         options.seed = seed
         options.link = link
         options.duration = duration.flatMap(DurationFormat.parse)?.seconds
-        options.schedule = Self.schedule(kinds: kinds, first: firstAt.seconds, every: gap.seconds, seed: seed)
+        options.record = record
+        if let perDay = faultsPerDay {
+            guard let hours = options.duration.map({ $0 / 3600 }), hours > 0, hours <= 24 * 366, perDay >= 0,
+                perDay <= 10_000
+            else {
+                printError(
+                    "warden: --faults-per-day takes 0 to 10000 and needs --duration (at most a year), such as 24h"
+                )
+                throw ExitCode(1)
+            }
+            // The schedule `--scorecard` draws for the same seed and hours.
+            options.schedule = VitalsSimulator.randomSchedule(
+                seed: seed,
+                hours: hours,
+                count: Int(Double(perDay) * hours / 24),
+                kinds: faults == "all" ? FaultKind.allCases : kinds,
+                quiet: 3600
+            )
+        } else {
+            options.schedule = Self.schedule(kinds: kinds, first: firstAt.seconds, every: gap.seconds, seed: seed)
+        }
         let client = WardenAPIClient(
             host: target.host,
             port: target.port,

@@ -101,7 +101,16 @@ struct MonitorLiveTests {
             (try? await api.send("GET", "/healthz"))?.status == 200
         }
         let api2 = WardenAPIClient(host: "127.0.0.1", port: f.port, token: LocalToken.read(in: f.stateDir + "/run"))
-        try await post(api2, from: start, seconds: 420..<450) { _ in 97.5 }
+        // The rebuild ran: the monitor went back to its resting probability (not the slow fall
+        // of a probability left alone), and that was saved with its state.
+        let before = try await f.events().filter { $0.type == "anomaly.scored" }.count
+        try await post(api2, from: start, seconds: 420..<421) { _ in 97.5 }
+        try await eventually("a score after the restart") {
+            try await f.events().filter { $0.type == "anomaly.scored" }.count > before
+        }
+        let rested = try await f.events().filter { $0.type == "anomaly.scored" }.last
+        #expect(rested?.payload["probability"]?.doubleValue ?? 1 < 0.05, "\(String(describing: rested?.payload))")
+        try await post(api2, from: start, seconds: 421..<450) { _ in 97.5 }
         try await post(api2, from: start, seconds: 450..<470) { _ in 84 }
         try await f.waitFor("monitor.alert", "life-support", count: 2)
         #expect(

@@ -16,8 +16,8 @@ import WardenCore
 ///    (split conformal: scores of samples the model did not see). Streaming detectors learn from
 ///    every sample and calibrate on the scores of the second half of the window.
 /// 2. **Scoring.** Each sample gets a raw score and a failure probability (``ConformalCalibrator``).
-///    Samples below the threshold are judged normal and refresh the calibrator, so it follows slow
-///    drift without learning from anomalies.
+///    Samples not followed by an alert for a while (and not taken during one) are judged normal
+///    and refresh the calibrator, so it follows slow drift without learning from anomalies.
 /// 3. **Alerting.** When the probability has been at or above `threshold` continuously for
 ///    `holdFor`, the outcome is ``MonitorOutcome/alert(_:)`` — once per episode; when it falls below
 ///    again, ``MonitorOutcome/cleared(_:)``.
@@ -42,6 +42,10 @@ public struct Monitor: Sendable, Codable {
     private var calibrator: ConformalCalibrator
     private var aboveSince: Date?
     private var alerting = false
+    /// The last sample's time.
+    private var lastTime: Date?
+    /// Until when samples are recovery from a heal, not evidence.
+    private var recoveringUntil: Date?
 
     private struct Training: Sendable, Codable {
         var start: Date?
@@ -94,6 +98,18 @@ public struct Monitor: Sendable, Codable {
         state = .training(Self.freshTraining(configuration))
         aboveSince = nil
         alerting = false
+        recoveringUntil = nil
+    }
+
+    /// Tells the monitor its alert was acted on (the heal ran). The probability goes back to its
+    /// resting point, and for `afterHeal` (from the last sample's time) samples are taken for the
+    /// target's recovery: they are neither evidence nor learned as normal. After that, readings
+    /// that still look anomalous lift the probability again and a new alert follows.
+    public mutating func healed() {
+        guard isTrained else { return }
+        calibrator.healed()
+        aboveSince = nil
+        recoveringUntil = lastTime.map { $0.addingTimeInterval(configuration.afterHeal.seconds) }
     }
 
     /// Feeds one sample of a one-series monitor.
@@ -108,6 +124,7 @@ public struct Monitor: Sendable, Codable {
     public mutating func observe(_ values: [Double], at time: Date) throws -> MonitorOutcome {
         precondition(values.count == configuration.features, "expected \(configuration.features) values")
         guard values.allSatisfy(\.isFinite) else { return .skipped }
+        lastTime = time
         switch state {
         case .training(var training):
             state = .svm(Self.placeholder)  // release the buffer so that it is mutated in place
@@ -203,7 +220,13 @@ public struct Monitor: Sendable, Codable {
     }
 
     private mutating func decide(raw: Double, features: [Double]?, time: Date) -> MonitorOutcome {
-        let probability = calibrator.probability(raw)
+        let probability: Double
+        if let until = recoveringUntil, time < until {
+            probability = calibrator.probabilityWithoutEvidence()
+        } else {
+            recoveringUntil = nil
+            probability = calibrator.probability(raw, learning: !alerting, line: configuration.threshold)
+        }
         if probability >= configuration.threshold {
             let since = aboveSince ?? time
             aboveSince = since
@@ -216,12 +239,12 @@ public struct Monitor: Sendable, Codable {
             )
             if !alerting && time.timeIntervalSince(since) >= configuration.holdFor.seconds {
                 alerting = true
+                calibrator.discardPending()
                 return .alert(score)
             }
             return .scored(score)
         }
         aboveSince = nil
-        calibrator.learn(raw)
         let score = MonitorScore(time: time, raw: raw, probability: probability, features: features, aboveSince: nil)
         if alerting {
             alerting = false

@@ -63,8 +63,10 @@ public struct MonitorConfiguration: Sendable, Hashable, Codable {
     public var holdFor: Duration
     /// Normal scores kept by the calibrator.
     public var calibrationSize: Int
-    /// Samples averaged into the probability.
+    /// Consecutive samples that count as one witness (see ``ConformalCalibrator``).
     public var smoothing: Int
+    /// After a heal, how long samples are the target's recovery rather than evidence.
+    public var afterHeal: Duration
 
     /// Creates a configuration; defaults match the spec's example (`threshold: 0.9`, `for: 5s`).
     public init(
@@ -76,7 +78,8 @@ public struct MonitorConfiguration: Sendable, Hashable, Codable {
         threshold: Double = 0.9,
         holdFor: Duration = .seconds(5),
         calibrationSize: Int = 1000,
-        smoothing: Int = 3
+        smoothing: Int = 3,
+        afterHeal: Duration = .seconds(30)
     ) {
         self.features = features
         self.model = model
@@ -87,6 +90,7 @@ public struct MonitorConfiguration: Sendable, Hashable, Codable {
         self.holdFor = holdFor
         self.calibrationSize = calibrationSize
         self.smoothing = smoothing
+        self.afterHeal = afterHeal
     }
 
     /// Throws a ``WardenError`` (`invalidParameter`) naming the first value out of range.
@@ -96,6 +100,7 @@ public struct MonitorConfiguration: Sendable, Hashable, Codable {
         guard (0...1).contains(threshold) else { throw fail("threshold must be in [0, 1], got \(threshold)") }
         guard trainingWindow >= .zero else { throw fail("train must not be negative") }
         guard holdFor >= .zero else { throw fail("for must not be negative") }
+        guard afterHeal >= .zero else { throw fail("after_heal must not be negative") }
         guard minimumTrainingSamples >= 2 else { throw fail("at least 2 training samples are needed") }
         guard maximumTrainingSamples >= minimumTrainingSamples else {
             throw fail("maximumTrainingSamples must be at least minimumTrainingSamples")

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import ServiceLifecycle
+import Synchronization
 import WardenCore
 
 /// Where monitors keep their state between runs (implemented over the store at the composition root).
@@ -33,6 +34,9 @@ public final class MonitorService: Service {
     let clock: any WardenClock
     let logger: Logger
     private let subscription: FanOutSubscription<SampleBatch>
+    /// The heal actions that ran for this monitor's alerts (`action.finished`, ok).
+    private let heals: FanOutSubscription<Event>
+    private let healsPending = Atomic<Int>(0)
 
     /// Saved state: the monitor and the spec it was made for.
     struct Saved: Codable {
@@ -59,6 +63,15 @@ public final class MonitorService: Service {
         self.clock = clock
         self.logger = logger
         subscription = feed.subscribe(name: "monitor-\(spec.name)", capacity: 10_000)
+        let policy = "monitor:\(spec.name)"
+        heals = bus.subscribe(name: "monitor-heals-\(spec.name)", capacity: 1000) { event in
+            guard event.source == "heal" else { return false }
+            switch event.type {
+            case "incident.opened": return event.payload["policy"]?.stringValue == policy
+            case "action.finished": return event.payload["ok"]?.boolValue == true
+            default: return false
+            }
+        }
     }
 
     /// The engine configuration a spec entry describes.
@@ -71,7 +84,8 @@ public final class MonitorService: Service {
             trainingWindow: spec.train,
             threshold: spec.threshold,
             holdFor: spec.holdFor,
-            smoothing: spec.smoothing
+            smoothing: spec.smoothing,
+            afterHeal: spec.afterHeal
         )
         try config.validate()
         return config
@@ -82,11 +96,33 @@ public final class MonitorService: Service {
     public func run() async throws {
         var state = await restore()
         await withGracefulShutdownHandler {
-            await loop(&state)
+            await withDiscardingTaskGroup { group in
+                group.addTask { await self.followHeals() }
+                await loop(&state)
+                self.heals.finish()
+            }
         } onGracefulShutdown: {
             self.subscription.finish()
+            self.heals.finish()
         }
+        // A heal that finished after the last samples still counts in what is saved.
+        if healsPending.exchange(0, ordering: .relaxed) > 0 { state.monitor.healed() }
         await save(state)
+    }
+
+    /// Counts the actions that ran for this monitor's incidents (the healing engine opens one per
+    /// alert under the policy `monitor:<name>`; its actions are about their own targets).
+    private func followHeals() async {
+        var incidents: [String] = []
+        for await event in heals {
+            guard let id = event.payload["id"]?.stringValue else { continue }
+            if event.type == "incident.opened" {
+                incidents.append(id)
+                if incidents.count > 16 { incidents.removeFirst() }
+            } else if incidents.contains(id) {
+                healsPending.add(1, ordering: .relaxed)
+            }
+        }
     }
 
     /// What the loop carries.
@@ -159,6 +195,7 @@ public final class MonitorService: Service {
         while true {
             let batches = await subscription.nextBatch(max: 64)
             if batches.isEmpty { return }
+            if healsPending.exchange(0, ordering: .relaxed) > 0 { state.monitor.healed() }
             for batch in batches {
                 // Which of this batch's series feed which feature.
                 var featureOf = [Int?](repeating: nil, count: batch.series.count)

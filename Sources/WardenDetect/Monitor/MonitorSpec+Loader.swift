@@ -11,6 +11,7 @@ public enum MonitorsSection: SpecSection {
 
     static let monitorKeys = [
         "series", "model", "train", "retrain", "threshold", "for", "nu", "standardize", "smoothing", "align",
+        "after_heal",
     ]
 
     public static func read(_ node: Node, _ context: SpecContext, _ reader: inout YAMLReader) -> [MonitorSpec]? {
@@ -86,6 +87,9 @@ public enum MonitorsSection: SpecSection {
         }
         if let n = f["standardize"], let b = r.bool(n, key: "\(key).standardize") { monitor.standardize = b }
         if let n = f["smoothing"], let v = r.int(n, key: "\(key).smoothing", range: 1...1000) { monitor.smoothing = v }
+        if let n = f["after_heal"], let d = r.duration(n, key: "\(key).after_heal", max: .seconds(86_400)) {
+            monitor.afterHeal = d
+        }
         if let n = f["align"], let d = r.duration(n, key: "\(key).align", min: .milliseconds(1)) { monitor.align = d }
         // The section that reads the ladder reports its problems; the monitor keeps it as written.
         if let n = f["heal"] {

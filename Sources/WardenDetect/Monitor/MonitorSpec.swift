@@ -27,9 +27,12 @@ public struct MonitorSpec: Sendable, Hashable {
     public var nu: Double
     /// Standardise each series before the One-Class SVM (on by default).
     public var standardize: Bool
-    /// Scores averaged into each probability (1: none); more smooths out noise excursions at the
-    /// cost of a slightly later alert.
+    /// Consecutive samples that count as one witness (1: every sample is independent evidence);
+    /// more keeps correlated noise from lifting the probability, at the cost of a later alert.
     public var smoothing: Int = 3
+    /// After this monitor's heal ran, how long its readings are the target's recovery rather than
+    /// evidence of a new failure.
+    public var afterHeal: Duration = .seconds(30)
     /// Values of different series belong to one vector when their times are this close.
     public var align: Duration
     /// What to do on an alert, as written (`rebuild api`); carried out by the healing engine.
