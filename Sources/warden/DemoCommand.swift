@@ -141,7 +141,7 @@ struct DemoCommand: AsyncParsableCommand {
             state_dir: \(dir)/state
             api: { listen: 127.0.0.1:\(port), anonymous_read: true }
             samples: { raw: 24h }
-            healing: { verify: \(life(1200)), settle: \(life(180)), max: 20 in \(life(216_000)) }
+            healing: { verify: \(life(1200)), settle: \(life(180)), max: 20 in \(life(7200)) }
 
             services:
               life-support:
@@ -165,8 +165,9 @@ struct DemoCommand: AsyncParsableCommand {
                 threshold: 0.9                  # the probability of a failure on its way
                 for: \(life(180))
                 smoothing: 4                    # consecutive samples that count as one witness
-                after_heal: \(life(180))
                 # After a rebuild the vitals take a few minutes to recover: that is not a new failure.
+                after_heal: \(life(180))
+                align: \(life(1))                # readings come every 5 simulated seconds
                 heal: rebuild life-support
 
             defense:

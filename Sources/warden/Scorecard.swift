@@ -113,7 +113,7 @@ struct Scorecard {
         var lastHeal = -1e9
         let trace = ProcessInfo.processInfo.environment["WARDEN_SCORECARD_TRACE"] != nil
         // An alert while the last heal's incident is still open (it waits `settle`) joins it.
-        let joinWindow = monitorSpec.holdFor.seconds * speed + 3 * speed
+        let joinWindow = monitorSpec.holdFor.seconds * speed + 180
         while sim.time < hours * 3600 {
             let (reading, events) = sim.step(step)
             for e in events {

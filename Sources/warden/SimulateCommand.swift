@@ -63,6 +63,7 @@ struct SimulateCommand: AsyncParsableCommand {
                     "healed_percent": .double(r.healedPercent), "false_heals": .int(Int64(r.falseHeals)),
                     "false_heals_per_day": .double(r.falseHealsPerDay),
                     "median_lead_seconds": r.leadTimes.isEmpty ? .null : .double(r.medianLead),
+                    "lead_seconds": .array(r.leadTimes.map { .double($0) }),
                     "brier": .double(r.brier), "base_rate": .double(r.baseRate),
                     "quiet_probability_p95": .double(r.quietP95),
                     "reliability": .array(

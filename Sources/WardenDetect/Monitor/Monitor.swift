@@ -101,7 +101,7 @@ public struct Monitor: Sendable, Codable {
         recoveringUntil = nil
     }
 
-    /// Tells the monitor its alert was acted on (the heal ran). The probability goes back to its
+    /// Tells the monitor its alert is being acted on (the heal started). The probability goes back to its
     /// resting point, and for `afterHeal` (from the last sample's time) samples are taken for the
     /// target's recovery: they are neither evidence nor learned as normal. After that, readings
     /// that still look anomalous lift the probability again and a new alert follows.

@@ -34,7 +34,7 @@ public final class MonitorService: Service {
     let clock: any WardenClock
     let logger: Logger
     private let subscription: FanOutSubscription<SampleBatch>
-    /// The heal actions that ran for this monitor's alerts (`action.finished`, ok).
+    /// The heal actions started for this monitor's alerts (`action.started`).
     private let heals: FanOutSubscription<Event>
     private let healsPending = Atomic<Int>(0)
 
@@ -68,7 +68,7 @@ public final class MonitorService: Service {
             guard event.source == "heal" else { return false }
             switch event.type {
             case "incident.opened": return event.payload["policy"]?.stringValue == policy
-            case "action.finished": return event.payload["ok"]?.boolValue == true
+            case "action.started": return true
             default: return false
             }
         }
@@ -110,8 +110,11 @@ public final class MonitorService: Service {
         await save(state)
     }
 
-    /// Counts the actions that ran for this monitor's incidents (the healing engine opens one per
-    /// alert under the policy `monitor:<name>`; its actions are about their own targets).
+    /// Counts the actions started for this monitor's incidents (the healing engine opens one per
+    /// alert under the policy `monitor:<name>`; its actions are about their own targets). A heal
+    /// counts from its start: what the monitor sees from then on is the target's recovery (were it
+    /// to wait for the action's verdict, a rebuild's health check would keep the probability of a
+    /// failure already dealt with high for its whole settle time).
     private func followHeals() async {
         var incidents: [String] = []
         for await event in heals {

@@ -30,7 +30,7 @@ public struct MonitorSpec: Sendable, Hashable {
     /// Consecutive samples that count as one witness (1: every sample is independent evidence);
     /// more keeps correlated noise from lifting the probability, at the cost of a later alert.
     public var smoothing: Int = 3
-    /// After this monitor's heal ran, how long its readings are the target's recovery rather than
+    /// After this monitor's heal started, how long its readings are the target's recovery rather than
     /// evidence of a new failure.
     public var afterHeal: Duration = .seconds(30)
     /// Values of different series belong to one vector when their times are this close.
