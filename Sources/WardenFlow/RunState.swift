@@ -32,6 +32,26 @@ public struct RunState: Sendable, Hashable, Codable {
         self.steps = Dictionary(uniqueKeysWithValues: steps.map { ($0, StepState()) })
     }
 
+    /// Ends the run: `status`, `error`, the time, and any step still running or waiting failed.
+    public mutating func end(_ status: Status, error: String?, at time: Date) {
+        self.status = status
+        self.error = error
+        finished = time
+        for (name, s) in steps where s.status == .running || s.status == .waiting {
+            steps[name]?.status = .failed
+            steps[name]?.error = error ?? "the run ended"
+        }
+    }
+
+    /// Ends the run as succeeded if `workflow` has nothing left for it to do, so that the last
+    /// step's settling and the run's end are saved as one change. (A failure is left to the
+    /// engine, which waits for the failed step's parallel siblings before it ends the run.)
+    mutating func endIfDone(_ workflow: WorkflowSpec, at time: Date) {
+        if case .finished(.succeeded, nil) = WorkflowPlan.next(workflow, self) {
+            end(.succeeded, error: nil, at: time)
+        }
+    }
+
     /// The context templates and conditions read: `event`, `steps.NAME.{status,output}`, `run`.
     public var context: JSONValue {
         var s: [String: JSONValue] = [:]

@@ -36,17 +36,11 @@ actor RunTracker {
         try await save.value
     }
 
+    /// Ends the run (one save), unless the change that settled its last step already did.
     func finish(_ status: RunState.Status, error: String?) async throws -> RunState {
+        if state.finished != nil, state.status == status, state.error == error { return state }
         let now = clock.wallTime()
-        try await update {
-            $0.status = status
-            $0.error = error
-            $0.finished = now
-            for (name, s) in $0.steps where s.status == .running || s.status == .waiting {
-                $0.steps[name]?.status = .failed
-                $0.steps[name]?.error = error ?? "the run ended"
-            }
-        }
+        try await update { $0.end(status, error: error, at: now) }
         return state
     }
 }

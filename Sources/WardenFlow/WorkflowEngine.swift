@@ -427,6 +427,7 @@ public final class WorkflowEngine: Sendable {
                     $0.steps[step.name]?.output = step.fallback
                     $0.steps[step.name]?.error = f.message
                 }
+                $0.endIfDone(workflow, at: finished)
             }
             return
         }
@@ -449,14 +450,16 @@ public final class WorkflowEngine: Sendable {
             let ms = Int64((ContinuousClock.now - began).seconds * 1000)
             switch result {
             case .success(let (output, detail)):
+                let finished = self.d.clock.wallTime()
                 try await tracker.update {
                     $0.steps[step.name]?.status = .succeeded
                     $0.steps[step.name]?.output = output
                     $0.steps[step.name]?.detail = detail
                     $0.steps[step.name]?.error = nil
-                    $0.steps[step.name]?.finished = self.d.clock.wallTime()
+                    $0.steps[step.name]?.finished = finished
                     $0.steps[step.name]?.durationMs = ms
                     if case .store(.record) = step.action { $0.result = output }
+                    $0.endIfDone(workflow, at: finished)
                 }
                 publish(
                     "workflow.step",

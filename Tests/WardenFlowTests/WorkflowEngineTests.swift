@@ -1,9 +1,10 @@
 import Foundation
 import Testing
 import WardenCore
-import WardenFlow
 import WardenStore
 import WardenTestSupport
+
+@testable import WardenFlow
 
 /// Workflows run by the real engine and worker over a real SQLite file, their model steps
 /// answered by a chat-completions server on a real socket.
@@ -77,6 +78,31 @@ struct WorkflowEngineTests {
         // Every run and its steps are in the store, listed newest first.
         #expect(try await h.store.runs(statuses: ["succeeded"], workflow: "triage", limit: 10).count == 2)
         await h.close()
+    }
+
+    /// The change that settles a run's last step ends the run too (one save less on every run);
+    /// a step still pending or running, or a failure (the engine waits for the failed step's
+    /// parallel siblings before it ends the run), leaves it to the engine.
+    @Test func theLastStepToSettleEndsTheRunAFailureOrARunningSiblingDoesNot() throws {
+        let h = try FlowHarness(Self.triage)
+        let w = try #require(h.engine.flow.workflows["triage"])
+        let t = Date(timeIntervalSince1970: 1_900_000_000)
+        var run = RunState(id: "r", workflow: "triage", trigger: .null, created: t, steps: w.steps.map(\.name))
+        for n in ["classify", "notify", "score"] { run.steps[n]?.status = .succeeded }
+        run.steps["restart"]?.status = .skipped
+        var pending = run
+        pending.endIfDone(w, at: t)
+        #expect(pending.status == .running && pending.finished == nil)
+        run.steps["record"]?.status = .succeeded
+        var done = run
+        done.endIfDone(w, at: t)
+        #expect(done.status == .succeeded && done.finished == t)
+        var failing = run
+        failing.steps["record"]?.status = .pending
+        failing.steps["notify"]?.status = .running
+        failing.steps["score"]?.status = .failed
+        failing.endIfDone(w, at: t)
+        #expect(failing.status == .running && failing.finished == nil && failing.steps["notify"]?.status == .running)
     }
 
     @Test func aRedeliveredWebhookStartsItsRunOnce() async throws {
