@@ -140,6 +140,13 @@ struct SimulateCommand: AsyncParsableCommand {
         options.seed = seed
         options.link = link
         options.duration = duration.flatMap(DurationFormat.parse)?.seconds
+        if let record {
+            // Written as the run goes: a path that cannot be written is an error now, not a silent loss.
+            guard FileManager.default.createFile(atPath: record, contents: nil) else {
+                printError("warden: --record: cannot write \(record)")
+                throw ExitCode(1)
+            }
+        }
         options.record = record
         if let perDay = faultsPerDay {
             guard let hours = options.duration.map({ $0 / 3600 }), hours > 0, hours <= 24 * 366, perDay >= 0,

@@ -27,6 +27,7 @@ struct MonitorSpecTests {
                 threshold: 95%
                 for: 10s
                 smoothing: 8
+                after_heal: 2m
                 heal: rebuild api
             services:
               api:
@@ -43,7 +44,7 @@ struct MonitorSpecTests {
         )
         #expect(m.model == "ensemble" && m.train == .seconds(3600) && m.retrain == .seconds(6 * 3600))
         #expect(m.threshold == 0.95 && m.holdFor == .seconds(10) && m.heal == "rebuild api")
-        #expect(m.smoothing == 8)
+        #expect(m.smoothing == 8 && m.afterHeal == .seconds(120))
         let policy = try #require(spec.policies.first { $0.name == "monitor:life" })
         #expect(policy.then == [.rebuild("api")])
         #expect(policy.when == [EventType.monitorAlert])
@@ -61,6 +62,12 @@ struct MonitorSpecTests {
             "monitors.m.threshold: found 1.5; expected a fraction from 0 to 1"
         ),
         ("monitors:\n  m:\n    series: [cpu]\n    heal: restart nope\n", "monitors.m.heal: no service named 'nope'"),
+        ("monitors:\n  m:\n    series: [cpu]\n    after_heal: soon\n", "monitors.m.after_heal: found 'soon'; expected"),
+        (
+            "monitors:\n  m:\n    series: [cpu]\n    after_heal: 3d\n",
+            "monitors.m.after_heal: found 3d; expected at most"
+        ),
+        ("monitors:\n  m:\n    series: [cpu]\n    smoothing: 0\n", "monitors.m.smoothing: found 0"),
         ("monitors:\n  '9 bad':\n    series: [cpu]\n", "is not a valid monitor name"),
     ])
     func badMonitorsAreExplained(yaml: String, expected: String) {
