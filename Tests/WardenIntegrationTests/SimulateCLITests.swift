@@ -10,7 +10,8 @@ import WardenTestSupport
 struct SimulateCLITests {
     init() { becomeSubreaper() }
 
-    @Test func simulatedVitalsArriveWithTheirFault() async throws {
+    /// A `warden run` with no services, its API up, and its local token.
+    static func runningWarden() async throws -> (Fixture, WardenProcess, String) {
         let f = Fixture("services: {}\n")
         let w = try f.start()
         try await eventually("the token exists") { LocalToken.read(in: f.stateDir + "/run") != nil }
@@ -19,6 +20,11 @@ struct SimulateCLITests {
             (try? await WardenAPIClient(host: "127.0.0.1", port: f.port, token: nil).send("GET", "/healthz"))?.status
                 == 200
         }
+        return (f, w, token)
+    }
+
+    @Test func simulatedVitalsArriveWithTheirFault() async throws {
+        let (f, w, token) = try await Self.runningWarden()
         // 40 simulated minutes at 600x: 4 s; a hypoxia from minute 10.
         let sim = try await warden(
             "simulate",
@@ -66,14 +72,7 @@ struct SimulateCLITests {
     /// `--faults-per-day` draws the scorecard's schedule; `--record` writes every reading and event
     /// with its simulated and wall time, which is what scores a live agent.
     @Test func aRunIsRecordedReadingByReading() async throws {
-        let f = Fixture("services: {}\n")
-        let w = try f.start()
-        try await eventually("the token exists") { LocalToken.read(in: f.stateDir + "/run") != nil }
-        let token = try #require(LocalToken.read(in: f.stateDir + "/run"))
-        try await eventually("the API is up") {
-            (try? await WardenAPIClient(host: "127.0.0.1", port: f.port, token: nil).send("GET", "/healthz"))?.status
-                == 200
-        }
+        let (f, w, token) = try await Self.runningWarden()
         let record = f.dir.file("record.jsonl")
         let sim = try await warden(
             "simulate",
