@@ -30,6 +30,8 @@ struct LifecycleTests {
         let f = Fixture(Self.threeTier)
         let w = try f.start()
         _ = try await f.waitRunning(["db", "api", "web"])
+        // Running is the service's own process; api forks its two children a moment later.
+        try await eventually("five processes") { processesTagged(stateDir: f.stateDir).count >= 5 }
         #expect(processesTagged(stateDir: f.stateDir).count == 5)
         #expect(try await w.stop() == .exited(0))
         #expect(processesTagged(stateDir: f.stateDir).isEmpty, "nothing orphaned")
@@ -44,6 +46,7 @@ struct LifecycleTests {
         let f = Fixture(Self.threeTier)
         let first = try f.start()
         let before = try await f.waitRunning(["db", "api", "web"])
+        try await eventually("five processes") { processesTagged(stateDir: f.stateDir).count >= 5 }
         let processes = Set(processesTagged(stateDir: f.stateDir))
         #expect(processes.count == 5)
 
