@@ -55,7 +55,16 @@ public final class AsyncLimiter: Sendable {
         state.withLock { _ = $0.cancelled.remove(id) }
     }
 
-    /// Gives back a place taken by ``acquire()``.
+    /// Takes a place if one is free now and nobody waits for one; ``release()`` gives it back.
+    public func tryAcquire() -> Bool {
+        state.withLock { s in
+            guard s.inUse < limit, s.waiting.isEmpty else { return false }
+            s.inUse += 1
+            return true
+        }
+    }
+
+    /// Gives back a place taken by ``acquire()`` or ``tryAcquire()``.
     public func release() {
         let next = state.withLock { s -> CheckedContinuation<Void, any Error>? in
             if s.waiting.isEmpty {

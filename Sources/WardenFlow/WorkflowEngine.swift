@@ -69,6 +69,8 @@ public final class WorkflowEngine: Sendable {
     /// The model endpoints now, with their circuits.
     public var models: ModelPool { current.withLock { $0.models } }
     public var store: any JobStore & RunStore { d.store }
+    /// The way to this process's worker, open while it runs.
+    let handoff = JobHandoff()
 
     public init(_ dependencies: Dependencies) {
         d = dependencies
@@ -115,6 +117,37 @@ public final class WorkflowEngine: Sendable {
                 maxAttempts: 10
             )
         }
+    }
+
+    /// Queues `drafts` and records `events` in one transaction (``JobStore/enqueue(_:recording:)``);
+    /// the new jobs that may run now go straight to this process's worker when it has room,
+    /// leased to it in the same transaction.
+    public func enqueue(_ drafts: [JobDraft], recording events: [Event]) async throws -> [Enqueued] {
+        guard let reservation = handoff.reserve(drafts.count) else {
+            return try await d.store.enqueue(drafts, recording: events)
+        }
+        let result: (enqueued: [Enqueued], leased: [Job])
+        do {
+            result = try await d.store.enqueue(
+                drafts,
+                recording: events,
+                leasing: JobClaim(owners: reservation.owners, lease: reservation.lease)
+            )
+        } catch {
+            handoff.cancel(reservation)
+            throw error
+        }
+        for job in handoff.hand(result.leased, reservation) {
+            // The worker stopped meanwhile: the job waits in the queue for the next one.
+            let now = d.clock.wallTime()
+            _ = try? await d.store.fail(
+                job.lease,
+                error: "the worker stopped before it started",
+                retryAt: now,
+                now: now
+            )
+        }
+        return result.enqueued
     }
 
     static func trigger(_ e: Event) -> JSONValue {
@@ -216,7 +249,9 @@ public final class WorkflowEngine: Sendable {
                 return .dead("a start job without a workflow")
             }
             runID = Self.runID(job: job.id)
-            if try await d.store.run(id: runID) == nil {
+            // Only a job's earlier attempt can have saved its run: the first need not look.
+            let saved = job.attempts > 1 ? try await d.store.run(id: runID) != nil : false
+            if !saved {
                 guard let w = flow.workflows[name] else { return .dead("there is no workflow '\(name)' in the spec") }
                 created = RunState(
                     id: runID,
@@ -359,6 +394,8 @@ public final class WorkflowEngine: Sendable {
                         run.steps[n]?.error = "every step it needs was skipped"
                     }
                 }
+            case .run(let names) where names.count == 1:
+                if let step = workflow.step(names[0]) { try await settle(step, workflow, tracker) }
             case .run(let names):
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     for name in names {
@@ -407,11 +444,13 @@ public final class WorkflowEngine: Sendable {
         default: break
         }
         if step.action.isInstant {
-            // Nothing to wait for: done and saved at once, without a "running" save first.
+            // Nothing to wait for: done and saved at once, without a "running" save first. The
+            // steps before must be stored before an event goes out.
+            if case .publish = step.action { try await tracker.flush() }
             let input = inputs(step, context)
             let result = await perform(step, runID: runID, context, attempt: 1)
             let finished = d.clock.wallTime()
-            try await tracker.update {
+            try await tracker.update(durable: false) {
                 $0.steps[step.name]?.attempts += 1
                 $0.steps[step.name]?.input = input
                 $0.steps[step.name]?.started = now
@@ -451,7 +490,8 @@ public final class WorkflowEngine: Sendable {
             switch result {
             case .success(let (output, detail)):
                 let finished = self.d.clock.wallTime()
-                try await tracker.update {
+                // The next step's start (or the run's end) waits for this save.
+                try await tracker.update(durable: false) {
                     $0.steps[step.name]?.status = .succeeded
                     $0.steps[step.name]?.output = output
                     $0.steps[step.name]?.detail = detail

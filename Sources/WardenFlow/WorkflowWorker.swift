@@ -33,8 +33,21 @@ public struct WorkflowWorker: Service {
         // One loop claims, and only when a worker is free: workers waiting side by side would
         // all wake for each job and all ask the store for it (a write each).
         let free = AsyncLimiter(limit: engine.flow.workers)
+        // Jobs an intake of this process leased to a free place as it queued them.
+        let handed = engine.handoff.open(room: free, owner: "\(pid)-h", lease: lease)
+        defer { engine.handoff.close() }
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
+                group.addTask {
+                    await withDiscardingTaskGroup { taken in
+                        for await job in handed {
+                            taken.addTask {
+                                await self.handle(job)
+                                free.release()
+                            }
+                        }
+                    }
+                }
                 var n = 0
                 while !Task.isCancelled && !Task.isShuttingDownGracefully {
                     do { try await free.acquire() } catch { return }
@@ -50,6 +63,7 @@ public struct WorkflowWorker: Service {
                 }
             }
         } onGracefulShutdown: {
+            engine.handoff.close()
         }
     }
 

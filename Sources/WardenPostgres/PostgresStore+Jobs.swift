@@ -15,31 +15,47 @@ extension PostgresStore: JobStore, RunStore {
         "id, queue, kind, payload, priority, state, attempts, max_attempts, key, created, run_at, lease_owner, lease_until, finished, error, result"
 
     public func enqueue(_ drafts: [JobDraft], recording events: [Event]) async throws -> [Enqueued] {
+        try await enqueue(drafts, recording: events, leasing: JobClaim(owners: [], lease: .zero)).enqueued
+    }
+
+    public func enqueue(
+        _ drafts: [JobDraft],
+        recording events: [Event],
+        leasing claim: JobClaim
+    ) async throws -> (enqueued: [Enqueued], leased: [Job]) {
         let now = StoreValues.micros(clock.wallTime())
+        let until = StoreValues.micros(clock.wallTime().addingTimeInterval(claim.lease.seconds))
         let node = self.node
         let logger = self.logger
-        let enqueued = try await client.withTransaction(logger: logger) { connection in
+        let result = try await client.withTransaction(logger: logger) { connection in
             if !events.isEmpty { try await connection.query(Self.appendQuery(events, node: node), logger: logger) }
-            var result: [Enqueued] = []
+            var enqueued: [Enqueued] = []
+            var leased: [Job] = []
             for d in drafts {
                 let runAt = d.notBefore.map(StoreValues.micros) ?? now
-                var id: Int64?
-                for try await v in try await connection.query(
+                let owner = runAt <= now && leased.count < claim.owners.count ? claim.owners[leased.count] : nil
+                var job: Job?
+                for try await row in try await connection.query(
                     """
-                    INSERT INTO jobs (node, queue, kind, payload, priority, state, attempts, max_attempts, key, created, run_at)
-                    VALUES (\(node), \(d.queue), \(d.kind), \(d.payload.jsonText), \(Int64(d.priority)), 'queued', 0,
-                        \(Int64(max(1, d.maxAttempts))), \(d.key), \(now), \(runAt))
+                    INSERT INTO jobs (node, queue, kind, payload, priority, state, attempts, max_attempts, key, created,
+                        run_at, lease_owner, lease_until)
+                    VALUES (\(node), \(d.queue), \(d.kind), \(d.payload.jsonText), \(Int64(d.priority)),
+                        \(owner == nil ? "queued" : "leased"), \(Int64(owner == nil ? 0 : 1)),
+                        \(Int64(max(1, d.maxAttempts))), \(d.key), \(now), \(runAt), \(owner),
+                        \(owner == nil ? nil : until))
                     ON CONFLICT (node, queue, key) WHERE key IS NOT NULL DO NOTHING
-                    RETURNING id
+                    RETURNING \(unescaped: Self.jobColumns)
                     """,
                     logger: logger
-                ).decode(Int64.self) {
-                    id = v
+                ) {
+                    job = try Self.job(row)
                 }
-                if let id {
-                    result.append(Enqueued(id: id, added: true))
+                if let job {
+                    enqueued.append(Enqueued(id: job.id, added: true))
+                    if owner != nil { leased.append(job) }
                     continue
                 }
+                var id: Int64?
                 for try await v in try await connection.query(
                     "SELECT id FROM jobs WHERE node = \(node) AND queue = \(d.queue) AND key = \(d.key)",
                     logger: logger
@@ -47,16 +63,16 @@ extension PostgresStore: JobStore, RunStore {
                     id = v
                 }
                 guard let id else { throw WardenError(.store, "a job's key was taken and then not found") }
-                result.append(Enqueued(id: id, added: false))
+                enqueued.append(Enqueued(id: id, added: false))
             }
-            if result.contains(where: \.added) {
+            if enqueued.filter(\.added).count > leased.count {
                 try await connection.query("SELECT pg_notify(\(Self.jobChannel), \(node))", logger: logger)
             }
-            return result
+            return (enqueued: enqueued, leased: leased)
         }
         // Workers of this process need not wait for the notification to come back.
-        if enqueued.contains(where: \.added) { jobBell.ring() }
-        return enqueued
+        if result.enqueued.filter(\.added).count > result.leased.count { jobBell.ring() }
+        return result
     }
 
     public func claim(queues: [String], owner: String, lease: Duration, now: Date) async throws -> Job? {

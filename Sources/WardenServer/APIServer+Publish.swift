@@ -98,7 +98,7 @@ extension APIServer {
             }
             if !drafts.isEmpty {
                 do {
-                    let queued = try await flow.store.enqueue(drafts, recording: events)
+                    let queued = try await flow.enqueue(drafts, recording: events)
                     return queued.map { WorkflowEngine.runID(job: $0.id) }
                 } catch {
                     dependencies.logger.error("cannot queue runs", metadata: ["warden.error": "\(error)"])

@@ -131,6 +131,19 @@ public struct Enqueued: Sendable, Hashable {
     }
 }
 
+/// Who takes, at once, the jobs an enqueue adds (see ``JobStore/enqueue(_:recording:leasing:)``).
+public struct JobClaim: Sendable, Hashable {
+    /// One owner per job to lease, given to the added jobs that are ready now in the order of
+    /// their drafts; jobs beyond them are queued as usual.
+    public var owners: [String]
+    public var lease: Duration
+
+    public init(owners: [String], lease: Duration) {
+        self.owners = owners
+        self.lease = lease
+    }
+}
+
 /// A durable job queue in the store: at-least-once delivery made exactly-once in effect by
 /// idempotency keys and fenced leases.
 ///
@@ -143,6 +156,15 @@ public protocol JobStore: Sendable {
     /// Adds `drafts`, and records `events`, in one transaction: either all are stored or none.
     /// A draft whose key is already in its queue is not added again.
     func enqueue(_ drafts: [JobDraft], recording events: [Event]) async throws -> [Enqueued]
+    /// Like ``enqueue(_:recording:)``, and in the same transaction leases the jobs it adds that
+    /// are ready now to `claim`'s owners (attempt 1, until now + the lease), as ``claim(queues:owner:lease:now:)``
+    /// would: a worker of this process with room takes a new job without asking the store for it.
+    /// Returns every draft's fate, and the jobs leased (no more than owners were given).
+    func enqueue(
+        _ drafts: [JobDraft],
+        recording events: [Event],
+        leasing claim: JobClaim
+    ) async throws -> (enqueued: [Enqueued], leased: [Job])
     /// The most urgent job of `queues` ready at `now`, leased to `owner` until `now + lease`;
     /// nil when none is ready. A job whose lease ran out with no attempts left becomes dead.
     func claim(queues: [String], owner: String, lease: Duration, now: Date) async throws -> Job?

@@ -9,10 +9,20 @@ extension SQLiteStore: JobStore, RunStore {
         "id, queue, kind, payload, priority, state, attempts, max_attempts, key, created, run_at, lease_owner, lease_until, finished, error, result"
 
     public func enqueue(_ drafts: [JobDraft], recording events: [Event]) async throws -> [Enqueued] {
+        try await enqueue(drafts, recording: events, leasing: JobClaim(owners: [], lease: .zero)).enqueued
+    }
+
+    public func enqueue(
+        _ drafts: [JobDraft],
+        recording events: [Event],
+        leasing claim: JobClaim
+    ) async throws -> (enqueued: [Enqueued], leased: [Job]) {
         let now = Self.micros(clock.wallTime())
-        let result = try await pool.write { db -> [Enqueued] in
+        let until = Self.micros(clock.wallTime().addingTimeInterval(claim.lease.seconds))
+        let result = try await pool.write { db -> (enqueued: [Enqueued], leased: [Job]) in
             if !events.isEmpty { try Self.insert(events, db) }
             var added: [Enqueued] = []
+            var leased: [Job] = []
             for d in drafts {
                 if let key = d.key,
                     let id = try Int64.fetchOne(
@@ -24,21 +34,30 @@ extension SQLiteStore: JobStore, RunStore {
                     added.append(Enqueued(id: id, added: false))
                     continue
                 }
-                try db.execute(
+                let runAt = d.notBefore.map(Self.micros) ?? now
+                let owner = runAt <= now && leased.count < claim.owners.count ? claim.owners[leased.count] : nil
+                let row = try Row.fetchOne(
+                    db,
                     sql: """
-                        INSERT INTO jobs (queue, kind, payload, priority, state, attempts, max_attempts, key, created, run_at)
-                        VALUES (?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?)
+                        INSERT INTO jobs (queue, kind, payload, priority, state, attempts, max_attempts, key, created, run_at,
+                            lease_owner, lease_until)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        RETURNING \(Self.jobColumns)
                         """,
                     arguments: [
-                        d.queue, d.kind, d.payload.jsonText, d.priority, max(1, d.maxAttempts), d.key, now,
-                        d.notBefore.map(Self.micros) ?? now,
+                        d.queue, d.kind, d.payload.jsonText, d.priority, owner == nil ? "queued" : "leased",
+                        owner == nil ? 0 : 1, max(1, d.maxAttempts), d.key, now, runAt, owner,
+                        owner == nil ? nil : until,
                     ]
                 )
-                added.append(Enqueued(id: db.lastInsertedRowID, added: true))
+                guard let row else { throw WardenError(.store, "a job was added and then not found") }
+                let job = Self.job(row)
+                added.append(Enqueued(id: job.id, added: true))
+                if owner != nil { leased.append(job) }
             }
-            return added
+            return (added, leased)
         }
-        if result.contains(where: \.added) { jobBell.ring() }
+        if result.enqueued.filter(\.added).count > result.leased.count { jobBell.ring() }
         return result
     }
 

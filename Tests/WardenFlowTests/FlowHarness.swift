@@ -78,12 +78,13 @@ final class FlowHarness: Sendable {
         try? await store.close()
     }
 
-    /// Publishes an event from a webhook and queues the runs it starts, as the API does; returns their ids.
+    /// Publishes an event from a webhook and queues the runs it starts, as the API does (a
+    /// running worker with room takes them at once); returns their ids.
     @discardableResult
     func deliver(_ type: String, subject: String, payload: JSONValue = [:], key: String? = nil) async throws -> [String]
     {
         let event = bus.publish(type, source: "hook:test", subject: subject, payload: payload)
-        let jobs = try await store.enqueue(engine.drafts(for: event, key: key), recording: [event])
+        let jobs = try await engine.enqueue(engine.drafts(for: event, key: key), recording: [event])
         return jobs.map { WorkflowEngine.runID(job: $0.id) }
     }
 

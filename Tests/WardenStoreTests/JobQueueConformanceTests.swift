@@ -75,6 +75,56 @@ struct JobQueueConformanceTests {
     }
 
     @Test(arguments: Backend.allCases)
+    func anEnqueueLeasesTheJobsItAddsThatAreReadyToItsOwnersAndQueuesTheRest(_ backend: Backend) async throws {
+        try await withStore(backend) { store, _ in
+            let old = try await store.enqueue([draft(0, key: "seen")], recording: [])[0].id
+            var later = draft(2)
+            later.notBefore = Date().addingTimeInterval(3600)
+            let event = testEvent(7, "hook.github", "api", at: 1)
+            let (enqueued, leased) = try await store.enqueue(
+                [draft(1), draft(9, key: "seen"), later, draft(3), draft(4)],
+                recording: [event],
+                leasing: JobClaim(owners: ["h1", "h2"], lease: .seconds(30))
+            )
+            // The known key adds nothing, the one not ready yet is not leased, two owners take two.
+            #expect(enqueued.map(\.added) == [true, false, true, true, true] && enqueued[1].id == old)
+            #expect(leased.map(\.id) == [enqueued[0].id, enqueued[3].id])
+            #expect(leased.map(\.leaseOwner) == ["h1", "h2"] && leased.allSatisfy { $0.attempts == 1 })
+            #expect(leased.allSatisfy { $0.state == .leased && $0.payload["n"] != nil && $0.leaseUntil != nil })
+            #expect(leased[0].payload == ["n": 1] && leased[0].leaseUntil! > Date().addingTimeInterval(20))
+            #expect(try await store.events(matching: EventQuery()) == [event])
+            // Stored as leased: no worker claims them while the lease holds, their holder finishes them.
+            var claimed: [Int64] = []
+            while let job = try await store.claim(queues: ["q"], owner: "w", lease: .seconds(30), now: Date()) {
+                claimed.append(job.id)
+                #expect(try await store.complete(job.lease, result: [:], now: Date()))
+            }
+            #expect(Set(claimed) == [old, enqueued[4].id])
+            #expect(try await store.complete(leased[0].lease, result: ["by": "h1"], now: Date()))
+            #expect(try await store.job(id: leased[0].id)?.state == .done)
+            // A lease that runs out is claimed again, as any other.
+            let retaken = try #require(
+                try await store.claim(
+                    queues: ["q"],
+                    owner: "w",
+                    lease: .seconds(30),
+                    now: Date().addingTimeInterval(31)
+                )
+            )
+            #expect(retaken.id == leased[1].id && retaken.attempts == 2)
+            #expect(try await store.complete(leased[1].lease, result: [:], now: Date()) == false)
+            // No owners: the plain enqueue.
+            let plain = try await store.enqueue(
+                [draft(5)],
+                recording: [],
+                leasing: JobClaim(owners: [], lease: .seconds(30))
+            )
+            #expect(plain.leased.isEmpty && plain.enqueued[0].added)
+            #expect(try await store.job(id: plain.enqueued[0].id)?.state == .queued)
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
     func aLeaseThatRunsOutIsClaimedAgainAndItsOldHolderIsFencedOff(_ backend: Backend) async throws {
         try await withStore(backend) { store, _ in
             _ = try await store.enqueue([draft(1)], recording: [])
