@@ -53,8 +53,10 @@ struct NabScoreCommand: ParsableCommand {
                 throw ExitCode(1)
             }
             print(NABReport.header)
+            var all: [(name: String, corpus: [NABScoredSeries])] = []
             for name in names {
                 let corpus = try NABResults.read(root: results, detector: name, labels: labels)
+                all.append((name, corpus))
                 let scores = NABScorer.scoreAll(corpus)
                 print(NABReport.line(detector: name, series: corpus.count, scores: scores))
                 if verbose { print(NABReport.details(scores)) }
@@ -62,6 +64,11 @@ struct NabScoreCommand: ParsableCommand {
                     print("\nleave one category out: \(name)")
                     print(NABCrossValidation.report(NABCrossValidation.run([(name, corpus)])))
                 }
+            }
+            if crossValidate && all.count > 1 {
+                // The detector too is chosen on the other categories: what choosing among these costs.
+                print("\nleave one category out, the detector chosen on the other categories too")
+                print(NABCrossValidation.report(NABCrossValidation.run(all)))
             }
         } catch let error as WardenError {
             printError("warden: \(error)")

@@ -118,8 +118,14 @@ struct PredictionCLITests {
             for pair in s.scores { scores[Int(pair[0])] = pair[1] }
             let parts = s.name.split(separator: "/")
             var text = "timestamp,anomaly_score\n"
-            for (t, v) in zip(times, scores) { text += "\(Self.format(t)),\(v)\n" }
+            var flat = text
+            for (t, v) in zip(times, scores) {
+                text += "\(Self.format(t)),\(v)\n"
+                flat += "\(Self.format(t)),0.5\n"
+            }
             Self.put(dir, "results/contextOSE/\(parts[0])/contextOSE_\(parts[1])", text)
+            Self.put(dir, "flat/contextOSE/\(parts[0])/contextOSE_\(parts[1])", text)
+            Self.put(dir, "flat/null/\(parts[0])/null_\(parts[1])", flat)
         }
         let result = try await runCommand(
             Binaries.warden,
@@ -146,6 +152,22 @@ struct PredictionCLITests {
         )
         #expect(lines.first { $0.first == "realTraffic" }?[3...5] == ["84.07", "81.32", "87.00"])
         #expect(lines.last?.suffix(3) == ["75.89", "73.00", "78.64"], "the mean of the four categories with windows")
+        // Two detectors: each fold also chooses the detector on the other four categories.
+        let both = try await runCommand(
+            Binaries.warden,
+            [
+                "nab", "score", "--cross-validate", "--results", dir.file("flat"), "--labels",
+                Self.fixtures.appendingPathComponent("nab/combined_windows.json").path,
+            ]
+        )
+        #expect(both.exitCode == 0, "\(both.stderr)")
+        let blocks = both.stdout.components(separatedBy: "the detector chosen on the other categories too")
+        #expect(blocks.count == 2, "\(both.stdout)")
+        let chosen = (blocks.last ?? "").split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
+        let folds = chosen.filter { $0.first?.hasPrefix("real") == true || $0.first?.hasPrefix("artificial") == true }
+        #expect(folds.count == 5 && folds.allSatisfy { $0.suffix(2).first == "contextOSE" }, "\(folds)")
+        #expect(chosen.last?.suffix(3) == ["75.89", "73.00", "78.64"])
+        #expect(both.stdout.contains("leave one category out: null"))
     }
 
     /// `simulate --scorecard` scores the demo's prediction and how far its probability can be
