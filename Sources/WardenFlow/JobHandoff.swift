@@ -14,9 +14,12 @@ final class JobHandoff: Sendable {
         let jobs: AsyncStream<Job>.Continuation
         let owner: String
         let lease: Duration
+        /// Which opening this is: only its worker closes it.
+        let token: Int
         var handed = 0
     }
     private let state = Mutex<Open?>(nil)
+    private let openings = Atomic<Int>(0)
 
     /// Places taken for an intake: one lease owner each.
     struct Reservation: Sendable {
@@ -28,25 +31,29 @@ final class JobHandoff: Sendable {
 
     /// Opens the way to a worker whose places are `room`; jobs handed over come out of the
     /// stream, each holding a place of `room` that the worker releases when done with it.
-    /// Leases are named `owner` and a number, and last `lease`.
-    func open(room: AsyncLimiter, owner: String, lease: Duration) -> AsyncStream<Job> {
+    /// Leases are named `owner` and a number, and last `lease`. A worker opening it takes it over
+    /// from the one before (whose stream ends). Returns the token that closes it.
+    func open(room: AsyncLimiter, owner: String, lease: Duration) -> (jobs: AsyncStream<Job>, token: Int) {
         let (stream, continuation) = AsyncStream<Job>.makeStream()
+        let token = openings.add(1, ordering: .relaxed).newValue
         let previous = state.withLock { s -> Open? in
-            defer { s = Open(room: room, jobs: continuation, owner: owner, lease: lease) }
+            defer { s = Open(room: room, jobs: continuation, owner: owner, lease: lease, token: token) }
             return s
         }
         previous?.jobs.finish()
-        return stream
+        return (stream, token)
     }
 
     /// Whether a worker takes jobs this way now.
     var isOpen: Bool { state.withLock { $0 != nil } }
 
-    /// Closes the way: reservations fail from now on, and the stream ends.
-    func close() {
+    /// Closes the way opened with `token` (not one a later worker opened since): reservations
+    /// fail from now on, and its stream ends.
+    func close(_ token: Int) {
         state.withLock { s -> Open? in
-            defer { s = nil }
-            return s
+            guard let open = s, open.token == token else { return nil }
+            s = nil
+            return open
         }?.jobs.finish()
     }
 

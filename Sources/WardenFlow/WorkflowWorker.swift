@@ -34,8 +34,8 @@ public struct WorkflowWorker: Service {
         // all wake for each job and all ask the store for it (a write each).
         let free = AsyncLimiter(limit: engine.flow.workers)
         // Jobs an intake of this process leased to a free place as it queued them.
-        let handed = engine.handoff.open(room: free, owner: "\(pid)-h", lease: lease)
-        defer { engine.handoff.close() }
+        let (handed, token) = engine.handoff.open(room: free, owner: "\(pid)-h", lease: lease)
+        defer { engine.handoff.close(token) }
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 group.addTask {
@@ -63,7 +63,7 @@ public struct WorkflowWorker: Service {
                 }
             }
         } onGracefulShutdown: {
-            engine.handoff.close()
+            engine.handoff.close(token)
         }
     }
 

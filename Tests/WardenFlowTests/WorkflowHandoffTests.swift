@@ -58,6 +58,63 @@ struct WorkflowHandoffTests {
         await h.close()
     }
 
+    @Test func placesAreTakenFromTheWorkerThatOpenedLastAndOnlyItClosesTheWay() async throws {
+        let handoff = JobHandoff()
+        #expect(handoff.reserve(1) == nil, "closed: nothing to reserve")
+        let first = AsyncLimiter(limit: 2)
+        let (firstJobs, firstToken) = handoff.open(room: first, owner: "a-", lease: .seconds(5))
+        let second = AsyncLimiter(limit: 2)
+        let (secondJobs, secondToken) = handoff.open(room: second, owner: "b-", lease: .seconds(5))
+        // The first worker's stream ended when the second took over; its close leaves the second's open.
+        var firstIterator = firstJobs.makeAsyncIterator()
+        #expect(await firstIterator.next() == nil)
+        handoff.close(firstToken)
+        #expect(handoff.isOpen)
+        // Three wanted, two free: two owners, both places of the second worker's room taken.
+        let reservation = try #require(handoff.reserve(3))
+        #expect(reservation.owners == ["b-1", "b-2"] && reservation.lease == .seconds(5))
+        #expect(second.load.inUse == 2 && first.load.inUse == 0)
+        #expect(handoff.reserve(1) == nil, "no room left")
+        // One job leased: it reaches the worker, the unused place is given back.
+        let job = Self.job(7, owner: "b-1")
+        #expect(handoff.hand([job], reservation).isEmpty)
+        #expect(second.load.inUse == 1)
+        var secondIterator = secondJobs.makeAsyncIterator()
+        #expect(await secondIterator.next()?.id == 7)
+        // Closed between a reservation and its hand-over: the job comes back to the caller.
+        let late = try #require(handoff.reserve(1))
+        handoff.close(secondToken)
+        #expect(!handoff.isOpen && handoff.reserve(1) == nil)
+        #expect(handoff.hand([Self.job(8, owner: late.owners[0])], late).map(\.id) == [8])
+        #expect(second.load.inUse == 1, "the late place is given back; job 7's is the worker's")
+        let cancelled = AsyncLimiter(limit: 1)
+        let (_, token) = handoff.open(room: cancelled, owner: "c-", lease: .seconds(5))
+        handoff.cancel(try #require(handoff.reserve(1)))
+        #expect(cancelled.load.inUse == 0)
+        handoff.close(token)
+    }
+
+    static func job(_ id: Int64, owner: String) -> Job {
+        Job(
+            id: id,
+            queue: "workflows",
+            kind: "start",
+            payload: [:],
+            priority: 0,
+            state: .leased,
+            attempts: 1,
+            maxAttempts: 10,
+            key: nil,
+            created: Date(),
+            runAt: Date(),
+            leaseOwner: owner,
+            leaseUntil: Date(),
+            finished: nil,
+            error: nil,
+            result: nil
+        )
+    }
+
     static func jobID(_ run: String) throws -> Int64 {
         try #require(Int64(run.dropFirst("run-".count)))
     }
