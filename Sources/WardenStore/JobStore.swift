@@ -154,12 +154,11 @@ public struct JobClaim: Sendable, Hashable {
 /// `FOR UPDATE SKIP LOCKED`; SQLite: one writer). Every call is committed before it returns.
 public protocol JobStore: Sendable {
     /// Adds `drafts`, and records `events`, in one transaction: either all are stored or none.
-    /// A draft whose key is already in its queue is not added again.
-    func enqueue(_ drafts: [JobDraft], recording events: [Event]) async throws -> [Enqueued]
-    /// Like ``enqueue(_:recording:)``, and in the same transaction leases the jobs it adds that
-    /// are ready now to `claim`'s owners (attempt 1, until now + the lease), as ``claim(queues:owner:lease:now:)``
-    /// would: a worker of this process with room takes a new job without asking the store for it.
-    /// Returns every draft's fate, and the jobs leased (no more than owners were given).
+    /// A draft whose key is already in its queue is not added again. In the same transaction the
+    /// jobs it adds that are ready now are leased to `claim`'s owners, one each in order (attempt
+    /// 1, until now + the lease), as ``claim(queues:owner:lease:now:)`` would lease them: a worker
+    /// of this process with room takes a new job without asking the store for it. Returns every
+    /// draft's fate, and the jobs leased (no more than owners were given).
     func enqueue(
         _ drafts: [JobDraft],
         recording events: [Event],
@@ -219,6 +218,14 @@ public protocol RunStore: Sendable {
     /// Deletes the runs that ended (`succeeded` or `failed`) and last changed before `cutoff`;
     /// a running or waiting run is kept however old. Returns how many went.
     func deleteEndedRuns(before cutoff: Date) async throws -> Int
+}
+
+extension JobStore {
+    /// Adds `drafts`, and records `events`, in one transaction: either all are stored or none.
+    /// A draft whose key is already in its queue is not added again.
+    public func enqueue(_ drafts: [JobDraft], recording events: [Event]) async throws -> [Enqueued] {
+        try await enqueue(drafts, recording: events, leasing: JobClaim(owners: [], lease: .zero)).enqueued
+    }
 }
 
 /// Wakes whoever waits for jobs (in this process).

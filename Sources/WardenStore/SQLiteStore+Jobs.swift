@@ -8,10 +8,6 @@ extension SQLiteStore: JobStore, RunStore {
     static let jobColumns =
         "id, queue, kind, payload, priority, state, attempts, max_attempts, key, created, run_at, lease_owner, lease_until, finished, error, result"
 
-    public func enqueue(_ drafts: [JobDraft], recording events: [Event]) async throws -> [Enqueued] {
-        try await enqueue(drafts, recording: events, leasing: JobClaim(owners: [], lease: .zero)).enqueued
-    }
-
     public func enqueue(
         _ drafts: [JobDraft],
         recording events: [Event],
