@@ -5,10 +5,12 @@ import WardenDetect
 @Suite("The anomaly posterior")
 struct AnomalyPosteriorTests {
     /// What the probability rests on: `L` is a density on (0, 1] (it integrates to 1, so a normal
-    /// stream, uniform p-values, cannot make it grow on average), it falls as p grows, and L(1) = 1/2.
+    /// stream, uniform p-values, cannot make it grow on average), it falls as p grows, and
+    /// L(1) = spread / 2.
     @Test func theLikelihoodRatioIsADensityFallingWithP() {
-        // Below 1e-12, L(p) ≈ 1 / (p ln² p), whose integral from 0 to a is 1 / |ln a|.
-        var integral = 1 / abs(log(1e-12))
+        // From 0 to x, ε p^(ε−1) integrates to x^ε, so L to (x^s − 1) / (s ln x).
+        let s = AnomalyPosterior.spread
+        var integral = (pow(1e-12, s) - 1) / (s * log(1e-12))
         let n = 200_000
         // Midpoints on a log scale near 0, where L is large, and a linear one above.
         var last = 1e-12
@@ -24,7 +26,11 @@ struct AnomalyPosteriorTests {
             #expect(l < previous)
             previous = l
         }
-        #expect(abs(AnomalyPosterior.likelihoodRatio(1) - 0.5) < 1e-9)
+        #expect(abs(AnomalyPosterior.likelihoodRatio(1) - s / 2) < 1e-9)
+        #expect(abs(AnomalyPosterior.likelihoodRatio(1 - 1e-9) - s / 2) < 1e-6, "no cancellation near 1")
+        // Strong evidence from small p-values, evidence against from middling ones.
+        #expect(AnomalyPosterior.likelihoodRatio(0.001) > 20 && AnomalyPosterior.likelihoodRatio(0.02) > 2)
+        #expect(AnomalyPosterior.likelihoodRatio(0.1) < 1 && AnomalyPosterior.likelihoodRatio(0.5) < 0.25)
     }
 
     /// On a normal stream the probability stays near its resting point: p95 under 0.1 over
