@@ -17,8 +17,8 @@ import Foundation
 /// Samples taken close together are not independent witnesses: each one's likelihood ratio counts
 /// with the exponent `weight` (1 / the samples that make one witness).
 ///
-/// A normal stream holds the probability near `onset / (onset + recovery)` (0.02 with the
-/// defaults); a run of small p-values lifts it towards 1 in a few witnesses; once the p-values are
+/// A normal stream holds the probability at or below `onset / (onset + recovery)` (0.02 with the
+/// defaults; lower, since most normal p-values count against an anomaly); a run of small p-values lifts it towards 1 in a few witnesses; once the p-values are
 /// uniform again it falls back at the pace `recovery` allows.
 public struct AnomalyPosterior: Sendable, Codable, Hashable {
     /// Chance per sample that an anomaly begins.
