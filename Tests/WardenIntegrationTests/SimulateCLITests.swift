@@ -23,27 +23,25 @@ struct SimulateCLITests {
         return (f, w, token)
     }
 
+    /// `warden simulate` feeding the Warden listening on `port`, with `arguments` after.
+    static func simulate(to port: Int, token: String, _ arguments: [String]) async throws -> CommandResult {
+        try await runCommand(
+            Binaries.warden,
+            ["simulate", "--to", "http://127.0.0.1:\(port)", "--token", token] + arguments,
+            timeout: .seconds(60)
+        )
+    }
+
     @Test func simulatedVitalsArriveWithTheirFault() async throws {
         let (f, w, token) = try await Self.runningWarden()
         // 40 simulated minutes at 600x: 4 s; a hypoxia from minute 10.
-        let sim = try await warden(
-            "simulate",
-            "--to",
-            "http://127.0.0.1:\(f.port)",
-            "--token",
-            token,
-            "--speed",
-            "600",
-            "--duration",
-            "40m",
-            "--faults",
-            "hypoxia",
-            "--first",
-            "10m",
-            "--every",
-            "1h",
-            "--seed",
-            "3"
+        let sim = try await Self.simulate(
+            to: f.port,
+            token: token,
+            [
+                "--speed", "600", "--duration", "40m", "--faults", "hypoxia", "--first", "10m", "--every", "1h",
+                "--seed", "3",
+            ]
         )
         #expect(sim.exitCode == 0, "\(sim.stderr)")
         #expect(sim.stdout.contains("fault started: hypoxia"))
@@ -74,22 +72,10 @@ struct SimulateCLITests {
     @Test func aRunIsRecordedReadingByReading() async throws {
         let (f, w, token) = try await Self.runningWarden()
         let record = f.dir.file("record.jsonl")
-        let sim = try await warden(
-            "simulate",
-            "--to",
-            "http://127.0.0.1:\(f.port)",
-            "--token",
-            token,
-            "--speed",
-            "36000",
-            "--duration",
-            "6h",
-            "--faults-per-day",
-            "48",
-            "--seed",
-            "5",
-            "--record",
-            record
+        let sim = try await Self.simulate(
+            to: f.port,
+            token: token,
+            ["--speed", "36000", "--duration", "6h", "--faults-per-day", "48", "--seed", "5", "--record", record]
         )
         #expect(sim.exitCode == 0, "\(sim.stderr)")
         #expect(try await w.stop() == .exited(0))
