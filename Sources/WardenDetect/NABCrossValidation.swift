@@ -26,20 +26,26 @@ public enum NABCrossValidation {
     }
 
     /// The folds, one per category, in name order. `candidates` are detectors (by name) scored on
-    /// the same series.
-    public static func run(_ candidates: [(name: String, corpus: [NABScoredSeries])]) -> [Fold] {
+    /// the same series. With `heldOut` (the same detectors, in the same order, scored on changed
+    /// series: see ``NABStress``), the threshold and the detector are still chosen on `candidates`'
+    /// other categories, and the held-out category is scored in `heldOut`.
+    public static func run(
+        _ candidates: [(name: String, corpus: [NABScoredSeries])],
+        heldOut: [(name: String, corpus: [NABScoredSeries])]? = nil
+    ) -> [Fold] {
         guard let first = candidates.first else { return [] }
+        let tested = heldOut ?? candidates
         let categories = Set(first.corpus.map { category(of: $0.name) }).sorted()
         return categories.map { held in
             var chosen: [String] = []
             var scores: [NABProfileScore] = []
             for profile in NABProfile.all {
                 var best: (name: String, train: NABProfileScore, test: [NABScoredSeries])?
-                for c in candidates {
+                for (c, t) in zip(candidates, tested) {
                     let train = c.corpus.filter { category(of: $0.name) != held }
                     let score = NABScorer.score(train, profile: profile)
                     if best == nil || score.normalized > best!.train.normalized {
-                        best = (c.name, score, c.corpus.filter { category(of: $0.name) == held })
+                        best = (c.name, score, t.corpus.filter { category(of: $0.name) == held })
                     }
                 }
                 guard let best else { continue }
@@ -83,6 +89,36 @@ public enum NABCrossValidation {
         lines.append(
             NABReport.pad("mean (with windows)", 41) + means.map { NABReport.pad(NABReport.fixed($0), 10) }.joined()
         )
+        return lines.joined(separator: "\n")
+    }
+}
+
+extension NABCrossValidation {
+    /// One line per stress: the mean held-out score of each profile over the categories with
+    /// windows, and the raw standard score of the categories without (the false positives' cost),
+    /// each category scored on its stressed series at the threshold chosen on the other
+    /// categories' clean ones; then the mean over the stresses.
+    public static func stressReport(
+        clean: (name: String, corpus: [NABScoredSeries]),
+        stressed: [(stress: NABStress, corpus: [NABScoredSeries])]
+    ) -> String {
+        var lines = [
+            NABReport.pad("stress", 24) + NABReport.pad("standard", 10) + NABReport.pad("low_FP", 10)
+                + NABReport.pad("low_FN", 10) + "raw standard without windows"
+        ]
+        var sums = [Double](repeating: 0, count: NABProfile.all.count)
+        for (stress, corpus) in stressed {
+            let folds = run([clean], heldOut: [(clean.name, corpus)])
+            let means = mean(folds)
+            for (i, m) in means.enumerated() { sums[i] += m }
+            let quiet = folds.filter { $0.windows == 0 }.reduce(0) { $0 + ($1.scores.first?.raw ?? 0) }
+            lines.append(
+                NABReport.pad(stress.description, 24) + means.map { NABReport.pad(NABReport.fixed($0), 10) }.joined()
+                    + NABReport.fixed(quiet)
+            )
+        }
+        let n = Double(max(1, stressed.count))
+        lines.append(NABReport.pad("mean", 24) + sums.map { NABReport.pad(NABReport.fixed($0 / n), 10) }.joined())
         return lines.joined(separator: "\n")
     }
 }

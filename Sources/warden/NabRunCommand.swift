@@ -30,6 +30,12 @@ struct NabRunCommand: ParsableCommand {
     )
     var crossValidate = false
 
+    @Flag(
+        help:
+            "Also cross-validate on stressed series: each held-out category is scored after a drift, normal bursts or coarse readings were added to its series (see NABStress), at the threshold chosen on the other categories' clean series."
+    )
+    var stress = false
+
     func run() throws {
         do {
             let kinds: [DetectorKind] =
@@ -46,6 +52,23 @@ struct NabRunCommand: ParsableCommand {
                 let scored = try NABRunner.run(kind, corpus: corpus, labels: labels, results: out)
                 print(NABReport.line(detector: kind.rawValue, series: scored.count, scores: NABScorer.scoreAll(scored)))
                 runs.append((kind.rawValue, scored))
+            }
+            if stress {
+                for (kind, run) in zip(kinds, runs) {
+                    let stressed = try NABStress.standard.map { s in
+                        (
+                            s,
+                            try NABRunner.run(
+                                kind,
+                                corpus: corpus.map { s.apply(to: $0) },
+                                labels: labels,
+                                results: nil
+                            )
+                        )
+                    }
+                    print("\nleave one category out, the held-out category stressed: \(run.name)")
+                    print(NABCrossValidation.stressReport(clean: run, stressed: stressed))
+                }
             }
             guard crossValidate else { return }
             for run in runs {

@@ -128,16 +128,53 @@ struct StreamingDetectorTests {
         }
     }
 
-    @Test func recordRatioIsHalfAtTheRecordAndAboveForANewOne() {
+    @Test func recordRatioIsAboveHalfOnlyForANewRecord() {
         var r = RecordRatio(window: 10, warmUp: 3)
+        let tie = 1 / (2 + RecordRatio.tieTolerance)  // r = 1 / (1 + tolerance)
         #expect(r.score(1) == 0)
         #expect(r.score(2) == 0)
         #expect(r.score(4) == 0)
-        #expect(r.score(4) == 0.5)  // equal to the record of the last 10
-        #expect(r.score(8) == 2.0 / 3)  // twice the record
-        #expect(r.score(2) == 0.2)  // a quarter of it
+        let equal = r.score(4)  // equal to the record of the last 10: not a new one
+        #expect(equal < 0.5 && abs(equal - tie) < 1e-15)
+        #expect(r.score(4 * (1 + 1e-6)) > 0.5)  // a new record, however small the margin
+        #expect(abs(r.score(8) - 2.0 / 3) < 1e-6)  // twice the record (of 4.000004)
+        #expect(abs(r.score(2) - 0.2) < 1e-6)  // a quarter of it
         for _ in 0..<10 { _ = r.score(1) }
-        #expect(r.score(1) == 0.5)  // the 8 has left the window
+        #expect(r.score(1) < 0.5)  // the 8 has left the window; 1 is the record now
+        #expect(r.score(1.5) > 0.5)
+    }
+
+    @Test func seasonalDriftIsTheMedianOfTheLastResidualsAndIgnoresALoneBurst() {
+        let step = 300.0
+        let start = 1_400_000_000.0 - 1_400_000_000.0.truncatingRemainder(dividingBy: 86_400)
+        var drift = SeasonalDrift(smoothing: 5, seasonal: SeasonalResidual(days: 3))
+        var reference = SeasonalResidual(days: 3)
+        var residuals: [Double] = []
+        var scores: [Double] = []
+        let noise = Self.noise(288 * 6, seed: 11)
+        for i in 0..<(288 * 6) {
+            let t = start + Double(i) * step
+            let phase = i % 288
+            var v = (phase >= 100 && phase < 200 ? 80.0 : 20.0) + noise[i]
+            if i == 288 * 4 + 50 { v += 500 }  // day 5: one burst
+            if i / 288 == 5 && phase >= 120 { v -= 30 }  // day 6: the level falls and stays down
+            let both = drift.observeBoth(v, at: t)
+            if let r = reference.residual(v, at: t) {
+                residuals.append(r)
+                let last = residuals.suffix(5).sorted()
+                let median =
+                    last.count % 2 == 1 ? last[last.count / 2] : 0.5 * (last[last.count / 2 - 1] + last[last.count / 2])
+                #expect(abs(both.drift - abs(median)) < 1e-9, "row \(i)")
+                #expect(abs(both.residual - abs(r)) < 1e-9, "row \(i)")
+            } else {
+                #expect(both == (0, 0), "row \(i)")
+            }
+            scores.append(both.drift)
+        }
+        let ordinary = scores[(288 * 3)..<(288 * 4)].max()!
+        #expect(scores[288 * 4 + 50] <= ordinary)  // the burst: a large residual, an ordinary drift
+        #expect(scores[288 * 5 + 125] > 25)  // the fall: every residual near -30
+        #expect(drift.observe(5, at: .nan) == 0)
     }
 
     @Test func anomalyLikelihoodIsTheNormalTailOfTheShortAverage() {

@@ -1,16 +1,23 @@
 /// Turns any raw score into "how extreme is this compared with the most extreme of late", in [0, 1).
 ///
 /// With `M` the largest raw score of the previous `window` samples, the output is `r / (1 + r)` where
-/// `r = raw / M`: 0.5 exactly when the sample equals the recent record, above 0.5 when it sets a new
-/// one. Distribution-free and scale-free, so the outputs of different detectors and different
-/// series are comparable and one threshold serves them all. Outputs 0 during the first `warmUp`
-/// samples.
+/// `r = raw / (M · (1 + 10⁻⁹))`: above 0.5 only when the sample sets a new record, just below 0.5
+/// when it equals the recent one. Distribution-free and scale-free, so the outputs of different
+/// detectors and different series are comparable and one threshold serves them all. Outputs 0
+/// during the first `warmUp` samples.
+///
+/// A tie is kept below 0.5 on purpose: a series of few distinct values (a quantised CPU share, a
+/// count, a flat line) equals its record often, and a threshold placed at 0.5 exactly would take
+/// every such tie for an alarm.
 public struct RecordRatio: Sendable, Hashable, Codable {
     /// Samples the record covers.
     public let window: Int
     /// Samples seen before the first output.
     public let warmUp: Int
     private var maximum: SlidingMaximum
+
+    /// The relative margin by which a raw score must exceed the record to count as a new one.
+    public static let tieTolerance = 1e-9
 
     /// Creates the calibrator.
     public init(window: Int = 5000, warmUp: Int = 100) {
@@ -25,7 +32,7 @@ public struct RecordRatio: Sendable, Hashable, Codable {
         if maximum.count >= warmUp, let m = maximum.maximum {
             let r: Double
             if m > 1e-12 {
-                r = raw / m
+                r = raw / (m * (1 + Self.tieTolerance))
             } else {
                 r = raw <= 1e-12 ? 0 : 10
             }

@@ -30,11 +30,17 @@ public struct SeasonalResidual: StreamingDetector, Hashable {
     /// `|value − median of its phase|` (0 until the sampling interval is known or without a time),
     /// then remembers `value` in its phase.
     public mutating func observe(_ value: Double, at time: Double) -> Double {
-        guard time.isFinite else { return 0 }
+        abs(residual(value, at: time) ?? 0)
+    }
+
+    /// `value − median of its phase`, signed, then remembers `value` in its phase; `nil` while the
+    /// sampling interval is not known, without a time, or when the phase has no value yet.
+    public mutating func residual(_ value: Double, at time: Double) -> Double? {
+        guard time.isFinite else { return nil }
         if phaseWidth.isNaN {
             if lastTime.isFinite, time > lastTime { intervals.append(time - lastTime) }
             lastTime = time
-            guard intervals.count >= 16 else { return 0 }
+            guard intervals.count >= 16 else { return nil }
             intervals.sort()
             phaseWidth = max(intervals[intervals.count / 2], minimumPhase)
             let count = max(1, Int((period / phaseWidth).rounded(.up)))
@@ -44,7 +50,7 @@ public struct SeasonalResidual: StreamingDetector, Hashable {
         var t = time.truncatingRemainder(dividingBy: period)
         if t < 0 { t += period }
         let phase = min(phases.count - 1, Int(t / phaseWidth))
-        var score = 0.0
+        var residual: Double?
         let n = phases[phase].count
         if n > 0 {
             // The median of at most `days` values, sorted on the stack.
@@ -60,9 +66,9 @@ public struct SeasonalResidual: StreamingDetector, Hashable {
                 }
                 return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2])
             }
-            score = abs(value - median)
+            residual = value - median
         }
         phases[phase].append(value)
-        return score
+        return residual
     }
 }
