@@ -94,6 +94,56 @@ struct PredictionCLITests {
         #expect(run.stdout.split(separator: "\n").last == score.stdout.split(separator: "\n").last)
     }
 
+    /// `nab run --stress`: each category held out in turn is scored on stressed copies of its series
+    /// at the threshold chosen on the other's clean ones; bursts cost false positives there.
+    @Test func nabRunStressesTheHeldOutCategory() async throws {
+        let dir = TempDir("warden-nab-stress")
+        var labels: [String] = []
+        for (category, spike) in [("alpha", 1500), ("beta", 1700)] {
+            var text = "timestamp,value\n"
+            for i in 0..<2000 {
+                let minute = i % 60
+                let hour = (i / 60) % 24
+                let day = 1 + i / 1440
+                let value = i == spike ? 100.0 : Double(i % 7)
+                text +=
+                    "2020-01-0\(day) \(hour < 10 ? "0" : "")\(hour):\(minute < 10 ? "0" : "")\(minute):00,\(value)\n"
+            }
+            Self.put(dir, "data/\(category)/spike.csv", text)
+            let at = spike - 1440
+            let (h0, m0) = ((at - 20) / 60, (at - 20) % 60)
+            let (h1, m1) = ((at + 20) / 60, (at + 20) % 60)
+            func two(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
+            labels.append(
+                #""\#(category)/spike.csv": [["2020-01-02 \#(two(h0)):\#(two(m0)):00.000000", "2020-01-02 \#(two(h1)):\#(two(m1)):00.000000"]]"#
+            )
+        }
+        dir.write("labels.json", "{" + labels.joined(separator: ", ") + "}")
+        let run = try await runCommand(
+            Binaries.warden,
+            [
+                "nab", "run", "--data", dir.file("data"), "--labels", dir.file("labels.json"), "--detector", "ensemble",
+                "--stress", "--cross-validate",
+            ]
+        )
+        #expect(run.exitCode == 0, "\(run.stderr)")
+        let blocks = run.stdout.components(separatedBy: "leave one category out")
+        #expect(blocks.count == 3, "\(run.stdout)")  // stressed, then clean
+        let stressed = blocks[1].split(separator: "\n").map { String($0) }
+        let rows = stressed.filter { $0.hasPrefix("trend") || $0.hasPrefix("bursts") || $0.hasPrefix("quantised") }
+        #expect(rows.count == 10, "\(stressed)")
+        func standard(_ line: String?) -> Double? {
+            line?.split(separator: " ").compactMap { Double($0) }.first
+        }
+        let clean = standard(blocks[2].split(separator: "\n").map(String.init).last { $0.hasPrefix("mean") })
+        let burst = standard(rows.first { $0.hasPrefix("bursts 1/150 seed 1") })
+        let cleanMean = try #require(clean, "\(blocks[2])")
+        let burstMean = try #require(burst, "\(rows)")
+        #expect(cleanMean > 20, "both spikes found (mid-window) at the threshold chosen on the other category")
+        #expect(burstMean < cleanMean, "bursts every 150 rows cost false positives")
+        #expect(stressed.last { $0.hasPrefix("mean") } != nil)
+    }
+
     /// `nab score` on CAD OSE's published results (committed in compact form) prints NAB's numbers.
     @Test func nabScoreReproducesCADOSE() async throws {
         struct Compact: Decodable {
