@@ -144,10 +144,16 @@ struct StreamingDetectorTests {
         #expect(r.score(1.5) > 0.5)
     }
 
-    @Test func seasonalDriftIsTheMedianOfTheLastResidualsAndIgnoresALoneBurst() {
+    static func median(_ values: some Collection<Double>) -> Double {
+        let s = values.sorted()
+        if s.isEmpty { return 0 }
+        return s.count % 2 == 1 ? s[s.count / 2] : 0.5 * (s[s.count / 2 - 1] + s[s.count / 2])
+    }
+
+    @Test func seasonalDriftIsTheRecentMedianResidualBeyondTheBaselineAndIgnoresALoneBurst() {
         let step = 300.0
         let start = 1_400_000_000.0 - 1_400_000_000.0.truncatingRemainder(dividingBy: 86_400)
-        var drift = SeasonalDrift(smoothing: 5, seasonal: SeasonalResidual(days: 3))
+        var drift = SeasonalDrift(smoothing: 5, baseline: 200, seasonal: SeasonalResidual(days: 3))
         var reference = SeasonalResidual(days: 3)
         var residuals: [Double] = []
         var scores: [Double] = []
@@ -161,10 +167,9 @@ struct StreamingDetectorTests {
             let both = drift.observeBoth(v, at: t)
             if let r = reference.residual(v, at: t) {
                 residuals.append(r)
-                let last = residuals.suffix(5).sorted()
-                let median =
-                    last.count % 2 == 1 ? last[last.count / 2] : 0.5 * (last[last.count / 2 - 1] + last[last.count / 2])
-                #expect(abs(both.drift - abs(median)) < 1e-9, "row \(i)")
+                let recent = Self.median(residuals.suffix(5))
+                let baseline = Self.median(residuals.dropLast(5).suffix(200))
+                #expect(abs(both.drift - abs(recent - baseline)) < 1e-9, "row \(i)")
                 #expect(abs(both.residual - abs(r)) < 1e-9, "row \(i)")
             } else {
                 #expect(both == (0, 0), "row \(i)")
@@ -175,6 +180,27 @@ struct StreamingDetectorTests {
         #expect(scores[288 * 4 + 50] <= ordinary)  // the burst: a large residual, an ordinary drift
         #expect(scores[288 * 5 + 125] > 25)  // the fall: every residual near -30
         #expect(drift.observe(5, at: .nan) == 0)
+    }
+
+    /// A steady climb keeps every value above its previous days by about the same margin: the
+    /// residuals are large, the drift beyond their baseline is not.
+    @Test func seasonalDriftTakesOutASteadyClimb() {
+        let step = 300.0
+        var drift = SeasonalDrift(smoothing: 8, baseline: 1000)
+        let noise = Self.noise(288 * 11, seed: 12)
+        var residuals: [Double] = []
+        var drifts: [Double] = []
+        for i in 0..<(288 * 11) {
+            let v = 50 + 0.05 * Double(i) + noise[i]  // +14.4 a day
+            let both = drift.observeBoth(v, at: 1.4e9 + Double(i) * step)
+            // From day 8 the margin is constant (4 days of climbing); from day 11 so is the baseline.
+            if i >= 288 * 10 {
+                residuals.append(both.residual)
+                drifts.append(both.drift)
+            }
+        }
+        #expect(Self.median(residuals) > 40)  // about four days of climbing above the 7-day median
+        #expect(drifts.max()! < 2)
     }
 
     @Test func anomalyLikelihoodIsTheNormalTailOfTheShortAverage() {
