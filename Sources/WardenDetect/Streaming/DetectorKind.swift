@@ -16,7 +16,7 @@ public enum DetectorKind: String, Sendable, Hashable, Codable, CaseIterable, Cus
     case shift
     /// ``WindowedGaussian`` through ``AnomalyLikelihood``.
     case likelihood
-    /// ``EnsembleDetector``: seasonal, shift and context, calibrated by record ratios, with a rest period.
+    /// ``EnsembleDetector``: seasonal, its drift, shift and context, calibrated by record ratios, with a rest period.
     case ensemble
 
     public var description: String { rawValue }
@@ -45,7 +45,7 @@ public enum DetectorKind: String, Sendable, Hashable, Codable, CaseIterable, Cus
         case .seasonal: "distance from the same time of day on the previous 7 days"
         case .shift: "distance of the last 32 values' mean from the median of the last 3000"
         case .likelihood: "anomaly likelihood of the windowed Gaussian's scores"
-        case .ensemble: "seasonal + shift + context, record-ratio calibrated, one alarm per event"
+        case .ensemble: "seasonal + its drift + shift + context, record-ratio calibrated, one alarm per event"
         }
     }
 

@@ -3,8 +3,9 @@
 ///
 /// - ``SeasonalResidual``: distance from the same time of day on previous days (a missing daily
 ///   peak, a spike, a drop);
-/// - ``SeasonalDrift``: the median of the last few of those distances, signed (a sustained
-///   departure from the daily pattern that normal isolated bursts would hide);
+/// - ``SeasonalDrift``: the median of the last few of those distances, signed, beyond where they
+///   have been sitting lately (a sustained departure from the daily pattern that normal isolated
+///   bursts would hide, without taking a steady climb for one);
 /// - ``LevelShift``: distance of the last 32 values' mean from the long-run median (a new level);
 /// - ``ContextDetector``: novelty of the recent sequence of quantised levels (a new pattern, a
 ///   change of rhythm).
@@ -24,7 +25,7 @@ public struct EnsembleDetector: StreamingDetector, Hashable {
     public let alarmLevel: Double
     /// Residuals in the drift view's median.
     public let driftSmoothing: Int
-    private var seasonal: SeasonalDrift
+    private var daily: SeasonalDrift
     private var shift: LevelShift
     private var context: ContextDetector
     private var seasonalRecord: RecordRatio
@@ -39,7 +40,7 @@ public struct EnsembleDetector: StreamingDetector, Hashable {
         self.restPeriod = max(0, restPeriod)
         self.alarmLevel = alarmLevel
         self.driftSmoothing = max(1, driftSmoothing)
-        seasonal = SeasonalDrift(smoothing: self.driftSmoothing)
+        daily = SeasonalDrift(smoothing: self.driftSmoothing)
         shift = LevelShift()
         context = ContextDetector()
         seasonalRecord = RecordRatio(window: self.recordWindow)
@@ -50,7 +51,7 @@ public struct EnsembleDetector: StreamingDetector, Hashable {
 
     /// The combined score in [0, 1) (0 during a rest period).
     public mutating func observe(_ value: Double, at time: Double) -> Double {
-        let (residual, drift) = seasonal.observeBoth(value, at: time)
+        let (residual, drift) = daily.observeBoth(value, at: time)
         let a = seasonalRecord.score(residual)
         let d = driftRecord.score(drift)
         let b = shiftRecord.score(shift.observe(value, at: time))
