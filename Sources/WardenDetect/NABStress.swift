@@ -38,7 +38,8 @@ public enum NABStress: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
-    /// The series with this stress applied to its values (times and name unchanged).
+    /// The series with this stress applied to its values (times and name unchanged); every value
+    /// stays finite.
     public func apply(to series: NABSeries) -> NABSeries {
         var out = series
         let n = series.values.count
@@ -62,6 +63,9 @@ public enum NABStress: Sendable, Hashable, CustomStringConvertible {
             guard quantum > 0 else { return out }
             for i in 0..<n { out.values[i] = (series.values[i] / quantum).rounded() * quantum }
         }
+        // Values near the largest finite ones can overflow (an IQR of infinity, a ramp past the
+        // range): such a value is left as it was rather than handed to a detector as ±∞ or NaN.
+        for i in 0..<n where !out.values[i].isFinite { out.values[i] = series.values[i] }
         return out
     }
 

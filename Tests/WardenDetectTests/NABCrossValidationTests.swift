@@ -111,5 +111,16 @@ struct NABCrossValidationTests {
         let flat = NABSeries(name: "c/f.csv", timestamps: ["0", "1"], times: [0, 60_000_000], values: [5, 5])
         #expect(NABStress.interquartileRange(flat.values) == 1)
         #expect(NABStress.quantised(steps: 2).apply(to: flat).values == [5, 5])
+        // Values at the edge of the representable range: no stress makes one infinite or NaN.
+        let huge = NABSeries(
+            name: "c/h.csv",
+            timestamps: (0..<8).map { "\($0)" },
+            times: (0..<8).map { Int64($0) * 60_000_000 },
+            values: [-1.7e308, 1.7e308, -1.7e308, 1.7e308, 0, 1, -1.7e308, 1.7e308]
+        )
+        for stress in NABStress.standard + [.trend(iqrs: 1e300), .quantised(steps: Int.max)] {
+            let values = stress.apply(to: huge).values
+            #expect(values.allSatisfy { $0.isFinite }, "\(stress)")
+        }
     }
 }
