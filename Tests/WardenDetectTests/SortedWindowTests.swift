@@ -35,6 +35,52 @@ struct SortedWindowTests {
         #expect(w.values == Array(all.suffix(window)))
     }
 
+    /// The heaps' median is the sorted window's, bit for bit: random values with many ties, a climb
+    /// (every new value crosses the median) and a fall, for windows odd and even, tiny and large.
+    @Test(arguments: [1, 2, 3, 8, 255, 1000])
+    func slidingMedianIsTheSortedWindowsMedian(window: Int) throws {
+        var rng = SplitMix(seed: UInt64(window) &+ 11)
+        var sorted = SortedWindow(capacity: window)
+        var heaps = SlidingMedian(capacity: window)
+        var mismatches = 0
+        for i in 0..<6000 {
+            let v: Double
+            switch (i / 1500) % 4 {
+            case 1: v = Double(i)  // a climb
+            case 3: v = -Double(i) / 7  // a fall
+            default: v = i % 3 == 0 ? Double(rng.next() % 5) : Double(rng.next() % 10_000) / 100 - 50
+            }
+            #expect(heaps.oldest == sorted.oldest)
+            sorted.append(v)
+            heaps.append(v)
+            if heaps.median != sorted.median || heaps.count != sorted.count { mismatches += 1 }
+        }
+        #expect(mismatches == 0)
+        #expect(heaps.values == sorted.values)
+        // Each decodes what the other encoded, so detectors can swap one for the other.
+        let fromSorted = try JSONDecoder().decode(SlidingMedian.self, from: JSONEncoder().encode(sorted))
+        #expect(fromSorted == heaps)
+        #expect(fromSorted.median == heaps.median)
+        let fromHeaps = try JSONDecoder().decode(SortedWindow.self, from: JSONEncoder().encode(heaps))
+        #expect(fromHeaps.values == sorted.values)
+    }
+
+    @Test func slidingMedianCopiesOnWriteAndRefusesAnAbsurdCapacity() throws {
+        var a = SlidingMedian(capacity: 3)
+        for v in [1.0, 2, 3] { a.append(v) }
+        var b = a
+        b.append(100)
+        b.append(200)
+        #expect(a.values == [1, 2, 3] && a.median == 2)
+        #expect(b.values == [3, 100, 200] && b.median == 100)
+        #expect(a != b)
+        for capacity in ["0", "-5", "\(SlidingMedian.maximumCapacity + 1)", "9223372036854775807"] {
+            let json = Data(#"{"capacity":\#(capacity),"values":[1]}"#.utf8)
+            #expect(throws: DecodingError.self) { try JSONDecoder().decode(SlidingMedian.self, from: json) }
+        }
+        #expect(SlidingMedian(capacity: Int.max).capacity == SlidingMedian.maximumCapacity)
+    }
+
     @Test(arguments: [1, 5, 100])
     func slidingMaximumMatchesScan(window: Int) {
         var rng = SplitMix(seed: 99)

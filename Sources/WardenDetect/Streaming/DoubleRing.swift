@@ -43,6 +43,12 @@ public struct DoubleRing: Sendable, Hashable, Codable {
         return evicted
     }
 
+    /// Calls `body` with the values held in storage order, which is not arrival order: for summaries
+    /// that do not depend on order (a median, a sum) without the ring's index arithmetic.
+    public func withUnorderedValues<R>(_ body: (UnsafeBufferPointer<Double>) throws -> R) rethrows -> R {
+        try storage.withUnsafeBufferPointer(body)
+    }
+
     /// The values in arrival order.
     public var values: [Double] { (0..<count).map { self[$0] } }
 }

@@ -2,7 +2,7 @@
 ///
 /// Raw score `|mean(last `short` values) − median(last `long` values)|`, in the series' units.
 /// A sustained change of level scores high for as long as the short mean has moved and the long
-/// median has not; a single spike is diluted by `short`. The median is exact (``SortedWindow``).
+/// median has not; a single spike is diluted by `short`. The median is exact (``SlidingMedian``).
 public struct LevelShift: StreamingDetector, Hashable {
     /// Values in the short mean.
     public let short: Int
@@ -10,14 +10,14 @@ public struct LevelShift: StreamingDetector, Hashable {
     public let long: Int
     private var recent: DoubleRing
     private var recentSum = 0.0
-    private var history: SortedWindow
+    private var history: SlidingMedian
 
     /// Creates the detector.
     public init(short: Int = 32, long: Int = 3000) {
         self.short = max(1, short)
         self.long = max(2, long)
         recent = DoubleRing(capacity: self.short)
-        history = SortedWindow(capacity: self.long)
+        history = SlidingMedian(capacity: self.long)
     }
 
     /// The distance between the mean of the last `short` values (this one included) and the median

@@ -17,16 +17,16 @@ public struct SeasonalDrift: StreamingDetector, Hashable {
     /// Residuals in the baseline median (those that left the recent ones).
     public let baseline: Int
     private var seasonal: SeasonalResidual
-    private var recent: SortedWindow
-    private var earlier: SortedWindow
+    private var recent: SlidingMedian
+    private var earlier: SlidingMedian
 
     /// Creates the detector; `seasonal` supplies the residuals.
     public init(smoothing: Int = 8, baseline: Int = 1000, seasonal: SeasonalResidual = SeasonalResidual()) {
         self.smoothing = max(1, smoothing)
         self.baseline = max(1, baseline)
         self.seasonal = seasonal
-        recent = SortedWindow(capacity: self.smoothing)
-        earlier = SortedWindow(capacity: self.baseline)
+        recent = SlidingMedian(capacity: self.smoothing)
+        earlier = SlidingMedian(capacity: self.baseline)
     }
 
     /// The drift for `value` (see the type's description).

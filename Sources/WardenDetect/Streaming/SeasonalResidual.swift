@@ -47,24 +47,27 @@ public struct SeasonalResidual: StreamingDetector, Hashable {
             phases = Array(repeating: DoubleRing(capacity: days), count: count)
             intervals = []
         }
-        var t = time.truncatingRemainder(dividingBy: period)
-        if t < 0 { t += period }
+        // time mod period, exact for whole-second times and cheaper than fmod.
+        var t = time - (time / period).rounded(.down) * period
+        if t < 0 { t += period } else if t >= period { t -= period }
         let phase = min(phases.count - 1, Int(t / phaseWidth))
         var residual: Double?
         let n = phases[phase].count
         if n > 0 {
             // The median of at most `days` values, sorted on the stack.
-            let median = withUnsafeTemporaryAllocation(of: Double.self, capacity: n) { v in
-                for i in 0..<n {
-                    let x = phases[phase][i]
-                    var j = i
-                    while j > 0 && v[j - 1] > x {
-                        v[j] = v[j - 1]
-                        j -= 1
+            let median = phases[phase].withUnorderedValues { held in
+                withUnsafeTemporaryAllocation(of: Double.self, capacity: n) { v in
+                    for i in 0..<n {
+                        let x = held[i]
+                        var j = i
+                        while j > 0 && v[j - 1] > x {
+                            v[j] = v[j - 1]
+                            j -= 1
+                        }
+                        v[j] = x
                     }
-                    v[j] = x
+                    return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2])
                 }
-                return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2])
             }
             residual = value - median
         }
