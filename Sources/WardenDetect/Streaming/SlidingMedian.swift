@@ -2,11 +2,11 @@
 /// median of a long window.
 ///
 /// Two binary heaps split the window at its median: a max-heap holds the smaller half and a
-/// min-heap the larger, both as positions in a ring of the values. A new value takes over the heap
+/// min-heap the larger, each value tagged with its slot in the ring of arrival. A new value takes over the heap
 /// node of the value it evicts and sifts from there. If it crossed the median, the two tops trade
 /// places, and one trade is always enough. Most values settle within a level or two, so an update
 /// costs a few dozen nanoseconds whatever the window, where a sorted array (``SortedWindow``)
-/// moves a third of the window's values on average. The median is O(1). Memory is 16 bytes per
+/// moves a third of the window's values on average. The median is O(1). Memory is 20 bytes per
 /// value, allocated once.
 ///
 /// The median is the same number ``SortedWindow/median`` gives: the middle value, or the mean of
@@ -33,7 +33,7 @@ public struct SlidingMedian: Sendable {
     /// The value that the next ``append(_:)`` evicts when the window is full (the oldest).
     public var oldest: Double? {
         if heaps.count == 0 { return nil }
-        return heaps.values[heaps.count < heaps.capacity ? 0 : heaps.next]
+        return heaps.value(inSlot: heaps.count < heaps.capacity ? 0 : heaps.next)
     }
 
     /// The median (mean of the two middle values for an even count); 0 when empty.
@@ -48,8 +48,8 @@ public struct SlidingMedian: Sendable {
     /// The values in arrival order (for persistence).
     public var values: [Double] {
         let h = heaps
-        if h.count < h.capacity { return Array(UnsafeBufferPointer(start: h.values, count: h.count)) }
-        return (0..<h.capacity).map { h.values[(h.next + $0) % h.capacity] }
+        if h.count < h.capacity { return (0..<h.count).map { h.value(inSlot: $0) } }
+        return (0..<h.capacity).map { h.value(inSlot: (h.next + $0) % h.capacity) }
     }
 }
 
@@ -90,33 +90,36 @@ extension SlidingMedian: Codable {
     }
 }
 
-/// The storage of a ``SlidingMedian``: a ring of values and two heaps of ring slots, allocated once.
+/// The storage of a ``SlidingMedian``: two heaps of (value, ring slot) entries, allocated once.
 ///
-/// `position[slot]` is the slot's index in its heap: `i` in the lower (max) heap, `~i` in the upper
-/// (min) heap. Invariants: every value in the lower heap is at most every value in the upper heap,
-/// and the lower heap holds as many values as the upper one or one more.
+/// `position[slot]` is where the slot's value sits: index `i` of the lower (max) heap, or `~i` of
+/// the upper (min) heap. Invariants: every value in the lower heap is at most every value in the
+/// upper heap, and the lower heap holds as many values as the upper one or one more. Entries carry
+/// their value so that sifting compares neighbouring memory rather than chasing slots.
 private final class MedianHeaps: @unchecked Sendable {
+    struct Entry {
+        var value: Double
+        var slot: Int32
+    }
+
     let capacity: Int
     private(set) var count = 0
     /// The slot of the oldest value once the ring is full.
     private(set) var next = 0
     private var lowerCount = 0
     private var upperCount = 0
-    let values: UnsafeMutablePointer<Double>
-    private let lower: UnsafeMutablePointer<Int32>
-    private let upper: UnsafeMutablePointer<Int32>
+    private let lower: UnsafeMutablePointer<Entry>
+    private let upper: UnsafeMutablePointer<Entry>
     private let position: UnsafeMutablePointer<Int32>
 
     init(capacity: Int) {
         self.capacity = capacity
-        values = .allocate(capacity: capacity)
         lower = .allocate(capacity: capacity / 2 + 1)
         upper = .allocate(capacity: capacity / 2 + 1)
         position = .allocate(capacity: capacity)
     }
 
     deinit {
-        values.deallocate()
         lower.deallocate()
         upper.deallocate()
         position.deallocate()
@@ -128,29 +131,29 @@ private final class MedianHeaps: @unchecked Sendable {
         c.next = next
         c.lowerCount = lowerCount
         c.upperCount = upperCount
-        c.values.update(from: values, count: count)
         c.lower.update(from: lower, count: lowerCount)
         c.upper.update(from: upper, count: upperCount)
         c.position.update(from: position, count: count)
         return c
     }
 
+    /// The value in ring slot `slot` (which must hold one).
+    func value(inSlot slot: Int) -> Double {
+        let p = Int(position[slot])
+        return p >= 0 ? lower[p].value : upper[~p].value
+    }
+
     var median: Double {
         if count == 0 { return 0 }
-        let low = values[Int(lower[0])]
-        return lowerCount > upperCount ? low : 0.5 * (low + values[Int(upper[0])])
+        let low = lower[0].value
+        return lowerCount > upperCount ? low : 0.5 * (low + upper[0].value)
     }
 
     func append(_ value: Double) {
         if count < capacity {
-            let slot = count
-            values[slot] = value
+            let entry = Entry(value: value, slot: Int32(truncatingIfNeeded: count))
             count += 1
-            if lowerCount == 0 || value <= values[Int(lower[0])] {
-                push(slot, intoLower: true)
-            } else {
-                push(slot, intoLower: false)
-            }
+            push(entry, intoLower: lowerCount == 0 || value <= lower[0].value)
             if lowerCount > upperCount + 1 {
                 push(popTop(lower: true), intoLower: false)
             } else if upperCount > lowerCount {
@@ -161,27 +164,24 @@ private final class MedianHeaps: @unchecked Sendable {
         let slot = next
         next += 1
         if next == capacity { next = 0 }
-        let old = values[slot]
-        values[slot] = value
         let p = Int(position[slot])
         if p >= 0 {
+            let old = lower[p].value
+            lower[p].value = value
             if value > old { siftUp(p, lower: true) } else { siftDown(p, lower: true) }
         } else {
+            let old = upper[~p].value
+            upper[~p].value = value
             if value < old { siftUp(~p, lower: false) } else { siftDown(~p, lower: false) }
         }
         // The new value may have crossed the median: then it is one of the tops, and trading them
         // restores the split.
-        guard upperCount > 0 else { return }
+        guard upperCount > 0, lower[0].value > upper[0].value else { return }
         let a = lower[0]
-        let b = upper[0]
-        if values[Int(a)] > values[Int(b)] {
-            lower[0] = b
-            position[Int(b)] = 0
-            upper[0] = a
-            position[Int(a)] = ~0
-            siftDown(0, lower: true)
-            siftDown(0, lower: false)
-        }
+        place(upper[0], at: 0, lower: true)
+        place(a, at: 0, lower: false)
+        siftDown(0, lower: true)
+        siftDown(0, lower: false)
     }
 
     /// Whether `x` belongs above `y` in the heap: larger in the lower heap, smaller in the upper.
@@ -191,17 +191,17 @@ private final class MedianHeaps: @unchecked Sendable {
     }
 
     @inline(__always)
-    private func place(_ slot: Int32, at i: Int, lower isLower: Bool) {
+    private func place(_ entry: Entry, at i: Int, lower isLower: Bool) {
         if isLower {
-            lower[i] = slot
-            position[Int(slot)] = Int32(truncatingIfNeeded: i)
+            lower[i] = entry
+            position[Int(entry.slot)] = Int32(truncatingIfNeeded: i)
         } else {
-            upper[i] = slot
-            position[Int(slot)] = ~Int32(truncatingIfNeeded: i)
+            upper[i] = entry
+            position[Int(entry.slot)] = ~Int32(truncatingIfNeeded: i)
         }
     }
 
-    private func push(_ slot: Int, intoLower isLower: Bool) {
+    private func push(_ entry: Entry, intoLower isLower: Bool) {
         let i: Int
         if isLower {
             i = lowerCount
@@ -210,14 +210,14 @@ private final class MedianHeaps: @unchecked Sendable {
             i = upperCount
             upperCount += 1
         }
-        place(Int32(truncatingIfNeeded: slot), at: i, lower: isLower)
+        place(entry, at: i, lower: isLower)
         siftUp(i, lower: isLower)
     }
 
-    /// Removes the heap's top and returns its slot.
-    private func popTop(lower isLower: Bool) -> Int {
+    /// Removes the heap's top entry and returns it.
+    private func popTop(lower isLower: Bool) -> Entry {
         let heap = isLower ? lower : upper
-        let top = Int(heap[0])
+        let top = heap[0]
         let last: Int
         if isLower {
             lowerCount -= 1
@@ -235,36 +235,35 @@ private final class MedianHeaps: @unchecked Sendable {
 
     private func siftUp(_ start: Int, lower isLower: Bool) {
         let heap = isLower ? lower : upper
-        let slot = heap[start]
-        let v = values[Int(slot)]
+        let entry = heap[start]
         var i = start
         while i > 0 {
             let parent = (i - 1) >> 1
             let p = heap[parent]
-            guard above(v, values[Int(p)], lower: isLower) else { break }
+            guard above(entry.value, p.value, lower: isLower) else { break }
             place(p, at: i, lower: isLower)
             i = parent
         }
-        if i != start { place(slot, at: i, lower: isLower) }
+        if i != start { place(entry, at: i, lower: isLower) }
     }
 
     private func siftDown(_ start: Int, lower isLower: Bool) {
         let heap = isLower ? lower : upper
         let n = isLower ? lowerCount : upperCount
-        let slot = heap[start]
-        let v = values[Int(slot)]
+        let entry = heap[start]
         var i = start
         while true {
             var child = 2 * i + 1
             if child >= n { break }
-            if child + 1 < n, above(values[Int(heap[child + 1])], values[Int(heap[child])], lower: isLower) {
-                child += 1
+            if child + 1 < n {
+                // Branch-free choice of the child that belongs higher.
+                child &+= above(heap[child + 1].value, heap[child].value, lower: isLower) ? 1 : 0
             }
             let c = heap[child]
-            guard above(values[Int(c)], v, lower: isLower) else { break }
+            guard above(c.value, entry.value, lower: isLower) else { break }
             place(c, at: i, lower: isLower)
             i = child
         }
-        if i != start { place(slot, at: i, lower: isLower) }
+        if i != start { place(entry, at: i, lower: isLower) }
     }
 }
