@@ -82,16 +82,38 @@ struct SortedWindowTests {
     }
 
     @Test(arguments: [1, 5, 100])
-    func slidingMaximumMatchesScan(window: Int) {
+    func slidingMaximumMatchesScan(window: Int) throws {
         var rng = SplitMix(seed: 99)
         var m = SlidingMaximum(window: window)
         var all: [Double] = []
-        for _ in 0..<3000 {
-            let v = Double(rng.next() % 1000)
+        var wrong = 0
+        for i in 0..<3000 {
+            // Random values, then a long fall (every value a candidate: the queue grows) and again.
+            let v = (i / 500) % 2 == 1 ? Double(5000 - i) : Double(rng.next() % 1000)
             all.append(v)
             m.append(v)
-            #expect(m.maximum == all.suffix(window).max())
+            if m.maximum != all.suffix(window).max() { wrong += 1 }
+            if i % 250 == 0 {
+                // A saved and restored queue goes on exactly as the original.
+                m = try JSONDecoder().decode(SlidingMaximum.self, from: JSONEncoder().encode(m))
+            }
         }
+        #expect(wrong == 0)
+        #expect(m.count == 3000)
+    }
+
+    /// The form the queue used to be saved in (two arrays and a consumed prefix) still decodes, and
+    /// a damaged one is an error.
+    @Test func slidingMaximumDecodesItsEarlierForm() throws {
+        let earlier = Data(#"{"window":3,"positions":[0,1,3,4],"values":[9,8,7,5],"head":2,"seen":5}"#.utf8)
+        var m = try JSONDecoder().decode(SlidingMaximum.self, from: earlier)
+        #expect(m.maximum == 7 && m.count == 5)
+        m.append(1)  // position 5: position 3 is still inside the last three
+        #expect(m.maximum == 7)
+        m.append(1)  // position 6: 7 leaves
+        #expect(m.maximum == 5)
+        let damaged = Data(#"{"window":3,"positions":[0,1],"values":[9],"head":0,"seen":2}"#.utf8)
+        #expect(throws: DecodingError.self) { try JSONDecoder().decode(SlidingMaximum.self, from: damaged) }
     }
 
     @Test func ringKeepsTheNewestInOrder() {

@@ -1,7 +1,7 @@
 /// The exact median of the last `capacity` values of a stream, for detectors that need only the
 /// median of a long window.
 ///
-/// Two binary heaps split the window at its median: a max-heap holds the smaller half and a
+/// Two heaps split the window at its median: a max-heap holds the smaller half and a
 /// min-heap the larger, each value tagged with its slot in the ring of arrival. A new value takes over the heap
 /// node of the value it evicts and sifts from there. If it crossed the median, the two tops trade
 /// places, and one trade is always enough. Most values settle within a level or two, so an update
@@ -233,12 +233,17 @@ private final class MedianHeaps: @unchecked Sendable {
         return top
     }
 
+    /// Children per node: four children sit in one 64-byte line and halve the depth of a binary
+    /// heap, so a value sinks through half the levels at the price of comparing siblings, which
+    /// the processor does side by side.
+    private static let arity = 4
+
     private func siftUp(_ start: Int, lower isLower: Bool) {
         let heap = isLower ? lower : upper
         let entry = heap[start]
         var i = start
         while i > 0 {
-            let parent = (i - 1) >> 1
+            let parent = (i &- 1) / Self.arity
             let p = heap[parent]
             guard above(entry.value, p.value, lower: isLower) else { break }
             place(p, at: i, lower: isLower)
@@ -253,15 +258,19 @@ private final class MedianHeaps: @unchecked Sendable {
         let entry = heap[start]
         var i = start
         while true {
-            var child = 2 * i + 1
-            if child >= n { break }
-            if child + 1 < n {
-                // Branch-free choice of the child that belongs higher.
-                child &+= above(heap[child + 1].value, heap[child].value, lower: isLower) ? 1 : 0
+            let first = Self.arity &* i &+ 1
+            if first >= n { break }
+            // The child that belongs highest, chosen without branches on the values.
+            var child = first
+            var best = heap[first].value
+            for k in 1..<min(Self.arity, n &- first) {
+                let v = heap[first &+ k].value
+                let better = above(v, best, lower: isLower)
+                child = better ? first &+ k : child
+                best = better ? v : best
             }
-            let c = heap[child]
-            guard above(c.value, entry.value, lower: isLower) else { break }
-            place(c, at: i, lower: isLower)
+            guard above(best, entry.value, lower: isLower) else { break }
+            place(heap[child], at: i, lower: isLower)
             i = child
         }
         if i != start { place(entry, at: i, lower: isLower) }
