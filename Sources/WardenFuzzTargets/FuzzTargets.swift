@@ -24,8 +24,54 @@ public enum FuzzTargets {
         ("sshd", sshd), ("access-log", accessLog), ("token", token), ("json-value", jsonValue),
         ("address", address), ("fleet-batch", fleetBatch), ("address-list", addressList), ("jwt", jwt),
         ("hook", hook), ("flow", flow), ("matcher", matcher), ("backup", backup), ("fail2ban", fail2ban),
-        ("log-time", logTime), ("fail2ban-reading", fail2banReading),
+        ("log-time", logTime), ("fail2ban-reading", fail2banReading), ("detectors", detectors),
     ]
+
+    /// Telemetry through every streaming detector: ingest takes any finite value and `warden
+    /// detect` any number in a CSV. The input is records of a control byte and eight bytes, read as
+    /// a value (any bit pattern, a small integer, a value near the largest Double) at a time that
+    /// steps on, jumps anywhere or goes back. No detector may trap. Through
+    /// ``AnyStreamingDetector``, what monitors and `warden detect` use, every unit score is a
+    /// number in [0, 1]; the ensemble on its own, fed NaN and infinities as they come, stays in
+    /// [0, 1).
+    public static func detectors(_ bytes: [UInt8]) {
+        guard bytes.count <= 1 << 14 else { return }
+        var boxed = DetectorKind.allCases.map { $0.make() }
+        var ensemble = EnsembleDetector(restPeriod: 0)
+        var robust = RobustZScore(window: 16, warmUp: 2)
+        var time = 1_800_000_000.0
+        var i = 0
+        while i + 9 <= bytes.count {
+            let control = bytes[i]
+            var word: UInt64 = 0
+            for k in 1...8 { word = word << 8 | UInt64(bytes[i + k]) }
+            i += 9
+            let value: Double
+            switch control & 3 {
+            case 0: value = Double(bitPattern: word)
+            case 1: value = Double(Int16(truncatingIfNeeded: word))
+            case 2: value = (word & 1 == 0 ? 1 : -1) * .greatestFiniteMagnitude / Double(1 + (word >> 1) % 4)
+            default: value = Double(Int32(truncatingIfNeeded: word)) / 1024
+            }
+            switch (control >> 2) & 3 {
+            case 0: time += 60
+            case 1: time = Double(bitPattern: word.byteSwapped)
+            case 2: time -= Double(word % 100_000)
+            default: time += Double(word % 10_000_000)
+            }
+            for k in boxed.indices {
+                let score = boxed[k].unitScore(boxed[k].observe(value, at: time))
+                if !(score >= 0 && score <= 1) {
+                    preconditionFailure("\(DetectorKind.allCases[k]) scored \(score) for \(value) at \(time)")
+                }
+            }
+            let score = ensemble.observe(value, at: time)
+            if !(score >= 0 && score < 1) {
+                preconditionFailure("the ensemble scored \(score) for \(value) at \(time)")
+            }
+            _ = robust.observe(value, at: time)
+        }
+    }
 
     /// A filter reading a log (anyone's lines): the first line is a `datepattern` (the
     /// operator's), the rest go through fail2ban's date detector, that pattern, and a reader with

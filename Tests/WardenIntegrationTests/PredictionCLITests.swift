@@ -51,6 +51,29 @@ struct PredictionCLITests {
         #expect(result.stderr.contains("bad.csv:3: column 'b' holds 'x', not a number"))
     }
 
+    /// Values near the largest Double are numbers like any other: every streaming model scores
+    /// them, and the readings after them, in [0, 1] (the context view and the ensemble used to
+    /// trap on a range wider than the largest Double).
+    @Test func detectScoresValuesNearTheLargestDouble() async throws {
+        let dir = TempDir("warden-detect")
+        var text = "timestamp,value\n"
+        for i in 0..<300 {
+            let value = (100..<104).contains(i) ? (i % 2 == 0 ? "1.7e308" : "-1.7e308") : "\(20 + i % 5)"
+            text += "2020-01-01 \(i / 60 < 10 ? "0" : "")\(i / 60):\(i % 60 < 10 ? "0" : "")\(i % 60):00,\(value)\n"
+        }
+        dir.write("huge.csv", text)
+        for kind in ["gaussian", "robust", "ewma", "context", "seasonal", "shift", "likelihood", "ensemble"] {
+            let result = try await runCommand(Binaries.warden, ["detect", "--model", kind, dir.file("huge.csv")])
+            #expect(result.exitCode == 0, "\(kind): \(result.stderr.suffix(300))")
+            let scores = result.stdout.split(separator: "\n").compactMap { Double($0) }
+            #expect(scores.count == 300, "\(kind)")
+            #expect(
+                scores.allSatisfy { $0 >= 0 && $0 <= 1 },
+                "\(kind): \(scores.filter { !($0 >= 0 && $0 <= 1) }.prefix(3))"
+            )
+        }
+    }
+
     /// `nab run` writes one results file per series with NAB's columns; `nab score` reads them back.
     @Test func nabRunWritesResultsThatNabScoreReads() async throws {
         let dir = TempDir("warden-nab")

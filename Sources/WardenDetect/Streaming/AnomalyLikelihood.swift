@@ -34,8 +34,13 @@ public struct AnomalyLikelihood: Sendable, Hashable, Codable {
         recent = DoubleRing(capacity: self.shortWindow)
     }
 
+    /// The largest raw score taken as it is: a larger one (an infinity included) counts as this,
+    /// and a NaN as 0, so that the running sums of squares never overflow.
+    public static let rawLimit = 1e100
+
     /// The likelihood P(X ≤ average) of the next raw score, in [0, 1].
     public mutating func likelihood(_ raw: Double) -> Double {
+        let raw = raw.isNaN ? 0 : min(max(raw, -Self.rawLimit), Self.rawLimit)
         if let evicted = recent.append(raw) { recentSum -= evicted }
         recentSum += raw
         let average = recentSum / Double(recent.count)

@@ -9,9 +9,15 @@ public struct AnyStreamingDetector: StreamingDetector {
         self.base = base
     }
 
-    /// Scores `value` with the boxed detector.
+    /// The largest magnitude a boxed detector sees: a value beyond it (an infinity included) is
+    /// clamped to it, so that squares, sums and differences of values never overflow.
+    public static let valueLimit = 1e150
+
+    /// Scores `value` with the boxed detector; a NaN is a missing reading, scored 0 and not
+    /// learned, and a value beyond ±``valueLimit`` is clamped to it.
     public mutating func observe(_ value: Double, at time: Double) -> Double {
-        base.observe(value, at: time)
+        guard !value.isNaN else { return 0 }
+        return base.observe(min(max(value, -Self.valueLimit), Self.valueLimit), at: time)
     }
 
     /// The boxed detector's unit score.

@@ -40,14 +40,15 @@ public struct ContextDetector: StreamingDetector, Hashable {
     /// Quantises `value`, counts which of its left-context sequences are new, remembers them and
     /// returns the smoothed novelty in [0, 1].
     public mutating func observe(_ value: Double, at time: Double) -> Double {
-        if low.isNaN {
-            low = value
-            high = value
+        if value.isFinite {
+            if low.isNaN {
+                low = value
+                high = value
+            }
+            low = min(low, value)
+            high = max(high, value)
         }
-        low = min(low, value)
-        high = max(high, value)
-        let range = high - low
-        let level = range > 0 ? min(levels - 1, Int((value - low) / range * Double(levels))) : 0
+        let level = quantised(value)
         history = (history << 8) | UInt64(level)
         historyLength = min(historyLength + 1, order + 1)
         var novel = 0
@@ -67,6 +68,21 @@ public struct ContextDetector: StreamingDetector, Hashable {
         return max(0, recentSum / Double(recent.count))
     }
 
+    /// The level of `value` in the range seen so far: 0 for a value below it or not a number, the
+    /// top level for one above it. A range wider than the largest Double is measured in halves.
+    private func quantised(_ value: Double) -> Int {
+        let range = high - low
+        guard range > 0 else { return 0 }
+        let x: Double
+        if range.isFinite {
+            x = (value - low) / range * Double(levels)
+        } else {
+            x = (0.5 * value - 0.5 * low) / (0.5 * high - 0.5 * low) * Double(levels)
+        }
+        guard x >= 0 else { return 0 }  // also NaN
+        return x < Double(levels - 1) ? Int(x) : levels - 1
+    }
+
     /// The raw score is already in [0, 1].
-    public func unitScore(_ raw: Double) -> Double { min(max(raw, 0), 1) }
+    public func unitScore(_ raw: Double) -> Double { raw.isNaN ? 0 : min(max(raw, 0), 1) }
 }

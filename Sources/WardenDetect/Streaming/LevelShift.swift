@@ -25,6 +25,10 @@ public struct LevelShift: StreamingDetector, Hashable {
     public mutating func observe(_ value: Double, at time: Double) -> Double {
         if let evicted = recent.append(value) { recentSum -= evicted }
         recentSum += value
+        if !recentSum.isFinite {
+            // An infinite value came or went: sum the ring again, so the view recovers once it left.
+            recentSum = recent.withUnorderedValues { $0.reduce(0, +) }
+        }
         var score = 0.0
         if history.count > 0 {
             score = abs(recentSum / Double(recent.count) - history.median)

@@ -19,6 +19,9 @@ public struct RecordRatio: Sendable, Hashable, Codable {
     /// The relative margin by which a raw score must exceed the record to count as a new one.
     public static let tieTolerance = 1e-9
 
+    /// The highest output: just below 1.
+    public static let highest = 1.0.nextDown
+
     /// Creates the calibrator.
     public init(window: Int = 5000, warmUp: Int = 100) {
         self.window = max(1, window)
@@ -36,7 +39,9 @@ public struct RecordRatio: Sendable, Hashable, Codable {
             } else {
                 r = raw <= 1e-12 ? 0 : 10
             }
-            out = r > 0 ? r / (1 + r) : 0
+            // A raw score beyond 2⁵³ records (a detector fed values near the largest Double) would
+            // round to 1 or, infinite, give NaN: the output stays below 1.
+            out = r > 0 ? (r.isFinite ? min(r / (1 + r), Self.highest) : Self.highest) : 0
         }
         maximum.append(raw)
         return out

@@ -47,9 +47,13 @@ public struct SeasonalResidual: StreamingDetector, Hashable {
             phases = Array(repeating: DoubleRing(capacity: days), count: count)
             intervals = []
         }
-        // time mod period, exact for whole-second times and cheaper than fmod.
+        // time mod period: exact for whole-second times and cheaper than fmod, which is the
+        // fallback when that is off by a period or more (a time beyond 2⁵³, a fraction).
         var t = time - (time / period).rounded(.down) * period
-        if t < 0 { t += period } else if t >= period { t -= period }
+        if !(t >= 0 && t < period) {
+            t = time.truncatingRemainder(dividingBy: period)
+            if t < 0 { t += period }
+        }
         let phase = min(phases.count - 1, Int(t / phaseWidth))
         var residual: Double?
         let n = phases[phase].count

@@ -26,7 +26,8 @@ public struct SortedWindow: Sendable, Hashable {
     /// Adds a value, evicting the oldest when full.
     public mutating func append(_ value: Double) {
         if let evicted = ring.append(value) {
-            let at = lowerBound(evicted)
+            // min: with a NaN inside, the order is broken and the search could miss the value.
+            let at = min(lowerBound(evicted), sorted.count - 1)
             let to = lowerBound(value)
             // Replace in place and slide the elements between the two positions by one.
             if to <= at {

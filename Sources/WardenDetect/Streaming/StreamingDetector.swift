@@ -28,6 +28,6 @@ extension StreamingDetector {
 
     /// `raw / (raw + 3)`: 0.5 at three units (a 3σ deviation for z-scores).
     public func unitScore(_ raw: Double) -> Double {
-        raw > 0 ? raw / (raw + 3) : 0
+        raw > 0 ? (raw.isFinite ? raw / (raw + 3) : 1) : 0
     }
 }
