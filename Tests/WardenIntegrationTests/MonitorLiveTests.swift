@@ -49,6 +49,51 @@ struct MonitorLiveTests {
         #expect(response.status == 200, "\(response.errorMessage)")
     }
 
+    /// Ingest takes any finite number: values near the largest Double, posted to a streaming
+    /// monitor (the ensemble's context view used to trap on them, taking the agent down), are
+    /// scored, and the agent goes on taking samples and stops cleanly.
+    @Test func valuesNearTheLargestDoubleDoNotStopAStreamingMonitor() async throws {
+        let spec = """
+            monitors:
+              edge:
+                series: [vitals.hr]
+                model: ensemble
+                train: 1m
+                threshold: 0.9
+                for: 5s
+            services:
+              api:
+                run: [SAMPLE]
+            """
+        let f = Fixture(spec)
+        let w = try f.start()
+        try await eventually("the token exists") { LocalToken.read(in: f.stateDir + "/run") != nil }
+        let api = WardenAPIClient(host: "127.0.0.1", port: f.port, token: LocalToken.read(in: f.stateDir + "/run"))
+        try await eventually("the API is up") {
+            (try? await api.send("GET", "/healthz"))?.status == 200
+        }
+        let start = Date().timeIntervalSince1970 - 400
+        func post(_ seconds: Range<Int>, _ value: (Int) -> String) async throws {
+            let items = seconds.map { s in
+                #"{"series":"vitals.hr","labels":{"crew":"a"},"t":\#(start + Double(s)),"v":\#(value(s))}"#
+            }
+            let response = try await api.send(
+                "POST",
+                "/v1/ingest",
+                body: Data(("[" + items.joined(separator: ",") + "]").utf8)
+            )
+            #expect(response.status == 200, "\(response.errorMessage)")
+        }
+        try await post(0..<200) { s in "\(70 + s % 5)" }
+        try await f.waitFor("monitor.trained", "edge")
+        try await post(200..<204) { s in s % 2 == 0 ? "1.7976931348623157e308" : "-1.7976931348623157e308" }
+        try await post(204..<300) { s in "\(70 + s % 5)" }
+        try await eventually("the agent still answers") {
+            (try? await api.send("GET", "/healthz"))?.status == 200
+        }
+        #expect(try await w.stop() == .exited(0))
+    }
+
     @Test func samplesPostedOverTheAPITrainTheMonitorAndRaiseAnAlert() async throws {
         let f = Fixture(Self.spec)
         f.write(Self.spec.replacingOccurrences(of: "$REBUILT", with: f.dir.file("rebuilt")))
