@@ -77,10 +77,15 @@ public struct OneClassSVM: Sendable, Codable {
     /// The number of features the model expects.
     public var features: Int { supportVectors.columns }
 
+    /// The largest magnitude a training value may have: the variance and the kernel's squared
+    /// distances of larger ones overflow.
+    public static let valueLimit = 1e150
+
     /// Fits a model to `data` (one row per sample).
     ///
     /// Throws ``WardenError`` with code `invalidParameter` for a `nu` outside (0, 1] or a
-    /// non-positive tolerance, and `invalidData` for an empty or non-finite training set.
+    /// non-positive tolerance, and `invalidData` for an empty or non-finite training set or one
+    /// with a value beyond ±``valueLimit``.
     public static func fit(_ data: FeatureMatrix, parameters: Parameters = Parameters()) throws -> OneClassSVM {
         guard parameters.nu > 0, parameters.nu <= 1 else {
             throw WardenError(.invalidParameter, "nu must be in (0, 1], got \(parameters.nu)")
@@ -96,6 +101,12 @@ public struct OneClassSVM: Sendable, Codable {
         }
         guard data.values.allSatisfy(\.isFinite) else {
             throw WardenError(.invalidData, "the training set holds a NaN or infinite value; clean the data first")
+        }
+        if let huge = data.values.first(where: { abs($0) > Self.valueLimit }) {
+            throw WardenError(
+                .invalidData,
+                "the training set holds \(huge), beyond ±\(Self.valueLimit): its squares would overflow; rescale the data"
+            )
         }
         let standardizer = parameters.standardize ? Standardizer(fitting: data) : nil
         let x = standardizer.map { $0.transform(data) } ?? data

@@ -188,5 +188,19 @@ struct OneClassSVMTests {
         #expect(throws: WardenError.self) {
             try OneClassSVM.fit(FeatureMatrix(rows: [[1, .nan]]), parameters: .init())
         }
+        // Finite but so large that the variance overflows (the model came out NaN everywhere).
+        for huge in [1.7976931348623157e308, -1e151] {
+            var rows: [[Double]] = (0..<50).map { i in [Double(i % 7), Double(i % 3)] }
+            rows[20][1] = huge
+            #expect {
+                try OneClassSVM.fit(FeatureMatrix(rows: rows), parameters: .init())
+            } throws: { error in
+                "\(error)".contains("beyond ±1e+150")
+            }
+        }
+        var bounded: [[Double]] = (0..<50).map { i in [Double(i % 7), Double(i % 3)] }
+        bounded[20][1] = 1e150
+        let model = try? OneClassSVM.fit(FeatureMatrix(rows: bounded), parameters: .init())
+        #expect(model.map { $0.decision([3, 1]).isFinite } == true)
     }
 }

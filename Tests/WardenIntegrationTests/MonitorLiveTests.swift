@@ -49,15 +49,16 @@ struct MonitorLiveTests {
         #expect(response.status == 200, "\(response.errorMessage)")
     }
 
-    /// Ingest takes any finite number: values near the largest Double, posted to a streaming
-    /// monitor (the ensemble's context view used to trap on them, taking the agent down), are
-    /// scored, and the agent goes on taking samples and stops cleanly.
-    @Test func valuesNearTheLargestDoubleDoNotStopAStreamingMonitor() async throws {
+    /// Ingest takes any finite number: values near the largest Double, posted to a monitor (the
+    /// ensemble's context view used to trap on them, taking the agent down), are scored, and the
+    /// agent goes on taking samples and stops cleanly.
+    @Test(arguments: ["ensemble", "one-class-svm"])
+    func valuesNearTheLargestDoubleDoNotStopAMonitor(model: String) async throws {
         let spec = """
             monitors:
               edge:
                 series: [vitals.hr]
-                model: ensemble
+                model: \(model)
                 train: 1m
                 threshold: 0.9
                 for: 5s
@@ -84,7 +85,10 @@ struct MonitorLiveTests {
             )
             #expect(response.status == 200, "\(response.errorMessage)")
         }
-        try await post(0..<200) { s in "\(70 + s % 5)" }
+        // The largest values arrive while the monitor trains and again once it scores.
+        try await post(0..<20) { s in "\(70 + s % 5)" }
+        try await post(20..<24) { s in s % 2 == 0 ? "1.7976931348623157e308" : "-1.7976931348623157e308" }
+        try await post(24..<200) { s in "\(70 + s % 5)" }
         try await f.waitFor("monitor.trained", "edge")
         try await post(200..<204) { s in s % 2 == 0 ? "1.7976931348623157e308" : "-1.7976931348623157e308" }
         try await post(204..<300) { s in "\(70 + s % 5)" }

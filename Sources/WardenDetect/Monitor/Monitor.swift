@@ -120,10 +120,15 @@ public struct Monitor: Sendable, Codable {
     /// Feeds one sample: one value per feature, in the configuration's order, taken at `time`.
     ///
     /// Samples must come in time order. Throws only when fitting the model fails (a
-    /// ``WardenError``); a sample with a NaN or infinite value is ``MonitorOutcome/skipped``.
+    /// ``WardenError``); a sample with a NaN or infinite value is ``MonitorOutcome/skipped``, and
+    /// a value beyond ±``AnyStreamingDetector/valueLimit`` (ingest takes any finite number) counts
+    /// as that limit, so that no sum or square of the model's overflows.
     public mutating func observe(_ values: [Double], at time: Date) throws -> MonitorOutcome {
         precondition(values.count == configuration.features, "expected \(configuration.features) values")
         guard values.allSatisfy(\.isFinite) else { return .skipped }
+        let limit = AnyStreamingDetector.valueLimit
+        var values = values
+        if values.contains(where: { abs($0) > limit }) { values = values.map { min(max($0, -limit), limit) } }
         lastTime = time
         switch state {
         case .training(var training):
