@@ -309,6 +309,7 @@ public enum FuzzTargets {
         for p in r.batch.points {
             precondition(Int(p.series) >= 0 && Int(p.series) < r.batch.series.count, "a point of no series")
             precondition(p.value.isFinite, "a value that is not finite")
+            precondition(abs(p.value) <= IngestRules.maxMagnitude, "a value beyond the largest magnitude")
             precondition(p.time >= rules.oldest && p.time <= rules.newest, "a time out of range")
         }
         for key in r.batch.series {

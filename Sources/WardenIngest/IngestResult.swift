@@ -112,9 +112,15 @@ public struct IngestRules: Sendable {
         return nil
     }
 
+    /// The largest magnitude a sample may have. Beyond it, the sums that rollups, queries and
+    /// detectors make of a series could overflow, and an infinity minus another is NaN, which a
+    /// rollup table cannot hold: one sample would stop the rollups of every series.
+    public static let maxMagnitude = 1e150
+
     /// Why a value is refused, or nil.
     func problem(value: Double) -> String? {
-        value.isFinite ? nil : "the value must be a finite number"
+        guard value.isFinite else { return "the value must be a finite number" }
+        return abs(value) <= Self.maxMagnitude ? nil : "the value must be within ±1e150"
     }
 
     /// `seconds` since the epoch in microseconds, or nil when it is not finite or does not fit

@@ -1,18 +1,30 @@
 import Foundation
 import WardenCore
 
-/// JSON as the API writes and reads it: sorted keys, dates in ISO 8601 with milliseconds.
+/// JSON as the API writes and reads it: sorted keys, dates in ISO 8601 with milliseconds, and a
+/// number that is not finite (an aggregate that overflowed) as Prometheus writes it: the strings
+/// `"+Inf"`, `"-Inf"` and `"NaN"`, where JSON has no number for it.
 public enum APICoding {
     public static func encoder() -> JSONEncoder {
         let e = JSONEncoder()
         e.dateEncodingStrategy = .iso8601WithFractionalSeconds
         e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        e.nonConformingFloatEncodingStrategy = .convertToString(
+            positiveInfinity: "+Inf",
+            negativeInfinity: "-Inf",
+            nan: "NaN"
+        )
         return e
     }
 
     public static func decoder() -> JSONDecoder {
         let d = JSONDecoder()
         d.dateDecodingStrategy = .iso8601WithFractionalSeconds
+        d.nonConformingFloatDecodingStrategy = .convertFromString(
+            positiveInfinity: "+Inf",
+            negativeInfinity: "-Inf",
+            nan: "NaN"
+        )
         return d
     }
 

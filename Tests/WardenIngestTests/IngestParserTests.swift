@@ -60,11 +60,14 @@ struct IngestParserTests: Parsing {
               {"series": "x", "v": 1, "labels": {"bad-name": "1"}},
               {"series": "x", "v": 1, "labels": {"a": 1}},
               42,
-              {"series": "ok", "v": 2}
+              {"series": "ok", "v": 2},
+              {"series": "x", "v": 1.7976931348623157e308},
+              {"series": "x", "v": -1e151},
+              {"series": "ok", "v": -1e150}
             ]}
             """#
         )
-        #expect(r.accepted == 2)
+        #expect(r.accepted == 3)
         let byItem = Dictionary(uniqueKeysWithValues: r.rejected.map { ($0.item, $0) })
         #expect(byItem[1]?.field == "series")
         #expect(byItem[2]?.reason == "missing field 'v'")
@@ -73,9 +76,12 @@ struct IngestParserTests: Parsing {
         #expect(byItem[5]?.reason == "the time is too far in the future")
         #expect(byItem[6]?.field == "extra")
         #expect(byItem[7]?.field == "labels")
+        #expect(byItem[11]?.field == "v" && byItem[11]?.reason == "the value must be within ±1e150")
+        #expect(byItem[12]?.reason == "the value must be within ±1e150")
+        #expect(r.batch.points.last?.value == -1e150)
         #expect(byItem[8]?.reason == "the value of label 'a' must be a string")
         #expect(byItem[9]?.reason.contains("must be an object") == true)
-        #expect(r.rejected.count == 9)
+        #expect(r.rejected.count == 11)
     }
 
     @Test(arguments: [

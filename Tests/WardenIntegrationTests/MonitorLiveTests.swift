@@ -49,9 +49,10 @@ struct MonitorLiveTests {
         #expect(response.status == 200, "\(response.errorMessage)")
     }
 
-    /// Ingest takes any finite number: values near the largest Double, posted to a monitor (the
-    /// ensemble's context view used to trap on them, taking the agent down), are scored, and the
-    /// agent goes on taking samples and stops cleanly.
+    /// Values near the largest Double, posted to a monitor (the ensemble's context view used to
+    /// trap on them, taking the agent down), are refused by ingest with the field at fault; values
+    /// at the limit, ±1e150, are taken and scored, and the agent goes on taking samples and stops
+    /// cleanly.
     @Test(arguments: ["ensemble", "one-class-svm"])
     func valuesNearTheLargestDoubleDoNotStopAMonitor(model: String) async throws {
         let spec = """
@@ -74,7 +75,8 @@ struct MonitorLiveTests {
             (try? await api.send("GET", "/healthz"))?.status == 200
         }
         let start = Date().timeIntervalSince1970 - 400
-        func post(_ seconds: Range<Int>, _ value: (Int) -> String) async throws {
+        @discardableResult
+        func post(_ seconds: Range<Int>, _ value: (Int) -> String) async throws -> JSONValue? {
             let items = seconds.map { s in
                 #"{"series":"vitals.hr","labels":{"crew":"a"},"t":\#(start + Double(s)),"v":\#(value(s))}"#
             }
@@ -84,13 +86,18 @@ struct MonitorLiveTests {
                 body: Data(("[" + items.joined(separator: ",") + "]").utf8)
             )
             #expect(response.status == 200, "\(response.errorMessage)")
+            return JSONValue.parse(String(decoding: response.body, as: UTF8.self))
         }
-        // The largest values arrive while the monitor trains and again once it scores.
-        try await post(0..<20) { s in "\(70 + s % 5)" }
-        try await post(20..<24) { s in s % 2 == 0 ? "1.7976931348623157e308" : "-1.7976931348623157e308" }
+        // Two of three refused, the batch taken (a batch refused whole is a 400).
+        let largest = try await post(0..<3) { s in ["1.7976931348623157e308", "-1.7976931348623157e308", "70"][s] }
+        #expect(largest?["rejected_count"]?.intValue == 2)
+        #expect(largest?["rejected"]?.arrayValue?.first?["field"]?.stringValue == "v")
+        // Values at the limit arrive while the monitor trains and again once it scores.
+        try await post(3..<20) { s in "\(70 + s % 5)" }
+        try await post(20..<24) { s in s % 2 == 0 ? "1e150" : "-1e150" }
         try await post(24..<200) { s in "\(70 + s % 5)" }
         try await f.waitFor("monitor.trained", "edge")
-        try await post(200..<204) { s in s % 2 == 0 ? "1.7976931348623157e308" : "-1.7976931348623157e308" }
+        try await post(200..<204) { s in s % 2 == 0 ? "1e150" : "-1e150" }
         try await post(204..<300) { s in "\(70 + s % 5)" }
         try await eventually("the agent still answers") {
             (try? await api.send("GET", "/healthz"))?.status == 200

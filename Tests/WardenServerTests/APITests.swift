@@ -129,6 +129,17 @@ struct APITests {
         #expect(!stored.contains { $0.key.name == "x" }, "nothing from refused requests was stored")
     }
 
+    /// An aggregate that overflowed (data stored before ingest refused values beyond ±1e150) is
+    /// written as Prometheus writes it rather than failing the answer with an empty 500, and the
+    /// CLI reads it back.
+    @Test func numbersThatAreNotFiniteAreWrittenAsPrometheusWritesThem() throws {
+        struct Point: Codable { var sum: Double }
+        let data = try APICoding.encoder().encode([Point(sum: .infinity), Point(sum: -.infinity), Point(sum: .nan)])
+        #expect(String(decoding: data, as: UTF8.self) == #"[{"sum":"+Inf"},{"sum":"-Inf"},{"sum":"NaN"}]"#)
+        let back = try APICoding.decoder().decode([Point].self, from: data)
+        #expect(back[0].sum == .infinity && back[1].sum == -.infinity && back[2].sum.isNaN)
+    }
+
     @Test func badQueryParametersNameTheField() async throws {
         let node = try APINode()
         try await node.test { client in
