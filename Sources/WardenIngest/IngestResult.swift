@@ -113,8 +113,9 @@ public struct IngestRules: Sendable {
     }
 
     /// The largest magnitude a sample may have. Beyond it, the sums that rollups, queries and
-    /// detectors make of a series could overflow, and an infinity minus another is NaN, which a
-    /// rollup table cannot hold: one sample would stop the rollups of every series.
+    /// detectors make of a series could overflow: a minute summing to +∞ and another to −∞ make
+    /// an hourly sum of NaN, which SQLite stores as NULL, and the hourly rollup of every series
+    /// would fail on its NOT NULL.
     public static let maxMagnitude = 1e150
 
     /// Why a value is refused, or nil.
