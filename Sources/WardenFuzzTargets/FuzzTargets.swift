@@ -27,15 +27,17 @@ public enum FuzzTargets {
         ("log-time", logTime), ("fail2ban-reading", fail2banReading), ("detectors", detectors),
     ]
 
-    /// Telemetry through every streaming detector: ingest takes any finite value and `warden
-    /// detect` any number in a CSV. The input is records of a control byte and eight bytes, read as
-    /// a value (any bit pattern, a small integer, a value near the largest Double) at a time that
-    /// steps on, jumps anywhere or goes back. No detector may trap. Through
+    /// Telemetry through every streaming detector: `warden detect` takes any number in a CSV, and a
+    /// detector must survive whatever reaches it. The input is records of a control byte and eight
+    /// bytes, read as a value (any bit pattern, a small integer, a value near the largest Double)
+    /// at a time that steps on, jumps anywhere or goes back. No detector may trap. Through
     /// ``AnyStreamingDetector``, what monitors and `warden detect` use, every unit score is a
     /// number in [0, 1]; the ensemble on its own, fed NaN and infinities as they come, stays in
     /// [0, 1).
     public static func detectors(_ bytes: [UInt8]) {
-        guard bytes.count <= 1 << 14 else { return }
+        // At most 400 records: enough for every warm-up and four days of quarter-hours, and short
+        // enough that the fuzzer tries many inputs (ten detectors score each record).
+        guard bytes.count <= 400 * 9 else { return }
         var boxed = DetectorKind.allCases.map { $0.make() }
         var ensemble = EnsembleDetector(restPeriod: 0)
         var robust = RobustZScore(window: 16, warmUp: 2)
@@ -57,7 +59,7 @@ public enum FuzzTargets {
             case 0: time += 60
             case 1: time = Double(bitPattern: word.byteSwapped)
             case 2: time -= Double(word % 100_000)
-            default: time += Double(word % 10_000_000)
+            default: time += 900 * Double(1 + control >> 4)  // a quarter of an hour to four hours
             }
             for k in boxed.indices {
                 let score = boxed[k].unitScore(boxed[k].observe(value, at: time))
