@@ -69,11 +69,8 @@ struct MonitorLiveTests {
             """
         let f = Fixture(spec)
         let w = try f.start()
-        try await eventually("the token exists") { LocalToken.read(in: f.stateDir + "/run") != nil }
-        let api = WardenAPIClient(host: "127.0.0.1", port: f.port, token: LocalToken.read(in: f.stateDir + "/run"))
-        try await eventually("the API is up") {
-            (try? await api.send("GET", "/healthz"))?.status == 200
-        }
+        try await f.waitUp()
+        let api = try f.client()
         let start = Date().timeIntervalSince1970 - 400
         @discardableResult
         func post(_ seconds: Range<Int>, _ value: (Int) -> String) async throws -> JSONValue? {

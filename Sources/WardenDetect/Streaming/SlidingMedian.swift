@@ -1,8 +1,8 @@
 /// The exact median of the last `capacity` values of a stream, for detectors that need only the
 /// median of a long window.
 ///
-/// Two heaps split the window at its median: a max-heap holds the smaller half and a
-/// min-heap the larger, each value tagged with its slot in the ring of arrival. A new value takes over the heap
+/// Two heaps split the window at its median: a max-heap holds the smaller half and a min-heap the
+/// larger, each value tagged with its slot in the ring of arrival. A new value takes over the heap
 /// node of the value it evicts and sifts from there. If it crossed the median, the two tops trade
 /// places, and one trade is always enough. Most values settle within a level or two, so an update
 /// costs a few dozen nanoseconds whatever the window, where a sorted array (``SortedWindow``)
