@@ -24,6 +24,9 @@ struct Scorecard {
         var squaredMisses = 0.0
         /// The probability at steps with no fault active, in thousandths (a histogram).
         var quiet = [Int](repeating: 0, count: 1001)
+        /// Each step's evidence and whether a failure was coming (kept with `moments: true` only).
+        var evidence: [Double] = []
+        var followed: [Bool] = []
 
         /// Records one step: the probability shown, and whether a failure was coming within the
         /// horizon then (a gradual fault active whose critical point lies ahead by at most it).
@@ -79,14 +82,20 @@ struct Scorecard {
         }
     }
 
-    /// - Parameter horizon: how far ahead (simulated seconds) a failure counts as coming, for the
-    ///   probability's calibration.
+    /// - Parameters:
+    ///   - horizon: how far ahead (simulated seconds) a failure counts as coming, for the
+    ///     probability's calibration.
+    ///   - evidenceThreshold: with it, the monitor runs without the demo's `calibration:`, shows
+    ///     its evidence and alerts at this evidence (the demo's own threshold is that of its
+    ///     calibrated probability); each step's evidence and outcome are kept in the result, to
+    ///     fit a calibration to.
     static func run(
         hours: Double,
         seed: UInt64,
         speed: Double,
         faultsPerDay: Int,
-        horizon: Double = 900
+        horizon: Double = 900,
+        evidenceThreshold: Double? = nil
     ) throws -> Result {
         let specText = DemoCommand.spec(
             dir: "/tmp/warden-scorecard",
@@ -97,7 +106,12 @@ struct Scorecard {
         )
         let spec = try SpecLoader.warden().parse(specText, file: "demo.yaml", baseDir: "/tmp")
         let monitorSpec = spec.monitors[0]
-        var monitor = try Monitor(configuration: MonitorService.configuration(monitorSpec))
+        var configuration = try MonitorService.configuration(monitorSpec)
+        if let evidenceThreshold {
+            configuration.calibration = nil
+            configuration.threshold = evidenceThreshold
+        }
+        var monitor = try Monitor(configuration: configuration)
         let schedule = VitalsSimulator.randomSchedule(
             seed: seed,
             hours: hours,
@@ -133,6 +147,10 @@ struct Scorecard {
             if let probability = outcome.score?.probability {
                 let coming = sim.active?.failureComing(at: sim.time, within: horizon) ?? false
                 result.forecast(probability, failureComing: coming, faultActive: sim.active != nil)
+                if evidenceThreshold != nil, let evidence = outcome.score?.evidence {
+                    result.evidence.append(evidence)
+                    result.followed.append(coming)
+                }
             }
             if trace {
                 switch outcome {

@@ -3,6 +3,7 @@ import CWardenSys
 import Foundation
 import Synchronization
 import WardenCore
+import WardenDetect
 import WardenHTTP
 import WardenSim
 
@@ -47,6 +48,15 @@ struct SimulateCommand: AsyncParsableCommand {
     @Option(help: "Write each reading and event, with its simulated and wall time, to this file (JSON lines).")
     var record: String?
     @Flag(help: "With --scorecard: print JSON.") var json = false
+    @Flag(
+        help: """
+            With --scorecard: fit the demo monitor's calibration (its evidence against a failure within \
+            15 simulated minutes) over --seeds runs from --seed on, and print it as the spec's lines.
+            """
+    )
+    var fitCalibration = false
+    @Option(help: "With --fit-calibration: how many seeds (simulated runs of --hours each).") var seeds: Int = 10
+    @Option(help: "With --fit-calibration: the most knots the calibration may have (up to 64).") var knots: Int = 16
 
     func run() async throws {
         warden_stdout_line_buffered()
@@ -54,6 +64,10 @@ struct SimulateCommand: AsyncParsableCommand {
             guard hours > 0, hours <= 24 * 366, (faultsPerDay ?? 48) >= 0, (faultsPerDay ?? 48) <= 10_000 else {
                 printError("warden: --hours must be above 0 and at most a year, --faults-per-day from 0 to 10000")
                 throw ExitCode(1)
+            }
+            if fitCalibration {
+                try fitDemoCalibration()
+                return
             }
             let r = try Scorecard.run(hours: hours, seed: seed, speed: speed, faultsPerDay: faultsPerDay ?? 48)
             if json {
@@ -203,6 +217,33 @@ struct SimulateCommand: AsyncParsableCommand {
     }
 
     /// Faults in turn, one every `every` simulated seconds after `first`, for a simulated year.
+    private func fitDemoCalibration() throws {
+        guard (1...1000).contains(seeds), hours * Double(seeds) <= 24 * 3660,
+            (1...ProbabilityMap.maximumKnots).contains(knots)
+        else {
+            printError(
+                "warden: --seeds must be from 1 to 1000, --seeds times --hours at most ten years, --knots from 1 to 64"
+            )
+            throw ExitCode(1)
+        }
+        let list = (0..<seeds).map { seed &+ UInt64($0) }
+        guard
+            let fit = try Scorecard.fitCalibration(
+                seeds: list,
+                hours: hours,
+                speed: speed,
+                faultsPerDay: faultsPerDay ?? 48,
+                knots: knots
+            )
+        else {
+            printError("warden: no scored moment to fit a calibration to")
+            throw ExitCode(1)
+        }
+        print("# fitted on \(fit.moments) moments, seeds \(seed) to \(list.last ?? seed), \(hours) hours each")
+        print(String(format: "# Brier score: %.4f as the evidence, %.4f mapped", fit.brierBefore, fit.brierAfter))
+        print(fit.specLines)
+    }
+
     static func schedule(kinds: [FaultKind], first: Double, every: Double, seed: UInt64) -> [VitalsSimulator.Fault] {
         guard !kinds.isEmpty else { return [] }
         var rng = SplitMix64(seed: seed)

@@ -5,6 +5,9 @@ import WardenDetect
 import WardenHeal
 import WardenTestSupport
 
+/// A calibration of 65 knots, one too many.
+private let longCalibration = (1...65).map { "[\(Double($0) / 100), 0.5]" }.joined(separator: ", ")
+
 /// The `monitors:` section, read by WardenDetect's ``MonitorsSection``.
 @Suite("The monitors section of the spec")
 struct MonitorSpecTests {
@@ -28,6 +31,7 @@ struct MonitorSpecTests {
                 for: 10s
                 smoothing: 8
                 after_heal: 2m
+                calibration: [[0.01, 0.02], [0.5, 0.2], [0.99, 0.96]]
                 heal: rebuild api
             services:
               api:
@@ -45,6 +49,8 @@ struct MonitorSpecTests {
         #expect(m.model == "ensemble" && m.train == .seconds(3600) && m.retrain == .seconds(6 * 3600))
         #expect(m.threshold == 0.95 && m.holdFor == .seconds(10) && m.heal == "rebuild api")
         #expect(m.smoothing == 8 && m.afterHeal == .seconds(120))
+        #expect(m.calibration?.evidence == [0.01, 0.5, 0.99] && m.calibration?.probability == [0.02, 0.2, 0.96])
+        #expect(try MonitorService.configuration(m).calibration == m.calibration)
         let policy = try #require(spec.policies.first { $0.name == "monitor:life" })
         #expect(policy.then == [.rebuild("api")])
         #expect(policy.when == [EventType.monitorAlert])
@@ -69,6 +75,39 @@ struct MonitorSpecTests {
         ),
         ("monitors:\n  m:\n    series: [cpu]\n    smoothing: 0\n", "monitors.m.smoothing: found 0"),
         ("monitors:\n  '9 bad':\n    series: [cpu]\n", "is not a valid monitor name"),
+        (
+            "monitors:\n  m:\n    series: [cpu]\n    threshold: 0.5\n    calibration: 0.3\n",
+            "monitors.m.calibration: found '0.3'; expected a list of [evidence, probability] pairs"
+        ),
+        (
+            "monitors:\n  m:\n    series: [cpu]\n    threshold: 0.5\n    calibration: [[0.1, 0.2], [0.5]]\n",
+            "warden.yaml:8:31: monitors.m.calibration[1]: found a list of 1; expected a pair [evidence, probability]"
+        ),
+        (
+            "monitors:\n  m:\n    series: [cpu]\n    threshold: 0.5\n    calibration: [[0.1, 0.2], [0.5, 1.2]]\n",
+            "warden.yaml:8:37: monitors.m.calibration[1][1]: found 1.2; expected a fraction from 0 to 1"
+        ),
+        (
+            "monitors:\n  m:\n    series: [cpu]\n    threshold: 0.9\n    calibration: [[0.5, 0.2], [0.1, 0.6]]\n",
+            "monitors.m.calibration[1]: evidence 0.1 must be above the previous knot's 0.5"
+        ),
+        (
+            "monitors:\n  m:\n    series: [cpu]\n    threshold: 0.5\n    calibration: [[0.1, 0.7], [0.5, 0.6]]\n",
+            "monitors.m.calibration[1]: probability 0.6 is below the previous knot's 0.7; the map must not fall"
+        ),
+        (
+            "monitors:\n  m:\n    series: [cpu]\n    calibration: [[0.1, 0.2], [0.9, 0.6]]\n",
+            "warden.yaml:7:18: monitors.m.calibration: the threshold (0.9 by default) is above the calibration's "
+                + "highest probability 0.6; the monitor could never alert; give a threshold at most that"
+        ),
+        (
+            "monitors:\n  m:\n    series: [cpu]\n    threshold: 0.8\n    calibration: [[0.1, 0.2], [0.9, 0.6]]\n",
+            "warden.yaml:7:16: monitors.m.threshold: found 0.8, which is above the calibration's highest probability 0.6"
+        ),
+        (
+            "monitors:\n  m:\n    series: [cpu]\n    threshold: 0.5\n    calibration: [\(longCalibration)]\n",
+            "monitors.m.calibration: found 65 pairs; expected 1 to 64"
+        ),
     ])
     func badMonitorsAreExplained(yaml: String, expected: String) {
         let found = problems(yaml)

@@ -199,6 +199,52 @@ struct MonitorTests {
         #expect(s.features![1] > s.features![0])
     }
 
+    /// With a `calibration:` the monitor shows the evidence through the map and its threshold
+    /// applies to the mapped probability: a map that takes evidence 0.9 to 0.35 with threshold
+    /// 0.35 alerts on exactly the sample where the same stream, uncalibrated, alerts at 0.9; every
+    /// score's probability is the map of its evidence, and the evidence is the uncalibrated
+    /// monitor's probability.
+    @Test func aCalibratedMonitorShowsTheMappedEvidenceAndActsOnIt() throws {
+        let map = try ProbabilityMap(evidence: [0.01, 0.5, 0.9, 0.97], probability: [0.03, 0.2, 0.35, 0.7])
+        func run(_ calibration: ProbabilityMap?, threshold: Double) throws -> (scores: [MonitorScore], alerts: [Int]) {
+            var rng = SplitMix(seed: 71)
+            var monitor = try Monitor(
+                configuration: .init(
+                    features: 1,
+                    model: .streaming(.robust),
+                    trainingWindow: .seconds(300),
+                    threshold: threshold,
+                    holdFor: .seconds(5),
+                    calibration: calibration
+                )
+            )
+            var scores: [MonitorScore] = []
+            var alerts: [Int] = []
+            for second in 0..<1200 {
+                // A normal stretch, a mild bump that fades, then a lasting anomaly.
+                var value = 10.0 + Double(rng.next() % 100) / 100
+                if second >= 500 && second < 520 { value += 1.5 }
+                if second >= 900 { value += 30 }
+                let outcome = try monitor.observe(value, at: Self.t0 + Double(second))
+                if let score = outcome.score { scores.append(score) }
+                if case .alert = outcome { alerts.append(second) }
+            }
+            return (scores, alerts)
+        }
+        let plain = try run(nil, threshold: 0.9)
+        let mapped = try run(map, threshold: 0.35)
+        #expect(!plain.alerts.isEmpty && plain.alerts == mapped.alerts, "\(plain.alerts) against \(mapped.alerts)")
+        #expect(plain.scores.count == mapped.scores.count)
+        for (a, b) in zip(plain.scores, mapped.scores) {
+            #expect(a.evidence == a.probability && b.evidence == a.probability)
+            #expect(abs(b.probability - map(a.probability)) < 1e-12)
+        }
+        #expect(mapped.scores.contains { $0.probability > 0.5 } && mapped.scores.allSatisfy { $0.probability <= 0.7 })
+        #expect(throws: WardenError.self) {
+            try Monitor(configuration: .init(features: 1, threshold: 0.9, calibration: map))
+        }
+    }
+
     /// After a heal the probability goes back to rest; for `afterHeal` the readings are recovery
     /// (no alert however anomalous they still look); if they stay anomalous after that, a new
     /// alert follows.

@@ -224,14 +224,32 @@ public struct Monitor: Sendable, Codable {
         return (fit, held)
     }
 
+    /// The evidence at which the probability reaches the threshold (the threshold itself with no
+    /// calibration): the calibrator keeps extreme scores of an episode that got this far out of
+    /// its reference.
+    private var evidenceLine: Double {
+        guard let map = configuration.calibration else { return configuration.threshold }
+        let threshold = configuration.threshold
+        if let i = map.probability.firstIndex(where: { $0 >= threshold }) {
+            guard i > 0 else { return 0 }
+            // Between two knots: the evidence where the line crosses, in log-odds.
+            let (p0, p1) = (map.probability[i - 1], map.probability[i])
+            let t = p1 > p0 ? (threshold - p0) / (p1 - p0) : 1
+            let (x0, x1) = (ProbabilityMap.logit(map.evidence[i - 1]), ProbabilityMap.logit(map.evidence[i]))
+            return ProbabilityMap.sigmoid(x0 + t * (x1 - x0))
+        }
+        return 1
+    }
+
     private mutating func decide(raw: Double, features: [Double]?, time: Date) -> MonitorOutcome {
-        let probability: Double
+        let evidence: Double
         if let until = recoveringUntil, time < until {
-            probability = calibrator.probabilityWithoutEvidence()
+            evidence = calibrator.probabilityWithoutEvidence()
         } else {
             recoveringUntil = nil
-            probability = calibrator.probability(raw, learning: !alerting, line: configuration.threshold)
+            evidence = calibrator.probability(raw, learning: !alerting, line: evidenceLine)
         }
+        let probability = configuration.calibration?(evidence) ?? evidence
         if probability >= configuration.threshold {
             let since = aboveSince ?? time
             aboveSince = since
@@ -239,6 +257,7 @@ public struct Monitor: Sendable, Codable {
                 time: time,
                 raw: raw,
                 probability: probability,
+                evidence: evidence,
                 features: features,
                 aboveSince: since
             )
@@ -250,7 +269,14 @@ public struct Monitor: Sendable, Codable {
             return .scored(score)
         }
         aboveSince = nil
-        let score = MonitorScore(time: time, raw: raw, probability: probability, features: features, aboveSince: nil)
+        let score = MonitorScore(
+            time: time,
+            raw: raw,
+            probability: probability,
+            evidence: evidence,
+            features: features,
+            aboveSince: nil
+        )
         if alerting {
             alerting = false
             return .cleared(score)

@@ -67,6 +67,9 @@ public struct MonitorConfiguration: Sendable, Hashable, Codable {
     public var smoothing: Int
     /// After a heal, how long samples are the target's recovery rather than evidence.
     public var afterHeal: Duration
+    /// What the evidence has been found to mean as a failure probability (nil: the evidence is
+    /// shown as it is). The threshold applies to the mapped probability.
+    public var calibration: ProbabilityMap?
 
     /// Creates a configuration; defaults match the spec's example (`threshold: 0.9`, `for: 5s`).
     public init(
@@ -79,7 +82,8 @@ public struct MonitorConfiguration: Sendable, Hashable, Codable {
         holdFor: Duration = .seconds(5),
         calibrationSize: Int = 1000,
         smoothing: Int = 3,
-        afterHeal: Duration = .seconds(30)
+        afterHeal: Duration = .seconds(30),
+        calibration: ProbabilityMap? = nil
     ) {
         self.features = features
         self.model = model
@@ -91,6 +95,7 @@ public struct MonitorConfiguration: Sendable, Hashable, Codable {
         self.calibrationSize = calibrationSize
         self.smoothing = smoothing
         self.afterHeal = afterHeal
+        self.calibration = calibration
     }
 
     /// Throws a ``WardenError`` (`invalidParameter`) naming the first value out of range.
@@ -107,6 +112,12 @@ public struct MonitorConfiguration: Sendable, Hashable, Codable {
         }
         guard calibrationSize >= 1, smoothing >= 1 else {
             throw fail("calibration size and smoothing must be positive")
+        }
+        if let calibration, threshold > calibration.highest {
+            throw fail(
+                "threshold \(threshold) is above the calibration's highest probability \(calibration.highest); "
+                    + "the monitor could never alert"
+            )
         }
         if case .oneClassSVM(let p) = model {
             guard p.nu > 0, p.nu <= 1 else { throw fail("nu must be in (0, 1], got \(p.nu)") }

@@ -44,6 +44,9 @@ public struct MonitorScored: EventPayload {
 
     /// The probability of a failure, 0...1 (four decimals).
     public var probability: Double
+    /// The probability that an anomaly is under way, before the monitor's `calibration:` (the
+    /// same as `probability` without one; four decimals; absent from events recorded before it was added).
+    public var evidence: Double?
     /// The model's own score before calibration.
     public var raw: Double
     public var threshold: Double

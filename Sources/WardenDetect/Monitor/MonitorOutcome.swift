@@ -7,8 +7,12 @@ public struct MonitorScore: Sendable, Hashable, Codable {
     /// The model's raw score (higher is more anomalous): `−decision` for the One-Class SVM, the
     /// largest per-feature unit score for streaming detectors.
     public var raw: Double
-    /// The calibrated failure probability in [0, 1] (see ``ConformalCalibrator``).
+    /// The failure probability in [0, 1]: the evidence through the configuration's
+    /// ``MonitorConfiguration/calibration`` (the evidence itself without one).
     public var probability: Double
+    /// The probability that an anomaly is under way, from the conformal evidence so far (see
+    /// ``ConformalCalibrator``).
+    public var evidence: Double
     /// Per-feature unit scores, in the configuration's feature order (streaming models only): which
     /// series looks anomalous.
     public var features: [Double]?

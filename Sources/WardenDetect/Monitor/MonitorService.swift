@@ -85,7 +85,8 @@ public final class MonitorService: Service {
             threshold: spec.threshold,
             holdFor: spec.holdFor,
             smoothing: spec.smoothing,
-            afterHeal: spec.afterHeal
+            afterHeal: spec.afterHeal,
+            calibration: spec.calibration
         )
         try config.validate()
         return config
@@ -324,6 +325,7 @@ public final class MonitorService: Service {
         }
         return MonitorScored(
             probability: (score.probability * 10_000).rounded() / 10_000,
+            evidence: (score.evidence * 10_000).rounded() / 10_000,
             raw: score.raw,
             threshold: spec.threshold,
             at: ISOTime.format(score.time),

@@ -11,7 +11,7 @@ public enum MonitorsSection: SpecSection {
 
     static let monitorKeys = [
         "series", "model", "train", "retrain", "threshold", "for", "nu", "standardize", "smoothing", "align",
-        "after_heal",
+        "after_heal", "calibration",
     ]
 
     public static func read(_ node: Node, _ context: SpecContext, _ reader: inout YAMLReader) -> [MonitorSpec]? {
@@ -90,6 +90,20 @@ public enum MonitorsSection: SpecSection {
         if let n = f["after_heal"], let d = r.duration(n, key: "\(key).after_heal", max: .seconds(86_400)) {
             monitor.afterHeal = d
         }
+        if let n = f["calibration"] { monitor.calibration = readCalibration(n, key: "\(key).calibration", &r) }
+        if let calibration = monitor.calibration, monitor.threshold > calibration.highest {
+            let problem =
+                "is above the calibration's highest probability \(calibration.highest); the monitor could never alert"
+            if let n = f["threshold"] {
+                r.fail(n, "\(key).threshold", "found \(monitor.threshold), which \(problem)")
+            } else if let n = f["calibration"] {
+                r.fail(
+                    n,
+                    "\(key).calibration",
+                    "the threshold (\(monitor.threshold) by default) \(problem); give a threshold at most that"
+                )
+            }
+        }
         if let n = f["align"], let d = r.duration(n, key: "\(key).align", min: .milliseconds(1)) { monitor.align = d }
         // The section that reads the ladder reports its problems; the monitor keeps it as written.
         if let n = f["heal"] {
@@ -97,6 +111,44 @@ public enum MonitorsSection: SpecSection {
             monitor.heal = quiet.stringList(n, key: "", what: "")?.joined(separator: ", ")
         }
         return r.issues.count == before ? monitor : nil
+    }
+}
+
+extension MonitorsSection {
+    /// A `calibration:` list: `[evidence, probability]` pairs, evidence rising and probability
+    /// never falling (see ``ProbabilityMap``).
+    static func readCalibration(_ node: Node, key: String, _ r: inout YAMLReader) -> ProbabilityMap? {
+        let shape = "a list of [evidence, probability] pairs such as [[0.01, 0.03], [0.9, 0.35]]"
+        guard case .sequence(let list) = node else {
+            r.fail(node, key, "found \(YAMLReader.describe(node)); expected \(shape)")
+            return nil
+        }
+        guard (1...ProbabilityMap.maximumKnots).contains(list.count) else {
+            r.fail(node, key, "found \(list.count) pairs; expected 1 to \(ProbabilityMap.maximumKnots)")
+            return nil
+        }
+        var evidence: [Double] = []
+        var probability: [Double] = []
+        for (i, item) in list.enumerated() {
+            let itemKey = "\(key)[\(i)]"
+            guard case .sequence(let pair) = item, pair.count == 2 else {
+                var found = YAMLReader.describe(item)
+                if case .sequence(let list) = item { found = "a list of \(list.count)" }
+                r.fail(item, itemKey, "found \(found); expected a pair [evidence, probability]")
+                return nil
+            }
+            guard let e = r.fraction(pair[0], key: "\(itemKey)[0]"), let p = r.fraction(pair[1], key: "\(itemKey)[1]")
+            else { return nil }
+            evidence.append(e)
+            probability.append(p)
+        }
+        do {
+            return try ProbabilityMap(evidence: evidence, probability: probability)
+        } catch {
+            let at = error.knot.map { list[$0] } ?? node
+            r.fail(at, error.knot.map { "\(key)[\($0)]" } ?? key, "\(error.reason)")
+            return nil
+        }
     }
 }
 

@@ -33,6 +33,9 @@ public struct MonitorSpec: Sendable, Hashable {
     /// After this monitor's heal started, how long its readings are the target's recovery rather than
     /// evidence of a new failure.
     public var afterHeal: Duration = .seconds(30)
+    /// What the monitor's evidence has been found to mean as a failure probability: knots
+    /// `[evidence, probability]` (nil: the evidence is the probability shown).
+    public var calibration: ProbabilityMap?
     /// Values of different series belong to one vector when their times are this close.
     public var align: Duration
     /// What to do on an alert, as written (`rebuild api`); carried out by the healing engine.
