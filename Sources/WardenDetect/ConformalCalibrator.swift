@@ -15,10 +15,12 @@
 /// - A sustained run of scores beyond most normal ones takes it past 0.9 within a few witnesses.
 /// - After ``healed()`` it starts again from its resting point.
 ///
-/// Measured over simulated days (`bench/demo-scorecard`, a reliability diagram in docs/): shown
-/// below 0.1, a failure followed within 15 minutes about 3 % of the time; shown 0.9 and above,
-/// about 70 %; in between about 10 % whatever the value (the excursions of correlated normal
-/// noise lift it there and fall back): overconfident in its middle range.
+/// What it gives is the evidence that an anomaly is under way, not yet the chance of a failure
+/// soon. Measured over the demo's simulated days: below 0.1, a failure followed within 15 minutes
+/// about 3 % of the time; 0.9 and above, about 70 %; in between about 15 % whatever the value (the
+/// excursions of correlated normal noise lift it there and fall back). A monitor's `calibration:`
+/// (a ``ProbabilityMap`` measured on outcomes) turns it into a failure probability that means what
+/// it says.
 public struct ConformalCalibrator: Sendable, Codable {
     /// Normal scores kept.
     public let capacity: Int

@@ -60,6 +60,24 @@ public struct ProbabilityMap: Sendable, Hashable, Codable {
         self.probability = probability
     }
 
+    private enum CodingKeys: String, CodingKey { case evidence, probability }
+
+    /// Decodes the knots and checks them as ``init(evidence:probability:)`` does (a saved state
+    /// is not trusted to hold a map).
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let evidence = try c.decode([Double].self, forKey: .evidence)
+        let probability = try c.decode([Double].self, forKey: .probability)
+        do {
+            try self.init(evidence: evidence, probability: probability)
+        } catch {
+            throw DecodingError.dataCorruptedError(forKey: .evidence, in: c, debugDescription: error.description)
+        }
+    }
+
+    /// The lowest probability the map gives.
+    public var lowest: Double { probability[0] }
+
     /// The highest probability the map gives.
     public var highest: Double { probability[probability.count - 1] }
 

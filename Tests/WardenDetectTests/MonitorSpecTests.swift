@@ -98,11 +98,16 @@ struct MonitorSpecTests {
         (
             "monitors:\n  m:\n    series: [cpu]\n    calibration: [[0.1, 0.2], [0.9, 0.6]]\n",
             "warden.yaml:7:18: monitors.m.calibration: the threshold (0.9 by default) is above the calibration's "
-                + "highest probability 0.6; the monitor could never alert; give a threshold at most that"
+                + "highest probability 0.6; the monitor could never alert; give a threshold: within the map"
         ),
         (
             "monitors:\n  m:\n    series: [cpu]\n    threshold: 0.8\n    calibration: [[0.1, 0.2], [0.9, 0.6]]\n",
             "warden.yaml:7:16: monitors.m.threshold: found 0.8, which is above the calibration's highest probability 0.6"
+        ),
+        (
+            "monitors:\n  m:\n    series: [cpu]\n    threshold: 0.1\n    calibration: [[0.1, 0.2], [0.9, 0.6]]\n",
+            "monitors.m.threshold: found 0.1, which is at or below the calibration's lowest probability 0.2; "
+                + "the monitor would always alert"
         ),
         (
             "monitors:\n  m:\n    series: [cpu]\n    threshold: 0.5\n    calibration: [\(longCalibration)]\n",

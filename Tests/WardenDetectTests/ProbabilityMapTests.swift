@@ -23,7 +23,23 @@ struct ProbabilityMapTests {
             #expect(p >= previous && (0...1).contains(p))
             previous = p
         }
-        #expect(map.highest == 0.8)
+        #expect(map.highest == 0.8 && map.lowest == 0.02)
+    }
+
+    /// A map read back is checked like one made: knots out of order, or none, are a decoding
+    /// error, not a map that would trap on its first use.
+    @Test func aDecodedMapIsChecked() throws {
+        let map = try ProbabilityMap(evidence: [0.1, 0.9], probability: [0.05, 0.6])
+        let back = try JSONDecoder().decode(ProbabilityMap.self, from: JSONEncoder().encode(map))
+        #expect(back == map && back(0.5) == map(0.5))
+        for bad in [
+            #"{"evidence":[],"probability":[]}"#, #"{"evidence":[0.9,0.1],"probability":[0.1,0.2]}"#,
+            #"{"evidence":[0.1],"probability":[0.1,0.2]}"#, #"{"evidence":[0.1],"probability":[2]}"#,
+        ] {
+            #expect(throws: DecodingError.self, "\(bad)") {
+                try JSONDecoder().decode(ProbabilityMap.self, from: Data(bad.utf8))
+            }
+        }
     }
 
     static let badKnots: [([Double], [Double], String)] = [

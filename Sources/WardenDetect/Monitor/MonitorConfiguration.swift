@@ -119,6 +119,12 @@ public struct MonitorConfiguration: Sendable, Hashable, Codable {
                     + "the monitor could never alert"
             )
         }
+        if let calibration, threshold <= calibration.lowest {
+            throw fail(
+                "threshold \(threshold) is at or below the calibration's lowest probability \(calibration.lowest); "
+                    + "the monitor would always alert"
+            )
+        }
         if case .oneClassSVM(let p) = model {
             guard p.nu > 0, p.nu <= 1 else { throw fail("nu must be in (0, 1], got \(p.nu)") }
         }

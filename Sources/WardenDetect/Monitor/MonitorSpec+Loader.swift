@@ -91,16 +91,21 @@ public enum MonitorsSection: SpecSection {
             monitor.afterHeal = d
         }
         if let n = f["calibration"] { monitor.calibration = readCalibration(n, key: "\(key).calibration", &r) }
-        if let calibration = monitor.calibration, monitor.threshold > calibration.highest {
+        if let calibration = monitor.calibration,
+            monitor.threshold > calibration.highest || monitor.threshold <= calibration.lowest
+        {
             let problem =
-                "is above the calibration's highest probability \(calibration.highest); the monitor could never alert"
+                monitor.threshold > calibration.highest
+                ? "is above the calibration's highest probability \(calibration.highest); the monitor could never alert"
+                : "is at or below the calibration's lowest probability \(calibration.lowest); "
+                    + "the monitor would always alert"
             if let n = f["threshold"] {
                 r.fail(n, "\(key).threshold", "found \(monitor.threshold), which \(problem)")
             } else if let n = f["calibration"] {
                 r.fail(
                     n,
                     "\(key).calibration",
-                    "the threshold (\(monitor.threshold) by default) \(problem); give a threshold at most that"
+                    "the threshold (\(monitor.threshold) by default) \(problem); give a threshold: within the map"
                 )
             }
         }
