@@ -26,6 +26,35 @@ struct ProbabilityMapTests {
         #expect(map.highest == 0.8 && map.lowest == 0.02)
     }
 
+    /// Rising steps are merged, cheapest first (the pair whose merge adds the least squared
+    /// error), down to the knots asked for and no further; steps that come out level are one.
+    @Test func stepsAreMergedDownToTheKnotsAskedForAndNoFurther() throws {
+        var evidence: [Double] = []
+        var followed: [Bool] = []
+        for (e, rate) in [(0.1, 1), (0.3, 3), (0.5, 6), (0.7, 9)] {
+            for i in 0..<10 {
+                evidence.append(e)
+                followed.append(i < rate)
+            }
+        }
+        let four = try #require(ProbabilityMap.fit(evidence: evidence, followed: followed, knots: 4))
+        #expect(zip(four.evidence, [0.1, 0.3, 0.5, 0.7]).allSatisfy { abs($0 - $1) < 1e-12 } && four.evidence.count == 4)
+        #expect(four.probability.map { ($0 * 10).rounded() } == [1, 3, 6, 9])
+        let three = try #require(ProbabilityMap.fit(evidence: evidence, followed: followed, knots: 3))
+        #expect(three.probability.map { ($0 * 100).rounded() } == [20, 60, 90], "\(three.probability)")
+        // The merged knot sits at its moments' mean log-odds: odds √(1/9 · 3/7) = 1/√21.
+        let odds = 1 / 21.0.squareRoot()
+        #expect(abs(three.evidence[0] - odds / (1 + odds)) < 1e-9, "\(three.evidence)")
+        let one = try #require(ProbabilityMap.fit(evidence: evidence, followed: followed, knots: 1))
+        #expect(one.probability.count == 1 && abs(one.probability[0] - 0.475) < 1e-12)
+        #expect(ProbabilityMap.fit(evidence: evidence, followed: followed, knots: 0)?.probability.count == 1)
+        // Outcomes 1, 0, 1, 0 pool into 0.5 and 0.5, and those two into one.
+        let level = try #require(
+            ProbabilityMap.fit(evidence: [0.1, 0.2, 0.3, 0.4], followed: [true, false, true, false])
+        )
+        #expect(level.probability == [0.5])
+    }
+
     /// A map read back is checked like one made: knots out of order, or none, are a decoding
     /// error, not a map that would trap on its first use.
     @Test func aDecodedMapIsChecked() throws {
