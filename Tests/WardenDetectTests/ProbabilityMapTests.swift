@@ -38,7 +38,9 @@ struct ProbabilityMapTests {
             }
         }
         let four = try #require(ProbabilityMap.fit(evidence: evidence, followed: followed, knots: 4))
-        #expect(zip(four.evidence, [0.1, 0.3, 0.5, 0.7]).allSatisfy { abs($0 - $1) < 1e-12 } && four.evidence.count == 4)
+        #expect(
+            zip(four.evidence, [0.1, 0.3, 0.5, 0.7]).allSatisfy { abs($0 - $1) < 1e-12 } && four.evidence.count == 4
+        )
         #expect(four.probability.map { ($0 * 10).rounded() } == [1, 3, 6, 9])
         let three = try #require(ProbabilityMap.fit(evidence: evidence, followed: followed, knots: 3))
         #expect(three.probability.map { ($0 * 100).rounded() } == [20, 60, 90], "\(three.probability)")

@@ -323,13 +323,17 @@ struct PredictionCLITests {
     @Test func fittingACalibrationPrintsTheSpecsLines() async throws {
         let r = try await runCommand(
             Binaries.warden,
-            ["simulate", "--scorecard", "--fit-calibration", "--seed", "101", "--seeds", "2", "--hours", "12",
-             "--knots", "6"]
+            [
+                "simulate", "--scorecard", "--fit-calibration", "--seed", "101", "--seeds", "2", "--hours", "12",
+                "--knots", "6",
+            ]
         )
         #expect(r.exitCode == 0, "\(r.stderr)")
         let lines = r.stdout.split(separator: "\n").map(String.init)
         let scores = try #require(lines.first { $0.hasPrefix("# Brier score:") })
-        let numbers = scores.split(separator: " ").compactMap { Double($0.trimmingCharacters(in: .punctuationCharacters)) }
+        let numbers = scores.split(separator: " ").compactMap {
+            Double($0.trimmingCharacters(in: .punctuationCharacters))
+        }
         #expect(numbers.count == 2 && numbers[1] < numbers[0], "\(scores)")
         let calibration = try #require(lines.first { $0.hasPrefix("calibration: ") })
         let knots = try #require(JSONValue.parse(String(calibration.dropFirst(13)))?.arrayValue, "\(calibration)")
@@ -354,7 +358,10 @@ struct PredictionCLITests {
         )
         let valid = try await runCommand(Binaries.warden, ["validate", dir.file("fitted.yaml")])
         #expect(valid.exitCode == 0, "\(valid.stdout)\(valid.stderr)")
-        let bad = try await runCommand(Binaries.warden, ["simulate", "--scorecard", "--fit-calibration", "--knots", "65"])
+        let bad = try await runCommand(
+            Binaries.warden,
+            ["simulate", "--scorecard", "--fit-calibration", "--knots", "65"]
+        )
         #expect(bad.exitCode == 1 && bad.stderr.contains("--knots from 1 to 64"))
     }
 
