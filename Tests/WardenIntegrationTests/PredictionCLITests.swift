@@ -247,12 +247,7 @@ struct PredictionCLITests {
     /// taken at its word: Brier score against the base rate, a reliability table, the probability
     /// while no fault is active.
     @Test func theScorecardReportsHowCalibratedTheProbabilityIs() async throws {
-        let r = try await runCommand(
-            Binaries.warden,
-            ["simulate", "--scorecard", "--hours", "6", "--seed", "3", "--json"]
-        )
-        #expect(r.exitCode == 0, "\(r.stderr)")
-        let card = try #require(JSONValue.parse(r.stdout), "\(r.stdout)")
+        let card = try await Self.scorecard(hours: 6, seed: 3)
         let gradual = try #require(card["gradual_faults"]?.intValue)
         let healed = try #require(card["healed_before_crash"]?.intValue)
         #expect(gradual > 0 && healed <= gradual)
@@ -286,12 +281,7 @@ struct PredictionCLITests {
     /// alone, shown 0.2 to 0.8, was followed by a failure about 15 % of the time), and the Brier
     /// score beats always saying the base rate.
     @Test func theDemosCalibrationHoldsOnDaysItWasNotFittedOn() async throws {
-        let r = try await runCommand(
-            Binaries.warden,
-            ["simulate", "--scorecard", "--hours", "72", "--seed", "21", "--json"]
-        )
-        #expect(r.exitCode == 0, "\(r.stderr)")
-        let card = try #require(JSONValue.parse(r.stdout), "\(r.stdout)")
+        let card = try await Self.scorecard(hours: 72, seed: 21)
         let bins = try #require(card["reliability"]?.arrayValue)
         var steps = 0.0
         var gap = 0.0
@@ -363,6 +353,16 @@ struct PredictionCLITests {
             ["simulate", "--scorecard", "--fit-calibration", "--knots", "65"]
         )
         #expect(bad.exitCode == 1 && bad.stderr.contains("--knots from 1 to 64"))
+    }
+
+    /// `warden simulate --scorecard --json` over `hours` simulated hours of `seed`.
+    static func scorecard(hours: Int, seed: Int) async throws -> JSONValue {
+        let r = try await runCommand(
+            Binaries.warden,
+            ["simulate", "--scorecard", "--hours", "\(hours)", "--seed", "\(seed)", "--json"]
+        )
+        #expect(r.exitCode == 0, "\(r.stderr)")
+        return try #require(JSONValue.parse(r.stdout), "\(r.stdout)")
     }
 
     /// Writes a file under `dir`, creating its directories.

@@ -250,17 +250,17 @@ public struct Monitor: Sendable, Codable {
             evidence = calibrator.probability(raw, learning: !alerting, line: evidenceLine)
         }
         let probability = configuration.calibration?(evidence) ?? evidence
-        if probability >= configuration.threshold {
-            let since = aboveSince ?? time
-            aboveSince = since
-            let score = MonitorScore(
-                time: time,
-                raw: raw,
-                probability: probability,
-                evidence: evidence,
-                features: features,
-                aboveSince: since
-            )
+        let above = probability >= configuration.threshold
+        aboveSince = above ? aboveSince ?? time : nil
+        let score = MonitorScore(
+            time: time,
+            raw: raw,
+            probability: probability,
+            evidence: evidence,
+            features: features,
+            aboveSince: aboveSince
+        )
+        if let since = aboveSince {
             if !alerting && time.timeIntervalSince(since) >= configuration.holdFor.seconds {
                 alerting = true
                 calibrator.discardPending()
@@ -268,15 +268,6 @@ public struct Monitor: Sendable, Codable {
             }
             return .scored(score)
         }
-        aboveSince = nil
-        let score = MonitorScore(
-            time: time,
-            raw: raw,
-            probability: probability,
-            evidence: evidence,
-            features: features,
-            aboveSince: nil
-        )
         if alerting {
             alerting = false
             return .cleared(score)
