@@ -216,13 +216,14 @@ struct SimulateCommand: AsyncParsableCommand {
         }
     }
 
-    /// Faults in turn, one every `every` simulated seconds after `first`, for a simulated year.
+    /// `--fit-calibration`: fits the demo monitor's calibration and prints it as the spec's lines.
     private func fitDemoCalibration() throws {
-        guard (1...1000).contains(seeds), hours * Double(seeds) <= 24 * 3660,
+        guard (1...1000).contains(seeds), hours * Double(seeds) <= 24 * 366,
             (1...ProbabilityMap.maximumKnots).contains(knots)
         else {
             printError(
-                "warden: --seeds must be from 1 to 1000, --seeds times --hours at most ten years, --knots from 1 to 64"
+                "warden: --seeds must be from 1 to 1000, --seeds times --hours at most a year (a fit keeps every "
+                    + "step: 6.3 million), --knots from 1 to 64"
             )
             throw ExitCode(1)
         }
@@ -244,6 +245,7 @@ struct SimulateCommand: AsyncParsableCommand {
         print(fit.specLines)
     }
 
+    /// Faults in turn, one every `every` simulated seconds after `first`, for a simulated year.
     static func schedule(kinds: [FaultKind], first: Double, every: Double, seed: UInt64) -> [VitalsSimulator.Fault] {
         guard !kinds.isEmpty else { return [] }
         var rng = SplitMix64(seed: seed)

@@ -353,6 +353,11 @@ struct PredictionCLITests {
             ["simulate", "--scorecard", "--fit-calibration", "--knots", "65"]
         )
         #expect(bad.exitCode == 1 && bad.stderr.contains("--knots from 1 to 64"))
+        let long = try await runCommand(
+            Binaries.warden,
+            ["simulate", "--scorecard", "--fit-calibration", "--seeds", "400", "--hours", "24"]
+        )
+        #expect(long.exitCode == 1 && long.stderr.contains("--seeds times --hours at most a year"))
     }
 
     /// `warden simulate --scorecard --json` over `hours` simulated hours of `seed`.
