@@ -13,19 +13,27 @@ extension Scorecard {
         var brierAfter: Double
         var moments: Int
 
-        /// The spec's lines, knots rounded so that they read well and stay in order.
-        var specLines: String {
+        /// The spec's lines, knots rounded so that they read well and stay in order; nil when the
+        /// rounded map cannot carry the threshold (a monitor would refuse it: one level only, or
+        /// the threshold at its lowest probability).
+        var specLines: String? {
             var pairs: [String] = []
             var last = -1.0
+            var probabilities: [Double] = []
             for (e, p) in zip(map.evidence, map.probability) {
                 let (rounded, text) = Self.round(e)
                 guard rounded > last else { continue }
                 last = rounded
-                pairs.append("[\(text), \(String(format: "%.3f", p))]")
+                let shown = String(format: "%.3f", p)
+                pairs.append("[\(text), \(shown)]")
+                probabilities.append(Double(shown) ?? p)
             }
+            let line = (threshold * 1000).rounded() / 1000
+            guard let lowest = probabilities.first, let highest = probabilities.last, lowest < line, line <= highest
+            else { return nil }
             return """
                 calibration: [\(pairs.joined(separator: ", "))]
-                threshold: \((threshold * 1000).rounded(.down) / 1000)
+                threshold: \(line)
                 """
         }
 

@@ -56,7 +56,7 @@ struct SimulateCommand: AsyncParsableCommand {
     )
     var fitCalibration = false
     @Option(help: "With --fit-calibration: how many seeds (simulated runs of --hours each).") var seeds: Int = 10
-    @Option(help: "With --fit-calibration: the most knots the calibration may have (up to 64).") var knots: Int = 16
+    @Option(help: "With --fit-calibration: the most knots the calibration may have (2 to 64).") var knots: Int = 16
 
     func run() async throws {
         warden_stdout_line_buffered()
@@ -219,11 +219,11 @@ struct SimulateCommand: AsyncParsableCommand {
     /// `--fit-calibration`: fits the demo monitor's calibration and prints it as the spec's lines.
     private func fitDemoCalibration() throws {
         guard (1...1000).contains(seeds), hours * Double(seeds) <= 24 * 366,
-            (1...ProbabilityMap.maximumKnots).contains(knots)
+            (2...ProbabilityMap.maximumKnots).contains(knots)
         else {
             printError(
                 "warden: --seeds must be from 1 to 1000, --seeds times --hours at most a year (a fit keeps every "
-                    + "step: 6.3 million), --knots from 1 to 64"
+                    + "step: 6.3 million), --knots from 2 to 64"
             )
             throw ExitCode(1)
         }
@@ -242,7 +242,14 @@ struct SimulateCommand: AsyncParsableCommand {
         }
         print("# fitted on \(fit.moments) moments, seeds \(seed) to \(list.last ?? seed), \(hours) hours each")
         print(String(format: "# Brier score: %.4f as the evidence, %.4f mapped", fit.brierBefore, fit.brierAfter))
-        print(fit.specLines)
+        guard let lines = fit.specLines else {
+            printError(
+                "warden: the fitted map (\(fit.map.probability.first ?? 0) to \(fit.map.highest)) cannot carry a "
+                    + "threshold at the evidence's 0.9 (\(fit.threshold)); fit more seeds or more knots"
+            )
+            throw ExitCode(1)
+        }
+        print(lines)
     }
 
     /// Faults in turn, one every `every` simulated seconds after `first`, for a simulated year.

@@ -43,6 +43,27 @@ struct MonitorEventsTests {
         )
     }
 
+    /// A calibrated monitor's payload carries its evidence beside the probability, and reads back.
+    @Test func theEvidenceIsWrittenBesideTheProbability() throws {
+        let s = MonitorScored(
+            probability: 0.35,
+            evidence: 0.9,
+            raw: 2,
+            threshold: 0.34,
+            at: "t",
+            series: [:],
+            model: "m"
+        )
+        #expect(s.json["evidence"] == 0.9 && s.json["probability"] == 0.35)
+        let back = try #require(MonitorScored(json: s.json))
+        #expect(back.evidence == 0.9)
+        let before = try #require(
+            JSONValue.parse(#"{"probability":0.5,"raw":1,"threshold":0.9,"at":"t","series":{},"model":"m"}"#)
+        )
+        let old = try #require(MonitorScored(json: before), "a payload written before the evidence was added")
+        #expect(old.evidence == nil)
+    }
+
     @Test func nonFiniteNumbersSurviveAsText() throws {
         let s = MonitorScored(probability: 0.5, raw: .nan, threshold: .infinity, at: "t", series: [:], model: "m")
         let json = s.json

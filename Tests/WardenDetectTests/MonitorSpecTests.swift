@@ -56,6 +56,15 @@ struct MonitorSpecTests {
         #expect(policy.when == [EventType.monitorAlert])
     }
 
+    /// A threshold that could not be read is reported once, not also compared (as its default)
+    /// with the calibration.
+    @Test func aThresholdThatIsNotReadIsReportedOnce() {
+        let found = problems(
+            "monitors:\n  m:\n    series: [cpu]\n    threshold: 1.5\n    calibration: [[0.1, 0.2], [0.9, 0.6]]\n"
+        )
+        #expect(found.count == 1 && found[0].contains("found 1.5"), "\(found)")
+    }
+
     @Test(arguments: [
         (
             "monitors:\n  m:\n    series: [cpu]\n    model: one-class-svn\n",
@@ -108,6 +117,14 @@ struct MonitorSpecTests {
             "monitors:\n  m:\n    series: [cpu]\n    threshold: 0.1\n    calibration: [[0.1, 0.2], [0.9, 0.6]]\n",
             "monitors.m.threshold: found 0.1, which is at or below the calibration's lowest probability 0.2; "
                 + "the monitor would always alert"
+        ),
+        (
+            "monitors:\n  m:\n    series: [cpu]\n    threshold: 0.5\n    calibration: [[0.1, 0.3], [0.9, 0.3]]\n",
+            "monitors.m.calibration: every knot gives 0.3; a calibration needs two probabilities at least"
+        ),
+        (
+            "monitors:\n  m:\n    series: [cpu]\n    threshold: 1.5\n    calibration: [[0.1, 0.2], [0.9, 0.6]]\n",
+            "monitors.m.threshold: found 1.5; expected a fraction"
         ),
         (
             "monitors:\n  m:\n    series: [cpu]\n    threshold: 0.5\n    calibration: [\(longCalibration)]\n",

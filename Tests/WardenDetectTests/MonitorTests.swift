@@ -240,6 +240,15 @@ struct MonitorTests {
             #expect(abs(b.probability - map(a.probability)) < 1e-12)
         }
         #expect(mapped.scores.contains { $0.probability > 0.5 } && mapped.scores.allSatisfy { $0.probability <= 0.7 })
+        // A threshold between knots: 0.3 is two thirds of the way from 0.2 (evidence 0.5) to 0.35
+        // (evidence 0.9) in log-odds, so the plain monitor's line is that evidence.
+        let logit09 = log(0.9) - log1p(-0.9)
+        let line = 1 / (1 + exp(-(0 + (0.3 - 0.2) / (0.35 - 0.2) * (logit09 - 0))))
+        #expect(abs(line - 0.8122) < 0.001)
+        let between = try run(map, threshold: 0.3)
+        let plainAtLine = try run(nil, threshold: line)
+        #expect(!between.alerts.isEmpty && between.alerts == plainAtLine.alerts, "\(between.alerts)")
+        #expect(zip(between.scores, plainAtLine.scores).allSatisfy { $0.evidence == $1.evidence })
         #expect(throws: WardenError.self) {
             try Monitor(configuration: .init(features: 1, threshold: 0.9, calibration: map))
         }

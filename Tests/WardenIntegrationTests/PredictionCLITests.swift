@@ -352,7 +352,7 @@ struct PredictionCLITests {
             Binaries.warden,
             ["simulate", "--scorecard", "--fit-calibration", "--knots", "65"]
         )
-        #expect(bad.exitCode == 1 && bad.stderr.contains("--knots from 1 to 64"))
+        #expect(bad.exitCode == 1 && bad.stderr.contains("--knots from 2 to 64"))
         let long = try await runCommand(
             Binaries.warden,
             ["simulate", "--scorecard", "--fit-calibration", "--seeds", "400", "--hours", "24"]

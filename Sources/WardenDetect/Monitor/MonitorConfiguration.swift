@@ -119,6 +119,9 @@ public struct MonitorConfiguration: Sendable, Hashable, Codable {
                     + "the monitor could never alert"
             )
         }
+        if let calibration, calibration.lowest == calibration.highest {
+            throw fail("the calibration gives \(calibration.lowest) everywhere; it needs two levels at least")
+        }
         if let calibration, threshold <= calibration.lowest {
             throw fail(
                 "threshold \(threshold) is at or below the calibration's lowest probability \(calibration.lowest); "

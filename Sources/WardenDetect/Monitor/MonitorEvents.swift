@@ -63,7 +63,7 @@ public struct MonitorScored: EventPayload {
     public var heal: String?
 
     enum CodingKeys: String, CodingKey {
-        case probability, raw, threshold, at, series, model, since, heal
+        case probability, evidence, raw, threshold, at, series, model, since, heal
         case holdFor = "for"
     }
 }

@@ -92,7 +92,14 @@ public final class MonitorService: Service {
         return config
     }
 
-    var digest: String { "\(configuration)|\(spec.series.map(\.description))" }
+    /// What a saved state must have been made for. Without a calibration it is written as it was
+    /// before calibrations existed, so that an upgraded Warden restores the states it saved (a
+    /// calibration only changes what the evidence is shown as, but it is part of the spec).
+    var digest: String {
+        var text = "\(configuration)"
+        if configuration.calibration == nil { text = text.replacingOccurrences(of: ", calibration: nil", with: "") }
+        return "\(text)|\(spec.series.map(\.description))"
+    }
 
     public func run() async throws {
         var state = await restore()

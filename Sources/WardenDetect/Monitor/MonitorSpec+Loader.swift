@@ -80,7 +80,10 @@ public enum MonitorsSection: SpecSection {
         }
         if let n = f["train"], let d = r.duration(n, key: "\(key).train") { monitor.train = d }
         if let n = f["retrain"], let d = r.duration(n, key: "\(key).retrain", min: .seconds(1)) { monitor.retrain = d }
-        if let n = f["threshold"], let v = r.fraction(n, key: "\(key).threshold") { monitor.threshold = v }
+        var thresholdRead = true
+        if let n = f["threshold"] {
+            if let v = r.fraction(n, key: "\(key).threshold") { monitor.threshold = v } else { thresholdRead = false }
+        }
         if let n = f["for"], let d = r.duration(n, key: "\(key).for") { monitor.holdFor = d }
         if let n = f["nu"], let v = r.fraction(n, key: "\(key).nu") {
             if v > 0 { monitor.nu = v } else { r.fail(n, "\(key).nu", "found 0; nu must be above 0 and at most 1") }
@@ -91,7 +94,13 @@ public enum MonitorsSection: SpecSection {
             monitor.afterHeal = d
         }
         if let n = f["calibration"] { monitor.calibration = readCalibration(n, key: "\(key).calibration", &r) }
-        if let calibration = monitor.calibration,
+        if let calibration = monitor.calibration, calibration.lowest == calibration.highest, let n = f["calibration"] {
+            r.fail(
+                n,
+                "\(key).calibration",
+                "every knot gives \(calibration.lowest); a calibration needs two probabilities at least"
+            )
+        } else if let calibration = monitor.calibration, thresholdRead,
             monitor.threshold > calibration.highest || monitor.threshold <= calibration.lowest
         {
             let problem =
