@@ -81,6 +81,36 @@ public struct ProbabilityMap: Sendable, Hashable, Codable {
     /// The highest probability the map gives.
     public var highest: Double { probability[probability.count - 1] }
 
+    /// Why a monitor cannot alert at a threshold on a map: the one rule for the spec's loader and
+    /// for a configuration's validation.
+    public enum Unusable: Sendable, Hashable {
+        /// Every knot gives the same probability: no threshold tells one moment from another.
+        case oneLevel(Double)
+        /// The threshold is above the highest probability: the monitor could never alert.
+        case neverReached(highest: Double)
+        /// The threshold is at or below the lowest probability: the monitor would always alert.
+        case alwaysReached(lowest: Double)
+
+        /// What is wrong with the threshold, to follow it in a sentence ("threshold 0.9 …").
+        public var problem: String {
+            switch self {
+            case .oneLevel(let p): "cannot be used: every knot gives \(p)"
+            case .neverReached(let highest):
+                "is above the calibration's highest probability \(highest); the monitor could never alert"
+            case .alwaysReached(let lowest):
+                "is at or below the calibration's lowest probability \(lowest); the monitor would always alert"
+            }
+        }
+    }
+
+    /// Why a monitor could not use `threshold` with this map, or nil when it can.
+    public func unusable(threshold: Double) -> Unusable? {
+        if lowest == highest { return .oneLevel(lowest) }
+        if threshold > highest { return .neverReached(highest: highest) }
+        if threshold <= lowest { return .alwaysReached(lowest: lowest) }
+        return nil
+    }
+
     /// The failure probability that `posterior` stands for (NaN stays NaN).
     public func callAsFunction(_ posterior: Double) -> Double {
         guard !posterior.isNaN else { return posterior }

@@ -113,20 +113,8 @@ public struct MonitorConfiguration: Sendable, Hashable, Codable {
         guard calibrationSize >= 1, smoothing >= 1 else {
             throw fail("calibration size and smoothing must be positive")
         }
-        if let calibration, threshold > calibration.highest {
-            throw fail(
-                "threshold \(threshold) is above the calibration's highest probability \(calibration.highest); "
-                    + "the monitor could never alert"
-            )
-        }
-        if let calibration, calibration.lowest == calibration.highest {
-            throw fail("the calibration gives \(calibration.lowest) everywhere; it needs two levels at least")
-        }
-        if let calibration, threshold <= calibration.lowest {
-            throw fail(
-                "threshold \(threshold) is at or below the calibration's lowest probability \(calibration.lowest); "
-                    + "the monitor would always alert"
-            )
+        if let problem = calibration?.unusable(threshold: threshold)?.problem {
+            throw fail("threshold \(threshold) \(problem)")
         }
         if case .oneClassSVM(let p) = model {
             guard p.nu > 0, p.nu <= 1 else { throw fail("nu must be in (0, 1], got \(p.nu)") }

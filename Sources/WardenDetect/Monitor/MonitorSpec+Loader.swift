@@ -94,20 +94,15 @@ public enum MonitorsSection: SpecSection {
             monitor.afterHeal = d
         }
         if let n = f["calibration"] { monitor.calibration = readCalibration(n, key: "\(key).calibration", &r) }
-        if let calibration = monitor.calibration, calibration.lowest == calibration.highest, let n = f["calibration"] {
-            r.fail(
-                n,
-                "\(key).calibration",
-                "every knot gives \(calibration.lowest); a calibration needs two probabilities at least"
-            )
-        } else if let calibration = monitor.calibration, thresholdRead,
-            monitor.threshold > calibration.highest || monitor.threshold <= calibration.lowest
-        {
-            let problem =
-                monitor.threshold > calibration.highest
-                ? "is above the calibration's highest probability \(calibration.highest); the monitor could never alert"
-                : "is at or below the calibration's lowest probability \(calibration.lowest); "
-                    + "the monitor would always alert"
+        switch monitor.calibration?.unusable(threshold: monitor.threshold) {
+        case nil:
+            break
+        case .oneLevel(let p):
+            if let n = f["calibration"] {
+                r.fail(n, "\(key).calibration", "every knot gives \(p); a calibration needs two probabilities at least")
+            }
+        case let unusable? where thresholdRead:
+            let problem = unusable.problem
             if let n = f["threshold"] {
                 r.fail(n, "\(key).threshold", "found \(monitor.threshold), which \(problem)")
             } else if let n = f["calibration"] {
@@ -117,6 +112,8 @@ public enum MonitorsSection: SpecSection {
                     "the threshold (\(monitor.threshold) by default) \(problem); give a threshold: within the map"
                 )
             }
+        default:
+            break
         }
         if let n = f["align"], let d = r.duration(n, key: "\(key).align", min: .milliseconds(1)) { monitor.align = d }
         // The section that reads the ladder reports its problems; the monitor keeps it as written.
